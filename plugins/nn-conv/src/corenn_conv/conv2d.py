@@ -1,0 +1,146 @@
+"""The 2-d convolution layer (a cross-correlation, as in every deep-learning library)."""
+
+import numbers
+from collections import OrderedDict
+
+import numpy as np
+
+import corenn
+from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.protocols import Activation
+
+from corenn_conv.geometry import checked_pad, positive_pair, window_geometry
+from corenn_conv.patches import PatchMatrix
+
+
+def as_float_array(array):
+    """``array`` as a floating ndarray; float32 stays float32, integers become float64."""
+    array = np.asarray(array)
+    return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
+
+
+class Conv2D:
+    """``Y = activation(Z)``, ``Z[n, y, x, o] = b[o] + sum_{i, j, c} Xp[n, y*sh + i, x*sw + j, c] W[i, j, c, o]``.
+
+    ``X`` is an NHWC batch ``(m, H, W, C_in)`` and ``Xp`` it zero-padded (see
+    :mod:`corenn_conv.geometry` for ``pad``; ``"same"`` keeps ``H`` and ``W`` for any stride, the
+    course's convention). ``W`` is ``(kh, kw, C_in, n_out)`` and ``b`` is ``(1, n_out)``, made at
+    the first forward in the input's dtype, ``W`` from ``weight_init`` drawing on ``self.rng``.
+
+    Forward is one matrix product of the batch's patch matrix with ``W`` (im2col, see
+    :mod:`corenn_conv.patches`); backward is one product each for ``dW`` and ``dX``. Everything
+    is computed in the input's dtype, so float32 batches run on single-precision BLAS.
+    """
+
+    name = "conv2d"
+    example_input_shape = (2, 7, 7, 3)
+
+    def __init__(self, n_out, kernel_shape, activation="linear", stride=1, pad="same", weight_init="xavier_uniform"):
+        if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
+            raise ConfigError(f"conv2d: n_out (the number of filters) must be a positive integer, got {n_out!r}")
+        self.n_out = int(n_out)
+        self.kernel_shape = positive_pair(kernel_shape, "kernel_shape", "conv2d")
+        self.stride = positive_pair(stride, "stride", "conv2d")
+        self.pad = checked_pad(pad, "conv2d")
+        self.n_in = None
+        self.activation = _build_activation(activation)
+        self.weight_init = weight_init
+        activation_name = getattr(self.activation, "name", type(self.activation).__name__.lower())
+        self._initializer = _build_initializer(weight_init, activation_name)
+        self.rng = None  # a numpy Generator; None draws from fresh OS entropy
+        self.parameters = OrderedDict()
+        self.gradients = OrderedDict()
+        self.cache = OrderedDict()
+
+    def __repr__(self):
+        activation = getattr(self.activation, "name", self.activation)
+        return (
+            f"Conv2D(n_out={self.n_out}, kernel_shape={self.kernel_shape}, activation={activation!r}, "
+            f"stride={self.stride}, pad={self.pad!r}, weight_init={self.weight_init!r})"
+        )
+
+    @property
+    def _description(self):
+        kh, kw = self.kernel_shape
+        return f"conv2d (n_out={self.n_out}, kernel {kh}x{kw}, stride {self.stride}, pad {self.pad!r})"
+
+    def forward(self, X):
+        X = as_float_array(X)
+        geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
+        if "W" not in self.parameters:
+            self._init_parameters(X.shape[3], X.dtype)
+        W = self.parameters["W"]
+        # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
+        self.n_in = W.shape[2]
+        if X.shape[3] != self.n_in:
+            raise ShapeError(
+                f"{self._description} was initialised for {self.n_in} input channels (W of shape "
+                f"{W.shape}), got an input of shape {X.shape} with {X.shape[3]} channels"
+            )
+        patches = PatchMatrix(geometry)
+        P = patches.gather(X)
+        Z = P @ self._weight_matrix(X.dtype)
+        Z += self.parameters["b"].astype(X.dtype, copy=False)
+        m = X.shape[0]
+        Z = Z.reshape(m, *geometry.output_size, self.n_out)
+        self.cache["X"] = X
+        self.cache["Z"] = Z
+        self.cache["patches"] = P
+        self.cache["patch_matrix"] = patches
+        return self.activation.forward(Z)
+
+    def backward(self, dLdY):
+        if "Z" not in self.cache:
+            raise CorennError("conv2d: backward was called before any forward")
+        Z, P, patches = self.cache["Z"], self.cache["patches"], self.cache["patch_matrix"]
+        dLdY = as_float_array(dLdY)
+        if dLdY.shape != Z.shape:
+            raise ShapeError(
+                f"{self._description}: the gradient for backward must have the output's shape "
+                f"{Z.shape}, got shape {dLdY.shape}"
+            )
+        dZ = self.activation.backward(Z, dLdY).reshape(-1, self.n_out).astype(Z.dtype, copy=False)
+        W = self.parameters["W"]
+        self.gradients["W"] = (P.T @ dZ).reshape(W.shape).astype(W.dtype, copy=False)
+        self.gradients["b"] = dZ.sum(axis=0, keepdims=True).astype(W.dtype, copy=False)
+        return patches.input_gradient(dZ, self._weight_matrix(Z.dtype))
+
+    def _weight_matrix(self, dtype):
+        """``W`` as the ``(kh * kw * C_in, n_out)`` matrix the patch matrix multiplies."""
+        return self.parameters["W"].reshape(-1, self.n_out).astype(dtype, copy=False)
+
+    def _init_parameters(self, n_in, dtype):
+        shape = (*self.kernel_shape, n_in, self.n_out)
+        rng = self.rng if self.rng is not None else np.random.default_rng()
+        W = np.asarray(self._initializer(shape, rng))
+        if W.shape != shape:
+            raise ConfigError(
+                f"conv2d: weight_init {self.weight_init!r} made weights of shape {W.shape}, expected {shape}"
+            )
+        self.parameters["W"] = W.astype(dtype)
+        self.parameters["b"] = np.zeros((1, self.n_out), dtype=dtype)
+
+
+def _build_activation(activation):
+    """An activation object from its registered name, or the object itself when given one."""
+    if isinstance(activation, str):
+        return corenn.create("activation", activation)
+    if not isinstance(activation, Activation):
+        raise ConfigError(
+            f"conv2d: activation must be an activation name (see `corenn plugins`) or an object "
+            f"with forward(Z) and backward(Z, dY), got {activation!r}"
+        )
+    return activation
+
+
+def _build_initializer(weight_init, activation_name):
+    """``init(shape, rng)`` from a registered initializer name (its gain chosen for the
+    activation), or the callable itself when given one."""
+    if isinstance(weight_init, str):
+        return corenn.create("initializer", weight_init, activation=activation_name)
+    if not callable(weight_init):
+        raise ConfigError(
+            f"conv2d: weight_init must be an initializer name (see `corenn plugins`) or a "
+            f"callable init(shape, rng), got {weight_init!r}"
+        )
+    return weight_init

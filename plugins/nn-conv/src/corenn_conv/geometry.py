@@ -1,0 +1,137 @@
+"""Where a sliding window goes: kernel, stride and padding options, and the output size they give.
+
+Shared by convolution and pooling, which slide their windows the same way.
+
+Padding, per spatial axis of size ``n`` with kernel ``k`` and stride ``s``:
+
+- ``"valid"``: none.
+- an int ``p``: ``p`` zeros on each side; a pair ``(p_rows, p_cols)``: per axis; four ints
+  ``(top, bottom, left, right)``: each side on its own.
+- ``"same"``: the course package's convention, which keeps the output the size of the input
+  *for every stride*: ``total = s * (n - 1) + k - n`` zeros, ``total // 2`` before and the rest
+  after (an odd total puts the extra zero at the bottom / right, as TensorFlow does). For stride
+  1 this is the usual "same"; for stride > 1 it differs from TensorFlow's, whose output is
+  ``ceil(n / s)``.
+
+The output size is ``floor((n + before + after - k) / s) + 1``.
+"""
+
+import dataclasses
+import numbers
+
+from corenn.errors import ConfigError, ShapeError
+
+PAD_WORDS = ("same", "valid")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def positive_pair(value, option, layer):
+    """``value`` (an int, or a pair of ints) as a ``(rows, cols)`` tuple of positive ints."""
+    pair = (value, value) if _is_int(value) else value
+    if (
+        isinstance(pair, (str, bytes))
+        or not hasattr(pair, "__len__")
+        or len(pair) != 2
+        or not all(_is_int(v) and v >= 1 for v in pair)
+    ):
+        raise ConfigError(
+            f"{layer}: {option} must be a positive integer or a pair of them (rows, cols), got {value!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def checked_pad(pad, layer):
+    """``pad`` checked and normalised: ``"same"``, ``"valid"``, or ``(top, bottom, left, right)``."""
+    if isinstance(pad, str):
+        if pad in PAD_WORDS:
+            return pad
+    elif _is_int(pad):
+        if pad >= 0:
+            return (int(pad),) * 4
+    elif hasattr(pad, "__len__") and len(pad) in (2, 4) and all(_is_int(v) and v >= 0 for v in pad):
+        if len(pad) == 2:
+            return (int(pad[0]), int(pad[0]), int(pad[1]), int(pad[1]))
+        return tuple(int(v) for v in pad)
+    raise ConfigError(
+        f"{layer}: pad must be 'same', 'valid', a non-negative integer, a pair (rows, cols) or "
+        f"four integers (top, bottom, left, right), got {pad!r}"
+    )
+
+
+def _same_padding(size, kernel, stride):
+    """The course's "same": the output keeps ``size`` for any stride."""
+    total = stride * (size - 1) + kernel - size
+    return total // 2, total - total // 2
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowGeometry:
+    """Where a layer's windows fall on one input shape ``(m, H, W, C)``."""
+
+    input_shape: tuple
+    kernel: tuple
+    stride: tuple
+    padding: tuple  # (top, bottom, left, right)
+
+    @property
+    def padded_size(self):
+        top, bottom, left, right = self.padding
+        return self.input_shape[1] + top + bottom, self.input_shape[2] + left + right
+
+    @property
+    def output_size(self):
+        (rows, cols), (kh, kw), (sh, sw) = self.padded_size, self.kernel, self.stride
+        return (rows - kh) // sh + 1, (cols - kw) // sw + 1
+
+    @property
+    def overlapping(self):
+        """Whether an input pixel can fall into more than one window."""
+        return self.stride[0] < self.kernel[0] or self.stride[1] < self.kernel[1]
+
+    def window_offsets(self):
+        """``(i, j, rows, cols)`` for each kernel offset, row-major: the slices of the padded
+        input that hold, for every output pixel, its window's entry at offset ``(i, j)``."""
+        (out_rows, out_cols), (kh, kw), (sh, sw) = self.output_size, self.kernel, self.stride
+        for i in range(kh):
+            rows = slice(i, i + sh * (out_rows - 1) + 1, sh)
+            for j in range(kw):
+                yield i, j, rows, slice(j, j + sw * (out_cols - 1) + 1, sw)
+
+    def interior(self):
+        """The ``(rows, cols)`` slices of the padded input that hold the input itself."""
+        top, _, left, _ = self.padding
+        return slice(top, top + self.input_shape[1]), slice(left, left + self.input_shape[2])
+
+
+def window_geometry(input_shape, kernel, stride, pad, layer):
+    """The geometry of ``kernel`` windows with ``stride`` and ``pad`` on an NHWC ``input_shape``.
+
+    Raises ShapeError, naming ``layer`` and the shapes, when the input is not 4-d, is empty,
+    or is smaller than the kernel even after padding.
+    """
+    input_shape = tuple(int(n) for n in input_shape)
+    if len(input_shape) != 4:
+        raise ShapeError(
+            f"{layer} expects a 4-d NHWC input (m, H, W, C), got shape {input_shape}"
+        )
+    _, rows, cols, channels = input_shape
+    if rows < 1 or cols < 1 or channels < 1:
+        raise ShapeError(f"{layer} got an empty input of shape {input_shape}; H, W and C must be >= 1")
+    if pad == "valid":
+        padding = (0, 0, 0, 0)
+    elif pad == "same":
+        padding = _same_padding(rows, kernel[0], stride[0]) + _same_padding(cols, kernel[1], stride[1])
+    else:
+        padding = tuple(pad)
+    geometry = WindowGeometry(input_shape, tuple(kernel), tuple(stride), padding)
+    padded_rows, padded_cols = geometry.padded_size
+    if padded_rows < kernel[0] or padded_cols < kernel[1]:
+        raise ShapeError(
+            f"{layer}: kernel {kernel[0]}x{kernel[1]} is larger than the padded input "
+            f"{padded_rows}x{padded_cols} (input shape {input_shape}, padding top/bottom/left/right "
+            f"{padding}), so the output would be empty"
+        )
+    return geometry

@@ -1,0 +1,119 @@
+"""im2col and col2im: a batch's receptive fields as one matrix, so a convolution is one BLAS product.
+
+Row ``(n, y, x)`` of the patch matrix ``P`` (shape ``(m * H_out * W_out, kh * kw * C)``) holds
+the window of sample ``n`` under output pixel ``(y, x)``, flattened in the order ``(i, j, c)`` of
+the kernel ``W (kh, kw, C, n_out)``. Then ``Z = P @ W.reshape(-1, n_out)``,
+``dW = P.T @ dZ`` and ``dP = dZ @ W.reshape(-1, n_out).T``, whose rows are added back onto
+the input's pixels (col2im) to give ``dX``.
+
+Building ``P`` is a copy, and its speed depends on how long the contiguous runs it copies are.
+Two memory layouts of the same matrix are used, whichever copies the longer runs:
+
+- *rows* (``P`` C-ordered, ``(m, H_out, W_out, kh, kw, C)``): one strided view of the padded
+  NHWC input, reshaped; each window row of ``kw * C`` values is contiguous. Good for many
+  channels.
+- *columns* (``P.T`` C-ordered, ``(kh, kw, C, m, H_out, W_out)``): the padded input is moved
+  channels-first once, then each kernel offset copies whole output rows of ``W_out`` values.
+  Good for few channels (a first layer on grey images has ``C = 1``, where rows would copy
+  runs of only ``kw`` values).
+
+Either way col2im loops over the ``kh * kw`` kernel offsets only, never over samples or pixels.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def zero_padded(X, geometry):
+    """``X`` (NHWC) with the geometry's zero padding, as a C-contiguous array (``X`` itself
+    when there is no padding and it is contiguous already)."""
+    if not any(geometry.padding):
+        return np.ascontiguousarray(X)
+    m, _, _, channels = X.shape
+    padded = np.zeros((m, *geometry.padded_size, channels), dtype=X.dtype)
+    rows, cols = geometry.interior()
+    padded[:, rows, cols, :] = X
+    return padded
+
+
+def crop_padding(padded, geometry):
+    """The input-sized interior of a padded NHWC array (a view)."""
+    if not any(geometry.padding):
+        return padded
+    rows, cols = geometry.interior()
+    return padded[:, rows, cols, :]
+
+
+class PatchMatrix:
+    """im2col / col2im for one input shape, in the layout that copies the longer runs."""
+
+    def __init__(self, geometry):
+        self.geometry = geometry
+        m, _, _, channels = geometry.input_shape
+        out_rows, out_cols = geometry.output_size
+        kh, kw = geometry.kernel
+        self.n_rows = m * out_rows * out_cols
+        self.n_cols = kh * kw * channels
+        # contiguous run copied per step: a window row (rows layout) or an output row (columns)
+        run_in_rows_layout = kw * channels
+        run_in_columns_layout = out_cols if geometry.stride[1] == 1 else 1
+        self.channels_first = run_in_columns_layout > run_in_rows_layout
+
+    def gather(self, X):
+        """The patch matrix ``P`` of ``X``: shape ``(M, K)``, C- or F-ordered (see the module)."""
+        if self.channels_first:
+            return self._gather_columns(X)
+        return self._gather_rows(X)
+
+    def input_gradient(self, dZ, W_matrix):
+        """``dL/dX`` from ``dZ`` ``(M, n_out)`` and the kernel as a ``(K, n_out)`` matrix:
+        ``dP = dZ @ W_matrix.T`` added back onto the input pixels each window came from."""
+        if self.channels_first:
+            return self._scatter_columns(W_matrix @ dZ.T)
+        return self._scatter_rows(dZ @ W_matrix.T)
+
+    def _gather_rows(self, X):
+        padded = zero_padded(X, self.geometry)
+        m, _, _, channels = padded.shape
+        (out_rows, out_cols), (kh, kw), (sh, sw) = self.geometry.output_size, self.geometry.kernel, self.geometry.stride
+        s_m, s_h, s_w, s_c = padded.strides
+        windows = as_strided(
+            padded,
+            shape=(m, out_rows, out_cols, kh, kw, channels),
+            strides=(s_m, s_h * sh, s_w * sw, s_h, s_w, s_c),
+            writeable=False,
+        )
+        return windows.reshape(self.n_rows, self.n_cols)  # the one copy: im2col
+
+    def _gather_columns(self, X):
+        geometry = self.geometry
+        m, rows, cols, channels = X.shape
+        (out_rows, out_cols), (kh, kw) = geometry.output_size, geometry.kernel
+        padded = np.zeros((channels, m, *geometry.padded_size), dtype=X.dtype)
+        inner_rows, inner_cols = geometry.interior()
+        padded[:, :, inner_rows, inner_cols] = X.transpose(3, 0, 1, 2)
+        columns = np.empty((kh, kw, channels, m, out_rows, out_cols), dtype=X.dtype)
+        for i, j, window_rows, window_cols in geometry.window_offsets():
+            columns[i, j] = padded[:, :, window_rows, window_cols]
+        return columns.reshape(self.n_cols, self.n_rows).T
+
+    def _scatter_rows(self, dP):
+        geometry = self.geometry
+        m, _, _, channels = geometry.input_shape
+        (out_rows, out_cols), (kh, kw) = geometry.output_size, geometry.kernel
+        dP = dP.reshape(m, out_rows, out_cols, kh, kw, channels)
+        d_padded = np.zeros((m, *geometry.padded_size, channels), dtype=dP.dtype)
+        for i, j, window_rows, window_cols in geometry.window_offsets():
+            d_padded[:, window_rows, window_cols, :] += dP[:, :, :, i, j, :]
+        return crop_padding(d_padded, geometry)
+
+    def _scatter_columns(self, dP_transposed):
+        geometry = self.geometry
+        m, _, _, channels = geometry.input_shape
+        (out_rows, out_cols), (kh, kw) = geometry.output_size, geometry.kernel
+        dP_transposed = dP_transposed.reshape(kh, kw, channels, m, out_rows, out_cols)
+        d_padded = np.zeros((channels, m, *geometry.padded_size), dtype=dP_transposed.dtype)
+        for i, j, window_rows, window_cols in geometry.window_offsets():
+            d_padded[:, :, window_rows, window_cols] += dP_transposed[i, j]
+        inner_rows, inner_cols = geometry.interior()
+        return np.ascontiguousarray(d_padded[:, :, inner_rows, inner_cols].transpose(1, 2, 3, 0))

@@ -1,0 +1,18 @@
+"""corenn's entry point into this package: registers the convolution-network layers.
+
+Factories are ``"module:attr"`` strings, so listing plugins imports none of the layer code.
+"""
+
+import corenn
+
+LAYERS = {
+    "conv2d": "corenn_conv.conv2d:Conv2D",
+    "pool2d": "corenn_conv.pool2d:Pool2D",
+    "flatten": "corenn_conv.flatten:Flatten",
+}
+
+
+@corenn.hookimpl
+def corenn_register_components(register):
+    for name, factory in LAYERS.items():
+        register("layer", name, factory, backend="numpy")

@@ -1,0 +1,115 @@
+"""The fully connected (dense) layer."""
+
+import numbers
+from collections import OrderedDict
+
+import numpy as np
+
+import corenn
+from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.protocols import Activation
+
+from corenn_fc.activations import as_float_array
+
+
+class FullyConnected:
+    """``Y = activation(X @ W + b)`` for a batch ``X`` of shape (m, n_in).
+
+    ``W`` (n_in, n_out) and ``b`` (1, n_out) are made at the first forward, once the input
+    tells ``n_in``: ``W`` from the ``weight_init`` initializer drawing on ``self.rng``, ``b``
+    zero, both in the input's dtype.
+    """
+
+    name = "fully_connected"
+    example_input_shape = (4, 5)
+
+    def __init__(self, n_out, activation="linear", weight_init="xavier_uniform"):
+        # Errors here name no layer: corenn.create prefixes them with "layer 'fully_connected'".
+        if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
+            raise ConfigError(f"n_out must be a positive integer (1, 2, ...), got {n_out!r}")
+        self.n_in = None
+        self.n_out = int(n_out)
+        self.activation = _build_activation(activation)
+        self.weight_init = weight_init
+        activation_name = getattr(self.activation, "name", type(self.activation).__name__.lower())
+        self._initializer = _build_initializer(weight_init, activation_name)
+        self.rng = None  # a numpy Generator; None draws from fresh OS entropy
+        self.parameters = OrderedDict()
+        self.gradients = OrderedDict()
+        self.cache = OrderedDict()
+
+    def __repr__(self):
+        activation = getattr(self.activation, "name", self.activation)
+        return f"FullyConnected(n_out={self.n_out}, activation={activation!r}, weight_init={self.weight_init!r})"
+
+    def forward(self, X):
+        X = as_float_array(X)
+        if X.ndim != 2:
+            expected = f"(m, {self.n_in})" if self.n_in is not None else "(m, n_in)"
+            raise ShapeError(
+                f"fully_connected expects a 2-d input of shape {expected}, got shape {X.shape} "
+                f"(flatten image batches first)"
+            )
+        if "W" not in self.parameters:
+            self._init_parameters(X.shape[1], X.dtype)
+        # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
+        self.n_in = self.parameters["W"].shape[0]
+        if X.shape[1] != self.n_in:
+            raise ShapeError(f"fully_connected expects input of shape (m, {self.n_in}), got shape {X.shape}")
+        Z = X @ self.parameters["W"] + self.parameters["b"]
+        self.cache["X"] = X
+        self.cache["Z"] = Z
+        return self.activation.forward(Z)
+
+    def backward(self, dLdY):
+        if "Z" not in self.cache:
+            raise CorennError("fully_connected: backward was called before any forward")
+        X, Z = self.cache["X"], self.cache["Z"]
+        dLdY = as_float_array(dLdY)
+        if dLdY.shape != Z.shape:
+            raise ShapeError(
+                f"fully_connected: the gradient for backward must have the output's shape {Z.shape}, "
+                f"got shape {dLdY.shape}"
+            )
+        dZ = self.activation.backward(Z, dLdY)
+        self.gradients["W"] = X.T @ dZ
+        self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
+        return dZ @ self.parameters["W"].T
+
+    def _init_parameters(self, n_in, dtype):
+        if n_in < 1:
+            raise ShapeError(f"fully_connected needs at least one input feature, got input of shape (m, {n_in})")
+        rng = self.rng if self.rng is not None else np.random.default_rng()
+        W = np.asarray(self._initializer((n_in, self.n_out), rng))
+        if W.shape != (n_in, self.n_out):
+            raise ConfigError(
+                f"fully_connected: weight_init {self.weight_init!r} made weights of shape {W.shape}, "
+                f"expected {(n_in, self.n_out)}"
+            )
+        self.parameters["W"] = W.astype(dtype)
+        self.parameters["b"] = np.zeros((1, self.n_out), dtype=dtype)
+
+
+def _build_activation(activation):
+    """An activation object from its registered name, or the object itself when given one."""
+    if isinstance(activation, str):
+        return corenn.create("activation", activation)
+    if not isinstance(activation, Activation):
+        raise ConfigError(
+            f"activation must be an activation name (see `corenn plugins`) or an "
+            f"object with forward(Z) and backward(Z, dY), got {activation!r}"
+        )
+    return activation
+
+
+def _build_initializer(weight_init, activation_name):
+    """``init(shape, rng)`` from a registered initializer name (its gain chosen for the
+    activation), or the callable itself when given one."""
+    if isinstance(weight_init, str):
+        return corenn.create("initializer", weight_init, activation=activation_name)
+    if not callable(weight_init):
+        raise ConfigError(
+            f"weight_init must be an initializer name (see `corenn plugins`) or a "
+            f"callable init(shape, rng), got {weight_init!r}"
+        )
+    return weight_init

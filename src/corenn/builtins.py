@@ -1,0 +1,35 @@
+"""The core's own components, registered through the same hook as any third-party plugin.
+
+Factories are ``"module:attr"`` strings, so ``corenn plugins`` imports none of them.
+"""
+
+from corenn.hookspecs import hookimpl
+
+LOSSES = {"cross_entropy": "corenn.losses:CrossEntropy", "l2": "corenn.losses:L2"}
+OPTIMIZERS = {"sgd": "corenn.optimizers:SGD", "adam": "corenn.optimizers:Adam"}
+SCHEDULERS = {"constant": "corenn.schedulers:Constant", "exponential": "corenn.schedulers:Exponential"}
+INITIALIZERS = {
+    name: f"corenn.initializers:{name}"
+    for name in (
+        "zeros", "ones", "identity", "uniform", "normal", "constant", "sparse",
+        "he_uniform", "he_normal", "xavier_uniform", "xavier_normal",
+    )
+}
+DATASETS = {
+    "iris": "corenn.data.iris:load_iris",
+    "mnist": "corenn.data.mnist:load_mnist",
+    "fashion_mnist": "corenn.data.mnist:load_fashion_mnist",
+}
+
+
+@hookimpl
+def corenn_register_components(register):
+    for kind, table in (
+        ("loss", LOSSES),
+        ("optimizer", OPTIMIZERS),
+        ("scheduler", SCHEDULERS),
+        ("initializer", INITIALIZERS),
+        ("dataset", DATASETS),
+    ):
+        for name, factory in table.items():
+            register(kind, name, factory)

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``corenn`` CLI, one module each (see :mod:`corenn.cli`)."""

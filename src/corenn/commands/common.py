@@ -1,0 +1,49 @@
+"""Arguments and output helpers shared by several sub-commands (argparse only at import)."""
+
+import json
+import sys
+
+
+def add_config_arguments(parser):
+    """``--config`` / ``--preset`` and the overrides every training command takes."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="FILE", help="a TOML run config")
+    source.add_argument("--preset", metavar="NAME", help="a bundled config (default: iris-ffnn)")
+    parser.add_argument("--epochs", type=int, help="number of epochs")
+    parser.add_argument("--batch-size", type=int, help="mini-batch size")
+    parser.add_argument("--seed", type=int, help="random seed (same seed, same run)")
+    parser.add_argument("--backend", help="array backend of the components (numpy, torch)")
+    parser.add_argument("--device", help="device for backends that have several (cpu, cuda)")
+    parser.add_argument("--dtype", choices=("float64", "float32"), help="floating-point precision")
+    parser.add_argument("--out", default="experiments", metavar="DIR", help="where run directories go (default: experiments)")
+    parser.add_argument("--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+
+
+def load_run_config(args, **overrides):
+    """The config named by ``--config`` / ``--preset`` with the command-line overrides applied."""
+    from corenn.config import load_config, load_preset, with_overrides
+    from corenn.errors import ConfigError
+
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}")
+    config = load_config(args.config) if args.config else load_preset(args.preset or "iris-ffnn")
+    return with_overrides(
+        config,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        backend=args.backend,
+        device=args.device,
+        dtype=args.dtype,
+        **overrides,
+    )
+
+
+def print_json(value):
+    print(json.dumps(value), flush=True)
+
+
+def stderr(*parts):
+    print(*parts, file=sys.stderr, flush=True)

@@ -1,0 +1,72 @@
+"""``corenn gradcheck``: finite-difference check of any registered layer, activation or loss."""
+
+HELP = "check a layer's, activation's or loss's gradients by finite differences"
+
+
+def add_arguments(parser):
+    parser.add_argument("kind", choices=("layer", "activation", "loss"), help="component kind")
+    parser.add_argument("name", help="registered component name, e.g. fully_connected")
+    parser.add_argument(
+        "options",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="component options as TOML values, e.g. n_out=3 activation=tanh kernel_shape=[3,3]",
+    )
+    parser.add_argument("--input-shape", metavar="N,...", help="input shape, e.g. 4,5 or 2,7,7,3 (default: the component's example)")
+    parser.add_argument("--backend", default="numpy", help="component backend (default numpy)")
+    parser.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error that passes (default 1e-6)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def parse_options(pairs):
+    """``["n_out=3", "activation=tanh"]`` -> ``{"n_out": 3, "activation": "tanh"}`` (TOML values, else strings)."""
+    import tomllib
+
+    from corenn.errors import ConfigError
+
+    options = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"component options are KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            options[key] = text
+    return options
+
+
+def parse_shape(text):
+    from corenn.errors import ConfigError
+
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) <= 0:
+        raise ConfigError(f"--input-shape takes positive integers separated by commas, got {text!r}")
+    return shape
+
+
+def run(args):
+    from corenn.commands.common import print_json
+    from corenn.testing import gradcheck
+
+    report = gradcheck(
+        args.kind,
+        args.name,
+        parse_options(args.options),
+        backend=args.backend,
+        input_shape=parse_shape(args.input_shape) if args.input_shape else None,
+        seed=args.seed,
+        tolerance=args.tolerance,
+    )
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        print(f"{args.kind} {args.name} ({args.backend}), input {report.input_shape}, tolerance {args.tolerance:g}")
+        for key, error in report.errors.items():
+            print(f"  d/d{key:<6} relative error {error:.3e}  {'ok' if error <= args.tolerance else 'TOO LARGE'}")
+        print("passed" if report.passed else f"FAILED: largest relative error {report.max_error:.3e}")
+    return 0 if report.passed else 1

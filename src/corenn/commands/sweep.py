@@ -1,0 +1,49 @@
+"""``corenn sweep``: a learning-rate x hidden-size grid for a preset or config."""
+
+HELP = "grid-search learning rate and hidden size; report the best by validation accuracy"
+
+
+def _floats(text):
+    return [float(part) for part in text.split(",") if part]
+
+
+def _ints(text):
+    return [int(part) for part in text.split(",") if part]
+
+
+def add_arguments(parser):
+    from corenn.commands.common import add_config_arguments
+
+    add_config_arguments(parser)
+    parser.add_argument("--lrs", type=_floats, default=[0.005, 0.02, 0.05], metavar="A,B,...", help="learning rates (default 0.005,0.02,0.05)")
+    parser.add_argument("--hidden", type=_ints, default=[16, 32], metavar="N,M,...", help="hidden layer sizes (default 16,32)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing sweep directory")
+
+
+def run(args):
+    from corenn.commands.common import load_run_config, print_json, stderr
+    from corenn.sweep import run_sweep
+
+    config = load_run_config(args)
+
+    def show(row):
+        stderr(f"  lr {row['lr']:<8g} hidden {row['hidden']:<5} val_acc {row['val_accuracy']:.4f}  val_loss {row['val_loss']:.4f}  {row['seconds']:.1f}s")
+
+    summary = run_sweep(
+        config, args.lrs, args.hidden, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite,
+        progress=None if args.json else show,
+    )
+    if args.json:
+        print_json(summary)
+        return 0
+    print(f"{'lr':>8} {'hidden':>6} {'train_loss':>10} {'val_acc':>8} {'val_loss':>8} {'test_acc':>8}")
+    for row in summary["rows"]:
+        marker = "  <- best" if row is summary["best"] or row == summary["best"] else ""
+        test = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
+        print(f"{row['lr']:>8g} {row['hidden']:>6} {row['train_loss']:>10.4f} {row['val_accuracy']:>8.4f} {row['val_loss']:>8.4f} {test:>8}{marker}")
+    best = summary["best"]
+    print(f"best by validation accuracy: lr {best['lr']:g}, hidden {best['hidden']}")
+    if summary["best_test_error"] is not None:
+        print(f"its test error: {summary['best_test_error']:.4f}")
+    print(f"its loss plot: {summary['best_loss_plot']}")
+    return 0

@@ -1,0 +1,44 @@
+"""``corenn train``: train a preset or a config file and report its test accuracy."""
+
+HELP = "train a network (default: the iris-ffnn preset, offline, in seconds)"
+
+
+def add_arguments(parser):
+    from corenn.commands.common import add_config_arguments
+
+    add_config_arguments(parser)
+    parser.add_argument("--lr", type=float, help="the optimizer's learning rate")
+    parser.add_argument("--name", help="run name, and the name of its directory under --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory of the same name")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+
+
+def run(args):
+    import contextlib
+    import sys
+
+    from corenn.commands.common import load_run_config, print_json
+    from corenn.records import unique_run_name
+    from corenn.training import resume, train
+
+    verbose = not args.quiet
+    # With --json the per-epoch lines go to stderr, so stdout holds only the result.
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        if args.resume:
+            result = resume(args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs)
+        else:
+            config = load_run_config(args, lr=args.lr, name=args.name)
+            if args.name is None and not args.overwrite:
+                config = load_run_config(args, lr=args.lr, name=unique_run_name(args.out, config.name))
+            result = train(config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose)
+    if args.json:
+        print_json(result)
+    else:
+        summary = f"{result['name']}: {result['epochs']} epochs in {result['seconds']:.1f}s"
+        summary += f", val accuracy {result['val_accuracy']:.4f}"
+        if result["test_accuracy"] is not None:
+            summary += f", test accuracy {result['test_accuracy']:.4f}"
+        print(summary)
+        print(f"records: {result['run_dir']}")
+    return 0

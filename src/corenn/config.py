@@ -1,0 +1,237 @@
+"""Run configs: TOML in, validated attrs classes out.
+
+A config names components by their registered names and passes every other key of a table to
+the component as a keyword option. This module checks the config's own structure (known keys,
+types, positive numbers); each component's options are checked when the model is built, against
+the component's signature. Every error names the key, as ``optimizer.lr`` or
+``layers[1].n_out``, and what is allowed.
+"""
+
+import importlib.resources
+import tomllib
+from pathlib import Path
+
+import attrs
+
+from corenn.errors import ConfigError
+
+DTYPES = ("float64", "float32")
+AUTO = "auto"
+
+
+def _component(table, where, *, default_name=None):
+    """Split a ``{name = ..., **options}`` table (or a bare name) into a ComponentConfig."""
+    if isinstance(table, str):
+        table = {"name": table}
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table (or a component name), got {type(table).__name__}")
+    table = dict(table)
+    name = table.pop("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name is required: the registered name of the component")
+    return ComponentConfig(name=name, options=table)
+
+
+def _positive_int(key):
+    def check(instance, attribute, value):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+
+    return check
+
+
+@attrs.define
+class ComponentConfig:
+    """A registered component's name and its keyword options."""
+
+    name: str
+    options: dict = attrs.Factory(dict)
+
+    def to_dict(self):
+        return {"name": self.name, **self.options}
+
+
+@attrs.define
+class DatasetConfig:
+    """Which data set, the mini-batch size, and options for the data set's factory."""
+
+    name: str
+    batch_size: int = attrs.field(default=32, validator=_positive_int("dataset.batch_size"))
+    options: dict = attrs.Factory(dict)
+
+    def to_dict(self):
+        return {"name": self.name, "batch_size": self.batch_size, **self.options}
+
+
+@attrs.define
+class RunConfig:
+    """Everything one training run needs; ``corenn train`` writes it back as ``config.toml``."""
+
+    name: str
+    dataset: DatasetConfig
+    layers: list
+    seed: int = 0
+    epochs: int = attrs.field(default=10, validator=_positive_int("epochs"))
+    loss: ComponentConfig = attrs.Factory(lambda: ComponentConfig("cross_entropy"))
+    optimizer: ComponentConfig = attrs.Factory(lambda: ComponentConfig("sgd", {"lr": 0.01}))
+    scheduler: ComponentConfig = attrs.Factory(lambda: ComponentConfig("constant"))
+    dtype: str = "float64"
+    backend: str = "numpy"
+    device: str = "cpu"
+
+    def to_dict(self):
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "epochs": self.epochs,
+            "dtype": self.dtype,
+            "backend": self.backend,
+            "device": self.device,
+            "loss": self.loss.to_dict(),
+            "dataset": self.dataset.to_dict(),
+            "optimizer": self.optimizer.to_dict(),
+            "scheduler": self.scheduler.to_dict(),
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    def to_toml(self):
+        import tomli_w
+
+        return tomli_w.dumps(_without_none(self.to_dict()))
+
+
+TOP_LEVEL_KEYS = {
+    "name": str,
+    "seed": int,
+    "epochs": int,
+    "dtype": str,
+    "backend": str,
+    "device": str,
+    "loss": (str, dict),
+    "dataset": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "layers": list,
+}
+
+
+def _without_none(value):
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+def _type_names(types):
+    names = {str: "a string", int: "an integer", dict: "a table", list: "an array of tables"}
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join(names[t] for t in types)
+
+
+def config_from_dict(data):
+    """Validate a config mapping (as parsed from TOML) into a :class:`RunConfig`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config is a table of keys, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {', '.join(map(repr, unknown))}; allowed keys: {', '.join(TOP_LEVEL_KEYS)}"
+        )
+    for key, types in TOP_LEVEL_KEYS.items():
+        value = data.get(key)
+        if value is not None and (not isinstance(value, types) or (types is int and isinstance(value, bool))):
+            raise ConfigError(f"{key} must be {_type_names(types)}, got {value!r}")
+    for required in ("name", "dataset", "layers"):
+        if required not in data:
+            raise ConfigError(f"config key {required!r} is required")
+    if data.get("dtype", "float64") not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {data['dtype']!r}")
+
+    dataset = dict(data["dataset"])
+    dataset_name = dataset.pop("name", None)
+    if not isinstance(dataset_name, str):
+        raise ConfigError("dataset.name is required: the registered name of the data set (e.g. 'iris')")
+    batch_size = dataset.pop("batch_size", 32)
+
+    layers = data["layers"]
+    if not layers:
+        raise ConfigError("layers must hold at least one [[layers]] table")
+    layer_configs = [_component(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
+    for i, layer in enumerate(layer_configs):
+        n_out = layer.options.get("n_out")
+        if n_out == AUTO and i != len(layer_configs) - 1:
+            raise ConfigError(f"layers[{i}].n_out = 'auto' is only allowed on the last layer")
+        if isinstance(n_out, str) and n_out != AUTO:
+            raise ConfigError(f"layers[{i}].n_out must be a positive integer or 'auto', got {n_out!r}")
+
+    optimizer = data.get("optimizer", {"name": "sgd", "lr": 0.01})
+    return RunConfig(
+        name=data["name"],
+        seed=data.get("seed", 0),
+        epochs=data.get("epochs", 10),
+        dtype=data.get("dtype", "float64"),
+        backend=data.get("backend", "numpy"),
+        device=data.get("device", "cpu"),
+        loss=_component(data.get("loss", "cross_entropy"), "loss"),
+        dataset=DatasetConfig(dataset_name, batch_size, dataset),
+        optimizer=_component(optimizer, "optimizer"),
+        scheduler=_component(data.get("scheduler", {"name": "constant"}), "scheduler"),
+        layers=layer_configs,
+    )
+
+
+def load_config(source):
+    """A :class:`RunConfig` from a TOML file path, TOML text or an already parsed mapping."""
+    if isinstance(source, RunConfig):
+        return source
+    if isinstance(source, dict):
+        return config_from_dict(source)
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    return parse_toml(text, str(path))
+
+
+def parse_toml(text, origin="<config>"):
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin} is not valid TOML: {exc}") from exc
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from exc
+
+
+def preset_names():
+    folder = importlib.resources.files("corenn") / "presets"
+    return sorted(entry.name[: -len(".toml")] for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+def load_preset(name):
+    """A bundled preset config, by name (``iris-ffnn``, ``lenet-mnist``, ...)."""
+    names = preset_names()
+    if name not in names:
+        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(names)}")
+    text = (importlib.resources.files("corenn") / "presets" / f"{name}.toml").read_text(encoding="utf-8")
+    return parse_toml(text, f"preset {name}")
+
+
+def with_overrides(config, *, name=None, epochs=None, lr=None, batch_size=None, seed=None, backend=None, device=None, dtype=None):
+    """A copy of ``config`` with command-line overrides applied and validated."""
+    data = config.to_dict()
+    for key, value in (("name", name), ("epochs", epochs), ("seed", seed), ("backend", backend), ("device", device), ("dtype", dtype)):
+        if value is not None:
+            data[key] = value
+    if lr is not None:
+        if not lr > 0:
+            raise ConfigError(f"--lr (optimizer.lr) must be positive, got {lr}")
+        data["optimizer"]["lr"] = lr
+    if batch_size is not None:
+        data["dataset"]["batch_size"] = batch_size
+    return config_from_dict(data)

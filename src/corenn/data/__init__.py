@@ -1,0 +1,1 @@
+"""Data sets and data loading: see :mod:`corenn.data.splits` and :mod:`corenn.data.loader`."""

@@ -1,0 +1,120 @@
+"""MNIST and Fashion-MNIST: 28x28 grey images of 10 classes, read from gzipped IDX files.
+
+Files are torchvision's: ``<root>/MNIST/raw/`` and ``<root>/FashionMNIST/raw/``, each holding
+``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``
+and ``t10k-labels-idx1-ubyte.gz`` (the root is chosen as :mod:`corenn.data.download` says;
+missing files are downloaded and MD5-checked). Files already there are not hashed, only checked
+for the IDX structure: magic number, dimensions and length.
+
+Splits: the official training set's first 55,000 images train and its **last 5,000**
+(indices 55,000-59,999) validate; the official 10,000 test images are the test split. The
+split is fixed, with no random draw, so every run and every tool sees the same validation set.
+Images come as uint8 ``(m, 28, 28, 1)`` (NHWC, one channel); the loader divides by 255 and
+standardises per channel with the training split's statistics.
+
+Decoded arrays are kept in memory (read-only) for the life of the process, so loading a data
+set twice costs one decompression; nothing is ever written beside the raw files.
+"""
+
+import gzip
+import zlib
+
+import numpy as np
+
+from corenn.data.download import RemoteFile, ensure_files, resolve_data_dir
+from corenn.data.splits import DatasetSplits, Split
+from corenn.errors import DataError
+
+IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
+LABEL_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
+IMAGE_SIZE = (28, 28)
+N_TRAIN_OFFICIAL = 60_000
+N_TEST = 10_000
+N_VALIDATION = 5_000
+N_CLASSES = 10
+
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+
+MNIST_FILES = {
+    "train_images": RemoteFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    "train_labels": RemoteFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+    "test_images": RemoteFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+    "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+}
+FASHION_MNIST_FILES = {
+    "train_images": RemoteFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+    "train_labels": RemoteFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+    "test_images": RemoteFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+    "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+}
+MNIST_CLASSES = tuple(str(digit) for digit in range(N_CLASSES))
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+_decoded = {}  # (path, size, mtime_ns) -> read-only array
+
+
+def load_mnist(data_dir=None):
+    """MNIST's fixed train (55,000) / val (5,000) / test (10,000) splits."""
+    return _load("mnist", "MNIST", MNIST_FILES, MNIST_MIRRORS, MNIST_CLASSES, data_dir)
+
+
+def load_fashion_mnist(data_dir=None):
+    """Fashion-MNIST's fixed train (55,000) / val (5,000) / test (10,000) splits."""
+    return _load("fashion_mnist", "FashionMNIST", FASHION_MNIST_FILES, FASHION_MNIST_MIRRORS, FASHION_MNIST_CLASSES, data_dir)
+
+
+def _load(name, folder_name, files, mirrors, class_names, data_dir):
+    folder = resolve_data_dir(data_dir) / folder_name / "raw"
+    ensure_files(folder, list(files.values()), mirrors, dataset=name)
+    train_images = _read_idx(folder / files["train_images"].name, IMAGE_MAGIC, (N_TRAIN_OFFICIAL, *IMAGE_SIZE))
+    train_labels = _read_idx(folder / files["train_labels"].name, LABEL_MAGIC, (N_TRAIN_OFFICIAL,))
+    test_images = _read_idx(folder / files["test_images"].name, IMAGE_MAGIC, (N_TEST, *IMAGE_SIZE))
+    test_labels = _read_idx(folder / files["test_labels"].name, LABEL_MAGIC, (N_TEST,))
+    for path, labels in ((files["train_labels"].name, train_labels), (files["test_labels"].name, test_labels)):
+        if labels.max() >= N_CLASSES:
+            raise DataError(f"{folder / path} holds label {int(labels.max())}; {name} labels are 0..{N_CLASSES - 1}")
+    n_train = N_TRAIN_OFFICIAL - N_VALIDATION
+    train_images = train_images[..., np.newaxis]  # NHWC with one channel
+    return DatasetSplits(
+        name=name,
+        train=Split(train_images[:n_train], train_labels[:n_train]),
+        val=Split(train_images[n_train:], train_labels[n_train:]),
+        test=Split(test_images[..., np.newaxis], test_labels),
+        class_names=class_names,
+        standardize="channel",
+        scale=255.0,
+    )
+
+
+def _read_idx(path, magic, shape):
+    """The uint8 array of a gzipped IDX file, checked to have ``magic`` and exactly ``shape``."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _decoded:
+        return _decoded[key]
+    try:
+        with gzip.open(path, "rb") as stream:
+            raw = stream.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} is not a readable gzip file ({type(exc).__name__}: {exc}); delete it to download it again") from exc
+    header_bytes = 4 * (1 + len(shape))
+    if len(raw) < header_bytes:
+        raise DataError(f"{path} is too short for an IDX header: {len(raw)} bytes, expected at least {header_bytes}")
+    header = np.frombuffer(raw, dtype=">u4", count=1 + len(shape))
+    if int(header[0]) != magic:
+        raise DataError(f"{path} has IDX magic number {int(header[0])}, expected {magic}: not the file it should be")
+    found_shape = tuple(int(n) for n in header[1:])
+    if found_shape != shape:
+        raise DataError(f"{path} holds an IDX array of shape {found_shape}, expected {shape}")
+    expected_bytes = header_bytes + int(np.prod(shape))
+    if len(raw) != expected_bytes:
+        raise DataError(
+            f"{path} has {len(raw)} bytes after decompression, expected {expected_bytes} for shape {shape}: "
+            f"truncated or padded; delete it to download it again"
+        )
+    array = np.frombuffer(raw, dtype=np.uint8, offset=header_bytes).reshape(shape)
+    _decoded[key] = array  # np.frombuffer over bytes is read-only: callers cannot change the cache
+    return array

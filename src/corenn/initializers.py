@@ -1,0 +1,246 @@
+"""Weight initializers: the course package's names, torch.nn.init's formulas.
+
+Each registered name is a factory ``name(activation=None, **options)`` that checks its options
+once and returns ``init(shape, rng) -> ndarray`` (float64; the layer casts to its input's dtype)::
+
+    init = corenn.create("initializer", "he_normal", activation="relu")
+    W = init((784, 128), np.random.default_rng(0))
+
+Layers always pass their activation's name, so every factory accepts ``activation``; the ones
+that do not scale by a gain (zeros, ones, constant, uniform, normal, sparse) ignore it.
+``rng`` is a ``numpy.random.Generator`` (a seed, or ``None`` for fresh entropy, also works).
+
+Fans follow torch for weights laid out ``(n_in, n_out)`` and conv kernels
+``(kh, kw, C_in, C_out)``: ``receptive = prod(shape[:-2])``, ``fan_in = shape[-2] * receptive``,
+``fan_out = shape[-1] * receptive``.
+
+Gain (``calculate_gain``): relu sqrt(2), tanh 5/3, anything else 1. Choices where torch leaves
+room:
+
+- ``he_uniform`` / ``he_normal`` with ``activation=None`` use relu's gain sqrt(2): He et al.
+  derived the scheme for ReLU, and torch's ``kaiming_*_`` defaults to a ReLU-like gain too. A
+  named activation uses its own gain ("linear" or "sigmoid" give 1), as in torch.
+- ``xavier_*`` with ``activation=None`` use gain 1 (Glorot's linear assumption, torch's default).
+- ``identity`` defaults to gain 1 whatever the activation: its point is to pass the input
+  through unchanged, and scaling by relu's sqrt(2) would grow the signal at every layer.
+- An explicit ``gain=`` overrides the activation's gain in each of these.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from corenn.errors import ConfigError, ShapeError
+
+RELU_GAIN = math.sqrt(2.0)
+TANH_GAIN = 5.0 / 3.0
+_GAINS = {"relu": RELU_GAIN, "tanh": TANH_GAIN}
+
+
+def calculate_gain(activation):
+    """The gain that keeps activations' variance steady through a layer with this activation.
+
+    ``activation`` is a name (``"relu"``), an activation object (its ``name`` attribute or class
+    name is used) or ``None``. relu gives sqrt(2), tanh 5/3, anything else 1.
+    """
+    if activation is None:
+        return 1.0
+    if not isinstance(activation, str):
+        activation = getattr(activation, "name", None) or type(activation).__name__
+    return _GAINS.get(str(activation).lower(), 1.0)
+
+
+def compute_fans(shape):
+    """``(fan_in, fan_out)`` of a weight of ``shape`` ``(n_in, n_out)`` or ``(kh, kw, C_in, C_out)``."""
+    shape = _as_shape(shape)
+    if len(shape) < 2:
+        raise ShapeError(
+            f"fans need a weight of at least 2 dimensions, (n_in, n_out) or (kh, kw, C_in, C_out); got shape {shape}"
+        )
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _as_shape(shape):
+    """A shape as a tuple of ints; an int is a 1-d shape."""
+    if isinstance(shape, numbers.Integral):
+        shape = (shape,)
+    try:
+        dims = tuple(int(dim) for dim in shape)
+    except (TypeError, ValueError):
+        raise ShapeError(f"an initializer's shape must be a tuple of ints, not {shape!r}") from None
+    if any(dim < 0 for dim in dims):
+        raise ShapeError(f"an initializer's shape must not have negative dimensions, got {dims}")
+    return dims
+
+
+def _number(name, value):
+    """``value`` as a finite float, or a ConfigError naming the option."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"option {name!r} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _positive(name, value):
+    value = _number(name, value)
+    if value <= 0:
+        raise ConfigError(f"option {name!r} must be > 0, got {value!r}")
+    return value
+
+
+def _gain(gain, default):
+    """The explicit ``gain`` if given (checked > 0), else ``default``."""
+    return default if gain is None else _positive("gain", gain)
+
+
+def _draw(shape, rng, sample):
+    """Normalise ``shape`` and ``rng`` (a Generator, a seed or None), then sample float64."""
+    shape = _as_shape(shape)
+    return np.asarray(sample(shape, np.random.default_rng(rng)), dtype=np.float64)
+
+
+def _fan_in(shape, initializer):
+    fan_in, _ = _fans_for(shape, initializer)
+    return fan_in
+
+
+def _fans_for(shape, initializer):
+    shape = _as_shape(shape)
+    if len(shape) < 2 or 0 in shape:
+        raise ShapeError(
+            f"initializer {initializer!r} needs a non-empty weight of shape (n_in, n_out) or "
+            f"(kh, kw, C_in, C_out), got {shape}"
+        )
+    return compute_fans(shape)
+
+
+def zeros(activation=None):
+    """All zeros (biases; or to show why symmetric weights never learn)."""
+    return lambda shape, rng=None: _draw(shape, rng, lambda s, r: np.zeros(s))
+
+
+def ones(activation=None):
+    """All ones."""
+    return lambda shape, rng=None: _draw(shape, rng, lambda s, r: np.ones(s))
+
+
+def constant(activation=None, value=0.0):
+    """Every entry equal to ``value``."""
+    value = _number("value", value)
+    return lambda shape, rng=None: _draw(shape, rng, lambda s, r: np.full(s, value))
+
+
+def identity(activation=None, gain=None):
+    """``gain * eye(n_in, n_out)`` for a 2-d weight (ones on the main diagonal when not square).
+
+    ``gain`` defaults to 1 whatever the activation (see the module docstring).
+    """
+    scale = _gain(gain, 1.0)
+
+    def init(shape, rng=None):
+        shape = _as_shape(shape)
+        if len(shape) != 2:
+            raise ShapeError(f"initializer 'identity' makes only 2-d weights (n_in, n_out), got shape {shape}")
+        return scale * np.eye(*shape, dtype=np.float64)
+
+    return init
+
+
+def uniform(activation=None, low=-0.05, high=0.05):
+    """Uniform on ``[low, high)``."""
+    low, high = _number("low", low), _number("high", high)
+    if not low < high:
+        raise ConfigError(f"option 'low' must be less than option 'high', got low={low!r}, high={high!r}")
+    return lambda shape, rng=None: _draw(shape, rng, lambda s, r: r.uniform(low, high, s))
+
+
+def normal(activation=None, mean=0.0, std=0.05):
+    """Normal with ``mean`` and standard deviation ``std`` (> 0; use ``constant`` for a fixed value)."""
+    mean, std = _number("mean", mean), _positive("std", std)
+    return lambda shape, rng=None: _draw(shape, rng, lambda s, r: r.normal(mean, std, s))
+
+
+def sparse(activation=None, sparsity=0.1, std=0.01):
+    """Normal(0, ``std``) with ``ceil(sparsity * rows)`` zeros in each column, like torch's ``sparse_``.
+
+    A column is one output unit. A conv kernel ``(kh, kw, C_in, C_out)`` is treated as the 2-d
+    weight ``(kh * kw * C_in, C_out)``, so each output channel gets its share of zeros among all
+    its inputs. Which rows are zero is drawn independently for each column.
+    """
+    sparsity = _number("sparsity", sparsity)
+    if not 0.0 <= sparsity <= 1.0:
+        raise ConfigError(f"option 'sparsity' must be in [0, 1], got {sparsity!r}")
+    std = _positive("std", std)
+
+    def init(shape, rng=None):
+        shape = _as_shape(shape)
+        if len(shape) < 2:
+            raise ShapeError(f"initializer 'sparse' needs a weight of at least 2 dimensions, got shape {shape}")
+        rng = np.random.default_rng(rng)
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        weight = rng.normal(0.0, std, (rows, cols))
+        n_zeros = math.ceil(sparsity * rows)
+        zero_rows = np.argsort(rng.random((rows, cols)), axis=0)[:n_zeros]
+        weight[zero_rows, np.arange(cols)] = 0.0
+        return weight.reshape(shape)
+
+    return init
+
+
+def he_uniform(activation=None, gain=None):
+    """Uniform on ``[-b, b)`` with ``b = gain * sqrt(3 / fan_in)`` (He et al. 2015).
+
+    ``gain`` defaults to the activation's, and to relu's sqrt(2) when no activation is named.
+    """
+    scale = _gain(gain, RELU_GAIN if activation is None else calculate_gain(activation))
+
+    def init(shape, rng=None):
+        bound = scale * math.sqrt(3.0 / _fan_in(shape, "he_uniform"))
+        return _draw(shape, rng, lambda s, r: r.uniform(-bound, bound, s))
+
+    return init
+
+
+def he_normal(activation=None, gain=None):
+    """Normal(0, ``gain / sqrt(fan_in)``) (He et al. 2015).
+
+    ``gain`` defaults to the activation's, and to relu's sqrt(2) when no activation is named.
+    """
+    scale = _gain(gain, RELU_GAIN if activation is None else calculate_gain(activation))
+
+    def init(shape, rng=None):
+        std = scale / math.sqrt(_fan_in(shape, "he_normal"))
+        return _draw(shape, rng, lambda s, r: r.normal(0.0, std, s))
+
+    return init
+
+
+def xavier_uniform(activation=None, gain=None):
+    """Uniform on ``[-b, b)`` with ``b = gain * sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio 2010).
+
+    ``gain`` defaults to the activation's (1 when none is named).
+    """
+    scale = _gain(gain, calculate_gain(activation))
+
+    def init(shape, rng=None):
+        fan_in, fan_out = _fans_for(shape, "xavier_uniform")
+        bound = scale * math.sqrt(6.0 / (fan_in + fan_out))
+        return _draw(shape, rng, lambda s, r: r.uniform(-bound, bound, s))
+
+    return init
+
+
+def xavier_normal(activation=None, gain=None):
+    """Normal(0, ``gain * sqrt(2 / (fan_in + fan_out))``) (Glorot & Bengio 2010).
+
+    ``gain`` defaults to the activation's (1 when none is named).
+    """
+    scale = _gain(gain, calculate_gain(activation))
+
+    def init(shape, rng=None):
+        fan_in, fan_out = _fans_for(shape, "xavier_normal")
+        std = scale * math.sqrt(2.0 / (fan_in + fan_out))
+        return _draw(shape, rng, lambda s, r: r.normal(0.0, std, s))
+
+    return init

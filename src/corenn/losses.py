@@ -1,0 +1,81 @@
+"""Losses over a mini-batch: ``forward(Y, Y_hat)`` is the mean over the batch (a float),
+``backward(Y, Y_hat)`` is ``dL/dY_hat`` of that mean (an array of ``Y_hat``'s shape and dtype).
+
+The batch is the first axis; everything after it belongs to one sample, so a loss works on
+``(m, classes)`` predictions as well as on ``(m, H, W, C)`` outputs.
+"""
+
+import numpy as np
+
+from corenn.errors import ShapeError
+
+
+def _as_pair(loss_name, Y, Y_hat):
+    """``Y`` and ``Y_hat`` as float arrays of one shape, in ``Y_hat``'s float dtype.
+
+    The prediction's dtype wins so that a float32 network stays float32 even when its targets
+    were stored as float64 or as integers.
+    """
+    Y_hat = np.asarray(Y_hat)
+    if not np.issubdtype(Y_hat.dtype, np.floating):
+        Y_hat = Y_hat.astype(np.float64)
+    Y = np.asarray(Y, dtype=Y_hat.dtype)
+    if Y.shape != Y_hat.shape:
+        raise ShapeError(
+            f"{loss_name}: targets Y of shape {Y.shape} do not match predictions Y_hat of shape "
+            f"{Y_hat.shape}; both must be (batch, ...) of the same shape (one-hot targets for "
+            "cross-entropy)"
+        )
+    if Y_hat.ndim == 0 or Y_hat.shape[0] == 0:
+        raise ShapeError(f"{loss_name}: predictions need a non-empty batch axis, got shape {Y_hat.shape}")
+    return Y, Y_hat
+
+
+class CrossEntropy:
+    """Cross-entropy of one-hot (or soft) targets ``Y`` against predicted probabilities ``Y_hat``.
+
+    ``L = -(1/m) * sum(Y * log(max(Y_hat, tiny)))``, and ``dL/dY_hat = -Y / max(Y_hat, tiny) / m``.
+
+    ``tiny`` is ``np.finfo(dtype).tiny``, the smallest normal number of ``Y_hat``'s dtype: a
+    predicted probability of exactly 0 for the true class then costs ``-log(tiny)`` (about 708
+    in float64, 87 in float32) instead of infinity, and the gradient stays finite. The same
+    floor is used in both passes, so the gradient is exactly that of the loss reported. Pair it
+    with a softmax output; predictions above 0 are used as they are.
+    """
+
+    name = "cross_entropy"
+
+    def _clipped(self, Y, Y_hat):
+        Y, Y_hat = _as_pair("CrossEntropy", Y, Y_hat)
+        return Y, np.maximum(Y_hat, np.finfo(Y_hat.dtype).tiny)
+
+    def forward(self, Y, Y_hat):
+        Y, clipped = self._clipped(Y, Y_hat)
+        return float(-np.sum(Y * np.log(clipped)) / Y.shape[0])
+
+    def backward(self, Y, Y_hat):
+        Y, clipped = self._clipped(Y, Y_hat)
+        return -Y / clipped / Y.shape[0]
+
+    def __repr__(self):
+        return "CrossEntropy()"
+
+
+class L2:
+    """Half the squared error per sample, averaged over the batch.
+
+    ``L = (1/m) * sum(0.5 * (Y_hat - Y)**2)``, and ``dL/dY_hat = (Y_hat - Y) / m``.
+    """
+
+    name = "l2"
+
+    def forward(self, Y, Y_hat):
+        Y, Y_hat = _as_pair("L2", Y, Y_hat)
+        return float(0.5 * np.sum((Y_hat - Y) ** 2) / Y.shape[0])
+
+    def backward(self, Y, Y_hat):
+        Y, Y_hat = _as_pair("L2", Y, Y_hat)
+        return (Y_hat - Y) / Y.shape[0]
+
+    def __repr__(self):
+        return "L2()"

@@ -1,0 +1,137 @@
+"""The table of registered components: (kind, name, backend) -> factory.
+
+Factories may be ``"module:attr"`` strings; they are imported on first use, so building the
+table (and listing it) imports no layer code, and never torch.
+"""
+
+import importlib
+import inspect
+
+import attrs
+
+from corenn.errors import ConfigError, PluginError, UnknownComponentError
+
+KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset")
+DEFAULT_BACKEND = "numpy"
+
+
+@attrs.frozen
+class Registration:
+    """One registered component and the plugin it came from."""
+
+    kind: str
+    name: str
+    backend: str
+    factory: object = attrs.field(eq=False)
+    plugin: str
+    distribution: str
+
+    def load(self):
+        """The factory itself, importing it if it was registered as ``"module:attr"``."""
+        if not isinstance(self.factory, str):
+            return self.factory
+        module_name, _, attr_path = self.factory.partition(":")
+        try:
+            target = importlib.import_module(module_name)
+            for attr in attr_path.split("."):
+                target = getattr(target, attr)
+        except Exception as exc:
+            raise PluginError(
+                f"{self.kind} '{self.name}' ({self.backend}) from {self.distribution}: "
+                f"cannot import {self.factory!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return target
+
+
+def option_names(factory):
+    """The keyword options a factory accepts, or ``None`` when it accepts any (``**kwargs``)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    names = []
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            return None
+        if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+            names.append(parameter.name)
+    return names
+
+
+class Registry:
+    """Registered components, keyed by (kind, name, backend)."""
+
+    def __init__(self):
+        self._entries = {}
+
+    def add_all(self, registrations):
+        """Add one plugin's registrations, all or none.
+
+        An unknown kind, or a (kind, name, backend) that is already taken, is an error that
+        names both distributions; then nothing of this plugin is added.
+        """
+        staged = {}
+        for registration in registrations:
+            if registration.kind not in KINDS:
+                raise PluginError(
+                    f"{registration.distribution} registers {registration.name!r} under unknown "
+                    f"kind {registration.kind!r}; kinds are: {', '.join(KINDS)}"
+                )
+            key = (registration.kind, registration.name, registration.backend)
+            existing = self._entries.get(key) or staged.get(key)
+            if existing is not None:
+                raise PluginError(
+                    f"{registration.kind} '{registration.name}' (backend {registration.backend}) "
+                    f"is registered twice: by {existing.distribution} and by {registration.distribution}"
+                )
+            staged[key] = registration
+        self._entries.update(staged)
+
+    def entries(self, kind=None, backend=None):
+        """Registrations, sorted by kind, name and backend, optionally of one kind / backend."""
+        return [
+            entry
+            for key, entry in sorted(self._entries.items())
+            if (kind is None or entry.kind == kind) and (backend is None or entry.backend == backend)
+        ]
+
+    def names(self, kind, backend=None):
+        """Sorted names registered for a kind (and backend)."""
+        return sorted({entry.name for entry in self.entries(kind, backend)})
+
+    def get(self, kind, name, backend=DEFAULT_BACKEND):
+        """The registration of a component, or an error that lists what is there instead."""
+        if kind not in KINDS:
+            raise UnknownComponentError(f"unknown component kind {kind!r}; kinds are: {', '.join(KINDS)}")
+        entry = self._entries.get((kind, name, backend))
+        if entry is not None:
+            return entry
+        elsewhere = sorted(e.backend for e in self.entries(kind) if e.name == name)
+        if elsewhere:
+            raise UnknownComponentError(
+                f"{kind} {name!r} is not available on the {backend} backend; "
+                f"backends that have it: {', '.join(elsewhere)}"
+            )
+        known = self.names(kind, backend)
+        raise UnknownComponentError(
+            f"unknown {kind} {name!r} for backend {backend}; known {kind}s: "
+            + (", ".join(known) if known else "(none registered: is its plugin installed?)")
+        )
+
+    def create(self, kind, name, backend=DEFAULT_BACKEND, **options):
+        """Build a component from its keyword options, checking them against its factory."""
+        factory = self.get(kind, name, backend).load()
+        allowed = option_names(factory)
+        if allowed is not None:
+            unknown = sorted(set(options) - set(allowed))
+            if unknown:
+                raise ConfigError(
+                    f"{kind} {name!r} has no option {', '.join(map(repr, unknown))}; "
+                    f"its options are: {', '.join(allowed) if allowed else '(none)'}"
+                )
+        try:
+            return factory(**options)
+        except ConfigError as exc:
+            raise ConfigError(f"{kind} {name!r}: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{kind} {name!r}: {exc}") from exc

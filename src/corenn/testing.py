@@ -1,0 +1,217 @@
+"""Checks for component authors: finite-difference gradients and protocol conformance.
+
+Plugin authors import this in their own tests::
+
+    from corenn.testing import check_layer_gradients, check_layer_conformance
+
+    def test_my_layer_gradients():
+        errors = check_layer_gradients(MyLayer(n_out=3), np.random.default_rng(0).normal(size=(4, 5)))
+        assert max(errors.values()) < 1e-6
+
+Relative errors are norm-wise: ``||analytic - numeric|| / (||analytic|| + ||numeric||)``, so a
+gradient that is tiny in a few entries does not drown the check in noise. Work in float64.
+"""
+
+import attrs
+import numpy as np
+
+from corenn.protocols import Activation, Layer, Loss
+
+DEFAULT_TOLERANCE = 1e-6
+DEFAULT_STEP = 1e-6
+
+
+def numerical_gradient(f, x, step=DEFAULT_STEP):
+    """Central-difference gradient of the scalar ``f()`` with respect to the array ``x``.
+
+    ``f`` takes no arguments and reads ``x``, which is perturbed in place one entry at a
+    time and restored afterwards.
+    """
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + step
+        f_plus = float(f())
+        x[index] = original - step
+        f_minus = float(f())
+        x[index] = original
+        grad[index] = (f_plus - f_minus) / (2 * step)
+    return grad
+
+
+def relative_error(analytic, numeric):
+    """Norm-wise relative error between two gradients (0 when both are zero)."""
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numeric = np.asarray(numeric, dtype=np.float64)
+    if analytic.shape != numeric.shape:
+        raise AssertionError(f"gradient shape {analytic.shape} differs from expected {numeric.shape}")
+    scale = np.linalg.norm(analytic) + np.linalg.norm(numeric)
+    return float(np.linalg.norm(analytic - numeric) / scale) if scale > 0 else 0.0
+
+
+def _projection(shape, seed):
+    """A fixed random upstream gradient: the checked scalar is ``sum(output * G)``."""
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def check_layer_gradients(layer, X, *, seed=0, step=DEFAULT_STEP):
+    """Relative errors of ``dL/dX`` (key ``"X"``) and of every parameter gradient.
+
+    The layer's parameters are perturbed in place, so its ``forward`` must read
+    ``layer.parameters`` each time (as the course's layers do).
+    """
+    X = np.array(X, dtype=np.float64)
+    Y = layer.forward(X)
+    G = _projection(Y.shape, seed)
+    dX = layer.backward(G)
+    analytic = {"X": np.array(dX)} | {k: np.array(v) for k, v in layer.gradients.items()}
+
+    def objective():
+        return np.sum(layer.forward(X) * G)
+
+    errors = {"X": relative_error(analytic["X"], numerical_gradient(objective, X, step))}
+    for key, param in layer.parameters.items():
+        errors[key] = relative_error(analytic[key], numerical_gradient(objective, param, step))
+    return errors
+
+
+def check_activation_gradients(activation, Z, *, seed=0, step=DEFAULT_STEP):
+    """Relative error of ``activation.backward`` against finite differences, key ``"Z"``."""
+    Z = np.array(Z, dtype=np.float64)
+    G = _projection(np.shape(activation.forward(Z)), seed)
+    analytic = activation.backward(Z, G)
+    numeric = numerical_gradient(lambda: np.sum(activation.forward(Z) * G), Z, step)
+    return {"Z": relative_error(analytic, numeric)}
+
+
+def check_loss_gradients(loss, Y, Y_hat, *, step=DEFAULT_STEP):
+    """Relative error of ``loss.backward`` (dL/dY_hat) against finite differences."""
+    Y = np.array(Y, dtype=np.float64)
+    Y_hat = np.array(Y_hat, dtype=np.float64)
+    analytic = loss.backward(Y, Y_hat)
+    numeric = numerical_gradient(lambda: loss.forward(Y, Y_hat), Y_hat, step)
+    return {"Y_hat": relative_error(analytic, numeric)}
+
+
+def example_classification_batch(n_samples=4, n_classes=3, *, seed=0):
+    """One-hot targets and strictly positive predicted probabilities, for loss checks."""
+    rng = np.random.default_rng(seed)
+    Y = np.eye(n_classes)[rng.integers(0, n_classes, n_samples)]
+    logits = rng.standard_normal((n_samples, n_classes))
+    Y_hat = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return Y, Y_hat
+
+
+def _require(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def check_layer_conformance(make_layer, input_shape, *, seed=0):
+    """Check that ``make_layer()`` builds a layer that behaves as the protocol says.
+
+    Checks: the protocol's attributes; parameters made lazily at the first forward; output
+    batch size and dtype (float64 and float32); ``gradients`` with the keys and shapes of
+    ``parameters``; ``backward`` returning an array of the input's shape; a second batch of
+    another size. Raises ``AssertionError`` naming what is wrong.
+    """
+    rng = np.random.default_rng(seed)
+    for dtype in (np.float64, np.float32):
+        layer = make_layer()
+        name = type(layer).__name__
+        _require(isinstance(layer, Layer), f"{name} lacks the Layer protocol's attributes")
+        _require(not layer.parameters, f"{name} has parameters before its first forward (they must be lazy)")
+        X = rng.standard_normal(input_shape).astype(dtype)
+        Y = layer.forward(X)
+        _require(Y.shape[0] == X.shape[0], f"{name}: output batch {Y.shape[0]} != input batch {X.shape[0]}")
+        _require(Y.dtype == dtype, f"{name}: {np.dtype(dtype)} input gave {Y.dtype} output")
+        _require(layer.n_in is not None, f"{name}: n_in is not set after the first forward")
+        dX = layer.backward(np.ones_like(Y))
+        _require(dX.shape == X.shape, f"{name}: backward returned shape {dX.shape}, input was {X.shape}")
+        _require(
+            list(layer.gradients) == list(layer.parameters),
+            f"{name}: gradient keys {list(layer.gradients)} != parameter keys {list(layer.parameters)}",
+        )
+        for key, param in layer.parameters.items():
+            grad = layer.gradients[key]
+            _require(grad.shape == param.shape, f"{name}: gradient {key!r} {grad.shape} != parameter {param.shape}")
+            _require(param.dtype == dtype, f"{name}: parameter {key!r} is {param.dtype} for {np.dtype(dtype)} input")
+        other_batch = (input_shape[0] + 1, *input_shape[1:])
+        Y2 = layer.forward(rng.standard_normal(other_batch).astype(dtype))
+        _require(Y2.shape[0] == other_batch[0], f"{name}: a batch of {other_batch[0]} gave {Y2.shape[0]} outputs")
+
+
+def check_activation_conformance(activation, shape=(4, 5), *, seed=0):
+    """Check an activation's protocol, shapes and dtype preservation."""
+    name = type(activation).__name__
+    _require(isinstance(activation, Activation), f"{name} lacks forward(Z) / backward(Z, dY)")
+    for dtype in (np.float64, np.float32):
+        Z = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+        Y = activation.forward(Z)
+        _require(Y.shape == Z.shape, f"{name}: forward changed shape {Z.shape} to {Y.shape}")
+        _require(Y.dtype == dtype, f"{name}: {np.dtype(dtype)} input gave {Y.dtype} output")
+        dZ = activation.backward(Z, np.ones_like(Y))
+        _require(dZ.shape == Z.shape, f"{name}: backward returned {dZ.shape} for Z of {Z.shape}")
+
+
+def check_loss_conformance(loss, n_samples=4, n_classes=3):
+    """Check a loss: a finite scalar mean, a gradient of the prediction's shape."""
+    name = type(loss).__name__
+    _require(isinstance(loss, Loss), f"{name} lacks forward(Y, Y_hat) / backward(Y, Y_hat)")
+    Y, Y_hat = example_classification_batch(n_samples, n_classes)
+    value = loss.forward(Y, Y_hat)
+    _require(np.ndim(value) == 0 and np.isfinite(value), f"{name}: forward gave {value!r}, not a finite scalar")
+    doubled = loss.forward(np.concatenate([Y, Y]), np.concatenate([Y_hat, Y_hat]))
+    _require(np.isclose(doubled, value), f"{name}: forward is not a mean over the batch ({doubled} != {value})")
+    _require(loss.backward(Y, Y_hat).shape == Y_hat.shape, f"{name}: backward shape differs from Y_hat's")
+
+
+@attrs.frozen
+class GradcheckReport:
+    """The outcome of :func:`gradcheck`: the largest relative error of each gradient."""
+
+    kind: str
+    name: str
+    backend: str
+    options: dict
+    input_shape: tuple
+    errors: dict
+    tolerance: float
+
+    @property
+    def max_error(self):
+        return max(self.errors.values()) if self.errors else 0.0
+
+    @property
+    def passed(self):
+        return self.max_error <= self.tolerance
+
+    def as_dict(self):
+        return attrs.asdict(self) | {"max_error": self.max_error, "passed": self.passed}
+
+
+def gradcheck(kind, name, options=None, *, backend="numpy", input_shape=None, seed=0, tolerance=DEFAULT_TOLERANCE):
+    """Finite-difference check of any registered layer, activation or loss.
+
+    ``input_shape`` defaults to the component's ``example_input_shape`` attribute when it has
+    one (a convolution needs a 4-d input), else ``(4, 5)``; for a loss it is the
+    (samples, classes) shape of the predictions.
+    """
+    from corenn.errors import ConfigError
+    from corenn.plugins import create
+
+    options = dict(options or {})
+    if kind not in ("layer", "activation", "loss"):
+        raise ConfigError(f"gradcheck checks a layer, activation or loss, not a {kind!r}")
+    component = create(kind, name, backend, **options)
+    shape = tuple(input_shape or getattr(component, "example_input_shape", None) or (4, 5))
+    rng = np.random.default_rng(seed)
+    if kind == "layer":
+        errors = check_layer_gradients(component, rng.standard_normal(shape), seed=seed)
+    elif kind == "activation":
+        errors = check_activation_gradients(component, rng.standard_normal(shape), seed=seed)
+    else:
+        if len(shape) != 2:
+            raise ConfigError(f"a loss is checked on (samples, classes) predictions, not shape {shape}")
+        errors = check_loss_gradients(component, *example_classification_batch(*shape, seed=seed))
+    return GradcheckReport(kind, name, backend, options, shape, errors, tolerance)

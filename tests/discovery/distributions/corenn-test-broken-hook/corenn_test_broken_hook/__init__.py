@@ -1,0 +1,1 @@
+"""A plugin whose registration hook raises halfway: nothing of it may be registered."""

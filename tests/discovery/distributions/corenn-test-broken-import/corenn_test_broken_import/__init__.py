@@ -1,0 +1,1 @@
+"""A plugin whose entry-point module cannot even be imported."""

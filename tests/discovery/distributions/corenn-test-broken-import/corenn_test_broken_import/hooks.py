@@ -1,0 +1,1 @@
+raise RuntimeError("corenn-test-broken-import fails at import")

@@ -1,0 +1,1 @@
+"""A plugin registering a kind corenn does not know, after a valid component."""

@@ -1,0 +1,1 @@
+"""A well-behaved third-party plugin: one activation and one layer, registered lazily."""

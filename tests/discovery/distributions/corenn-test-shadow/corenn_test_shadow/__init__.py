@@ -1,0 +1,1 @@
+"""A plugin registering the activation "cube" that corenn-test-good registers too."""

@@ -1,0 +1,348 @@
+"""The registry and the plugin system, with plugin objects and entry points made in the test.
+
+Entry points are stand-ins with the attributes corenn reads (name, value, dist, load), so
+loading, ordering, failure isolation, strict mode and disabling are checked without
+installing anything; test_installed_plugins.py does the same with real distributions.
+"""
+
+import importlib.metadata
+import types
+import warnings
+
+import pytest
+
+import corenn
+from corenn import hookimpl
+from corenn.errors import ConfigError, PluginError, UnknownComponentError
+from corenn.plugins import PluginSystem, get_plugins, list_components, reset_plugins
+from corenn.registry import KINDS, Registration, Registry, option_names
+
+
+class Cube:
+    def __init__(self, scale=1.0):
+        if scale <= 0:
+            raise ValueError(f"scale must be > 0, got {scale}")
+        self.scale = scale
+
+    def forward(self, Z):
+        return self.scale * Z**3
+
+    def backward(self, Z, dY):
+        return 3 * self.scale * Z**2 * dY
+
+
+def registration(kind, name, factory=Cube, *, backend="numpy", distribution="dist-a"):
+    return Registration(kind, name, backend, factory, distribution.replace("-", "_"), distribution)
+
+
+# Registry
+
+
+def test_entries_and_names_are_sorted():
+    registry = Registry()
+    registry.add_all([registration("activation", "cube"), registration("activation", "abs"), registration("loss", "l1")])
+    registry.add_all([registration("activation", "cube", backend="torch", distribution="dist-b")])
+    assert [(e.kind, e.name, e.backend) for e in registry.entries()] == [
+        ("activation", "abs", "numpy"),
+        ("activation", "cube", "numpy"),
+        ("activation", "cube", "torch"),
+        ("loss", "l1", "numpy"),
+    ]
+    assert registry.names("activation") == ["abs", "cube"]
+    assert [e.name for e in registry.entries("activation", "torch")] == ["cube"]
+    assert registry.get("activation", "cube", "torch").distribution == "dist-b"
+
+
+def test_unknown_kind_rejects_the_whole_plugin():
+    registry = Registry()
+    with pytest.raises(PluginError) as error:
+        registry.add_all([registration("activation", "cube"), registration("widget", "gizmo")])
+    assert str(error.value) == (
+        f"dist-a registers 'gizmo' under unknown kind 'widget'; kinds are: {', '.join(KINDS)}"
+    )
+    assert registry.entries() == []
+
+
+def test_duplicate_across_distributions_names_both():
+    registry = Registry()
+    registry.add_all([registration("activation", "cube", distribution="dist-a")])
+    with pytest.raises(PluginError, match="activation 'cube' \\(backend numpy\\) is registered twice: by dist-a and by dist-b"):
+        registry.add_all([registration("loss", "l1", distribution="dist-b"), registration("activation", "cube", distribution="dist-b")])
+    assert registry.names("loss") == []
+
+
+def test_duplicate_within_one_plugin():
+    with pytest.raises(PluginError, match="registered twice: by dist-a and by dist-a"):
+        Registry().add_all([registration("activation", "cube"), registration("activation", "cube")])
+
+
+def test_same_name_on_another_backend_or_kind_is_no_duplicate():
+    registry = Registry()
+    registry.add_all([registration("activation", "cube"), registration("loss", "cube")])
+    registry.add_all([registration("activation", "cube", backend="torch", distribution="dist-b")])
+    assert len(registry.entries()) == 3
+
+
+def test_get_errors_say_what_is_there():
+    registry = Registry()
+    registry.add_all([registration("activation", "cube"), registration("activation", "abs"), registration("layer", "dense", backend="torch")])
+    with pytest.raises(UnknownComponentError, match="unknown component kind 'activations'; kinds are: layer, activation"):
+        registry.get("activations", "cube")
+    with pytest.raises(UnknownComponentError, match="unknown activation 'relu' for backend numpy; known activations: abs, cube"):
+        registry.get("activation", "relu")
+    with pytest.raises(UnknownComponentError, match="layer 'dense' is not available on the numpy backend; backends that have it: torch"):
+        registry.get("layer", "dense")
+    with pytest.raises(UnknownComponentError, match=r"\(none registered: is its plugin installed\?\)"):
+        registry.get("optimizer", "sgd")
+
+
+def test_unknown_component_is_a_config_error():
+    assert issubclass(UnknownComponentError, ConfigError)
+
+
+def test_create_checks_options_against_the_factory():
+    registry = Registry()
+    registry.add_all([registration("activation", "cube")])
+    assert registry.create("activation", "cube", scale=2.0).scale == 2.0
+    with pytest.raises(ConfigError, match="activation 'cube' has no option 'beta', 'gamma'; its options are: scale"):
+        registry.create("activation", "cube", gamma=1, beta=2)
+
+
+def test_create_turns_factory_value_errors_into_config_errors():
+    registry = Registry()
+    registry.add_all([registration("activation", "cube")])
+    with pytest.raises(ConfigError, match="activation 'cube': scale must be > 0, got -1"):
+        registry.create("activation", "cube", scale=-1)
+
+
+def test_factory_with_var_keywords_takes_any_option():
+    registry = Registry()
+    registry.add_all([registration("loss", "anything", lambda **options: options)])
+    assert registry.create("loss", "anything", a=1, b=2) == {"a": 1, "b": 2}
+
+
+def test_option_names():
+    def factory(n_out, activation="linear", *args, weight_init="x", **kwargs):
+        pass
+
+    def fixed(n_out, *, activation="linear"):
+        pass
+
+    assert option_names(factory) is None
+    assert option_names(fixed) == ["n_out", "activation"]
+    assert option_names(Cube) == ["scale"]
+
+
+def test_string_factory_is_imported_on_load(monkeypatch):
+    module = types.ModuleType("corenn_test_registry_factories")
+    module.Outer = type("Outer", (), {"Inner": Cube})
+    monkeypatch.setitem(__import__("sys").modules, module.__name__, module)
+    assert registration("activation", "cube", f"{module.__name__}:Outer.Inner").load() is Cube
+    assert registration("activation", "cube", Cube).load() is Cube
+
+
+def test_bad_string_factories_are_plugin_errors():
+    missing_module = registration("activation", "cube", "corenn_no_such_module:Cube")
+    with pytest.raises(PluginError) as error:
+        missing_module.load()
+    assert str(error.value) == (
+        "activation 'cube' (numpy) from dist-a: cannot import 'corenn_no_such_module:Cube': "
+        "ModuleNotFoundError: No module named 'corenn_no_such_module'"
+    )
+    with pytest.raises(PluginError, match="cannot import 'corenn.registry:Nope': AttributeError: "):
+        registration("activation", "cube", "corenn.registry:Nope").load()
+
+
+# PluginSystem with stand-in entry points
+
+
+class FakeEntryPoint:
+    """What corenn reads of an ``importlib.metadata.EntryPoint``."""
+
+    def __init__(self, name, plugin, distribution="third-party", version="1.0"):
+        self.name = name
+        self.value = f"{(distribution or name).replace('-', '_')}.hooks"
+        self.dist = types.SimpleNamespace(name=distribution, version=version) if distribution else None
+        self._plugin = plugin
+
+    def load(self):
+        if isinstance(self._plugin, Exception):
+            raise self._plugin
+        return self._plugin
+
+
+class Registers:
+    """A plugin object registering the given (kind, name, factory) triples."""
+
+    def __init__(self, *components, fail_with=None, on_train_start=None):
+        self.components = components
+        self.fail_with = fail_with
+        self.on_train_start = on_train_start
+
+    @hookimpl
+    def corenn_register_components(self, register):
+        for kind, name, factory, *backend in self.components:
+            register(kind, name, factory, **({"backend": backend[0]} if backend else {}))
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    @hookimpl
+    def corenn_train_start(self, run):
+        if self.on_train_start is not None:
+            self.on_train_start(run)
+
+
+@pytest.fixture
+def entry_points(monkeypatch):
+    """Replace the installed ``corenn.plugins`` entry points by the ones a test appends."""
+    installed = []
+
+    def fake_entry_points(*, group):
+        assert group == "corenn.plugins"
+        return list(installed)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points)
+    monkeypatch.delenv("CORENN_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("CORENN_DISABLE_PLUGINS", raising=False)
+    reset_plugins()
+    yield installed
+    reset_plugins()
+
+
+def by_name(system):
+    return {info.name: info for info in system.plugins}
+
+
+def test_builtins_first_then_entry_points_in_name_order(entry_points):
+    entry_points += [
+        FakeEntryPoint("zeta", Registers(("activation", "z", Cube)), "dist-z"),
+        FakeEntryPoint("alpha", Registers(("activation", "a", Cube)), "dist-a"),
+    ]
+    system = PluginSystem().load()
+    assert [info.name for info in system.plugins] == ["corenn", "alpha", "zeta"]
+    core = system.plugins[0]
+    assert (core.distribution, core.module, core.version) == ("corenn", "corenn.builtins", corenn.__version__)
+    assert system.registry.get("activation", "a").distribution == "dist-a"
+    assert system.registry.get("loss", "cross_entropy").distribution == "corenn"
+
+
+def test_plugin_info_as_dict_marks_other_backends(entry_points):
+    entry_points.append(
+        FakeEntryPoint("cubes", Registers(("activation", "cube", Cube), ("activation", "cube", Cube, "torch")), "cubes", "2.0")
+    )
+    info = by_name(PluginSystem().load())["cubes"]
+    assert info.as_dict() == {
+        "name": "cubes",
+        "distribution": "cubes",
+        "version": "2.0",
+        "module": "cubes.hooks",
+        "status": "ok",
+        "error": None,
+        "components": {"activation": ["cube", "cube [torch]"]},
+    }
+
+
+def test_entry_point_without_distribution(entry_points):
+    entry_points.append(FakeEntryPoint("orphan", Registers(("activation", "o", Cube)), distribution=None))
+    info = by_name(PluginSystem().load())["orphan"]
+    assert (info.distribution, info.version, info.status) == ("(unknown distribution)", "?", "ok")
+
+
+def test_failures_are_isolated(entry_points):
+    entry_points += [
+        FakeEntryPoint("import_fails", RuntimeError("no module for you"), "dist-import"),
+        FakeEntryPoint("hook_fails", Registers(("activation", "partial", Cube), fail_with=KeyError("oops")), "dist-hook"),
+        FakeEntryPoint("shadows_builtin", Registers(("loss", "l2", Cube)), "dist-shadow"),
+        FakeEntryPoint("works", Registers(("activation", "cube", Cube)), "dist-works"),
+    ]
+    system = PluginSystem().load()
+    plugins = by_name(system)
+    assert plugins["import_fails"].error == "RuntimeError: no module for you"
+    assert plugins["hook_fails"].error == "KeyError: 'oops'"
+    assert plugins["shadows_builtin"].error == "loss 'l2' (backend numpy) is registered twice: by corenn and by dist-shadow"
+    assert [info.name for info in system.failures()] == ["hook_fails", "import_fails", "shadows_builtin"]
+    assert plugins["works"].status == "ok" and plugins["corenn"].status == "ok"
+    assert "partial" not in system.registry.names("activation")
+    assert system.registry.get("loss", "l2").distribution == "corenn"
+    assert system.registry.create("activation", "cube").forward(2.0) == 8.0
+    assert system.manager.get_plugin("hook_fails") is None
+    assert system.manager.get_plugin("works") is not None
+
+
+def test_strict_mode_raises_on_the_first_failure(entry_points, monkeypatch):
+    entry_points += [
+        FakeEntryPoint("works", Registers(("activation", "cube", Cube)), "dist-works"),
+        FakeEntryPoint("fails", Registers(fail_with=ValueError("bad hook")), "dist-fails", "0.3"),
+    ]
+    monkeypatch.setenv("CORENN_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError) as error:
+        PluginSystem().load()
+    assert str(error.value) == (
+        "plugin 'fails' (dist-fails 0.3) failed: ValueError: bad hook (unset CORENN_STRICT_PLUGINS to skip failing plugins)"
+    )
+    with pytest.raises(PluginError):
+        PluginSystem(strict=True).load()
+
+
+@pytest.mark.parametrize("value, strict", [("1", True), ("true", True), ("On", True), ("0", False), ("", False)])
+def test_strict_switch_values(monkeypatch, value, strict):
+    monkeypatch.setenv("CORENN_STRICT_PLUGINS", value)
+    assert PluginSystem().strict is strict
+
+
+def test_disabled_plugins_are_not_even_imported(entry_points, monkeypatch):
+    entry_points += [
+        FakeEntryPoint("broken", RuntimeError("would fail"), "dist-broken"),
+        FakeEntryPoint("other", Registers(("activation", "o", Cube)), "dist-other"),
+        FakeEntryPoint("kept", Registers(("activation", "cube", Cube)), "dist-kept"),
+    ]
+    monkeypatch.setenv("CORENN_DISABLE_PLUGINS", "broken, other,")
+    monkeypatch.setenv("CORENN_STRICT_PLUGINS", "1")
+    system = PluginSystem().load()
+    assert [info.name for info in system.plugins] == ["corenn", "kept"]
+
+
+def test_process_wide_system_reaches_third_party_components(entry_points):
+    entry_points.append(FakeEntryPoint("cubes", Registers(("activation", "cube", Cube)), "dist-cubes"))
+    assert corenn.create("activation", "cube", scale=3.0).forward(1.0) == 3.0
+    assert [entry.name for entry in list_components("activation")] == ["cube"]
+    assert get_plugins() is get_plugins()
+    entry_points.clear()
+    reset_plugins()
+    with pytest.raises(UnknownComponentError):
+        corenn.create("activation", "cube")
+
+
+def test_lifecycle_hook_failure_of_a_third_party_plugin_is_a_warning(entry_points):
+    calls = []
+
+    def fail(run):
+        raise RuntimeError("tracker offline")
+
+    entry_points += [
+        FakeEntryPoint("flaky", Registers(on_train_start=fail), "dist-flaky"),
+        FakeEntryPoint("steady", Registers(on_train_start=calls.append), "dist-steady"),
+    ]
+    system = PluginSystem().load()
+    with pytest.warns(RuntimeWarning, match="plugin 'flaky' failed in corenn_train_start: RuntimeError: tracker offline"):
+        system.call_hook("corenn_train_start", run="the run")
+    assert calls == ["the run"]
+
+    strict = PluginSystem(strict=True).load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeError, match="tracker offline"):
+            strict.call_hook("corenn_train_start", run="the run")
+
+
+def test_lifecycle_hook_failure_of_a_run_callback_propagates(entry_points):
+    system = PluginSystem().load()
+
+    class Callback:
+        @hookimpl
+        def corenn_train_start(self, run):
+            raise RuntimeError("my callback is wrong")
+
+    system.manager.register(Callback(), name="corenn-run-callback-0")
+    with pytest.raises(RuntimeError, match="my callback is wrong"):
+        system.call_hook("corenn_train_start", run=None)
