@@ -4,6 +4,10 @@ Packages are installed non-editable, so entry points come from installed metadat
 they would for a user.
 """
 
+import json
+import os
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -11,13 +15,19 @@ nox.options.reuse_existing_virtualenvs = True
 
 TEST_DEPS = ("pytest>=7", "hypothesis>=6")
 TORCH = ("torch==2.14.1", "torchvision==0.29.1")
+SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+if "CORENN_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
+    # The project's checkout sits beside shared/, which holds MNIST, Fashion-MNIST and CIFAR-10.
+    os.environ["CORENN_DATA_DIR"] = str(SHARED_DATA)
+
 CORE = "."
 FC = "./plugins/nn-fc"
 CONV = "./plugins/nn-conv"
+EXAMPLE = "./examples/corenn-example-plugin"
 
 
 def _install(session, *packages):
-    session.install("--no-cache-dir", *packages, *TEST_DEPS)
+    session.install(*packages, *TEST_DEPS)
 
 
 @nox.session
@@ -37,5 +47,28 @@ def fc(session):
 @nox.session
 def discovery(session):
     """Plugin discovery with real throw-away distributions installed into temporary environments."""
-    _install(session, CORE, FC)
+    # The throw-away distributions are built without isolation; nox's venv setuptools is too old.
+    _install(session, CORE, FC, "setuptools>=70.1")
     session.run("pytest", "tests/discovery", *session.posargs)
+
+
+@nox.session
+def example(session):
+    """The third-party plugin example, as a user meets it: install, test, list, gradcheck, train."""
+    _install(session, CORE, FC, EXAMPLE)
+    session.run("pytest", "examples/corenn-example-plugin/tests", *session.posargs)
+    plugins = {info["name"]: info for info in json.loads(session.run("corenn", "plugins", "--json", silent=True))}
+    example_plugin = plugins.get("example")
+    if example_plugin is None or example_plugin["status"] != "ok":
+        session.error(f"corenn plugins does not list the example plugin as ok: {example_plugin}")
+    session.log(f"corenn plugins lists {example_plugin['distribution']} {example_plugin['version']}: {example_plugin['components']}")
+    session.run("corenn", "gradcheck", "activation", "swish")
+    session.run("corenn", "gradcheck", "layer", "scale_shift", "activation=swish")
+    run = session.run(
+        "corenn", "train", "--config", "examples/corenn-example-plugin/iris-swish.toml",
+        "--out", session.create_tmp(), "--overwrite", "--quiet", "--json", silent=True,
+    )
+    summary = json.loads(run.strip().splitlines()[-1])
+    session.log(f"iris-swish: test accuracy {summary['test_accuracy']:.3f} in {summary['seconds']:.2f} s")
+    if summary["test_accuracy"] < 0.9:
+        session.error(f"iris-swish reached a test accuracy of only {summary['test_accuracy']}")

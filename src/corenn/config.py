@@ -26,9 +26,11 @@ def _component(table, where, *, default_name=None):
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table (or a component name), got {type(table).__name__}")
     table = dict(table)
+    if "name" not in table and default_name is None:
+        raise ConfigError(f"{where}.name is required: the registered name of the component")
     name = table.pop("name", default_name)
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}.name is required: the registered name of the component")
+        raise ConfigError(f"{where}.name must be the registered name of a component (a string), got {name!r}")
     return ComponentConfig(name=name, options=table)
 
 
@@ -38,6 +40,22 @@ def _positive_int(key):
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
 
     return check
+
+
+def _check_seed(instance, attribute, value):
+    # numpy's SeedSequence takes non-negative integers only.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {value!r}")
+
+
+def _check_run_name(instance, attribute, value):
+    """A run's name is its directory under ``--out``: one plain folder name, never a path."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"name must be a non-empty string (the run directory's name), got {value!r}")
+    if value in (".", "..") or any(sep in value for sep in ("/", "\\", "\0")):
+        raise ConfigError(
+            f"name {value!r} is not a plain folder name: it may not be '.' or '..' nor contain '/', '\\' or NUL"
+        )
 
 
 @attrs.define
@@ -67,10 +85,10 @@ class DatasetConfig:
 class RunConfig:
     """Everything one training run needs; ``corenn train`` writes it back as ``config.toml``."""
 
-    name: str
+    name: str = attrs.field(validator=_check_run_name)
     dataset: DatasetConfig
     layers: list
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=_check_seed)
     epochs: int = attrs.field(default=10, validator=_positive_int("epochs"))
     loss: ComponentConfig = attrs.Factory(lambda: ComponentConfig("cross_entropy"))
     optimizer: ComponentConfig = attrs.Factory(lambda: ComponentConfig("sgd", {"lr": 0.01}))
@@ -115,6 +133,13 @@ TOP_LEVEL_KEYS = {
 }
 
 
+# Options the trainer passes to a component itself, so a config may not set them.
+RESERVED_OPTIONS = {
+    "dataset": {"data_dir": "the data root comes from --data-dir or CORENN_DATA_DIR"},
+    "scheduler": {"initial_lr": "a scheduler starts from optimizer.lr; set that instead"},
+}
+
+
 def _without_none(value):
     if isinstance(value, dict):
         return {k: _without_none(v) for k, v in value.items() if v is not None}
@@ -139,8 +164,10 @@ def config_from_dict(data):
             f"unknown config key {', '.join(map(repr, unknown))}; allowed keys: {', '.join(TOP_LEVEL_KEYS)}"
         )
     for key, types in TOP_LEVEL_KEYS.items():
-        value = data.get(key)
-        if value is not None and (not isinstance(value, types) or (types is int and isinstance(value, bool))):
+        if key not in data:
+            continue
+        value = data[key]
+        if not isinstance(value, types) or (types is int and isinstance(value, bool)):
             raise ConfigError(f"{key} must be {_type_names(types)}, got {value!r}")
     for required in ("name", "dataset", "layers"):
         if required not in data:
@@ -150,9 +177,12 @@ def config_from_dict(data):
 
     dataset = dict(data["dataset"])
     dataset_name = dataset.pop("name", None)
-    if not isinstance(dataset_name, str):
+    if not isinstance(dataset_name, str) or not dataset_name:
         raise ConfigError("dataset.name is required: the registered name of the data set (e.g. 'iris')")
     batch_size = dataset.pop("batch_size", 32)
+    for key, reason in RESERVED_OPTIONS["dataset"].items():
+        if key in dataset:
+            raise ConfigError(f"dataset.{key} is not a config key: {reason}")
 
     layers = data["layers"]
     if not layers:
@@ -165,6 +195,11 @@ def config_from_dict(data):
         if isinstance(n_out, str) and n_out != AUTO:
             raise ConfigError(f"layers[{i}].n_out must be a positive integer or 'auto', got {n_out!r}")
 
+    scheduler = data.get("scheduler", {"name": "constant"})
+    for key, reason in RESERVED_OPTIONS["scheduler"].items():
+        if key in scheduler:
+            raise ConfigError(f"scheduler.{key} is not a config key: {reason}")
+
     optimizer = data.get("optimizer", {"name": "sgd", "lr": 0.01})
     return RunConfig(
         name=data["name"],
@@ -176,7 +211,7 @@ def config_from_dict(data):
         loss=_component(data.get("loss", "cross_entropy"), "loss"),
         dataset=DatasetConfig(dataset_name, batch_size, dataset),
         optimizer=_component(optimizer, "optimizer"),
-        scheduler=_component(data.get("scheduler", {"name": "constant"}), "scheduler"),
+        scheduler=_component(scheduler, "scheduler"),
         layers=layer_configs,
     )
 

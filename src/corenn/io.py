@@ -2,42 +2,113 @@
 
 Every file corenn writes goes through :func:`atomic_write`: the bytes go to a temporary file in
 the same folder, are flushed to disk, and replace the target in one ``os.replace``. A crash,
-a kill or a full disk leaves the previous file whole (or no file), never a truncated one.
-Arrays are stored as ``.npz`` and read back with ``allow_pickle=False``, so loading a
-parameter or checkpoint file cannot execute code.
+a kill or a full disk leaves the previous file whole (or no file), never a truncated one; a
+kill may leave a hidden temporary (``.<name>.<random>.tmp``) behind, which
+:func:`remove_stale_temporaries` clears. Arrays are stored as ``.npz`` and read back with
+``allow_pickle=False``, so loading a parameter or checkpoint file cannot execute code.
 """
 
 import contextlib
+import functools
 import io
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from corenn.errors import CorennError, CorruptFileError
 
+TEMPORARY_SUFFIX = ".tmp"
+
+# Everything reading a damaged zip or .npy member can raise; each one means "not a whole file".
+_DAMAGED_FILE_ERRORS = (
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    KeyError,
+    struct.error,
+    NotImplementedError,  # a zip member packed with a method zipfile does not know
+    RuntimeError,  # an encrypted zip member
+    SyntaxError,  # a damaged .npy header
+)
+
+
+@functools.cache
+def process_umask():
+    """The process's umask, read once: reading it means setting it, which is not thread-safe."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def _default_file_mode():
+    """The mode ``open()`` would give a new file; mkstemp's own is 0o600."""
+    return 0o666 & ~process_umask()
+
+
+def _write_all(fd, data):
+    """Write every byte of ``data`` to ``fd`` (``os.write`` may write fewer than asked)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
 
 def atomic_write(path, data):
-    """Write ``data`` (bytes or str) to ``path`` atomically; an error leaves no partial file."""
+    """Write ``data`` (bytes or str) to ``path`` atomically; an error leaves no partial file.
+
+    A failure (full disk, missing folder, no permission) raises :class:`CorennError` naming
+    the file and the reason; the previous content of ``path``, if any, is untouched.
+    """
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp_name = None
     try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+            os.fchmod(fd, _target_mode(path))
+        finally:
+            os.close(fd)
         os.replace(tmp_name, path)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
         if isinstance(exc, OSError):
             raise CorennError(f"could not write {path}: {exc.strerror or exc}") from exc
         raise
+
+
+def _target_mode(path):
+    """Keep the permissions of the file being replaced; a new file gets the usual ones."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return _default_file_mode()
+
+
+def remove_stale_temporaries(folder):
+    """Delete the temporaries that killed writers left in ``folder``; returns their names.
+
+    Only call this while no other process writes into ``folder`` (a run holds its directory's
+    lock, see :mod:`corenn.records`).
+    """
+    removed = []
+    for candidate in Path(folder).glob(f".*{TEMPORARY_SUFFIX}"):
+        if candidate.is_file():
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+                removed.append(candidate.name)
+    return removed
 
 
 def write_json(path, value):
@@ -52,16 +123,33 @@ def save_arrays(path, arrays):
 
 
 def load_arrays(path):
-    """Load a ``.npz`` written by :func:`save_arrays` without ever unpickling."""
+    """Load a ``.npz`` written by :func:`save_arrays` without ever unpickling.
+
+    Raises :class:`CorruptFileError` for a missing, truncated, damaged or foreign file, and for
+    one holding pickled objects (loading those could run code, so corenn refuses them).
+    """
     path = Path(path)
     if not path.is_file():
         raise CorruptFileError(f"{path} does not exist")
     try:
+        if not zipfile.is_zipfile(path):
+            # np.load would also accept a bare .npy; a corenn array file is always an archive.
+            raise CorruptFileError(_not_an_archive(path))
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
+    except CorruptFileError:
+        raise
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise CorruptFileError(f"{path} holds pickled objects; corenn never loads those (they can run code)") from exc
         raise CorruptFileError(f"{path} is not a valid corenn array file: {exc}") from exc
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except _DAMAGED_FILE_ERRORS as exc:
         raise CorruptFileError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
+
+
+def _not_an_archive(path):
+    with open(path, "rb") as stream:
+        head = stream.read(2)
+    if head[:1] == b"\x80":
+        return f"{path} is a pickle, not an .npz archive; corenn never loads pickles (they can run code)"
+    return f"{path} is truncated or corrupt (not an .npz archive)"

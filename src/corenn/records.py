@@ -10,19 +10,31 @@
 Every file is written atomically (see :mod:`corenn.io`).
 """
 
+import contextlib
 import csv
 import io
+import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from corenn.errors import CorennError, RunExistsError
-from corenn.io import atomic_write, load_arrays, save_arrays, write_json
+from corenn.io import atomic_write, load_arrays, process_umask, remove_stale_temporaries, save_arrays, write_json
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; runs are then not guarded against a second process
+    fcntl = None
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 CONFIG_FILE = "config.toml"
 PARAMETERS_FILE = "parameters.npz"
 CHECKPOINT_FILE = "checkpoint.npz"
+METRICS_CSV_FILE = "metrics.csv"
+METRICS_JSON_FILE = "metrics.json"
 RESULT_FILE = "result.json"
+STAGING_SUFFIX = ".staging"
 
 
 def unique_run_name(out_dir, name):
@@ -35,29 +47,96 @@ def unique_run_name(out_dir, name):
 
 
 class RunRecorder:
-    """Writes one run's records into its directory."""
+    """Writes one run's records into its directory.
+
+    A recorder that trains holds an advisory lock on its directory (:meth:`lock`), so a second
+    ``corenn train --resume`` of the same run is refused instead of interleaving its records.
+    The operating system releases the lock when the process ends, however it ends.
+    """
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
+        self._lock_fd = None
 
     @classmethod
-    def create(cls, out_dir, name, *, overwrite=False):
-        """A fresh run directory; an existing one is an error unless ``overwrite``."""
-        run_dir = Path(out_dir) / name
+    def create(cls, out_dir, name, *, overwrite=False, initialize=None):
+        """A fresh run directory; an existing one is an error unless ``overwrite``.
+
+        ``initialize(recorder)`` writes the first records. They are written into a hidden
+        staging folder that is renamed into place once complete, so ``out_dir/name`` either
+        does not exist or holds them all: a run killed while starting leaves nothing that
+        looks like a run. The returned recorder holds the directory's lock.
+        """
+        out_dir = Path(out_dir)
+        run_dir = out_dir / name
         if run_dir.exists() and not run_dir.is_dir():
             raise RunExistsError(f"{run_dir} exists and is not a directory")
-        if run_dir.exists() and any(run_dir.iterdir()):
-            if not overwrite:
-                raise RunExistsError(
-                    f"run directory {run_dir} already exists; choose another --name, "
-                    f"continue it with --resume {run_dir}, or pass --overwrite to replace it"
-                )
-            shutil.rmtree(run_dir)
+        replace = run_dir.exists() and any(run_dir.iterdir())
+        if replace and not overwrite:
+            raise RunExistsError(
+                f"run directory {run_dir} already exists; choose another --name, "
+                f"continue it with --resume {run_dir}, or pass --overwrite to replace it"
+            )
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _remove_abandoned_staging(out_dir, name)
+            staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGING_SUFFIX, dir=out_dir))
         except OSError as exc:
             raise CorennError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from exc
-        return cls(run_dir)
+        recorder = cls(staging)
+        try:
+            recorder.lock()
+            os.chmod(staging, 0o777 & ~process_umask())  # mkdtemp's own mode is 0o700
+            if initialize is not None:
+                initialize(recorder)
+            if replace:
+                with RunRecorder(run_dir) as previous:
+                    previous.lock()  # refuse to replace a run that a live process is training
+                    shutil.rmtree(run_dir)
+            os.replace(staging, run_dir)
+        except BaseException as exc:
+            recorder.close()
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise CorennError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from exc
+            raise
+        recorder.run_dir = run_dir
+        return recorder
+
+    def lock(self):
+        """Take this run directory's lock, or raise when another live process holds it."""
+        if fcntl is None or self._lock_fd is not None:
+            return self
+        try:
+            fd = os.open(self.run_dir, os.O_RDONLY)
+        except OSError as exc:
+            raise CorennError(f"cannot open run directory {self.run_dir}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise CorennError(
+                f"run directory {self.run_dir} is in use by another corenn process; "
+                f"wait for it to finish or stop it, then try again"
+            ) from None
+        self._lock_fd = fd
+        return self
+
+    def close(self):
+        """Release the directory's lock (records stay as written)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def remove_stale_temporaries(self):
+        """Delete temporaries left by a process killed mid-write (call with the lock held)."""
+        return remove_stale_temporaries(self.run_dir)
 
     def path(self, name):
         return self.run_dir / name
@@ -74,13 +153,21 @@ class RunRecorder:
     def read_checkpoint(self):
         return load_arrays(self.path(CHECKPOINT_FILE))
 
+    def has_checkpoint(self):
+        return self.path(CHECKPOINT_FILE).is_file()
+
     def write_metrics(self, history):
+        """Rewrite both metrics files from the whole history: one row per epoch, never appended."""
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
-        atomic_write(self.path("metrics.csv"), buffer.getvalue())
-        write_json(self.path("metrics.json"), history)
+        atomic_write(self.path(METRICS_CSV_FILE), buffer.getvalue())
+        write_json(self.path(METRICS_JSON_FILE), history)
+
+    def read_metrics(self):
+        """The recorded per-epoch rows, or ``[]`` when none were written (or they are unreadable)."""
+        return _read_json_or_none(self.path(METRICS_JSON_FILE)) or []
 
     def write_plots(self, history):
         if history:
@@ -88,6 +175,39 @@ class RunRecorder:
 
     def write_result(self, result):
         write_json(self.path(RESULT_FILE), result)
+
+    def read_result(self):
+        """The recorded final result, or ``None`` when the run has not finished."""
+        result = _read_json_or_none(self.path(RESULT_FILE))
+        return result if isinstance(result, dict) else None
+
+    def remove_result(self):
+        """Forget the final result (a run being extended is no longer finished)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path(RESULT_FILE).unlink()
+
+
+def _read_json_or_none(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _remove_abandoned_staging(out_dir, name):
+    """Delete staging folders of runs that were killed while starting (their lock is free)."""
+    for staging in out_dir.glob(f".{name}.*{STAGING_SUFFIX}"):
+        if not staging.is_dir():
+            continue
+        recorder = RunRecorder(staging)
+        try:
+            recorder.lock()
+        except CorennError:
+            continue  # a live process is starting that run right now
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            recorder.close()
 
 
 def write_plots(history, folder, *, prefix=""):

@@ -113,8 +113,9 @@ class Registry:
                 f"backends that have it: {', '.join(elsewhere)}"
             )
         known = self.names(kind, backend)
+        plural = "losses" if kind == "loss" else f"{kind}s"
         raise UnknownComponentError(
-            f"unknown {kind} {name!r} for backend {backend}; known {kind}s: "
+            f"unknown {kind} {name!r} for backend {backend}; known {plural}: "
             + (", ".join(known) if known else "(none registered: is its plugin installed?)")
         )
 
@@ -132,6 +133,6 @@ class Registry:
         try:
             return factory(**options)
         except ConfigError as exc:
-            raise ConfigError(f"{kind} {name!r}: {exc}") from exc
+            raise type(exc)(f"{kind} {name!r}: {exc}") from exc
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{kind} {name!r}: {exc}") from exc

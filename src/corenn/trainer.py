@@ -5,14 +5,17 @@ Everything random in a run comes from the run's seed: weights from per-layer gen
 part of every checkpoint, so a resumed run continues exactly where the saved one stopped.
 """
 
+import contextlib
 import json
+import signal
+import threading
 import time
 
 import attrs
 import numpy as np
 
 from corenn.data.loader import batch_indices
-from corenn.errors import CorruptFileError, TrainingDiverged
+from corenn.errors import ConfigError, CorruptFileError, TrainingDiverged
 
 
 @attrs.define(eq=False)
@@ -41,8 +44,49 @@ class EpochProgress:
     started: float = attrs.Factory(time.perf_counter)
 
 
+class DeferredInterrupt:
+    """Holds a Ctrl-C until the trainer's state is whole, then raises KeyboardInterrupt.
+
+    An update touches every parameter and the optimizer's state one after another; stopping
+    in the middle would leave a state no uninterrupted run ever had, and a checkpoint of it
+    would not resume bit for bit. So the first Ctrl-C only sets a flag, which :meth:`check`
+    turns into KeyboardInterrupt at the next batch boundary (milliseconds later). A second
+    Ctrl-C stops at once. Only the main thread can own signal handlers; elsewhere, or when
+    the program installed its own SIGINT handler, nothing is deferred.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self):
+        """Raise KeyboardInterrupt now if a Ctrl-C came in since the last check."""
+        if self.requested:
+            self.requested = False
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
 class Trainer:
-    """Trains ``run.model`` on prepared data with a loss, an optimizer and a scheduler."""
+    """Trains ``run.model`` on prepared data with a loss, an optimizer and a scheduler.
+
+    ``changing_state`` is true only while an update or an epoch's bookkeeping is half done;
+    a checkpoint taken then would not be a state of the run, so none is written.
+    """
 
     def __init__(self, run, data, loss, optimizer, scheduler, *, batch_size, shuffle_rng, hooks=None, on_checkpoint=None, progress=None):
         self.run = run
@@ -56,25 +100,46 @@ class Trainer:
         self.on_checkpoint = on_checkpoint
         self.progress = progress
         self.epoch_progress = None
+        self.changing_state = False
+        self.interrupts = DeferredInterrupt()
 
     def _hook(self, name, **kwargs):
         if self.hooks is not None:
             self.hooks(name, run=self.run, **kwargs)
 
+    @contextlib.contextmanager
+    def _changing_state(self):
+        # No try/finally on purpose: a change cut short by an exception stays marked as unfinished.
+        self.changing_state = True
+        yield
+        self.changing_state = False
+
     def fit(self):
-        """Train until ``run.epochs`` or a stop request; returns the final metrics."""
+        """Train until ``run.epochs`` or a stop request; returns the final metrics.
+
+        Ctrl-C (KeyboardInterrupt) is taken at the next batch boundary, see
+        :class:`DeferredInterrupt`; the caller saves a checkpoint then.
+        """
+        with self.interrupts:
+            return self._fit()
+
+    def _fit(self):
         run = self.run
         self._hook("corenn_train_start")
         while run.epoch < run.epochs and not run.stop_requested:
+            self.interrupts.check()
             metrics = self.train_epoch(run.epoch + 1)
+            self._check_finite_parameters(run.epoch + 1)
             metrics |= self.evaluate(self.data.val, "val")
             metrics["seconds"] = time.perf_counter() - self.epoch_progress.started
-            run.epoch += 1
-            run.history.append(metrics)
-            self.epoch_progress = None
+            with self._changing_state():
+                run.history.append(metrics)
+                run.epoch += 1
+                self.epoch_progress = None
             if self.on_checkpoint is not None:
                 self.on_checkpoint(self)
             self._hook("corenn_epoch_end", epoch=run.epoch, metrics=metrics)
+        self.interrupts.check()
         final = dict(run.history[-1]) if run.history else {}
         if self.data.test is not None:
             final |= self.evaluate(self.data.test, "test")
@@ -92,6 +157,7 @@ class Trainer:
         if self.progress is not None:
             steps = self.progress(steps, epoch, self.run.epochs)
         for batch_number in steps:
+            self.interrupts.check()
             index = progress.order[batches[batch_number]]
             X, Y = train.X[index], train.Y[index]
             Y_hat = self.run.model.forward(X)
@@ -104,16 +170,30 @@ class Trainer:
                     step=batch_number + 1,
                 )
             self.run.model.backward(self.loss.backward(Y, Y_hat))
-            self.update()
-            progress.loss_sum += loss * len(index)
-            progress.correct += int(np.sum(Y_hat.argmax(axis=1) == train.labels[index]))
-            progress.seen += len(index)
-            progress.next_batch = batch_number + 1
+            with self._changing_state():
+                self.update()
+                progress.loss_sum += loss * len(index)
+                progress.correct += int(np.sum(Y_hat.argmax(axis=1) == train.labels[index]))
+                progress.seen += len(index)
+                progress.next_batch = batch_number + 1
         return {
             "epoch": epoch,
             "train_loss": progress.loss_sum / progress.seen,
             "train_accuracy": progress.correct / progress.seen,
         }
+
+    def _check_finite_parameters(self, epoch):
+        """The loss of a step is checked before its update; this catches the epoch's last update."""
+        n_steps = len(batch_indices(len(self.data.train), self.batch_size))
+        for name, value in self.run.model.named_parameters().items():
+            finite = value.isfinite().all() if hasattr(value, "isfinite") else np.all(np.isfinite(value))  # torch or numpy
+            if not bool(finite):
+                raise TrainingDiverged(
+                    f"parameter {name} became NaN or infinite at epoch {epoch}, step {n_steps} of {n_steps} "
+                    f"(learning rate {self.optimizer.lr:g}); training stopped",
+                    epoch=epoch,
+                    step=n_steps,
+                )
 
     def update(self):
         """One optimizer step over every parameter, at the scheduler's learning rate."""
@@ -144,13 +224,17 @@ class Trainer:
     # Checkpoints: everything needed to continue bit for bit, as arrays (no pickle).
 
     def checkpoint_arrays(self):
+        """The run's whole state as named arrays; JSON-able parts go in one ``state`` array."""
         run = self.run
         state = {
             "epoch": run.epoch,
             "step": run.step,
             "history": run.history,
             "shuffle_rng": self.shuffle_rng.bit_generator.state,
+            "layer_rngs": [_generator_state(getattr(layer, "rng", None)) for layer in run.model.layers],
         }
+        if hasattr(run.config, "to_dict"):
+            state["config"] = run.config.to_dict()
         arrays = {f"param/{name}": value for name, value in run.model.named_parameters().items()}
         arrays |= {f"optimizer/{key}": np.asarray(value) for key, value in self.optimizer.state_dict().items()}
         progress = self.epoch_progress
@@ -161,24 +245,84 @@ class Trainer:
         return arrays
 
     def restore(self, arrays, origin):
-        """Continue from :meth:`checkpoint_arrays`' output (read back from ``origin``)."""
+        """Continue from :meth:`checkpoint_arrays`' output (read back from ``origin``).
+
+        Everything is checked before anything changes: a checkpoint that does not fit this
+        model, this data or this config raises and leaves the trainer as it was.
+        """
         try:
             state = json.loads(arrays["state"].tobytes().decode("utf-8"))
+            self._check_same_config(state.get("config"), origin)
             params = {key[len("param/") :]: value for key, value in arrays.items() if key.startswith("param/")}
-            self.run.model.load_parameters(params)
-            self.optimizer.load_state_dict(
-                {key[len("optimizer/") :]: _scalar_or_array(value) for key, value in arrays.items() if key.startswith("optimizer/")}
-            )
-            self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
-            self.run.epoch = int(state["epoch"])
-            self.run.step = int(state["step"])
-            self.run.history = list(state["history"])
+            optimizer_state = {
+                key[len("optimizer/") :]: _scalar_or_array(value) for key, value in arrays.items() if key.startswith("optimizer/")
+            }
+            progress = None
             if "progress" in state:
-                self.epoch_progress = EpochProgress(arrays["progress/order"], **state["progress"])
+                progress = EpochProgress(_checked_order(arrays["progress/order"], len(self.data.train)), **state["progress"])
+                n_batches = len(batch_indices(len(self.data.train), self.batch_size))
+                if not 0 <= progress.next_batch <= n_batches:
+                    raise ValueError(f"next batch {progress.next_batch} is outside 0..{n_batches}")
+            epoch, step, history = int(state["epoch"]), int(state["step"]), list(state["history"])
+            if epoch < 0 or step < 0 or len(history) != epoch:
+                raise ValueError(f"epoch {epoch}, step {step} and {len(history)} history rows do not agree")
+            self.run.model.load_parameters(params)
+            self.optimizer.load_state_dict(optimizer_state)
+            self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
+            for layer, layer_rng_state in zip(self.run.model.layers, state.get("layer_rngs", ())):
+                if layer_rng_state is not None and isinstance(getattr(layer, "rng", None), np.random.Generator):
+                    layer.rng.bit_generator.state = layer_rng_state
+            self.run.epoch, self.run.step, self.run.history = epoch, step, history
+            self.epoch_progress = progress
         except CorruptFileError as exc:
             raise CorruptFileError(f"checkpoint {origin}: {exc}") from exc
-        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise CorruptFileError(f"checkpoint {origin} is incomplete or corrupt ({type(exc).__name__}: {exc})") from exc
+
+    def _check_same_config(self, saved, origin):
+        """A resumed run must be the run that was saved: only ``epochs`` may differ."""
+        current = self.run.config.to_dict() if hasattr(self.run.config, "to_dict") else None
+        if saved is None or current is None:
+            return
+        changed = sorted(_changed_keys(_json_form(saved), _json_form(current)) - {"epochs"})
+        if changed:
+            raise ConfigError(
+                f"the run's config differs from the one checkpoint {origin} was made with "
+                f"(changed: {', '.join(changed)}); a resumed run keeps its config, only --epochs "
+                f"may change: start a new run for a different config"
+            )
+
+
+def _generator_state(rng):
+    return rng.bit_generator.state if isinstance(rng, np.random.Generator) else None
+
+
+def _json_form(value):
+    return json.loads(json.dumps(value))
+
+
+def _changed_keys(saved, current, prefix=""):
+    """Dotted keys (``optimizer.lr``, ``layers[0].n_out``) whose values differ."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        changed = set()
+        for key in set(saved) | set(current):
+            changed |= _changed_keys(saved.get(key), current.get(key), f"{prefix}.{key}" if prefix else key)
+        return changed
+    if isinstance(saved, list) and isinstance(current, list) and len(saved) == len(current):
+        changed = set()
+        for index, (old, new) in enumerate(zip(saved, current)):
+            changed |= _changed_keys(old, new, f"{prefix}[{index}]")
+        return changed
+    return set() if saved == current else {prefix}
+
+
+def _checked_order(order, n_samples):
+    """The saved batch order must be a permutation of the training split's indices."""
+    if order.shape != (n_samples,) or not np.issubdtype(order.dtype, np.integer):
+        raise ValueError(f"the saved batch order has shape {order.shape} and dtype {order.dtype}, expected ({n_samples},) integers")
+    if not np.array_equal(np.sort(order), np.arange(n_samples)):
+        raise ValueError("the saved batch order is not a permutation of the training samples")
+    return order
 
 
 def _scalar_or_array(value):

@@ -5,19 +5,20 @@ Both return the run's result (the dict that ``corenn train --json`` prints).
 """
 
 import contextlib
+import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from corenn.config import load_config
+from corenn.config import load_config, with_overrides
 from corenn.data.loader import prepare
-from corenn.errors import ConfigError, CorennError, TrainingDiverged
+from corenn.errors import ConfigError, CorennError, CorruptFileError, TrainingDiverged
 from corenn.hookspecs import hookimpl
 from corenn.model import Sequential
 from corenn.plugins import get_plugins
-from corenn.records import CONFIG_FILE, PARAMETERS_FILE, RunRecorder
+from corenn.records import CHECKPOINT_FILE, CONFIG_FILE, PARAMETERS_FILE, RunRecorder
 from corenn.trainer import Trainer, TrainingRun
 
 SHUFFLE_STREAM = 0x5EED
@@ -115,16 +116,51 @@ def _run_callbacks(callbacks):
             manager.unregister(name=name)
 
 
-def _execute(trainer, recorder, callbacks):
-    """Run the trainer, keeping the records consistent whatever happens."""
+def resume_command(run_dir, data_dir=None):
+    """The command line that continues the run in ``run_dir`` (shell-quoted)."""
+    command = f"corenn train --resume {shlex.quote(str(run_dir))}"
+    if data_dir is not None:
+        command += f" --data-dir {shlex.quote(str(data_dir))}"
+    return command
+
+
+def restart_command(run_dir):
+    """The command line that trains the run in ``run_dir`` again from its first step."""
+    run_dir = Path(run_dir)
+    return (
+        f"corenn train --config {shlex.quote(str(run_dir / CONFIG_FILE))} --out {shlex.quote(str(run_dir.parent))} "
+        f"--name {shlex.quote(run_dir.name)} --overwrite"
+    )
+
+
+@contextlib.contextmanager
+def _resumable_on_write_error(command):
+    """A record that cannot be written (full disk, ...) stops the run; say how to continue it."""
+    try:
+        yield
+    except CorennError as exc:
+        if not isinstance(exc.__cause__, OSError):
+            raise
+        raise CorennError(f"{exc}; the last complete checkpoint is kept: make room, then continue with: {command}") from exc
+
+
+def _execute(trainer, recorder, callbacks, *, data_dir=None):
+    """Run the trainer, keeping the records consistent whatever happens.
+
+    The checkpoint is written first at each epoch's end, then the parameters and metrics,
+    each atomically; a process killed between two of them leaves records that lag the
+    checkpoint by one epoch, and the next epoch's end (or the run's end) rewrites them.
+    """
     run = trainer.run
     started = time.perf_counter()
+    command = resume_command(recorder.run_dir, data_dir) if recorder is not None else None
 
     def checkpoint(trainer):
         if recorder is not None:
-            recorder.write_checkpoint(trainer.checkpoint_arrays())
-            recorder.write_parameters(run.model)
-            recorder.write_metrics(run.history)
+            with _resumable_on_write_error(command):
+                recorder.write_checkpoint(trainer.checkpoint_arrays())
+                recorder.write_parameters(run.model)
+                recorder.write_metrics(run.history)
 
     trainer.on_checkpoint = checkpoint
     try:
@@ -132,20 +168,17 @@ def _execute(trainer, recorder, callbacks):
             final = trainer.fit()
     except TrainingDiverged as exc:
         if recorder is not None:
-            recorder.write_metrics(run.history)
-            recorder.write_plots(run.history)
-            where = f"the last good parameters (end of epoch {run.epoch}) are in {recorder.path(PARAMETERS_FILE)}"
+            with contextlib.suppress(CorennError):  # a full disk must not hide why training stopped
+                recorder.write_metrics(run.history)
+                recorder.write_plots(run.history)
+            kept = f"end of epoch {run.epoch}" if run.epoch else "the initial ones: no epoch completed"
+            where = f"the last good parameters ({kept}) are in {recorder.path(PARAMETERS_FILE)}"
         else:
             where = "no run directory was recorded"
         raise TrainingDiverged(f"{exc}; {where}; try a smaller learning rate", epoch=exc.epoch, step=exc.step) from exc
     except KeyboardInterrupt:
         if recorder is not None:
-            recorder.write_checkpoint(trainer.checkpoint_arrays())
-            recorder.write_metrics(run.history)
-            print(
-                f"\ninterrupted: checkpoint saved; continue with: corenn train --resume {recorder.run_dir}",
-                file=sys.stderr,
-            )
+            print(f"\n{_save_interrupted(trainer, recorder)}; continue with: {command}", file=sys.stderr, flush=True)
         raise
     result = {
         "name": run.config.name,
@@ -161,43 +194,140 @@ def _execute(trainer, recorder, callbacks):
         "run_dir": str(recorder.run_dir) if recorder is not None else None,
     }
     if recorder is not None:
-        recorder.write_plots(run.history)
-        recorder.write_result(result)
+        with _resumable_on_write_error(command):
+            # Rewritten here too: a run killed between its last checkpoint and these files
+            # and then resumed must still leave them whole and current.
+            recorder.write_parameters(run.model)
+            recorder.write_metrics(run.history)
+            recorder.write_plots(run.history)
+            recorder.write_result(result)
     return result
+
+
+def _save_interrupted(trainer, recorder):
+    """Save the state of an interrupted run if it is whole; says what was done."""
+    if trainer.changing_state:
+        return f"interrupted in the middle of an update; the checkpoint of the last epoch ({trainer.run.epoch}) is kept"
+    try:
+        recorder.write_checkpoint(trainer.checkpoint_arrays())
+        recorder.write_metrics(trainer.run.history)
+    except CorennError as exc:
+        return f"interrupted; saving the checkpoint failed ({exc}), the previous one is kept"
+    progress = trainer.epoch_progress
+    where = f"epoch {trainer.run.epoch}"
+    if progress is not None:
+        where = f"epoch {trainer.run.epoch + 1}, after batch {progress.next_batch}"
+    return f"interrupted: checkpoint saved ({where})"
+
+
+def _write_initial_records(trainer, config):
+    def initialize(recorder):
+        recorder.write_config(config)
+        recorder.write_parameters(trainer.run.model)
+        recorder.write_checkpoint(trainer.checkpoint_arrays())
+
+    return initialize
 
 
 def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, record=True, verbose=True, callbacks=()):
     """Train a config (a RunConfig, a mapping, or a TOML path) and return its result.
 
     With ``record``, the run's records go to ``out_dir/<name>/`` (see :mod:`corenn.records`);
-    an existing run directory is an error unless ``overwrite``.
+    an existing run directory is an error unless ``overwrite``. The directory appears only
+    once it holds the config, the initial parameters and a checkpoint, so a run killed at
+    any moment can be continued with :func:`resume` (or had not started at all).
     """
     config = load_config(config)
     reporter = ConsoleReporter() if verbose else None
     trainer = _make_trainer(config, None, data_dir=data_dir, reporter=reporter)
     recorder = None
     if record:
-        recorder = RunRecorder.create(out_dir, config.name, overwrite=overwrite)
+        recorder = RunRecorder.create(out_dir, config.name, overwrite=overwrite, initialize=_write_initial_records(trainer, config))
         trainer.run.run_dir = recorder.run_dir
-        recorder.write_config(config)
-        recorder.write_parameters(trainer.run.model)
-        recorder.write_checkpoint(trainer.checkpoint_arrays())
-    return _execute(trainer, recorder, ([reporter] if reporter else []) + list(callbacks))
+    try:
+        return _execute(trainer, recorder, ([reporter] if reporter else []) + list(callbacks), data_dir=data_dir)
+    finally:
+        if recorder is not None:
+            recorder.close()
 
 
 def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None):
-    """Continue a recorded run from its last checkpoint, to its configured number of epochs."""
-    recorder = RunRecorder(Path(run_dir))
-    if not recorder.path(CONFIG_FILE).is_file():
-        raise CorennError(f"{run_dir} is not a corenn run directory (no {CONFIG_FILE})")
+    """Continue a recorded run from its last checkpoint, to its configured number of epochs.
+
+    ``epochs`` extends (or sets) the run's length; it cannot be fewer than the epochs already
+    trained. A finished run is not trained again: its recorded result is returned. The run
+    ends exactly as an uninterrupted run with the same config would (on the numpy backend,
+    bit for bit), however it was stopped.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise CorennError(f"{run_dir} does not exist: there is no run to resume")
+    if not run_dir.is_dir():
+        raise CorennError(f"{run_dir} is not a directory; --resume takes a run directory, such as experiments/iris-ffnn")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise CorennError(
+            f"{run_dir} is not a corenn run directory (it has no {CONFIG_FILE}); --resume takes a "
+            f"directory that corenn train created under --out, such as experiments/iris-ffnn"
+        )
+    with RunRecorder(run_dir) as recorder:
+        recorder.lock()
+        recorder.remove_stale_temporaries()
+        return _resume_locked(recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs)
+
+
+def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs):
+    run_dir = recorder.run_dir
     config = load_config(recorder.path(CONFIG_FILE))
     if epochs is not None:
-        from corenn.config import with_overrides
-
         config = with_overrides(config, epochs=epochs)
     reporter = ConsoleReporter() if verbose else None
-    trainer = _make_trainer(config, recorder.run_dir, data_dir=data_dir, reporter=reporter)
-    trainer.restore(recorder.read_checkpoint(), recorder.path("checkpoint.npz"))
+    say = (lambda message: print(message, file=reporter.stream, flush=True)) if reporter else (lambda message: None)
+    trainer = _make_trainer(config, run_dir, data_dir=data_dir, reporter=reporter)
+    run = trainer.run
+    run_callbacks = ([reporter] if reporter else []) + list(callbacks)
+
+    if not recorder.has_checkpoint():
+        recorded = recorder.read_metrics()
+        if recorded or recorder.read_result() is not None:
+            raise CorruptFileError(
+                f"{recorder.path(CHECKPOINT_FILE)} is missing but the run recorded {len(recorded)} epoch(s), so it "
+                f"cannot be continued exactly; start it again with: {restart_command(run_dir)}"
+            )
+        say(f"{run_dir} has no checkpoint: the run had not started; training it from the beginning")
+        _write_initial_records(trainer, config)(recorder)
+        return _execute(trainer, recorder, run_callbacks, data_dir=data_dir)
+
+    try:
+        trainer.restore(recorder.read_checkpoint(), recorder.path(CHECKPOINT_FILE))
+    except CorruptFileError as exc:
+        raise CorruptFileError(f"{exc}; this run cannot be resumed; start it again with: {restart_command(run_dir)}") from exc
+
+    in_epoch = trainer.epoch_progress is not None
+    minimum = run.epoch + (1 if in_epoch else 0)
+    if config.epochs < minimum:
+        raise ConfigError(
+            f"epochs = {config.epochs} is fewer than the {minimum} epoch(s) this run has already "
+            f"{'started' if in_epoch else 'trained'}; to extend it pass --epochs N with N > {run.epoch}"
+        )
+    result = recorder.read_result()
+    finished = result is not None and result.get("epochs") == run.epoch and not in_epoch
+    if finished and (epochs is None or config.epochs == run.epoch):
+        say(
+            f"{run_dir} is already complete ({run.epoch} epochs); nothing to train. "
+            f"To train it longer: corenn train --resume {shlex.quote(str(run_dir))} --epochs N (N > {run.epoch})"
+        )
+        return result
+    if result is not None:
+        recorder.remove_result()  # being extended: no longer finished until it ends again
     if epochs is not None:
         recorder.write_config(config)
-    return _execute(trainer, recorder, ([reporter] if reporter else []) + list(callbacks))
+    if not in_epoch:
+        # Bring the records level with the checkpoint (a kill between files leaves them behind).
+        recorder.write_parameters(run.model)
+        recorder.write_metrics(run.history)
+    where = f"epoch {run.epoch + 1}, batch {trainer.epoch_progress.next_batch + 1}" if in_epoch else f"epoch {run.epoch + 1}"
+    if run.epoch < config.epochs:
+        say(f"resuming {run_dir} at {where} of {config.epochs} epochs")
+    else:
+        say(f"{run_dir} had trained all {run.epoch} epochs; finishing it (test evaluation and final records)")
+    return _execute(trainer, recorder, run_callbacks, data_dir=data_dir)

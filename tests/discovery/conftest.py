@@ -57,10 +57,21 @@ def corenn_command():
     return [script] if script else [sys.executable, "-m", "corenn.cli"]
 
 
+def can_build_wheels():
+    """Whether the setuptools installed here builds wheels (itself from 70.1, else with ``wheel``)."""
+    if importlib.util.find_spec("setuptools") is None:
+        return False
+    builtin = importlib.util.find_spec("setuptools.command.bdist_wheel") is not None
+    return builtin or importlib.util.find_spec("wheel") is not None
+
+
 @pytest.fixture(scope="session")
 def plugin_env(tmp_path_factory):
-    if importlib.util.find_spec("setuptools") is None:
-        pytest.fail("the discovery tests build their plugin distributions with setuptools: pip install setuptools")
+    if not can_build_wheels():
+        pytest.fail(
+            "the discovery tests build their plugin distributions without network access, with the "
+            "setuptools installed here, which cannot build wheels: pip install 'setuptools>=70.1'"
+        )
     root = tmp_path_factory.mktemp("plugin-env")
     sources = root / "sources"
     shutil.copytree(DISTRIBUTIONS, sources, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))

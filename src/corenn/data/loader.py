@@ -77,24 +77,31 @@ def _check_finite(name, X):
 
 
 def prepare(splits, dtype="float64"):
-    """Standardise every split with the training statistics and one-hot encode the labels."""
+    """Standardise every split with the training statistics and one-hot encode the labels.
+
+    Every split is checked before the statistics are fitted, so bad values are reported as
+    such rather than surfacing as NaN statistics (or numpy warnings) first.
+    """
     dtype = np.dtype(dtype)
-    standardizer = Standardizer.fit(splits.train.X, splits.standardize, splits.scale)
-    prepared = {}
-    for name in ("train", "val", "test"):
-        split = getattr(splits, name)
+    named = {name: getattr(splits, name) for name in ("train", "val", "test")}
+    for name, split in named.items():
         if split is None:
-            prepared[name] = None
             continue
+        if name != "test" and len(split) == 0:
+            raise DataError(f"the {name} split is empty; training needs samples in both train and val")
         _check_finite(name, split.X)
         if len(split) and (split.y.min() < 0 or split.y.max() >= splits.n_classes):
             raise DataError(
                 f"the {name} split has labels outside 0..{splits.n_classes - 1} "
                 f"(found {split.y.min()}..{split.y.max()})"
             )
-        prepared[name] = PreparedSplit(
-            standardizer.transform(split.X, dtype), one_hot(split.y, splits.n_classes, dtype), split.y
-        )
+    standardizer = Standardizer.fit(splits.train.X, splits.standardize, splits.scale)
+    prepared = {
+        name: None
+        if split is None
+        else PreparedSplit(standardizer.transform(split.X, dtype), one_hot(split.y, splits.n_classes, dtype), split.y)
+        for name, split in named.items()
+    }
     return PreparedData(
         prepared["train"], prepared["val"], prepared["test"], splits.n_classes, splits.class_names, standardizer
     )

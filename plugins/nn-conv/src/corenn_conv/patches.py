@@ -17,7 +17,10 @@ Two memory layouts of the same matrix are used, whichever copies the longer runs
   Good for few channels (a first layer on grey images has ``C = 1``, where rows would copy
   runs of only ``kw`` values).
 
-Either way col2im loops over the ``kh * kw`` kernel offsets only, never over samples or pixels.
+col2im adds ``dP`` back in either layout too, chosen on its own: its runs are ``C`` values
+(rows) or an output row (columns), so a layer may gather in one layout and scatter in the
+other. Either way col2im loops over the ``kh * kw`` kernel offsets only, never over samples or
+pixels.
 """
 
 import numpy as np
@@ -54,10 +57,12 @@ class PatchMatrix:
         kh, kw = geometry.kernel
         self.n_rows = m * out_rows * out_cols
         self.n_cols = kh * kw * channels
-        # contiguous run copied per step: a window row (rows layout) or an output row (columns)
-        run_in_rows_layout = kw * channels
-        run_in_columns_layout = out_cols if geometry.stride[1] == 1 else 1
-        self.channels_first = run_in_columns_layout > run_in_rows_layout
+        # The contiguous run each copy step moves. Gathering: a window row of kw * C values
+        # (rows layout) or an output row (columns layout). Scattering dP back: C values (rows)
+        # or an output row (columns). Each direction takes the layout with the longer run.
+        output_row_run = out_cols if geometry.stride[1] == 1 else 1
+        self.channels_first = output_row_run > kw * channels
+        self.scatter_channels_first = output_row_run > channels
 
     def gather(self, X):
         """The patch matrix ``P`` of ``X``: shape ``(M, K)``, C- or F-ordered (see the module)."""
@@ -68,7 +73,7 @@ class PatchMatrix:
     def input_gradient(self, dZ, W_matrix):
         """``dL/dX`` from ``dZ`` ``(M, n_out)`` and the kernel as a ``(K, n_out)`` matrix:
         ``dP = dZ @ W_matrix.T`` added back onto the input pixels each window came from."""
-        if self.channels_first:
+        if self.scatter_channels_first:
             return self._scatter_columns(W_matrix @ dZ.T)
         return self._scatter_rows(dZ @ W_matrix.T)
 

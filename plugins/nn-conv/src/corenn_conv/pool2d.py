@@ -60,18 +60,21 @@ class Pool2D:
         self.n_in = self.n_out = X.shape[3]
         padded = zero_padded(X, geometry)
         windows = [padded[:, rows, cols, :] for _, _, rows, cols in geometry.window_offsets()]
+        Y = windows[0].copy()
         if self.mode == "max":
-            Y = windows[0].copy()
-            # the offset of each window's first maximum; uint8 is enough for kernels up to 16x16
+            # argmax: the offset of each window's first maximum. Offsets only grow, so "the
+            # window moved to offset k" is max(argmax, k * larger); plain ufuncs, no masked writes.
             index_dtype = np.uint8 if len(windows) <= 256 else np.intp
             argmax = np.zeros(Y.shape, dtype=index_dtype)
+            larger = np.empty(Y.shape, dtype=bool)
+            moved = np.empty(Y.shape, dtype=index_dtype)
             for offset, window in enumerate(windows[1:], start=1):
-                larger = window > Y
-                np.copyto(Y, window, where=larger)
-                np.copyto(argmax, offset, where=larger)
+                np.greater(window, Y, out=larger)
+                np.maximum(Y, window, out=Y)
+                np.multiply(larger, index_dtype(offset), out=moved)
+                np.maximum(argmax, moved, out=argmax)
             self.cache["argmax"] = argmax
         else:
-            Y = windows[0].copy()
             for window in windows[1:]:
                 Y += window
             Y *= X.dtype.type(1.0 / len(windows))
@@ -94,13 +97,13 @@ class Pool2D:
         offsets = list(geometry.window_offsets())
         if self.mode == "max":
             argmax = self.cache["argmax"]
+            chosen = np.empty(argmax.shape, dtype=bool)
             for offset, (_, _, rows, cols) in enumerate(offsets):
-                target = d_padded[:, rows, cols, :]
-                chosen = argmax == offset
+                np.equal(argmax, offset, out=chosen)
                 if geometry.overlapping:
-                    np.add(target, dLdY, out=target, where=chosen)
+                    d_padded[:, rows, cols, :] += dLdY * chosen
                 else:
-                    np.copyto(target, dLdY, where=chosen)
+                    np.multiply(dLdY, chosen, out=d_padded[:, rows, cols, :])
         else:
             share = dLdY * dLdY.dtype.type(1.0 / len(offsets))
             for _, _, rows, cols in offsets:

@@ -1,0 +1,312 @@
+"""One LeNet epoch on MNIST: corenn's numpy backend against a plain PyTorch CPU loop.
+
+Both train the preset ``lenet-mnist``'s network (conv 6@5x5 same relu, max-pool 2x2/2, conv
+16@5x5 valid relu, max-pool 2x2/2, flatten, fc 120 relu, fc 84 relu, fc 10 softmax) for one
+epoch over the same 55,000 standardised training images, in the same shuffled order, with the
+same batch size, dtype and optimizer (Adam at the preset's learning rate). corenn runs through
+its own Trainer, exactly as ``corenn train --preset lenet-mnist`` does; torch runs the usual
+``zero_grad / forward / cross_entropy / backward / step`` loop on CPU tensors.
+
+Each backend runs in a fresh subprocess, so the peak memory it reports is its own. Printed per
+dtype: both epoch times and their ratio, the test accuracy each reached, Conv2D's forward +
+backward GFLOP/s (the three matrix products of each conv layer, timed on one batch) beside this
+machine's matrix-product GFLOP/s (a large ``np.matmul`` in the same dtype), and the memory::
+
+    python bench/lenet_epoch.py                      # float32 and float64
+    python bench/lenet_epoch.py --dtype float32 --json
+    python bench/lenet_epoch.py --skip-first-input-gradient   # corenn skips conv1's unused dL/dX
+
+Data come from ``--data-dir`` or ``CORENN_DATA_DIR`` (torchvision's layout, see corenn.data).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+DTYPES = ("float32", "float64")
+MATMUL_SIZE = 2048
+
+
+def current_rss_mib():
+    """The process's resident memory now (Linux /proc), in MiB; None elsewhere."""
+    try:
+        with open("/proc/self/statm") as stream:
+            pages = int(stream.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return None
+
+
+def peak_rss_mib():
+    """The process's peak resident memory so far, in MiB (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def lenet_config(dtype, batch_size):
+    from corenn.config import load_preset, with_overrides
+
+    return with_overrides(load_preset("lenet-mnist"), dtype=dtype, batch_size=batch_size, epochs=1)
+
+
+def epoch_order(n_samples, seed):
+    """The shuffled sample order of the epoch, shared by both backends."""
+    import numpy as np
+
+    return np.random.default_rng([seed, 0x5EED]).permutation(n_samples)
+
+
+# --- corenn ----------------------------------------------------------------------------------
+
+
+def run_corenn(dtype, batch_size, data_dir, skip_first_input_gradient):
+    import numpy as np
+
+    from corenn.training import build
+    from corenn.trainer import Trainer, TrainingRun
+
+    config = lenet_config(dtype, batch_size)
+    data, model, loss, optimizer, scheduler = build(config, data_dir=data_dir)
+    if skip_first_input_gradient:
+        model.layers[0].needs_input_gradient = False
+    run = TrainingRun(config=config, model=model, run_dir=None, epochs=1)
+
+    class SameOrder:  # the trainer draws its epoch order from this: make it the shared one
+        def permutation(self, n):
+            return epoch_order(n, config.seed)
+
+    trainer = Trainer(run, data, loss, optimizer, scheduler, batch_size=batch_size, shuffle_rng=SameOrder())
+    rss_before = current_rss_mib()
+    started = time.perf_counter()
+    metrics = trainer.train_epoch(1)
+    seconds = time.perf_counter() - started
+    peak = peak_rss_mib()
+    test = trainer.evaluate(data.test, "test")
+    conv = conv_flops(model, data.train.X[:batch_size])
+    traced = traced_peak_mib(trainer, batches=50)
+    return {
+        "seconds": seconds,
+        "train_accuracy": metrics["train_accuracy"],
+        "test_accuracy": test["test_accuracy"],
+        "peak_rss_mib": peak,
+        "epoch_rss_growth_mib": None if rss_before is None else max(0.0, peak - rss_before),
+        "numpy_peak_traced_mib": traced,
+        "matmul_gflops": matmul_gflops(np.dtype(dtype)),
+        **conv,
+        "blas": blas_description(),
+    }
+
+
+def conv_flops(model, X, repeats=20):
+    """Conv2D forward + backward GFLOP/s on one batch: each conv layer's three matrix products
+    (Z = P W, dW = P^T dZ and, when computed, dP = dZ W^T) count 2*M*K*N flops each."""
+    import numpy as np
+
+    flops, seconds = 0.0, 0.0
+    h = X
+    for layer in model.layers:
+        if type(layer).__name__ == "Conv2D":
+            Y = layer.forward(h)
+            G = np.ones_like(Y)
+            layer.backward(G)
+            started = time.perf_counter()
+            for _ in range(repeats):
+                layer.forward(h)
+                layer.backward(G)
+            seconds += (time.perf_counter() - started) / repeats
+            P = layer.cache["patches"]
+            products = 3 if getattr(layer, "needs_input_gradient", True) else 2
+            flops += products * 2.0 * P.shape[0] * P.shape[1] * layer.n_out
+            h = Y
+        else:
+            h = layer.forward(h)
+    return {"conv_gflops": flops / seconds / 1e9, "conv_ms_per_batch": seconds * 1e3}
+
+
+def matmul_gflops(dtype, size=MATMUL_SIZE, repeats=5):
+    """This machine's matrix-product speed in ``dtype``: the best of a few ``size``-cubed np.matmul."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((size, size)).astype(dtype), rng.standard_normal((size, size)).astype(dtype)
+    A @ B
+    best = min(_timed(lambda: A @ B) for _ in range(repeats))
+    return 2.0 * size**3 / best / 1e9
+
+
+def _timed(function):
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def traced_peak_mib(trainer, batches):
+    """Peak numpy memory (tracemalloc) of ``batches`` training steps beyond what was allocated
+    before them: the working set of a step, the same at every step of the epoch."""
+    import tracemalloc
+
+    from corenn.trainer import EpochProgress
+
+    n = min(len(trainer.data.train), batches * trainer.batch_size)
+    trainer.epoch_progress = EpochProgress(epoch_order(len(trainer.data.train), 0)[:n])
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    trainer.train_epoch(2)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return (peak - baseline) / 2**20
+
+
+def blas_description():
+    import numpy as np
+
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # older numpy: no dict mode
+        return "unknown"
+
+
+# --- torch -----------------------------------------------------------------------------------
+
+
+def run_torch(dtype, batch_size, data_dir):
+    import numpy as np
+    import torch
+
+    from corenn.data.loader import prepare
+    from corenn.plugins import create
+
+    config = lenet_config(dtype, batch_size)
+    splits = create("dataset", config.dataset.name, data_dir=data_dir)
+    data = prepare(splits, dtype)
+    torch_dtype = getattr(torch, dtype)
+    to_nchw = lambda X: torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))  # noqa: E731
+    X_train, y_train = to_nchw(data.train.X), torch.from_numpy(data.train.labels)
+    X_test, y_test = to_nchw(data.test.X), torch.from_numpy(data.test.labels)
+
+    torch.manual_seed(config.seed)
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    ).to(torch_dtype)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optimizer.options.get("lr", 1e-3))
+    order = torch.from_numpy(epoch_order(len(y_train), config.seed))
+
+    rss_before = current_rss_mib()
+    started = time.perf_counter()
+    correct = 0
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        X, y = X_train[index], y_train[index]
+        optimizer.zero_grad()
+        logits = model(X)
+        loss = nn.functional.cross_entropy(logits, y)
+        loss.backward()
+        optimizer.step()
+        correct += int((logits.argmax(1) == y).sum())
+    seconds = time.perf_counter() - started
+    peak = peak_rss_mib()
+    with torch.no_grad():
+        test_correct = sum(
+            int((model(X_test[s : s + 1024]).argmax(1) == y_test[s : s + 1024]).sum()) for s in range(0, len(y_test), 1024)
+        )
+    return {
+        "seconds": seconds,
+        "train_accuracy": correct / len(order),
+        "test_accuracy": test_correct / len(y_test),
+        "peak_rss_mib": peak,
+        "epoch_rss_growth_mib": None if rss_before is None else max(0.0, peak - rss_before),
+        "threads": torch.get_num_threads(),
+        "version": torch.__version__,
+    }
+
+
+# --- driver ----------------------------------------------------------------------------------
+
+
+def run_worker(backend, dtype, args):
+    command = [sys.executable, __file__, "--worker", backend, "--dtype", dtype, "--batch-size", str(args.batch_size)]
+    if args.data_dir:
+        command += ["--data-dir", args.data_dir]
+    if args.skip_first_input_gradient:
+        command.append("--skip-first-input-gradient")
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise SystemExit(f"the {backend} {dtype} run failed:\n{completed.stderr}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def report(dtype, batch_size, corenn_result, torch_result):
+    ratio = corenn_result["seconds"] / torch_result["seconds"]
+    lines = [
+        f"LeNet, one MNIST epoch (55,000 images), {dtype}, batch {batch_size}",
+        f"  corenn numpy : {corenn_result['seconds']:7.2f} s   test accuracy {corenn_result['test_accuracy']:.4f}",
+        f"  torch CPU    : {torch_result['seconds']:7.2f} s   test accuracy {torch_result['test_accuracy']:.4f}"
+        f"   ({torch_result['threads']} threads, torch {torch_result['version']})",
+        f"  ratio corenn / torch : {ratio:.2f}  (target <= 1.5)",
+        f"  Conv2D forward+backward : {corenn_result['conv_gflops']:.1f} GFLOP/s  "
+        f"({corenn_result['conv_ms_per_batch']:.2f} ms per batch for both conv layers); "
+        f"np.matmul {MATMUL_SIZE}^3: {corenn_result['matmul_gflops']:.1f} GFLOP/s  [{corenn_result['blas']}]",
+        f"  peak memory, corenn : {corenn_result['peak_rss_mib']:.0f} MiB RSS (epoch added "
+        f"{corenn_result['epoch_rss_growth_mib']:.0f} MiB; numpy working set of a step "
+        f"{corenn_result['numpy_peak_traced_mib']:.1f} MiB by tracemalloc)",
+        f"  peak memory, torch  : {torch_result['peak_rss_mib']:.0f} MiB RSS (epoch added "
+        f"{torch_result['epoch_rss_growth_mib']:.0f} MiB)",
+    ]
+    return "\n".join(lines), ratio
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--data-dir", default=None, help="data root (default: $CORENN_DATA_DIR, then ~/.cache/corenn/data)")
+    parser.add_argument(
+        "--skip-first-input-gradient",
+        action="store_true",
+        help="let corenn's first conv layer skip its unused dL/dX (as torch's autograd does)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--worker", choices=("corenn", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.batch_size is None:
+        args.batch_size = _preset_batch_size()
+
+    if args.worker:
+        dtype = "float32" if args.dtype == "both" else args.dtype
+        if args.worker == "corenn":
+            result = run_corenn(dtype, args.batch_size, args.data_dir, args.skip_first_input_gradient)
+        else:
+            result = run_torch(dtype, args.batch_size, args.data_dir)
+        print(json.dumps(result))
+        return 0
+
+    dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
+    results = {}
+    for dtype in dtypes:
+        corenn_result = run_worker("corenn", dtype, args)
+        torch_result = run_worker("torch", dtype, args)
+        text, ratio = report(dtype, args.batch_size, corenn_result, torch_result)
+        results[dtype] = {"corenn": corenn_result, "torch": torch_result, "ratio": ratio}
+        if not args.json:
+            print(text, flush=True)
+    if args.json:
+        print(json.dumps({"batch_size": args.batch_size, "results": results}, indent=2))
+    return 0
+
+
+def _preset_batch_size():
+    from corenn.config import load_preset
+
+    return load_preset("lenet-mnist").dataset.batch_size
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The scale_shift layer: a learnable scale and shift for each feature.
+
+``Y = activation(X * W + b)`` with ``W`` and ``b`` of shape (1, n), broadcast over the batch;
+the layer keeps the number of features (``n_in = n_out = n``, read from the first input). It is
+the affine half of batch normalisation, without the normalisation.
+"""
+
+from collections import OrderedDict
+
+import numpy as np
+
+import corenn
+from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.protocols import Activation
+
+from corenn_example.swish import as_float_array
+
+
+class ScaleShift:
+    """``Y = activation(X * W + b)`` for a batch ``X`` of shape (m, n).
+
+    ``W`` comes from the ``weight_init`` initializer (default ``"ones"``, so the layer starts as
+    the identity) drawing on ``self.rng``, ``b`` starts at zero; both are made at the first
+    forward, in the input's dtype. The gradients::
+
+        dZ = activation.backward(Z, dL/dY)
+        dL/dW = sum over the batch of dZ * X
+        dL/db = sum over the batch of dZ
+        dL/dX = dZ * W
+    """
+
+    name = "scale_shift"
+    example_input_shape = (4, 5)
+
+    def __init__(self, activation="linear", weight_init="ones"):
+        self.n_in = None
+        self.n_out = None
+        self.activation = _build_activation(activation)
+        self.weight_init = weight_init
+        activation_name = getattr(self.activation, "name", type(self.activation).__name__.lower())
+        self._initializer = _build_initializer(weight_init, activation_name)
+        self.rng = None  # a numpy Generator; None draws from fresh OS entropy
+        self.parameters = OrderedDict()
+        self.gradients = OrderedDict()
+        self.cache = OrderedDict()
+
+    def __repr__(self):
+        activation = getattr(self.activation, "name", self.activation)
+        return f"ScaleShift(activation={activation!r}, weight_init={self.weight_init!r})"
+
+    def forward(self, X):
+        X = as_float_array(X)
+        if X.ndim != 2:
+            raise ShapeError(f"scale_shift expects a 2-d input of shape (m, n), got shape {X.shape}")
+        if "W" not in self.parameters:
+            self._init_parameters(X.shape[1], X.dtype)
+        # Parameters may also have been set from outside (a loaded checkpoint): W decides n.
+        self.n_in = self.n_out = self.parameters["W"].shape[1]
+        if X.shape[1] != self.n_in:
+            raise ShapeError(f"scale_shift expects input of shape (m, {self.n_in}), got shape {X.shape}")
+        Z = X * self.parameters["W"] + self.parameters["b"]
+        self.cache["X"] = X
+        self.cache["Z"] = Z
+        return self.activation.forward(Z)
+
+    def backward(self, dLdY):
+        if "Z" not in self.cache:
+            raise CorennError("scale_shift: backward was called before any forward")
+        X, Z = self.cache["X"], self.cache["Z"]
+        dLdY = as_float_array(dLdY)
+        if dLdY.shape != Z.shape:
+            raise ShapeError(
+                f"scale_shift: the gradient for backward must have the output's shape {Z.shape}, got shape {dLdY.shape}"
+            )
+        dZ = self.activation.backward(Z, dLdY)
+        self.gradients["W"] = (dZ * X).sum(axis=0, keepdims=True)
+        self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
+        return dZ * self.parameters["W"]
+
+    def _init_parameters(self, n, dtype):
+        if n < 1:
+            raise ShapeError(f"scale_shift needs at least one input feature, got input of shape (m, {n})")
+        rng = self.rng if self.rng is not None else np.random.default_rng()
+        W = np.asarray(self._initializer((1, n), rng))
+        if W.shape != (1, n):
+            raise ConfigError(f"scale_shift: weight_init {self.weight_init!r} made shape {W.shape}, expected {(1, n)}")
+        self.parameters["W"] = W.astype(dtype)
+        self.parameters["b"] = np.zeros((1, n), dtype=dtype)
+
+
+def _build_activation(activation):
+    """An activation object from its registered name, or the object itself when given one."""
+    if isinstance(activation, str):
+        return corenn.create("activation", activation)
+    if not isinstance(activation, Activation):
+        raise ConfigError(
+            f"scale_shift: activation must be an activation name (see `corenn plugins`) or an "
+            f"object with forward(Z) and backward(Z, dY), got {activation!r}"
+        )
+    return activation
+
+
+def _build_initializer(weight_init, activation_name):
+    """``init(shape, rng)`` from a registered initializer name, or the callable itself."""
+    if isinstance(weight_init, str):
+        return corenn.create("initializer", weight_init, activation=activation_name)
+    if not callable(weight_init):
+        raise ConfigError(
+            f"scale_shift: weight_init must be an initializer name (see `corenn plugins`) or a "
+            f"callable init(shape, rng), got {weight_init!r}"
+        )
+    return weight_init
+

@@ -1,0 +1,43 @@
+"""The README's commands, run as a user would: ``corenn plugins``, ``gradcheck`` and ``train``."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+CONFIG = Path(__file__).resolve().parents[1] / "iris-swish.toml"
+
+
+def corenn(*args):
+    script = shutil.which("corenn", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "corenn.cli"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_plugins_json_lists_the_example():
+    result = corenn("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    info = {plugin["name"]: plugin for plugin in json.loads(result.stdout)}["example"]
+    assert info["distribution"] == "corenn-example-plugin"
+    assert (info["status"], info["error"]) == ("ok", None)
+    assert info["module"] == "corenn_example.plugin"
+    assert info["components"] == {"activation": ["swish"], "layer": ["scale_shift"]}
+
+
+def test_gradcheck_swish_from_the_command_line():
+    result = corenn("gradcheck", "activation", "swish", "beta=1.5", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["passed"] is True and report["max_error"] <= 1e-6
+    assert report["options"] == {"beta": 1.5}
+
+
+def test_training_iris_with_the_example_config(tmp_path):
+    result = corenn("train", "--config", str(CONFIG), "--out", str(tmp_path), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["name"] == "iris-swish"
+    assert summary["epochs"] == 100
+    assert summary["test_accuracy"] >= 0.9
+    assert Path(summary["run_dir"]).is_dir()

@@ -1,0 +1,57 @@
+"""Window geometry: the course's "same" padding and output sizes, as properties."""
+
+import hypothesis.strategies as st
+import numpy as np
+from hypothesis import given, settings
+
+from corenn_conv.conv2d import Conv2D
+from corenn_conv.geometry import window_geometry
+from corenn_conv.pool2d import Pool2D
+
+sizes = st.integers(1, 12)
+kernels = st.integers(1, 5)
+strides = st.integers(1, 4)
+
+
+@given(rows=sizes, cols=sizes, kh=kernels, kw=kernels, sh=strides, sw=strides)
+def test_same_keeps_the_input_size_for_every_stride(rows, cols, kh, kw, sh, sw):
+    geometry = window_geometry((1, rows, cols, 1), (kh, kw), (sh, sw), "same", "test")
+    assert geometry.output_size == (rows, cols)
+    top, bottom, left, right = geometry.padding
+    assert 0 <= bottom - top <= 1 and 0 <= right - left <= 1  # any extra zero goes bottom / right
+
+
+@given(rows=sizes, cols=sizes, kh=kernels, kw=kernels, sh=strides, sw=strides, pad=st.integers(0, 3))
+def test_output_size_is_floor_of_padded_minus_kernel_over_stride_plus_one(rows, cols, kh, kw, sh, sw, pad):
+    if rows + 2 * pad < kh or cols + 2 * pad < kw:
+        return  # refused: see the error tests
+    geometry = window_geometry((1, rows, cols, 1), (kh, kw), (sh, sw), (pad,) * 4, "test")
+    assert geometry.output_size == ((rows + 2 * pad - kh) // sh + 1, (cols + 2 * pad - kw) // sw + 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    m=st.integers(1, 3), rows=sizes, cols=sizes, channels=st.integers(1, 3),
+    kh=kernels, kw=kernels, sh=strides, sw=strides, pad=st.sampled_from(["same", "valid", 0, 1, 2]),
+)
+def test_layers_output_the_geometry_shape(m, rows, cols, channels, kh, kw, sh, sw, pad):
+    X = np.zeros((m, rows, cols, channels))
+    try:
+        geometry = window_geometry(X.shape, (kh, kw), (sh, sw), (pad,) * 4 if isinstance(pad, int) else pad, "test")
+    except ValueError:  # ShapeError: the layers must refuse it too
+        for layer in (Conv2D(2, (kh, kw), stride=(sh, sw), pad=pad), Pool2D((kh, kw), stride=(sh, sw), pad=pad)):
+            try:
+                layer.forward(X)
+            except ValueError:
+                continue
+            raise AssertionError(f"{layer!r} accepted {X.shape}")
+        return
+    conv = Conv2D(2, (kh, kw), stride=(sh, sw), pad=pad)
+    conv.rng = np.random.default_rng(0)
+    Y = conv.forward(X)
+    assert Y.shape == (m, *geometry.output_size, 2)
+    assert conv.backward(np.ones_like(Y)).shape == X.shape
+    pool = Pool2D((kh, kw), stride=(sh, sw), pad=pad)
+    Y = pool.forward(X)
+    assert Y.shape == (m, *geometry.output_size, channels)
+    assert pool.backward(np.ones_like(Y)).shape == X.shape

@@ -1,0 +1,148 @@
+"""Pool2D: gradients, ties, zero padding, the protocol and errors."""
+
+import numpy as np
+import pytest
+
+import corenn
+from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.testing import check_layer_conformance, check_layer_gradients, gradcheck
+
+from corenn_conv.pool2d import Pool2D
+
+TOLERANCE = 1e-6
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize(
+    "kernel, stride, pad, input_shape",
+    [
+        ((2, 2), 2, 0, (2, 6, 6, 3)),  # non-overlapping
+        ((3, 3), 2, 0, (2, 7, 7, 2)),  # overlapping
+        ((3, 3), 1, 1, (2, 5, 6, 2)),
+        ((3, 5), 4, "valid", (2, 12, 12, 2)),
+        ((2, 3), (1, 2), "same", (2, 5, 7, 1)),
+        ((5, 5), 1, 2, (1, 6, 6, 2)),
+    ],
+)
+def test_gradients_match_finite_differences(mode, kernel, stride, pad, input_shape):
+    # distinct non-zero values of both signs: no window holds a tie (padding zeros included)
+    # that finite differences would step across
+    n = int(np.prod(input_shape))
+    X = (np.random.default_rng(0).permutation(n) - n / 2 + 0.5).reshape(input_shape) / 7.0
+    errors = check_layer_gradients(Pool2D(kernel, mode=mode, stride=stride, pad=pad), X, step=1e-5)
+    assert set(errors) == {"X"}
+    assert errors["X"] <= TOLERANCE, errors
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+def test_gradcheck_by_name(mode):
+    report = gradcheck("layer", "pool2d", {"kernel_shape": [2, 2], "mode": mode, "stride": 2})
+    assert report.input_shape == Pool2D.example_input_shape
+    assert report.passed, report.errors
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize("stride, pad", [(2, 0), (1, "same")])
+def test_conformance(mode, stride, pad):
+    check_layer_conformance(lambda: Pool2D((2, 2), mode=mode, stride=stride, pad=pad), (2, 6, 5, 3))
+
+
+def test_created_through_the_registry():
+    layer = corenn.create("layer", "pool2d", kernel_shape=[2, 2], mode="max", stride=2)
+    assert isinstance(layer, Pool2D)
+    assert not layer.parameters
+    layer.forward(np.zeros((1, 4, 4, 3)))
+    assert layer.n_in == layer.n_out == 3
+
+
+def test_max_and_average_on_a_hand_checked_example():
+    X = np.array([[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0], [0.0, -1.0, 2.0, 2.0], [-2.0, -3.0, 2.0, 9.0]])
+    X = X.reshape(1, 4, 4, 1)
+    np.testing.assert_array_equal(Pool2D(2, stride=2).forward(X)[0, :, :, 0], [[4.0, 5.0], [0.0, 9.0]])
+    np.testing.assert_array_equal(
+        Pool2D(2, mode="average", stride=2).forward(X)[0, :, :, 0], [[2.5, 1.75], [-1.5, 3.75]]
+    )
+
+
+def test_average_counts_the_zero_padding():
+    X = np.ones((1, 2, 2, 1))
+    Y = Pool2D(3, mode="average", stride=1, pad=1).forward(X)[0, :, :, 0]
+    np.testing.assert_allclose(Y, np.full((2, 2), 4 / 9))  # each 3x3 window holds four ones
+
+
+def test_max_pooling_pads_with_zeros():
+    X = -np.ones((1, 2, 2, 1))
+    assert Pool2D(2, stride=1, pad=1).forward(X).max() == 0.0
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_max_gradient_goes_to_the_first_maximum_of_a_tie(stride):
+    X = np.zeros((1, 2, 3, 1))  # every window is all ties
+    layer = Pool2D(2, stride=stride)
+    Y = layer.forward(X)
+    dX = layer.backward(np.ones_like(Y))[0, :, :, 0]
+    if stride == 2:  # one window, top-left corner wins
+        np.testing.assert_array_equal(dX, [[1, 0, 0], [0, 0, 0]])
+    else:  # two overlapping windows, each gives its top-left entry
+        np.testing.assert_array_equal(dX, [[1, 1, 0], [0, 0, 0]])
+
+
+def test_max_gradient_goes_only_to_the_maximum():
+    X = np.array([[1.0, 7.0], [3.0, 2.0]]).reshape(1, 2, 2, 1)
+    layer = Pool2D(2, stride=2)
+    layer.forward(X)
+    dX = layer.backward(np.full((1, 1, 1, 1), 5.0))
+    np.testing.assert_array_equal(dX[0, :, :, 0], [[0, 5.0], [0, 0]])
+
+
+def test_overlapping_windows_add_their_gradients():
+    X = np.array([[0.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 0.0]]).reshape(1, 3, 3, 1)
+    layer = Pool2D(2, stride=1)
+    layer.forward(X)
+    dX = layer.backward(np.ones((1, 2, 2, 1)))
+    assert dX[0, 1, 1, 0] == 4.0  # the centre is the maximum of all four windows
+    assert dX.sum() == 4.0
+
+
+def test_big_kernels_use_a_wider_argmax():
+    X = np.random.default_rng(2).permutation(17 * 17).reshape(1, 17, 17, 1).astype(np.float64)
+    layer = Pool2D(17)
+    layer.forward(X)
+    dX = layer.backward(np.ones((1, 1, 1, 1)))
+    assert dX[0, 16, 16, 0] == 0 or X.max() == X[0, 16, 16, 0]
+    assert dX.reshape(-1)[np.argmax(X)] == 1.0 and dX.sum() == 1.0
+
+
+def test_float32_stays_float32():
+    layer = Pool2D(2, mode="average", stride=2)
+    Y = layer.forward(np.ones((1, 4, 4, 2), dtype=np.float32))
+    assert Y.dtype == np.float32
+    assert layer.backward(np.ones_like(Y)).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (dict(kernel_shape=2, mode="min"), "mode"),
+        (dict(kernel_shape=0), "kernel_shape"),
+        (dict(kernel_shape=2, stride=0), "stride"),
+        (dict(kernel_shape=2, stride=-2), "stride"),
+        (dict(kernel_shape=2, pad="full"), "pad"),
+    ],
+)
+def test_bad_options_are_config_errors(options, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        corenn.create("layer", "pool2d", **options)
+
+
+def test_shape_errors_name_the_layer_and_the_shapes():
+    with pytest.raises(ShapeError, match=r"pool2d.*4-d NHWC.*\(4, 4\)"):
+        Pool2D(2).forward(np.zeros((4, 4)))
+    with pytest.raises(ShapeError, match=r"pool2d \(max, kernel 3x5.*larger than the padded input 4x4.*\(2, 4, 4, 1\)"):
+        Pool2D((3, 5), stride=2).forward(np.zeros((2, 4, 4, 1)))
+    layer = Pool2D(2, stride=2)
+    with pytest.raises(CorennError, match="before any forward"):
+        layer.backward(np.zeros((1, 2, 2, 1)))
+    layer.forward(np.zeros((1, 4, 4, 1)))
+    with pytest.raises(ShapeError, match=r"\(1, 2, 2, 1\).*\(1, 2, 2, 3\)"):
+        layer.backward(np.zeros((1, 2, 2, 3)))

@@ -1,0 +1,119 @@
+"""The 2-d convolution layer on torch tensors (a cross-correlation, NHWC, as on numpy)."""
+
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+from corenn.errors import ConfigError, ShapeError
+
+from corenn_torch.geometry import checked_pad, positive_pair, window_geometry
+from corenn_torch.layer import TorchLayer, build_activation, build_initializer
+
+
+class Conv2D(TorchLayer):
+    """``Y = activation(Z)``, ``Z[n, y, x, o] = b[o] + sum_{i, j, c} Xp[n, y*sh + i, x*sw + j, c] W[i, j, c, o]``.
+
+    The numpy layer's options and layout: ``X`` is NHWC ``(m, H, W, C_in)``, ``W`` is
+    ``(kh, kw, C_in, n_out)``, ``b`` is ``(1, n_out)``, ``pad`` as in
+    :mod:`corenn_torch.geometry`.
+
+    An NHWC batch seen through ``permute(0, 3, 1, 2)`` *is* an NCHW tensor in torch's
+    channels-last memory format, so ``torch.nn.functional.conv2d`` runs on it without a copy
+    and its channels-last output permutes back to a contiguous NHWC ``Z``. Asymmetric
+    padding (``"same"`` with an even kernel or a stride) is added with ``F.pad`` first.
+
+    The backward pass calls ``torch.ops.aten.convolution_backward``, the kernel autograd
+    itself runs for a convolution, directly: one call gives dX, dW and db, without recording a
+    graph in ``forward`` (so ``forward`` costs the same under ``torch.no_grad()`` and in
+    evaluation).
+    """
+
+    name = "conv2d"
+    example_input_shape = (2, 7, 7, 3)
+
+    def __init__(self, n_out, kernel_shape, activation="linear", stride=1, pad="same", weight_init="xavier_uniform"):
+        super().__init__()
+        if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
+            raise ConfigError(f"conv2d: n_out (the number of filters) must be a positive integer, got {n_out!r}")
+        self.n_out = int(n_out)
+        self.kernel_shape = positive_pair(kernel_shape, "kernel_shape", "conv2d")
+        self.stride = positive_pair(stride, "stride", "conv2d")
+        self.pad = checked_pad(pad, "conv2d")
+        self.activation = build_activation(activation, "conv2d")
+        self.weight_init = weight_init
+        self._initializer = build_initializer(weight_init, self.activation, "conv2d")
+
+    def __repr__(self):
+        activation = getattr(self.activation, "name", self.activation)
+        return (
+            f"Conv2D(n_out={self.n_out}, kernel_shape={self.kernel_shape}, activation={activation!r}, "
+            f"stride={self.stride}, pad={self.pad!r}, weight_init={self.weight_init!r})"
+        )
+
+    @property
+    def _description(self):
+        kh, kw = self.kernel_shape
+        return f"conv2d (n_out={self.n_out}, kernel {kh}x{kw}, stride {self.stride}, pad {self.pad!r})"
+
+    def forward(self, X):
+        X = self._input(X)
+        geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
+        if "W" not in self.parameters:
+            self._init_weights((*self.kernel_shape, X.shape[3], self.n_out), self._initializer, self.weight_init, X)
+        W, b = self.parameters["W"], self.parameters["b"]
+        # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
+        self.n_in = W.shape[2]
+        if X.shape[3] != self.n_in:
+            raise ShapeError(
+                f"{self._description} was initialised for {self.n_in} input channels (W of shape "
+                f"{tuple(W.shape)}), got an input of shape {tuple(X.shape)} with {X.shape[3]} channels"
+            )
+        X_nchw = X.permute(0, 3, 1, 2)
+        padding = geometry.symmetric_padding
+        if padding is None:
+            X_nchw = F.pad(X_nchw, geometry.torch_pad)
+            padding = (0, 0)
+        # as on numpy, the convolution runs in the input's dtype
+        # (n_out, C_in, kh, kw), torch's layout, made contiguous: some of torch's kernels (the
+        # fallback for tiny inputs) require it, and the others would copy it anyway
+        weight = W.permute(3, 2, 0, 1).to(X.dtype).contiguous()
+        Z = F.conv2d(X_nchw, weight, b.reshape(-1).to(X.dtype), stride=self.stride, padding=padding)
+        Z = Z.permute(0, 2, 3, 1).contiguous()  # a no-op when torch chose channels-last
+        self.cache["X_nchw"] = X_nchw
+        self.cache["weight"] = weight
+        self.cache["padding"] = padding
+        self.cache["geometry"] = geometry
+        self.cache["Z"] = Z
+        return self.activation.forward(Z)
+
+    def backward(self, dLdY):
+        self._require_forward("Z")
+        Z, X_nchw, weight = self.cache["Z"], self.cache["X_nchw"], self.cache["weight"]
+        dLdY = self._gradient_input(dLdY, Z.device)
+        if dLdY.shape != Z.shape:
+            raise ShapeError(
+                f"{self._description}: the gradient for backward must have the output's shape "
+                f"{tuple(Z.shape)}, got shape {tuple(dLdY.shape)}"
+            )
+        dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
+        dX_nchw, d_weight, d_bias = torch.ops.aten.convolution_backward(
+            dZ.permute(0, 3, 1, 2),
+            X_nchw,
+            weight,
+            [self.n_out],  # bias sizes
+            list(self.stride),
+            list(self.cache["padding"]),
+            [1, 1],  # dilation
+            False,  # transposed
+            [0, 0],  # output padding
+            1,  # groups
+            [True, True, True],  # which of dX, dW, db to compute
+        )
+        W = self.parameters["W"]
+        self.gradients["W"] = d_weight.permute(2, 3, 1, 0).to(W.dtype).contiguous()
+        self.gradients["b"] = d_bias.reshape(1, -1).to(W.dtype)
+        geometry = self.cache["geometry"]
+        if geometry.symmetric_padding is None:
+            dX_nchw = geometry.crop(dX_nchw)
+        return dX_nchw.permute(0, 2, 3, 1).contiguous()

@@ -1,0 +1,116 @@
+"""What every layer of the torch backend shares: its tables, its device, and how it is built.
+
+A torch layer has the numpy layers' API: ``parameters``, ``gradients`` and ``cache`` are
+OrderedDicts (of tensors here), ``forward(X)`` fills the cache and ``backward(dLdY)`` fills the
+gradients and returns dL/dX. Parameters are made at the first forward, in the input's dtype
+*and on the input's device*, from the numpy initializer drawing on ``self.rng``, so a seed
+gives the same weights on both backends.
+"""
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+import corenn
+from corenn.errors import ConfigError, CorennError
+from corenn.protocols import Activation
+
+from corenn_torch.tensors import as_float_tensor, check_same_device
+
+BACKEND = "torch"
+
+
+class TorchLayer:
+    """Base of the torch layers: the tables, ``rng``, input conversion and ``to(device)``."""
+
+    name = "layer"
+
+    def __init__(self):
+        self.n_in = None
+        self.n_out = None
+        self.activation = None
+        self.rng = None  # a numpy Generator; None draws from fresh OS entropy
+        self.parameters = OrderedDict()
+        self.gradients = OrderedDict()
+        self.cache = OrderedDict()
+
+    @property
+    def device(self):
+        """The device the parameters live on (``None`` before they are made, or for a layer
+        without parameters)."""
+        for value in self.parameters.values():
+            return value.device
+        return None
+
+    def to(self, device=None, dtype=None):
+        """Move (or cast) the parameters and gradients; returns the layer.
+
+        The cache is dropped, so ``backward`` needs a new ``forward`` first.
+        """
+        for table in (self.parameters, self.gradients):
+            for key, value in table.items():
+                table[key] = value.to(device=device, dtype=dtype)
+        self.cache.clear()
+        return self
+
+    def _input(self, X):
+        """``X`` as a floating tensor on the parameters' device (numpy input is moved there;
+        a tensor on another device is an error)."""
+        X = as_float_tensor(X, device=self.device)
+        if self.parameters:
+            check_same_device(self.name, X, self.device)
+        return X
+
+    def _gradient_input(self, dLdY, device):
+        """``dLdY`` as a floating tensor on the forward pass's ``device`` (numpy moves there)."""
+        dLdY = as_float_tensor(dLdY, device=device)
+        check_same_device(f"{self.name} backward", dLdY, device)
+        return dLdY
+
+    def _require_forward(self, key):
+        if key not in self.cache:
+            raise CorennError(f"{self.name}: backward was called before any forward")
+
+    def _init_weights(self, shape, initializer, weight_init, like):
+        """``W`` of ``shape`` from ``initializer`` on ``self.rng`` and a zero ``b``, both in the
+        dtype and on the device of the tensor ``like``."""
+        rng = self.rng if self.rng is not None else np.random.default_rng()
+        W = torch.as_tensor(initializer(shape, rng))
+        if tuple(W.shape) != tuple(shape):
+            raise ConfigError(
+                f"{self.name}: weight_init {weight_init!r} made weights of shape {tuple(W.shape)}, "
+                f"expected {tuple(shape)}"
+            )
+        self.parameters["W"] = W.to(device=like.device, dtype=like.dtype)
+        self.parameters["b"] = torch.zeros((1, shape[-1]), dtype=like.dtype, device=like.device)
+
+
+def build_activation(activation, layer):
+    """A torch activation from its registered name, or the object itself when given one."""
+    if isinstance(activation, str):
+        return corenn.create("activation", activation, BACKEND)
+    if not isinstance(activation, Activation):
+        raise ConfigError(
+            f"{layer}: activation must be an activation name (see `corenn plugins`) or an object "
+            f"with forward(Z) and backward(Z, dY), got {activation!r}"
+        )
+    return activation
+
+
+def activation_name(activation):
+    """The name an initializer uses to pick its gain."""
+    return getattr(activation, "name", type(activation).__name__.lower())
+
+
+def build_initializer(weight_init, activation, layer):
+    """``init(shape, rng)`` from a registered initializer name (its gain chosen for the
+    activation), or the callable itself when given one."""
+    if isinstance(weight_init, str):
+        return corenn.create("initializer", weight_init, BACKEND, activation=activation_name(activation))
+    if not callable(weight_init):
+        raise ConfigError(
+            f"{layer}: weight_init must be an initializer name (see `corenn plugins`) or a "
+            f"callable init(shape, rng), got {weight_init!r}"
+        )
+    return weight_init

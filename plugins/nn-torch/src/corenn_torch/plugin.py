@@ -1,0 +1,50 @@
+"""corenn's entry point into this package: registers the torch backend's components.
+
+Factories are ``"module:attr"`` strings and this module imports nothing but corenn, so that
+listing plugins (``corenn plugins``, ``corenn --help``) never imports torch.
+"""
+
+import corenn
+
+BACKEND = "torch"
+
+LAYERS = {
+    "fully_connected": "corenn_torch.fully_connected:FullyConnected",
+    "conv2d": "corenn_torch.conv2d:Conv2D",
+    "pool2d": "corenn_torch.pool2d:Pool2D",
+    "flatten": "corenn_torch.flatten:Flatten",
+}
+ACTIVATIONS = {
+    "linear": "corenn_torch.activations:Linear",
+    "sigmoid": "corenn_torch.activations:Sigmoid",
+    "tanh": "corenn_torch.activations:Tanh",
+    "arctan": "corenn_torch.activations:ArcTan",
+    "relu": "corenn_torch.activations:ReLU",
+    "softmax": "corenn_torch.activations:Softmax",
+}
+LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_torch.losses:L2"}
+OPTIMIZERS = {"sgd": "corenn_torch.optimizers:SGD", "adam": "corenn_torch.optimizers:Adam"}
+# A schedule is a function of the step count alone, with no arrays: the core's classes serve
+# both backends, registered again here so that a torch config finds them.
+SCHEDULERS = {"constant": "corenn.schedulers:Constant", "exponential": "corenn.schedulers:Exponential"}
+INITIALIZERS = {
+    name: f"corenn_torch.initializers:{name}"
+    for name in (
+        "zeros", "ones", "identity", "uniform", "normal", "constant", "sparse",
+        "he_uniform", "he_normal", "xavier_uniform", "xavier_normal",
+    )
+}
+
+
+@corenn.hookimpl
+def corenn_register_components(register):
+    for kind, table in (
+        ("layer", LAYERS),
+        ("activation", ACTIVATIONS),
+        ("loss", LOSSES),
+        ("optimizer", OPTIMIZERS),
+        ("scheduler", SCHEDULERS),
+        ("initializer", INITIALIZERS),
+    ):
+        for name, factory in table.items():
+            register(kind, name, factory, backend=BACKEND)

@@ -1,0 +1,154 @@
+"""The plugin as corenn sees it: its entry point, its registrations, listing without torch."""
+
+import importlib.metadata
+import json
+import subprocess
+import sys
+
+import pytest
+
+import corenn
+from corenn.errors import ConfigError
+from corenn.plugins import get_plugins
+from corenn.protocols import Activation, Initializer, Layer, Loss, Optimizer, Scheduler
+
+SHARED_KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer")
+# the numpy backend's own distributions (third-party plugins may add numpy-only components)
+NUMPY_BACKEND = ("corenn", "corenn-fc", "corenn-conv")
+
+
+def test_entry_point_names_the_hook_module():
+    entry_points = importlib.metadata.entry_points(group="corenn.plugins", name="torch")
+    assert [ep.value for ep in entry_points] == ["corenn_torch.plugin"]
+    assert next(iter(entry_points)).dist.name == "corenn-torch"
+
+
+def test_plugin_loads_and_registers_only_torch_components_as_import_strings():
+    info = next(info for info in get_plugins().plugins if info.name == "torch")
+    assert info.status == "ok", info.error
+    assert info.distribution == "corenn-torch" and info.version == "0.1.0"
+    assert {entry.backend for entry in info.components} == {"torch"}
+    assert all(isinstance(entry.factory, str) for entry in info.components)
+
+
+@pytest.mark.parametrize("kind", SHARED_KINDS)
+def test_the_torch_backend_has_every_component_the_numpy_backend_has(kind):
+    numpy_names = sorted(
+        entry.name for entry in corenn.list_components(kind, "numpy") if entry.distribution in NUMPY_BACKEND
+    )
+    assert numpy_names, f"no numpy {kind}s registered: are corenn-fc and corenn-conv installed?"
+    assert corenn.plugins.get_registry().names(kind, "torch") == numpy_names
+
+
+def test_the_full_course_set_is_there():
+    registry = corenn.plugins.get_registry()
+    assert registry.names("layer", "torch") == ["conv2d", "flatten", "fully_connected", "pool2d"]
+    assert registry.names("activation", "torch") == ["arctan", "linear", "relu", "sigmoid", "softmax", "tanh"]
+    assert registry.names("loss", "torch") == ["cross_entropy", "l2"]
+    assert registry.names("optimizer", "torch") == ["adam", "sgd"]
+    assert registry.names("scheduler", "torch") == ["constant", "exponential"]
+    assert len(registry.names("initializer", "torch")) == 11
+
+
+def test_every_registered_factory_imports_and_takes_the_numpy_options():
+    from corenn.registry import option_names
+
+    registry = corenn.plugins.get_registry()
+    for entry in corenn.list_components(backend="torch"):
+        factory = entry.load()
+        assert callable(factory), entry
+        numpy_factory = registry.get(entry.kind, entry.name, "numpy").load()
+        assert option_names(factory) == option_names(numpy_factory), entry
+
+
+def test_listing_plugins_never_imports_torch():
+    code = (
+        "import sys, json, corenn; from corenn.plugins import get_plugins; "
+        "system = get_plugins(); corenn.list_components(); "
+        "print(json.dumps({'torch_loaded': 'torch' in sys.modules, "
+        "'status': [p.status for p in system.plugins if p.name == 'torch'], "
+        "'modules': sorted(m for m in sys.modules if m.startswith('corenn_torch'))}))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    result = json.loads(output)
+    assert result["status"] == ["ok"]
+    assert result["torch_loaded"] is False
+    assert result["modules"] == ["corenn_torch", "corenn_torch.plugin"]
+
+
+def test_the_cli_listing_never_imports_torch():
+    code = (
+        "import sys, contextlib, io; from corenn.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try: main(['plugins'])\n"
+        "    except SystemExit: pass\n"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+@pytest.mark.parametrize(
+    "kind, name, options, protocol",
+    [
+        ("layer", "fully_connected", {"n_out": 3, "activation": "relu"}, Layer),
+        ("layer", "conv2d", {"n_out": 2, "kernel_shape": 3}, Layer),
+        ("layer", "pool2d", {"kernel_shape": 2}, Layer),
+        ("layer", "flatten", {}, Layer),
+        ("activation", "softmax", {}, Activation),
+        ("loss", "cross_entropy", {}, Loss),
+        ("optimizer", "adam", {"lr": 0.01}, Optimizer),
+        ("scheduler", "exponential", {"initial_lr": 0.1}, Scheduler),
+    ],
+)
+def test_create_builds_components_that_follow_the_protocols(kind, name, options, protocol):
+    assert isinstance(corenn.create(kind, name, "torch", **options), protocol)
+
+
+def test_an_initializer_makes_torch_tensors():
+    import numpy as np
+    import torch
+
+    init = corenn.create("initializer", "he_normal", "torch", activation="relu")
+    assert isinstance(init, Initializer) or callable(init)
+    weights = init((3, 4), np.random.default_rng(0))
+    assert torch.is_tensor(weights) and weights.dtype == torch.float64 and weights.shape == (3, 4)
+
+
+def test_layers_build_their_activation_on_the_torch_backend():
+    layer = corenn.create("layer", "fully_connected", "torch", n_out=2, activation="tanh")
+    assert type(layer.activation).__module__ == "corenn_torch.activations"
+
+
+@pytest.mark.parametrize(
+    "kind, name, options",
+    [
+        ("layer", "fully_connected", {"n_out": 0}),
+        ("layer", "conv2d", {"n_out": 2, "kernel_shape": (3, 0)}),
+        ("layer", "conv2d", {"n_out": 2, "kernel_shape": 3, "pad": "full"}),
+        ("layer", "conv2d", {"n_out": 2, "kernel_shape": 3, "stride": -1}),
+        ("layer", "conv2d", {"n_out": 2, "kernel_shape": 3, "dilation": 2}),
+        ("layer", "pool2d", {"kernel_shape": 2, "mode": "median"}),
+        ("layer", "pool2d", {"kernel_shape": 2, "pad": (1, 2, 3)}),
+        ("optimizer", "sgd", {"momentum": 1.5}),
+        ("optimizer", "adam", {"lr": -1}),
+        ("optimizer", "sgd", {"clip_norm": 0}),
+        ("scheduler", "exponential", {"initial_lr": 0.1, "decay": 2}),
+        ("initializer", "uniform", {"low": 1.0, "high": 0.0}),
+        ("initializer", "normal", {"scale": 1.0}),
+    ],
+)
+def test_bad_options_give_the_numpy_backends_config_error(kind, name, options):
+    with pytest.raises(ConfigError) as numpy_error:
+        corenn.create(kind, name, "numpy", **options)
+    with pytest.raises(ConfigError) as torch_error:
+        corenn.create(kind, name, "torch", **options)
+    assert str(torch_error.value) == str(numpy_error.value)
+
+
+@pytest.mark.parametrize("option, kind", [("activation", "activation"), ("weight_init", "initializer")])
+def test_an_unknown_component_name_in_a_layer_is_looked_up_on_the_torch_backend(option, kind):
+    from corenn.errors import UnknownComponentError
+
+    with pytest.raises(UnknownComponentError, match=f"unknown {kind} 'no_such_thing' for backend torch"):
+        corenn.create("layer", "fully_connected", "torch", n_out=2, **{option: "no_such_thing"})

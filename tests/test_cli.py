@@ -1,0 +1,413 @@
+"""The ``corenn`` command line, in-process (``corenn.cli.main``) and as the installed console script."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import corenn
+import corenn.plugins
+import corenn.records
+from corenn.cli import main
+from corenn.plugins import PluginInfo, PluginSystem
+
+RESULT_KEYS = {"name", "backend", "epochs", "train_loss", "val_accuracy", "test_accuracy", "seconds", "run_dir"}
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """A stray default ``--out experiments`` lands in the test's folder, never in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def no_plots(monkeypatch):
+    """For runs whose plots no test looks at (drawing them is most of a short run's time)."""
+    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
+
+
+def cli(capsys, *argv):
+    """``(exit code, stdout, stderr)`` of ``corenn *argv`` run in this process."""
+    try:
+        code = main([str(arg) for arg in argv])
+    except SystemExit as exit:
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def last_json_line(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def console_script():
+    found = shutil.which("corenn", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    assert found, "the corenn console script is not installed next to this python"
+    return found
+
+
+def run_console(*argv, cwd):
+    return subprocess.run([console_script(), *map(str, argv)], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 1
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one error line, got: {err!r}"
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+
+
+# corenn train
+
+
+def test_console_script_trains_the_default_network_and_prints_json(tmp_path):
+    """The README's first command: no arguments but where to write, test accuracy at least 0.96."""
+    completed = run_console("train", "--out", tmp_path / "runs", "--json", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr
+    result = last_json_line(completed.stdout)
+    assert RESULT_KEYS <= set(result)
+    assert result["name"] == "iris-ffnn" and result["backend"] == "numpy" and result["epochs"] == 100
+    assert result["test_accuracy"] >= 0.96
+    assert result["val_accuracy"] >= 0.9 and result["train_loss"] < 0.2
+    assert Path(result["run_dir"]) == tmp_path / "runs" / "iris-ffnn"
+    assert (tmp_path / "runs" / "iris-ffnn" / "result.json").is_file()
+    assert len(completed.stdout.strip().splitlines()) == 1, "with --json stdout holds only the result"
+    assert "epoch 100/100" in completed.stderr, "per-epoch lines go to stderr with --json"
+
+
+def test_train_prints_a_summary_and_numbers_runs_without_a_name(capsys, tmp_path, no_plots):
+    code, out, err = cli(capsys, "train", "--out", tmp_path, "--epochs", 2, "--quiet")
+    assert code == 0 and err == ""
+    assert "iris-ffnn: 2 epochs in" in out and "test accuracy" in out
+    assert f"records: {tmp_path / 'iris-ffnn'}" in out
+    code, out, _ = cli(capsys, "train", "--out", tmp_path, "--epochs", 1, "--quiet", "--json")
+    assert code == 0
+    second = last_json_line(out)
+    assert second["name"] == "iris-ffnn-2" and second["run_dir"] == str(tmp_path / "iris-ffnn-2")
+    assert second["epochs"] == 1
+    assert "name = \"iris-ffnn-2\"" in (tmp_path / "iris-ffnn-2" / "config.toml").read_text()
+
+
+def test_train_overrides_reach_the_run(capsys, tmp_path, no_plots):
+    code, out, _ = cli(
+        capsys, "train", "--out", tmp_path, "--name", "custom", "--epochs", 3, "--lr", 0.05, "--batch-size", 15,
+        "--seed", 4, "--dtype", "float32", "--json", "--quiet",
+    )
+    assert code == 0
+    assert last_json_line(out)["epochs"] == 3
+    config = (tmp_path / "custom" / "config.toml").read_text()
+    for line in ("seed = 4", "epochs = 3", 'dtype = "float32"', "lr = 0.05", "batch_size = 15"):
+        assert line in config
+
+
+def test_the_same_name_twice_is_refused_without_a_traceback(capsys, tmp_path, no_plots):
+    code, _, _ = cli(capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet")
+    assert code == 0
+    before = (tmp_path / "x" / "parameters.npz").read_bytes()
+    code, out, err = cli(capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet")
+    assert_one_line_error(code, err, "corenn train: error:", "already exists", "--overwrite", "--resume")
+    assert out == ""
+    assert (tmp_path / "x" / "parameters.npz").read_bytes() == before
+    code, _, _ = cli(capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet", "--overwrite", "--seed", 1)
+    assert code == 0
+    assert (tmp_path / "x" / "parameters.npz").read_bytes() != before
+
+
+def test_resume_extends_a_run(capsys, tmp_path, no_plots):
+    assert cli(capsys, "train", "--out", tmp_path, "--name", "r", "--epochs", 2, "--quiet")[0] == 0
+    code, out, _ = cli(capsys, "train", "--resume", tmp_path / "r", "--epochs", 3, "--json", "--quiet")
+    assert code == 0
+    result = last_json_line(out)
+    assert result["epochs"] == 3 and result["run_dir"] == str(tmp_path / "r")
+    assert len(json.loads((tmp_path / "r" / "metrics.json").read_text())) == 3
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    def write(text, name="run.toml"):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+VALID = """
+name = "from-file"
+epochs = 1
+[dataset]
+name = "iris"
+[[layers]]
+name = "fully_connected"
+n_out = "auto"
+activation = "softmax"
+"""
+
+
+def test_train_from_a_config_file(capsys, tmp_path, no_plots, config_file):
+    code, out, _ = cli(capsys, "train", "--config", config_file(VALID), "--out", tmp_path, "--json", "--quiet")
+    assert code == 0 and last_json_line(out)["name"] == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["--preset", "nope"], ["unknown preset 'nope'", "iris-ffnn"]),
+        (["--config", "absent.toml"], ["absent.toml does not exist"]),
+        (["--config", "{invalid}"], ["is not valid TOML"]),
+        (["--config", "{unknown_key}"], ["unknown config key 'colour'", "allowed keys:"]),
+        (["--config", "{unknown_component}"], ["layers[0]", "unknown activation 'no_such_activation'", "relu"]),
+        (["--config", "{bad_option}"], ["layers[0]", "no option 'units'", "n_out"]),
+        (["--epochs", "0"], ["--epochs must be a positive integer, got 0"]),
+        (["--batch-size", "-1"], ["--batch-size must be a positive integer, got -1"]),
+        (["--lr", "0"], ["--lr (optimizer.lr) must be positive"]),
+        (["--lr", "-0.5"], ["--lr (optimizer.lr) must be positive"]),
+        (["--name", "../escape"], ["name '../escape' is not a plain folder name"]),
+        (["--backend", "jax"], ["backend 'jax' has no components installed"]),
+        (["--seed", "-2"], ["seed must be a non-negative integer"]),
+        (["--resume", "no-such-run"], ["no-such-run"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(capsys, tmp_path, config_file, argv, fragments):
+    files = {
+        "{invalid}": config_file("name = \n[dataset\n", "invalid.toml"),
+        "{unknown_key}": config_file("colour = 'blue'\n" + VALID, "unknown_key.toml"),
+        "{unknown_component}": config_file(VALID.replace('"softmax"', '"no_such_activation"'), "unknown_component.toml"),
+        "{bad_option}": config_file(VALID.replace("n_out =", "units = 3\nn_out ="), "bad_option.toml"),
+    }
+    argv = [str(files.get(arg, arg)) for arg in argv]
+    code, out, err = cli(capsys, "train", "--out", tmp_path / "runs", "--quiet", *argv)
+    assert_one_line_error(code, err, "corenn train: error:", *fragments)
+    assert out == ""
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_bad_input_through_the_console_script_has_no_traceback(tmp_path):
+    completed = run_console("train", "--epochs", "0", "--out", tmp_path, cwd=tmp_path)
+    assert completed.returncode == 1
+    assert completed.stderr.strip() == "corenn train: error: --epochs must be a positive integer, got 0"
+
+
+# corenn sweep
+
+
+def test_sweep_json_names_the_best_by_validation_accuracy(capsys, tmp_path):
+    code, out, err = cli(capsys, "sweep", "--epochs", 20, "--json", "--out", tmp_path)
+    assert code == 0
+    summary = last_json_line(out)
+    rows = summary["rows"]
+    assert len(rows) >= 3
+    assert {(row["lr"], row["hidden"]) for row in rows} == {(lr, h) for lr in (0.005, 0.02, 0.05) for h in (16, 32)}
+    best = summary["best"]
+    assert best in rows
+    assert best["val_accuracy"] == max(row["val_accuracy"] for row in rows)
+    tied = [row for row in rows if row["val_accuracy"] == best["val_accuracy"]]
+    assert best["val_loss"] == min(row["val_loss"] for row in tied)
+    assert summary["best_test_error"] == pytest.approx(1 - best["test_accuracy"])
+    plot = Path(summary["best_loss_plot"])
+    assert plot.is_file() and plot.read_bytes().startswith(b"\x89PNG")
+    assert json.loads((Path(summary["sweep_dir"]) / "sweep.json").read_text()) == summary
+
+
+def test_sweep_table_with_a_grid_from_the_command_line(capsys, tmp_path):
+    code, out, err = cli(capsys, "sweep", "--epochs", 5, "--lrs", "0.01,0.05", "--hidden", "4,8", "--out", tmp_path)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["lr", "hidden", "train_loss", "val_acc", "val_loss", "test_acc"]
+    rows = lines[1:5]
+    assert [(float(line.split()[0]), int(line.split()[1])) for line in rows] == [(0.01, 4), (0.01, 8), (0.05, 4), (0.05, 8)]
+    assert sum("<- best" in line for line in rows) == 1
+    best_row = next(line for line in rows if "<- best" in line).split()
+    assert f"best by validation accuracy: lr {float(best_row[0]):g}, hidden {best_row[1]}" in out
+    assert "its test error:" in out and "its loss plot:" in out
+    assert len(err.splitlines()) == 4, "one progress line per combination on stderr"
+
+
+def test_sweep_refuses_bad_grids_and_an_existing_sweep(capsys, tmp_path):
+    code, _, err = cli(capsys, "sweep", "--lrs", "0,0.1", "--out", tmp_path)
+    assert_one_line_error(code, err, "corenn sweep: error:", "learning rates must be positive")
+    code, _, err = cli(capsys, "sweep", "--hidden", "0", "--out", tmp_path)
+    assert_one_line_error(code, err, "hidden sizes must be positive")
+    assert cli(capsys, "sweep", "--epochs", 1, "--lrs", "0.1", "--hidden", "4", "--out", tmp_path)[0] == 0
+    code, _, err = cli(capsys, "sweep", "--epochs", 1, "--lrs", "0.1", "--hidden", "4", "--out", tmp_path)
+    assert_one_line_error(code, err, "already exists")
+
+
+# corenn plugins, --version, --help
+
+
+def plugin_by_distribution(plugins, distribution):
+    matches = [plugin for plugin in plugins if plugin["distribution"] == distribution]
+    assert len(matches) == 1, f"{distribution} not listed once in {plugins}"
+    return matches[0]
+
+
+def test_plugins_json_shows_the_builtins_as_the_core_and_nn_fc_components(capsys):
+    code, out, _ = cli(capsys, "plugins", "--json")
+    assert code == 0
+    plugins = json.loads(out)
+    core = plugin_by_distribution(plugins, "corenn")
+    assert core["status"] == "ok" and core["error"] is None and core["version"] == corenn.__version__
+    assert set(core["components"]["loss"]) == {"cross_entropy", "l2"}
+    assert set(core["components"]["optimizer"]) == {"sgd", "adam"}
+    assert set(core["components"]["scheduler"]) == {"constant", "exponential"}
+    assert len(core["components"]["initializer"]) == 11 and "iris" in core["components"]["dataset"]
+    fc = plugin_by_distribution(plugins, "corenn-fc")
+    assert fc["status"] == "ok"
+    assert fc["components"]["layer"] == ["fully_connected"]
+    assert set(fc["components"]["activation"]) == {"linear", "sigmoid", "tanh", "arctan", "relu", "softmax"}
+
+
+def test_plugins_table(capsys):
+    code, out, _ = cli(capsys, "plugins")
+    assert code == 0
+    lines = out.splitlines()
+    core_line = next(line for line in lines if line.startswith("corenn "))
+    assert "(corenn " in core_line and core_line.endswith("ok")
+    assert any(line.split()[0] == "layer" and "fully_connected" in line for line in lines)
+    assert any(line.split()[0] == "activation" and "softmax" in line for line in lines)
+
+
+def test_version_lists_the_plugins(capsys):
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0
+    assert out.splitlines()[0] == f"corenn {corenn.__version__}"
+    assert any("corenn-fc" in line for line in out.splitlines()[1:])
+
+
+def test_help_lists_the_commands(capsys):
+    code, out, _ = cli(capsys, "--help")
+    assert code == 0
+    for command in ("train", "sweep", "plugins", "gradcheck"):
+        assert command in out
+
+
+def test_help_imports_neither_numpy_nor_torch(tmp_path):
+    probe = (
+        "import sys, contextlib, io\n"
+        "from corenn.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(name for name in ('numpy', 'torch', 'matplotlib') if name in sys.modules))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
+    timed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "corenn.cli", "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert timed.returncode == 0 and "usage: corenn" in timed.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in timed.stderr.splitlines() if "|" in line}
+    assert "numpy" not in imported and "torch" not in imported
+
+
+def test_listing_plugins_imports_no_torch(tmp_path):
+    probe = (
+        "import sys, contextlib, io\n"
+        "from corenn.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['plugins', '--json']) == 0\n"
+        "print('torch' in sys.modules)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "False"
+
+
+# corenn gradcheck
+
+
+def test_gradcheck_of_a_layer_passes_and_prints_each_error(capsys):
+    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=3", "activation=tanh")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("layer fully_connected (numpy), input (4, 5)")
+    for key in ("X", "W", "b"):
+        line = next(line for line in lines if line.strip().startswith(f"d/d{key} "))
+        assert line.rstrip().endswith("ok") and float(line.split("relative error")[1].split()[0]) <= 1e-6
+    assert lines[-1] == "passed"
+
+
+def test_gradcheck_json(capsys):
+    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=3", "activation=tanh", "--input-shape", "6,2", "--json")
+    assert code == 0
+    report = last_json_line(out)
+    assert set(report["errors"]) == {"X", "W", "b"}
+    assert report["passed"] is True and report["max_error"] == max(report["errors"].values()) <= 1e-6
+    assert report["options"] == {"n_out": 3, "activation": "tanh"} and report["input_shape"] == [6, 2]
+
+
+@pytest.mark.parametrize(("kind", "name"), [("activation", "softmax"), ("loss", "cross_entropy"), ("loss", "l2")])
+def test_gradcheck_of_activations_and_losses(capsys, kind, name):
+    code, out, _ = cli(capsys, "gradcheck", kind, name, "--json")
+    assert code == 0 and last_json_line(out)["passed"] is True
+
+
+class BrokenTanh:
+    """A third party's tanh whose backward forgot the chain rule's upstream factor."""
+
+    name = "broken_tanh"
+
+    def forward(self, Z):
+        return np.tanh(Z)
+
+    def backward(self, Z, dY):
+        return 1 - np.tanh(Z) ** 2
+
+
+class BrokenPlugin:
+    @corenn.hookimpl
+    def corenn_register_components(self, register):
+        register("activation", "broken_tanh", BrokenTanh)
+
+
+@pytest.fixture
+def broken_plugin_installed(monkeypatch):
+    """A plugin system with the installed plugins plus a third party's broken activation."""
+    system = PluginSystem(strict=False).load()
+    system._add(PluginInfo("broken", "corenn-broken-example", "9.9", "tests"), BrokenPlugin)
+    monkeypatch.setattr(corenn.plugins, "_system", system)
+    return system
+
+
+def test_gradcheck_of_a_broken_third_party_component_exits_1(capsys, broken_plugin_installed):
+    code, out, _ = cli(capsys, "gradcheck", "activation", "broken_tanh")
+    assert code == 1
+    assert "TOO LARGE" in out and out.splitlines()[-1].startswith("FAILED: largest relative error")
+    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "activation=broken_tanh", "--json")
+    assert code == 1
+    report = last_json_line(out)
+    assert report["passed"] is False and report["max_error"] > 1e-3
+    code, out, _ = cli(capsys, "plugins", "--json")
+    broken = plugin_by_distribution(json.loads(out), "corenn-broken-example")
+    assert broken["components"] == {"activation": ["broken_tanh"]} and broken["version"] == "9.9"
+
+
+def test_gradcheck_tolerance_decides_the_exit_code(capsys):
+    assert cli(capsys, "gradcheck", "activation", "tanh", "--tolerance", "0")[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["layer", "no_such_layer"], "unknown layer 'no_such_layer'"),
+        (["layer", "fully_connected", "n_out"], "component options are KEY=VALUE"),
+        (["layer", "fully_connected", "n_out=3", "units=2"], "no option 'units'"),
+        (["layer", "fully_connected", "n_out=3", "--input-shape", "4,x"], "--input-shape takes positive integers"),
+        (["loss", "l2", "--input-shape", "2,3,4"], "(samples, classes)"),
+    ],
+)
+def test_gradcheck_bad_input_is_one_line(capsys, argv, fragment):
+    code, _, err = cli(capsys, "gradcheck", *argv)
+    assert_one_line_error(code, err, "corenn gradcheck: error:", fragment)
