@@ -31,19 +31,40 @@ DTYPES = ("float32", "float64")
 MATMUL_SIZE = 2048
 
 
-def current_rss_mib():
-    """The process's resident memory now (Linux /proc), in MiB; None elsewhere."""
+def reset_peak_rss():
+    """Start a new peak-memory measurement: Linux resets VmHWM when "5" is written to
+    /proc/self/clear_refs. Returns whether it could (elsewhere the peak is the process's)."""
     try:
-        with open("/proc/self/statm") as stream:
-            pages = int(stream.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):
-        return None
+        with open("/proc/self/clear_refs", "w") as stream:
+            stream.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def peak_rss_mib():
-    """The process's peak resident memory so far, in MiB (ru_maxrss is KiB on Linux)."""
+    """Peak resident memory since :func:`reset_peak_rss` (VmHWM), else since the process
+    started (ru_maxrss, KiB on Linux), in MiB."""
+    try:
+        with open("/proc/self/status") as stream:
+            for line in stream:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mib():
+    """Resident memory now, in MiB (Linux), else None."""
+    try:
+        with open("/proc/self/status") as stream:
+            for line in stream:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def lenet_config(dtype, batch_size):
@@ -80,6 +101,7 @@ def run_corenn(dtype, batch_size, data_dir, skip_first_input_gradient):
 
     trainer = Trainer(run, data, loss, optimizer, scheduler, batch_size=batch_size, shuffle_rng=SameOrder())
     rss_before = current_rss_mib()
+    reset_peak_rss()
     started = time.perf_counter()
     metrics = trainer.train_epoch(1)
     seconds = time.perf_counter() - started
@@ -92,7 +114,7 @@ def run_corenn(dtype, batch_size, data_dir, skip_first_input_gradient):
         "train_accuracy": metrics["train_accuracy"],
         "test_accuracy": test["test_accuracy"],
         "peak_rss_mib": peak,
-        "epoch_rss_growth_mib": None if rss_before is None else max(0.0, peak - rss_before),
+        "rss_before_epoch_mib": rss_before,
         "numpy_peak_traced_mib": traced,
         "matmul_gflops": matmul_gflops(np.dtype(dtype)),
         **conv,
@@ -200,6 +222,7 @@ def run_torch(dtype, batch_size, data_dir):
     order = torch.from_numpy(epoch_order(len(y_train), config.seed))
 
     rss_before = current_rss_mib()
+    reset_peak_rss()
     started = time.perf_counter()
     correct = 0
     for start in range(0, len(order), batch_size):
@@ -222,7 +245,7 @@ def run_torch(dtype, batch_size, data_dir):
         "train_accuracy": correct / len(order),
         "test_accuracy": test_correct / len(y_test),
         "peak_rss_mib": peak,
-        "epoch_rss_growth_mib": None if rss_before is None else max(0.0, peak - rss_before),
+        "rss_before_epoch_mib": rss_before,
         "threads": torch.get_num_threads(),
         "version": torch.__version__,
     }
@@ -254,13 +277,19 @@ def report(dtype, batch_size, corenn_result, torch_result):
         f"  Conv2D forward+backward : {corenn_result['conv_gflops']:.1f} GFLOP/s  "
         f"({corenn_result['conv_ms_per_batch']:.2f} ms per batch for both conv layers); "
         f"np.matmul {MATMUL_SIZE}^3: {corenn_result['matmul_gflops']:.1f} GFLOP/s  [{corenn_result['blas']}]",
-        f"  peak memory, corenn : {corenn_result['peak_rss_mib']:.0f} MiB RSS (epoch added "
-        f"{corenn_result['epoch_rss_growth_mib']:.0f} MiB; numpy working set of a step "
-        f"{corenn_result['numpy_peak_traced_mib']:.1f} MiB by tracemalloc)",
-        f"  peak memory, torch  : {torch_result['peak_rss_mib']:.0f} MiB RSS (epoch added "
-        f"{torch_result['epoch_rss_growth_mib']:.0f} MiB)",
+        f"  peak memory during the epoch, corenn : {corenn_result['peak_rss_mib']:.0f} MiB RSS "
+        f"({_above(corenn_result)} MiB above the data and "
+        f"model held before it; numpy working set of one step {corenn_result['numpy_peak_traced_mib']:.1f} MiB "
+        f"by tracemalloc)",
+        f"  peak memory during the epoch, torch  : {torch_result['peak_rss_mib']:.0f} MiB RSS "
+        f"({_above(torch_result)} MiB above what it held before)",
     ]
     return "\n".join(lines), ratio
+
+
+def _above(result):
+    before = result["rss_before_epoch_mib"]
+    return "?" if before is None else f"{result['peak_rss_mib'] - before:.0f}"
 
 
 def main(argv=None):

@@ -70,7 +70,9 @@ def test_issue_example_parses_into_the_attrs_classes():
 
 
 def test_defaults_fill_what_a_minimal_config_leaves_out():
-    config = config_from_dict({"name": "m", "dataset": {"name": "iris"}, "layers": [{"name": "fully_connected", "n_out": "auto"}]})
+    config = config_from_dict(
+        {"name": "m", "dataset": {"name": "iris"}, "layers": [{"name": "fully_connected", "n_out": "auto", "activation": "softmax"}]}
+    )
     assert config.epochs == 10 and config.seed == 0 and config.dataset.batch_size == 32
     assert config.loss.name == "cross_entropy" and config.optimizer.name == "sgd" and config.scheduler.name == "constant"
 
@@ -154,6 +156,24 @@ def test_a_string_n_out_other_than_auto_names_the_allowed_values():
     data["layers"][1]["n_out"] = "classes"
     message = error_of(data)
     assert "layers[1].n_out must be a positive integer or 'auto'" in message and "'classes'" in message
+
+
+@pytest.mark.parametrize(("activation", "shown"), [(None, "'linear' (fully_connected's default)"), ("relu", "'relu'"), ("linear", "'linear'")])
+def test_cross_entropy_after_an_output_that_is_no_probability_is_named(activation, shown):
+    """Otherwise the first step's log(0) shows up as a 'diverged' run that blames the learning rate."""
+    data = example()
+    del data["layers"][1]["activation"]
+    if activation is not None:
+        data["layers"][1]["activation"] = activation
+    message = error_of(data)
+    assert f"layers[1].activation is {shown}" in message and 'activation = "softmax"' in message
+
+
+@pytest.mark.parametrize("loss", ["l2", {"name": "cross_entropy"}])
+def test_outputs_that_fit_their_loss_are_accepted(loss):
+    data = example() | {"loss": loss}
+    data["layers"][1]["activation"] = "linear" if loss == "l2" else "sigmoid"
+    config_from_dict(data)
 
 
 def test_bad_dtype_lists_the_allowed_dtypes():
@@ -251,7 +271,7 @@ def test_unknown_component_lists_the_known_names_of_its_kind(mutate, prefix, kin
     message = str(error)
     assert any(isinstance(e, UnknownComponentError) for e in causes(error))
     assert message.startswith(f"{prefix}:")
-    assert f"known {kind}s:" in message
+    assert f"known {kind}" in message  # "known layers:", "known losses:"
     for name in known:
         assert name in message
 

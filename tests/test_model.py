@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from corenn.config import ComponentConfig
-from corenn.errors import CorruptFileError, ShapeError
+from corenn.errors import ConfigError, CorruptFileError, ShapeError
 from corenn.io import save_arrays
 from corenn.model import Sequential, check_finite_parameters
 
@@ -26,6 +26,22 @@ def test_auto_n_out_becomes_the_number_of_classes():
     assert built.layer_names == ["fully_connected", "fully_connected"]
     assert built.named_parameters()["1.W"].shape == (8, 5)
     assert built.predict_proba(np.ones((6, 4))).shape == (6, 5)
+
+
+def test_an_explicit_last_n_out_must_match_the_number_of_classes():
+    with pytest.raises(ConfigError) as info:
+        Sequential.from_config(layer_configs(last_n_out=5), n_classes=3)
+    message = str(info.value)
+    assert "layers[1].n_out = 5" in message and "3 classes" in message and '"auto"' in message
+    matching = Sequential.from_config(layer_configs(last_n_out=3), n_classes=3)
+    assert [layer.n_out for layer in matching.layers] == [8, 3]
+
+
+def test_component_errors_name_the_layer_index():
+    configs = layer_configs() + [ComponentConfig("fully_connected", {"n_out": "auto", "activation": "no_such_activation"})]
+    configs[1] = ComponentConfig("fully_connected", {"n_out": 4, "activation": "relu"})
+    with pytest.raises(ConfigError, match=r"^layers\[2\]: .*unknown activation 'no_such_activation'"):
+        Sequential.from_config(configs, n_classes=3)
 
 
 def test_parameters_are_made_by_initialize_in_the_requested_dtype():

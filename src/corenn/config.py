@@ -195,6 +195,9 @@ def config_from_dict(data):
         if isinstance(n_out, str) and n_out != AUTO:
             raise ConfigError(f"layers[{i}].n_out must be a positive integer or 'auto', got {n_out!r}")
 
+    loss = _component(data.get("loss", "cross_entropy"), "loss")
+    _check_output_fits_loss(layer_configs, loss)
+
     scheduler = data.get("scheduler", {"name": "constant"})
     for key, reason in RESERVED_OPTIONS["scheduler"].items():
         if key in scheduler:
@@ -208,12 +211,36 @@ def config_from_dict(data):
         dtype=data.get("dtype", "float64"),
         backend=data.get("backend", "numpy"),
         device=data.get("device", "cpu"),
-        loss=_component(data.get("loss", "cross_entropy"), "loss"),
+        loss=loss,
         dataset=DatasetConfig(dataset_name, batch_size, dataset),
         optimizer=_component(optimizer, "optimizer"),
         scheduler=_component(scheduler, "scheduler"),
         layers=layer_configs,
     )
+
+
+# Built-in activations whose outputs are not probabilities; a third party's are not judged.
+NOT_PROBABILITIES = ("linear", "relu", "tanh", "arctan")
+
+
+def _check_output_fits_loss(layer_configs, loss):
+    """Cross-entropy takes probabilities: a linear (or relu, tanh) output makes its log blow up
+    at the first step, which would otherwise surface as a 'diverged' run blaming the learning rate."""
+    if loss.name != "cross_entropy":
+        return
+    index = len(layer_configs) - 1
+    last = layer_configs[index]
+    if "activation" in last.options:
+        activation, note = last.options["activation"], ""
+    elif last.name == "fully_connected":
+        activation, note = "linear", " (fully_connected's default)"
+    else:
+        return
+    if activation in NOT_PROBABILITIES:
+        raise ConfigError(
+            f"layers[{index}].activation is {activation!r}{note}, but loss 'cross_entropy' needs "
+            f"probabilities from the last layer: set activation = \"softmax\" there (or use loss = \"l2\")"
+        )
 
 
 def load_config(source):

@@ -24,6 +24,7 @@ import numpy as np
 from corenn.errors import CorennError, CorruptFileError
 
 TEMPORARY_SUFFIX = ".tmp"
+_CHUNK_BYTES = 1 << 20
 
 # Everything reading a damaged zip or .npy member can raise; each one means "not a whole file".
 _DAMAGED_FILE_ERRORS = (
@@ -135,6 +136,7 @@ def load_arrays(path):
         if not zipfile.is_zipfile(path):
             # np.load would also accept a bare .npy; a corenn array file is always an archive.
             raise CorruptFileError(_not_an_archive(path))
+        _check_archive(path)
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except CorruptFileError:
@@ -145,6 +147,45 @@ def load_arrays(path):
         raise CorruptFileError(f"{path} is not a valid corenn array file: {exc}") from exc
     except _DAMAGED_FILE_ERRORS as exc:
         raise CorruptFileError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
+
+
+def _check_archive(path):
+    """Every member whole (CRC-32) and every member listed, before numpy reads any of them.
+
+    numpy checks no CRC when it reads fewer bytes than a member holds (as it does when damage
+    shrank the shape in an array's header), and zipfile trusts a damaged directory that lists
+    fewer members than the archive has; both would pass damage on silently.
+    """
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        for member in members:
+            # Opened by its directory entry, not by name: zipfile then also checks that the
+            # entry's name is the member's own (a damaged name could shadow another member).
+            try:
+                with archive.open(member) as stream:
+                    while stream.read(_CHUNK_BYTES):
+                        pass
+            except zipfile.BadZipFile as exc:
+                raise CorruptFileError(f"{path} is truncated or corrupt (member {member.filename}: {exc})") from exc
+        names = [member.filename for member in members]
+        if len(set(names)) != len(names):
+            raise CorruptFileError(f"{path} is truncated or corrupt (its directory names a member twice)")
+        listed = len(members)
+    declared = _declared_member_count(path)
+    if declared is not None and declared != listed:
+        raise CorruptFileError(f"{path} is truncated or corrupt (its directory lists {listed} of {declared} members)")
+
+
+def _declared_member_count(path):
+    """The member count in the zip's end record, or None when it has a comment or is zip64."""
+    end_record = b"PK\x05\x06"
+    with open(path, "rb") as stream:
+        stream.seek(-22, os.SEEK_END)
+        tail = stream.read(22)
+    if tail[:4] != end_record:
+        return None
+    (count,) = struct.unpack("<H", tail[10:12])
+    return None if count == 0xFFFF else count
 
 
 def _not_an_archive(path):

@@ -27,6 +27,13 @@ class Sequential:
         Each layer draws its initial weights from its own generator, spawned from ``seed``, so
         a run's weights depend on the seed alone.
         """
+        last = len(layer_configs) - 1
+        n_out = layer_configs[last].options.get("n_out") if layer_configs else None
+        if isinstance(n_out, int) and not isinstance(n_out, bool) and n_out > 0 and n_out != n_classes:
+            raise ConfigError(
+                f"layers[{last}].n_out = {n_out}, but the data set has {n_classes} classes: the last "
+                f"layer needs one output per class; write n_out = \"auto\" to get that"
+            )
         layers = []
         generators = np.random.SeedSequence(seed).spawn(len(layer_configs))
         for index, (layer_config, seed_sequence) in enumerate(zip(layer_configs, generators)):

@@ -120,7 +120,10 @@ class Trainer:
         Ctrl-C (KeyboardInterrupt) is taken at the next batch boundary, see
         :class:`DeferredInterrupt`; the caller saves a checkpoint then.
         """
-        with self.interrupts:
+        # The trainer checks every loss and, at each epoch's end, every parameter for NaN and
+        # infinity and stops with a message saying where; numpy's overflow warnings on the way
+        # there would only bury that message.
+        with self.interrupts, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._fit()
 
     def _fit(self):
@@ -274,6 +277,8 @@ class Trainer:
                     layer.rng.bit_generator.state = layer_rng_state
             self.run.epoch, self.run.step, self.run.history = epoch, step, history
             self.epoch_progress = progress
+        except ConfigError:
+            raise
         except CorruptFileError as exc:
             raise CorruptFileError(f"checkpoint {origin}: {exc}") from exc
         except (KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:

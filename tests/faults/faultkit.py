@@ -154,8 +154,11 @@ def assert_same_arrays(expected, actual, what):
         assert np.array_equal(expected[name], actual[name]), f"{what}: {name} differs (max |diff| {np.max(np.abs(expected[name] - actual[name]))})"
 
 
-def assert_same_run(reference_dir, run_dir):
-    """Parameters bit for bit, checkpoint state, metrics and result equal (wall times aside)."""
+def assert_same_run(reference_dir, run_dir, epochs=EPOCHS):
+    """Parameters bit for bit, checkpoint state, metrics and result equal (wall times aside).
+
+    Also: ``metrics.json`` holds exactly one row per epoch (a resume never duplicates rows).
+    """
     reference_dir, run_dir = Path(reference_dir), Path(run_dir)
     assert_same_arrays(load_npz(reference_dir / "parameters.npz"), load_npz(run_dir / "parameters.npz"), "parameters.npz")
     expected_arrays, expected_state = checkpoint_state(reference_dir / "checkpoint.npz")
@@ -167,7 +170,8 @@ def assert_same_run(reference_dir, run_dir):
         actual = without_times(json.loads((run_dir / name).read_text(encoding="utf-8")))
         assert expected == actual, f"{name} differs"
     assert csv_without_seconds(reference_dir / "metrics.csv") == csv_without_seconds(run_dir / "metrics.csv")
-    assert len(json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))) == EPOCHS
+    rows = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert [row["epoch"] for row in rows] == list(range(1, epochs + 1))
 
 
 def assert_records_whole(run_dir):

@@ -218,8 +218,8 @@ def test_backward_before_forward_is_an_error():
 
 
 def test_unknown_activation_name_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"'swish'.*relu.*softmax"):
-        fully_connected(n_out=2, activation="swish")
+    with pytest.raises(ConfigError, match=r"'no_such_activation'.*relu.*softmax"):
+        fully_connected(n_out=2, activation="no_such_activation")
 
 
 def test_activation_that_is_neither_name_nor_activation_is_a_config_error():
