@@ -24,6 +24,7 @@ CORE = "."
 FC = "./plugins/nn-fc"
 CONV = "./plugins/nn-conv"
 EXAMPLE = "./examples/corenn-example-plugin"
+TORCH_PLUGIN = "./plugins/nn-torch"
 
 
 def _install(session, *packages):
@@ -72,3 +73,10 @@ def example(session):
     session.log(f"iris-swish: test accuracy {summary['test_accuracy']:.3f} in {summary['seconds']:.2f} s")
     if summary["test_accuracy"] < 0.9:
         session.error(f"iris-swish reached a test accuracy of only {summary['test_accuracy']}")
+
+
+@nox.session
+def torch(session):
+    """The nn-torch plugin: the torch backend, checked against the numpy one component by component."""
+    _install(session, CORE, FC, CONV, TORCH_PLUGIN, *TORCH)
+    session.run("pytest", "plugins/nn-torch/tests", *session.posargs)

@@ -99,6 +99,10 @@ class RunRecorder:
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(exc, OSError):
                 raise CorennError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from exc
+            if type(exc) is CorennError and isinstance(exc.__cause__, OSError):
+                # A record that could not be written: name it, not the staging folder it was in.
+                reason = str(exc).replace(f"{staging}{os.sep}", "")
+                raise CorennError(f"cannot create run directory {run_dir}: {reason}") from exc
             raise
         recorder.run_dir = run_dir
         return recorder

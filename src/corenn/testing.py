@@ -58,29 +58,30 @@ def check_layer_gradients(layer, X, *, seed=0, step=DEFAULT_STEP):
     """Relative errors of ``dL/dX`` (key ``"X"``) and of every parameter gradient.
 
     The layer's parameters are perturbed in place, so its ``forward`` must read
-    ``layer.parameters`` each time (as the course's layers do).
+    ``layer.parameters`` each time (as the course's layers do). Outputs and parameters may be
+    any arrays that ``np.asarray`` views without copying (numpy, or torch tensors on the CPU).
     """
     X = np.array(X, dtype=np.float64)
-    Y = layer.forward(X)
+    Y = np.asarray(layer.forward(X))
     G = _projection(Y.shape, seed)
     dX = layer.backward(G)
     analytic = {"X": np.array(dX)} | {k: np.array(v) for k, v in layer.gradients.items()}
 
     def objective():
-        return np.sum(layer.forward(X) * G)
+        return np.sum(np.asarray(layer.forward(X)) * G)
 
     errors = {"X": relative_error(analytic["X"], numerical_gradient(objective, X, step))}
     for key, param in layer.parameters.items():
-        errors[key] = relative_error(analytic[key], numerical_gradient(objective, param, step))
+        errors[key] = relative_error(analytic[key], numerical_gradient(objective, np.asarray(param), step))
     return errors
 
 
 def check_activation_gradients(activation, Z, *, seed=0, step=DEFAULT_STEP):
     """Relative error of ``activation.backward`` against finite differences, key ``"Z"``."""
     Z = np.array(Z, dtype=np.float64)
-    G = _projection(np.shape(activation.forward(Z)), seed)
+    G = _projection(np.shape(np.asarray(activation.forward(Z))), seed)
     analytic = activation.backward(Z, G)
-    numeric = numerical_gradient(lambda: np.sum(activation.forward(Z) * G), Z, step)
+    numeric = numerical_gradient(lambda: np.sum(np.asarray(activation.forward(Z)) * G), Z, step)
     return {"Z": relative_error(analytic, numeric)}
 
 

@@ -22,6 +22,7 @@ from corenn.records import CHECKPOINT_FILE, CONFIG_FILE, PARAMETERS_FILE, RunRec
 from corenn.trainer import Trainer, TrainingRun
 
 SHUFFLE_STREAM = 0x5EED
+TRAINABLE_BACKENDS = ("numpy",)
 
 
 class ConsoleReporter:
@@ -66,6 +67,14 @@ def _check_backend(backend, registry):
         hint = " (pip install corenn-torch)" if backend == "torch" else ""
         raise ConfigError(
             f"backend {backend!r} has no components installed{hint}; installed backends: {', '.join(backends)}"
+        )
+    if backend not in TRAINABLE_BACKENDS:
+        # The trainer moves numpy arrays; torch components exist (corenn.create(..., backend="torch"))
+        # but feeding them tensors on a device is the torch backend issue's next step.
+        raise ConfigError(
+            f"the trainer runs on backend(s) {', '.join(TRAINABLE_BACKENDS)} for now, not {backend!r}; "
+            f"{backend} components can be created and checked with corenn.create(..., backend={backend!r}) "
+            f"and corenn gradcheck --backend {backend}"
         )
 
 
