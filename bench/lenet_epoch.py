@@ -3,7 +3,7 @@
 Both train the preset ``lenet-mnist``'s network (conv 6@5x5 same relu, max-pool 2x2/2, conv
 16@5x5 valid relu, max-pool 2x2/2, flatten, fc 120 relu, fc 84 relu, fc 10 softmax) for one
 epoch over the same 55,000 standardised training images, in the same shuffled order, with the
-same batch size, dtype and optimizer (Adam at the preset's learning rate). corenn runs through
+same batch size, dtype, optimizer and learning-rate schedule (the preset's). corenn runs through
 its own Trainer, exactly as ``corenn train --preset lenet-mnist`` does; torch runs the usual
 ``zero_grad / forward / cross_entropy / backward / step`` loop on CPU tensors.
 
@@ -203,6 +203,8 @@ def run_torch(dtype, batch_size, data_dir):
     from corenn.data.loader import prepare
     from corenn.plugins import create
 
+    if os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     config = lenet_config(dtype, batch_size)
     splits = create("dataset", config.dataset.name, data_dir=data_dir)
     data = prepare(splits, dtype)
@@ -219,6 +221,7 @@ def run_torch(dtype, batch_size, data_dir):
         nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
     ).to(torch_dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optimizer.options.get("lr", 1e-3))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=learning_rate_factor(config.scheduler))
     order = torch.from_numpy(epoch_order(len(y_train), config.seed))
 
     rss_before = current_rss_mib()
@@ -233,6 +236,7 @@ def run_torch(dtype, batch_size, data_dir):
         loss = nn.functional.cross_entropy(logits, y)
         loss.backward()
         optimizer.step()
+        schedule.step()
         correct += int((logits.argmax(1) == y).sum())
     seconds = time.perf_counter() - started
     peak = peak_rss_mib()
@@ -251,6 +255,19 @@ def run_torch(dtype, batch_size, data_dir):
     }
 
 
+def learning_rate_factor(scheduler):
+    """The preset's schedule as a factor of the initial rate at each step, for torch's LambdaLR
+    (corenn's ``exponential``: ``decay ** (step / stage_length)``, floored with ``staircase``)."""
+    if scheduler.name == "constant":
+        return lambda step: 1.0
+    if scheduler.name == "exponential":
+        decay = scheduler.options.get("decay", 0.1)
+        stage_length = scheduler.options.get("stage_length", 500)
+        staircase = scheduler.options.get("staircase", False)
+        return lambda step: decay ** (step // stage_length if staircase else step / stage_length)
+    raise SystemExit(f"the bench knows the constant and exponential schedules, not {scheduler.name!r}")
+
+
 # --- driver ----------------------------------------------------------------------------------
 
 
@@ -260,16 +277,22 @@ def run_worker(backend, dtype, args):
         command += ["--data-dir", args.data_dir]
     if args.skip_first_input_gradient:
         command.append("--skip-first-input-gradient")
-    completed = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ)
+    if args.threads:
+        # read by OpenBLAS / MKL / OpenMP when they start, so the worker must be a new process
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[variable] = str(args.threads)
+    completed = subprocess.run(command, capture_output=True, text=True, env=env)
     if completed.returncode != 0:
         raise SystemExit(f"the {backend} {dtype} run failed:\n{completed.stderr}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def report(dtype, batch_size, corenn_result, torch_result):
+def report(dtype, batch_size, threads, corenn_result, torch_result):
     ratio = corenn_result["seconds"] / torch_result["seconds"]
     lines = [
-        f"LeNet, one MNIST epoch (55,000 images), {dtype}, batch {batch_size}",
+        f"LeNet, one MNIST epoch (55,000 images), {dtype}, batch {batch_size}, "
+        f"threads: {threads or 'default (all cores)'}",
         f"  corenn numpy : {corenn_result['seconds']:7.2f} s   test accuracy {corenn_result['test_accuracy']:.4f}",
         f"  torch CPU    : {torch_result['seconds']:7.2f} s   test accuracy {torch_result['test_accuracy']:.4f}"
         f"   ({torch_result['threads']} threads, torch {torch_result['version']})",
@@ -302,6 +325,12 @@ def main(argv=None):
         action="store_true",
         help="let corenn's first conv layer skip its unused dL/dX (as torch's autograd does)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for numpy's BLAS and for torch (default: their own defaults, all cores)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--worker", choices=("corenn", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -322,7 +351,7 @@ def main(argv=None):
     for dtype in dtypes:
         corenn_result = run_worker("corenn", dtype, args)
         torch_result = run_worker("torch", dtype, args)
-        text, ratio = report(dtype, args.batch_size, corenn_result, torch_result)
+        text, ratio = report(dtype, args.batch_size, args.threads, corenn_result, torch_result)
         results[dtype] = {"corenn": corenn_result, "torch": torch_result, "ratio": ratio}
         if not args.json:
             print(text, flush=True)

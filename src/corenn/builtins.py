@@ -19,6 +19,7 @@ DATASETS = {
     "iris": "corenn.data.iris:load_iris",
     "mnist": "corenn.data.mnist:load_mnist",
     "fashion_mnist": "corenn.data.mnist:load_fashion_mnist",
+    "cifar10": "corenn.data.cifar10:load_cifar10",
 }
 
 

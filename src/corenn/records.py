@@ -117,12 +117,15 @@ class RunRecorder:
             raise CorennError(f"cannot open run directory {self.run_dir}: {exc.strerror or exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             os.close(fd)
             raise CorennError(
                 f"run directory {self.run_dir} is in use by another corenn process; "
                 f"wait for it to finish or stop it, then try again"
             ) from None
+        except OSError:
+            os.close(fd)  # a file system without locks (some network mounts): run unguarded
+            return self
         self._lock_fd = fd
         return self
 

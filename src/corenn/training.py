@@ -5,6 +5,7 @@ Both return the run's result (the dict that ``corenn train --json`` prints).
 """
 
 import contextlib
+import errno
 import shlex
 import sys
 import time
@@ -18,7 +19,7 @@ from corenn.errors import ConfigError, CorennError, CorruptFileError, TrainingDi
 from corenn.hookspecs import hookimpl
 from corenn.model import Sequential
 from corenn.plugins import get_plugins
-from corenn.records import CHECKPOINT_FILE, CONFIG_FILE, PARAMETERS_FILE, RunRecorder
+from corenn.records import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSON_FILE, PARAMETERS_FILE, RESULT_FILE, RunRecorder
 from corenn.trainer import Trainer, TrainingRun
 
 SHUFFLE_STREAM = 0x5EED
@@ -150,7 +151,8 @@ def _resumable_on_write_error(command):
     except CorennError as exc:
         if not isinstance(exc.__cause__, OSError):
             raise
-        raise CorennError(f"{exc}; the last complete checkpoint is kept: make room, then continue with: {command}") from exc
+        remedy = "make room" if exc.__cause__.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
+        raise CorennError(f"{exc}; the last complete checkpoint is kept: {remedy}, then continue with: {command}") from exc
 
 
 def _execute(trainer, recorder, callbacks, *, data_dir=None):
@@ -203,13 +205,18 @@ def _execute(trainer, recorder, callbacks, *, data_dir=None):
         "run_dir": str(recorder.run_dir) if recorder is not None else None,
     }
     if recorder is not None:
-        with _resumable_on_write_error(command):
-            # Rewritten here too: a run killed between its last checkpoint and these files
-            # and then resumed must still leave them whole and current.
-            recorder.write_parameters(run.model)
-            recorder.write_metrics(run.history)
-            recorder.write_plots(run.history)
-            recorder.write_result(result)
+        try:
+            with _resumable_on_write_error(command):
+                # Rewritten here too: a run killed between its last checkpoint and these files
+                # and then resumed must still leave them whole and current.
+                recorder.write_parameters(run.model)
+                recorder.write_metrics(run.history)
+                recorder.write_plots(run.history)
+                recorder.write_result(result)
+        except KeyboardInterrupt:
+            message = f"interrupted while writing the final records; training is complete; finish with: {command}"
+            print(f"\n{message}", file=sys.stderr, flush=True)
+            raise
     return result
 
 
@@ -223,7 +230,7 @@ def _save_interrupted(trainer, recorder):
     except CorennError as exc:
         return f"interrupted; saving the checkpoint failed ({exc}), the previous one is kept"
     progress = trainer.epoch_progress
-    where = f"epoch {trainer.run.epoch}"
+    where = f"end of epoch {trainer.run.epoch}" if trainer.run.epoch else "before the first epoch"
     if progress is not None:
         where = f"epoch {trainer.run.epoch + 1}, after batch {progress.next_batch}"
     return f"interrupted: checkpoint saved ({where})"
@@ -251,7 +258,8 @@ def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, reco
     trainer = _make_trainer(config, None, data_dir=data_dir, reporter=reporter)
     recorder = None
     if record:
-        recorder = RunRecorder.create(out_dir, config.name, overwrite=overwrite, initialize=_write_initial_records(trainer, config))
+        initialize = _write_initial_records(trainer, config)
+        recorder = RunRecorder.create(out_dir, config.name, overwrite=overwrite, initialize=initialize)
         trainer.run.run_dir = recorder.run_dir
     try:
         return _execute(trainer, recorder, ([reporter] if reporter else []) + list(callbacks), data_dir=data_dir)
@@ -270,7 +278,10 @@ def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None):
     """
     run_dir = Path(run_dir)
     if not run_dir.exists():
-        raise CorennError(f"{run_dir} does not exist: there is no run to resume")
+        raise CorennError(
+            f"{run_dir} does not exist: there is no run to resume "
+            f"(a run stopped while starting leaves none: start it again with corenn train)"
+        )
     if not run_dir.is_dir():
         raise CorennError(f"{run_dir} is not a directory; --resume takes a run directory, such as experiments/iris-ffnn")
     if not (run_dir / CONFIG_FILE).is_file():
@@ -296,11 +307,10 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs):
     run_callbacks = ([reporter] if reporter else []) + list(callbacks)
 
     if not recorder.has_checkpoint():
-        recorded = recorder.read_metrics()
-        if recorded or recorder.read_result() is not None:
+        if recorder.path(METRICS_JSON_FILE).exists() or recorder.path(RESULT_FILE).exists():
             raise CorruptFileError(
-                f"{recorder.path(CHECKPOINT_FILE)} is missing but the run recorded {len(recorded)} epoch(s), so it "
-                f"cannot be continued exactly; start it again with: {restart_command(run_dir)}"
+                f"{recorder.path(CHECKPOINT_FILE)} is missing but the run recorded {len(recorder.read_metrics())} "
+                f"epoch(s), so it cannot be continued exactly; start it again with: {restart_command(run_dir)}"
             )
         say(f"{run_dir} has no checkpoint: the run had not started; training it from the beginning")
         _write_initial_records(trainer, config)(recorder)
@@ -309,7 +319,8 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs):
     try:
         trainer.restore(recorder.read_checkpoint(), recorder.path(CHECKPOINT_FILE))
     except CorruptFileError as exc:
-        raise CorruptFileError(f"{exc}; this run cannot be resumed; start it again with: {restart_command(run_dir)}") from exc
+        hint = f"this run cannot be resumed; start it again with: {restart_command(run_dir)}"
+        raise CorruptFileError(f"{exc}; {hint}") from exc
 
     in_epoch = trainer.epoch_progress is not None
     minimum = run.epoch + (1 if in_epoch else 0)

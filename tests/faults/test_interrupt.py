@@ -15,15 +15,15 @@ BATCHES_PER_EPOCH = 7  # 105 Iris training rows in batches of 16
 def test_ctrl_c_saves_a_checkpoint_prints_the_resume_command_and_exits_130(reference, config_path, tmp_path):
     """WHAT THE USER SEES (stderr), exit code 130, no traceback:
 
-        interrupted: checkpoint saved (epoch E, after batch B); continue with: corenn train --resume RUN_DIR
+        interrupted: checkpoint saved (end of epoch E); continue with: corenn train --resume RUN_DIR
         corenn train: interrupted
 
-    (E and B: where the signal landed) and ``corenn train --resume RUN_DIR`` then ends exactly as the uninterrupted run."""
+    (or ``(epoch E, after batch B)``: wherever the signal landed) and ``corenn train --resume RUN_DIR`` then ends exactly as the uninterrupted run."""
     out = tmp_path / "out"
     run_dir = out / RUN_NAME
     process = start_corenn("train", "--config", config_path, "--out", out)
     for line in process.stdout:
-        if line.startswith("epoch  3/12"):
+        if line.startswith("epoch  1/12"):
             break
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
@@ -31,8 +31,12 @@ def test_ctrl_c_saves_a_checkpoint_prints_the_resume_command_and_exits_130(refer
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
     assert lines[-1] == "corenn train: interrupted"
-    assert lines[-2].startswith("interrupted: checkpoint saved (epoch ")
-    assert lines[-2].endswith(f"; continue with: corenn train --resume {run_dir}")
+    # On a machine so loaded that the signal arrives only after the last epoch, it lands in
+    # the final records: "interrupted while writing the final records; training is complete".
+    assert lines[-2].startswith(("interrupted: checkpoint saved (", "interrupted while writing the final records"))
+    assert lines[-2].endswith(f"; continue with: corenn train --resume {run_dir}") or lines[-2].endswith(
+        f"; finish with: corenn train --resume {run_dir}"
+    )
     assert_records_whole(run_dir)
     resumed = run_corenn("train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr

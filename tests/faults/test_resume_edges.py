@@ -71,7 +71,7 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     """WHAT THE USER SEES, for a folder without config.toml, a missing path and a file:
 
         corenn train: error: DIR is not a corenn run directory (it has no config.toml); --resume takes a directory that corenn train created under --out, such as experiments/iris-ffnn
-        corenn train: error: DIR does not exist: there is no run to resume
+        corenn train: error: DIR does not exist: there is no run to resume (a run stopped while starting leaves none: start it again with corenn train)
         corenn train: error: FILE is not a directory; --resume takes a run directory, such as experiments/iris-ffnn"""
     (tmp_path / "notes.txt").write_text("not a run")
     assert _one_error_line(capsys, ["train", "--resume", str(tmp_path)]) == (
@@ -80,7 +80,7 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     )
     missing = tmp_path / "missing"
     assert _one_error_line(capsys, ["train", "--resume", str(missing)]) == (
-        f"corenn train: error: {missing} does not exist: there is no run to resume"
+        f"corenn train: error: {missing} does not exist: there is no run to resume (a run stopped while starting leaves none: start it again with corenn train)"
     )
     assert _one_error_line(capsys, ["train", "--resume", str(tmp_path / "notes.txt")]) == (
         f"corenn train: error: {tmp_path / 'notes.txt'} is not a directory; --resume takes a run directory, "
@@ -157,3 +157,25 @@ def test_overwrite_refuses_to_delete_a_run_in_progress(finished_run, config_path
     assert "is in use by another corenn process" in message
     assert (finished_run / "checkpoint.npz").is_file()
     assert not list(finished_run.parent.glob(".*")), "the refused start left its staging folder behind"
+
+
+def test_resuming_on_other_data_is_refused(finished_run, monkeypatch, capsys):
+    """Same config, other data (another --data-dir, or files changed since): the run would not be
+    the run that was saved. WHAT THE USER SEES: ``corenn train: error: the training data differs
+    from the data checkpoint RUN_DIR/checkpoint.npz was made with (another --data-dir, or changed
+    files?); resume with the same data, or start a new run``"""
+    import corenn.data.iris
+
+    load_iris = corenn.data.iris.load_iris
+
+    def iris_with_one_changed_value(data_dir=None):
+        splits = load_iris(data_dir)
+        splits.train.X[0, 0] += 0.1
+        return splits
+
+    monkeypatch.setattr(corenn.data.iris, "load_iris", iris_with_one_changed_value)
+    message = _one_error_line(capsys, ["train", "--resume", str(finished_run), "--epochs", "14"])
+    assert message == (
+        f"corenn train: error: the training data differs from the data checkpoint {finished_run / 'checkpoint.npz'} "
+        "was made with (another --data-dir, or changed files?); resume with the same data, or start a new run"
+    )
