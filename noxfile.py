@@ -6,6 +6,7 @@ they would for a user.
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import nox
@@ -25,6 +26,7 @@ FC = "./plugins/nn-fc"
 CONV = "./plugins/nn-conv"
 EXAMPLE = "./examples/corenn-example-plugin"
 TORCH_PLUGIN = "./plugins/nn-torch"
+TORCH_ENV = Path(__file__).resolve().parent / ".nox" / "torch-env"
 
 
 def _install(session, *packages):
@@ -75,8 +77,28 @@ def example(session):
         session.error(f"iris-swish reached a test accuracy of only {summary['test_accuracy']}")
 
 
-@nox.session
+def _run_in_torch_env(session, *pytest_args):
+    """Install corenn, its three plugins and torch into one environment, then run pytest there.
+
+    torch is a 5.5 GB install that takes minutes, so the two sessions that need it (``conv``,
+    where it is the test oracle, and ``torch``, the backend itself) share this environment
+    instead of installing it twice.
+    """
+    python = TORCH_ENV / "bin" / "python"
+    if not python.exists():
+        session.run(sys.executable, "-m", "venv", str(TORCH_ENV), external=True)
+    session.run(str(python), "-m", "pip", "install", "--quiet", CORE, FC, CONV, TORCH_PLUGIN, *TORCH, *TEST_DEPS, external=True)
+    env = {"PATH": f"{TORCH_ENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(TORCH_ENV)}
+    session.run(str(python), "-m", "pytest", *pytest_args, *session.posargs, external=True, env=env)
+
+
+@nox.session(venv_backend="none")
+def conv(session):
+    """The nn-conv plugin: Conv2D, Pool2D, Flatten (finite differences, torch as oracle), MNIST, the LeNet preset."""
+    _run_in_torch_env(session, "plugins/nn-conv/tests", "tests/test_mnist.py")
+
+
+@nox.session(venv_backend="none")
 def torch(session):
     """The nn-torch plugin: the torch backend, checked against the numpy one component by component."""
-    _install(session, CORE, FC, CONV, TORCH_PLUGIN, *TORCH)
-    session.run("pytest", "plugins/nn-torch/tests", *session.posargs)
+    _run_in_torch_env(session, "plugins/nn-torch/tests")

@@ -46,6 +46,10 @@ class Sequential:
                 raise ConfigError(f"layers[{index}]: {exc}") from exc
             layer.rng = np.random.default_rng(seed_sequence)
             layers.append(layer)
+        if hasattr(layers[0], "needs_input_gradient"):
+            # Nothing consumes dL/dX of the data, so a first layer that can skip it (as
+            # autograd does for inputs that need no gradient) saves that product each step.
+            layers[0].needs_input_gradient = False
         return cls(layers, [layer_config.name for layer_config in layer_configs])
 
     def initialize(self, input_shape, dtype="float64"):
@@ -68,6 +72,8 @@ class Sequential:
         return X
 
     def backward(self, dLdY):
+        """Backpropagate through every layer; returns dL/dX of the input, or ``None`` when the
+        first layer was told not to compute it (``needs_input_gradient = False``)."""
         for layer in reversed(self.layers):
             dLdY = layer.backward(dLdY)
         return dLdY

@@ -7,7 +7,10 @@
 - ``loss.png`` and ``accuracy.png``: per-epoch curves;
 - ``result.json``: the final summary that ``corenn train --json`` prints.
 
-Every file is written atomically (see :mod:`corenn.io`).
+Every file is written atomically (see :mod:`corenn.io`), and the directory itself appears only
+once its first records are complete (see :meth:`RunRecorder.create`). At each epoch's end the
+checkpoint is written first; the other records follow and may lag it by one epoch if the process
+is killed in between, until the next epoch's end (or a resume) rewrites them from the checkpoint.
 """
 
 import contextlib
@@ -65,7 +68,8 @@ class RunRecorder:
         ``initialize(recorder)`` writes the first records. They are written into a hidden
         staging folder that is renamed into place once complete, so ``out_dir/name`` either
         does not exist or holds them all: a run killed while starting leaves nothing that
-        looks like a run. The returned recorder holds the directory's lock.
+        looks like a run. With ``initialize`` (a run that will train) the returned recorder
+        holds the directory's lock until :meth:`close`; without it, no lock is kept.
         """
         out_dir = Path(out_dir)
         run_dir = out_dir / name
@@ -105,6 +109,8 @@ class RunRecorder:
                 raise CorennError(f"cannot create run directory {run_dir}: {reason}") from exc
             raise
         recorder.run_dir = run_dir
+        if initialize is None:
+            recorder.close()
         return recorder
 
     def lock(self):

@@ -60,18 +60,15 @@ def ensure_files(folder, files, mirrors, *, dataset):
     """
     folder = Path(folder)
     missing = [file for file in files if not (folder / file.name).is_file()]
-    failures = []
     for file in missing:
         reason = _download(folder, file, mirrors)
-        if reason is not None:
-            failures.append(f"{file.name}: {reason}")
-    if failures:
-        names = ", ".join(file.name for file in missing)
-        raise DataError(
-            f"{dataset} is not in {folder}: missing {names}, and downloading failed "
-            f"({'; '.join(failures)}). Put the files there (torchvision's layout), or choose "
-            f"another data root with --data-dir or {DATA_DIR_ENV}."
-        )
+        if reason is not None:  # the next files would most likely fail the same way: stop here
+            names = ", ".join(f.name for f in missing if not (folder / f.name).is_file())
+            raise DataError(
+                f"{dataset} is not in {folder}: missing {names}, and downloading {file.name} "
+                f"failed ({reason}). Put the files there (torchvision's layout), or choose "
+                f"another data root with --data-dir or {DATA_DIR_ENV}."
+            )
     return [folder / file.name for file in files]
 
 
