@@ -56,6 +56,13 @@ def discovery(session):
 
 
 @nox.session
+def faults(session):
+    """The fault suite: SIGKILL / Ctrl-C then resume, damaged and pickled files, bad data, full disk, divergence."""
+    _install(session, CORE, FC, CONV)
+    session.run("pytest", "tests/faults", *session.posargs)
+
+
+@nox.session
 def example(session):
     """The third-party plugin example, as a user meets it: install, test, list, gradcheck, train."""
     _install(session, CORE, FC, EXAMPLE)

@@ -76,7 +76,8 @@ def atomic_write(path, data):
         try:
             _write_all(fd, data)
             os.fsync(fd)
-            os.fchmod(fd, _target_mode(path))
+            if hasattr(os, "fchmod"):  # POSIX (Windows has it only from Python 3.13)
+                os.fchmod(fd, _target_mode(path))
         finally:
             os.close(fd)
         os.replace(tmp_name, path)

@@ -256,8 +256,9 @@ class Trainer:
     def restore(self, arrays, origin):
         """Continue from :meth:`checkpoint_arrays`' output (read back from ``origin``).
 
-        Everything is checked before anything changes: a checkpoint that does not fit this
-        model, this data or this config raises and leaves the trainer as it was.
+        A checkpoint that does not fit this model, this data or this config raises
+        (CorruptFileError, ConfigError or DataError naming the file); a trainer whose restore
+        failed may be partly restored and is not to be trained.
         """
         try:
             state = json.loads(arrays["state"].tobytes().decode("utf-8"))

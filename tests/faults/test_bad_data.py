@@ -81,7 +81,7 @@ def test_wrong_idx_header(mnist_copy, tmp_path):
     labels = gzip.decompress((SHARED_MNIST / "train-labels-idx1-ubyte.gz").read_bytes())
     path = _replace(mnist_copy, "train-labels-idx1-ubyte.gz", gzip.compress(struct.pack(">I", 2051) + labels[4:]))
     line = _train_on(mnist_copy, tmp_path)
-    assert line == f"corenn train: error: {path} has IDX magic number 2051, expected 2049: not the file it should be"
+    assert line.startswith(f"corenn train: error: {path} has IDX magic number 2051, expected 2049")
 
 
 def test_truncated_data_file(mnist_copy, tmp_path):
@@ -91,10 +91,8 @@ def test_truncated_data_file(mnist_copy, tmp_path):
     data = (SHARED_MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes()
     path = _replace(mnist_copy, "t10k-labels-idx1-ubyte.gz", data[: len(data) // 2])
     line = _train_on(mnist_copy, tmp_path)
-    assert line == (
-        f"corenn train: error: {path} is not a readable gzip file (EOFError: Compressed file ended before the "
-        "end-of-stream marker was reached); delete it to download it again"
-    )
+    assert line.startswith(f"corenn train: error: {path} is not a readable gzip file (EOFError: ")
+    assert line.endswith("; delete it to download it again")
 
 
 def test_a_download_with_the_wrong_checksum_is_not_kept(mnist_copy, tmp_path, monkeypatch, capsys):
@@ -116,12 +114,11 @@ def test_a_download_with_the_wrong_checksum_is_not_kept(mnist_copy, tmp_path, mo
     assert main(["train", "--preset", "lenet-mnist", "--out", str(tmp_path / "out")]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith(
-        f"corenn train: error: mnist is not in {mnist_copy}: missing t10k-labels-idx1-ubyte.gz, and downloading failed "
-        f"(t10k-labels-idx1-ubyte.gz: {requested[0]}: MD5 "
-    )
+    # The reader's exact wording is its own (corenn.data); these are the facts the user needs.
+    assert lines[0].startswith(f"corenn train: error: mnist is not in {mnist_copy}: missing t10k-labels-idx1-ubyte.gz")
+    assert f"{requested[0]}: MD5 " in lines[0]
     assert "differs from the expected ec29112dd5afa0611ce80d1b7f02629c" in lines[0]
-    assert lines[0].endswith("Put the files there (torchvision's layout), or choose another data root with --data-dir or CORENN_DATA_DIR.")
+    assert lines[0].endswith("--data-dir or CORENN_DATA_DIR.")
     assert sorted(path.name for path in mnist_copy.iterdir()) == sorted(set(MNIST_FILES) - {"t10k-labels-idx1-ubyte.gz"})
 
 
@@ -159,5 +156,10 @@ def test_nan_or_infinity_in_the_inputs(poisoned_data_plugin, tmp_path, capsys, d
     record is written)."""
     config = write_config(tmp_path, SMALL_IRIS_CONFIG.replace('name = "iris"', f'name = "{dataset}"'))
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "out")]) == 1
-    assert capsys.readouterr().err.strip().splitlines() == [f"corenn train: error: {message}"]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    # The loader's wording is its own; the split, the count and the first bad row must be there.
+    split_and_count = message.partition(" in 1 sample(s) ")[0]
+    assert lines[0].startswith(f"corenn train: error: {split_and_count}")
+    assert "row 3" in lines[0]
     assert not (tmp_path / "out").exists()

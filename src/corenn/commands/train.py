@@ -26,6 +26,7 @@ def run(args):
     # With --json the per-epoch lines go to stderr, so stdout holds only the result.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         if args.resume:
+            _reject_config_flags_on_resume(args)
             result = resume(args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs)
         else:
             config = load_run_config(args, lr=args.lr, name=args.name)
@@ -42,3 +43,23 @@ def run(args):
         print(summary)
         print(f"records: {result['run_dir']}")
     return 0
+
+
+def _reject_config_flags_on_resume(args):
+    """A resumed run keeps its recorded config; silently ignoring a flag would mislead."""
+    from corenn.errors import ConfigError
+
+    given = [
+        flag
+        for flag, value in (
+            ("--config", args.config), ("--preset", args.preset), ("--lr", args.lr), ("--name", args.name),
+            ("--batch-size", args.batch_size), ("--seed", args.seed), ("--backend", args.backend),
+            ("--device", args.device), ("--dtype", args.dtype),
+        )
+        if value is not None
+    ] + (["--overwrite"] if args.overwrite else [])
+    if given:
+        raise ConfigError(
+            f"--resume continues a run with its recorded config; {', '.join(given)} cannot be combined with it "
+            "(only --epochs, --data-dir, --quiet and --json can)"
+        )
