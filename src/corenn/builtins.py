@@ -7,7 +7,12 @@ from corenn.hookspecs import hookimpl
 
 LOSSES = {"cross_entropy": "corenn.losses:CrossEntropy", "l2": "corenn.losses:L2"}
 OPTIMIZERS = {"sgd": "corenn.optimizers:SGD", "adam": "corenn.optimizers:Adam"}
-SCHEDULERS = {"constant": "corenn.schedulers:Constant", "exponential": "corenn.schedulers:Exponential"}
+SCHEDULERS = {
+    "constant": "corenn.schedulers:Constant",
+    "exponential": "corenn.schedulers:Exponential",
+    "cosine": "corenn.schedulers:Cosine",
+    "one_cycle": "corenn.schedulers:OneCycle",
+}
 INITIALIZERS = {
     name: f"corenn.initializers:{name}"
     for name in (

@@ -17,6 +17,8 @@ from corenn.errors import ConfigError
 
 DTYPES = ("float64", "float32")
 AUTO = "auto"
+DEVICES = ("cpu", "cuda", "auto")  # "cuda:<n>" picks one GPU of several
+AUGMENT_KEYS = {"crop_padding": "a non-negative integer (zeros added on each side before a random crop)", "flip": "true or false (random horizontal flips)"}
 
 
 def _component(table, where, *, default_name=None):
@@ -69,16 +71,33 @@ class ComponentConfig:
         return {"name": self.name, **self.options}
 
 
+def _check_augment(instance, attribute, value):
+    """``dataset.augment``: ``{crop_padding = 4, flip = true}``, both optional."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"dataset.augment must be a table such as {{ crop_padding = 4, flip = true }}, got {value!r}")
+    for key, item in value.items():
+        if key not in AUGMENT_KEYS:
+            raise ConfigError(f"unknown key dataset.augment.{key}; allowed: {', '.join(AUGMENT_KEYS)}")
+        valid = isinstance(item, bool) if key == "flip" else (isinstance(item, int) and not isinstance(item, bool) and item >= 0)
+        if not valid:
+            raise ConfigError(f"dataset.augment.{key} must be {AUGMENT_KEYS[key]}, got {item!r}")
+
+
 @attrs.define
 class DatasetConfig:
-    """Which data set, the mini-batch size, and options for the data set's factory."""
+    """Which data set, the mini-batch size, options for the data set's factory, and the
+    augmentation the trainer applies to training batches (never passed to the factory)."""
 
     name: str
     batch_size: int = attrs.field(default=32, validator=_positive_int("dataset.batch_size"))
     options: dict = attrs.Factory(dict)
+    augment: dict = attrs.field(factory=dict, validator=_check_augment)
 
     def to_dict(self):
-        return {"name": self.name, "batch_size": self.batch_size, **self.options}
+        data = {"name": self.name, "batch_size": self.batch_size, **self.options}
+        if self.augment:
+            data["augment"] = dict(self.augment)
+        return data
 
 
 @attrs.define
@@ -180,6 +199,7 @@ def config_from_dict(data):
     if not isinstance(dataset_name, str) or not dataset_name:
         raise ConfigError("dataset.name is required: the registered name of the data set (e.g. 'iris')")
     batch_size = dataset.pop("batch_size", 32)
+    augment = dataset.pop("augment", {})
     for key, reason in RESERVED_OPTIONS["dataset"].items():
         if key in dataset:
             raise ConfigError(f"dataset.{key} is not a config key: {reason}")
@@ -204,15 +224,18 @@ def config_from_dict(data):
             raise ConfigError(f"scheduler.{key} is not a config key: {reason}")
 
     optimizer = data.get("optimizer", {"name": "sgd", "lr": 0.01})
+    device = data.get("device", "cpu")
+    if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)} (or cuda:<n>), got {device!r}")
     return RunConfig(
         name=data["name"],
         seed=data.get("seed", 0),
         epochs=data.get("epochs", 10),
         dtype=data.get("dtype", "float64"),
         backend=data.get("backend", "numpy"),
-        device=data.get("device", "cpu"),
+        device=device,
         loss=loss,
-        dataset=DatasetConfig(dataset_name, batch_size, dataset),
+        dataset=DatasetConfig(dataset_name, batch_size, dataset, augment),
         optimizer=_component(optimizer, "optimizer"),
         scheduler=_component(scheduler, "scheduler"),
         layers=layer_configs,

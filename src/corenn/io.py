@@ -117,10 +117,20 @@ def write_json(path, value):
     atomic_write(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
 
 
+def as_numpy(value):
+    """``value`` as a numpy array; a torch tensor (on any device) is copied to the host.
+
+    Duck-typed on ``detach``, so the core never imports torch.
+    """
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
 def save_arrays(path, arrays):
-    """Save a dict of name -> array as an uncompressed ``.npz``, atomically."""
+    """Save a dict of name -> array (or tensor) as an uncompressed ``.npz``, atomically."""
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(value) for name, value in arrays.items()})
+    np.savez(buffer, **{name: as_numpy(value) for name, value in arrays.items()})
     atomic_write(path, buffer.getvalue())
 
 

@@ -5,9 +5,11 @@ The batch is the first axis; everything after it belongs to one sample, so a los
 ``(m, classes)`` predictions as well as on ``(m, H, W, C)`` outputs.
 """
 
+import numbers
+
 import numpy as np
 
-from corenn.errors import ShapeError
+from corenn.errors import ConfigError, ShapeError
 
 
 def _as_pair(loss_name, Y, Y_hat):
@@ -31,10 +33,40 @@ def _as_pair(loss_name, Y, Y_hat):
     return Y, Y_hat
 
 
+def checked_label_smoothing(label_smoothing):
+    """``label_smoothing`` as a float in [0, 1), or a ConfigError saying what is allowed."""
+    if (
+        isinstance(label_smoothing, bool)
+        or not isinstance(label_smoothing, numbers.Real)
+        or not 0.0 <= label_smoothing < 1.0
+    ):
+        raise ConfigError(
+            f"option 'label_smoothing' must be a number in [0, 1) (0 keeps the targets as they are), "
+            f"got {label_smoothing!r}"
+        )
+    return float(label_smoothing)
+
+
+def smoothed(Y, label_smoothing):
+    """``(1 - eps) * Y + eps / K`` over the ``K`` classes of the last axis (``Y`` when eps is 0).
+
+    Written for numpy arrays and torch tensors alike.
+    """
+    if label_smoothing == 0.0:
+        return Y
+    return Y * (1.0 - label_smoothing) + label_smoothing / Y.shape[-1]
+
+
 class CrossEntropy:
     """Cross-entropy of one-hot (or soft) targets ``Y`` against predicted probabilities ``Y_hat``.
 
     ``L = -(1/m) * sum(Y * log(max(Y_hat, tiny)))``, and ``dL/dY_hat = -Y / max(Y_hat, tiny) / m``.
+
+    ``label_smoothing = eps`` (Szegedy et al. 2016) trains against ``(1 - eps) * Y + eps / K``
+    instead, ``K`` the number of classes (the last axis), as torch's ``CrossEntropyLoss`` does:
+    probability 1 on the true class then still costs something, which keeps the network from
+    growing its logits without bound. It changes the loss reported too (train and validation alike);
+    accuracies are unaffected.
 
     ``tiny`` is ``np.finfo(dtype).tiny``, the smallest normal number of ``Y_hat``'s dtype: a
     predicted probability of exactly 0 for the true class then costs ``-log(tiny)`` (about 708
@@ -45,9 +77,12 @@ class CrossEntropy:
 
     name = "cross_entropy"
 
+    def __init__(self, label_smoothing=0.0):
+        self.label_smoothing = checked_label_smoothing(label_smoothing)
+
     def _clipped(self, Y, Y_hat):
         Y, Y_hat = _as_pair("CrossEntropy", Y, Y_hat)
-        return Y, np.maximum(Y_hat, np.finfo(Y_hat.dtype).tiny)
+        return smoothed(Y, self.label_smoothing), np.maximum(Y_hat, np.finfo(Y_hat.dtype).tiny)
 
     def forward(self, Y, Y_hat):
         Y, clipped = self._clipped(Y, Y_hat)
@@ -58,7 +93,7 @@ class CrossEntropy:
         return -Y / clipped / Y.shape[0]
 
     def __repr__(self):
-        return "CrossEntropy()"
+        return f"CrossEntropy(label_smoothing={self.label_smoothing!r})" if self.label_smoothing else "CrossEntropy()"
 
 
 class L2:

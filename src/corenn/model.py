@@ -1,8 +1,19 @@
 """A sequential network built from registered components.
 
 The model owns the layers and nothing else: the trainer owns the loss, optimizer and
-scheduler. Parameters are addressed as ``"<layer index>.<key>"`` (``"0.W"``, ``"2.b"``), the
-keys of parameter files.
+scheduler. Parameters are addressed as ``"<layer index>.<key>"`` (``"0.W"``, ``"2.b"``); a composite
+layer (a residual block) names its inner parameters itself (``"0.W"``), so the model's name
+becomes ``"3.0.W"``: the layer index is always what comes before the first dot.
+
+Layers may also hold ``buffers``: arrays that are saved and restored but not trained (batch
+normalisation's running mean and variance). They are addressed the same way and stored in
+parameter files under ``"buffer/<name>"`` (``"buffer/1.running_mean"``).
+
+Layers may have a ``training`` attribute: :meth:`Sequential.train` and :meth:`Sequential.eval`
+set it on every layer that has one (dropout and batch normalisation behave differently).
+
+The model works on numpy arrays or on torch tensors alike: it never imports torch, and only
+uses methods both share (or, for tensors, ``copy_``/``new_tensor``/``numel``).
 """
 
 import numpy as np
@@ -11,6 +22,8 @@ from corenn.config import AUTO
 from corenn.errors import ConfigError, CorennError, CorruptFileError, ShapeError
 from corenn.io import load_arrays, save_arrays
 from corenn.plugins import create
+
+BUFFER_PREFIX = "buffer/"
 
 
 class Sequential:
@@ -52,13 +65,42 @@ class Sequential:
             layers[0].needs_input_gradient = False
         return cls(layers, [layer_config.name for layer_config in layer_configs])
 
-    def initialize(self, input_shape, dtype="float64"):
+    def initialize(self, input_shape, dtype="float64", to_device=None):
         """Make every layer's parameters by passing one zero sample through the network.
 
-        Also catches layer stacks whose shapes do not fit before any training starts.
+        Also catches layer stacks whose shapes do not fit before any training starts. The
+        sample goes through in eval mode, so it leaves no trace in running statistics.
+        ``to_device`` moves the zero sample where the layers should make their parameters
+        (a torch device); without it the sample is a numpy array.
         """
-        self.forward(np.zeros((1, *input_shape), dtype=dtype))
+        sample = np.zeros((1, *input_shape), dtype=dtype)
+        if to_device is not None:
+            sample = to_device(sample)
+        was_training = self.training
+        self.eval()
+        try:
+            self.forward(sample)
+        finally:
+            self.train(was_training)
         return self
+
+    @property
+    def training(self):
+        """True unless :meth:`eval` was called last (a model starts in training mode)."""
+        return getattr(self, "_training", True)
+
+    def train(self, mode=True):
+        """Training mode (or eval mode with ``mode=False``) for every layer that has a
+        ``training`` attribute; returns the model."""
+        self._training = bool(mode)
+        for layer in self.layers:
+            if hasattr(layer, "training"):
+                layer.training = self._training
+        return self
+
+    def eval(self):
+        """Evaluation mode: dropout off, batch normalisation on its running statistics."""
+        return self.train(False)
 
     def _where(self, index):
         return f"layers[{index}] ({self.layer_names[index]})"
@@ -79,8 +121,14 @@ class Sequential:
         return dLdY
 
     def predict_proba(self, X, batch_size=1024):
-        """The network's outputs for ``X``, computed in batches to bound memory."""
-        return np.concatenate([self.forward(X[start : start + batch_size]) for start in range(0, len(X), batch_size)])
+        """The network's outputs for a numpy ``X``, in eval mode, computed in batches to bound
+        memory (the mode the model was in is restored)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return np.concatenate([self.forward(X[start : start + batch_size]) for start in range(0, len(X), batch_size)])
+        finally:
+            self.train(was_training)
 
     def predict(self, X, batch_size=1024):
         """Predicted class indices."""
@@ -93,23 +141,38 @@ class Sequential:
     def named_gradients(self):
         return {f"{index}.{key}": value for index, layer in enumerate(self.layers) for key, value in layer.gradients.items()}
 
+    def named_buffers(self):
+        """``{"<index>.<key>": array}`` of every layer's buffers (the arrays themselves)."""
+        return {
+            f"{index}.{key}": value
+            for index, layer in enumerate(self.layers)
+            for key, value in (getattr(layer, "buffers", None) or {}).items()
+        }
+
     def set_parameter(self, name, value):
         index, key = name.split(".", 1)
         self.layers[int(index)].parameters[key] = value
 
+    def parameter_arrays(self):
+        """Parameters and buffers as one table, buffers under ``"buffer/<name>"``: what
+        :meth:`save_parameters` writes and :meth:`load_parameters` reads."""
+        return self.named_parameters() | {f"{BUFFER_PREFIX}{name}": value for name, value in self.named_buffers().items()}
+
     def save_parameters(self, path):
-        """Write every parameter to an ``.npz`` file, atomically (no pickle)."""
-        save_arrays(path, self.named_parameters())
+        """Write every parameter and buffer to an ``.npz`` file, atomically (no pickle)."""
+        save_arrays(path, self.parameter_arrays())
 
     def load_parameters(self, path_or_arrays):
-        """Load parameters saved by :meth:`save_parameters`; names and shapes must match.
+        """Load parameters (and buffers) saved by :meth:`save_parameters`; names and shapes
+        must match.
 
         The model must be initialised first (see :meth:`initialize`), so that every expected
         parameter exists and a mismatching file is rejected as a whole, before any change.
+        Values are copied into the existing arrays (or tensors, on their device).
         """
         arrays = path_or_arrays if isinstance(path_or_arrays, dict) else load_arrays(path_or_arrays)
         origin = "the parameters" if isinstance(path_or_arrays, dict) else str(path_or_arrays)
-        current = self.named_parameters()
+        current = self.parameter_arrays()
         missing = sorted(set(current) - set(arrays))
         extra = sorted(set(arrays) - set(current))
         if missing or extra:
@@ -117,23 +180,39 @@ class Sequential:
                 f"{origin} does not fit this model: missing {missing or 'nothing'}, unexpected {extra or 'nothing'}"
             )
         for name, value in arrays.items():
-            if value.shape != current[name].shape:
+            expected = tuple(current[name].shape)
+            kind = "buffer" if name.startswith(BUFFER_PREFIX) else "parameter"
+            short = name.removeprefix(BUFFER_PREFIX)
+            if tuple(value.shape) != expected:
                 raise CorruptFileError(
-                    f"{origin}: parameter {name} of {self._where(int(name.split('.')[0]))} has shape "
-                    f"{value.shape}, the model expects {current[name].shape}"
+                    f"{origin}: {kind} {short} of {self._where(int(short.split('.')[0]))} has shape "
+                    f"{tuple(value.shape)}, the model expects {expected}"
                 )
-            if not np.issubdtype(value.dtype, np.floating):
+            if kind == "parameter" and not np.issubdtype(value.dtype, np.floating):
                 raise CorruptFileError(f"{origin}: parameter {name} has dtype {value.dtype}, expected floats")
         for name, value in arrays.items():
-            current[name][...] = value
+            _copy_into(current[name], value)
         return self
 
     def parameter_count(self):
-        return int(sum(np.size(value) for value in self.named_parameters().values()))
+        return int(sum(_size(value) for value in self.named_parameters().values()))
+
+
+def _copy_into(target, value):
+    """Copy a numpy ``value`` into ``target`` in place: a numpy array, or a tensor on any device."""
+    if hasattr(target, "copy_"):
+        target.copy_(target.new_tensor(np.asarray(value)))
+    else:
+        target[...] = value
+
+
+def _size(value):
+    return value.numel() if hasattr(value, "numel") else np.size(value)
 
 
 def check_finite_parameters(model):
     """Raise when a parameter holds NaN or infinity (the update before it diverged)."""
     for name, value in model.named_parameters().items():
-        if not np.all(np.isfinite(value)):
+        finite = value.isfinite().all() if hasattr(value, "isfinite") else np.all(np.isfinite(value))
+        if not bool(finite):
             raise CorennError(f"parameter {name} holds NaN or infinite values")

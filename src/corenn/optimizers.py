@@ -13,6 +13,14 @@ for bit. Hyperparameters (momentum, betas, ...) are not in it; they come from th
 ``clip_norm`` scales a gradient whose L2 norm exceeds it down to norm ``clip_norm``. The
 optimizer sees one parameter at a time, so each parameter's gradient is clipped on its own
 (torch's ``clip_grad_norm_`` clips all of them together).
+
+``weight_decay`` pulls every parameter (biases and batch-norm scales included) towards zero.
+SGD adds it to the gradient, ``g + weight_decay * param`` (L2 regularisation, torch's
+``SGD(weight_decay=...)``), after clipping, so the decay itself is never clipped. Adam decays
+the parameter directly, apart from the moment estimates (AdamW, Loshchilov & Hutter 2019, and
+torch's ``AdamW``): ``param *= 1 - lr * weight_decay`` before the Adam step. Added to Adam's
+gradient the decay would be divided by ``sqrt(v_hat)`` and so act weakest on the parameters
+with the largest gradients. Neither changes the format of ``state_dict``.
 """
 
 import math
@@ -43,6 +51,13 @@ def _in_unit_interval(name, value):
     value = _number(name, value)
     if not 0.0 <= value < 1.0:
         raise ConfigError(f"option {name!r} must be in [0, 1), got {value!r}")
+    return value
+
+
+def _non_negative(name, value):
+    value = _number(name, value)
+    if value < 0:
+        raise ConfigError(f"option {name!r} must be >= 0 (0 turns it off), got {value!r}")
     return value
 
 
@@ -111,19 +126,23 @@ class SGD(_StatefulOptimizer):
     """Stochastic gradient descent with (heavy-ball) momentum.
 
     ``v = momentum * v - lr * g``; ``param += v``. With ``momentum=0`` that is ``param -= lr * g``.
-    ``g`` is first clipped to norm ``clip_norm`` when that is set.
+    ``g`` is the gradient clipped to norm ``clip_norm`` when that is set, plus
+    ``weight_decay * param``.
     """
 
     ARRAY_SLOTS = ("velocity",)
 
-    def __init__(self, lr=0.01, momentum=0.0, clip_norm=None):
+    def __init__(self, lr=0.01, momentum=0.0, clip_norm=None, weight_decay=0.0):
         super().__init__()
         self.lr = _positive("lr", lr)
         self.momentum = _in_unit_interval("momentum", momentum)
         self.clip_norm = _optional_positive("clip_norm", clip_norm)
+        self.weight_decay = _non_negative("weight_decay", weight_decay)
 
     def update(self, param_name, param, param_grad):
         grad = clip_by_norm(param_grad, self.clip_norm)
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
         velocity = self._array_slot("velocity", param_name, param)
         velocity *= self.momentum
         velocity -= self.lr * grad
@@ -131,7 +150,10 @@ class SGD(_StatefulOptimizer):
         return param
 
     def __repr__(self):
-        return f"SGD(lr={self.lr!r}, momentum={self.momentum!r}, clip_norm={self.clip_norm!r})"
+        return (
+            f"SGD(lr={self.lr!r}, momentum={self.momentum!r}, clip_norm={self.clip_norm!r}, "
+            f"weight_decay={self.weight_decay!r})"
+        )
 
 
 class Adam(_StatefulOptimizer):
@@ -141,21 +163,27 @@ class Adam(_StatefulOptimizer):
     ``v = beta2*v + (1-beta2)*g**2``, ``m_hat = m / (1 - beta1**t)``, ``v_hat = v / (1 - beta2**t)``,
     ``param -= lr * m_hat / (sqrt(v_hat) + epsilon)``. Counting steps per parameter keeps the
     bias correction right for a parameter that joins (or skips) some steps.
+
+    ``weight_decay`` is decoupled (AdamW): ``param *= 1 - lr * weight_decay`` first, the moment
+    estimates never seeing it.
     """
 
     ARRAY_SLOTS = ("m", "v")
     COUNTER_SLOTS = ("t",)
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, clip_norm=None):
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, clip_norm=None, weight_decay=0.0):
         super().__init__()
         self.lr = _positive("lr", lr)
         self.beta1 = _in_unit_interval("beta1", beta1)
         self.beta2 = _in_unit_interval("beta2", beta2)
         self.epsilon = _positive("epsilon", epsilon)
         self.clip_norm = _optional_positive("clip_norm", clip_norm)
+        self.weight_decay = _non_negative("weight_decay", weight_decay)
 
     def update(self, param_name, param, param_grad):
         grad = clip_by_norm(param_grad, self.clip_norm)
+        if self.weight_decay:
+            param *= 1.0 - self.lr * self.weight_decay
         step = self.state["t"].get(param_name, 0) + 1
         self.state["t"][param_name] = step
         m = self._array_slot("m", param_name, param)
@@ -172,5 +200,5 @@ class Adam(_StatefulOptimizer):
     def __repr__(self):
         return (
             f"Adam(lr={self.lr!r}, beta1={self.beta1!r}, beta2={self.beta2!r}, "
-            f"epsilon={self.epsilon!r}, clip_norm={self.clip_norm!r})"
+            f"epsilon={self.epsilon!r}, clip_norm={self.clip_norm!r}, weight_decay={self.weight_decay!r})"
         )

@@ -68,3 +68,97 @@ class Exponential:
             f"Exponential(initial_lr={self.initial_lr!r}, decay={self.decay!r}, "
             f"stage_length={self.stage_length!r}, staircase={self.staircase!r})"
         )
+
+
+def _positive_int(name, value, meaning):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ConfigError(f"option {name!r} must be a positive int ({meaning}), got {value!r}")
+    return int(value)
+
+
+def _cosine_between(start, end, fraction):
+    """From ``start`` at ``fraction = 0`` to ``end`` at 1, along half a cosine period."""
+    return end + (start - end) * (1.0 + math.cos(math.pi * fraction)) / 2.0
+
+
+class Cosine:
+    """Linear warm-up, then cosine annealing from ``initial_lr`` down to ``min_lr`` (Loshchilov &
+    Hutter 2017, without restarts).
+
+    For ``step < warmup_steps``: ``lr = initial_lr * (step + 1) / warmup_steps``, so the first
+    update already moves and step ``warmup_steps - 1`` reaches ``initial_lr``. Then, with
+    ``t = (step - warmup_steps) / (total_steps - warmup_steps)``:
+    ``lr = min_lr + (initial_lr - min_lr) * (1 + cos(pi * t)) / 2``. Steps at or past
+    ``total_steps`` hold ``min_lr``.
+
+    ``total_steps`` is the number of updates of the whole run; the trainer fills it in (epochs
+    times batches per epoch) when the config leaves it out.
+    """
+
+    def __init__(self, initial_lr, total_steps, min_lr=0.0, warmup_steps=0):
+        self.initial_lr = _positive("initial_lr", initial_lr)
+        self.total_steps = _positive_int("total_steps", total_steps, "optimizer updates in the whole run")
+        if isinstance(min_lr, bool) or not isinstance(min_lr, numbers.Real) or not 0 <= min_lr <= self.initial_lr:
+            raise ConfigError(f"option 'min_lr' must be a number in [0, initial_lr = {self.initial_lr!r}], got {min_lr!r}")
+        self.min_lr = float(min_lr)
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or not 0 <= warmup_steps < self.total_steps:
+            raise ConfigError(
+                f"option 'warmup_steps' must be an int in [0, total_steps = {self.total_steps}), got {warmup_steps!r}"
+            )
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        step = _check_step(step)
+        if step < self.warmup_steps:
+            return self.initial_lr * (step + 1) / self.warmup_steps
+        fraction = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        return _cosine_between(self.initial_lr, self.min_lr, fraction)
+
+    def __repr__(self):
+        return (
+            f"Cosine(initial_lr={self.initial_lr!r}, total_steps={self.total_steps!r}, "
+            f"min_lr={self.min_lr!r}, warmup_steps={self.warmup_steps!r})"
+        )
+
+
+class OneCycle:
+    """The one-cycle policy (Smith & Topin 2018) with torch's ``OneCycleLR`` semantics
+    (``anneal_strategy="cos"``, ``three_phase=False``); ``initial_lr`` is the peak (torch's
+    ``max_lr``).
+
+    The rate starts at ``initial_lr / div_factor``, rises along a half cosine to ``initial_lr``
+    at step ``pct_start * total_steps - 1``, then falls along a half cosine to
+    ``initial_lr / div_factor / final_div_factor`` at step ``total_steps - 1``. Steps past the
+    end hold that final rate (torch raises instead). Momentum is not cycled: corenn's
+    optimizers keep theirs fixed.
+    """
+
+    def __init__(self, initial_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+        self.initial_lr = _positive("initial_lr", initial_lr)
+        self.total_steps = _positive_int("total_steps", total_steps, "optimizer updates in the whole run")
+        if isinstance(pct_start, bool) or not isinstance(pct_start, numbers.Real) or not 0 < pct_start < 1:
+            raise ConfigError(f"option 'pct_start' must be a number in (0, 1) (the rising part of the cycle), got {pct_start!r}")
+        self.pct_start = float(pct_start)
+        self.div_factor = _positive("div_factor", div_factor)
+        self.final_div_factor = _positive("final_div_factor", final_div_factor)
+        self.start_lr = self.initial_lr / self.div_factor
+        self.final_lr = self.start_lr / self.final_div_factor
+        self.peak_step = self.pct_start * self.total_steps - 1
+        if not 0 < self.peak_step < self.total_steps - 1:
+            raise ConfigError(
+                f"one_cycle: pct_start * total_steps - 1 = {self.peak_step:g} (the peak's step) must lie strictly "
+                f"between 0 and total_steps - 1 = {self.total_steps - 1}; use more total_steps or another pct_start"
+            )
+
+    def __call__(self, step):
+        step = min(_check_step(step), self.total_steps - 1)
+        if step <= self.peak_step:
+            return _cosine_between(self.start_lr, self.initial_lr, step / self.peak_step)
+        fraction = (step - self.peak_step) / (self.total_steps - 1 - self.peak_step)
+        return _cosine_between(self.initial_lr, self.final_lr, fraction)
+
+    def __repr__(self):
+        return (
+            f"OneCycle(initial_lr={self.initial_lr!r}, total_steps={self.total_steps!r}, pct_start={self.pct_start!r}, "
+            f"div_factor={self.div_factor!r}, final_div_factor={self.final_div_factor!r})"
+        )

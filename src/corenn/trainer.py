@@ -1,8 +1,14 @@
 """The training loop: shuffled mini-batches, updates, validation, hooks, checkpoints.
 
 Everything random in a run comes from the run's seed: weights from per-layer generators
-(see :mod:`corenn.model`) and the batch order from the trainer's own generator. Its state is
-part of every checkpoint, so a resumed run continues exactly where the saved one stopped.
+(see :mod:`corenn.model`), the batch order and the augmentation's draws from the trainer's own
+generators. Their states are part of every checkpoint, so a resumed run continues exactly
+where the saved one stopped.
+
+The loop itself is backend-neutral: what differs between numpy arrays and torch tensors (where
+the data lives, indexing it with a batch order, counting correct predictions, switching off
+autograd) goes through an *array backend*, :class:`NumpyArrays` here and
+``corenn_torch.training.TorchArrays`` for torch. The core never imports torch.
 """
 
 import contextlib
@@ -15,7 +21,7 @@ import time
 import attrs
 import numpy as np
 
-from corenn.data.loader import batch_indices
+from corenn.data.loader import augment_batch, batch_indices
 from corenn.errors import ConfigError, CorruptFileError, DataError, TrainingDiverged
 
 
@@ -43,6 +49,45 @@ class EpochProgress:
     correct: int = 0
     seen: int = 0
     started: float = attrs.Factory(time.perf_counter)
+
+
+class NumpyArrays:
+    """The trainer's array backend for numpy: the data stays where it is, on the host.
+
+    An array backend has ``name``, ``device``, and the methods below; the torch one
+    (``corenn_torch.training.TorchArrays``) moves the data to its device once and keeps every
+    step there.
+    """
+
+    name = "numpy"
+    device = "cpu"
+
+    def to_device(self, array):
+        """A numpy array (inputs, one-hot targets or labels) where the model computes."""
+        return array
+
+    def split(self, split):
+        """A prepared split whose X, Y and labels live on the device."""
+        return split
+
+    def indices(self, order):
+        """A numpy index array as an index for the device's arrays."""
+        return order
+
+    def count_correct(self, Y_hat, labels):
+        """How many rows' arg-max is the label: an int, or a device scalar read later with int()."""
+        return int(np.sum(Y_hat.argmax(axis=1) == labels))
+
+    def no_grad(self):
+        return contextlib.nullcontext()
+
+    def crop_and_flip(self, X, padding, rows, cols):
+        """``X`` (NHWC) zero-padded by ``padding`` on each side, then gathered at ``rows`` (m, H)
+        and ``cols`` (m, W), numpy index arrays: each sample's crop, flipped where its column
+        indices run backwards."""
+        if padding:
+            X = np.pad(X, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+        return X[np.arange(len(X))[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
 class DeferredInterrupt:
@@ -92,9 +137,21 @@ class Trainer:
     a checkpoint taken then would not be a state of the run, so none is written.
     """
 
-    def __init__(self, run, data, loss, optimizer, scheduler, *, batch_size, shuffle_rng, hooks=None, on_checkpoint=None, progress=None):
+    def __init__(
+        self, run, data, loss, optimizer, scheduler, *, batch_size, shuffle_rng, hooks=None, on_checkpoint=None,
+        progress=None, arrays=None, augment=None, augment_rng=None,
+    ):
         self.run = run
         self.data = data
+        self.arrays = arrays if arrays is not None else NumpyArrays()
+        # The splits where the model computes (the host arrays themselves on numpy).
+        self._device_splits = {
+            id(split): self.arrays.split(split) for split in (data.train, data.val, data.test) if split is not None
+        }
+        self.augment = dict(augment or {})
+        if self.augment and augment_rng is None:
+            raise ValueError("augmentation needs its own generator (augment_rng)")
+        self.augment_rng = augment_rng
         self.loss = loss
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -154,20 +211,31 @@ class Trainer:
         self._hook("corenn_train_end", metrics=final)
         return final
 
+    def _device_split(self, split):
+        device_split = self._device_splits.get(id(split))
+        return device_split if device_split is not None else self.arrays.split(split)
+
     def train_epoch(self, epoch):
         """One pass over the training split (resuming inside it if a checkpoint said so)."""
         if self.epoch_progress is None:
             self.epoch_progress = EpochProgress(self.shuffle_rng.permutation(len(self.data.train)))
         progress = self.epoch_progress
-        batches = batch_indices(len(progress.order), self.batch_size)
-        train = self.data.train
-        steps = range(progress.next_batch, len(batches))
+        n_samples = len(progress.order)
+        n_batches = -(-n_samples // self.batch_size)
+        train = self._device_split(self.data.train)
+        order = self.arrays.indices(progress.order)  # moved to the device once per epoch
+        steps = range(progress.next_batch, n_batches)
         if self.progress is not None:
             steps = self.progress(steps, epoch, self.run.epochs)
+        self.run.model.train()
         for batch_number in steps:
             self.interrupts.check()
-            index = progress.order[batches[batch_number]]
+            start = batch_number * self.batch_size
+            index = order[start : start + self.batch_size]
+            batch_size = len(index)
             X, Y = train.X[index], train.Y[index]
+            if self.augment:
+                X = augment_batch(X, self.augment_rng, self.arrays, **self.augment)
             Y_hat = self.run.model.forward(X)
             loss = float(self.loss.forward(Y, Y_hat))
             if not np.isfinite(loss):
@@ -180,14 +248,14 @@ class Trainer:
             self.run.model.backward(self.loss.backward(Y, Y_hat))
             with self._changing_state():
                 self.update()
-                progress.loss_sum += loss * len(index)
-                progress.correct += int(np.sum(Y_hat.argmax(axis=1) == train.labels[index]))
-                progress.seen += len(index)
+                progress.loss_sum += loss * batch_size
+                progress.correct += self.arrays.count_correct(Y_hat, train.labels[index])
+                progress.seen += batch_size
                 progress.next_batch = batch_number + 1
         return {
             "epoch": epoch,
             "train_loss": progress.loss_sum / progress.seen,
-            "train_accuracy": progress.correct / progress.seen,
+            "train_accuracy": int(progress.correct) / progress.seen,
         }
 
     def _check_finite_parameters(self, epoch):
@@ -215,16 +283,24 @@ class Trainer:
         self.run.step += 1
 
     def evaluate(self, split, prefix, batch_size=1024):
-        """Mean loss and accuracy of the model on a prepared split."""
+        """Mean loss and accuracy of the model on a prepared split, in eval mode (the model's
+        mode is restored afterwards) and without autograd."""
         model = self.run.model
+        split = self._device_split(split)
         loss_sum = 0.0
         correct = 0
-        for start in range(0, len(split), batch_size):
-            Y = split.Y[start : start + batch_size]
-            Y_hat = model.forward(split.X[start : start + batch_size])
-            loss_sum += float(self.loss.forward(Y, Y_hat)) * len(Y)
-            correct += int(np.sum(Y_hat.argmax(axis=1) == split.labels[start : start + batch_size]))
-        metrics = {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_accuracy": correct / len(split)}
+        was_training = model.training
+        model.eval()
+        try:
+            with self.arrays.no_grad():
+                for start in range(0, len(split), batch_size):
+                    Y = split.Y[start : start + batch_size]
+                    Y_hat = model.forward(split.X[start : start + batch_size])
+                    loss_sum += float(self.loss.forward(Y, Y_hat)) * len(Y)
+                    correct += self.arrays.count_correct(Y_hat, split.labels[start : start + batch_size])
+        finally:
+            model.train(was_training)
+        metrics = {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_accuracy": int(correct) / len(split)}
         if prefix == "val":
             metrics["learning_rate"] = float(self.scheduler(max(self.run.step - 1, 0)))
         return metrics
@@ -241,14 +317,22 @@ class Trainer:
             "shuffle_rng": self.shuffle_rng.bit_generator.state,
             "layer_rngs": [_generator_state(getattr(layer, "rng", None)) for layer in run.model.layers],
         }
+        if self.augment_rng is not None:
+            state["augment_rng"] = self.augment_rng.bit_generator.state
         if hasattr(run.config, "to_dict"):
             state["config"] = run.config.to_dict()
         state["data"] = self.data_fingerprint()
-        arrays = {f"param/{name}": value for name, value in run.model.named_parameters().items()}
+        # Buffers go in as "param/buffer/<name>": the parameter file's table, prefixed.
+        arrays = {f"param/{name}": value for name, value in run.model.parameter_arrays().items()}
         arrays |= {f"optimizer/{key}": np.asarray(value) for key, value in self.optimizer.state_dict().items()}
         progress = self.epoch_progress
         if progress is not None:
-            state["progress"] = {k: getattr(progress, k) for k in ("next_batch", "loss_sum", "correct", "seen")}
+            state["progress"] = {
+                "next_batch": progress.next_batch,
+                "loss_sum": progress.loss_sum,
+                "correct": int(progress.correct),  # a device scalar on torch
+                "seen": progress.seen,
+            }
             arrays["progress/order"] = progress.order
         arrays["state"] = np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8)
         return arrays
@@ -286,6 +370,8 @@ class Trainer:
             self.run.model.load_parameters(params)
             self.optimizer.load_state_dict(optimizer_state)
             self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
+            if self.augment_rng is not None and "augment_rng" in state:
+                self.augment_rng.bit_generator.state = state["augment_rng"]
             for layer, layer_rng_state in zip(self.run.model.layers, state.get("layer_rngs", ())):
                 if layer_rng_state is not None and isinstance(getattr(layer, "rng", None), np.random.Generator):
                     layer.rng.bit_generator.state = layer_rng_state

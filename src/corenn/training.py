@@ -6,6 +6,8 @@ Both return the run's result (the dict that ``corenn train --json`` prints).
 
 import contextlib
 import errno
+import importlib
+import math
 import shlex
 import sys
 import time
@@ -19,11 +21,15 @@ from corenn.errors import ConfigError, CorennError, CorruptFileError, TrainingDi
 from corenn.hookspecs import hookimpl
 from corenn.model import Sequential
 from corenn.plugins import get_plugins
+from corenn.registry import option_names
 from corenn.records import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSON_FILE, PARAMETERS_FILE, RESULT_FILE, RunRecorder
-from corenn.trainer import Trainer, TrainingRun
+from corenn.trainer import NumpyArrays, Trainer, TrainingRun
 
 SHUFFLE_STREAM = 0x5EED
-TRAINABLE_BACKENDS = ("numpy",)
+AUGMENT_STREAM = 0xA06
+# The module holding a backend's array backend (``TorchArrays``), imported only for that backend.
+ARRAY_BACKEND_MODULES = {"torch": ("corenn_torch.training", "TorchArrays")}
+TORCH_INSTALL = "pip install torch==2.14.1 corenn-torch (from a checkout: pip install -e plugins/nn-torch)"
 
 
 class ConsoleReporter:
@@ -65,38 +71,77 @@ def _component(kind, component_config, backend, where, **extra):
 def _check_backend(backend, registry):
     if not registry.entries(backend=backend) and backend != "numpy":
         backends = sorted({entry.backend for entry in registry.entries()})
-        hint = " (pip install corenn-torch)" if backend == "torch" else ""
+        hint = f" ({TORCH_INSTALL})" if backend == "torch" else ""
         raise ConfigError(
             f"backend {backend!r} has no components installed{hint}; installed backends: {', '.join(backends)}"
         )
-    if backend not in TRAINABLE_BACKENDS:
-        # The trainer moves numpy arrays; torch components exist (corenn.create(..., backend="torch"))
-        # but feeding them tensors on a device is the torch backend issue's next step.
+
+
+def array_backend(backend, device):
+    """The trainer's array backend for ``backend`` on ``device`` (see :class:`NumpyArrays`).
+
+    numpy computes on the CPU only (``device = "auto"`` means the CPU there). torch's array
+    backend lives in the corenn-torch plugin and is imported only here, so a numpy run never
+    imports torch; it resolves ``auto`` to CUDA when torch sees a GPU.
+    """
+    if backend == "numpy":
+        if device not in ("cpu", "auto"):
+            raise ConfigError(f"device {device!r} needs a backend that has devices (--backend torch); numpy runs on the cpu only")
+        return NumpyArrays()
+    if backend not in ARRAY_BACKEND_MODULES:
         raise ConfigError(
-            f"the trainer runs on backend(s) {', '.join(TRAINABLE_BACKENDS)} for now, not {backend!r}; "
-            f"{backend} components can be created and checked with corenn.create(..., backend={backend!r}) "
-            f"and corenn gradcheck --backend {backend}"
+            f"backend {backend!r} has components but no trainer support; the trainer runs on: "
+            f"numpy, {', '.join(ARRAY_BACKEND_MODULES)}"
         )
+    module_name, attribute = ARRAY_BACKEND_MODULES[backend]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"backend {backend!r} needs PyTorch and corenn-torch ({exc}); install them: {TORCH_INSTALL}") from exc
+    return getattr(module, attribute).for_device(device)
+
+
+def _scheduler_options(config, optimizer, n_train):
+    """``initial_lr`` always; ``total_steps`` (the run's number of updates) when the scheduler
+    takes it and the config does not set it."""
+    extra = {"initial_lr": optimizer.lr}
+    try:
+        factory = get_plugins().registry.get("scheduler", config.scheduler.name, config.backend).load()
+    except CorennError:
+        return extra  # an unknown or broken scheduler: create() below says what is wrong
+    names = option_names(factory)
+    if names is not None and "total_steps" in names and "total_steps" not in config.scheduler.options:
+        extra["total_steps"] = config.epochs * math.ceil(n_train / config.dataset.batch_size)
+    return extra
 
 
 def build(config, *, data_dir=None):
     """Everything a run needs, built and checked before any record is written."""
-    registry = get_plugins().registry
-    _check_backend(config.backend, registry)
-    splits = _component("dataset", config.dataset, "numpy", "dataset", data_dir=data_dir)
-    data = prepare(splits, config.dtype)
-    model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
-    model.initialize(splits.input_shape, config.dtype)
-    loss = _component("loss", config.loss, config.backend, "loss")
-    optimizer = _component("optimizer", config.optimizer, config.backend, "optimizer")
-    scheduler = _component("scheduler", config.scheduler, config.backend, "scheduler", initial_lr=optimizer.lr)
+    data, model, loss, optimizer, scheduler, _ = build_with_arrays(config, data_dir=data_dir)
     return data, model, loss, optimizer, scheduler
 
 
+def build_with_arrays(config, *, data_dir=None):
+    """:func:`build`, plus the array backend the model's parameters were made on."""
+    registry = get_plugins().registry
+    _check_backend(config.backend, registry)
+    arrays = array_backend(config.backend, config.device)
+    splits = _component("dataset", config.dataset, "numpy", "dataset", data_dir=data_dir)
+    data = prepare(splits, config.dtype)
+    model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
+    model.initialize(splits.input_shape, config.dtype, to_device=arrays.to_device)
+    loss = _component("loss", config.loss, config.backend, "loss")
+    optimizer = _component("optimizer", config.optimizer, config.backend, "optimizer")
+    extra = _scheduler_options(config, optimizer, len(data.train))
+    scheduler = _component("scheduler", config.scheduler, config.backend, "scheduler", **extra)
+    return data, model, loss, optimizer, scheduler, arrays
+
+
 def _make_trainer(config, run_dir, *, data_dir, reporter):
-    data, model, loss, optimizer, scheduler = build(config, data_dir=data_dir)
+    data, model, loss, optimizer, scheduler, arrays = build_with_arrays(config, data_dir=data_dir)
     run = TrainingRun(config=config, model=model, run_dir=run_dir, epochs=config.epochs)
     shuffle_rng = np.random.default_rng([config.seed, SHUFFLE_STREAM])
+    augment = config.dataset.augment
     return Trainer(
         run,
         data,
@@ -107,6 +152,9 @@ def _make_trainer(config, run_dir, *, data_dir, reporter):
         shuffle_rng=shuffle_rng,
         hooks=get_plugins().call_hook,
         progress=reporter.progress if reporter else None,
+        arrays=arrays,
+        augment=augment,
+        augment_rng=np.random.default_rng([config.seed, AUGMENT_STREAM]) if augment else None,
     )
 
 

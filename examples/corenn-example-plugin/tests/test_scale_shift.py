@@ -95,9 +95,9 @@ def test_backward_before_forward():
 
 
 def test_bad_options():
-    with pytest.raises(ConfigError, match="scale_shift: activation must be an activation name"):
+    with pytest.raises(ConfigError, match="activation must be an activation name"):
         ScaleShift(activation=3)
     with pytest.raises(ConfigError, match="unknown activation 'swoosh'"):
         ScaleShift(activation="swoosh")
-    with pytest.raises(ConfigError, match="scale_shift: weight_init must be an initializer name"):
+    with pytest.raises(ConfigError, match="weight_init must be an initializer name"):
         ScaleShift(weight_init=0.5)

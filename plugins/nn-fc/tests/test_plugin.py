@@ -14,6 +14,7 @@ from corenn.plugins import get_plugins
 from corenn.protocols import Activation, Layer
 
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "softmax")
+LAYERS = ("fully_connected", "batch_norm", "dropout", "residual")
 
 
 def test_entry_point_names_the_hook_module():
@@ -27,7 +28,7 @@ def test_plugin_loads_and_registers_its_components_as_import_strings():
     assert info.status == "ok", info.error
     assert info.distribution == "corenn-fc" and info.version == "0.1.0"
     registered = {(entry.kind, entry.name, entry.backend) for entry in info.components}
-    assert registered == {("layer", "fully_connected", "numpy")} | {("activation", name, "numpy") for name in ACTIVATIONS}
+    assert registered == {("layer", name, "numpy") for name in LAYERS} | {("activation", name, "numpy") for name in ACTIVATIONS}
     assert all(isinstance(entry.factory, str) for entry in info.components)
 
 

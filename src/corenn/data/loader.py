@@ -117,3 +117,29 @@ def iterate_batches(split, batch_size, rng=None):
     """``(X, Y)`` mini-batches of a prepared split; the last one may be smaller."""
     for index in batch_indices(len(split), batch_size, rng):
         yield split.X[index], split.Y[index]
+
+
+def augment_batch(X, rng, arrays, crop_padding=0, flip=False):
+    """A randomly cropped and flipped copy of an NHWC image batch ``X``, as for CIFAR-10 training.
+
+    Each image is padded with ``crop_padding`` zeros on every side and cropped back to its size
+    at an offset drawn from ``rng``; with ``flip`` each image is also mirrored left-right with
+    probability 1/2. The draws are made on the host from ``rng`` (a numpy Generator, part of
+    the run's checkpoint); the crop itself is one gather on ``arrays``'s device (see
+    :meth:`corenn.trainer.NumpyArrays.crop_and_flip`), vectorised over the batch.
+    """
+    if X.ndim != 4:
+        raise DataError(
+            f"dataset.augment needs image batches of shape (m, height, width, channels), got shape {tuple(X.shape)}"
+        )
+    m, height, width = X.shape[0], X.shape[1], X.shape[2]
+    if crop_padding:
+        offsets = rng.integers(0, 2 * crop_padding + 1, size=(m, 2))
+    else:
+        offsets = np.zeros((m, 2), dtype=np.int64)
+    rows = offsets[:, :1] + np.arange(height)
+    cols = offsets[:, 1:] + np.arange(width)
+    if flip:
+        mirrored = rng.random(m) < 0.5
+        cols = np.where(mirrored[:, None], cols[:, ::-1], cols)
+    return arrays.crop_and_flip(X, crop_padding, rows, cols)

@@ -9,9 +9,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.protocols import Activation
+from corenn.layers import build_activation, build_initializer
 
 from corenn_example.swish import as_float_array
 
@@ -35,10 +34,9 @@ class ScaleShift:
     def __init__(self, activation="linear", weight_init="ones"):
         self.n_in = None
         self.n_out = None
-        self.activation = _build_activation(activation)
+        self.activation = build_activation(activation)
         self.weight_init = weight_init
-        activation_name = getattr(self.activation, "name", type(self.activation).__name__.lower())
-        self._initializer = _build_initializer(weight_init, activation_name)
+        self._initializer = build_initializer(weight_init, self.activation)
         self.rng = None  # a numpy Generator; None draws from fresh OS entropy
         self.parameters = OrderedDict()
         self.gradients = OrderedDict()
@@ -86,28 +84,3 @@ class ScaleShift:
             raise ConfigError(f"scale_shift: weight_init {self.weight_init!r} made shape {W.shape}, expected {(1, n)}")
         self.parameters["W"] = W.astype(dtype)
         self.parameters["b"] = np.zeros((1, n), dtype=dtype)
-
-
-def _build_activation(activation):
-    """An activation object from its registered name, or the object itself when given one."""
-    if isinstance(activation, str):
-        return corenn.create("activation", activation)
-    if not isinstance(activation, Activation):
-        raise ConfigError(
-            f"scale_shift: activation must be an activation name (see `corenn plugins`) or an "
-            f"object with forward(Z) and backward(Z, dY), got {activation!r}"
-        )
-    return activation
-
-
-def _build_initializer(weight_init, activation_name):
-    """``init(shape, rng)`` from a registered initializer name, or the callable itself."""
-    if isinstance(weight_init, str):
-        return corenn.create("initializer", weight_init, activation=activation_name)
-    if not callable(weight_init):
-        raise ConfigError(
-            f"scale_shift: weight_init must be an initializer name (see `corenn plugins`) or a "
-            f"callable init(shape, rng), got {weight_init!r}"
-        )
-    return weight_init
-

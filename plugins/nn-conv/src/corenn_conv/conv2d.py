@@ -5,9 +5,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.protocols import Activation
+from corenn.layers import build_activation, build_initializer
 
 from corenn_conv.geometry import checked_pad, positive_pair, window_geometry
 from corenn_conv.patches import PatchMatrix
@@ -48,10 +47,9 @@ class Conv2D:
         self.stride = positive_pair(stride, "stride", "conv2d")
         self.pad = checked_pad(pad, "conv2d")
         self.n_in = None
-        self.activation = _build_activation(activation)
+        self.activation = build_activation(activation)
         self.weight_init = weight_init
-        activation_name = getattr(self.activation, "name", type(self.activation).__name__.lower())
-        self._initializer = _build_initializer(weight_init, activation_name)
+        self._initializer = build_initializer(weight_init, self.activation)
         self.rng = None  # a numpy Generator; None draws from fresh OS entropy
         self.needs_input_gradient = True
         self.parameters = OrderedDict()
@@ -128,28 +126,3 @@ class Conv2D:
             )
         self.parameters["W"] = W.astype(dtype)
         self.parameters["b"] = np.zeros((1, self.n_out), dtype=dtype)
-
-
-def _build_activation(activation):
-    """An activation object from its registered name, or the object itself when given one."""
-    if isinstance(activation, str):
-        return corenn.create("activation", activation)
-    if not isinstance(activation, Activation):
-        raise ConfigError(
-            f"conv2d: activation must be an activation name (see `corenn plugins`) or an object "
-            f"with forward(Z) and backward(Z, dY), got {activation!r}"
-        )
-    return activation
-
-
-def _build_initializer(weight_init, activation_name):
-    """``init(shape, rng)`` from a registered initializer name (its gain chosen for the
-    activation), or the callable itself when given one."""
-    if isinstance(weight_init, str):
-        return corenn.create("initializer", weight_init, activation=activation_name)
-    if not callable(weight_init):
-        raise ConfigError(
-            f"conv2d: weight_init must be an initializer name (see `corenn plugins`) or a "
-            f"callable init(shape, rng), got {weight_init!r}"
-        )
-    return weight_init

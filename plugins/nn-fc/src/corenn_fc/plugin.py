@@ -1,4 +1,4 @@
-"""corenn's entry point into this package: registers the layer and the activations.
+"""corenn's entry point into this package: registers the layers and the activations.
 
 Factories are ``"module:attr"`` strings so that listing plugins imports neither numpy code
 nor this package's modules; each is imported the first time its component is created.
@@ -6,7 +6,12 @@ nor this package's modules; each is imported the first time its component is cre
 
 import corenn
 
-LAYERS = {"fully_connected": "corenn_fc.fully_connected:FullyConnected"}
+LAYERS = {
+    "fully_connected": "corenn_fc.fully_connected:FullyConnected",
+    "batch_norm": "corenn_fc.normalization:BatchNorm",
+    "dropout": "corenn_fc.dropout:Dropout",
+    "residual": "corenn_fc.residual:Residual",
+}
 ACTIVATIONS = {
     "linear": "corenn_fc.activations:Linear",
     "sigmoid": "corenn_fc.activations:Sigmoid",

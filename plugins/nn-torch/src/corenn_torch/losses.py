@@ -8,6 +8,7 @@ or tensors; they are brought to the prediction's dtype and device.
 import torch
 
 from corenn.errors import ShapeError
+from corenn.losses import checked_label_smoothing, smoothed
 
 from corenn_torch.tensors import as_float_tensor, like
 
@@ -30,14 +31,18 @@ class CrossEntropy:
     """Cross-entropy of one-hot (or soft) targets ``Y`` against predicted probabilities ``Y_hat``.
 
     ``L = -(1/m) * sum(Y * log(max(Y_hat, tiny)))``, ``dL/dY_hat = -Y / max(Y_hat, tiny) / m``,
-    with ``tiny`` the smallest normal number of ``Y_hat``'s dtype, as on numpy.
+    with ``tiny`` the smallest normal number of ``Y_hat``'s dtype, as on numpy; with
+    ``label_smoothing = eps`` the targets are ``(1 - eps) * Y + eps / K``, as on numpy.
     """
 
     name = "cross_entropy"
 
+    def __init__(self, label_smoothing=0.0):
+        self.label_smoothing = checked_label_smoothing(label_smoothing)
+
     def _clipped(self, Y, Y_hat):
         Y, Y_hat = _as_pair("CrossEntropy", Y, Y_hat)
-        return Y, torch.clamp(Y_hat, min=torch.finfo(Y_hat.dtype).tiny)
+        return smoothed(Y, self.label_smoothing), torch.clamp(Y_hat, min=torch.finfo(Y_hat.dtype).tiny)
 
     def forward(self, Y, Y_hat):
         Y, clipped = self._clipped(Y, Y_hat)
@@ -48,7 +53,7 @@ class CrossEntropy:
         return -Y / clipped / Y.shape[0]
 
     def __repr__(self):
-        return "CrossEntropy()"
+        return f"CrossEntropy(label_smoothing={self.label_smoothing!r})" if self.label_smoothing else "CrossEntropy()"
 
 
 class L2:

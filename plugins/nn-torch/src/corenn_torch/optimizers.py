@@ -63,10 +63,13 @@ class _TensorState:
 
 class SGD(_TensorState, numpy_optimizers.SGD):
     """Stochastic gradient descent with (heavy-ball) momentum: ``v = momentum * v - lr * g``;
-    ``param += v``, ``g`` first clipped to norm ``clip_norm`` when that is set."""
+    ``param += v``, ``g`` first clipped to norm ``clip_norm`` when that is set, plus
+    ``weight_decay * param``."""
 
     def update(self, param_name, param, param_grad):
         grad = clip_by_norm(param_grad, self.clip_norm)
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
         velocity = self._tensor_slot("velocity", param_name, param)
         velocity.mul_(self.momentum)
         velocity.sub_(self.lr * grad)
@@ -75,10 +78,13 @@ class SGD(_TensorState, numpy_optimizers.SGD):
 
 
 class Adam(_TensorState, numpy_optimizers.Adam):
-    """Adam with bias correction and a step count per parameter, as the core's."""
+    """Adam with bias correction and a step count per parameter, and decoupled (AdamW)
+    ``weight_decay``, as the core's."""
 
     def update(self, param_name, param, param_grad):
         grad = clip_by_norm(param_grad, self.clip_norm)
+        if self.weight_decay:
+            param.mul_(1.0 - self.lr * self.weight_decay)
         step = self.state["t"].get(param_name, 0) + 1
         self.state["t"][param_name] = step
         m = self._tensor_slot("m", param_name, param)

@@ -13,6 +13,9 @@ LAYERS = {
     "conv2d": "corenn_torch.conv2d:Conv2D",
     "pool2d": "corenn_torch.pool2d:Pool2D",
     "flatten": "corenn_torch.flatten:Flatten",
+    "batch_norm": "corenn_torch.normalization:BatchNorm",
+    "dropout": "corenn_torch.dropout:Dropout",
+    "residual": "corenn_torch.residual:Residual",
 }
 ACTIVATIONS = {
     "linear": "corenn_torch.activations:Linear",
@@ -26,7 +29,12 @@ LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_tor
 OPTIMIZERS = {"sgd": "corenn_torch.optimizers:SGD", "adam": "corenn_torch.optimizers:Adam"}
 # A schedule is a function of the step count alone, with no arrays: the core's classes serve
 # both backends, registered again here so that a torch config finds them.
-SCHEDULERS = {"constant": "corenn.schedulers:Constant", "exponential": "corenn.schedulers:Exponential"}
+SCHEDULERS = {
+    "constant": "corenn.schedulers:Constant",
+    "exponential": "corenn.schedulers:Exponential",
+    "cosine": "corenn.schedulers:Cosine",
+    "one_cycle": "corenn.schedulers:OneCycle",
+}
 INITIALIZERS = {
     name: f"corenn_torch.initializers:{name}"
     for name in (

@@ -1,0 +1,128 @@
+"""Batch normalisation (Ioffe & Szegedy 2015), for dense ``(m, n)`` and NHWC ``(m, H, W, C)`` batches."""
+
+import numbers
+from collections import OrderedDict
+
+import numpy as np
+
+from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.layers import build_activation
+
+from corenn_fc.activations import as_float_array
+
+
+def checked_momentum(momentum):
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
+        raise ConfigError(f"momentum must be a number in [0, 1] (the weight of each batch in the running statistics), got {momentum!r}")
+    return float(momentum)
+
+
+def checked_epsilon(epsilon):
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 < epsilon < float("inf"):
+        raise ConfigError(f"epsilon must be a finite number > 0 (added to the variance), got {epsilon!r}")
+    return float(epsilon)
+
+
+class BatchNorm:
+    """``Y = activation(W * (X - mean) / sqrt(var + epsilon) + b)``, per channel (the last axis).
+
+    The statistics are taken over every axis but the last: the batch for ``(m, n)`` inputs,
+    the batch and both spatial axes for NHWC images, as torch's ``BatchNorm1d`` / ``BatchNorm2d``.
+    ``W`` (gamma, ones) and ``b`` (beta, zeros) have shape ``(1, C)``.
+
+    In training mode (``training = True``, the default; the model switches it) the batch's own
+    mean and biased variance normalise it, and the running statistics in ``buffers`` move
+    towards them: ``running = (1 - momentum) * running + momentum * batch``, the variance
+    folded in unbiased (``* n / (n - 1)``), as torch does. A batch with a single value per
+    channel has no variance estimate; it normalises to ``b`` and leaves the running statistics
+    alone. In evaluation mode the running statistics normalise, and the layer is an affine map.
+
+    ``activation`` (default ``"linear"``) follows the normalisation, so that ``conv2d`` (linear)
+    then ``batch_norm`` with ``activation = "relu"`` is the usual conv / BN / ReLU block.
+    """
+
+    name = "batch_norm"
+    example_input_shape = (6, 4)
+
+    def __init__(self, momentum=0.1, epsilon=1e-5, activation="linear"):
+        self.momentum = checked_momentum(momentum)
+        self.epsilon = checked_epsilon(epsilon)
+        self.activation = build_activation(activation)
+        self.n_in = None
+        self.n_out = None
+        self.training = True
+        self.rng = None  # unused (gamma and beta start at fixed values); kept for the layer API
+        self.parameters = OrderedDict()
+        self.gradients = OrderedDict()
+        self.buffers = OrderedDict()
+        self.cache = OrderedDict()
+
+    def __repr__(self):
+        activation = getattr(self.activation, "name", self.activation)
+        return f"BatchNorm(momentum={self.momentum!r}, epsilon={self.epsilon!r}, activation={activation!r})"
+
+    def forward(self, X):
+        X = as_float_array(X)
+        if X.ndim < 2:
+            raise ShapeError(f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {X.shape}")
+        if "W" not in self.parameters:
+            self._init_parameters(X.shape[-1], X.dtype)
+        channels = self.parameters["W"].shape[1]
+        if X.shape[-1] != channels:
+            raise ShapeError(f"batch_norm expects {channels} channels on the last axis, got shape {X.shape}")
+        self.n_in = self.n_out = channels
+        axes = tuple(range(X.ndim - 1))
+        if self.training:
+            mean = X.mean(axis=axes)
+            var = X.var(axis=axes)
+            self._update_running_statistics(mean, var, X.size // channels)
+        else:
+            mean, var = self.buffers["running_mean"][0], self.buffers["running_var"][0]
+        inverse_std = 1.0 / np.sqrt(var + self.epsilon)
+        X_hat = (X - mean) * inverse_std
+        Z = self.parameters["W"][0] * X_hat + self.parameters["b"][0]
+        self.cache["X_hat"] = X_hat
+        self.cache["inverse_std"] = inverse_std
+        self.cache["training"] = self.training
+        self.cache["Z"] = Z
+        return self.activation.forward(Z)
+
+    def backward(self, dLdY):
+        if "Z" not in self.cache:
+            raise CorennError("batch_norm: backward was called before any forward")
+        X_hat, inverse_std, Z = self.cache["X_hat"], self.cache["inverse_std"], self.cache["Z"]
+        dLdY = as_float_array(dLdY)
+        if dLdY.shape != Z.shape:
+            raise ShapeError(
+                f"batch_norm: the gradient for backward must have the output's shape {Z.shape}, got shape {dLdY.shape}"
+            )
+        dZ = self.activation.backward(Z, dLdY)
+        axes = tuple(range(Z.ndim - 1))
+        sum_dZ = dZ.sum(axis=axes)
+        sum_dZ_X_hat = (dZ * X_hat).sum(axis=axes)
+        self.gradients["W"] = sum_dZ_X_hat[np.newaxis, :]
+        self.gradients["b"] = sum_dZ[np.newaxis, :]
+        dX_hat_scale = self.parameters["W"][0] * inverse_std
+        if not self.cache["training"]:
+            return dZ * dX_hat_scale
+        # The mean and variance depend on every input of the channel: d/dX of the normalised
+        # batch removes the gradient's mean and its component along X_hat.
+        count = Z.size // Z.shape[-1]
+        return dX_hat_scale * (dZ - sum_dZ / count - X_hat * (sum_dZ_X_hat / count))
+
+    def _update_running_statistics(self, mean, var, count):
+        if count < 2:
+            return
+        unbiased_var = var * (count / (count - 1))
+        for key, batch_value in (("running_mean", mean), ("running_var", unbiased_var)):
+            running = self.buffers[key]
+            running *= 1.0 - self.momentum
+            running += self.momentum * batch_value[np.newaxis, :]
+
+    def _init_parameters(self, channels, dtype):
+        if channels < 1:
+            raise ShapeError("batch_norm needs at least one channel on the last axis, got 0")
+        self.parameters["W"] = np.ones((1, channels), dtype=dtype)
+        self.parameters["b"] = np.zeros((1, channels), dtype=dtype)
+        self.buffers["running_mean"] = np.zeros((1, channels), dtype=dtype)
+        self.buffers["running_var"] = np.ones((1, channels), dtype=dtype)

@@ -1,0 +1,72 @@
+"""The trainer's array backend for torch: the data on the device, every step kept there.
+
+corenn's trainer (:mod:`corenn.trainer`) is backend-neutral; what it does with arrays goes
+through an array backend object. :class:`TorchArrays` is the torch one. corenn imports this
+module only when a run's backend is ``torch`` (``corenn.training.ARRAY_BACKEND_MODULES``), so
+numpy runs never import torch.
+
+- Each split is converted once: inputs in the run's dtype, one-hot targets, int64 labels,
+  all on the device; a batch is an index into them (the epoch's order moves there once).
+- Correct predictions are counted into a device scalar that the trainer reads once an epoch,
+  not once a step (the loss, a Python float by the component API, is still read every step).
+- Evaluation runs under ``torch.no_grad()``.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from corenn.data.loader import PreparedSplit
+from corenn.errors import ConfigError
+
+
+def resolve_device(device):
+    """A ``torch.device`` for a config's ``device`` (``cpu``, ``cuda``, ``cuda:<n>`` or ``auto``)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r}: no CUDA device is available to torch here; use --device cpu (or auto)")
+        index = torch.device(device).index
+        if index is not None and index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {device!r}: torch sees {torch.cuda.device_count()} CUDA device(s), numbered from 0; "
+                f"use --device cuda (the first) or cpu"
+            )
+    return torch.device(device)
+
+
+class TorchArrays:
+    """What the trainer does with tensors on one device (see corenn.trainer.NumpyArrays)."""
+
+    name = "torch"
+
+    def __init__(self, device):
+        self.device = device
+
+    @classmethod
+    def for_device(cls, device):
+        return cls(resolve_device(device))
+
+    def to_device(self, array):
+        """A numpy array as a tensor on the device; shares memory with it on the CPU."""
+        return torch.as_tensor(array, device=self.device)
+
+    def split(self, split):
+        return PreparedSplit(self.to_device(split.X), self.to_device(split.Y), self.to_device(split.labels).long())
+
+    def indices(self, order):
+        return torch.as_tensor(order, dtype=torch.long, device=self.device)
+
+    def count_correct(self, Y_hat, labels):
+        return (Y_hat.argmax(dim=1) == labels).sum()
+
+    def no_grad(self):
+        return torch.no_grad()
+
+    def crop_and_flip(self, X, padding, rows, cols):
+        if padding:
+            X = F.pad(X, (0, 0, padding, padding, padding, padding))
+        rows = torch.as_tensor(rows, device=X.device)
+        cols = torch.as_tensor(cols, device=X.device)
+        samples = torch.arange(X.shape[0], device=X.device)
+        return X[samples[:, None, None], rows[:, :, None], cols[:, None, :]]
