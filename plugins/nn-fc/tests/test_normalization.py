@@ -1,0 +1,132 @@
+"""batch_norm on numpy: finite differences in both modes, the statistics it normalises with,
+its running statistics, dtype, options and errors."""
+
+import numpy as np
+import pytest
+
+import corenn
+from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
+
+SHAPES = [(6, 4), (3, 4, 5, 2), (2, 3, 3, 1), (5, 1)]
+
+
+def batch_norm(**options):
+    return corenn.create("layer", "batch_norm", **options)
+
+
+def scrambled(layer, X, seed=1):
+    """``layer`` after one forward, with gamma, beta and the running statistics made random,
+    so that no check passes just because they start at ones and zeros."""
+    layer.forward(X)
+    rng = np.random.default_rng(seed)
+    shape = layer.parameters["W"].shape
+    layer.parameters["W"][...] = rng.standard_normal(shape)
+    layer.parameters["b"][...] = rng.standard_normal(shape)
+    layer.buffers["running_mean"][...] = rng.standard_normal(shape)
+    layer.buffers["running_var"][...] = rng.uniform(0.5, 2.0, shape)
+    return layer
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("activation", ["linear", "tanh", "relu"])
+@pytest.mark.parametrize("training", [True, False])
+def test_gradients_match_finite_differences(shape, activation, training):
+    X = np.random.default_rng(0).standard_normal(shape) * 3 + 1
+    layer = scrambled(batch_norm(activation=activation), X)
+    layer.training = training
+    errors = check_layer_gradients(layer, X)
+    assert max(errors.values()) <= DEFAULT_TOLERANCE, errors
+
+
+@pytest.mark.parametrize("shape", SHAPES[:3])
+def test_training_mode_output_has_zero_mean_and_unit_variance_per_channel(shape):
+    X = np.random.default_rng(2).standard_normal(shape) * 5 - 3
+    Y = batch_norm(epsilon=1e-12).forward(X)
+    axes = tuple(range(len(shape) - 1))
+    np.testing.assert_allclose(Y.mean(axis=axes), 0, atol=1e-12)
+    np.testing.assert_allclose(Y.var(axis=axes), 1, rtol=1e-9)
+
+
+def test_running_statistics_follow_the_momentum_rule_with_the_unbiased_variance():
+    rng = np.random.default_rng(3)
+    layer = batch_norm(momentum=0.25)
+    batches = [rng.standard_normal((2, 3, 4, 5)) * 2 + 1 for _ in range(3)]
+    mean, var = np.zeros(5), np.ones(5)
+    for X in batches:
+        layer.forward(X)
+        flat = X.reshape(-1, 5)
+        mean = 0.75 * mean + 0.25 * flat.mean(axis=0)
+        var = 0.75 * var + 0.25 * flat.var(axis=0, ddof=1)
+    np.testing.assert_allclose(layer.buffers["running_mean"], mean[np.newaxis], rtol=1e-13)
+    np.testing.assert_allclose(layer.buffers["running_var"], var[np.newaxis], rtol=1e-13)
+
+
+def test_evaluation_mode_normalises_with_the_running_statistics_and_leaves_them_alone():
+    X = np.random.default_rng(4).standard_normal((8, 3))
+    layer = scrambled(batch_norm(), X)
+    layer.training = False
+    before = {key: value.copy() for key, value in layer.buffers.items()}
+    Y = layer.forward(X)
+    expected = (X - before["running_mean"]) / np.sqrt(before["running_var"] + 1e-5) * layer.parameters["W"] + layer.parameters["b"]
+    np.testing.assert_allclose(Y, expected, rtol=1e-13)
+    for key, value in before.items():
+        np.testing.assert_array_equal(layer.buffers[key], value)
+    # one sample at a time gives the same rows: evaluation does not depend on the batch
+    np.testing.assert_allclose(layer.forward(X[:1]), Y[:1], rtol=1e-13)
+
+
+def test_a_single_value_per_channel_leaves_the_running_statistics_alone():
+    layer = batch_norm()
+    Y = layer.forward(np.array([[3.0, -1.0]]))
+    np.testing.assert_array_equal(Y, [[0.0, 0.0]])
+    np.testing.assert_array_equal(layer.buffers["running_mean"], [[0.0, 0.0]])
+    np.testing.assert_array_equal(layer.buffers["running_var"], [[1.0, 1.0]])
+
+
+def test_parameters_and_buffers_are_per_channel_in_the_inputs_dtype():
+    layer = batch_norm()
+    Y = layer.forward(np.ones((2, 4, 4, 3), dtype=np.float32))
+    assert Y.dtype == np.float32
+    assert list(layer.parameters) == ["W", "b"] and list(layer.buffers) == ["running_mean", "running_var"]
+    for table, expected in ((layer.parameters, (1.0, 0.0)), (layer.buffers, (0.0, 1.0))):
+        values = list(table.values())
+        assert all(value.shape == (1, 3) and value.dtype == np.float32 for value in values)
+        assert [float(value[0, 0]) for value in values] == [expected[0], expected[1]] or table is layer.buffers
+    assert layer.n_in == layer.n_out == 3
+
+
+@pytest.mark.parametrize("input_shape", [(4, 5), (2, 3, 3, 2)])
+def test_conformance(input_shape):
+    check_layer_conformance(batch_norm, input_shape)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"momentum": 1.5}, "momentum must be a number in [0, 1]"),
+        ({"momentum": True}, "momentum must be a number in [0, 1]"),
+        ({"epsilon": 0}, "epsilon must be a finite number > 0"),
+        ({"epsilon": "small"}, "epsilon must be a finite number > 0"),
+        ({"activation": "nope"}, "nope"),
+    ],
+)
+def test_bad_options_are_config_errors(options, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        batch_norm(**options)
+
+
+def test_shape_errors_name_the_layer_and_shapes():
+    layer = batch_norm()
+    with pytest.raises(ShapeError, match=r"batch_norm expects a batch .* got shape \(5,\)"):
+        layer.forward(np.ones(5))
+    layer.forward(np.ones((2, 3)))
+    with pytest.raises(ShapeError, match=r"batch_norm expects 3 channels on the last axis, got shape \(2, 4\)"):
+        layer.forward(np.ones((2, 4)))
+    with pytest.raises(ShapeError, match=r"output's shape \(2, 3\), got shape \(2, 4\)"):
+        layer.backward(np.ones((2, 4)))
+
+
+def test_backward_before_forward_is_an_error():
+    with pytest.raises(CorennError, match="batch_norm: backward was called before any forward"):
+        batch_norm().backward(np.ones((2, 3)))
