@@ -11,7 +11,7 @@ import sys
 
 from corenn.errors import CorennError
 
-COMMANDS = ("train", "sweep", "plugins", "gradcheck", "listing")
+COMMANDS = ("train", "predict", "sweep", "plugins", "gradcheck", "listing")
 
 
 def _version_text():

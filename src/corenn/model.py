@@ -59,11 +59,17 @@ class Sequential:
                 raise ConfigError(f"layers[{index}]: {exc}") from exc
             layer.rng = np.random.default_rng(seed_sequence)
             layers.append(layer)
-        if hasattr(layers[0], "needs_input_gradient"):
-            # Nothing consumes dL/dX of the data, so a first layer that can skip it (as
-            # autograd does for inputs that need no gradient) saves that product each step.
-            layers[0].needs_input_gradient = False
         return cls(layers, [layer_config.name for layer_config in layer_configs])
+
+    def skip_input_gradient(self):
+        """Tell the first layer, if it can, not to compute dL/dX of the data.
+
+        Training never uses that gradient, so skipping it (as autograd does for inputs that
+        need none) saves a whole product per step; ``backward`` then returns ``None``.
+        """
+        if self.layers and hasattr(self.layers[0], "needs_input_gradient"):
+            self.layers[0].needs_input_gradient = False
+        return self
 
     def initialize(self, input_shape, dtype="float64", to_device=None):
         """Make every layer's parameters by passing one zero sample through the network.

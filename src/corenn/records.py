@@ -2,8 +2,11 @@
 
 - ``config.toml``: the resolved config (overrides applied), enough to rerun it;
 - ``metrics.csv`` and ``metrics.json``: one row per epoch;
-- ``parameters.npz``: the learned parameters (the last good ones if training diverged);
-- ``checkpoint.npz``: parameters, optimizer state and the batch-order generator, for ``--resume``;
+- ``parameters.npz``: the learned parameters (the last good ones if training diverged), and
+  the layers' buffers (running statistics) under ``buffer/<name>``; numpy arrays on either
+  backend;
+- ``checkpoint.npz``: parameters and buffers (``param/<name>``, ``param/buffer/<name>``),
+  optimizer state and the generators (batch order, augmentation), for ``--resume``;
 - ``loss.png`` and ``accuracy.png``: per-epoch curves;
 - ``result.json``: the final summary that ``corenn train --json`` prints.
 

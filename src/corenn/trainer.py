@@ -228,19 +228,27 @@ class Trainer:
         if self.progress is not None:
             steps = self.progress(steps, epoch, self.run.epochs)
         self.run.model.train()
+        # A plain forward pass changes nothing a checkpoint holds, so an interrupt before the
+        # update may save the epoch so far. Augmentation draws, dropout masks and running
+        # statistics do change it: then the whole step is one change.
+        forward_changes_state = bool(self.augment) or any(
+            hasattr(layer, "training") or getattr(layer, "buffers", None) for layer in self.run.model.layers
+        )
         for batch_number in steps:
             self.interrupts.check()
             start = batch_number * self.batch_size
             index = order[start : start + self.batch_size]
             batch_size = len(index)
             X, Y = train.X[index], train.Y[index]
+            if forward_changes_state:
+                self.changing_state = True  # reset by the update's block below
             if self.augment:
                 X = augment_batch(X, self.augment_rng, self.arrays, **self.augment)
             Y_hat = self.run.model.forward(X)
             loss = float(self.loss.forward(Y, Y_hat))
             if not np.isfinite(loss):
                 raise TrainingDiverged(
-                    f"the loss became {loss} at epoch {epoch}, step {batch_number + 1} of {len(batches)} "
+                    f"the loss became {loss} at epoch {epoch}, step {batch_number + 1} of {n_batches} "
                     f"(learning rate {self.optimizer.lr:g}); training stopped",
                     epoch=epoch,
                     step=batch_number + 1,

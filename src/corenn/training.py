@@ -129,6 +129,7 @@ def build_with_arrays(config, *, data_dir=None):
     splits = _component("dataset", config.dataset, "numpy", "dataset", data_dir=data_dir)
     data = prepare(splits, config.dtype)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
+    model.skip_input_gradient()
     model.initialize(splits.input_shape, config.dtype, to_device=arrays.to_device)
     loss = _component("loss", config.loss, config.backend, "loss")
     optimizer = _component("optimizer", config.optimizer, config.backend, "optimizer")

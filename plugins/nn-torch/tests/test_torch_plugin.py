@@ -42,11 +42,13 @@ def test_the_torch_backend_has_every_component_the_numpy_backend_has(kind):
 
 def test_the_full_course_set_is_there():
     registry = corenn.plugins.get_registry()
-    assert registry.names("layer", "torch") == ["conv2d", "flatten", "fully_connected", "pool2d"]
+    assert registry.names("layer", "torch") == [
+        "batch_norm", "conv2d", "dropout", "flatten", "fully_connected", "pool2d", "residual",
+    ]
     assert registry.names("activation", "torch") == ["arctan", "linear", "relu", "sigmoid", "softmax", "tanh"]
     assert registry.names("loss", "torch") == ["cross_entropy", "l2"]
     assert registry.names("optimizer", "torch") == ["adam", "sgd"]
-    assert registry.names("scheduler", "torch") == ["constant", "exponential"]
+    assert registry.names("scheduler", "torch") == ["constant", "cosine", "exponential", "one_cycle"]
     assert len(registry.names("initializer", "torch")) == 11
 
 

@@ -13,7 +13,7 @@ def add_config_arguments(parser):
     parser.add_argument("--batch-size", type=int, help="mini-batch size")
     parser.add_argument("--seed", type=int, help="random seed (same seed, same run)")
     parser.add_argument("--backend", help="array backend of the components (numpy, torch)")
-    parser.add_argument("--device", help="device for backends that have several (cpu, cuda)")
+    parser.add_argument("--device", help="device for the torch backend: cpu, cuda, cuda:N or auto (default cpu)")
     parser.add_argument("--dtype", choices=("float64", "float32"), help="floating-point precision")
     parser.add_argument("--out", default="experiments", metavar="DIR", help="where run directories go (default: experiments)")
     parser.add_argument("--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)")

@@ -1,0 +1,198 @@
+"""Training on the torch backend: the same configs as numpy, the same numbers in float64, records
+in numpy format, resume, augmentation on tensors, devices, and predictions."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import corenn
+import corenn.records
+from corenn import training
+from corenn.commands import predict
+from corenn.config import config_from_dict, load_preset
+from corenn.data.loader import augment_batch
+from corenn.errors import ConfigError
+from corenn.io import load_arrays
+from corenn.model import Sequential
+from corenn.trainer import NumpyArrays
+
+from corenn_torch.training import TorchArrays, resolve_device
+
+
+@pytest.fixture(autouse=True)
+def no_plots(monkeypatch):
+    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
+
+
+def iris(backend, **changes):
+    data = load_preset("iris-ffnn").to_dict() | {"backend": backend}
+    data.update(changes)
+    return data
+
+
+class Keep:
+    """Keeps the trained model and every epoch's metrics."""
+
+    def __init__(self):
+        self.history = []
+
+    @corenn.hookimpl
+    def corenn_epoch_end(self, run, epoch, metrics):
+        self.history.append({key: value for key, value in metrics.items() if key != "seconds"})
+
+    @corenn.hookimpl
+    def corenn_train_end(self, run, metrics):
+        self.model = run.model
+
+
+def trained(config):
+    keep = Keep()
+    result = training.train(config, record=False, verbose=False, callbacks=[keep])
+    return result, keep
+
+
+def relative_error(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(a)), np.max(np.abs(b)), 1e-300))
+
+
+def test_iris_on_torch_reaches_the_numpy_accuracy_range():
+    result, keep = trained(iris("torch"))
+    assert result["backend"] == "torch"
+    assert result["test_accuracy"] >= 0.9 and result["val_accuracy"] >= 0.9
+    assert all(torch.is_tensor(value) for value in keep.model.named_parameters().values())
+
+
+def test_float64_training_matches_numpy_step_for_step():
+    numpy_result, numpy_keep = trained(iris("numpy", epochs=5))
+    torch_result, torch_keep = trained(iris("torch", epochs=5))
+    for numpy_row, torch_row in zip(numpy_keep.history, torch_keep.history, strict=True):
+        for key, value in numpy_row.items():
+            assert torch_row[key] == pytest.approx(value, rel=1e-10, abs=1e-12), key
+    numpy_parameters = numpy_keep.model.named_parameters()
+    for name, value in torch_keep.model.named_parameters().items():
+        assert relative_error(value.numpy(), numpy_parameters[name]) <= 1e-10, name
+    assert torch_result["test_accuracy"] == numpy_result["test_accuracy"]
+
+
+def test_float32_torch_training_keeps_float32_and_learns():
+    result, keep = trained(iris("torch", dtype="float32", epochs=60))
+    assert {value.dtype for value in keep.model.named_parameters().values()} == {torch.float32}
+    assert result["test_accuracy"] >= 0.9
+
+
+def test_a_torch_runs_records_are_numpy_files_that_load_into_a_numpy_model(tmp_path):
+    result = training.train(iris("torch", epochs=5), out_dir=tmp_path, verbose=False)
+    saved = load_arrays(f"{result['run_dir']}/parameters.npz")
+    assert all(isinstance(value, np.ndarray) for value in saved.values())
+    numpy_config = config_from_dict(iris("numpy"))
+    data, model, *_ = training.build(numpy_config)
+    model.load_parameters(f"{result['run_dir']}/parameters.npz")
+    assert np.mean(model.predict(data.test.X) == data.test.labels) == pytest.approx(result["test_accuracy"])
+
+
+def test_an_interrupted_torch_run_resumes_to_the_uninterrupted_result(tmp_path):
+    whole = training.train(iris("torch", epochs=6), out_dir=tmp_path / "whole", verbose=False)
+
+    class InterruptAt3:
+        @corenn.hookimpl
+        def corenn_epoch_end(self, run, epoch, metrics):
+            if epoch == 3:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.train(iris("torch", epochs=6), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAt3()])
+    resumed = training.resume(tmp_path / "cut" / "iris-ffnn", verbose=False)
+    for key in ("train_loss", "val_loss", "test_loss", "test_accuracy"):
+        assert resumed[key] == pytest.approx(whole[key], rel=1e-12), key
+    first = load_arrays(tmp_path / "whole" / "iris-ffnn" / "parameters.npz")
+    second = load_arrays(tmp_path / "cut" / "iris-ffnn" / "parameters.npz")
+    for name in first:
+        assert relative_error(first[name], second[name]) <= 1e-12, name
+
+
+def test_a_numpy_checkpoint_resumes_on_neither_backend_but_its_own(tmp_path):
+    """A run keeps its config: the backend is part of it, so a resume cannot switch it."""
+    result = training.train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)
+    run_dir = result["run_dir"]
+    text = open(f"{run_dir}/config.toml").read().replace('backend = "numpy"', 'backend = "torch"')
+    open(f"{run_dir}/config.toml", "w").write(text)
+    with pytest.raises(Exception, match=r"changed: backend"):
+        training.resume(run_dir, verbose=False, epochs=3)
+
+
+def test_augmentation_on_tensors_equals_augmentation_on_arrays():
+    X = np.random.default_rng(0).normal(size=(8, 6, 5, 3))
+    on_numpy = augment_batch(X, np.random.default_rng(3), NumpyArrays(), crop_padding=2, flip=True)
+    on_torch = augment_batch(torch.from_numpy(X), np.random.default_rng(3), TorchArrays(torch.device("cpu")), crop_padding=2, flip=True)
+    assert torch.is_tensor(on_torch) and np.array_equal(on_torch.numpy(), on_numpy)
+
+
+def test_a_torch_split_lives_on_the_device_with_int64_labels():
+    data = training.build(config_from_dict(iris("torch")))[0]
+    split = TorchArrays(torch.device("cpu")).split(data.train)
+    assert split.X.dtype == torch.float64 and split.Y.shape == (len(data.train), 3) and split.labels.dtype == torch.int64
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_config_error_that_suggests_the_cpu():
+    with pytest.raises(ConfigError, match=r"device 'cuda': no CUDA device is available to torch here; use --device cpu"):
+        training.train(iris("torch", device="cuda"), record=False, verbose=False)
+
+
+def test_auto_picks_cuda_when_there_is_one_else_the_cpu():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda_matches_the_cpu():
+    cpu, _ = trained(iris("torch", epochs=5))
+    cuda, keep = trained(iris("torch", epochs=5, device="cuda"))
+    assert next(iter(keep.model.named_parameters().values())).device.type == "cuda"
+    assert cuda["test_loss"] == pytest.approx(cpu["test_loss"], rel=1e-9)
+
+
+def test_predict_of_a_torch_run_equals_the_numpy_rebuild(tmp_path):
+    result = training.train(iris("torch", epochs=10), out_dir=tmp_path, verbose=False)
+    labels = predict.predict_labels(result["run_dir"])
+    data, model, *_ = training.build(config_from_dict(iris("numpy")))
+    model.load_parameters(f"{result['run_dir']}/parameters.npz")
+    assert np.array_equal(labels, model.predict(data.test.X))
+
+
+def registered(kind, name, backend="torch"):
+    return name in corenn.plugins.get_plugins().registry.names(kind, backend)
+
+
+@pytest.mark.skipif(not (registered("layer", "batch_norm") and registered("layer", "dropout")), reason="needs batch_norm and dropout on torch")
+def test_batch_norm_and_dropout_train_the_same_on_both_backends(tmp_path):
+    """Modes and buffers on tensors: the running statistics are saved, and both backends agree."""
+    layers = [
+        {"name": "fully_connected", "n_out": 16},
+        {"name": "batch_norm", "activation": "relu"},
+        {"name": "dropout", "rate": 0.2},
+        {"name": "fully_connected", "n_out": "auto", "activation": "softmax"},
+    ]
+    runs = {backend: training.train(iris(backend, epochs=4, layers=layers, name=backend), out_dir=tmp_path, verbose=False) for backend in ("numpy", "torch")}
+    numpy_saved = load_arrays(f"{runs['numpy']['run_dir']}/parameters.npz")
+    torch_saved = load_arrays(f"{runs['torch']['run_dir']}/parameters.npz")
+    assert any(name.startswith("buffer/1.") for name in torch_saved)
+    assert set(numpy_saved) == set(torch_saved)
+    for name in numpy_saved:
+        # atol: the bias before batch normalisation gets no gradient but rounding noise (~1e-17)
+        np.testing.assert_allclose(torch_saved[name], numpy_saved[name], rtol=1e-8, atol=1e-12, err_msg=name)
+    metrics = {backend: json.loads(open(f"{run['run_dir']}/metrics.json").read()) for backend, run in runs.items()}
+    assert metrics["torch"][-1]["val_loss"] == pytest.approx(metrics["numpy"][-1]["val_loss"], rel=1e-8)
+
+
+def test_parameter_files_load_into_a_torch_model_in_place():
+    config = config_from_dict(iris("torch"))
+    model = training.build(config)[1]
+    tensors = model.named_parameters()
+    arrays = {name: np.full(tuple(value.shape), 0.5) for name, value in tensors.items()}
+    model.load_parameters(arrays)
+    for name, value in model.named_parameters().items():
+        assert value is tensors[name] and torch.all(value == 0.5)
+    assert isinstance(model, Sequential)

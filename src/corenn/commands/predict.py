@@ -1,0 +1,107 @@
+"""``corenn predict``: a trained run's class predictions for a data set's split, as a CSV file.
+
+The file has the competition format: a header ``Id,Category``, then one row per sample in the
+split's order, ``Id`` counting from 1 and ``Category`` the predicted class index.
+"""
+
+HELP = "write a trained run's predictions for a data set's split as a CSV file (Id,Category)"
+SPLITS = ("train", "val", "test")
+
+
+def add_arguments(parser):
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory that corenn train created")
+    parser.add_argument("--dataset", help="the data set to predict (default: the one the run was trained on)")
+    parser.add_argument("--split", default="test", help="which split: train, val or test (default: test)")
+    parser.add_argument("--out", default="submission.csv", metavar="FILE", help="the CSV file to write (default: submission.csv)")
+    parser.add_argument("--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)")
+    parser.add_argument("--device", help="device for backends that have several (cpu, cuda, auto; default: the run's)")
+    parser.add_argument("--batch-size", type=int, default=1024, help="samples per forward pass (default: 1024)")
+    parser.add_argument("--json", action="store_true", help="print a summary as one JSON object")
+
+
+def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=1024):
+    """The class index the run's model predicts for every sample of ``split``, as a numpy array.
+
+    The run's config rebuilds the model on its backend; its ``parameters.npz`` (read without
+    pickle) fills it. The inputs are standardised as in training: with the statistics of the
+    named data set's *training* split.
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from corenn.config import DatasetConfig, load_config, with_overrides
+    from corenn.data.loader import prepare
+    from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError, ShapeError
+    from corenn.io import as_numpy
+    from corenn.model import Sequential
+    from corenn.plugins import create
+    from corenn.records import CONFIG_FILE, PARAMETERS_FILE
+    from corenn.training import array_backend
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise CorennError(f"{run_dir} is not a corenn run directory (it has no {CONFIG_FILE}); pass a directory that corenn train created")
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ConfigError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    config = load_config(run_dir / CONFIG_FILE)
+    if device is not None:
+        config = with_overrides(config, device=device)
+    # The run's data set keeps its options; another one is loaded with its defaults.
+    dataset_config = config.dataset if dataset in (None, config.dataset.name) else DatasetConfig(dataset)
+    try:
+        splits = create("dataset", dataset_config.name, **dataset_config.options, data_dir=data_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"dataset: {exc}") from exc
+    if getattr(splits, split) is None:
+        raise DataError(f"data set {dataset_config.name!r} has no {split} split")
+    data = prepare(splits, config.dtype)
+    arrays = array_backend(config.backend, config.device)
+    model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
+    other_data = dataset_config.name != config.dataset.name
+    mismatch = (
+        f"data set {dataset_config.name!r} has inputs of shape {splits.input_shape} and {data.n_classes} classes, "
+        f"which the model of run {run_dir} (trained on {config.dataset.name!r}) does not take"
+    )
+    try:
+        model.initialize(splits.input_shape, config.dtype, to_device=arrays.to_device)
+    except ShapeError as exc:
+        raise ShapeError(f"{mismatch}: {exc}") from exc
+    try:
+        model.load_parameters(run_dir / PARAMETERS_FILE)
+    except CorruptFileError as exc:
+        if other_data and "shape" in str(exc):
+            raise ShapeError(f"{mismatch}: {exc}") from exc
+        raise
+    X = getattr(data, split).X
+    model.eval()
+    predictions = []
+    with arrays.no_grad():
+        for start in range(0, len(X), batch_size):
+            Y_hat = model.forward(arrays.to_device(X[start : start + batch_size]))
+            predictions.append(as_numpy(Y_hat.argmax(1)))
+    return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+
+
+def submission_csv(labels):
+    """``Id,Category`` rows for predicted class indices, ``Id`` counting from 1."""
+    rows = "".join(f"{number},{int(label)}\n" for number, label in enumerate(labels, start=1))
+    return "Id,Category\n" + rows
+
+
+def run(args):
+    from corenn.commands.common import print_json
+    from corenn.io import atomic_write
+
+    labels = predict_labels(
+        args.run_dir, dataset=args.dataset, split=args.split, data_dir=args.data_dir, device=args.device, batch_size=args.batch_size
+    )
+    atomic_write(args.out, submission_csv(labels))
+    summary = {"run_dir": str(args.run_dir), "dataset": args.dataset, "split": args.split, "predictions": len(labels), "out": str(args.out)}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"wrote {len(labels)} predictions ({args.split} split) to {args.out}")
+    return 0
