@@ -442,14 +442,26 @@ def test_an_unknown_device_is_a_config_error():
         config_from_dict(config(device="tpu"))
 
 
-def test_the_torch_backend_without_its_packages_says_what_to_install(monkeypatch):
-    monkeypatch.setitem(training.ARRAY_BACKEND_MODULES, "torch", ("corenn_torch_not_installed_here.training", "TorchArrays"))
-    with pytest.raises(ConfigError, match=r"backend 'torch' needs PyTorch and corenn-torch .*pip install torch==2\.14\.1 corenn-torch"):
-        training.array_backend("torch", "cpu")
+class _BrokenTorchPlugin:
+    """Stands for a corenn-torch whose torch cannot be imported."""
+
+    @corenn.hookimpl
+    def corenn_array_backend(self, backend):
+        raise ImportError("No module named 'torch'")
+
+
+def test_the_torch_backend_without_its_packages_says_what_to_install():
+    manager = corenn.plugins.get_plugins().manager
+    manager.register(_BrokenTorchPlugin(), name="test-broken-torch")
+    try:
+        with pytest.raises(ConfigError, match=r"backend 'torch' needs PyTorch and corenn-torch .*pip install torch==2\.14\.1 corenn-torch"):
+            training.array_backend("torch", "cpu")
+    finally:
+        manager.unregister(name="test-broken-torch")
 
 
 def test_a_backend_without_trainer_support_is_named():
-    with pytest.raises(ConfigError, match=r"backend 'jax' has components but no trainer support; the trainer runs on: numpy, torch"):
+    with pytest.raises(ConfigError, match=r"backend 'jax' has components but no installed plugin lets the trainer run on it"):
         training.array_backend("jax", "cpu")
 
 

@@ -33,6 +33,19 @@ def corenn_register_components(register):
     """
 
 
+@hookspec(firstresult=True)
+def corenn_array_backend(backend):
+    """Return the trainer's array backend class for ``backend``, or ``None`` for other backends.
+
+    The trainer is the same code for every backend; what differs (moving the data to a device,
+    indexing batches, counting correct predictions, turning off gradient tracking, batched
+    augmentation) goes through an array backend object. numpy's is built in
+    (:class:`corenn.trainer.NumpyArrays`, the reference for the methods); a plugin that adds a
+    backend returns a class whose ``for_device(device)`` builds one. Import the heavy library
+    inside this hook, not at the top of the plugin module, so that listing plugins stays cheap.
+    """
+
+
 @hookspec
 def corenn_train_start(run):
     """Called once before the first epoch (also when a run is resumed).

@@ -6,7 +6,6 @@ Both return the run's result (the dict that ``corenn train --json`` prints).
 
 import contextlib
 import errno
-import importlib
 import math
 import shlex
 import sys
@@ -27,8 +26,6 @@ from corenn.trainer import NumpyArrays, Trainer, TrainingRun
 
 SHUFFLE_STREAM = 0x5EED
 AUGMENT_STREAM = 0xA06
-# The module holding a backend's array backend (``TorchArrays``), imported only for that backend.
-ARRAY_BACKEND_MODULES = {"torch": ("corenn_torch.training", "TorchArrays")}
 TORCH_INSTALL = "pip install torch==2.14.1 corenn-torch (from a checkout: pip install -e plugins/nn-torch)"
 
 
@@ -80,25 +77,24 @@ def _check_backend(backend, registry):
 def array_backend(backend, device):
     """The trainer's array backend for ``backend`` on ``device`` (see :class:`NumpyArrays`).
 
-    numpy computes on the CPU only (``device = "auto"`` means the CPU there). torch's array
-    backend lives in the corenn-torch plugin and is imported only here, so a numpy run never
-    imports torch; it resolves ``auto`` to CUDA when torch sees a GPU.
+    numpy computes on the CPU only (``device = "auto"`` means the CPU there). Other backends'
+    array backends come from their plugins through the ``corenn_array_backend`` hook, called
+    only here, so a numpy run never imports torch.
     """
     if backend == "numpy":
         if device not in ("cpu", "auto"):
             raise ConfigError(f"device {device!r} needs a backend that has devices (--backend torch); numpy runs on the cpu only")
         return NumpyArrays()
-    if backend not in ARRAY_BACKEND_MODULES:
-        raise ConfigError(
-            f"backend {backend!r} has components but no trainer support; the trainer runs on: "
-            f"numpy, {', '.join(ARRAY_BACKEND_MODULES)}"
-        )
-    module_name, attribute = ARRAY_BACKEND_MODULES[backend]
     try:
-        module = importlib.import_module(module_name)
+        backend_class = get_plugins().manager.hook.corenn_array_backend(backend=backend)
     except ImportError as exc:
         raise ConfigError(f"backend {backend!r} needs PyTorch and corenn-torch ({exc}); install them: {TORCH_INSTALL}") from exc
-    return getattr(module, attribute).for_device(device)
+    if backend_class is None:
+        raise ConfigError(
+            f"backend {backend!r} has components but no installed plugin lets the trainer run on it "
+            "(the corenn_array_backend hook); the trainer runs on numpy and on backends whose plugin implements it"
+        )
+    return backend_class.for_device(device)
 
 
 def _scheduler_options(config, optimizer, n_train):

@@ -56,3 +56,13 @@ def corenn_register_components(register):
     ):
         for name, factory in table.items():
             register(kind, name, factory, backend=BACKEND)
+
+
+@corenn.hookimpl
+def corenn_array_backend(backend):
+    """The trainer's array backend for torch tensors (imports torch, so only when asked)."""
+    if backend == BACKEND:
+        from corenn_torch.training import TorchArrays
+
+        return TorchArrays
+    return None
