@@ -4,8 +4,9 @@ import hypothesis.strategies as st
 import numpy as np
 from hypothesis import given, settings
 
+from corenn.geometry import window_geometry
+
 from corenn_conv.conv2d import Conv2D
-from corenn_conv.geometry import window_geometry
 from corenn_conv.pool2d import Pool2D
 
 sizes = st.integers(1, 12)

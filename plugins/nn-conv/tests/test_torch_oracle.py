@@ -172,7 +172,7 @@ def test_random_poolings(m, rows, cols, channels, kh, kw, sh, sw, mode, pad, see
 
 
 def _padded_size(rows, cols, kernel, stride, pad):
-    from corenn_conv.geometry import checked_pad, window_geometry
+    from corenn.geometry import checked_pad, window_geometry
 
     pad = checked_pad(pad, "test")
     if pad == "same":

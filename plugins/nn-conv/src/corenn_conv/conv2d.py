@@ -6,9 +6,9 @@ from collections import OrderedDict
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.geometry import checked_pad, positive_pair, window_geometry
 from corenn.layers import build_activation, build_initializer
 
-from corenn_conv.geometry import checked_pad, positive_pair, window_geometry
 from corenn_conv.patches import PatchMatrix
 
 
@@ -22,7 +22,7 @@ class Conv2D:
     """``Y = activation(Z)``, ``Z[n, y, x, o] = b[o] + sum_{i, j, c} Xp[n, y*sh + i, x*sw + j, c] W[i, j, c, o]``.
 
     ``X`` is an NHWC batch ``(m, H, W, C_in)`` and ``Xp`` it zero-padded (see
-    :mod:`corenn_conv.geometry` for ``pad``; ``"same"`` keeps ``H`` and ``W`` for any stride, the
+    :mod:`corenn.geometry` for ``pad``; ``"same"`` keeps ``H`` and ``W`` for any stride, the
     course's convention). ``W`` is ``(kh, kw, C_in, n_out)`` and ``b`` is ``(1, n_out)``, made at
     the first forward in the input's dtype, ``W`` from ``weight_init`` drawing on ``self.rng``.
 

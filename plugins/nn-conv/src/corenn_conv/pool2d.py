@@ -5,9 +5,9 @@ from collections import OrderedDict
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.geometry import checked_pad, positive_pair, window_geometry
 
 from corenn_conv.conv2d import as_float_array
-from corenn_conv.geometry import checked_pad, positive_pair, window_geometry
 from corenn_conv.patches import crop_padding, zero_padded
 
 MODES = ("max", "average")

@@ -1,107 +1,27 @@
 """The residual block on torch tensors: ``activation(shortcut(X) + F(X))``, as on numpy.
 
-The numpy backend's ``corenn_fc.residual`` holds the same logic; plugins do not import each
-other, so it is repeated here, with the inner layers built on the torch backend and
-``to(device)`` moving them all.
+The block itself is the core's :class:`corenn.composite.ResidualBlock`; this backend builds its
+inner layers on torch, takes tensors on the inner layers' device, and adds ``to(device)``
+moving them all.
 """
 
-from collections import OrderedDict
-
-import numpy as np
-
-import corenn
-from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.protocols import Layer
+from corenn.composite import ResidualBlock
 
 from corenn_torch.layer import BACKEND, build_activation
 from corenn_torch.tensors import as_float_tensor
 
 
-class FlatTable(OrderedDict):
-    """The inner layers' tables (``parameters``, ``gradients`` or ``buffers``) as one table
-    keyed ``"<position>.<key>"`` (``"0.W"``, ``"shortcut.b"``), whose assignments write through.
+class Residual(ResidualBlock):
+    """The core's residual block on torch tensors, its inner layers built on torch (see
+    :class:`ResidualBlock`); ``to(device)`` moves them all."""
 
-    A snapshot, taken each time the composite's table is read: inner layers make their
-    parameters lazily and a loaded checkpoint may replace them, so the composite keeps no copy
-    of its own. Its values are the inner arrays themselves, so changing one in place (an
-    optimizer step, a gradient check) changes the inner layer; assigning a key
-    (``model.set_parameter``) replaces the inner layer's entry.
-    """
-
-    def __init__(self, named_layers, table_name):
-        super().__init__()
-        self._owners = {}
-        for prefix, layer in named_layers:
-            for key, value in getattr(layer, table_name, {}).items():
-                OrderedDict.__setitem__(self, f"{prefix}.{key}", value)
-                self._owners[f"{prefix}.{key}"] = (getattr(layer, table_name), key)
-
-    def __setitem__(self, key, value):
-        if key not in self._owners:
-            raise KeyError(f"{key!r} is none of the inner layers' entries; they are: {', '.join(self._owners) or '(none yet)'}")
-        table, inner_key = self._owners[key]
-        table[inner_key] = value
-        OrderedDict.__setitem__(self, key, value)
-
-
-def build_inner_layer(spec, where, backend):
-    """A layer from a config table ``{name = ..., **options}``, or a layer object as it is."""
-    if isinstance(spec, Layer) and not isinstance(spec, dict):
-        return spec
-    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise ConfigError(f"{where} must be a table like {{name = \"conv2d\", n_out = 16, kernel_shape = 3}}, got {spec!r}")
-    options = {key: value for key, value in spec.items() if key != "name"}
-    try:
-        return corenn.create("layer", spec["name"], backend, **options)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-def describe(layer):
-    return getattr(layer, "name", type(layer).__name__)
-
-
-class Residual:
-    """On torch tensors, as on numpy: ``Y = activation(S(X) + F(X))``: ``F`` is ``layers``
-    applied in order, ``S`` is the identity or the ``shortcut`` layer (a 1x1 ``conv2d`` with a stride, say, when ``F``
-    changes the shape).
-
-    ``layers`` and ``shortcut`` are config tables, built with ``corenn.create`` on this
-    layer's backend (or layer objects). ``activation`` defaults to ``"relu"``, the residual
-    network's block; ``"linear"`` gives the pre-activation variant's plain sum.
-
-    The gradient reaches ``X`` along both paths: ``dL/dX = dF/dX^T dZ + dS/dX^T dZ``.
-
-    The inner layers' ``parameters``, ``gradients`` and ``buffers`` appear as this layer's own,
-    keyed ``"<position>.<key>"`` and ``"shortcut.<key>"`` (see :class:`FlatTable`), so the model
-    saves, loads and updates them like any other layer's. Setting ``training`` sets it on every
-    inner layer. Setting ``rng`` hands the very same generator to every inner layer: they draw
-    from it in a fixed order (their weights at their first forward, dropout masks at each), so
-    one generator's state decides all of them and restoring it resumes them all.
-    """
-
-    name = "residual"
     backend = BACKEND
-    example_input_shape = (4, 5)
-
-    def __init__(self, layers, shortcut=None, activation="relu"):
-        if isinstance(layers, (str, dict)) or not isinstance(layers, (list, tuple)) or not layers:
-            raise ConfigError(
-                "layers must be a non-empty list of layer tables, e.g. "
-                "[{name = \"conv2d\", n_out = 16, kernel_shape = 3}, {name = \"batch_norm\"}], "
-                f"got {layers!r}"
-            )
-        self.layers = [build_inner_layer(spec, f"layers[{index}]", self.backend) for index, spec in enumerate(layers)]
-        self.shortcut = None if shortcut is None else build_inner_layer(shortcut, "shortcut", self.backend)
-        self.activation = self._build_activation(activation)
-        self.n_in = None
-        self.n_out = None
-        self.cache = OrderedDict()
-        self._training = True
-        self._rng = None
 
     def _build_activation(self, activation):
         return build_activation(activation, self.name)
+
+    def _as_input(self, X):
+        return as_float_tensor(X, device=self.device)
 
     @property
     def device(self):
@@ -116,99 +36,3 @@ class Residual:
             layer.to(device=device, dtype=dtype)
         self.cache.clear()
         return self
-
-    def __repr__(self):
-        activation = getattr(self.activation, "name", self.activation)
-        return f"Residual(layers={self.layers!r}, shortcut={self.shortcut!r}, activation={activation!r})"
-
-    def _named_layers(self):
-        named = [(str(index), layer) for index, layer in enumerate(self.layers)]
-        return named + ([("shortcut", self.shortcut)] if self.shortcut is not None else [])
-
-    @property
-    def parameters(self):
-        return FlatTable(self._named_layers(), "parameters")
-
-    @property
-    def gradients(self):
-        return FlatTable(self._named_layers(), "gradients")
-
-    @property
-    def buffers(self):
-        return FlatTable(self._named_layers(), "buffers")
-
-    @property
-    def training(self):
-        return self._training
-
-    @training.setter
-    def training(self, mode):
-        self._training = bool(mode)
-        for _, layer in self._named_layers():
-            layer.training = self._training
-
-    @property
-    def rng(self):
-        return self._rng
-
-    @rng.setter
-    def rng(self, generator):
-        self._rng = generator
-        for _, layer in self._named_layers():
-            layer.rng = generator
-
-    def _where(self, prefix):
-        layer = self.shortcut if prefix == "shortcut" else self.layers[int(prefix)]
-        position = "shortcut" if prefix == "shortcut" else f"layers[{prefix}]"
-        return f"residual {position} ({describe(layer)})"
-
-    def _run(self, prefix, method, value):
-        try:
-            return method(value)
-        except ShapeError as exc:
-            raise ShapeError(f"{self._where(prefix)}: {exc}") from exc
-
-    def _as_input(self, X):
-        return as_float_tensor(X, device=self.device)
-
-    def _shape(self, array):
-        return tuple(array.shape)
-
-    def forward(self, X):
-        X = self._as_input(X)
-        if self._rng is None:
-            self.rng = np.random.default_rng()  # one generator for all inner layers, as documented
-        F = X
-        for index, layer in enumerate(self.layers):
-            F = self._run(str(index), layer.forward, F)
-        S = X if self.shortcut is None else self._run("shortcut", self.shortcut.forward, X)
-        if self._shape(F) != self._shape(S):
-            shortcut = "the identity shortcut" if self.shortcut is None else f"the shortcut ({describe(self.shortcut)})"
-            raise ShapeError(
-                f"residual: its layers turn an input of shape {self._shape(X)} into shape {self._shape(F)}, "
-                f"but {shortcut} gives shape {self._shape(S)}; the two are added, so they must match "
-                "(give a shortcut that maps the input to the layers' output shape, e.g. "
-                "shortcut = {name = \"conv2d\", n_out = <channels>, kernel_shape = 1, stride = <stride>})"
-            )
-        Z = S + F
-        self.n_in = self._shape(X)[-1]
-        self.n_out = self._shape(Z)[-1]
-        self.cache["Z"] = Z
-        return self.activation.forward(Z)
-
-    def backward(self, dLdY):
-        if "Z" not in self.cache:
-            raise CorennError("residual: backward was called before any forward")
-        Z = self.cache["Z"]
-        dLdY = self._as_input(dLdY)
-        if self._shape(dLdY) != self._shape(Z):
-            raise ShapeError(
-                f"residual: the gradient for backward must have the output's shape {self._shape(Z)}, "
-                f"got shape {self._shape(dLdY)}"
-            )
-        dZ = self.activation.backward(Z, dLdY)
-        dF = dZ
-        for index in reversed(range(len(self.layers))):
-            dF = self._run(str(index), self.layers[index].backward, dF)
-        dS = dZ if self.shortcut is None else self._run("shortcut", self.shortcut.backward, dZ)
-        return dF + dS

@@ -1,6 +1,11 @@
 """Where a sliding window goes: kernel, stride and padding options, and the output size they give.
 
-Shared by convolution and pooling, which slide their windows the same way.
+Shared by convolution and pooling, which slide their windows the same way, in every backend:
+the numpy plugin uses ``WindowGeometry`` as it is, the torch plugin subclasses it to add the
+torch-specific views of the padding. Pure Python, so backends agree on every size by
+construction.
+
+Kernel and stride: a positive int, or a pair ``(rows, cols)``.
 
 Padding, per spatial axis of size ``n`` with kernel ``k`` and stride ``s``:
 
@@ -106,8 +111,11 @@ class WindowGeometry:
         return slice(top, top + self.input_shape[1]), slice(left, left + self.input_shape[2])
 
 
-def window_geometry(input_shape, kernel, stride, pad, layer):
+def window_geometry(input_shape, kernel, stride, pad, layer, geometry_type=WindowGeometry):
     """The geometry of ``kernel`` windows with ``stride`` and ``pad`` on an NHWC ``input_shape``.
+
+    ``kernel`` and ``stride`` come from ``positive_pair`` and ``pad`` from ``checked_pad``;
+    ``geometry_type`` is ``WindowGeometry`` or a backend's subclass of it.
 
     Raises ShapeError, naming ``layer`` and the shapes, when the input is not 4-d, is empty,
     or is smaller than the kernel even after padding.
@@ -126,7 +134,7 @@ def window_geometry(input_shape, kernel, stride, pad, layer):
         padding = _same_padding(rows, kernel[0], stride[0]) + _same_padding(cols, kernel[1], stride[1])
     else:
         padding = tuple(pad)
-    geometry = WindowGeometry(input_shape, tuple(kernel), tuple(stride), padding)
+    geometry = geometry_type(input_shape, tuple(kernel), tuple(stride), padding)
     padded_rows, padded_cols = geometry.padded_size
     if padded_rows < kernel[0] or padded_cols < kernel[1]:
         raise ShapeError(
