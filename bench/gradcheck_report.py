@@ -19,6 +19,9 @@ LAYER_OPTIONS = {
     "conv2d": {"n_out": 3, "kernel_shape": [3, 3], "stride": 2},
     "pool2d": {"kernel_shape": [2, 2], "stride": 1},
     "flatten": {},
+    "batch_norm": {},
+    "dropout": {"rate": 0.5},
+    "residual": {"layers": [{"name": "fully_connected", "n_out": 5, "activation": "tanh"}, {"name": "batch_norm"}, {"name": "dropout", "rate": 0.3}]},
 }
 NO_ACTIVATION = ("pool2d", "flatten")
 

@@ -411,3 +411,20 @@ def test_gradcheck_tolerance_decides_the_exit_code(capsys):
 def test_gradcheck_bad_input_is_one_line(capsys, argv, fragment):
     code, _, err = cli(capsys, "gradcheck", *argv)
     assert_one_line_error(code, err, "corenn gradcheck: error:", fragment)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["layer", "batch_norm"],
+        ["layer", "batch_norm", "activation=linear", "--seed", "2"],
+        ["layer", "dropout", "rate=0.5"],
+        ["layer", "residual", 'layers=[{name="fully_connected", n_out=5, activation="tanh"}, {name="dropout", rate=0.3}]'],
+    ],
+)
+def test_gradcheck_passes_on_random_and_batch_statistics_layers(capsys, argv):
+    """Dropout draws the same mask at every forward of the check, and the upstream gradient is
+    not the input itself (with G == X, batch norm's dL/dX would vanish and the check be noise)."""
+    assert main(["gradcheck", *argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["passed"] and report["max_error"] < 1e-6

@@ -49,9 +49,16 @@ def relative_error(analytic, numeric):
     return float(np.linalg.norm(analytic - numeric) / scale) if scale > 0 else 0.0
 
 
+PROJECTION_STREAM = 0x6AD
+
+
 def _projection(shape, seed):
-    """A fixed random upstream gradient: the checked scalar is ``sum(output * G)``."""
-    return np.random.default_rng(seed).standard_normal(shape)
+    """A fixed random upstream gradient: the checked scalar is ``sum(output * G)``.
+
+    Drawn from its own stream: were ``G`` the very draw that made the input (same seed, same
+    shape), a layer like batch norm would see ``G == X`` and a gradient of exactly zero.
+    """
+    return np.random.default_rng([seed, PROJECTION_STREAM]).standard_normal(shape)
 
 
 def check_layer_gradients(layer, X, *, seed=0, step=DEFAULT_STEP):
@@ -167,6 +174,18 @@ def check_loss_conformance(loss, n_samples=4, n_classes=3):
     _require(loss.backward(Y, Y_hat).shape == Y_hat.shape, f"{name}: backward shape differs from Y_hat's")
 
 
+def _draw_the_same_randomness_each_forward(layer, seed):
+    """Give a random layer (dropout) the same generator state at every forward, so that the
+    finite differences compare one fixed function (one mask) instead of a new draw each time."""
+    forward = layer.forward
+
+    def forward_with_fixed_randomness(X):
+        layer.rng = np.random.default_rng(seed)
+        return forward(X)
+
+    layer.forward = forward_with_fixed_randomness
+
+
 @attrs.frozen
 class GradcheckReport:
     """The outcome of :func:`gradcheck`: the largest relative error of each gradient."""
@@ -209,6 +228,8 @@ def gradcheck(kind, name, options=None, *, backend="numpy", input_shape=None, se
     rng = np.random.default_rng(seed)
     if kind == "layer":
         X = rng.standard_normal(shape)
+        if hasattr(component, "rng"):
+            _draw_the_same_randomness_each_forward(component, seed)
         component.forward(X)
         for key, value in component.parameters.items():
             if key == "b":
