@@ -174,16 +174,30 @@ def check_loss_conformance(loss, n_samples=4, n_classes=3):
     _require(loss.backward(Y, Y_hat).shape == Y_hat.shape, f"{name}: backward shape differs from Y_hat's")
 
 
-def _draw_the_same_randomness_each_forward(layer, seed):
-    """Give a random layer (dropout) the same generator state at every forward, so that the
-    finite differences compare one fixed function (one mask) instead of a new draw each time."""
-    forward = layer.forward
+class FixedRandomness:
+    """A layer seen with its randomness frozen, so that finite differences can check it.
 
-    def forward_with_fixed_randomness(X):
-        layer.rng = np.random.default_rng(seed)
-        return forward(X)
+    A gradient check calls ``forward`` many times and compares the outputs; a dropout mask
+    drawn afresh at each call would change the function between calls. This wrapper hands the
+    layer a generator of the same seed before every forward, so every call draws the same mask.
+    Run one forward first when the layer makes its parameters lazily: that first call also
+    draws the weights, and the masks of later calls would then differ from the first one's.
+    Everything else (``parameters``, ``gradients``, ...) is the wrapped layer's.
+    """
 
-    layer.forward = forward_with_fixed_randomness
+    def __init__(self, layer, seed=0):
+        self.layer = layer
+        self.seed = seed
+
+    def __getattr__(self, name):
+        return getattr(self.layer, name)
+
+    def forward(self, X):
+        self.layer.rng = np.random.default_rng(self.seed)
+        return self.layer.forward(X)
+
+    def backward(self, dLdY):
+        return self.layer.backward(dLdY)
 
 
 @attrs.frozen
@@ -229,7 +243,7 @@ def gradcheck(kind, name, options=None, *, backend="numpy", input_shape=None, se
     if kind == "layer":
         X = rng.standard_normal(shape)
         if hasattr(component, "rng"):
-            _draw_the_same_randomness_each_forward(component, seed)
+            component = FixedRandomness(component, seed)
         component.forward(X)
         for key, value in component.parameters.items():
             if key == "b":

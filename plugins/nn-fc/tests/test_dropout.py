@@ -7,7 +7,7 @@ import pytest
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
-from fixed_randomness import FixedRandomness
+from corenn.testing import FixedRandomness
 
 
 def dropout(rng=None, **options):

@@ -8,7 +8,7 @@ import pytest
 import corenn
 from corenn.errors import CorennError, ShapeError
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
-from fixed_randomness import FixedRandomness
+from corenn.testing import FixedRandomness
 
 BLOCK = [
     {"name": "fully_connected", "n_out": 6, "activation": "tanh"},

@@ -8,7 +8,8 @@ or tensors; they are brought to the prediction's dtype and device.
 import torch
 
 from corenn.errors import ShapeError
-from corenn.losses import checked_label_smoothing, smoothed
+from corenn import losses as numpy_losses
+from corenn.losses import smoothed
 
 from corenn_torch.tensors import as_float_tensor, like
 
@@ -27,18 +28,13 @@ def _as_pair(loss_name, Y, Y_hat):
     return Y, Y_hat
 
 
-class CrossEntropy:
+class CrossEntropy(numpy_losses.CrossEntropy):
     """Cross-entropy of one-hot (or soft) targets ``Y`` against predicted probabilities ``Y_hat``.
 
-    ``L = -(1/m) * sum(Y * log(max(Y_hat, tiny)))``, ``dL/dY_hat = -Y / max(Y_hat, tiny) / m``,
-    with ``tiny`` the smallest normal number of ``Y_hat``'s dtype, as on numpy; with
-    ``label_smoothing = eps`` the targets are ``(1 - eps) * Y + eps / K``, as on numpy.
+    The numpy backend's loss (formula, floor at the dtype's ``tiny``, ``label_smoothing``),
+    with only the array operations on torch: its options, ``backward`` and ``repr`` are
+    inherited unchanged.
     """
-
-    name = "cross_entropy"
-
-    def __init__(self, label_smoothing=0.0):
-        self.label_smoothing = checked_label_smoothing(label_smoothing)
 
     def _clipped(self, Y, Y_hat):
         Y, Y_hat = _as_pair("CrossEntropy", Y, Y_hat)
@@ -47,13 +43,6 @@ class CrossEntropy:
     def forward(self, Y, Y_hat):
         Y, clipped = self._clipped(Y, Y_hat)
         return float(-torch.sum(Y * torch.log(clipped)) / Y.shape[0])
-
-    def backward(self, Y, Y_hat):
-        Y, clipped = self._clipped(Y, Y_hat)
-        return -Y / clipped / Y.shape[0]
-
-    def __repr__(self):
-        return f"CrossEntropy(label_smoothing={self.label_smoothing!r})" if self.label_smoothing else "CrossEntropy()"
 
 
 class L2:
