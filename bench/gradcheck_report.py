@@ -21,6 +21,8 @@ LAYER_OPTIONS = {
     "flatten": {},
     "batch_norm": {},
     "dropout": {"rate": 0.5},
+    "scale": {"factor": 1 / 9},
+    "patch_whitening": {"kernel_size": 2},
     "residual": {"layers": [{"name": "fully_connected", "n_out": 5, "activation": "tanh"}, {"name": "batch_norm"}, {"name": "dropout", "rate": 0.3}]},
 }
 NO_ACTIVATION = ("pool2d", "flatten")

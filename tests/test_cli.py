@@ -259,11 +259,11 @@ def test_plugins_json_shows_the_builtins_as_the_core_and_nn_fc_components(capsys
     assert set(core["components"]["loss"]) == {"cross_entropy", "l2"}
     assert set(core["components"]["optimizer"]) == {"sgd", "adam"}
     assert set(core["components"]["scheduler"]) == {"constant", "exponential", "cosine", "one_cycle"}
-    assert len(core["components"]["initializer"]) == 11 and "iris" in core["components"]["dataset"]
+    assert len(core["components"]["initializer"]) == 12 and "iris" in core["components"]["dataset"]
     fc = plugin_by_distribution(plugins, "corenn-fc")
     assert fc["status"] == "ok"
-    assert set(fc["components"]["layer"]) == {"fully_connected", "batch_norm", "dropout", "residual"}
-    assert set(fc["components"]["activation"]) == {"linear", "sigmoid", "tanh", "arctan", "relu", "softmax"}
+    assert set(fc["components"]["layer"]) == {"fully_connected", "batch_norm", "dropout", "residual", "scale"}
+    assert set(fc["components"]["activation"]) == {"linear", "sigmoid", "tanh", "arctan", "relu", "softmax", "gelu"}
 
 
 def test_plugins_table(capsys):

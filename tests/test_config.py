@@ -280,7 +280,7 @@ def test_unknown_component_lists_the_known_names_of_its_kind(mutate, prefix, kin
     ("mutate", "prefix", "option", "allowed"),
     [
         (lambda d: d["layers"][1].update(units=3), "layers[1]", "units", ["n_out", "activation", "weight_init"]),
-        (lambda d: d["optimizer"].update(nesterov=True), "optimizer", "nesterov", ["lr", "momentum", "clip_norm"]),
+        (lambda d: d["optimizer"].update(dampening=0.1), "optimizer", "dampening", ["lr", "momentum", "clip_norm", "nesterov"]),
         (lambda d: d["scheduler"].update(gamma=0.5), "scheduler", "gamma", ["initial_lr"]),
         (lambda d: d["dataset"].update(shuffle=False), "dataset", "shuffle", ["data_dir"]),
     ],

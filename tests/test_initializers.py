@@ -40,6 +40,7 @@ def assert_normal(sample, mean, std):
     ("activation", "gain"),
     [
         ("relu", math.sqrt(2)),
+        ("gelu", math.sqrt(2)),
         ("ReLU", math.sqrt(2)),
         ("tanh", 5 / 3),
         (None, 1.0),
@@ -129,7 +130,7 @@ def test_he_normal_std_uses_fan_in_and_gain(activation, gain):
     assert_normal(draw("he_normal", CONV_BIG, activation=activation), 0.0, gain / math.sqrt(5 * 5 * 60))
 
 
-@pytest.mark.parametrize(("activation", "gain"), [(None, 1.0), ("relu", math.sqrt(2)), ("tanh", 5 / 3), ("softmax", 1.0)])
+@pytest.mark.parametrize(("activation", "gain"), [(None, 1.0), ("relu", math.sqrt(2)), ("gelu", math.sqrt(2)), ("tanh", 5 / 3), ("softmax", 1.0)])
 def test_xavier_uniform_bound_uses_both_fans_and_gain(activation, gain):
     assert_uniform(draw("xavier_uniform", activation=activation), gain * math.sqrt(6 / sum(BIG)))
     conv_fans = 25 * 60 + 25 * 200

@@ -24,6 +24,8 @@ RUN_FILES = {
     "checkpoint.npz",
     "loss.png",
     "accuracy.png",
+    "loss_steps.png",
+    "steps.csv",
     "result.json",
 }
 

@@ -17,7 +17,7 @@ INITIALIZERS = {
     name: f"corenn.initializers:{name}"
     for name in (
         "zeros", "ones", "identity", "uniform", "normal", "constant", "sparse",
-        "he_uniform", "he_normal", "xavier_uniform", "xavier_normal",
+        "he_uniform", "he_normal", "xavier_uniform", "xavier_normal", "dirac",
     )
 }
 DATASETS = {

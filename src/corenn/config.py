@@ -18,7 +18,13 @@ from corenn.errors import ConfigError
 DTYPES = ("float64", "float32")
 AUTO = "auto"
 DEVICES = ("cpu", "cuda", "auto")  # "cuda:<n>" picks one GPU of several
-AUGMENT_KEYS = {"crop_padding": "a non-negative integer (zeros added on each side before a random crop)", "flip": "true or false (random horizontal flips)"}
+AUGMENT_KEYS = {
+    "crop_padding": "a non-negative integer (pixels added on each side before a random crop)",
+    "flip": 'true or false (random horizontal flips), or "alternate" (each image mirrored in every other epoch)',
+    "padding_mode": '"zeros" or "reflect" (what the crop padding holds)',
+}
+PADDING_MODES = ("zeros", "reflect")
+TEST_AUGMENT_MODES = ("none", "flip", "flip_translate")  # corenn.data.loader.evaluation_views makes the views
 
 
 def _component(table, where, *, default_name=None):
@@ -71,32 +77,62 @@ class ComponentConfig:
         return {"name": self.name, **self.options}
 
 
+def _valid_augment_value(key, item):
+    if key == "flip":
+        return isinstance(item, bool) or item == "alternate"
+    if key == "padding_mode":
+        return item in PADDING_MODES
+    return isinstance(item, int) and not isinstance(item, bool) and item >= 0
+
+
 def _check_augment(instance, attribute, value):
-    """``dataset.augment``: ``{crop_padding = 4, flip = true}``, both optional."""
+    """``dataset.augment``: ``{crop_padding = 4, flip = true, padding_mode = "zeros"}``, each optional."""
     if not isinstance(value, dict):
         raise ConfigError(f"dataset.augment must be a table such as {{ crop_padding = 4, flip = true }}, got {value!r}")
     for key, item in value.items():
         if key not in AUGMENT_KEYS:
             raise ConfigError(f"unknown key dataset.augment.{key}; allowed: {', '.join(AUGMENT_KEYS)}")
-        valid = isinstance(item, bool) if key == "flip" else (isinstance(item, int) and not isinstance(item, bool) and item >= 0)
-        if not valid:
+        if not _valid_augment_value(key, item):
             raise ConfigError(f"dataset.augment.{key} must be {AUGMENT_KEYS[key]}, got {item!r}")
+
+
+def _check_test_augment(instance, attribute, value):
+    if not isinstance(value, str) or value not in TEST_AUGMENT_MODES:
+        raise ConfigError(
+            f"dataset.test_augment must be one of {', '.join(TEST_AUGMENT_MODES)} (the views each evaluation "
+            f"averages its outputs over), got {value!r}"
+        )
 
 
 @attrs.define
 class DatasetConfig:
-    """Which data set, the mini-batch size, options for the data set's factory, and the
-    augmentation the trainer applies to training batches (never passed to the factory)."""
+    """Which data set, the mini-batch size, options for the data set's factory (such as
+    ``val_size`` of cifar10, mnist and fashion_mnist: how many of the last training images
+    validate, 0 for none), and what the trainer does with images, never passed to the factory:
+
+    - ``augment``, applied to training batches: ``crop_padding`` (pixels added on each side
+      before a random crop of the original size), ``padding_mode`` (``"zeros"``, the default,
+      or ``"reflect"``: the image mirrored at its border without repeating the edge) and
+      ``flip`` (``true``: each image mirrored with probability 1/2; ``"alternate"``: each image
+      mirrored in every other epoch, starting from a fixed pseudo-random half);
+    - ``test_augment``, applied at every evaluation (validation, test, ``corenn predict``):
+      ``"none"``, ``"flip"`` (outputs averaged over the image and its mirror image) or
+      ``"flip_translate"`` (also over the images shifted by one pixel up-left and down-right;
+      see :func:`corenn.data.loader.evaluation_views`).
+    """
 
     name: str
     batch_size: int = attrs.field(default=32, validator=_positive_int("dataset.batch_size"))
     options: dict = attrs.Factory(dict)
     augment: dict = attrs.field(factory=dict, validator=_check_augment)
+    test_augment: str = attrs.field(default="none", validator=_check_test_augment)
 
     def to_dict(self):
         data = {"name": self.name, "batch_size": self.batch_size, **self.options}
         if self.augment:
             data["augment"] = dict(self.augment)
+        if self.test_augment != "none":  # absent when unset, so older runs' configs still match
+            data["test_augment"] = self.test_augment
         return data
 
 
@@ -200,6 +236,7 @@ def config_from_dict(data):
         raise ConfigError("dataset.name is required: the registered name of the data set (e.g. 'iris')")
     batch_size = dataset.pop("batch_size", 32)
     augment = dataset.pop("augment", {})
+    test_augment = dataset.pop("test_augment", "none")
     for key, reason in RESERVED_OPTIONS["dataset"].items():
         if key in dataset:
             raise ConfigError(f"dataset.{key} is not a config key: {reason}")
@@ -235,7 +272,7 @@ def config_from_dict(data):
         backend=data.get("backend", "numpy"),
         device=device,
         loss=loss,
-        dataset=DatasetConfig(dataset_name, batch_size, dataset, augment),
+        dataset=DatasetConfig(dataset_name, batch_size, dataset, augment, test_augment),
         optimizer=_component(optimizer, "optimizer"),
         scheduler=_component(scheduler, "scheduler"),
         layers=layer_configs,

@@ -61,8 +61,9 @@ def corenn_epoch_end(run, epoch, metrics):
     """Called after each epoch's validation, with ``epoch`` counting from 1.
 
     ``metrics`` is a dict of floats: ``train_loss``, ``train_accuracy``, ``val_loss``,
-    ``val_accuracy``, ``learning_rate`` and ``seconds`` (the epoch's wall time). Early
-    stopping sets ``run.stop_requested = True`` here.
+    ``val_accuracy``, ``learning_rate`` and ``seconds`` (the epoch's wall time); the two
+    ``val_`` entries are absent when the data set has no validation split (``val_size = 0``).
+    Early stopping sets ``run.stop_requested = True`` here.
     """
 
 

@@ -14,7 +14,7 @@ Fans follow torch for weights laid out ``(n_in, n_out)`` and conv kernels
 ``(kh, kw, C_in, C_out)``: ``receptive = prod(shape[:-2])``, ``fan_in = shape[-2] * receptive``,
 ``fan_out = shape[-1] * receptive``.
 
-Gain (``calculate_gain``): relu sqrt(2), tanh 5/3, anything else 1. Choices where torch leaves
+Gain (``calculate_gain``): relu and gelu sqrt(2), tanh 5/3, anything else 1. Choices where torch leaves
 room:
 
 - ``he_uniform`` / ``he_normal`` with ``activation=None`` use relu's gain sqrt(2): He et al.
@@ -24,6 +24,8 @@ room:
 - ``identity`` defaults to gain 1 whatever the activation: its point is to pass the input
   through unchanged, and scaling by relu's sqrt(2) would grow the signal at every layer.
 - An explicit ``gain=`` overrides the activation's gain in each of these.
+- ``dirac`` takes no gain: its identity filters must stay exactly the identity, and its random
+  part is torch's default convolution init, whose scale ignores the activation.
 """
 
 import math
@@ -35,14 +37,15 @@ from corenn.errors import ConfigError, ShapeError
 
 RELU_GAIN = math.sqrt(2.0)
 TANH_GAIN = 5.0 / 3.0
-_GAINS = {"relu": RELU_GAIN, "tanh": TANH_GAIN}
+_GAINS = {"relu": RELU_GAIN, "gelu": RELU_GAIN, "tanh": TANH_GAIN}
 
 
 def calculate_gain(activation):
     """The gain that keeps activations' variance steady through a layer with this activation.
 
     ``activation`` is a name (``"relu"``), an activation object (its ``name`` attribute or class
-    name is used) or ``None``. relu gives sqrt(2), tanh 5/3, anything else 1.
+    name is used) or ``None``. relu gives sqrt(2) (and so does gelu, which is close to relu; torch
+    has no gain for it), tanh 5/3, anything else 1.
     """
     if activation is None:
         return 1.0
@@ -242,5 +245,41 @@ def xavier_normal(activation=None, gain=None):
         fan_in, fan_out = _fans_for(shape, "xavier_normal")
         std = scale * math.sqrt(2.0 / (fan_in + fan_out))
         return _draw(shape, rng, lambda s, r: r.normal(0.0, std, s))
+
+    return init
+
+
+def dirac(activation=None):
+    """Torch's default conv init with the first ``min(C_in, C_out)`` filters made identities.
+
+    For a conv kernel ``(kh, kw, C_in, C_out)`` every entry is first drawn uniform on
+    ``[-1/sqrt(fan_in), 1/sqrt(fan_in))`` with ``fan_in = kh * kw * C_in`` (what a fresh
+    ``torch.nn.Conv2d`` holds), then for each ``o < min(C_in, C_out)`` filter ``o`` is set to
+    zero except ``W[kh // 2, kw // 2, o, o] = 1``: output channel ``o`` starts as a copy of
+    input channel ``o``. A 2-d weight ``(n_in, n_out)`` is treated as a 1x1 kernel (column ``o``
+    becomes the ``o``-th unit vector). This is airbench's ``nn.init.dirac_(w[:w.size(1)])``.
+
+    Why: a layer that starts as (partly) the identity passes its input through unchanged, so a
+    deep stack of them trains from the first step much like a shallow network, while the
+    remaining random filters add new features. ``activation`` is accepted, like every
+    initializer's, and ignored.
+    """
+
+    def init(shape, rng=None):
+        shape = _as_shape(shape)
+        if len(shape) not in (2, 4) or 0 in shape:
+            raise ShapeError(
+                "initializer 'dirac' makes non-empty 2-d weights (n_in, n_out) or conv kernels "
+                f"(kh, kw, C_in, C_out), got shape {shape}"
+            )
+        fan_in, _ = compute_fans(shape)
+        bound = 1.0 / math.sqrt(fan_in)
+        weight = _draw(shape, rng, lambda s, r: r.uniform(-bound, bound, s))
+        kernel = weight.reshape(1, 1, *shape) if len(shape) == 2 else weight  # a view either way
+        kh, kw, channels_in, channels_out = kernel.shape
+        identities = np.arange(min(channels_in, channels_out))
+        kernel[:, :, :, identities] = 0.0
+        kernel[kh // 2, kw // 2, identities, identities] = 1.0
+        return weight
 
     return init

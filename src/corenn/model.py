@@ -9,12 +9,19 @@ Layers may also hold ``buffers``: arrays that are saved and restored but not tra
 normalisation's running mean and variance). They are addressed the same way and stored in
 parameter files under ``"buffer/<name>"`` (``"buffer/1.running_mean"``).
 
+A layer's config table may hold ``lr_scale = { b = 64.0 }``: factors on the learning rate of
+some of that layer's parameters, kept by the model (:meth:`Sequential.named_lr_scales`) and
+passed by the trainer to the optimizer; the layer itself never sees them.
+
 Layers may have a ``training`` attribute: :meth:`Sequential.train` and :meth:`Sequential.eval`
 set it on every layer that has one (dropout and batch normalisation behave differently).
 
 The model works on numpy arrays or on torch tensors alike: it never imports torch, and only
 uses methods both share (or, for tensors, ``copy_``/``new_tensor``/``numel``).
 """
+
+import math
+import numbers
 
 import numpy as np
 
@@ -29,9 +36,15 @@ BUFFER_PREFIX = "buffer/"
 class Sequential:
     """Layers applied in order; ``backward`` runs them in reverse."""
 
-    def __init__(self, layers, layer_names=None):
+    def __init__(self, layers, layer_names=None, lr_scales=None):
         self.layers = list(layers)
         self.layer_names = list(layer_names or [type(layer).__name__ for layer in self.layers])
+        # {layer index: {parameter key: factor}}; see named_lr_scales.
+        self.lr_scales = {}
+        for index, table in (lr_scales or {}).items():
+            if not isinstance(index, int) or not 0 <= index < len(self.layers):
+                raise ConfigError(f"lr_scales: {index!r} is not a layer index (0 to {len(self.layers) - 1})")
+            self.lr_scales[index] = _checked_lr_scale_table(f"{self._where(index)}.lr_scale", table)
 
     @classmethod
     def from_config(cls, layer_configs, *, n_classes, backend="numpy", seed=0):
@@ -48,9 +61,12 @@ class Sequential:
                 f"layer needs one output per class; write n_out = \"auto\" to get that"
             )
         layers = []
+        lr_scales = {}
         generators = np.random.SeedSequence(seed).spawn(len(layer_configs))
         for index, (layer_config, seed_sequence) in enumerate(zip(layer_configs, generators)):
             options = dict(layer_config.options)
+            if "lr_scale" in options:
+                lr_scales[index] = options.pop("lr_scale")
             if options.get("n_out") == AUTO:
                 options["n_out"] = n_classes
             try:
@@ -59,7 +75,7 @@ class Sequential:
                 raise ConfigError(f"layers[{index}]: {exc}") from exc
             layer.rng = np.random.default_rng(seed_sequence)
             layers.append(layer)
-        return cls(layers, [layer_config.name for layer_config in layer_configs])
+        return cls(layers, [layer_config.name for layer_config in layer_configs], lr_scales)
 
     def skip_input_gradient(self):
         """Tell the first layer, if it can, not to compute dL/dX of the data.
@@ -78,6 +94,10 @@ class Sequential:
         sample goes through in eval mode, so it leaves no trace in running statistics.
         ``to_device`` moves the zero sample where the layers should make their parameters
         (a torch device); without it the sample is a numpy array.
+
+        A layer fitted to data (it has ``allocate``, see :meth:`fit_to_data`) is not run on
+        the zero sample, which has nothing to fit to: its ``allocate`` makes its arrays
+        (unfitted) and gives the zeros of its output's shape the next layers are made from.
         """
         sample = np.zeros((1, *input_shape), dtype=dtype)
         if to_device is not None:
@@ -85,10 +105,47 @@ class Sequential:
         was_training = self.training
         self.eval()
         try:
-            self.forward(sample)
+            for index, layer in enumerate(self.layers):
+                sample = self._apply(index, getattr(layer, "allocate", layer.forward), sample)
+        finally:
+            self.train(was_training)
+        self.check_lr_scales()
+        return self
+
+    def fit_to_data(self, X):
+        """Data-dependent initialisation: fit every layer that has a ``fit`` method to the
+        batch ``X`` as it reaches that layer; returns the model.
+
+        ``X`` goes through the network layer by layer in eval mode (the mode the model was in
+        is restored); before each layer with ``fit`` (patch whitening; LSUV-style inits of
+        third parties), ``layer.fit(input of that layer)`` is called, so a later layer is
+        fitted to what the already fitted layers before it output. The trainer calls this
+        once, on the first training batch of a fresh run; a resumed run loads what was fitted
+        instead. Such a layer also has ``allocate(X)``, used by :meth:`initialize`. Layers
+        inside a composite (a residual block) are not reached.
+        """
+        fitted = [index for index, layer in enumerate(self.layers) if callable(getattr(layer, "fit", None))]
+        if not fitted:
+            return self
+        was_training = self.training
+        self.eval()
+        try:
+            for index, layer in enumerate(self.layers[: fitted[-1] + 1]):
+                if index in fitted:
+                    self._apply(index, layer.fit, X)
+                if index < fitted[-1]:  # nothing after the last fitted layer needs its input
+                    X = self._apply(index, layer.forward, X)
         finally:
             self.train(was_training)
         return self
+
+    def _apply(self, index, step, X):
+        """``step(X)`` for layer ``index`` (its forward, fit or allocate), a ShapeError naming
+        that layer."""
+        try:
+            return step(X)
+        except ShapeError as exc:
+            raise ShapeError(f"{self._where(index)}: {exc}") from exc
 
     @property
     def training(self):
@@ -143,6 +200,33 @@ class Sequential:
     def named_parameters(self):
         """``{"<index>.<key>": array}`` of every parameter (the arrays themselves, not copies)."""
         return {f"{index}.{key}": value for index, layer in enumerate(self.layers) for key, value in layer.parameters.items()}
+
+    def named_lr_scales(self):
+        """``{"<index>.<key>": factor}`` of every parameter whose learning rate is scaled (named
+        as in :meth:`named_parameters`); a parameter not in it has factor 1. A composite layer's
+        table uses its own dotted keys (``lr_scale = { "0.b" = 64.0 }`` on a residual block).
+
+        Why per parameter: airbench trains batch-norm shifts with a rate 64 times the others'
+        (``lr_scale = { b = 64.0 }``); the optimizer applies the factor to the gradient step
+        only, so the weight decay per step stays the same for every parameter.
+        """
+        return {f"{index}.{key}": factor for index, table in self.lr_scales.items() for key, factor in table.items()}
+
+    def check_lr_scales(self):
+        """Every ``lr_scale`` key must name a parameter of its layer.
+
+        Parameters exist only once the layer saw its first input, so this runs after
+        :meth:`initialize` (which calls it); a typo would otherwise silently scale nothing.
+        """
+        for index, table in self.lr_scales.items():
+            known = list(self.layers[index].parameters)
+            unknown = [key for key in table if key not in known]
+            if unknown:
+                has = f"its parameters are {', '.join(map(repr, known))}" if known else "it has no parameters"
+                raise ConfigError(
+                    f"{self._where(index)}.lr_scale: {', '.join(map(repr, unknown))} "
+                    f"{'is not a parameter' if len(unknown) == 1 else 'are not parameters'} of this layer; {has}"
+                )
 
     def named_gradients(self):
         return {f"{index}.{key}": value for index, layer in enumerate(self.layers) for key, value in layer.gradients.items()}
@@ -202,6 +286,22 @@ class Sequential:
 
     def parameter_count(self):
         return int(sum(_size(value) for value in self.named_parameters().values()))
+
+
+def _checked_lr_scale_table(where, table):
+    """A layer's ``lr_scale`` table: parameter keys to finite numbers > 0, as a new dict of floats."""
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"{where} must be a table from parameter keys to factors (lr_scale = {{ b = 64.0 }}), got {table!r}"
+        )
+    checked = {}
+    for key, factor in table.items():
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{where}: keys are the layer's parameter keys ('W', 'b', ...), got {key!r}")
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < math.inf:
+            raise ConfigError(f"{where}.{key} must be a finite number > 0 (the learning rate's factor), got {factor!r}")
+        checked[key] = float(factor)
+    return checked
 
 
 def _copy_into(target, value):

@@ -1,4 +1,5 @@
-"""Optimizers: ``update(param_name, param, param_grad)`` changes ``param`` in place and returns it.
+"""Optimizers: ``update(param_name, param, param_grad, lr_scale=1.0)`` changes ``param`` in place
+and returns it.
 
 The trainer calls ``update`` once per parameter per step, with a name unique in the model
 (``"0.W"``), and sets ``lr`` from the scheduler before each step. Any state an optimizer keeps
@@ -21,8 +22,20 @@ the parameter directly, apart from the moment estimates (AdamW, Loshchilov & Hut
 torch's ``AdamW``): ``param *= 1 - lr * weight_decay`` before the Adam step. Added to Adam's
 gradient the decay would be divided by ``sqrt(v_hat)`` and so act weakest on the parameters
 with the largest gradients. Neither changes the format of ``state_dict``.
+
+``lr_scale`` multiplies one parameter's learning rate for the gradient step only, never for
+the weight decay (a layer's ``lr_scale`` table in the config sets it, see
+:meth:`corenn.model.Sequential.named_lr_scales`). airbench trains batch-norm shifts at a rate
+64 times the others' while their decay per step stays that of every other parameter; torch
+gets the same by giving such a parameter group ``lr * scale`` and ``weight_decay / scale``.
+SGD steps with ``g = lr_scale * clip(grad) + weight_decay * param``; Adam with
+``lr * lr_scale * m_hat / (sqrt(v_hat) + epsilon)``. The trainer passes ``lr_scale`` only to
+parameters whose scale is not 1, so an optimizer whose ``update`` has no such keyword keeps
+working in runs that scale nothing (see :func:`accepts_lr_scale`).
 """
 
+import functools
+import inspect
 import math
 import numbers
 
@@ -63,6 +76,53 @@ def _non_negative(name, value):
 
 def _optional_positive(name, value):
     return None if value is None else _positive(name, value)
+
+
+def check_lr_scale(lr_scale):
+    """A per-parameter factor: a finite number > 0 (the model checks the config's; this guards
+    direct callers)."""
+    if isinstance(lr_scale, bool) or not isinstance(lr_scale, numbers.Real) or not 0 < lr_scale < math.inf:
+        raise ConfigError(f"lr_scale must be a finite number > 0 (1 leaves the rate as it is), got {lr_scale!r}")
+    return float(lr_scale)
+
+
+def accepts_lr_scale(optimizer):
+    """Whether ``optimizer.update`` takes an ``lr_scale`` keyword (or any keyword).
+
+    Optimizers registered by third-party plugins may predate per-parameter rates; the trainer
+    asks this before the first scaled update, so such an optimizer fails with a message
+    instead of a TypeError, or worse a silently ignored keyword.
+    """
+    # The class's function, not the bound method: the cache then holds no optimizer alive.
+    update = getattr(type(optimizer), "update", None) or optimizer.update
+    return _update_accepts_lr_scale(update)
+
+
+def require_lr_scale_support(optimizer, scaled_parameters, registered_name=None):
+    """Raise a ConfigError unless ``optimizer`` takes ``lr_scale``, naming the optimizer (its
+    registered name when given, and its class) and the scaled parameters."""
+    if not scaled_parameters or accepts_lr_scale(optimizer):
+        return
+    cls = type(optimizer)
+    name = f"{registered_name!r} ({cls.__module__}.{cls.__qualname__})" if registered_name else f"{cls.__module__}.{cls.__qualname__}"
+    raise ConfigError(
+        f"optimizer {name} takes no lr_scale in its update(), but layers set lr_scale for "
+        f"{', '.join(sorted(scaled_parameters))}; remove those lr_scale tables or use an optimizer that "
+        f"takes them (the built-in sgd and adam do)"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _update_accepts_lr_scale(update):
+    try:
+        parameters = inspect.signature(update).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C-level callable without a signature
+        return False
+    return any(
+        (parameter.name == "lr_scale" and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY))
+        or parameter.kind is parameter.VAR_KEYWORD
+        for parameter in parameters
+    )
 
 
 def clip_by_norm(grad, clip_norm):
@@ -123,37 +183,61 @@ class _StatefulOptimizer:
 
 
 class SGD(_StatefulOptimizer):
-    """Stochastic gradient descent with (heavy-ball) momentum.
+    """Stochastic gradient descent with (heavy-ball or Nesterov) momentum.
 
     ``v = momentum * v - lr * g``; ``param += v``. With ``momentum=0`` that is ``param -= lr * g``.
-    ``g`` is the gradient clipped to norm ``clip_norm`` when that is set, plus
-    ``weight_decay * param``.
+    ``g`` is the gradient clipped to norm ``clip_norm`` when that is set, times the parameter's
+    ``lr_scale``, plus ``weight_decay * param``.
+
+    ``nesterov=True`` (needs ``momentum > 0``) steps with the velocity looked one step ahead:
+    ``v = momentum * v - lr * g``; ``param += momentum * v - lr * g``. The gradient then acts
+    at once as well as through the velocity, which damps the overshoot of plain momentum. At a
+    constant ``lr`` this is exactly torch's ``SGD(nesterov=True)`` (whose buffer is ``-v / lr``);
+    when ``lr`` changes between steps the two differ slightly, as the plain forms do.
     """
 
     ARRAY_SLOTS = ("velocity",)
 
-    def __init__(self, lr=0.01, momentum=0.0, clip_norm=None, weight_decay=0.0):
+    def __init__(self, lr=0.01, momentum=0.0, clip_norm=None, weight_decay=0.0, nesterov=False):
         super().__init__()
         self.lr = _positive("lr", lr)
         self.momentum = _in_unit_interval("momentum", momentum)
         self.clip_norm = _optional_positive("clip_norm", clip_norm)
         self.weight_decay = _non_negative("weight_decay", weight_decay)
+        self.nesterov = _nesterov(nesterov, self.momentum)
 
-    def update(self, param_name, param, param_grad):
+    def update(self, param_name, param, param_grad, lr_scale=1.0):
         grad = clip_by_norm(param_grad, self.clip_norm)
+        lr_scale = check_lr_scale(lr_scale)
+        if lr_scale != 1.0:
+            grad = lr_scale * grad
         if self.weight_decay:
             grad = grad + self.weight_decay * param
         velocity = self._array_slot("velocity", param_name, param)
         velocity *= self.momentum
         velocity -= self.lr * grad
-        param += velocity
+        if self.nesterov:
+            param += self.momentum * velocity - self.lr * grad
+        else:
+            param += velocity
         return param
 
     def __repr__(self):
         return (
             f"SGD(lr={self.lr!r}, momentum={self.momentum!r}, clip_norm={self.clip_norm!r}, "
-            f"weight_decay={self.weight_decay!r})"
+            f"weight_decay={self.weight_decay!r}, nesterov={self.nesterov!r})"
         )
+
+
+def _nesterov(nesterov, momentum):
+    if not isinstance(nesterov, bool):
+        raise ConfigError(f"option 'nesterov' must be true or false, got {nesterov!r}")
+    if nesterov and momentum == 0:
+        raise ConfigError(
+            "option 'nesterov' = true needs momentum > 0 (Nesterov's look-ahead is along the velocity); "
+            "set momentum in (0, 1) or leave nesterov false"
+        )
+    return nesterov
 
 
 class Adam(_StatefulOptimizer):
@@ -165,7 +249,8 @@ class Adam(_StatefulOptimizer):
     bias correction right for a parameter that joins (or skips) some steps.
 
     ``weight_decay`` is decoupled (AdamW): ``param *= 1 - lr * weight_decay`` first, the moment
-    estimates never seeing it.
+    estimates never seeing it. A parameter's ``lr_scale`` multiplies the step,
+    ``lr * lr_scale * m_hat / (sqrt(v_hat) + epsilon)``, and not the decay.
     """
 
     ARRAY_SLOTS = ("m", "v")
@@ -180,7 +265,8 @@ class Adam(_StatefulOptimizer):
         self.clip_norm = _optional_positive("clip_norm", clip_norm)
         self.weight_decay = _non_negative("weight_decay", weight_decay)
 
-    def update(self, param_name, param, param_grad):
+    def update(self, param_name, param, param_grad, lr_scale=1.0):
+        step_lr = self.lr * check_lr_scale(lr_scale)
         grad = clip_by_norm(param_grad, self.clip_norm)
         if self.weight_decay:
             param *= 1.0 - self.lr * self.weight_decay
@@ -194,7 +280,7 @@ class Adam(_StatefulOptimizer):
         v += (1.0 - self.beta2) * np.square(grad)
         m_hat = m / (1.0 - self.beta1**step)
         v_hat = v / (1.0 - self.beta2**step)
-        param -= self.lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
+        param -= step_lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
         return param
 
     def __repr__(self):

@@ -1,13 +1,17 @@
 """Run records: ``<out>/<name>/`` holds everything a finished or interrupted run leaves.
 
 - ``config.toml``: the resolved config (overrides applied), enough to rerun it;
-- ``metrics.csv`` and ``metrics.json``: one row per epoch;
+- ``metrics.csv`` and ``metrics.json``: one row per epoch (no ``val_*`` columns when the data
+  set has no validation split);
+- ``steps.csv``: one row per update (step, epoch, loss, learning_rate), the mini-batch losses
+  the trainer read anyway, kept exactly across resumes (the checkpoint holds them);
 - ``parameters.npz``: the learned parameters (the last good ones if training diverged), and
   the layers' buffers (running statistics) under ``buffer/<name>``; numpy arrays on either
   backend;
 - ``checkpoint.npz``: parameters and buffers (``param/<name>``, ``param/buffer/<name>``),
   optimizer state and the generators (batch order, augmentation), for ``--resume``;
-- ``loss.png`` and ``accuracy.png``: per-epoch curves;
+- ``loss.png`` and ``accuracy.png``: per-epoch curves; ``loss_steps.png``: the loss of every
+  step with its moving average;
 - ``result.json``: the final summary that ``corenn train --json`` prints.
 
 Every file is written atomically (see :mod:`corenn.io`), and the directory itself appears only
@@ -25,6 +29,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from corenn.errors import CorennError, RunExistsError
 from corenn.io import atomic_write, load_arrays, process_umask, remove_stale_temporaries, save_arrays, write_json
 
@@ -39,6 +45,8 @@ PARAMETERS_FILE = "parameters.npz"
 CHECKPOINT_FILE = "checkpoint.npz"
 METRICS_CSV_FILE = "metrics.csv"
 METRICS_JSON_FILE = "metrics.json"
+STEPS_CSV_FILE = "steps.csv"
+STEP_COLUMNS = ("step", "epoch", "loss", "learning_rate")
 RESULT_FILE = "result.json"
 STAGING_SUFFIX = ".staging"
 
@@ -175,7 +183,7 @@ class RunRecorder:
     def write_metrics(self, history):
         """Rewrite both metrics files from the whole history: one row per epoch, never appended."""
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=metric_columns(history), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
         atomic_write(self.path(METRICS_CSV_FILE), buffer.getvalue())
@@ -185,9 +193,23 @@ class RunRecorder:
         """The recorded per-epoch rows, or ``[]`` when none were written (or they are unreadable)."""
         return _read_json_or_none(self.path(METRICS_JSON_FILE)) or []
 
-    def write_plots(self, history):
+    def write_steps(self, run, steps_per_epoch):
+        """Rewrite ``steps.csv`` from the run's per-step losses and learning rates (see
+        :class:`corenn.trainer.TrainingRun`); step ``s`` (from 1) is in epoch
+        ``(s - 1) // steps_per_epoch + 1``. Floats are written in full (``repr``), so the file
+        holds the very values the checkpoint does."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(STEP_COLUMNS)
+        for index, (loss, learning_rate) in enumerate(zip(run.step_losses, run.step_learning_rates)):
+            writer.writerow((index + 1, index // steps_per_epoch + 1, repr(float(loss)), repr(float(learning_rate))))
+        atomic_write(self.path(STEPS_CSV_FILE), buffer.getvalue())
+
+    def write_plots(self, history, step_losses=()):
         if history:
             write_plots(history, self.run_dir)
+        if len(step_losses):
+            write_step_plot(step_losses, self.run_dir)
 
     def write_result(self, result):
         write_json(self.path(RESULT_FILE), result)
@@ -226,29 +248,77 @@ def _remove_abandoned_staging(out_dir, name):
             recorder.close()
 
 
-def write_plots(history, folder, *, prefix=""):
-    """``loss.png`` and ``accuracy.png``: training and validation curves per epoch."""
+def metric_columns(history):
+    """The metrics files' columns: :data:`METRIC_COLUMNS`, less the ``val_*`` ones when no
+    epoch has them (a data set without a validation split)."""
+    has_validation = not history or any("val_loss" in row for row in history)
+    return [column for column in METRIC_COLUMNS if has_validation or not column.startswith("val_")]
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_figure(plt, figure, path):
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    atomic_write(path, buffer.getvalue())
+    return path
+
+
+def write_plots(history, folder, *, prefix=""):
+    """``loss.png`` and ``accuracy.png``: training and (when there is a validation split)
+    validation curves per epoch."""
+    plt = _pyplot()
     epochs = [row["epoch"] for row in history]
+    splits = [split for split in ("train", "val") if all(f"{split}_loss" in row for row in history)]
     written = []
     for quantity, label in (("loss", "loss"), ("accuracy", "accuracy")):
         figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-        for split in ("train", "val"):
+        for split in splits:
             axes.plot(epochs, [row[f"{split}_{quantity}"] for row in history], marker="." if len(epochs) < 40 else None, label=split)
         axes.set_xlabel("epoch")
         axes.set_ylabel(label)
         axes.set_title(f"{label} per epoch")
         axes.grid(alpha=0.3)
         axes.legend()
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        plt.close(figure)
-        path = Path(folder) / f"{prefix}{quantity}.png"
-        atomic_write(path, buffer.getvalue())
-        written.append(path)
+        written.append(_save_figure(plt, figure, Path(folder) / f"{prefix}{quantity}.png"))
     return written
+
+
+def moving_average(values, window):
+    """The trailing mean of the last ``window`` values at each position from ``window - 1`` on
+    (``len(values) - window + 1`` means); fewer values than ``window`` give none."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < window:
+        return np.zeros(0)
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    return (sums[window:] - sums[:-window]) / window
+
+
+def write_step_plot(step_losses, folder, *, prefix=""):
+    """``loss_steps.png``: the training loss of every step, and its moving average over
+    about a tenth of the run (2 to 100 steps), which shows the trend the noisy mini-batch
+    losses hide."""
+    plt = _pyplot()
+    losses = np.asarray(step_losses, dtype=np.float64)
+    steps = np.arange(1, len(losses) + 1)
+    window = int(min(100, max(2, len(losses) // 10)))
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
+    axes.plot(steps, losses, linewidth=0.6, alpha=0.45, label="loss per step")
+    averaged = moving_average(losses, window)
+    if len(averaged):
+        axes.plot(steps[window - 1 :], averaged, linewidth=1.6, label=f"moving average ({window} steps)")
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title("training loss per step")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return _save_figure(plt, figure, Path(folder) / f"{prefix}loss_steps.png")

@@ -121,19 +121,30 @@ class Cosine:
         )
 
 
+def _linear_between(start, end, fraction):
+    """From ``start`` at ``fraction = 0`` to ``end`` at 1, along a straight line."""
+    return start + (end - start) * fraction
+
+
+ANNEALING = {"cos": _cosine_between, "linear": _linear_between}
+
+
 class OneCycle:
     """The one-cycle policy (Smith & Topin 2018) with torch's ``OneCycleLR`` semantics
-    (``anneal_strategy="cos"``, ``three_phase=False``); ``initial_lr`` is the peak (torch's
-    ``max_lr``).
+    (``three_phase=False``); ``initial_lr`` is the peak (torch's ``max_lr``).
 
-    The rate starts at ``initial_lr / div_factor``, rises along a half cosine to ``initial_lr``
-    at step ``pct_start * total_steps - 1``, then falls along a half cosine to
-    ``initial_lr / div_factor / final_div_factor`` at step ``total_steps - 1``. Steps past the
-    end hold that final rate (torch raises instead). Momentum is not cycled: corenn's
-    optimizers keep theirs fixed.
+    The rate starts at ``initial_lr / div_factor``, rises to ``initial_lr`` at step
+    ``pct_start * total_steps - 1``, then falls to ``initial_lr / div_factor / final_div_factor``
+    at step ``total_steps - 1``. Steps past the end hold that final rate (torch raises instead).
+    Momentum is not cycled: corenn's optimizers keep theirs fixed.
+
+    ``anneal`` is how each phase goes from one end to the other, torch's ``anneal_strategy``:
+    ``"cos"`` (the default) along half a cosine, slow at both ends; ``"linear"`` along a
+    straight line, the triangular schedule airbench uses (rising from near zero, falling to
+    near zero), which spends more steps at high rates.
     """
 
-    def __init__(self, initial_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+    def __init__(self, initial_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4, anneal="cos"):
         self.initial_lr = _positive("initial_lr", initial_lr)
         self.total_steps = _positive_int("total_steps", total_steps, "optimizer updates in the whole run")
         if isinstance(pct_start, bool) or not isinstance(pct_start, numbers.Real) or not 0 < pct_start < 1:
@@ -141,6 +152,9 @@ class OneCycle:
         self.pct_start = float(pct_start)
         self.div_factor = _positive("div_factor", div_factor)
         self.final_div_factor = _positive("final_div_factor", final_div_factor)
+        if not isinstance(anneal, str) or anneal not in ANNEALING:
+            raise ConfigError(f"option 'anneal' must be one of {', '.join(map(repr, ANNEALING))}, got {anneal!r}")
+        self.anneal = anneal
         self.start_lr = self.initial_lr / self.div_factor
         self.final_lr = self.start_lr / self.final_div_factor
         self.peak_step = self.pct_start * self.total_steps - 1
@@ -152,13 +166,14 @@ class OneCycle:
 
     def __call__(self, step):
         step = min(_check_step(step), self.total_steps - 1)
+        between = ANNEALING[self.anneal]
         if step <= self.peak_step:
-            return _cosine_between(self.start_lr, self.initial_lr, step / self.peak_step)
+            return between(self.start_lr, self.initial_lr, step / self.peak_step)
         fraction = (step - self.peak_step) / (self.total_steps - 1 - self.peak_step)
-        return _cosine_between(self.initial_lr, self.final_lr, fraction)
+        return between(self.initial_lr, self.final_lr, fraction)
 
     def __repr__(self):
         return (
             f"OneCycle(initial_lr={self.initial_lr!r}, total_steps={self.total_steps!r}, pct_start={self.pct_start!r}, "
-            f"div_factor={self.div_factor!r}, final_div_factor={self.final_div_factor!r})"
+            f"div_factor={self.div_factor!r}, final_div_factor={self.final_div_factor!r}, anneal={self.anneal!r})"
         )

@@ -14,6 +14,12 @@ from corenn.records import RunRecorder, write_plots
 from corenn.training import train
 
 
+NO_VALIDATION = (
+    "corenn sweep judges runs on the validation split, and this data set has none "
+    "(dataset.val_size = 0); set val_size > 0"
+)
+
+
 def with_hidden_size(config, hidden):
     """A copy of ``config`` whose hidden layers (all but the last) have ``n_out = hidden``."""
     data = config.to_dict()
@@ -37,6 +43,8 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
     for hidden in hidden_sizes:
         if hidden <= 0:
             raise ConfigError(f"hidden sizes must be positive integers, got {hidden}")
+    if config.dataset.options.get("val_size") == 0:
+        raise ConfigError(NO_VALIDATION)
     recorder = RunRecorder.create(out_dir, f"{config.name}-sweep", overwrite=overwrite)
     rows, histories = [], []
     for lr, hidden in itertools.product(learning_rates, hidden_sizes):
@@ -48,6 +56,8 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
             config_from_dict(data), data_dir=data_dir, record=False, verbose=False,
             callbacks=[_HistoryCollector(histories_of_run)],
         )
+        if result.get("val_accuracy") is None:
+            raise ConfigError(NO_VALIDATION)
         row = {
             "lr": lr,
             "hidden": hidden,

@@ -244,6 +244,8 @@ def gradcheck(kind, name, options=None, *, backend="numpy", input_shape=None, se
         X = rng.standard_normal(shape)
         if hasattr(component, "rng"):
             component = FixedRandomness(component, seed)
+        if callable(getattr(component, "fit", None)):
+            component.fit(X)  # a layer fitted to data (patch_whitening) is fitted to the test batch
         component.forward(X)
         for key, value in component.parameters.items():
             if key == "b":

@@ -21,13 +21,20 @@ import time
 import attrs
 import numpy as np
 
-from corenn.data.loader import augment_batch, batch_indices
+from corenn.data.loader import augment_batch, averaged_outputs, batch_indices
 from corenn.errors import ConfigError, CorruptFileError, DataError, TrainingDiverged
+from corenn.optimizers import require_lr_scale_support
 
 
 @attrs.define(eq=False)
 class TrainingRun:
-    """What hooks see of a run. Set ``stop_requested`` to end it after the current epoch."""
+    """What hooks see of a run. Set ``stop_requested`` to end it after the current epoch.
+
+    ``history`` holds one metrics dict per epoch; ``step_losses`` and ``step_learning_rates``
+    one float per update (the mini-batch's loss before it, and the scheduler's learning rate it
+    used; a parameter with an ``lr_scale`` used that rate times its scale), so
+    ``step_losses[i]`` belongs to step ``i + 1``. Both are part of every checkpoint.
+    """
 
     config: object
     model: object
@@ -37,6 +44,8 @@ class TrainingRun:
     epoch: int = 0
     step: int = 0
     stop_requested: bool = False
+    step_losses: list = attrs.Factory(list)
+    step_learning_rates: list = attrs.Factory(list)
 
 
 @attrs.define(eq=False)
@@ -81,13 +90,31 @@ class NumpyArrays:
     def no_grad(self):
         return contextlib.nullcontext()
 
-    def crop_and_flip(self, X, padding, rows, cols):
-        """``X`` (NHWC) zero-padded by ``padding`` on each side, then gathered at ``rows`` (m, H)
-        and ``cols`` (m, W), numpy index arrays: each sample's crop, flipped where its column
-        indices run backwards."""
+    def pad_images(self, X, padding, mode="zeros"):
+        """``X`` (NHWC) padded by ``padding`` pixels on each side of its height and width, with
+        zeros or (``mode="reflect"``) by reflection without repeating the edge pixel."""
+        widths = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+        return np.pad(X, widths, mode="reflect" if mode == "reflect" else "constant")
+
+    def crop_and_flip(self, X, padding, rows, cols, padding_mode="zeros"):
+        """``X`` (NHWC) padded by ``padding`` on each side (see :meth:`pad_images`), then
+        gathered at ``rows`` (m, H) and ``cols`` (m, W), numpy index arrays: each sample's crop,
+        flipped where its column indices run backwards."""
         if padding:
-            X = np.pad(X, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+            X = self.pad_images(X, padding, padding_mode)
         return X[np.arange(len(X))[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+    def flip_images(self, X):
+        """``X`` (NHWC) mirrored left-right, as a new contiguous array."""
+        return np.ascontiguousarray(X[:, :, ::-1])
+
+    def shift_images(self, X, dy, dx):
+        """``X`` (NHWC) moved ``dy`` pixels down and ``dx`` right (negative: up, left), the
+        uncovered border filled by reflection: output pixel (y, x) is input pixel (y - dy, x - dx)."""
+        padding = max(abs(dy), abs(dx))
+        height, width = X.shape[1:3]
+        padded = self.pad_images(X, padding, "reflect")
+        return np.ascontiguousarray(padded[:, padding - dy : padding - dy + height, padding - dx : padding - dx + width])
 
 
 class DeferredInterrupt:
@@ -135,11 +162,17 @@ class Trainer:
 
     ``changing_state`` is true only while an update or an epoch's bookkeeping is half done;
     a checkpoint taken then would not be a state of the run, so none is written.
+
+    ``augment`` (a config's ``[dataset] augment`` table) is applied to training batches, see
+    :func:`corenn.data.loader.augment_batch`; ``test_augment`` (``"none"``, ``"flip"`` or
+    ``"flip_translate"``) makes every evaluation average the model's outputs over views of
+    each image, see :func:`corenn.data.loader.evaluation_views`. Without a validation split
+    (``data.val`` is None) the epochs' metrics simply hold no ``val_*`` entries.
     """
 
     def __init__(
         self, run, data, loss, optimizer, scheduler, *, batch_size, shuffle_rng, hooks=None, on_checkpoint=None,
-        progress=None, arrays=None, augment=None, augment_rng=None,
+        progress=None, arrays=None, augment=None, augment_rng=None, test_augment="none",
     ):
         self.run = run
         self.data = data
@@ -152,6 +185,7 @@ class Trainer:
         if self.augment and augment_rng is None:
             raise ValueError("augmentation needs its own generator (augment_rng)")
         self.augment_rng = augment_rng
+        self.test_augment = test_augment
         self.loss = loss
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -195,7 +229,9 @@ class Trainer:
             self.interrupts.check()
             metrics = self.train_epoch(run.epoch + 1)
             self._check_finite_parameters(run.epoch + 1)
-            metrics |= self.evaluate(self.data.val, "val")
+            if self.data.val is not None:
+                metrics |= self.evaluate(self.data.val, "val")
+            metrics["learning_rate"] = float(self.scheduler(max(run.step - 1, 0)))  # the epoch's last update's
             metrics["seconds"] = time.perf_counter() - self.epoch_progress.started
             with self._changing_state():
                 run.history.append(metrics)
@@ -243,7 +279,8 @@ class Trainer:
             if forward_changes_state:
                 self.changing_state = True  # reset by the update's block below
             if self.augment:
-                X = augment_batch(X, self.augment_rng, self.arrays, **self.augment)
+                sample_indices = progress.order[start : start + self.batch_size]  # on the host, for "alternate" flips
+                X = augment_batch(X, self.augment_rng, self.arrays, **self.augment, indices=sample_indices, epoch=epoch)
             Y_hat = self.run.model.forward(X)
             loss = float(self.loss.forward(Y, Y_hat))
             if not np.isfinite(loss):
@@ -256,6 +293,8 @@ class Trainer:
             self.run.model.backward(self.loss.backward(Y, Y_hat))
             with self._changing_state():
                 self.update()
+                self.run.step_losses.append(loss)
+                self.run.step_learning_rates.append(float(self.optimizer.lr))
                 progress.loss_sum += loss * batch_size
                 progress.correct += self.arrays.count_correct(Y_hat, train.labels[index])
                 progress.seen += batch_size
@@ -266,9 +305,14 @@ class Trainer:
             "train_accuracy": int(progress.correct) / progress.seen,
         }
 
+    @property
+    def steps_per_epoch(self):
+        """Updates per epoch: one per mini-batch, the last one possibly smaller."""
+        return -(-len(self.data.train) // self.batch_size)
+
     def _check_finite_parameters(self, epoch):
         """The loss of a step is checked before its update; this catches the epoch's last update."""
-        n_steps = len(batch_indices(len(self.data.train), self.batch_size))
+        n_steps = self.steps_per_epoch
         for name, value in self.run.model.named_parameters().items():
             finite = value.isfinite().all() if hasattr(value, "isfinite") else np.all(np.isfinite(value))  # torch or numpy
             if not bool(finite):
@@ -280,19 +324,32 @@ class Trainer:
                 )
 
     def update(self):
-        """One optimizer step over every parameter, at the scheduler's learning rate."""
+        """One optimizer step over every parameter, at the scheduler's learning rate.
+
+        A parameter with a learning-rate factor other than 1 (a layer's ``lr_scale``) gets it as
+        ``lr_scale=``; others are updated without the keyword, so optimizers from plugins that
+        do not know it still run configs that scale nothing.
+        """
         model = self.run.model
         self.optimizer.lr = float(self.scheduler(self.run.step))
         gradients = model.named_gradients()
+        lr_scales = {name: factor for name, factor in model.named_lr_scales().items() if factor != 1.0}
+        if lr_scales:
+            optimizer_config = getattr(self.run.config, "optimizer", None)
+            require_lr_scale_support(self.optimizer, lr_scales, getattr(optimizer_config, "name", None))
         for name, param in model.named_parameters().items():
-            updated = self.optimizer.update(name, param, gradients[name])
+            if name in lr_scales:
+                updated = self.optimizer.update(name, param, gradients[name], lr_scale=lr_scales[name])
+            else:
+                updated = self.optimizer.update(name, param, gradients[name])
             if updated is not param:
                 model.set_parameter(name, updated)
         self.run.step += 1
 
     def evaluate(self, split, prefix, batch_size=1024):
         """Mean loss and accuracy of the model on a prepared split, in eval mode (the model's
-        mode is restored afterwards) and without autograd."""
+        mode is restored afterwards) and without autograd; with ``test_augment`` the outputs are
+        averaged over the views first, and the loss is that of the averaged outputs."""
         model = self.run.model
         split = self._device_split(split)
         loss_sum = 0.0
@@ -303,15 +360,12 @@ class Trainer:
             with self.arrays.no_grad():
                 for start in range(0, len(split), batch_size):
                     Y = split.Y[start : start + batch_size]
-                    Y_hat = model.forward(split.X[start : start + batch_size])
+                    Y_hat = averaged_outputs(model.forward, split.X[start : start + batch_size], self.arrays, self.test_augment)
                     loss_sum += float(self.loss.forward(Y, Y_hat)) * len(Y)
                     correct += self.arrays.count_correct(Y_hat, split.labels[start : start + batch_size])
         finally:
             model.train(was_training)
-        metrics = {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_accuracy": int(correct) / len(split)}
-        if prefix == "val":
-            metrics["learning_rate"] = float(self.scheduler(max(self.run.step - 1, 0)))
-        return metrics
+        return {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_accuracy": int(correct) / len(split)}
 
     # Checkpoints: everything needed to continue bit for bit, as arrays (no pickle).
 
@@ -342,6 +396,8 @@ class Trainer:
                 "seen": progress.seen,
             }
             arrays["progress/order"] = progress.order
+        arrays["steps/loss"] = np.asarray(run.step_losses, dtype=np.float64).reshape(-1)
+        arrays["steps/learning_rate"] = np.asarray(run.step_learning_rates, dtype=np.float64).reshape(-1)
         arrays["state"] = np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8)
         return arrays
 
@@ -375,6 +431,7 @@ class Trainer:
             epoch, step, history = int(state["epoch"]), int(state["step"]), list(state["history"])
             if epoch < 0 or step < 0 or len(history) != epoch:
                 raise ValueError(f"epoch {epoch}, step {step} and {len(history)} history rows do not agree")
+            step_losses, step_learning_rates = _saved_steps(arrays, step)
             self.run.model.load_parameters(params)
             self.optimizer.load_state_dict(optimizer_state)
             self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
@@ -384,6 +441,7 @@ class Trainer:
                 if layer_rng_state is not None and isinstance(getattr(layer, "rng", None), np.random.Generator):
                     layer.rng.bit_generator.state = layer_rng_state
             self.run.epoch, self.run.step, self.run.history = epoch, step, history
+            self.run.step_losses, self.run.step_learning_rates = step_losses, step_learning_rates
             self.epoch_progress = progress
         except (ConfigError, DataError):
             raise
@@ -453,6 +511,23 @@ def _checked_order(order, n_samples):
     if not np.array_equal(np.sort(order), np.arange(n_samples)):
         raise ValueError("the saved batch order is not a permutation of the training samples")
     return order
+
+
+def _saved_steps(arrays, n_steps):
+    """The per-step losses and learning rates of a checkpoint, as lists of floats.
+
+    A checkpoint made before they were recorded has none: its steps are NaN (unknown), so the
+    step numbers of later steps stay right.
+    """
+    if "steps/loss" not in arrays:
+        unknown = [float("nan")] * n_steps
+        return unknown, list(unknown)
+    losses, learning_rates = arrays["steps/loss"], arrays.get("steps/learning_rate")
+    for name, values in (("losses", losses), ("learning rates", learning_rates)):
+        if values is None or values.shape != (n_steps,) or not np.issubdtype(values.dtype, np.floating):
+            shape = None if values is None else values.shape
+            raise ValueError(f"the saved per-step {name} have shape {shape}, expected ({n_steps},) floats")
+    return losses.astype(np.float64).tolist(), learning_rates.astype(np.float64).tolist()
 
 
 def _scalar_or_array(value):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from corenn.config import load_config, with_overrides
-from corenn.data.loader import prepare
+from corenn.data.loader import check_image_options, prepare
 from corenn.errors import ConfigError, CorennError, CorruptFileError, TrainingDiverged
 from corenn.hookspecs import hookimpl
 from corenn.model import Sequential
@@ -46,10 +46,12 @@ class ConsoleReporter:
     @hookimpl
     def corenn_epoch_end(self, run, epoch, metrics):
         width = len(str(run.epochs))
+        validation = ""
+        if "val_loss" in metrics:  # absent when the data set has no validation split
+            validation = f"val_loss {metrics['val_loss']:.4f}  val_acc {metrics['val_accuracy']:.4f}  "
         print(
             f"epoch {epoch:>{width}}/{run.epochs}  train_loss {metrics['train_loss']:.4f}  "
-            f"train_acc {metrics['train_accuracy']:.4f}  val_loss {metrics['val_loss']:.4f}  "
-            f"val_acc {metrics['val_accuracy']:.4f}  lr {metrics['learning_rate']:.3g}  "
+            f"train_acc {metrics['train_accuracy']:.4f}  {validation}lr {metrics['learning_rate']:.3g}  "
             f"{metrics['seconds']:.2f}s",
             file=self.stream,
             flush=True,
@@ -123,6 +125,7 @@ def build_with_arrays(config, *, data_dir=None):
     _check_backend(config.backend, registry)
     arrays = array_backend(config.backend, config.device)
     splits = _component("dataset", config.dataset, "numpy", "dataset", data_dir=data_dir)
+    check_image_options(splits.input_shape, config.dataset.name, config.dataset.augment, config.dataset.test_augment)
     data = prepare(splits, config.dtype)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
     model.skip_input_gradient()
@@ -152,6 +155,7 @@ def _make_trainer(config, run_dir, *, data_dir, reporter):
         arrays=arrays,
         augment=augment,
         augment_rng=np.random.default_rng([config.seed, AUGMENT_STREAM]) if augment else None,
+        test_augment=config.dataset.test_augment,
     )
 
 
@@ -217,6 +221,7 @@ def _execute(trainer, recorder, callbacks, *, data_dir=None):
                 recorder.write_checkpoint(trainer.checkpoint_arrays())
                 recorder.write_parameters(run.model)
                 recorder.write_metrics(run.history)
+                recorder.write_steps(run, trainer.steps_per_epoch)
 
     trainer.on_checkpoint = checkpoint
     try:
@@ -226,7 +231,8 @@ def _execute(trainer, recorder, callbacks, *, data_dir=None):
         if recorder is not None:
             with contextlib.suppress(CorennError):  # a full disk must not hide why training stopped
                 recorder.write_metrics(run.history)
-                recorder.write_plots(run.history)
+                recorder.write_steps(run, trainer.steps_per_epoch)
+                recorder.write_plots(run.history, run.step_losses)
             kept = f"end of epoch {run.epoch}" if run.epoch else "the initial ones: no epoch completed"
             where = f"the last good parameters ({kept}) are in {recorder.path(PARAMETERS_FILE)}"
         else:
@@ -256,7 +262,8 @@ def _execute(trainer, recorder, callbacks, *, data_dir=None):
                 # and then resumed must still leave them whole and current.
                 recorder.write_parameters(run.model)
                 recorder.write_metrics(run.history)
-                recorder.write_plots(run.history)
+                recorder.write_steps(run, trainer.steps_per_epoch)
+                recorder.write_plots(run.history, run.step_losses)
                 recorder.write_result(result)
         except KeyboardInterrupt:
             message = f"interrupted while writing the final records; training is complete; finish with: {command}"
@@ -272,6 +279,7 @@ def _save_interrupted(trainer, recorder):
     try:
         recorder.write_checkpoint(trainer.checkpoint_arrays())
         recorder.write_metrics(trainer.run.history)
+        recorder.write_steps(trainer.run, trainer.steps_per_epoch)
     except CorennError as exc:
         return f"interrupted; saving the checkpoint failed ({exc}), the previous one is kept"
     progress = trainer.epoch_progress
@@ -279,6 +287,18 @@ def _save_interrupted(trainer, recorder):
     if progress is not None:
         where = f"epoch {trainer.run.epoch + 1}, after batch {progress.next_batch}"
     return f"interrupted: checkpoint saved ({where})"
+
+
+FIT_SAMPLE_SIZE = 5000
+
+
+def _fit_to_data(trainer):
+    """Fit the layers that are fitted to data (``patch_whitening``) to the first
+    ``FIT_SAMPLE_SIZE`` training images, unaugmented, as airbench does: once, for a fresh run,
+    before its initial records (a resumed run loads what was fitted)."""
+    train = trainer.data.train
+    sample = trainer.arrays.to_device(train.X[: min(FIT_SAMPLE_SIZE, len(train))])
+    trainer.run.model.fit_to_data(sample)
 
 
 def _write_initial_records(trainer, config):
@@ -301,6 +321,7 @@ def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, reco
     config = load_config(config)
     reporter = ConsoleReporter() if verbose else None
     trainer = _make_trainer(config, None, data_dir=data_dir, reporter=reporter)
+    _fit_to_data(trainer)
     recorder = None
     if record:
         initialize = _write_initial_records(trainer, config)
@@ -358,6 +379,7 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs):
                 f"epoch(s), so it cannot be continued exactly; start it again with: {restart_command(run_dir)}"
             )
         say(f"{run_dir} has no checkpoint: the run had not started; training it from the beginning")
+        _fit_to_data(trainer)
         _write_initial_records(trainer, config)(recorder)
         return _execute(trainer, recorder, run_callbacks, data_dir=data_dir)
 
@@ -390,6 +412,7 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs):
         # Bring the records level with the checkpoint (a kill between files leaves them behind).
         recorder.write_parameters(run.model)
         recorder.write_metrics(run.history)
+        recorder.write_steps(run, trainer.steps_per_epoch)
     where = f"epoch {run.epoch + 1}, batch {trainer.epoch_progress.next_batch + 1}" if in_epoch else f"epoch {run.epoch + 1}"
     if run.epoch < config.epochs:
         say(f"resuming {run_dir} at {where} of {config.epochs} epochs")

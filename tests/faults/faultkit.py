@@ -194,7 +194,7 @@ def assert_records_whole(run_dir):
             tomllib.loads(path.read_text(encoding="utf-8"))
         elif path.suffix == ".csv":
             text = path.read_text(encoding="utf-8")
-            assert text.endswith("\n") and text.startswith("epoch,"), f"{path.name} is cut short"
+            assert text.endswith("\n") and text.startswith(("epoch,", "step,")), f"{path.name} is cut short"
         elif path.suffix == ".png":
             assert path.read_bytes().endswith(b"IEND\xaeB`\x82"), f"{path.name} is cut short"
         else:

@@ -62,9 +62,9 @@ def test_no_room_for_the_temporary_file_itself(tmp_path, monkeypatch):
 
 
 # Writes of the small run: config, parameters, checkpoint (initial records, in the staging
-# folder), then per epoch: checkpoint, parameters, metrics.csv, metrics.json.
-EPOCH_5_METRICS_CSV = 3 + 4 * 4 + 3
-EPOCH_5_CHECKPOINT = 3 + 4 * 4 + 1
+# folder), then per epoch: checkpoint, parameters, metrics.csv, metrics.json, steps.csv.
+EPOCH_5_METRICS_CSV = 3 + 5 * 4 + 3
+EPOCH_5_CHECKPOINT = 3 + 5 * 4 + 1
 
 
 @pytest.mark.parametrize(

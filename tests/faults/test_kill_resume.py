@@ -108,9 +108,9 @@ KILL_AT_WRITES = {
     4: "epoch 1's checkpoint",
     5: "epoch 1's parameters",
     7: "epoch 1's metrics.json",
-    3 + 4 * 6 + 1: "epoch 7's checkpoint",
-    3 + 4 * 12: "the last epoch's metrics.json",
-    3 + 4 * 12 + 6: "result.json",
+    3 + 5 * 6 + 1: "epoch 7's checkpoint",
+    3 + 5 * 12 - 1: "the last epoch's metrics.json",
+    3 + 5 * 12 + 8: "result.json",
 }
 
 

@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 import corenn
 from corenn.testing import check_activation_conformance
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "softmax")
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "gelu", "softmax")
 
 
 def activation(name):
@@ -44,11 +44,51 @@ HAND_COMPUTED = [
 ]
 
 
+# gelu's tanh approximation, values from torch.nn.functional.gelu(approximate="tanh") and its
+# autograd in float64 (an independent implementation); at 0 the value is 0 and the slope 1/2.
+GELU_BY_TORCH = (
+    [[0.0, 1.0, -1.0, 2.0, -3.0, 0.5]],
+    [[0.0, 0.8411919906082768, -0.15880800939172324, 1.954597694087775, -0.0036373920817729943, 0.34571400982514394]],
+    [[0.5, 1.0829640838457826, -0.08296408384578252, 1.0860992566236183, -0.011584166630969648, 0.8673699035346424]],
+)
+
+
 @pytest.mark.parametrize(("name", "Z", "Y", "dY", "dZ"), HAND_COMPUTED)
 def test_values_worked_out_by_hand(name, Z, Y, dY, dZ):
     act = activation(name)
     np.testing.assert_allclose(act.forward(np.array(Z)), Y, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(act.backward(np.array(Z), np.array(dY)), dZ, rtol=1e-12, atol=1e-15)
+
+
+def test_gelu_matches_torchs_tanh_approximation():
+    Z, Y, slope = (np.array(rows) for rows in GELU_BY_TORCH)
+    gelu = activation("gelu")
+    np.testing.assert_allclose(gelu.forward(Z), Y, rtol=1e-13)
+    np.testing.assert_allclose(gelu.backward(Z, np.ones_like(Z)), slope, rtol=1e-13)
+    np.testing.assert_allclose(gelu.backward(Z, 3 * np.ones_like(Z)), 3 * slope, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_is_the_identity_or_zero_far_from_0_without_overflow(dtype):
+    gelu = activation("gelu")
+    big = np.finfo(dtype).max
+    Z = np.array([-big, -1e30, -50.0, 50.0, 1e30, big], dtype=dtype)
+    with strict_numerics(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Y = gelu.forward(Z)
+        dZ = gelu.backward(Z, np.ones_like(Z))
+    np.testing.assert_array_equal(Y, np.where(Z > 0, Z, 0))
+    np.testing.assert_array_equal(dZ, [0, 0, 0, 1, 1, 1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(max_dims=3, max_side=6), elements=st.floats(-1e6, 1e6)))
+def test_gelu_minus_its_mirror_image_is_the_input(Z):
+    """``gelu(z) - gelu(-z) = z`` (since ``tanh`` is odd), so the slopes at ``z`` and ``-z`` add to 1."""
+    gelu = activation("gelu")
+    np.testing.assert_allclose(gelu.forward(Z) - gelu.forward(-Z), Z, rtol=1e-12, atol=1e-15)
+    ones = np.ones_like(Z)
+    np.testing.assert_allclose(gelu.backward(Z, ones) + gelu.backward(-Z, ones), 1.0, rtol=1e-12, atol=1e-12)
 
 
 def test_softmax_backward_equals_the_full_jacobian_product():

@@ -9,7 +9,7 @@ import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "softmax")
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "gelu", "softmax")
 
 
 def fully_connected(**options):

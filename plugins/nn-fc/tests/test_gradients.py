@@ -11,7 +11,7 @@ import pytest
 import corenn
 from corenn.testing import DEFAULT_TOLERANCE, check_activation_gradients, check_layer_gradients
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "softmax")
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "gelu", "softmax")
 ACTIVATION_SHAPES = ((4, 5), (1, 3), (7, 2), (6,))
 LAYER_CASES = (((4, 5), 3), ((1, 1), 1), ((6, 2), 7), ((3, 8), 2))
 SEEDS = (0, 1, 2)

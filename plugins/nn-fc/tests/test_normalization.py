@@ -16,12 +16,13 @@ def batch_norm(**options):
 
 
 def scrambled(layer, X, seed=1):
-    """``layer`` after one forward, with gamma, beta and the running statistics made random,
-    so that no check passes just because they start at ones and zeros."""
+    """``layer`` after one forward, with gamma (when it has one), beta and the running
+    statistics made random, so that no check passes just because they start at ones and zeros."""
     layer.forward(X)
     rng = np.random.default_rng(seed)
-    shape = layer.parameters["W"].shape
-    layer.parameters["W"][...] = rng.standard_normal(shape)
+    shape = layer.parameters["b"].shape
+    if "W" in layer.parameters:
+        layer.parameters["W"][...] = rng.standard_normal(shape)
     layer.parameters["b"][...] = rng.standard_normal(shape)
     layer.buffers["running_mean"][...] = rng.standard_normal(shape)
     layer.buffers["running_var"][...] = rng.uniform(0.5, 2.0, shape)
@@ -39,6 +40,59 @@ def test_gradients_match_finite_differences(shape, activation, training):
     layer.training = training
     errors = check_layer_gradients(layer, X)
     assert max(errors.values()) <= DEFAULT_TOLERANCE, errors
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("activation", ["linear", "gelu", "relu"])
+@pytest.mark.parametrize("training", [True, False])
+def test_without_scale_gradients_match_finite_differences(shape, activation, training):
+    X = np.random.default_rng(10).standard_normal(shape) * 3 + 1
+    layer = scrambled(batch_norm(activation=activation, scale=False), X)
+    layer.training = training
+    errors = check_layer_gradients(layer, X)
+    assert set(errors) == {"X", "b"}
+    assert max(errors.values()) <= DEFAULT_TOLERANCE, errors
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_without_scale_the_layer_is_the_scaled_one_with_W_fixed_at_1(training):
+    """Same input, same shift and running statistics: the outputs, dL/dX and dL/db agree with
+    a scaled layer whose W is ones, and no W (nor its gradient) exists."""
+    X = np.random.default_rng(5).standard_normal((3, 4, 4, 2)) * 2 - 1
+    G = np.random.default_rng(6).standard_normal(X.shape)
+    unscaled = scrambled(batch_norm(activation="gelu", scale=False), X)
+    scaled = batch_norm(activation="gelu")
+    scaled.forward(X)
+    scaled.parameters["b"][...] = unscaled.parameters["b"]
+    for key, value in unscaled.buffers.items():
+        scaled.buffers[key][...] = value
+    unscaled.training = scaled.training = training
+    np.testing.assert_allclose(unscaled.forward(X), scaled.forward(X), rtol=1e-14)
+    np.testing.assert_allclose(unscaled.backward(G), scaled.backward(G), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(unscaled.gradients["b"], scaled.gradients["b"], rtol=1e-13)
+    assert list(unscaled.parameters) == list(unscaled.gradients) == ["b"]
+    assert list(unscaled.buffers) == ["running_mean", "running_var"]
+
+
+def test_without_scale_evaluation_adds_only_the_shift():
+    X = np.random.default_rng(4).standard_normal((8, 3))
+    layer = scrambled(batch_norm(scale=False), X)
+    layer.training = False
+    expected = (X - layer.buffers["running_mean"]) / np.sqrt(layer.buffers["running_var"] + 1e-5) + layer.parameters["b"]
+    np.testing.assert_allclose(layer.forward(X), expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("scale", [True, False])
+@pytest.mark.parametrize("input_shape", [(4, 5), (2, 3, 3, 2)])
+def test_conformance_with_and_without_scale(scale, input_shape):
+    check_layer_conformance(lambda: batch_norm(scale=scale), input_shape)
+
+
+def test_an_epsilon_of_1e_minus_12_is_allowed_and_used():
+    X = np.array([[0.0], [2e-6]])  # variance 1e-12: epsilon 1e-12 halves 1 / var
+    layer = batch_norm(epsilon=1e-12, momentum=0.5)
+    assert layer.epsilon == 1e-12 and layer.momentum == 0.5
+    np.testing.assert_allclose(layer.forward(X), [[-1 / np.sqrt(2)], [1 / np.sqrt(2)]], rtol=1e-9)
 
 
 @pytest.mark.parametrize("shape", SHAPES[:3])
@@ -114,6 +168,9 @@ def test_conformance(input_shape):
         ({"epsilon": 0}, "epsilon must be a finite number > 0"),
         ({"epsilon": "small"}, "epsilon must be a finite number > 0"),
         ({"activation": "nope"}, "nope"),
+        ({"scale": "false"}, "scale must be true or false"),
+        ({"scale": 0}, "scale must be true or false"),
+        ({"scale": None}, "scale must be true or false"),
     ],
 )
 def test_bad_options_are_config_errors(options, message):

@@ -13,8 +13,8 @@ import corenn
 from corenn.plugins import get_plugins
 from corenn.protocols import Activation, Layer
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "softmax")
-LAYERS = ("fully_connected", "batch_norm", "dropout", "residual")
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "gelu", "softmax")
+LAYERS = ("fully_connected", "batch_norm", "dropout", "residual", "scale")
 
 
 def test_entry_point_names_the_hook_module():

@@ -10,7 +10,7 @@ from corenn.testing import DEFAULT_TOLERANCE, check_activation_conformance, chec
 from corenn_torch.testing import NumpyFacingActivation
 from torch_agreement import assert_agree
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "softmax")
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "gelu", "softmax")
 SHAPES = ((4, 5), (1, 3), (6,), (2, 3, 3, 4))
 
 

@@ -11,7 +11,7 @@ from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_lay
 from corenn_torch.testing import NumpyFacingLayer
 from torch_agreement import compare_layer, layer_pair
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "softmax")
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "gelu", "softmax")
 INITIALIZERS = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "normal", "sparse")
 
 

@@ -43,13 +43,13 @@ def test_the_torch_backend_has_every_component_the_numpy_backend_has(kind):
 def test_the_full_course_set_is_there():
     registry = corenn.plugins.get_registry()
     assert registry.names("layer", "torch") == [
-        "batch_norm", "conv2d", "dropout", "flatten", "fully_connected", "pool2d", "residual",
+        "batch_norm", "conv2d", "dropout", "flatten", "fully_connected", "patch_whitening", "pool2d", "residual", "scale",
     ]
-    assert registry.names("activation", "torch") == ["arctan", "linear", "relu", "sigmoid", "softmax", "tanh"]
+    assert registry.names("activation", "torch") == ["arctan", "gelu", "linear", "relu", "sigmoid", "softmax", "tanh"]
     assert registry.names("loss", "torch") == ["cross_entropy", "l2"]
     assert registry.names("optimizer", "torch") == ["adam", "sgd"]
     assert registry.names("scheduler", "torch") == ["constant", "cosine", "exponential", "one_cycle"]
-    assert len(registry.names("initializer", "torch")) == 11
+    assert len(registry.names("initializer", "torch")) == 12
 
 
 def test_every_registered_factory_imports_and_takes_the_numpy_options():

@@ -35,6 +35,7 @@ INITIALIZERS = [
     ("he_normal", {"activation": "tanh"}),
     ("xavier_uniform", {"activation": "relu"}),
     ("xavier_normal", {"gain": 0.5}),
+    ("dirac", {}),
 ]
 SHAPES = [(7, 5), (3, 3, 4, 6), (1, 1)]
 

@@ -24,14 +24,15 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
 
     The run's config rebuilds the model on its backend; its ``parameters.npz`` (read without
     pickle) fills it. The inputs are standardised as in training: with the statistics of the
-    named data set's *training* split.
+    named data set's *training* split. The run's ``[dataset] test_augment`` applies as in its
+    evaluations: the outputs are averaged over the same views before the arg-max.
     """
     from pathlib import Path
 
     import numpy as np
 
     from corenn.config import DatasetConfig, load_config, with_overrides
-    from corenn.data.loader import prepare
+    from corenn.data.loader import averaged_outputs, check_image_options, prepare
     from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError, ShapeError
     from corenn.io import as_numpy
     from corenn.model import Sequential
@@ -56,7 +57,10 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
     except ConfigError as exc:
         raise ConfigError(f"dataset: {exc}") from exc
     if getattr(splits, split) is None:
-        raise DataError(f"data set {dataset_config.name!r} has no {split} split")
+        hint = " (its val_size is 0)" if split == "val" and "val_size" in dataset_config.options else ""
+        raise DataError(f"data set {dataset_config.name!r} has no {split} split{hint}")
+    test_augment = config.dataset.test_augment
+    check_image_options(splits.input_shape, dataset_config.name, test_augment=test_augment)
     data = prepare(splits, config.dtype)
     arrays = array_backend(config.backend, config.device)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
@@ -80,7 +84,7 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
     predictions = []
     with arrays.no_grad():
         for start in range(0, len(X), batch_size):
-            Y_hat = model.forward(arrays.to_device(X[start : start + batch_size]))
+            Y_hat = averaged_outputs(model.forward, arrays.to_device(X[start : start + batch_size]), arrays, test_augment)
             predictions.append(as_numpy(Y_hat.argmax(1)))
     return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
 

@@ -37,7 +37,8 @@ def run(args):
         print_json(result)
     else:
         summary = f"{result['name']}: {result['epochs']} epochs in {result['seconds']:.1f}s"
-        summary += f", val accuracy {result['val_accuracy']:.4f}"
+        if result["val_accuracy"] is not None:  # None without a validation split (val_size = 0)
+            summary += f", val accuracy {result['val_accuracy']:.4f}"
         if result["test_accuracy"] is not None:
             summary += f", test accuracy {result['test_accuracy']:.4f}"
         print(summary)

@@ -7,8 +7,10 @@ admits only the few numpy names an image array needs: a crafted batch file canno
 Batch files already present are checked for their structure (keys, shapes, dtype, label
 range), not for their MD5, so rebuilt batches holding the original pixels work too.
 
-Splits: the 50,000 training images' first 45,000 train and their **last 5,000** validate; the
-official 10,000 test images are the test split. Images come as uint8 ``(m, 32, 32, 3)``
+Splits: of the 50,000 training images the **last** ``val_size`` (default 5,000) validate and
+the others train; ``val_size = 0`` trains on all 50,000 with no validation split (the trainer
+then reports no val metrics), as airbench does. The official 10,000 test images are the test
+split. Images come as uint8 ``(m, 32, 32, 3)``
 (NHWC); the loader divides by 255 and standardises per channel with training statistics.
 """
 
@@ -19,6 +21,7 @@ import tarfile
 import numpy as np
 
 from corenn.data.download import RemoteFile, ensure_files, resolve_data_dir
+from corenn.data.loader import check_val_size, split_off_validation
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import DataError
 
@@ -86,18 +89,20 @@ def _ensure_batches(root):
     return folder
 
 
-def load_cifar10(data_dir=None):
-    """CIFAR-10's fixed train (45,000) / val (5,000) / test (10,000) splits."""
+def load_cifar10(data_dir=None, val_size=N_VALIDATION):
+    """CIFAR-10's fixed splits: train (50,000 - ``val_size``), val (the last ``val_size`` of the
+    training images; none when 0) and test (10,000)."""
+    check_val_size(val_size, IMAGES_PER_BATCH * len(TRAIN_BATCHES), "cifar10")
     folder = _ensure_batches(resolve_data_dir(data_dir))
     parts = [read_batch(folder / name) for name in TRAIN_BATCHES]
     train_images = np.concatenate([images for images, _ in parts])
     train_labels = np.concatenate([labels for _, labels in parts])
+    train, val = split_off_validation(train_images, train_labels, val_size, "cifar10")
     test_images, test_labels = read_batch(folder / TEST_BATCH)
-    n_train = len(train_labels) - N_VALIDATION
     return DatasetSplits(
         name="cifar10",
-        train=Split(train_images[:n_train], train_labels[:n_train]),
-        val=Split(train_images[n_train:], train_labels[n_train:]),
+        train=train,
+        val=val,
         test=Split(test_images, test_labels),
         class_names=CLASS_NAMES,
         standardize="channel",

@@ -1,14 +1,21 @@
-"""Turning a data set's raw splits into standardised arrays and shuffled mini-batches.
+"""Turning a data set's raw splits into standardised arrays, shuffled mini-batches, augmented
+training batches and averaged test-time views.
 
 Standardisation is fitted on the training split only (the validation and test splits are
 transformed with the training mean and standard deviation), so no information leaks from the
 held-out data into training.
+
+Image operations (padding, crops, flips, shifts) go through an *array backend*
+(:class:`corenn.trainer.NumpyArrays`, ``corenn_torch.training.TorchArrays``), so the same code
+augments numpy arrays on the host and torch tensors on their device.
 """
 
 import attrs
 import numpy as np
 
-from corenn.errors import DataError
+from corenn.config import PADDING_MODES, TEST_AUGMENT_MODES
+from corenn.data.splits import Split
+from corenn.errors import ConfigError, DataError
 
 
 @attrs.frozen
@@ -54,8 +61,11 @@ class PreparedSplit:
 
 @attrs.frozen
 class PreparedData:
+    """The prepared splits; ``val`` is ``None`` when the data set holds no validation split
+    (CIFAR-10 with ``val_size = 0``), ``test`` when it holds no test split."""
+
     train: PreparedSplit
-    val: PreparedSplit
+    val: PreparedSplit | None
     test: PreparedSplit | None
     n_classes: int
     class_names: tuple
@@ -88,7 +98,10 @@ def prepare(splits, dtype="float64"):
         if split is None:
             continue
         if name != "test" and len(split) == 0:
-            raise DataError(f"the {name} split is empty; training needs samples in both train and val")
+            raise DataError(
+                f"the {name} split is empty; training needs training samples, and a validation split "
+                f"either holds samples or is left out (None)"
+            )
         _check_finite(name, split.X)
         if len(split) and (split.y.min() < 0 or split.y.max() >= splits.n_classes):
             raise DataError(
@@ -119,27 +132,172 @@ def iterate_batches(split, batch_size, rng=None):
         yield split.X[index], split.Y[index]
 
 
-def augment_batch(X, rng, arrays, crop_padding=0, flip=False):
+def split_off_validation(X, y, val_size, dataset):
+    """``(train Split, val Split or None)``: the **last** ``val_size`` samples of a data set's
+    official training images validate, the others train; ``val_size = 0`` keeps them all for
+    training and leaves no validation split.
+
+    The split is fixed (no random draw), so every run and every tool sees the same validation
+    set. ``val_size`` comes from the config (``[dataset] val_size``); a bad value is a
+    ConfigError naming it and the allowed range.
+    """
+    n_train = len(y) - check_val_size(val_size, len(y), dataset)
+    train = Split(X[:n_train], y[:n_train])
+    return train, (Split(X[n_train:], y[n_train:]) if val_size else None)
+
+
+def check_val_size(val_size, n_samples, dataset):
+    """``val_size`` if it is a valid validation size for ``n_samples`` training images, else a
+    ConfigError (checked before any file is read, so a typo costs no download)."""
+    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 <= val_size < n_samples:
+        raise ConfigError(
+            f"dataset.val_size must be an integer from 0 (no validation split) to {n_samples - 1} "
+            f"(how many of {dataset}'s {n_samples:,} training images validate), got {val_size!r}"
+        )
+    return val_size
+
+
+def check_image_options(input_shape, dataset, augment=None, test_augment="none"):
+    """Refuse, before training starts, augmentation settings that the data cannot take:
+    augmentation of any kind needs images (samples of shape (height, width, channels)), and
+    reflect padding needs fewer padded pixels than the image has rows and columns (a
+    reflection repeats no pixel, so it can mirror at most size - 1 of them)."""
+    input_shape = tuple(input_shape)
+    is_image = len(input_shape) == 3
+    if augment and not is_image:
+        raise DataError(
+            f"dataset.augment needs image batches of shape (m, height, width, channels); data set {dataset!r} "
+            f"has samples of shape {input_shape}: remove [dataset] augment"
+        )
+    if test_augment != "none" and not is_image:
+        raise DataError(
+            f"dataset.test_augment = {test_augment!r} needs images of shape (height, width, channels); data set "
+            f"{dataset!r} has samples of shape {input_shape}: use test_augment = \"none\""
+        )
+    if augment and augment.get("padding_mode", "zeros") == "reflect":
+        _check_reflect_padding(augment.get("crop_padding", 0), input_shape[:2], "dataset.augment.crop_padding")
+    if test_augment == "flip_translate":
+        _check_reflect_padding(
+            1, input_shape[:2], "dataset.test_augment = 'flip_translate' (a 1-pixel shift)", remedy='use test_augment = "flip"'
+        )
+
+
+def _check_reflect_padding(padding, size, what, remedy='use a smaller crop_padding or padding_mode = "zeros"'):
+    height, width = size
+    if padding >= min(height, width):
+        raise DataError(
+            f"{what} reflects {padding} pixel(s) at each border, but images of {height}x{width} pixels can reflect "
+            f"at most {min(height, width) - 1}: {remedy}"
+        )
+
+
+def alternate_flip_base(indices):
+    """A fixed pseudo-random bit per training-sample index: whether the sample is mirrored in
+    odd epochs under ``flip = "alternate"``.
+
+    A hash of the index (splitmix64's finaliser, lowest bit) rather than a draw: it depends on
+    no generator state, so a resumed run flips exactly as the uninterrupted one, and about half
+    of any set of indices is mirrored in each epoch.
+    """
+    with np.errstate(over="ignore"):  # the arithmetic is modulo 2**64 on purpose
+        z = np.asarray(indices, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z & np.uint64(1)).astype(bool)
+
+
+def augment_batch(X, rng, arrays, crop_padding=0, flip=False, padding_mode="zeros", *, indices=None, epoch=None):
     """A randomly cropped and flipped copy of an NHWC image batch ``X``, as for CIFAR-10 training.
 
-    Each image is padded with ``crop_padding`` zeros on every side and cropped back to its size
-    at an offset drawn from ``rng``; with ``flip`` each image is also mirrored left-right with
-    probability 1/2. The draws are made on the host from ``rng`` (a numpy Generator, part of
-    the run's checkpoint); the crop itself is one gather on ``arrays``'s device (see
-    :meth:`corenn.trainer.NumpyArrays.crop_and_flip`), vectorised over the batch.
+    Each image is padded with ``crop_padding`` pixels on every side and cropped back to its size
+    at an offset drawn from ``rng``. ``padding_mode`` says what the padding holds: ``"zeros"``,
+    or ``"reflect"`` (the image mirrored at its border without repeating the edge pixel, as
+    ``np.pad(mode="reflect")`` and torch's ``F.pad(mode="reflect")``; airbench's choice).
+
+    ``flip``: ``False``; ``True``, each image mirrored left-right with probability 1/2, drawn
+    from ``rng``; or ``"alternate"`` (airbench), each image mirrored in every other epoch:
+    sample ``i`` of the training split is mirrored in epoch ``e`` (counted from 1) iff
+    ``alternate_flip_base(i) XOR (e is even)``, which needs ``indices`` (the batch's sample
+    indices in the training split, a numpy array) and ``epoch``. Every image is thus seen both
+    ways in any two consecutive epochs, which spreads the views more evenly than coin flips.
+
+    The draws are made on the host from ``rng`` (a numpy Generator, part of the run's
+    checkpoint; offsets first, then coin flips); the crop itself is one gather on ``arrays``'s
+    device (see :meth:`corenn.trainer.NumpyArrays.crop_and_flip`), vectorised over the batch.
     """
     if X.ndim != 4:
         raise DataError(
             f"dataset.augment needs image batches of shape (m, height, width, channels), got shape {tuple(X.shape)}"
         )
+    if padding_mode not in PADDING_MODES:
+        raise ConfigError(f"dataset.augment.padding_mode must be one of {', '.join(PADDING_MODES)}, got {padding_mode!r}")
+    if not (isinstance(flip, bool) or flip == "alternate"):
+        raise ConfigError(f"dataset.augment.flip must be true, false or \"alternate\", got {flip!r}")
     m, height, width = X.shape[0], X.shape[1], X.shape[2]
+    if padding_mode == "reflect":
+        _check_reflect_padding(crop_padding, (height, width), "dataset.augment.crop_padding")
     if crop_padding:
         offsets = rng.integers(0, 2 * crop_padding + 1, size=(m, 2))
     else:
         offsets = np.zeros((m, 2), dtype=np.int64)
     rows = offsets[:, :1] + np.arange(height)
     cols = offsets[:, 1:] + np.arange(width)
-    if flip:
+    if flip == "alternate":
+        if indices is None or epoch is None:
+            raise ValueError('flip = "alternate" needs the batch\'s sample indices and the epoch')
+        mirrored = alternate_flip_base(indices) ^ (epoch % 2 == 0)
+    elif flip:
         mirrored = rng.random(m) < 0.5
+    else:
+        mirrored = None
+    if mirrored is not None:
         cols = np.where(mirrored[:, None], cols[:, ::-1], cols)
-    return arrays.crop_and_flip(X, crop_padding, rows, cols)
+    return arrays.crop_and_flip(X, crop_padding, rows, cols, padding_mode)
+
+
+def evaluation_views(X, arrays, mode):
+    """``(weight, view)`` pairs of an NHWC image batch whose weighted outputs are averaged at
+    evaluation (the weights sum to 1); made lazily, one view at a time, to bound memory.
+
+    - ``"none"``: the images themselves;
+    - ``"flip"``: the images and their mirror images, 1/2 each;
+    - ``"flip_translate"`` (airbench's level 2): 1/2 the flip-average of the images, plus 1/4
+      the flip-average of the images shifted one pixel up-left and 1/4 of them shifted one
+      pixel down-right (the border filled by reflection).
+    """
+    if mode not in TEST_AUGMENT_MODES:
+        raise ConfigError(f"dataset.test_augment must be one of {', '.join(TEST_AUGMENT_MODES)}, got {mode!r}")
+    if mode == "none":
+        yield 1.0, X
+        return
+    if X.ndim != 4:
+        raise DataError(
+            f"dataset.test_augment = {mode!r} needs image batches of shape (m, height, width, channels), "
+            f"got shape {tuple(X.shape)}"
+        )
+    if mode == "flip":
+        yield 0.5, X
+        yield 0.5, arrays.flip_images(X)
+        return
+    yield 0.25, X
+    yield 0.25, arrays.flip_images(X)
+    for dy, dx in ((-1, -1), (1, 1)):
+        shifted = arrays.shift_images(X, dy, dx)
+        yield 0.125, shifted
+        yield 0.125, arrays.flip_images(shifted)
+
+
+def averaged_outputs(forward, X, arrays, mode):
+    """``forward``'s outputs for ``X`` averaged over the test-time views of ``mode`` (see
+    :func:`evaluation_views`): what every evaluation and ``corenn predict`` report.
+
+    Works on numpy arrays and torch tensors alike; with ``"none"`` it is ``forward(X)`` itself.
+    """
+    if mode == "none":
+        return forward(X)
+    total = None
+    for weight, view in evaluation_views(X, arrays, mode):
+        weighted = weight * forward(view)
+        total = weighted if total is None else total + weighted
+    return total

@@ -6,8 +6,9 @@ and ``t10k-labels-idx1-ubyte.gz`` (the root is chosen as :mod:`corenn.data.downl
 missing files are downloaded and MD5-checked). Files already there are not hashed, only checked
 for the IDX structure: magic number, dimensions and length.
 
-Splits: the official training set's first 55,000 images train and its **last 5,000**
-(indices 55,000-59,999) validate; the official 10,000 test images are the test split. The
+Splits: the official training set's **last** ``val_size`` images (default 5,000: indices
+55,000-59,999) validate and the others train (``val_size = 0``: all 60,000 train, no
+validation split); the official 10,000 test images are the test split. The
 split is fixed, with no random draw, so every run and every tool sees the same validation set.
 Images come as uint8 ``(m, 28, 28, 1)`` (NHWC, one channel); the loader divides by 255 and
 standardises per channel with the training split's statistics.
@@ -22,6 +23,7 @@ import zlib
 import numpy as np
 
 from corenn.data.download import RemoteFile, ensure_files, resolve_data_dir
+from corenn.data.loader import check_val_size, split_off_validation
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import DataError
 
@@ -56,17 +58,20 @@ FASHION_MNIST_CLASSES = (
 _decoded = {}  # (path, size, mtime_ns) -> read-only array
 
 
-def load_mnist(data_dir=None):
-    """MNIST's fixed train (55,000) / val (5,000) / test (10,000) splits."""
-    return _load("mnist", "MNIST", MNIST_FILES, MNIST_MIRRORS, MNIST_CLASSES, data_dir)
+def load_mnist(data_dir=None, val_size=N_VALIDATION):
+    """MNIST's fixed train (60,000 - ``val_size``) / val (``val_size``, default 5,000) / test (10,000) splits."""
+    return _load("mnist", "MNIST", MNIST_FILES, MNIST_MIRRORS, MNIST_CLASSES, data_dir, val_size)
 
 
-def load_fashion_mnist(data_dir=None):
-    """Fashion-MNIST's fixed train (55,000) / val (5,000) / test (10,000) splits."""
-    return _load("fashion_mnist", "FashionMNIST", FASHION_MNIST_FILES, FASHION_MNIST_MIRRORS, FASHION_MNIST_CLASSES, data_dir)
+def load_fashion_mnist(data_dir=None, val_size=N_VALIDATION):
+    """Fashion-MNIST's fixed train (60,000 - ``val_size``) / val (``val_size``, default 5,000) / test (10,000) splits."""
+    return _load(
+        "fashion_mnist", "FashionMNIST", FASHION_MNIST_FILES, FASHION_MNIST_MIRRORS, FASHION_MNIST_CLASSES, data_dir, val_size
+    )
 
 
-def _load(name, folder_name, files, mirrors, class_names, data_dir):
+def _load(name, folder_name, files, mirrors, class_names, data_dir, val_size):
+    check_val_size(val_size, N_TRAIN_OFFICIAL, name)
     folder = resolve_data_dir(data_dir) / folder_name / "raw"
     ensure_files(folder, list(files.values()), mirrors, dataset=name)
     train_images = _read_idx(folder / files["train_images"].name, IMAGE_MAGIC, (N_TRAIN_OFFICIAL, *IMAGE_SIZE))
@@ -76,12 +81,11 @@ def _load(name, folder_name, files, mirrors, class_names, data_dir):
     for path, labels in ((files["train_labels"].name, train_labels), (files["test_labels"].name, test_labels)):
         if labels.max() >= N_CLASSES:
             raise DataError(f"{folder / path} holds label {int(labels.max())}; {name} labels are 0..{N_CLASSES - 1}")
-    n_train = N_TRAIN_OFFICIAL - N_VALIDATION
-    train_images = train_images[..., np.newaxis]  # NHWC with one channel
+    train, val = split_off_validation(train_images[..., np.newaxis], train_labels, val_size, name)  # NHWC, one channel
     return DatasetSplits(
         name=name,
-        train=Split(train_images[:n_train], train_labels[:n_train]),
-        val=Split(train_images[n_train:], train_labels[n_train:]),
+        train=train,
+        val=val,
         test=Split(test_images[..., np.newaxis], test_labels),
         class_names=class_names,
         standardize="channel",

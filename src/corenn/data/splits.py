@@ -42,7 +42,7 @@ class DatasetSplits:
 
     name: str
     train: Split
-    val: Split
+    val: Split | None  # None when dataset.val_size = 0
     test: Split | None
     class_names: tuple = attrs.field(converter=tuple)
     standardize: str = attrs.field(default="feature", validator=attrs.validators.in_(STANDARDIZE_MODES))

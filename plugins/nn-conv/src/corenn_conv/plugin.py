@@ -1,4 +1,5 @@
-"""corenn's entry point into this package: registers the convolution-network layers.
+"""corenn's entry point into this package: registers the convolution-network layers (and the
+patch-whitening first layer fitted to the data).
 
 Factories are ``"module:attr"`` strings, so listing plugins imports none of the layer code.
 """
@@ -9,6 +10,7 @@ LAYERS = {
     "conv2d": "corenn_conv.conv2d:Conv2D",
     "pool2d": "corenn_conv.pool2d:Pool2D",
     "flatten": "corenn_conv.flatten:Flatten",
+    "patch_whitening": "corenn_conv.whitening:PatchWhitening",
 }
 
 

@@ -5,6 +5,8 @@ Each has ``forward(Z) -> Y`` and ``backward(Z, dY) -> dZ``, recomputing what it 
 inputs keep their dtype (float32 stays float32); integer inputs are computed in float64.
 """
 
+import math
+
 import numpy as np
 
 
@@ -80,6 +82,43 @@ class ReLU:
     def backward(self, Z, dY):
         # A multiply by the boolean mask is about 10x faster than np.where on large batches.
         return as_float_array(dY) * (as_float_array(Z) > 0)
+
+
+class GELU:
+    """The Gaussian error linear unit (Hendrycks & Gimpel 2016), in its tanh approximation:
+
+        ``0.5 * Z * (1 + tanh(u))`` with ``u = sqrt(2 / pi) * (Z + 0.044715 * Z**3)``
+
+    The exact GELU, ``Z * Phi(Z)``, needs erf, which numpy lacks; this is the form torch computes
+    with ``gelu(approximate="tanh")`` and the one GPT-2 and airbench use. Its backward is
+
+        ``dZ = dY * (0.5 * (1 + t) + 0.5 * Z * (1 - t**2) * sqrt(2 / pi) * (1 + 3 * 0.044715 * Z**2))``
+
+    with ``t = tanh(u)``. Inputs are clipped to +-``SATURATION`` before the cubic, which changes
+    nothing (beyond it ``t`` is exactly +-1 in every float dtype) but keeps ``Z**3`` from
+    overflowing for huge finite inputs.
+    """
+
+    name = "gelu"
+    SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+    CUBIC = 0.044715
+    SATURATION = 100.0
+
+    def _tanh_of_inner(self, Z):
+        bounded = np.clip(Z, -self.SATURATION, self.SATURATION)
+        return bounded, np.tanh(self.SQRT_2_OVER_PI * (bounded + self.CUBIC * bounded**3))
+
+    def forward(self, Z):
+        Z = as_float_array(Z)
+        _, t = self._tanh_of_inner(Z)
+        return 0.5 * Z * (1 + t)
+
+    def backward(self, Z, dY):
+        Z = as_float_array(Z)
+        bounded, t = self._tanh_of_inner(Z)
+        # (1 - t) * (1 + t) rather than 1 - t * t: no cancellation where t is near -1
+        slope_of_t = (1 - t) * (1 + t) * self.SQRT_2_OVER_PI * (1 + 3 * self.CUBIC * bounded * bounded)
+        return as_float_array(dY) * (0.5 * (1 + t) + 0.5 * bounded * slope_of_t)
 
 
 class Softmax:

@@ -23,6 +23,12 @@ def checked_epsilon(epsilon):
     return float(epsilon)
 
 
+def checked_scale(scale):
+    if not isinstance(scale, (bool, np.bool_)):
+        raise ConfigError(f"scale must be true or false (whether the layer learns a per-channel scale W), got {scale!r}")
+    return bool(scale)
+
+
 class BatchNorm:
     """``Y = activation(W * (X - mean) / sqrt(var + epsilon) + b)``, per channel (the last axis).
 
@@ -39,14 +45,24 @@ class BatchNorm:
 
     ``activation`` (default ``"linear"``) follows the normalisation, so that ``conv2d`` (linear)
     then ``batch_norm`` with ``activation = "relu"`` is the usual conv / BN / ReLU block.
+
+    ``scale = false`` drops ``W``: ``Y = activation(X_hat + b)``, with only the shift ``b`` to
+    learn (and to save: parameter files of such a layer have no ``W``). Why one would: when
+    the activation is ReLU, ``relu(W * X_hat + b) = W * relu(X_hat + b / W)`` for ``W > 0``, so
+    the scale can be folded into the weights of the next (linear or convolutional) layer: with
+    both learned, it adds parameters but nothing the network can express (for GELU, which is
+    nearly ReLU away from 0, nearly nothing). airbench fixes it at 1 in this way.
+
+    ``momentum`` is in [0, 1]; ``epsilon`` is any finite number > 0 (1e-12 included).
     """
 
     name = "batch_norm"
     example_input_shape = (6, 4)
 
-    def __init__(self, momentum=0.1, epsilon=1e-5, activation="linear"):
+    def __init__(self, momentum=0.1, epsilon=1e-5, activation="linear", scale=True):
         self.momentum = checked_momentum(momentum)
         self.epsilon = checked_epsilon(epsilon)
+        self.scale = checked_scale(scale)
         self.activation = build_activation(activation)
         self.n_in = None
         self.n_out = None
@@ -59,15 +75,18 @@ class BatchNorm:
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
-        return f"BatchNorm(momentum={self.momentum!r}, epsilon={self.epsilon!r}, activation={activation!r})"
+        return (
+            f"BatchNorm(momentum={self.momentum!r}, epsilon={self.epsilon!r}, "
+            f"activation={activation!r}, scale={self.scale!r})"
+        )
 
     def forward(self, X):
         X = as_float_array(X)
         if X.ndim < 2:
             raise ShapeError(f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {X.shape}")
-        if "W" not in self.parameters:
+        if "b" not in self.parameters:
             self._init_parameters(X.shape[-1], X.dtype)
-        channels = self.parameters["W"].shape[1]
+        channels = self.parameters["b"].shape[1]
         if X.shape[-1] != channels:
             raise ShapeError(f"batch_norm expects {channels} channels on the last axis, got shape {X.shape}")
         self.n_in = self.n_out = channels
@@ -80,7 +99,7 @@ class BatchNorm:
             mean, var = self.buffers["running_mean"][0], self.buffers["running_var"][0]
         inverse_std = 1.0 / np.sqrt(var + self.epsilon)
         X_hat = (X - mean) * inverse_std
-        Z = self.parameters["W"][0] * X_hat + self.parameters["b"][0]
+        Z = (self.parameters["W"][0] * X_hat if self.scale else X_hat) + self.parameters["b"][0]
         self.cache["X_hat"] = X_hat
         self.cache["inverse_std"] = inverse_std
         self.cache["training"] = self.training
@@ -100,9 +119,10 @@ class BatchNorm:
         axes = tuple(range(Z.ndim - 1))
         sum_dZ = dZ.sum(axis=axes)
         sum_dZ_X_hat = (dZ * X_hat).sum(axis=axes)
-        self.gradients["W"] = sum_dZ_X_hat[np.newaxis, :]
+        if self.scale:
+            self.gradients["W"] = sum_dZ_X_hat[np.newaxis, :]
         self.gradients["b"] = sum_dZ[np.newaxis, :]
-        dX_hat_scale = self.parameters["W"][0] * inverse_std
+        dX_hat_scale = self.parameters["W"][0] * inverse_std if self.scale else inverse_std
         if not self.cache["training"]:
             return dZ * dX_hat_scale
         # The mean and variance depend on every input of the channel: d/dX of the normalised
@@ -122,7 +142,8 @@ class BatchNorm:
     def _init_parameters(self, channels, dtype):
         if channels < 1:
             raise ShapeError("batch_norm needs at least one channel on the last axis, got 0")
-        self.parameters["W"] = np.ones((1, channels), dtype=dtype)
+        if self.scale:
+            self.parameters["W"] = np.ones((1, channels), dtype=dtype)
         self.parameters["b"] = np.zeros((1, channels), dtype=dtype)
         self.buffers["running_mean"] = np.zeros((1, channels), dtype=dtype)
         self.buffers["running_var"] = np.ones((1, channels), dtype=dtype)

@@ -11,6 +11,7 @@ LAYERS = {
     "batch_norm": "corenn_fc.normalization:BatchNorm",
     "dropout": "corenn_fc.dropout:Dropout",
     "residual": "corenn_fc.residual:Residual",
+    "scale": "corenn_fc.scale:Scale",
 }
 ACTIVATIONS = {
     "linear": "corenn_fc.activations:Linear",
@@ -18,6 +19,7 @@ ACTIVATIONS = {
     "tanh": "corenn_fc.activations:Tanh",
     "arctan": "corenn_fc.activations:ArcTan",
     "relu": "corenn_fc.activations:ReLU",
+    "gelu": "corenn_fc.activations:GELU",
     "softmax": "corenn_fc.activations:Softmax",
 }
 

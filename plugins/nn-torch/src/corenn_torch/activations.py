@@ -5,6 +5,8 @@ what it needs from ``Z``. Tensors keep their dtype and device; numpy input becom
 tensor (integers as float64).
 """
 
+import math
+
 import torch
 
 from corenn_torch.tensors import as_float_tensor
@@ -80,6 +82,35 @@ class ReLU:
         Z, dY = _pair(Z, dY)
         # where, not a product with the mask: an infinite dY where Z <= 0 must give 0, not NaN
         return torch.where(Z > 0, dY, 0.0)
+
+
+class GELU:
+    """The Gaussian error linear unit in its tanh approximation, as on numpy (see
+    ``corenn_fc.activations``): ``0.5 * Z * (1 + tanh(sqrt(2 / pi) * (Z + 0.044715 * Z**3)))``,
+    torch's ``gelu(approximate="tanh")``, with the same hand-derived backward and the same
+    clipping of the cubic's input to +-``SATURATION`` (no overflow for huge finite inputs).
+    """
+
+    name = "gelu"
+    SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+    CUBIC = 0.044715
+    SATURATION = 100.0
+
+    def _tanh_of_inner(self, Z):
+        bounded = torch.clamp(Z, -self.SATURATION, self.SATURATION)
+        return bounded, torch.tanh(self.SQRT_2_OVER_PI * (bounded + self.CUBIC * bounded**3))
+
+    def forward(self, Z):
+        Z = as_float_tensor(Z)
+        _, t = self._tanh_of_inner(Z)
+        return 0.5 * Z * (1 + t)
+
+    def backward(self, Z, dY):
+        Z, dY = _pair(Z, dY)
+        bounded, t = self._tanh_of_inner(Z)
+        # (1 - t) * (1 + t) rather than 1 - t * t: no cancellation where t is near -1
+        slope_of_t = (1 - t) * (1 + t) * self.SQRT_2_OVER_PI * (1 + 3 * self.CUBIC * bounded * bounded)
+        return dY * (0.5 * (1 + t) + 0.5 * bounded * slope_of_t)
 
 
 class Softmax:

@@ -3,6 +3,7 @@
 import numbers
 from collections import OrderedDict
 
+import numpy as np
 import torch
 
 from corenn.errors import ConfigError, ShapeError
@@ -22,12 +23,23 @@ def checked_epsilon(epsilon):
     return float(epsilon)
 
 
+def checked_scale(scale):
+    if not isinstance(scale, (bool, np.bool_)):
+        raise ConfigError(f"scale must be true or false (whether the layer learns a per-channel scale W), got {scale!r}")
+    return bool(scale)
+
+
 class BatchNorm(TorchLayer):
     """``Y = activation(W * (X - mean) / sqrt(var + epsilon) + b)`` per channel (the last axis),
     as on numpy (see ``corenn_fc.normalization``): statistics over every axis but the last,
     ``W`` (gamma, ones) and ``b`` (beta, zeros) of shape ``(1, C)``, running statistics in
     ``buffers`` (``running_mean``, ``running_var``) updated in training mode with ``momentum``
     and the unbiased batch variance, used in evaluation mode.
+
+    ``scale = false`` drops ``W`` (``Y = activation(X_hat + b)``; parameter files then hold no
+    ``W``), as airbench does: with ReLU or GELU the scale folds into the next layer's weights
+    (the numpy layer's docstring says why). ``momentum`` is in [0, 1]; ``epsilon`` is any finite
+    number > 0 (1e-12 included).
 
     The backward pass is the numpy layer's closed form (two reductions per channel), not
     autograd; in float64 it agrees with torch's own ``batch_norm`` kernel.
@@ -36,17 +48,21 @@ class BatchNorm(TorchLayer):
     name = "batch_norm"
     example_input_shape = (6, 4)
 
-    def __init__(self, momentum=0.1, epsilon=1e-5, activation="linear"):
+    def __init__(self, momentum=0.1, epsilon=1e-5, activation="linear", scale=True):
         super().__init__()
         self.momentum = checked_momentum(momentum)
         self.epsilon = checked_epsilon(epsilon)
+        self.scale = checked_scale(scale)
         self.activation = build_activation(activation, self.name)
         self.training = True
         self.buffers = OrderedDict()
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
-        return f"BatchNorm(momentum={self.momentum!r}, epsilon={self.epsilon!r}, activation={activation!r})"
+        return (
+            f"BatchNorm(momentum={self.momentum!r}, epsilon={self.epsilon!r}, "
+            f"activation={activation!r}, scale={self.scale!r})"
+        )
 
     def to(self, device=None, dtype=None):
         for key, value in self.buffers.items():
@@ -57,14 +73,14 @@ class BatchNorm(TorchLayer):
         X = self._input(X)
         if X.ndim < 2:
             raise ShapeError(f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {tuple(X.shape)}")
-        if "W" not in self.parameters:
+        if "b" not in self.parameters:
             self._init_parameters(X)
-        W, b = self.parameters["W"], self.parameters["b"]
-        channels = W.shape[1]
+        b = self.parameters["b"]
+        channels = b.shape[1]
         if X.shape[-1] != channels:
             raise ShapeError(f"batch_norm expects {channels} channels on the last axis, got shape {tuple(X.shape)}")
         self.n_in = self.n_out = channels
-        dtype = torch.promote_types(X.dtype, W.dtype)
+        dtype = torch.promote_types(X.dtype, b.dtype)
         X = X.to(dtype)
         axes = tuple(range(X.ndim - 1))
         if self.training:
@@ -75,7 +91,10 @@ class BatchNorm(TorchLayer):
             var = self.buffers["running_var"][0].to(dtype)
         inverse_std = torch.rsqrt(var + self.epsilon)
         X_hat = (X - mean) * inverse_std
-        Z = torch.addcmul(b[0].to(dtype), W[0].to(dtype), X_hat)
+        if self.scale:
+            Z = torch.addcmul(b[0].to(dtype), self.parameters["W"][0].to(dtype), X_hat)
+        else:
+            Z = X_hat + b[0].to(dtype)
         self.cache["X_hat"] = X_hat
         self.cache["inverse_std"] = inverse_std
         self.cache["training"] = self.training
@@ -91,14 +110,15 @@ class BatchNorm(TorchLayer):
                 f"batch_norm: the gradient for backward must have the output's shape {tuple(Z.shape)}, "
                 f"got shape {tuple(dLdY.shape)}"
             )
-        W = self.parameters["W"]
+        parameter_dtype = self.parameters["b"].dtype
         dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
         axes = tuple(range(Z.ndim - 1))
         sum_dZ = dZ.sum(dim=axes)
         sum_dZ_X_hat = (dZ * X_hat).sum(dim=axes)
-        self.gradients["W"] = sum_dZ_X_hat.unsqueeze(0).to(W.dtype)
-        self.gradients["b"] = sum_dZ.unsqueeze(0).to(W.dtype)
-        dX_hat_scale = W[0].to(Z.dtype) * inverse_std
+        if self.scale:
+            self.gradients["W"] = sum_dZ_X_hat.unsqueeze(0).to(parameter_dtype)
+        self.gradients["b"] = sum_dZ.unsqueeze(0).to(parameter_dtype)
+        dX_hat_scale = self.parameters["W"][0].to(Z.dtype) * inverse_std if self.scale else inverse_std
         if not self.cache["training"]:
             return dZ * dX_hat_scale
         count = Z.numel() // Z.shape[-1]
@@ -118,7 +138,8 @@ class BatchNorm(TorchLayer):
         if channels < 1:
             raise ShapeError("batch_norm needs at least one channel on the last axis, got 0")
         options = {"dtype": X.dtype, "device": X.device}
-        self.parameters["W"] = torch.ones((1, channels), **options)
+        if self.scale:
+            self.parameters["W"] = torch.ones((1, channels), **options)
         self.parameters["b"] = torch.zeros((1, channels), **options)
         self.buffers["running_mean"] = torch.zeros((1, channels), **options)
         self.buffers["running_var"] = torch.ones((1, channels), **options)

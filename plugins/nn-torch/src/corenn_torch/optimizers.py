@@ -14,7 +14,7 @@ each array moves to its parameter's device at that parameter's next update.
 import torch
 
 from corenn import optimizers as numpy_optimizers
-from corenn.optimizers import SLOT_SEPARATOR
+from corenn.optimizers import SLOT_SEPARATOR, check_lr_scale
 
 from corenn_torch.tensors import like, to_numpy
 
@@ -62,26 +62,34 @@ class _TensorState:
 
 
 class SGD(_TensorState, numpy_optimizers.SGD):
-    """Stochastic gradient descent with (heavy-ball) momentum: ``v = momentum * v - lr * g``;
-    ``param += v``, ``g`` first clipped to norm ``clip_norm`` when that is set, plus
-    ``weight_decay * param``."""
+    """Stochastic gradient descent with (heavy-ball or Nesterov) momentum, as the core's:
+    ``v = momentum * v - lr * g``; ``param += v`` (``param += momentum * v - lr * g`` with
+    ``nesterov``), ``g`` first clipped to norm ``clip_norm`` when that is set, times the
+    parameter's ``lr_scale``, plus ``weight_decay * param``."""
 
-    def update(self, param_name, param, param_grad):
+    def update(self, param_name, param, param_grad, lr_scale=1.0):
         grad = clip_by_norm(param_grad, self.clip_norm)
+        lr_scale = check_lr_scale(lr_scale)
+        if lr_scale != 1.0:
+            grad = lr_scale * grad
         if self.weight_decay:
             grad = grad + self.weight_decay * param
         velocity = self._tensor_slot("velocity", param_name, param)
         velocity.mul_(self.momentum)
         velocity.sub_(self.lr * grad)
-        param.add_(velocity)
+        if self.nesterov:
+            param.add_(self.momentum * velocity - self.lr * grad)
+        else:
+            param.add_(velocity)
         return param
 
 
 class Adam(_TensorState, numpy_optimizers.Adam):
-    """Adam with bias correction and a step count per parameter, and decoupled (AdamW)
-    ``weight_decay``, as the core's."""
+    """Adam with bias correction and a step count per parameter, decoupled (AdamW)
+    ``weight_decay``, and ``lr_scale`` on the step but not the decay, as the core's."""
 
-    def update(self, param_name, param, param_grad):
+    def update(self, param_name, param, param_grad, lr_scale=1.0):
+        step_lr = self.lr * check_lr_scale(lr_scale)
         grad = clip_by_norm(param_grad, self.clip_norm)
         if self.weight_decay:
             param.mul_(1.0 - self.lr * self.weight_decay)
@@ -93,5 +101,5 @@ class Adam(_TensorState, numpy_optimizers.Adam):
         v.mul_(self.beta2).add_((1.0 - self.beta2) * torch.square(grad))
         m_hat = m / (1.0 - self.beta1**step)
         v_hat = v / (1.0 - self.beta2**step)
-        param.sub_(self.lr * m_hat / (torch.sqrt(v_hat) + self.epsilon))
+        param.sub_(step_lr * m_hat / (torch.sqrt(v_hat) + self.epsilon))
         return param

@@ -16,6 +16,8 @@ LAYERS = {
     "batch_norm": "corenn_torch.normalization:BatchNorm",
     "dropout": "corenn_torch.dropout:Dropout",
     "residual": "corenn_torch.residual:Residual",
+    "patch_whitening": "corenn_torch.whitening:PatchWhitening",
+    "scale": "corenn_torch.scale:Scale",
 }
 ACTIVATIONS = {
     "linear": "corenn_torch.activations:Linear",
@@ -23,6 +25,7 @@ ACTIVATIONS = {
     "tanh": "corenn_torch.activations:Tanh",
     "arctan": "corenn_torch.activations:ArcTan",
     "relu": "corenn_torch.activations:ReLU",
+    "gelu": "corenn_torch.activations:GELU",
     "softmax": "corenn_torch.activations:Softmax",
 }
 LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_torch.losses:L2"}
@@ -39,7 +42,7 @@ INITIALIZERS = {
     name: f"corenn_torch.initializers:{name}"
     for name in (
         "zeros", "ones", "identity", "uniform", "normal", "constant", "sparse",
-        "he_uniform", "he_normal", "xavier_uniform", "xavier_normal",
+        "he_uniform", "he_normal", "xavier_uniform", "xavier_normal", "dirac",
     )
 }
 

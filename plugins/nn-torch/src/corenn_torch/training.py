@@ -10,6 +10,8 @@ numpy runs never import torch.
 - Correct predictions are counted into a device scalar that the trainer reads once an epoch,
   not once a step (the loss, a Python float by the component API, is still read every step).
 - Evaluation runs under ``torch.no_grad()``.
+- Image operations for augmentation and test-time views (padding with zeros or by reflection,
+  crops, flips, shifts) run on the device and give exactly what the numpy backend gives.
 """
 
 import torch
@@ -63,10 +65,27 @@ class TorchArrays:
     def no_grad(self):
         return torch.no_grad()
 
-    def crop_and_flip(self, X, padding, rows, cols):
+    def pad_images(self, X, padding, mode="zeros"):
+        """``X`` (NHWC) padded on its height and width, with zeros or by reflection (torch's
+        reflection pads the last two axes, hence the round trip through NCHW)."""
+        if mode == "reflect":
+            padded = F.pad(X.permute(0, 3, 1, 2), (padding, padding, padding, padding), mode="reflect")
+            return padded.permute(0, 2, 3, 1).contiguous()
+        return F.pad(X, (0, 0, padding, padding, padding, padding))
+
+    def crop_and_flip(self, X, padding, rows, cols, padding_mode="zeros"):
         if padding:
-            X = F.pad(X, (0, 0, padding, padding, padding, padding))
+            X = self.pad_images(X, padding, padding_mode)
         rows = torch.as_tensor(rows, device=X.device)
         cols = torch.as_tensor(cols, device=X.device)
         samples = torch.arange(X.shape[0], device=X.device)
         return X[samples[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+    def flip_images(self, X):
+        return X.flip(2)
+
+    def shift_images(self, X, dy, dx):
+        padding = max(abs(dy), abs(dx))
+        height, width = X.shape[1:3]
+        padded = self.pad_images(X, padding, "reflect")
+        return padded[:, padding - dy : padding - dy + height, padding - dx : padding - dx + width].contiguous()

@@ -1,0 +1,76 @@
+"""A fixed scale: the input multiplied by a constant, such as a softmax temperature."""
+
+import math
+import numbers
+from collections import OrderedDict
+
+from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.layers import build_activation
+
+from corenn_fc.activations import as_float_array
+
+
+def checked_factor(factor):
+    if factor is None:
+        raise ConfigError("the option factor is required: a finite number other than 0 (what the input is multiplied by)")
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, numbers.Real)
+        or not math.isfinite(factor)
+        or factor == 0
+    ):
+        raise ConfigError(f"factor must be a finite number other than 0 (what the input is multiplied by), got {factor!r}")
+    return float(factor)
+
+
+class Scale:
+    """``Y = activation(factor * X)`` for a batch ``X`` of any shape; ``factor`` is fixed.
+
+    airbench multiplies its logits by ``1/9`` before the softmax: a softmax temperature of 9,
+    which makes the predicted probabilities softer for the same logits. As a layer: ``scale``
+    with ``factor = 1/9`` and ``activation = "softmax"`` after a linear ``fully_connected``,
+    and cross-entropy takes the probabilities as usual.
+
+    ``factor`` (required) is a finite number other than 0 (0 would cut every gradient). It is
+    a constant, not a parameter, so the layer has no parameters, and ``backward`` is
+    ``factor * activation.backward(Z, dL/dY)`` (``factor * dL/dY`` with the default
+    ``"linear"``). ``n_in`` and ``n_out`` are the size of the last axis of the latest input.
+    """
+
+    name = "scale"
+    example_input_shape = (4, 5)
+
+    def __init__(self, factor=None, activation="linear"):
+        self.factor = checked_factor(factor)
+        self.activation = build_activation(activation)
+        self.n_in = None
+        self.n_out = None
+        self.rng = None  # unused (nothing is drawn); kept for the layer API
+        self.parameters = OrderedDict()
+        self.gradients = OrderedDict()
+        self.cache = OrderedDict()
+
+    def __repr__(self):
+        activation = getattr(self.activation, "name", self.activation)
+        return f"Scale(factor={self.factor!r}, activation={activation!r})"
+
+    def forward(self, X):
+        X = as_float_array(X)
+        if X.ndim < 1:
+            raise ShapeError(f"scale expects a batch (m, ...), got a scalar of shape {X.shape}")
+        self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else 1
+        Z = X * self.factor
+        self.cache["Z"] = Z
+        return self.activation.forward(Z)
+
+    def backward(self, dLdY):
+        if "Z" not in self.cache:
+            raise CorennError("scale: backward was called before any forward")
+        Z = self.cache["Z"]
+        dLdY = as_float_array(dLdY)
+        if dLdY.shape != Z.shape:
+            raise ShapeError(
+                f"scale: the gradient for backward must have the output's shape {Z.shape}, got shape {dLdY.shape}"
+            )
+        dZ = self.activation.backward(Z, dLdY)
+        return dZ * self.factor

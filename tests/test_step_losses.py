@@ -1,0 +1,191 @@
+"""Per-step training losses: kept on the run, saved in checkpoints (exact across resumes), and
+written as ``steps.csv`` and ``loss_steps.png``."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+import corenn
+import corenn.losses
+import corenn.records
+from corenn import training
+from corenn.config import load_preset
+from corenn.errors import CorruptFileError
+from corenn.io import load_arrays, save_arrays
+from corenn.records import moving_average
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EPOCHS = 4
+STEPS_PER_EPOCH = 7  # iris: 105 training rows in batches of 16
+
+
+def iris(**changes):
+    """iris-ffnn with a learning rate that changes every 5 steps, so each step's rate shows."""
+    data = load_preset("iris-ffnn").to_dict()
+    data["epochs"] = EPOCHS
+    data["layers"][0]["n_out"] = 8
+    data["dataset"]["batch_size"] = 16
+    data["optimizer"]["lr"] = 0.05
+    data["scheduler"] = {"name": "exponential", "decay": 0.8, "stage_length": 5, "staircase": True}
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def no_plots(monkeypatch):
+    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
+    monkeypatch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
+
+
+def read_steps(run_dir):
+    with open(run_dir / "steps.csv", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+class LossesSeen:
+    """Wraps the loss to record every value the trainer reads in training mode."""
+
+    def __init__(self, monkeypatch):
+        self.values = []
+        original = corenn.losses.CrossEntropy.forward
+
+        def recording(loss, Y, Y_hat):
+            value = original(loss, Y, Y_hat)
+            self.values.append(float(value))
+            return value
+
+        monkeypatch.setattr(corenn.losses.CrossEntropy, "forward", recording)
+
+
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+    """One uninterrupted recorded run (with its plots): ``(result, run_dir)``."""
+    out = tmp_path_factory.mktemp("whole")
+    result = training.train(iris(), out_dir=out, verbose=False)
+    return result, out / "iris-ffnn"
+
+
+def test_steps_csv_has_one_row_per_update_with_its_epoch(whole_run):
+    _, run_dir = whole_run
+    rows = read_steps(run_dir)
+    assert list(rows[0]) == ["step", "epoch", "loss", "learning_rate"]
+    assert [int(row["step"]) for row in rows] == list(range(1, EPOCHS * STEPS_PER_EPOCH + 1))
+    assert [int(row["epoch"]) for row in rows] == [epoch for epoch in range(1, EPOCHS + 1) for _ in range(STEPS_PER_EPOCH)]
+
+
+def test_the_step_losses_average_to_each_epochs_training_loss(whole_run):
+    """The epoch's train_loss is the mean over samples; the last batch holds 105 - 6 * 16 = 9."""
+    _, run_dir = whole_run
+    losses = np.array([float(row["loss"]) for row in read_steps(run_dir)]).reshape(EPOCHS, STEPS_PER_EPOCH)
+    sizes = np.array([16] * 6 + [9])
+    history = json.loads((run_dir / "metrics.json").read_text())
+    for epoch_losses, row in zip(losses, history, strict=True):
+        assert float(epoch_losses @ sizes / sizes.sum()) == pytest.approx(row["train_loss"], rel=1e-12)
+    assert losses[-1].mean() < losses[0].mean()  # it learns
+
+
+def test_each_step_records_the_learning_rate_its_update_used(whole_run):
+    _, run_dir = whole_run
+    rates = [float(row["learning_rate"]) for row in read_steps(run_dir)]
+    assert rates == pytest.approx([0.05 * 0.8 ** (step // 5) for step in range(EPOCHS * STEPS_PER_EPOCH)], rel=1e-14)
+    history = json.loads((run_dir / "metrics.json").read_text())
+    assert [row["learning_rate"] for row in history] == rates[STEPS_PER_EPOCH - 1 :: STEPS_PER_EPOCH]
+
+
+def test_the_checkpoint_holds_the_very_floats_of_steps_csv(whole_run):
+    _, run_dir = whole_run
+    arrays = load_arrays(run_dir / "checkpoint.npz")
+    assert arrays["steps/loss"].dtype == np.float64 and arrays["steps/loss"].shape == (EPOCHS * STEPS_PER_EPOCH,)
+    rows = read_steps(run_dir)
+    assert [float(row["loss"]) for row in rows] == arrays["steps/loss"].tolist()
+    assert [float(row["learning_rate"]) for row in rows] == arrays["steps/learning_rate"].tolist()
+
+
+def test_the_loss_read_at_each_step_is_the_one_recorded(tmp_path, monkeypatch):
+    seen = LossesSeen(monkeypatch)
+    training.train(iris(epochs=1), out_dir=tmp_path, verbose=False)
+    # per epoch: 7 training steps, then the validation pass (one batch); then the test pass
+    recorded = [float(row["loss"]) for row in read_steps(tmp_path / "iris-ffnn")]
+    assert recorded == seen.values[:STEPS_PER_EPOCH]
+
+
+def test_the_step_plot_is_a_png_beside_the_epoch_plots(whole_run):
+    _, run_dir = whole_run
+    for name in ("loss_steps.png", "loss.png", "accuracy.png"):
+        data = (run_dir / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000, name
+
+
+def test_moving_average_is_the_trailing_mean():
+    values = np.array([1.0, 2.0, 3.0, 4.0, 10.0])
+    assert moving_average(values, 2).tolist() == [1.5, 2.5, 3.5, 7.0]
+    assert moving_average(values, 5).tolist() == [4.0]
+    assert moving_average(values, 6).tolist() == []
+
+
+# Resume keeps them exact
+
+
+class InterruptAt:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    @corenn.hookimpl
+    def corenn_epoch_end(self, run, epoch, metrics):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("how", ["epoch_end", "inside_epoch"])
+def test_a_resumed_run_writes_the_same_steps_as_an_uninterrupted_one(tmp_path, monkeypatch, whole_run, how, no_plots):
+    _, reference_dir = whole_run
+    out = tmp_path / "cut"
+    with monkeypatch.context() as patch:
+        callbacks = [InterruptAt(2)]
+        if how == "inside_epoch":
+            callbacks = []
+            original, calls = corenn.losses.CrossEntropy.forward, {"n": 0}
+
+            def interrupting(self, Y, Y_hat):
+                calls["n"] += 1
+                if calls["n"] == 2 * (STEPS_PER_EPOCH + 1) + 4:  # epoch 3, before its 4th step's update
+                    raise KeyboardInterrupt
+                return original(self, Y, Y_hat)
+
+            patch.setattr(corenn.losses.CrossEntropy, "forward", interrupting)
+        with pytest.raises(KeyboardInterrupt):
+            training.train(iris(), out_dir=out, verbose=False, callbacks=callbacks)
+    saved = load_arrays(out / "iris-ffnn" / "checkpoint.npz")
+    expected_steps = 2 * STEPS_PER_EPOCH + (3 if how == "inside_epoch" else 0)
+    assert saved["steps/loss"].shape == (expected_steps,)
+    assert len(read_steps(out / "iris-ffnn")) == expected_steps
+    training.resume(out / "iris-ffnn", verbose=False)
+    assert (out / "iris-ffnn" / "steps.csv").read_text() == (reference_dir / "steps.csv").read_text()
+
+
+def test_a_checkpoint_from_before_step_losses_resumes_with_unknown_early_steps(tmp_path, no_plots):
+    with pytest.raises(KeyboardInterrupt):
+        training.train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAt(1)])
+    run_dir = tmp_path / "iris-ffnn"
+    arrays = load_arrays(run_dir / "checkpoint.npz")
+    del arrays["steps/loss"], arrays["steps/learning_rate"]
+    save_arrays(run_dir / "checkpoint.npz", arrays)
+    training.resume(run_dir, verbose=False)
+    rows = read_steps(run_dir)
+    assert [int(row["step"]) for row in rows] == list(range(1, EPOCHS * STEPS_PER_EPOCH + 1))
+    assert all(math.isnan(float(row["loss"])) for row in rows[:STEPS_PER_EPOCH])
+    assert all(math.isfinite(float(row["loss"])) for row in rows[STEPS_PER_EPOCH:])
+
+
+def test_step_losses_that_do_not_fit_the_checkpoint_are_reported_as_corrupt(tmp_path, no_plots):
+    with pytest.raises(KeyboardInterrupt):
+        training.train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAt(1)])
+    run_dir = tmp_path / "iris-ffnn"
+    arrays = load_arrays(run_dir / "checkpoint.npz")
+    arrays["steps/loss"] = arrays["steps/loss"][:-1]
+    save_arrays(run_dir / "checkpoint.npz", arrays)
+    with pytest.raises(CorruptFileError, match=r"per-step losses have shape \(6,\), expected \(7,\) floats"):
+        training.resume(run_dir, verbose=False)
