@@ -74,10 +74,12 @@ def torch_mirror(model):
         kh, kw = layer.kernel_shape
         if layer.pad == "same" and tuple(layer.stride) == (1, 1) and kh % 2 and kw % 2:
             return (kh // 2, kw // 2)
-        if layer.pad in ("valid", 0):
+        if layer.pad in ("valid", 0) or layer.pad == (0, 0, 0, 0):
             return 0
         if isinstance(layer.pad, int):
             return layer.pad
+        if isinstance(layer.pad, tuple) and len(set(layer.pad)) == 1:  # (top, bottom, left, right)
+            return layer.pad[0]
         raise SystemExit(f"the mirror does not translate {layer.name} pad={layer.pad!r}")
 
     modules, shifts, image = [], [], True

@@ -87,6 +87,28 @@ class Sequential:
             self.layers[0].needs_input_gradient = False
         return self
 
+    def set_compute_dtype(self, dtype):
+        """Set ``compute_dtype`` (the dtype a layer's heavy products run in, ``None`` for the
+        input's) on every layer that has that attribute, inner layers of composites (a residual
+        block's ``layers`` and ``shortcut``) included; returns the model.
+
+        Mixed precision is ``set_compute_dtype("bfloat16")`` on a float32 model of the torch
+        backend (``mixed_precision = true`` in a config): see ``corenn_torch.layer``. Layers
+        without the attribute (pooling, normalisation, the numpy backend's) keep computing in
+        their input's dtype; each layer checks the value itself.
+        """
+        pending = list(self.layers)
+        while pending:
+            layer = pending.pop()
+            if hasattr(layer, "compute_dtype"):
+                layer.compute_dtype = dtype
+            inner = getattr(layer, "layers", None)
+            if isinstance(inner, (list, tuple)):
+                pending.extend(inner)
+            if getattr(layer, "shortcut", None) is not None:
+                pending.append(layer.shortcut)
+        return self
+
     def initialize(self, input_shape, dtype="float64", to_device=None):
         """Make every layer's parameters by passing one zero sample through the network.
 

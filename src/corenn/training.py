@@ -113,6 +113,16 @@ def _scheduler_options(config, optimizer, n_train):
     return extra
 
 
+MIXED_PRECISION_DTYPE = "bfloat16"
+
+
+def compute_dtype(config):
+    """The dtype the layers' heavy products run in for ``config``: bfloat16 with
+    ``mixed_precision = true`` (the config checked it is a float32 torch run), else ``None``,
+    the input's dtype. For :meth:`Sequential.set_compute_dtype`."""
+    return MIXED_PRECISION_DTYPE if config.mixed_precision else None
+
+
 def build(config, *, data_dir=None):
     """Everything a run needs, built and checked before any record is written."""
     data, model, loss, optimizer, scheduler, _ = build_with_arrays(config, data_dir=data_dir)
@@ -129,6 +139,8 @@ def build_with_arrays(config, *, data_dir=None):
     data = prepare(splits, config.dtype)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
     model.skip_input_gradient()
+    if config.mixed_precision:
+        model.set_compute_dtype(compute_dtype(config))
     model.initialize(splits.input_shape, config.dtype, to_device=arrays.to_device)
     loss = _component("loss", config.loss, config.backend, "loss")
     optimizer = _component("optimizer", config.optimizer, config.backend, "optimizer")

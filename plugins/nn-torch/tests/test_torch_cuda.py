@@ -6,7 +6,10 @@ import pytest
 import torch
 
 import corenn
+from corenn.config import ComponentConfig
 from corenn.errors import CorennError
+from corenn.model import Sequential
+from corenn.testing import relative_error
 from torch_agreement import assert_agree
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -94,3 +97,58 @@ def test_optimizers_update_on_the_gpu_and_checkpoint_as_numpy(name, options):
     assert gpu_param.device.type == "cuda"
     assert all(value.device.type == "cuda" for table in resumed.state.values() for value in table.values() if torch.is_tensor(value))
     assert_agree(f"cuda vs cpu optimizer {name}", "6 steps", gpu_param, cpu_param)
+
+
+# Mixed precision: bfloat16 products on the GPU, what it is meant for
+
+MIXED_NETWORK = [
+    ComponentConfig("patch_whitening", {"kernel_size": 2, "activation": "gelu"}),
+    # no batch norm: it would cancel the conv's bias, whose gradient would then be rounding noise
+    ComponentConfig("conv2d", {"n_out": 16, "kernel_shape": 3, "activation": "gelu"}),
+    ComponentConfig("pool2d", {"kernel_shape": 2, "stride": 2}),
+    ComponentConfig("flatten"),
+    ComponentConfig("fully_connected", {"n_out": 10, "activation": "softmax"}),
+]
+
+
+def one_step_on_the_gpu(compute_dtype, X, Y):
+    """A model of MIXED_NETWORK on the GPU after one SGD step on ``(X, Y)``, and its outputs
+    and gradients of that step."""
+    model = Sequential.from_config(MIXED_NETWORK, n_classes=10, backend="torch", seed=0)
+    if compute_dtype is not None:
+        model.set_compute_dtype(compute_dtype)
+    model.skip_input_gradient()
+    model.initialize(X.shape[1:], "float32", to_device=lambda array: torch.from_numpy(array).to(DEVICE))
+    X = torch.from_numpy(X).to(DEVICE)
+    model.fit_to_data(X)
+    loss = corenn.create("loss", "cross_entropy", "torch")
+    optimizer = corenn.create("optimizer", "sgd", "torch", lr=0.1, momentum=0.9, nesterov=True)
+    Y_hat = model.forward(X)
+    model.backward(loss.backward(Y, Y_hat))
+    gradients = {name: value.clone() for name, value in model.named_gradients().items()}
+    for name, value in model.named_parameters().items():
+        optimizer.update(name, value, gradients[name])
+    return model, Y_hat, gradients
+
+
+def test_one_mixed_precision_step_on_the_gpu_agrees_with_float32():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((32, 16, 16, 3)).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 32)]
+    full, Y_full, gradients_full = one_step_on_the_gpu(None, X, Y)
+    mixed, Y_mixed, gradients_mixed = one_step_on_the_gpu("bfloat16", X, Y)
+    assert mixed.layers[1].cache["X_nchw"].dtype == torch.bfloat16  # half the memory kept for backward
+    assert Y_mixed.dtype == torch.float32 and Y_mixed.device.type == "cuda"
+    error = relative_error(Y_mixed.cpu().double().numpy(), Y_full.cpu().double().numpy())
+    assert 1e-5 <= error <= 2e-2, f"outputs: relative error {error:.3g}"
+    for name, value in gradients_full.items():
+        assert gradients_mixed[name].dtype == torch.float32 and gradients_mixed[name].device.type == "cuda", name
+        error = relative_error(gradients_mixed[name].cpu().double().numpy(), value.cpu().double().numpy())
+        # a gradient sums many rounded products that largely cancel: ~3e-2 measured on the CPU
+        assert error <= 5e-2, f"gradient {name}: relative error {error:.3g}"
+    for name, value in full.named_parameters().items():
+        after = mixed.named_parameters()[name]
+        assert after.dtype == torch.float32 and after.device.type == "cuda", name
+        # biases start at zero: after one step they are their gradients, to the same precision
+        error = relative_error(after.cpu().double().numpy(), value.cpu().double().numpy())
+        assert error <= 5e-2, f"parameter {name} after the step: relative error {error:.3g}"

@@ -38,7 +38,7 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
     from corenn.model import Sequential
     from corenn.plugins import create
     from corenn.records import CONFIG_FILE, PARAMETERS_FILE
-    from corenn.training import array_backend
+    from corenn.training import array_backend, compute_dtype
 
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
@@ -64,6 +64,8 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
     data = prepare(splits, config.dtype)
     arrays = array_backend(config.backend, config.device)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
+    if config.mixed_precision:  # predict as the run evaluated: products in bfloat16
+        model.set_compute_dtype(compute_dtype(config))
     other_data = dataset_config.name != config.dataset.name
     mismatch = (
         f"data set {dataset_config.name!r} has inputs of shape {splits.input_shape} and {data.n_classes} classes, "

@@ -1,5 +1,7 @@
 """``corenn train``: train a preset or a config file and report its test accuracy."""
 
+import argparse
+
 HELP = "train a network (default: the iris-ffnn preset, offline, in seconds)"
 
 
@@ -8,6 +10,12 @@ def add_arguments(parser):
 
     add_config_arguments(parser)
     parser.add_argument("--lr", type=float, help="the optimizer's learning rate")
+    parser.add_argument(
+        "--mixed-precision",
+        action=argparse.BooleanOptionalAction,
+        help="bfloat16 convolutions and matrix products, float32 everything else (torch backend, "
+        "float32, meant for GPUs); the config's mixed_precision key",
+    )
     parser.add_argument("--name", help="run name, and the name of its directory under --out")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory of the same name")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
@@ -29,9 +37,10 @@ def run(args):
             _reject_config_flags_on_resume(args)
             result = resume(args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs)
         else:
-            config = load_run_config(args, lr=args.lr, name=args.name)
+            overrides = {"lr": args.lr, "mixed_precision": args.mixed_precision}
+            config = load_run_config(args, name=args.name, **overrides)
             if args.name is None and not args.overwrite:
-                config = load_run_config(args, lr=args.lr, name=unique_run_name(args.out, config.name))
+                config = load_run_config(args, name=unique_run_name(args.out, config.name), **overrides)
             result = train(config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose)
     if args.json:
         print_json(result)
@@ -50,12 +59,14 @@ def _reject_config_flags_on_resume(args):
     """A resumed run keeps its recorded config; silently ignoring a flag would mislead."""
     from corenn.errors import ConfigError
 
+    mixed_precision_flag = "--mixed-precision" if args.mixed_precision else "--no-mixed-precision"
     given = [
         flag
         for flag, value in (
             ("--config", args.config), ("--preset", args.preset), ("--lr", args.lr), ("--name", args.name),
             ("--batch-size", args.batch_size), ("--seed", args.seed), ("--backend", args.backend),
             ("--device", args.device), ("--dtype", args.dtype),
+            (mixed_precision_flag, args.mixed_precision),
         )
         if value is not None
     ] + (["--overwrite"] if args.overwrite else [])

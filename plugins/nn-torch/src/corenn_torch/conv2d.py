@@ -9,10 +9,10 @@ from corenn.errors import ConfigError, ShapeError
 from corenn.geometry import checked_pad, positive_pair
 
 from corenn_torch.geometry import window_geometry
-from corenn_torch.layer import TorchLayer, build_activation, build_initializer
+from corenn_torch.layer import ProductLayer, build_activation, build_initializer
 
 
-class Conv2D(TorchLayer):
+class Conv2D(ProductLayer):
     """``Y = activation(Z)``, ``Z[n, y, x, o] = b[o] + sum_{i, j, c} Xp[n, y*sh + i, x*sw + j, c] W[i, j, c, o]``.
 
     The numpy layer's options and layout: ``X`` is NHWC ``(m, H, W, C_in)``, ``W`` is
@@ -28,6 +28,12 @@ class Conv2D(TorchLayer):
     itself runs for a convolution, directly: one call gives dX, dW and db, without recording a
     graph in ``forward`` (so ``forward`` costs the same under ``torch.no_grad()`` and in
     evaluation).
+
+    ``compute_dtype`` (an attribute, default ``None``: the input's dtype) may be
+    ``"bfloat16"`` for mixed precision: the convolution and the backward products run on
+    bfloat16 copies of the input and the weights; Z, dL/dX and the gradients come back in the
+    input's and the parameters' dtypes, and db is summed in the run's dtype (see
+    :mod:`corenn_torch.layer`).
     """
 
     name = "conv2d"
@@ -70,17 +76,19 @@ class Conv2D(TorchLayer):
                 f"{self._description} was initialised for {self.n_in} input channels (W of shape "
                 f"{tuple(W.shape)}), got an input of shape {tuple(X.shape)} with {X.shape[3]} channels"
             )
-        X_nchw = X.permute(0, 3, 1, 2)
+        # as on numpy, the convolution runs in the input's dtype, unless compute_dtype says
+        # otherwise (mixed precision); Z comes back in the input's dtype either way
+        working = self._working_dtype(X.dtype)
+        X_nchw = X.permute(0, 3, 1, 2).to(working)  # the cast keeps the channels-last strides
         padding = geometry.symmetric_padding
         if padding is None:
             X_nchw = F.pad(X_nchw, geometry.torch_pad)
             padding = (0, 0)
-        # as on numpy, the convolution runs in the input's dtype
         # (n_out, C_in, kh, kw), torch's layout, made contiguous: some of torch's kernels (the
         # fallback for tiny inputs) require it, and the others would copy it anyway
-        weight = W.permute(3, 2, 0, 1).to(X.dtype).contiguous()
-        Z = F.conv2d(X_nchw, weight, b.reshape(-1).to(X.dtype), stride=self.stride, padding=padding)
-        Z = Z.permute(0, 2, 3, 1).contiguous()  # a no-op when torch chose channels-last
+        weight = W.permute(3, 2, 0, 1).to(working).contiguous()
+        Z = F.conv2d(X_nchw, weight, b.reshape(-1).to(working), stride=self.stride, padding=padding)
+        Z = Z.permute(0, 2, 3, 1).contiguous().to(X.dtype)  # contiguous: a no-op when torch chose channels-last
         self.cache["X_nchw"] = X_nchw
         self.cache["weight"] = weight
         self.cache["padding"] = padding
@@ -98,8 +106,9 @@ class Conv2D(TorchLayer):
                 f"{tuple(Z.shape)}, got shape {tuple(dLdY.shape)}"
             )
         dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
+        mixed = X_nchw.dtype != Z.dtype  # the products ran in compute_dtype
         dX_nchw, d_weight, d_bias = torch.ops.aten.convolution_backward(
-            dZ.permute(0, 3, 1, 2),
+            dZ.permute(0, 3, 1, 2).to(X_nchw.dtype),
             X_nchw,
             weight,
             [self.n_out],  # bias sizes
@@ -109,12 +118,15 @@ class Conv2D(TorchLayer):
             False,  # transposed
             [0, 0],  # output padding
             1,  # groups
-            [True, True, True],  # which of dX, dW, db to compute
+            [True, True, not mixed],  # which of dX, dW, db to compute
         )
+        if mixed:
+            # db is a plain sum, cheap in the run's dtype; in bfloat16 it would keep 3 digits
+            d_bias = dZ.sum(dim=(0, 1, 2))
         W = self.parameters["W"]
         self.gradients["W"] = d_weight.permute(2, 3, 1, 0).to(W.dtype).contiguous()
         self.gradients["b"] = d_bias.reshape(1, -1).to(W.dtype)
         geometry = self.cache["geometry"]
         if geometry.symmetric_padding is None:
             dX_nchw = geometry.crop(dX_nchw)
-        return dX_nchw.permute(0, 2, 3, 1).contiguous()
+        return dX_nchw.permute(0, 2, 3, 1).contiguous().to(Z.dtype)

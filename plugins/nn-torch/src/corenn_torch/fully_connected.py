@@ -6,15 +6,20 @@ import torch
 
 from corenn.errors import ConfigError, ShapeError
 
-from corenn_torch.layer import TorchLayer, build_activation, build_initializer
+from corenn_torch.layer import ProductLayer, build_activation, build_initializer
 
 
-class FullyConnected(TorchLayer):
+class FullyConnected(ProductLayer):
     """``Y = activation(X @ W + b)`` for a batch ``X`` of shape (m, n_in), as on numpy.
 
     ``W`` (n_in, n_out) and ``b`` (1, n_out) are made at the first forward, in the input's
     dtype and on its device. The backward pass is derived by hand, as on numpy: three matrix
     products, no autograd graph.
+
+    ``compute_dtype`` (an attribute, default ``None``: the input's dtype) may be
+    ``"bfloat16"`` for mixed precision: the three products run on bfloat16 copies of ``X``,
+    ``W`` and dL/dZ; Z, dL/dX and the gradients come back in the run's dtype, and db is summed
+    in it (see :mod:`corenn_torch.layer`).
     """
 
     name = "fully_connected"
@@ -53,10 +58,12 @@ class FullyConnected(TorchLayer):
         self.n_in = W.shape[0]
         if X.shape[1] != self.n_in:
             raise ShapeError(f"fully_connected expects input of shape (m, {self.n_in}), got shape {tuple(X.shape)}")
-        # numpy's promotion: a float32 batch through float64 weights computes in float64
+        # numpy's promotion: a float32 batch through float64 weights computes in float64;
+        # compute_dtype (mixed precision) runs the product in its dtype, Z coming back in this one
         dtype = torch.promote_types(X.dtype, W.dtype)
-        X = X.to(dtype)
-        Z = torch.addmm(b.to(dtype), X, W.to(dtype))
+        working = self._working_dtype(dtype)
+        X = X.to(working)
+        Z = torch.addmm(b.to(working), X, W.to(working)).to(dtype)
         self.cache["X"] = X
         self.cache["Z"] = Z
         return self.activation.forward(Z)
@@ -72,6 +79,7 @@ class FullyConnected(TorchLayer):
             )
         W = self.parameters["W"]
         dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
-        self.gradients["W"] = (X.T @ dZ).to(W.dtype)
-        self.gradients["b"] = dZ.sum(dim=0, keepdim=True).to(W.dtype)
-        return dZ @ W.to(dZ.dtype).T
+        dZ_working = dZ.to(X.dtype)  # the products run in the forward pass's working dtype
+        self.gradients["W"] = (X.T @ dZ_working).to(W.dtype)
+        self.gradients["b"] = dZ.sum(dim=0, keepdim=True).to(W.dtype)  # a sum: in Z's dtype always
+        return (dZ_working @ W.to(X.dtype).T).to(Z.dtype)

@@ -5,6 +5,15 @@ OrderedDicts (of tensors here), ``forward(X)`` fills the cache and ``backward(dL
 gradients and returns dL/dX. Parameters are made at the first forward, in the input's dtype
 *and on the input's device*, from the numpy initializer drawing on ``self.rng``, so a seed
 gives the same weights on both backends.
+
+Mixed precision: a layer whose work is a large product (``conv2d``, ``fully_connected``,
+``patch_whitening``: the :class:`ProductLayer` subclasses) has ``compute_dtype``, the dtype
+that product runs in. ``None`` (the
+default) means the input's dtype. ``"bfloat16"`` casts the input and the weights to bfloat16
+for the forward product and the backward products, and casts the outputs and gradients back to
+the input's and the parameters' dtypes, so activations, normalisation, the loss, the parameters
+and the optimizer's state (the "master weights") stay in the run's dtype. bfloat16 rather than
+float16: it has float32's exponent range, so gradients neither underflow nor need loss scaling.
 """
 
 from collections import OrderedDict
@@ -19,6 +28,10 @@ from corenn.protocols import Activation
 from corenn_torch.tensors import as_float_tensor, check_same_device
 
 BACKEND = "torch"
+
+# The dtypes a layer's products may run in, by the names a config or a model uses. float16 is
+# left out on purpose: without loss scaling its small gradients underflow to zero.
+COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
 
 
 class TorchLayer:
@@ -84,6 +97,45 @@ class TorchLayer:
             )
         self.parameters["W"] = W.to(device=like.device, dtype=like.dtype)
         self.parameters["b"] = torch.zeros((1, shape[-1]), dtype=like.dtype, device=like.device)
+
+
+class ProductLayer(TorchLayer):
+    """A layer whose work is a large product (a convolution, a matrix product), which it can
+    run in another dtype than its input's: ``compute_dtype`` (see the module's docstring).
+    Only these layers have the attribute, so ``Sequential.set_compute_dtype`` reaches them
+    alone."""
+
+    def __init__(self):
+        super().__init__()
+        self._compute_dtype = None
+
+    @property
+    def compute_dtype(self):
+        """The torch dtype the layer's products run in; ``None``: the input's dtype."""
+        return self._compute_dtype
+
+    @compute_dtype.setter
+    def compute_dtype(self, dtype):
+        self._compute_dtype = checked_compute_dtype(dtype, self.name)
+
+    def _working_dtype(self, dtype):
+        """The dtype of the products for inputs of ``dtype``."""
+        return dtype if self._compute_dtype is None else self._compute_dtype
+
+
+def checked_compute_dtype(dtype, layer):
+    """``dtype`` (``None``, a name of ``COMPUTE_DTYPES`` or that torch dtype) as a torch dtype or
+    ``None``."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, str) and dtype in COMPUTE_DTYPES:
+        return COMPUTE_DTYPES[dtype]
+    if isinstance(dtype, torch.dtype) and dtype in COMPUTE_DTYPES.values():
+        return dtype
+    raise ConfigError(
+        f"{layer}: compute_dtype must be None (the input's dtype) or one of {', '.join(COMPUTE_DTYPES)} "
+        f"(or that torch dtype), got {dtype!r}"
+    )
 
 
 def build_activation(activation, layer):

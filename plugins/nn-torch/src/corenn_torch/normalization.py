@@ -41,8 +41,10 @@ class BatchNorm(TorchLayer):
     (the numpy layer's docstring says why). ``momentum`` is in [0, 1]; ``epsilon`` is any finite
     number > 0 (1e-12 included).
 
-    The backward pass is the numpy layer's closed form (two reductions per channel), not
-    autograd; in float64 it agrees with torch's own ``batch_norm`` kernel.
+    Both passes call torch's own batch-norm kernels (``aten.native_batch_norm`` and
+    ``native_batch_norm_backward``, what autograd itself runs) directly, without recording a
+    graph: one fused pass each way instead of the half dozen elementwise passes of the
+    formulas. The numpy layer holds the derivation; the tests hold the two to 1e-8 in float64.
     """
 
     name = "batch_norm"
@@ -81,29 +83,27 @@ class BatchNorm(TorchLayer):
             raise ShapeError(f"batch_norm expects {channels} channels on the last axis, got shape {tuple(X.shape)}")
         self.n_in = self.n_out = channels
         dtype = torch.promote_types(X.dtype, b.dtype)
-        X = X.to(dtype)
-        axes = tuple(range(X.ndim - 1))
-        if self.training:
-            var, mean = torch.var_mean(X, dim=axes, correction=0)
-            self._update_running_statistics(mean, var, X.numel() // channels)
-        else:
-            mean = self.buffers["running_mean"][0].to(dtype)
-            var = self.buffers["running_var"][0].to(dtype)
-        inverse_std = torch.rsqrt(var + self.epsilon)
-        X_hat = (X - mean) * inverse_std
-        if self.scale:
-            Z = torch.addcmul(b[0].to(dtype), self.parameters["W"][0].to(dtype), X_hat)
-        else:
-            Z = X_hat + b[0].to(dtype)
-        self.cache["X_hat"] = X_hat
-        self.cache["inverse_std"] = inverse_std
+        # torch's kernels take the channels on axis 1; for NHWC that view is NCHW in
+        # channels-last memory, which they handle without a copy
+        X_c1 = X.to(dtype).movedim(-1, 1)
+        weight = self.parameters["W"][0].to(dtype) if self.scale else None
+        running_mean, running_var = self._running_statistics(X.numel() // channels, dtype)
+        out, saved_mean, saved_inverse_std = torch.ops.aten.native_batch_norm(
+            X_c1, weight, b[0].to(dtype), running_mean, running_var, self.training, self.momentum, self.epsilon
+        )
+        if running_mean is not None and self.training:
+            self._store_running_statistics(running_mean, running_var)
+        Z = out.movedim(1, -1)
+        self.cache["X_c1"] = X_c1
+        self.cache["weight"] = weight
+        self.cache["statistics"] = (running_mean, running_var, saved_mean, saved_inverse_std)
         self.cache["training"] = self.training
         self.cache["Z"] = Z
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
         self._require_forward("Z")
-        X_hat, inverse_std, Z = self.cache["X_hat"], self.cache["inverse_std"], self.cache["Z"]
+        Z, X_c1, weight = self.cache["Z"], self.cache["X_c1"], self.cache["weight"]
         dLdY = self._gradient_input(dLdY, Z.device)
         if dLdY.shape != Z.shape:
             raise ShapeError(
@@ -112,26 +112,31 @@ class BatchNorm(TorchLayer):
             )
         parameter_dtype = self.parameters["b"].dtype
         dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
-        axes = tuple(range(Z.ndim - 1))
-        sum_dZ = dZ.sum(dim=axes)
-        sum_dZ_X_hat = (dZ * X_hat).sum(dim=axes)
+        dX_c1, dW, db = torch.ops.aten.native_batch_norm_backward(
+            dZ.movedim(-1, 1), X_c1, weight, *self.cache["statistics"], self.cache["training"], self.epsilon,
+            [True, self.scale, True],
+        )
         if self.scale:
-            self.gradients["W"] = sum_dZ_X_hat.unsqueeze(0).to(parameter_dtype)
-        self.gradients["b"] = sum_dZ.unsqueeze(0).to(parameter_dtype)
-        dX_hat_scale = self.parameters["W"][0].to(Z.dtype) * inverse_std if self.scale else inverse_std
-        if not self.cache["training"]:
-            return dZ * dX_hat_scale
-        count = Z.numel() // Z.shape[-1]
-        return dX_hat_scale * (dZ - sum_dZ / count - X_hat * (sum_dZ_X_hat / count))
+            self.gradients["W"] = dW.unsqueeze(0).to(parameter_dtype)
+        self.gradients["b"] = db.unsqueeze(0).to(parameter_dtype)
+        return dX_c1.movedim(1, -1)
+
+    def _running_statistics(self, count, dtype):
+        """The running mean and variance as 1-d tensors in ``dtype`` for torch's kernel, which
+        updates them in place in training mode; ``(None, None)`` for a training batch with a
+        single value per channel, which has no variance estimate and normalises to ``b``."""
+        if self.training and count < 2:
+            return None, None
+        return tuple(self.buffers[key][0].to(dtype) for key in ("running_mean", "running_var"))
 
     @torch.no_grad()
-    def _update_running_statistics(self, mean, var, count):
-        if count < 2:
-            return
-        unbiased_var = var * (count / (count - 1))
-        for key, batch_value in (("running_mean", mean), ("running_var", unbiased_var)):
-            running = self.buffers[key]
-            running.mul_(1.0 - self.momentum).add_(self.momentum * batch_value.unsqueeze(0).to(running.dtype))
+    def _store_running_statistics(self, running_mean, running_var):
+        """Copy the kernel's updated statistics back when they were cast (a no-op otherwise:
+        then the kernel updated the buffers themselves through their views)."""
+        for key, value in (("running_mean", running_mean), ("running_var", running_var)):
+            buffer = self.buffers[key]
+            if value.data_ptr() != buffer.data_ptr():
+                buffer.copy_(value.unsqueeze(0))
 
     def _init_parameters(self, X):
         channels = X.shape[-1]

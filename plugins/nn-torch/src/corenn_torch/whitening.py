@@ -14,7 +14,7 @@ from corenn.whitening import (
     whitening_filters,
 )
 
-from corenn_torch.layer import TorchLayer, build_activation
+from corenn_torch.layer import ProductLayer, build_activation
 
 
 def patch_covariance(X, kernel_size):
@@ -33,7 +33,7 @@ def patch_covariance(X, kernel_size):
     return total / (m * (rows - kernel_size + 1) * (cols - kernel_size + 1))
 
 
-class PatchWhitening(TorchLayer):
+class PatchWhitening(ProductLayer):
     """The numpy ``patch_whitening`` (see ``corenn_conv.whitening``) on torch tensors.
 
     ``Y = activation(Z)``, ``Z`` the valid (no padding, stride 1) convolution of the NHWC ``X``
@@ -55,6 +55,11 @@ class PatchWhitening(TorchLayer):
 
     Forward is ``F.conv2d`` on the channels-last view of the batch and backward one call of
     ``aten.convolution_backward`` (dX and db only), as in ``corenn_torch.conv2d``.
+
+    ``compute_dtype`` (an attribute, default ``None``: the input's dtype) may be
+    ``"bfloat16"`` for mixed precision: the convolution and dL/dX run on bfloat16 copies of the
+    input and the filters (which are fitted, and kept, in the run's dtype); Z, dL/dX and db
+    come back in the run's dtype (see :mod:`corenn_torch.layer`).
     """
 
     name = "patch_whitening"
@@ -122,10 +127,11 @@ class PatchWhitening(TorchLayer):
         # the filters may also have been set from outside (a loaded file): W decides the sizes
         self.n_in, self.n_out = W.shape[2], W.shape[3]
         self._check_channels(X.shape)
-        X_nchw = X.permute(0, 3, 1, 2)
-        weight = W.permute(3, 2, 0, 1).to(X.dtype).contiguous()
-        Z = F.conv2d(X_nchw, weight, self.parameters["b"].reshape(-1).to(X.dtype))
-        Z = Z.permute(0, 2, 3, 1).contiguous()
+        working = self._working_dtype(X.dtype)  # compute_dtype (mixed precision) or X's
+        X_nchw = X.permute(0, 3, 1, 2).to(working)
+        weight = W.permute(3, 2, 0, 1).to(working).contiguous()
+        Z = F.conv2d(X_nchw, weight, self.parameters["b"].reshape(-1).to(working))
+        Z = Z.permute(0, 2, 3, 1).contiguous().to(X.dtype)
         self.cache["X_nchw"] = X_nchw
         self.cache["weight"] = weight
         self.cache["Z"] = Z
@@ -141,8 +147,9 @@ class PatchWhitening(TorchLayer):
                 f"got shape {tuple(dLdY.shape)}"
             )
         dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
+        mixed = X_nchw.dtype != Z.dtype  # the products ran in compute_dtype
         dX_nchw, _, d_bias = torch.ops.aten.convolution_backward(
-            dZ.permute(0, 3, 1, 2),
+            dZ.permute(0, 3, 1, 2).to(X_nchw.dtype),
             X_nchw,
             weight,
             [self.n_out],  # bias sizes
@@ -152,13 +159,16 @@ class PatchWhitening(TorchLayer):
             False,  # transposed
             [0, 0],  # output padding
             1,  # groups
-            [self.needs_input_gradient, False, True],  # dX, dW (frozen: never), db
+            [self.needs_input_gradient, False, not mixed],  # dX, dW (frozen: never), db
         )
+        if mixed:
+            # db is a plain sum, cheap in the run's dtype; in bfloat16 it would keep 3 digits
+            d_bias = dZ.sum(dim=(0, 1, 2))
         b = self.parameters["b"]
         self.gradients["b"] = d_bias.reshape(1, -1).to(b.dtype)
         if not self.needs_input_gradient:
             return None
-        return dX_nchw.permute(0, 2, 3, 1).contiguous()
+        return dX_nchw.permute(0, 2, 3, 1).contiguous().to(Z.dtype)
 
     def _make_arrays(self, X):
         """``W`` (zeros) and ``b`` for ``X``'s channels, in its dtype on its device, unless
