@@ -106,23 +106,9 @@ class Conv2D(ProductLayer):
                 f"{tuple(Z.shape)}, got shape {tuple(dLdY.shape)}"
             )
         dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
-        mixed = X_nchw.dtype != Z.dtype  # the products ran in compute_dtype
-        dX_nchw, d_weight, d_bias = torch.ops.aten.convolution_backward(
-            dZ.permute(0, 3, 1, 2).to(X_nchw.dtype),
-            X_nchw,
-            weight,
-            [self.n_out],  # bias sizes
-            list(self.stride),
-            list(self.cache["padding"]),
-            [1, 1],  # dilation
-            False,  # transposed
-            [0, 0],  # output padding
-            1,  # groups
-            [True, True, not mixed],  # which of dX, dW, db to compute
+        dX_nchw, d_weight, d_bias = convolution_backward(
+            dZ, X_nchw, weight, self.stride, self.cache["padding"], input_gradient=True, weight_gradient=True
         )
-        if mixed:
-            # db is a plain sum, cheap in the run's dtype; in bfloat16 it would keep 3 digits
-            d_bias = dZ.sum(dim=(0, 1, 2))
         W = self.parameters["W"]
         self.gradients["W"] = d_weight.permute(2, 3, 1, 0).to(W.dtype).contiguous()
         self.gradients["b"] = d_bias.reshape(1, -1).to(W.dtype)
@@ -130,3 +116,32 @@ class Conv2D(ProductLayer):
         if geometry.symmetric_padding is None:
             dX_nchw = geometry.crop(dX_nchw)
         return dX_nchw.permute(0, 2, 3, 1).contiguous().to(Z.dtype)
+
+
+def convolution_backward(dZ, X_nchw, weight, stride, padding, *, input_gradient, weight_gradient):
+    """``(dX, dW, db)`` of a convolution, from ``dZ`` (NHWC), through
+    ``aten.convolution_backward``, the kernel autograd itself runs: dX as NCHW (``None``
+    unless ``input_gradient``), dW in torch's ``(n_out, C_in, kh, kw)`` layout (``None``
+    unless ``weight_gradient``), db of shape ``(n_out,)``.
+
+    The products run in the dtype the forward pass computed in (``X_nchw``'s: bfloat16 under
+    mixed precision); db, a plain sum, is then taken in ``dZ``'s dtype, as in bfloat16 it
+    would keep 3 digits.
+    """
+    mixed = X_nchw.dtype != dZ.dtype
+    dX_nchw, d_weight, d_bias = torch.ops.aten.convolution_backward(
+        dZ.permute(0, 3, 1, 2).to(X_nchw.dtype),
+        X_nchw,
+        weight,
+        [weight.shape[0]],  # bias sizes
+        list(stride),
+        list(padding),
+        [1, 1],  # dilation
+        False,  # transposed
+        [0, 0],  # output padding
+        1,  # groups
+        [input_gradient, weight_gradient, not mixed],  # which of dX, dW, db to compute
+    )
+    if mixed:
+        d_bias = dZ.sum(dim=(0, 1, 2))
+    return dX_nchw, d_weight, d_bias

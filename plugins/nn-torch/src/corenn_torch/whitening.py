@@ -14,6 +14,7 @@ from corenn.whitening import (
     whitening_filters,
 )
 
+from corenn_torch.conv2d import convolution_backward
 from corenn_torch.layer import ProductLayer, build_activation
 
 
@@ -147,23 +148,9 @@ class PatchWhitening(ProductLayer):
                 f"got shape {tuple(dLdY.shape)}"
             )
         dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
-        mixed = X_nchw.dtype != Z.dtype  # the products ran in compute_dtype
-        dX_nchw, _, d_bias = torch.ops.aten.convolution_backward(
-            dZ.permute(0, 3, 1, 2).to(X_nchw.dtype),
-            X_nchw,
-            weight,
-            [self.n_out],  # bias sizes
-            [1, 1],  # stride
-            [0, 0],  # padding
-            [1, 1],  # dilation
-            False,  # transposed
-            [0, 0],  # output padding
-            1,  # groups
-            [self.needs_input_gradient, False, not mixed],  # dX, dW (frozen: never), db
-        )
-        if mixed:
-            # db is a plain sum, cheap in the run's dtype; in bfloat16 it would keep 3 digits
-            d_bias = dZ.sum(dim=(0, 1, 2))
+        dX_nchw, _, d_bias = convolution_backward(
+            dZ, X_nchw, weight, (1, 1), (0, 0), input_gradient=self.needs_input_gradient, weight_gradient=False
+        )  # the filters are frozen: no dW
         b = self.parameters["b"]
         self.gradients["b"] = d_bias.reshape(1, -1).to(b.dtype)
         if not self.needs_input_gradient:
