@@ -97,15 +97,8 @@ class Conv2D(ProductLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        self._require_forward("Z")
+        dZ = self._activation_gradient(dLdY, self._description)
         Z, X_nchw, weight = self.cache["Z"], self.cache["X_nchw"], self.cache["weight"]
-        dLdY = self._gradient_input(dLdY, Z.device)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"{self._description}: the gradient for backward must have the output's shape "
-                f"{tuple(Z.shape)}, got shape {tuple(dLdY.shape)}"
-            )
-        dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
         dX_nchw, d_weight, d_bias = convolution_backward(
             dZ, X_nchw, weight, self.stride, self.cache["padding"], input_gradient=True, weight_gradient=True
         )

@@ -88,13 +88,6 @@ class Dropout(TorchLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        self._require_forward("Z")
-        Z, scale = self.cache["Z"], self.cache["scale"]
-        dLdY = self._gradient_input(dLdY, Z.device)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"dropout: the gradient for backward must have the output's shape {tuple(Z.shape)}, "
-                f"got shape {tuple(dLdY.shape)}"
-            )
-        dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
+        dZ = self._activation_gradient(dLdY)
+        scale = self.cache["scale"]
         return dZ if scale is None else dZ * scale

@@ -69,16 +69,9 @@ class FullyConnected(ProductLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        self._require_forward("Z")
+        dZ = self._activation_gradient(dLdY)
         X, Z = self.cache["X"], self.cache["Z"]
-        dLdY = self._gradient_input(dLdY, Z.device)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"fully_connected: the gradient for backward must have the output's shape {tuple(Z.shape)}, "
-                f"got shape {tuple(dLdY.shape)}"
-            )
         W = self.parameters["W"]
-        dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
         dZ_working = dZ.to(X.dtype)  # the products run in the forward pass's working dtype
         self.gradients["W"] = (X.T @ dZ_working).to(W.dtype)
         self.gradients["b"] = dZ.sum(dim=0, keepdim=True).to(W.dtype)  # a sum: in Z's dtype always

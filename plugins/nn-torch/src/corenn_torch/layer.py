@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import corenn
-from corenn.errors import ConfigError, CorennError
+from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.protocols import Activation
 
 from corenn_torch.tensors import as_float_tensor, check_same_device
@@ -80,6 +80,19 @@ class TorchLayer:
         dLdY = as_float_tensor(dLdY, device=device)
         check_same_device(f"{self.name} backward", dLdY, device)
         return dLdY
+
+    def _activation_gradient(self, dLdY, description=None):
+        """dL/dZ for ``backward``: ``dLdY`` checked against the cached output ``Z`` (its shape,
+        its device) and taken back through the activation, in ``Z``'s dtype."""
+        self._require_forward("Z")
+        Z = self.cache["Z"]
+        dLdY = self._gradient_input(dLdY, Z.device)
+        if dLdY.shape != Z.shape:
+            raise ShapeError(
+                f"{description or self.name}: the gradient for backward must have the output's shape "
+                f"{tuple(Z.shape)}, got shape {tuple(dLdY.shape)}"
+            )
+        return self.activation.backward(Z, dLdY).to(Z.dtype)
 
     def _require_forward(self, key):
         if key not in self.cache:

@@ -102,16 +102,9 @@ class BatchNorm(TorchLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        self._require_forward("Z")
-        Z, X_c1, weight = self.cache["Z"], self.cache["X_c1"], self.cache["weight"]
-        dLdY = self._gradient_input(dLdY, Z.device)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"batch_norm: the gradient for backward must have the output's shape {tuple(Z.shape)}, "
-                f"got shape {tuple(dLdY.shape)}"
-            )
+        dZ = self._activation_gradient(dLdY)
+        X_c1, weight = self.cache["X_c1"], self.cache["weight"]
         parameter_dtype = self.parameters["b"].dtype
-        dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
         dX_c1, dW, db = torch.ops.aten.native_batch_norm_backward(
             dZ.movedim(-1, 1), X_c1, weight, *self.cache["statistics"], self.cache["training"], self.epsilon,
             [True, self.scale, True],

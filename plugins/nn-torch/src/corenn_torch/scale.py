@@ -51,12 +51,4 @@ class Scale(TorchLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        self._require_forward("Z")
-        Z = self.cache["Z"]
-        dLdY = self._gradient_input(dLdY, Z.device)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"scale: the gradient for backward must have the output's shape {tuple(Z.shape)}, "
-                f"got shape {tuple(dLdY.shape)}"
-            )
-        return self.activation.backward(Z, dLdY).to(Z.dtype) * self.factor
+        return self._activation_gradient(dLdY) * self.factor

@@ -139,15 +139,8 @@ class PatchWhitening(ProductLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        self._require_forward("Z")
+        dZ = self._activation_gradient(dLdY)
         Z, X_nchw, weight = self.cache["Z"], self.cache["X_nchw"], self.cache["weight"]
-        dLdY = self._gradient_input(dLdY, Z.device)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"{self.name}: the gradient for backward must have the output's shape {tuple(Z.shape)}, "
-                f"got shape {tuple(dLdY.shape)}"
-            )
-        dZ = self.activation.backward(Z, dLdY).to(Z.dtype)
         dX_nchw, _, d_bias = convolution_backward(
             dZ, X_nchw, weight, (1, 1), (0, 0), input_gradient=self.needs_input_gradient, weight_gradient=False
         )  # the filters are frozen: no dW
