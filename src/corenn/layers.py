@@ -7,6 +7,9 @@ gain then follows the activation: relu sqrt(2), tanh 5/3, else 1) or as a callab
 ``init(shape, rng)``.
 """
 
+import math
+import numbers
+
 from corenn.errors import ConfigError
 from corenn.protocols import Activation
 
@@ -44,3 +47,43 @@ def build_initializer(weight_init, activation, backend="numpy"):
             f"init(shape, rng), got {weight_init!r}"
         )
     return weight_init
+
+
+# Option checks of layers that both backends implement, so the two give the same errors.
+
+
+def checked_momentum(momentum):
+    """batch_norm's ``momentum``: a number in [0, 1]."""
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
+        raise ConfigError(f"momentum must be a number in [0, 1] (the weight of each batch in the running statistics), got {momentum!r}")
+    return float(momentum)
+
+
+def checked_epsilon(epsilon):
+    """batch_norm's ``epsilon``: a finite number > 0."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 < epsilon < float("inf"):
+        raise ConfigError(f"epsilon must be a finite number > 0 (added to the variance), got {epsilon!r}")
+    return float(epsilon)
+
+
+def checked_scale(scale):
+    """batch_norm's ``scale``: true or false (a numpy bool too)."""
+    import numpy as np  # not at import time: the CLI imports this module to start
+
+    if not isinstance(scale, (bool, np.bool_)):
+        raise ConfigError(f"scale must be true or false (whether the layer learns a per-channel scale W), got {scale!r}")
+    return bool(scale)
+
+
+def checked_factor(factor):
+    """The ``scale`` layer's ``factor``: required, finite and not 0."""
+    if factor is None:
+        raise ConfigError("the option factor is required: a finite number other than 0 (what the input is multiplied by)")
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, numbers.Real)
+        or not math.isfinite(factor)
+        or factor == 0
+    ):
+        raise ConfigError(f"factor must be a finite number other than 0 (what the input is multiplied by), got {factor!r}")
+    return float(factor)

@@ -9,11 +9,28 @@ import math
 
 import numpy as np
 
+from corenn.errors import CorennError, ShapeError
+
 
 def as_float_array(array):
     """``array`` as a floating ndarray, leaving float16/32/64 as they are."""
     array = np.asarray(array)
     return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
+
+
+def activation_gradient(layer, dLdY):
+    """dL/dZ in a layer's ``backward``: ``dLdY`` checked against the cached output
+    ``layer.cache["Z"]`` and taken back through ``layer.activation`` (the layers' shared first
+    step)."""
+    if "Z" not in layer.cache:
+        raise CorennError(f"{layer.name}: backward was called before any forward")
+    Z = layer.cache["Z"]
+    dLdY = as_float_array(dLdY)
+    if dLdY.shape != Z.shape:
+        raise ShapeError(
+            f"{layer.name}: the gradient for backward must have the output's shape {Z.shape}, got shape {dLdY.shape}"
+        )
+    return layer.activation.backward(Z, dLdY)
 
 
 class Linear:

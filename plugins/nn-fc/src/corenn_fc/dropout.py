@@ -5,10 +5,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.errors import ConfigError, ShapeError
 from corenn.layers import build_activation
 
-from corenn_fc.activations import as_float_array
+from corenn_fc.activations import activation_gradient, as_float_array
 
 
 def checked_rate(rate):
@@ -73,13 +73,6 @@ class Dropout:
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        if "Z" not in self.cache:
-            raise CorennError("dropout: backward was called before any forward")
-        Z, scale = self.cache["Z"], self.cache["scale"]
-        dLdY = as_float_array(dLdY)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"dropout: the gradient for backward must have the output's shape {Z.shape}, got shape {dLdY.shape}"
-            )
-        dZ = self.activation.backward(Z, dLdY)
+        dZ = activation_gradient(self, dLdY)
+        scale = self.cache["scale"]
         return dZ if scale is None else dZ * scale

@@ -5,10 +5,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.errors import ConfigError, ShapeError
 from corenn.layers import build_activation, build_initializer
 
-from corenn_fc.activations import as_float_array
+from corenn_fc.activations import activation_gradient, as_float_array
 
 
 class FullyConnected:
@@ -60,16 +60,8 @@ class FullyConnected:
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        if "Z" not in self.cache:
-            raise CorennError("fully_connected: backward was called before any forward")
-        X, Z = self.cache["X"], self.cache["Z"]
-        dLdY = as_float_array(dLdY)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"fully_connected: the gradient for backward must have the output's shape {Z.shape}, "
-                f"got shape {dLdY.shape}"
-            )
-        dZ = self.activation.backward(Z, dLdY)
+        dZ = activation_gradient(self, dLdY)
+        X = self.cache["X"]
         self.gradients["W"] = X.T @ dZ
         self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
         return dZ @ self.parameters["W"].T

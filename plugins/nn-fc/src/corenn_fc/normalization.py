@@ -1,32 +1,13 @@
 """Batch normalisation (Ioffe & Szegedy 2015), for dense ``(m, n)`` and NHWC ``(m, H, W, C)`` batches."""
 
-import numbers
 from collections import OrderedDict
 
 import numpy as np
 
-from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.layers import build_activation
+from corenn.errors import ShapeError
+from corenn.layers import build_activation, checked_epsilon, checked_momentum, checked_scale
 
-from corenn_fc.activations import as_float_array
-
-
-def checked_momentum(momentum):
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
-        raise ConfigError(f"momentum must be a number in [0, 1] (the weight of each batch in the running statistics), got {momentum!r}")
-    return float(momentum)
-
-
-def checked_epsilon(epsilon):
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 < epsilon < float("inf"):
-        raise ConfigError(f"epsilon must be a finite number > 0 (added to the variance), got {epsilon!r}")
-    return float(epsilon)
-
-
-def checked_scale(scale):
-    if not isinstance(scale, (bool, np.bool_)):
-        raise ConfigError(f"scale must be true or false (whether the layer learns a per-channel scale W), got {scale!r}")
-    return bool(scale)
+from corenn_fc.activations import activation_gradient, as_float_array
 
 
 class BatchNorm:
@@ -107,15 +88,8 @@ class BatchNorm:
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        if "Z" not in self.cache:
-            raise CorennError("batch_norm: backward was called before any forward")
+        dZ = activation_gradient(self, dLdY)
         X_hat, inverse_std, Z = self.cache["X_hat"], self.cache["inverse_std"], self.cache["Z"]
-        dLdY = as_float_array(dLdY)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"batch_norm: the gradient for backward must have the output's shape {Z.shape}, got shape {dLdY.shape}"
-            )
-        dZ = self.activation.backward(Z, dLdY)
         axes = tuple(range(Z.ndim - 1))
         sum_dZ = dZ.sum(axis=axes)
         sum_dZ_X_hat = (dZ * X_hat).sum(axis=axes)

@@ -1,26 +1,11 @@
 """A fixed scale: the input multiplied by a constant, such as a softmax temperature."""
 
-import math
-import numbers
 from collections import OrderedDict
 
-from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.layers import build_activation
+from corenn.errors import ShapeError
+from corenn.layers import build_activation, checked_factor
 
-from corenn_fc.activations import as_float_array
-
-
-def checked_factor(factor):
-    if factor is None:
-        raise ConfigError("the option factor is required: a finite number other than 0 (what the input is multiplied by)")
-    if (
-        isinstance(factor, bool)
-        or not isinstance(factor, numbers.Real)
-        or not math.isfinite(factor)
-        or factor == 0
-    ):
-        raise ConfigError(f"factor must be a finite number other than 0 (what the input is multiplied by), got {factor!r}")
-    return float(factor)
+from corenn_fc.activations import activation_gradient, as_float_array
 
 
 class Scale:
@@ -64,13 +49,4 @@ class Scale:
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        if "Z" not in self.cache:
-            raise CorennError("scale: backward was called before any forward")
-        Z = self.cache["Z"]
-        dLdY = as_float_array(dLdY)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"scale: the gradient for backward must have the output's shape {Z.shape}, got shape {dLdY.shape}"
-            )
-        dZ = self.activation.backward(Z, dLdY)
-        return dZ * self.factor
+        return activation_gradient(self, dLdY) * self.factor

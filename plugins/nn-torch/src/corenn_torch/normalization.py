@@ -1,32 +1,13 @@
 """Batch normalisation on torch tensors, for dense ``(m, n)`` and NHWC ``(m, H, W, C)`` batches."""
 
-import numbers
 from collections import OrderedDict
 
-import numpy as np
 import torch
 
-from corenn.errors import ConfigError, ShapeError
+from corenn.errors import ShapeError
+from corenn.layers import checked_epsilon, checked_momentum, checked_scale
 
 from corenn_torch.layer import TorchLayer, build_activation
-
-
-def checked_momentum(momentum):
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
-        raise ConfigError(f"momentum must be a number in [0, 1] (the weight of each batch in the running statistics), got {momentum!r}")
-    return float(momentum)
-
-
-def checked_epsilon(epsilon):
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 < epsilon < float("inf"):
-        raise ConfigError(f"epsilon must be a finite number > 0 (added to the variance), got {epsilon!r}")
-    return float(epsilon)
-
-
-def checked_scale(scale):
-    if not isinstance(scale, (bool, np.bool_)):
-        raise ConfigError(f"scale must be true or false (whether the layer learns a per-channel scale W), got {scale!r}")
-    return bool(scale)
 
 
 class BatchNorm(TorchLayer):

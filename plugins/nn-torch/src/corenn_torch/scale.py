@@ -1,24 +1,9 @@
 """A fixed scale on torch tensors: the input multiplied by a constant, such as a softmax temperature."""
 
-import math
-import numbers
-
-from corenn.errors import ConfigError, ShapeError
+from corenn.errors import ShapeError
+from corenn.layers import checked_factor
 
 from corenn_torch.layer import TorchLayer, build_activation
-
-
-def checked_factor(factor):
-    if factor is None:
-        raise ConfigError("the option factor is required: a finite number other than 0 (what the input is multiplied by)")
-    if (
-        isinstance(factor, bool)
-        or not isinstance(factor, numbers.Real)
-        or not math.isfinite(factor)
-        or factor == 0
-    ):
-        raise ConfigError(f"factor must be a finite number other than 0 (what the input is multiplied by), got {factor!r}")
-    return float(factor)
 
 
 class Scale(TorchLayer):
