@@ -34,7 +34,6 @@ parameters whose scale is not 1, so an optimizer whose ``update`` has no such ke
 working in runs that scale nothing (see :func:`accepts_lr_scale`).
 """
 
-import functools
 import inspect
 import math
 import numbers
@@ -90,12 +89,18 @@ def accepts_lr_scale(optimizer):
     """Whether ``optimizer.update`` takes an ``lr_scale`` keyword (or any keyword).
 
     Optimizers registered by third-party plugins may predate per-parameter rates; the trainer
-    asks this before the first scaled update, so such an optimizer fails with a message
+    asks this once, before the first scaled update, so such an optimizer fails with a message
     instead of a TypeError, or worse a silently ignored keyword.
     """
-    # The class's function, not the bound method: the cache then holds no optimizer alive.
-    update = getattr(type(optimizer), "update", None) or optimizer.update
-    return _update_accepts_lr_scale(update)
+    try:
+        parameters = inspect.signature(optimizer.update).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C-level callable without a signature
+        return False
+    return any(
+        (parameter.name == "lr_scale" and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY))
+        or parameter.kind is parameter.VAR_KEYWORD
+        for parameter in parameters
+    )
 
 
 def require_lr_scale_support(optimizer, scaled_parameters, registered_name=None):
@@ -109,19 +114,6 @@ def require_lr_scale_support(optimizer, scaled_parameters, registered_name=None)
         f"optimizer {name} takes no lr_scale in its update(), but layers set lr_scale for "
         f"{', '.join(sorted(scaled_parameters))}; remove those lr_scale tables or use an optimizer that "
         f"takes them (the built-in sgd and adam do)"
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _update_accepts_lr_scale(update):
-    try:
-        parameters = inspect.signature(update).parameters.values()
-    except (TypeError, ValueError):  # a builtin or C-level callable without a signature
-        return False
-    return any(
-        (parameter.name == "lr_scale" and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY))
-        or parameter.kind is parameter.VAR_KEYWORD
-        for parameter in parameters
     )
 
 

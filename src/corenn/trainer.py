@@ -185,6 +185,7 @@ class Trainer:
         if self.augment and augment_rng is None:
             raise ValueError("augmentation needs its own generator (augment_rng)")
         self.augment_rng = augment_rng
+        self._scaled_parameters = None  # see _lr_scales
         self.test_augment = test_augment
         self.loss = loss
         self.optimizer = optimizer
@@ -333,10 +334,7 @@ class Trainer:
         model = self.run.model
         self.optimizer.lr = float(self.scheduler(self.run.step))
         gradients = model.named_gradients()
-        lr_scales = {name: factor for name, factor in model.named_lr_scales().items() if factor != 1.0}
-        if lr_scales:
-            optimizer_config = getattr(self.run.config, "optimizer", None)
-            require_lr_scale_support(self.optimizer, lr_scales, getattr(optimizer_config, "name", None))
+        lr_scales = self._lr_scales()
         for name, param in model.named_parameters().items():
             if name in lr_scales:
                 updated = self.optimizer.update(name, param, gradients[name], lr_scale=lr_scales[name])
@@ -345,6 +343,18 @@ class Trainer:
             if updated is not param:
                 model.set_parameter(name, updated)
         self.run.step += 1
+
+    def _lr_scales(self):
+        """The model's learning-rate factors other than 1, read (and the optimizer checked for
+        ``lr_scale`` support) at the first update only: they are fixed for a run."""
+        if self._scaled_parameters is None:
+            model = self.run.model
+            scales = {name: factor for name, factor in model.named_lr_scales().items() if factor != 1.0}
+            if scales:
+                optimizer_config = getattr(self.run.config, "optimizer", None)
+                require_lr_scale_support(self.optimizer, scales, getattr(optimizer_config, "name", None))
+            self._scaled_parameters = scales
+        return self._scaled_parameters
 
     def evaluate(self, split, prefix, batch_size=1024):
         """Mean loss and accuracy of the model on a prepared split, in eval mode (the model's

@@ -42,7 +42,7 @@ class PatchWhitening:
     returns dL/dX.
 
     A model fits the layer with :meth:`corenn.model.Sequential.fit_to_data` (the trainer does so
-    on the first training batch of a fresh run); a resumed run loads the filters instead.
+    on the first 5,000 training images of a fresh run); a resumed run loads the filters instead.
     ``forward`` before either raises CorennError. :meth:`allocate` makes ``W`` (zeros: not
     fitted yet) and ``b`` for an input's shape without fitting, for
     :meth:`~corenn.model.Sequential.initialize`, whose zero sample has nothing to fit to.
