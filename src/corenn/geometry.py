@@ -12,11 +12,12 @@ Padding, per spatial axis of size ``n`` with kernel ``k`` and stride ``s``:
 - ``"valid"``: none.
 - an int ``p``: ``p`` zeros on each side; a pair ``(p_rows, p_cols)``: per axis; four ints
   ``(top, bottom, left, right)``: each side on its own.
-- ``"same"``: the course package's convention, which keeps the output the size of the input
-  *for every stride*: ``total = s * (n - 1) + k - n`` zeros, ``total // 2`` before and the rest
-  after (an odd total puts the extra zero at the bottom / right, as TensorFlow does). For stride
-  1 this is the usual "same"; for stride > 1 it differs from TensorFlow's, whose output is
-  ``ceil(n / s)``.
+- ``"same"``: the course package's convention: ``(k - 1) // 2`` zeros on *each* side of the
+  axis, whatever the stride (PyTorch's ``padding=((kh - 1) // 2, (kw - 1) // 2)``). With stride
+  1 and an odd kernel the output keeps the input's size; an even kernel shrinks it by one, and a
+  stride divides it: a 16x16 input, 5x5 kernel and stride 2 give 8x8; 3x3 at stride 3 give 6x6;
+  a 4x2 kernel pads (1, 0). (TensorFlow's "same", ``ceil(n / s)`` with the odd zero at the
+  bottom / right, is not this; ask for such padding with four explicit ints.)
 
 The output size is ``floor((n + before + after - k) / s) + 1``.
 """
@@ -66,10 +67,11 @@ def checked_pad(pad, layer):
     )
 
 
-def _same_padding(size, kernel, stride):
-    """The course's "same": the output keeps ``size`` for any stride."""
-    total = stride * (size - 1) + kernel - size
-    return total // 2, total - total // 2
+def same_padding(kernel):
+    """The course's "same" for a ``(kh, kw)`` kernel: ``(top, bottom, left, right)`` zeros,
+    ``(kh - 1) // 2`` above and below, ``(kw - 1) // 2`` left and right, at every stride."""
+    rows, cols = (kernel[0] - 1) // 2, (kernel[1] - 1) // 2
+    return rows, rows, cols, cols
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +133,7 @@ def window_geometry(input_shape, kernel, stride, pad, layer, geometry_type=Windo
     if pad == "valid":
         padding = (0, 0, 0, 0)
     elif pad == "same":
-        padding = _same_padding(rows, kernel[0], stride[0]) + _same_padding(cols, kernel[1], stride[1])
+        padding = same_padding(kernel)
     else:
         padding = tuple(pad)
     geometry = geometry_type(input_shape, tuple(kernel), tuple(stride), padding)

@@ -68,14 +68,16 @@ def test_parameter_shapes_and_lazy_initialisation():
     assert layer.parameters["b"].shape == (1, 5)
     assert not layer.parameters["b"].any()
     assert layer.n_in == 3
-    assert Y.shape == (4, 6, 7, 5)  # "same" keeps H and W
+    assert Y.shape == (4, 6, 6, 5)  # "same": (3-1)//2 = 1 row each side keeps H; (2-1)//2 = 0 columns shrinks W by one
 
 
 @pytest.mark.parametrize(
     "input_hw, kernel, stride, pad, expected",
     [
         ((16, 16), (3, 3), 1, "same", (16, 16)),
-        ((16, 16), (5, 5), 2, "same", (16, 16)),  # the course's "same" keeps the size for any stride
+        ((16, 16), (5, 5), 2, "same", (8, 8)),  # the course's "same": 2 zeros each side at any stride
+        ((16, 16), (3, 3), 3, "same", (6, 6)),
+        ((16, 16), (4, 2), 1, "same", (15, 15)),  # even kernels pad (1, 0) and shrink by one
         ((28, 28), (5, 5), 1, "valid", (24, 24)),
         ((14, 14), (5, 5), 1, "valid", (10, 10)),
         ((12, 12), (3, 5), 4, "valid", (3, 2)),

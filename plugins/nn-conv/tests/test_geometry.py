@@ -2,8 +2,10 @@
 
 import hypothesis.strategies as st
 import numpy as np
+import pytest
 from hypothesis import given, settings
 
+from corenn.errors import ShapeError
 from corenn.geometry import window_geometry
 
 from corenn_conv.conv2d import Conv2D
@@ -15,11 +17,37 @@ strides = st.integers(1, 4)
 
 
 @given(rows=sizes, cols=sizes, kh=kernels, kw=kernels, sh=strides, sw=strides)
-def test_same_keeps_the_input_size_for_every_stride(rows, cols, kh, kw, sh, sw):
+def test_same_pads_half_the_kernel_less_one_on_each_side_at_every_stride(rows, cols, kh, kw, sh, sw):
+    p_rows, p_cols = (kh - 1) // 2, (kw - 1) // 2
+    if rows + 2 * p_rows < kh or cols + 2 * p_cols < kw:
+        return  # refused: see the error tests
     geometry = window_geometry((1, rows, cols, 1), (kh, kw), (sh, sw), "same", "test")
-    assert geometry.output_size == (rows, cols)
-    top, bottom, left, right = geometry.padding
-    assert 0 <= bottom - top <= 1 and 0 <= right - left <= 1  # any extra zero goes bottom / right
+    assert geometry.padding == (p_rows, p_rows, p_cols, p_cols)
+    assert geometry.output_size == ((rows + 2 * p_rows - kh) // sh + 1, (cols + 2 * p_cols - kw) // sw + 1)
+    if sh == sw == 1 and kh % 2 and kw % 2:
+        assert geometry.output_size == (rows, cols)  # odd kernel, stride 1: the size is kept
+
+
+@pytest.mark.parametrize(
+    "input_hw, kernel, stride, padding, output_hw",
+    [
+        ((16, 16), (5, 5), 2, (2, 2, 2, 2), (8, 8)),  # the course's numbers
+        ((16, 16), (3, 3), 3, (1, 1, 1, 1), (6, 6)),
+        ((16, 16), (4, 2), 1, (1, 1, 0, 0), (15, 15)),
+        ((16, 16), (3, 3), 1, (1, 1, 1, 1), (16, 16)),
+        ((28, 28), (5, 5), 1, (2, 2, 2, 2), (28, 28)),
+        ((32, 24), (3, 5), 2, (1, 1, 2, 2), (16, 12)),
+    ],
+)
+def test_same_is_the_courses_padding(input_hw, kernel, stride, padding, output_hw):
+    geometry = window_geometry((1, *input_hw, 1), kernel, (stride, stride), "same", "test")
+    assert geometry.padding == padding
+    assert geometry.output_size == output_hw
+
+
+def test_same_on_an_input_smaller_than_the_kernel_is_refused():
+    with pytest.raises(ShapeError, match="larger than the padded input"):
+        window_geometry((1, 1, 1, 1), (4, 4), (1, 1), "same", "conv2d")  # 1 + 2 * 1 < 4
 
 
 @given(rows=sizes, cols=sizes, kh=kernels, kw=kernels, sh=strides, sw=strides, pad=st.integers(0, 3))

@@ -4,7 +4,8 @@ Forward outputs and dL/dX, dL/dW, dL/db are compared in float64 for the course's
 configurations and for random ones drawn by hypothesis. corenn is NHWC with W (kh, kw, C, n_out);
 torch is NCHW with weight (n_out, C, kh, kw), so arrays are permuted on the way in and out.
 Padding is given to torch explicitly with ``F.pad`` (zeros), which pins down corenn's
-asymmetric "same" padding; average pooling with an int pad is also checked against torch's own
+uneven four-int padding; "same" is also checked against torch's own
+``padding=((kh - 1) // 2, (kw - 1) // 2)``; average pooling with an int pad is also checked against torch's own
 ``padding=`` with ``count_include_pad=True``.
 
 Torch is installed by the ``conv`` nox session.
@@ -124,9 +125,51 @@ def test_max_pool_ties_go_where_torch_sends_them(stride):
     check_pool_against_torch((3, 3), stride, "max", 0, X.shape, X=X)
 
 
-def test_even_kernel_same_padding_puts_the_extra_zero_bottom_right():
-    check_conv_against_torch(3, (2, 4), 1, "same", (2, 7, 6, 2))
-    check_conv_against_torch(3, (4, 4), 2, "same", (2, 9, 8, 2))
+# "same" against torch's own padding argument, padding=((kh - 1) // 2, (kw - 1) // 2): strides 1,
+# 2 and 3 with odd, even and non-square kernels, with the output shapes the course gives.
+SAME_CASES = [
+    ((2, 16, 16, 3), (5, 5), 2, (8, 8)),
+    ((2, 16, 16, 3), (3, 3), 3, (6, 6)),
+    ((2, 16, 16, 3), (4, 2), 1, (15, 15)),
+    ((2, 16, 16, 3), (3, 3), 1, (16, 16)),
+    ((2, 9, 8, 2), (4, 4), 2, (4, 4)),
+    ((2, 7, 6, 2), (2, 4), 1, (6, 5)),
+    ((2, 11, 10, 2), (3, 5), 3, (4, 4)),
+    ((2, 12, 13, 2), (2, 3), 2, (6, 7)),
+]
+
+
+@pytest.mark.parametrize("input_shape, kernel, stride, output_hw", SAME_CASES)
+def test_same_is_torchs_half_kernel_padding(input_shape, kernel, stride, output_hw):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal(input_shape)
+    layer = Conv2D(4, kernel, stride=stride, pad="same")
+    layer.rng = rng
+    layer.forward(X)
+    layer.parameters["b"][...] = rng.standard_normal(layer.parameters["b"].shape)
+    Y = layer.forward(X)
+    assert Y.shape == (input_shape[0], *output_hw, 4)
+    G = rng.standard_normal(Y.shape)
+    dX = layer.backward(G)
+
+    X_t = to_torch(X)
+    W_t = torch.tensor(layer.parameters["W"].transpose(3, 2, 0, 1).copy(), requires_grad=True)
+    b_t = torch.tensor(layer.parameters["b"][0].copy(), requires_grad=True)
+    padding = ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
+    Y_t = F.conv2d(X_t, W_t, b_t, stride=stride, padding=padding)
+    (Y_t * torch.tensor(G.transpose(0, 3, 1, 2))).sum().backward()
+    np.testing.assert_allclose(Y, to_numpy(Y_t), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(dX, to_numpy(X_t.grad), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(layer.gradients["W"], W_t.grad.numpy().transpose(2, 3, 1, 0), rtol=RTOL, atol=ATOL)
+
+    pool = Pool2D(kernel, mode="average", stride=stride, pad="same")
+    Y = pool.forward(X)
+    assert Y.shape == (input_shape[0], *output_hw, input_shape[3])
+    X_t = to_torch(X)
+    Y_t = F.avg_pool2d(X_t, kernel, stride, padding=padding, count_include_pad=True)
+    Y_t.sum().backward()
+    np.testing.assert_allclose(Y, to_numpy(Y_t), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(pool.backward(np.ones_like(Y)), to_numpy(X_t.grad), rtol=RTOL, atol=ATOL)
 
 
 @settings(max_examples=60, deadline=None)
@@ -172,10 +215,10 @@ def test_random_poolings(m, rows, cols, channels, kh, kw, sh, sw, mode, pad, see
 
 
 def _padded_size(rows, cols, kernel, stride, pad):
-    from corenn.geometry import checked_pad, window_geometry
+    from corenn.geometry import checked_pad, same_padding
 
     pad = checked_pad(pad, "test")
     if pad == "same":
-        return window_geometry((1, rows, cols, 1), kernel, stride, pad, "test").padded_size
+        pad = same_padding(kernel)
     top, bottom, left, right = (0, 0, 0, 0) if pad == "valid" else pad
     return rows + top + bottom, cols + left + right

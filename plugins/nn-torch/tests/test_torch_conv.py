@@ -44,8 +44,8 @@ def both_raise_the_same_shape_error(numpy_layer, torch_layer, X):
 def kernel_fits(shape, kernel, pad):
     """Whether ``kernel`` fits the padded input (else both backends must refuse it)."""
     kernel = (kernel, kernel) if isinstance(kernel, int) else kernel
-    if pad in ("same",):
-        return True
+    if pad == "same":
+        pad = ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
     if pad == "valid":
         pad = (0, 0, 0, 0)
     elif isinstance(pad, int):
@@ -189,3 +189,30 @@ def test_conv2d_forward_needs_no_autograd():
         dX = layer.backward(torch.ones_like(Y))
     assert dX.shape == (2, 5, 5, 3) and layer.gradients["W"].shape == (3, 3, 3, 2)
     assert not Y.requires_grad and not layer.gradients["W"].requires_grad
+
+
+@pytest.mark.parametrize(
+    "input_shape, kernel, stride, output_hw",
+    [
+        ((2, 16, 16, 3), (5, 5), 2, (8, 8)),
+        ((2, 16, 16, 3), (3, 3), 3, (6, 6)),
+        ((2, 16, 16, 3), (4, 2), 1, (15, 15)),
+        ((2, 9, 8, 2), (4, 4), 2, (4, 4)),
+        ((2, 11, 10, 2), (3, 5), 3, (4, 4)),
+    ],
+)
+def test_same_is_the_courses_padding_on_torch_too(input_shape, kernel, stride, output_hw):
+    """The torch backend's "same" is torch's own padding=((kh - 1) // 2, (kw - 1) // 2)."""
+    X = torch.from_numpy(np.random.default_rng(2).standard_normal(input_shape))
+    layer = corenn.create("layer", "conv2d", "torch", n_out=3, kernel_shape=kernel, stride=stride, pad="same")
+    layer.rng = np.random.default_rng(0)
+    Y = layer.forward(X)
+    assert tuple(Y.shape) == (input_shape[0], *output_hw, 3)
+    W, b = layer.parameters["W"], layer.parameters["b"]
+    expected = torch.nn.functional.conv2d(
+        X.permute(0, 3, 1, 2), W.permute(3, 2, 0, 1), b.reshape(-1), stride=stride,
+        padding=((kernel[0] - 1) // 2, (kernel[1] - 1) // 2),
+    ).permute(0, 2, 3, 1)
+    assert torch.allclose(Y, expected, rtol=1e-12, atol=1e-12)
+    pool = corenn.create("layer", "pool2d", "torch", kernel_shape=kernel, mode="average", stride=stride, pad="same")
+    assert tuple(pool.forward(X).shape) == (input_shape[0], *output_hw, input_shape[3])

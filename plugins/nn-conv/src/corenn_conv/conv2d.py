@@ -22,8 +22,8 @@ class Conv2D:
     """``Y = activation(Z)``, ``Z[n, y, x, o] = b[o] + sum_{i, j, c} Xp[n, y*sh + i, x*sw + j, c] W[i, j, c, o]``.
 
     ``X`` is an NHWC batch ``(m, H, W, C_in)`` and ``Xp`` it zero-padded (see
-    :mod:`corenn.geometry` for ``pad``; ``"same"`` keeps ``H`` and ``W`` for any stride, the
-    course's convention). ``W`` is ``(kh, kw, C_in, n_out)`` and ``b`` is ``(1, n_out)``, made at
+    :mod:`corenn.geometry` for ``pad``; ``"same"`` is the course's ``(k - 1) // 2`` zeros on
+    each side at every stride). ``W`` is ``(kh, kw, C_in, n_out)`` and ``b`` is ``(1, n_out)``, made at
     the first forward in the input's dtype, ``W`` from ``weight_init`` drawing on ``self.rng``.
 
     Forward is one matrix product of the batch's patch matrix with ``W`` (im2col, see
