@@ -109,12 +109,33 @@ def test_identity_refuses_other_than_two_dimensions():
         draw("identity", (3, 3, 2, 2))
 
 
+def test_defaults_are_the_courses():
+    """The course package: uniform on [-1, 1], normal(0, 1), constant 0.5, sparse 0.1 / 0.01."""
+    assert_uniform(draw("uniform"), 1.0)
+    assert_normal(draw("normal"), 0.0, 1.0)
+    np.testing.assert_array_equal(draw("constant", (2, 3)), np.full((2, 3), 0.5))
+    sparse = draw("sparse", (100, 400))
+    assert (sparse == 0).sum(axis=0).tolist() == [10] * 400  # ceil(0.1 * 100) zeros per column
+    assert sparse[sparse != 0].std() == pytest.approx(0.01, rel=0.02)
+
+
+@pytest.mark.parametrize("name", ["he_uniform", "he_normal"])
+def test_he_mode_chooses_the_fan(name):
+    fan_in, fan_out = 5 * 5 * 60, 5 * 5 * 200
+    check = assert_uniform if name == "he_uniform" else (lambda sample, scale: assert_normal(sample, 0.0, scale))
+    factor = math.sqrt(3) if name == "he_uniform" else 1.0
+    check(draw(name, CONV_BIG, mode="fan_in"), math.sqrt(2) * factor / math.sqrt(fan_in))
+    check(draw(name, CONV_BIG, mode="fan_out"), math.sqrt(2) * factor / math.sqrt(fan_out))
+    with pytest.raises(ConfigError, match="'mode' must be 'fan_in' or 'fan_out', got 'fan_avg'"):
+        corenn.create("initializer", name, mode="fan_avg")
+
+
 def test_uniform_and_normal_statistics():
-    assert_uniform(draw("uniform"), 0.05)
+    assert_uniform(draw("uniform", low=-0.05, high=0.05), 0.05)
     shifted = draw("uniform", low=1.0, high=3.0)
     assert shifted.min() >= 1.0 and shifted.max() < 3.0
     assert shifted.mean() == pytest.approx(2.0, abs=0.01)
-    assert_normal(draw("normal"), 0.0, 0.05)
+    assert_normal(draw("normal", std=0.05), 0.0, 0.05)
     assert_normal(draw("normal", mean=1.5, std=0.2), 1.5, 0.2)
 
 

@@ -79,7 +79,16 @@ def test_float32_inputs_give_float32_gradients(loss):
     assert grad.dtype == np.float32
     # float64 targets with float32 predictions: the prediction's dtype wins
     assert loss.backward(Y, Y_hat.astype(np.float32)).dtype == np.float32
-    assert isinstance(loss.forward(Y.astype(np.float32), Y_hat.astype(np.float32)), float)
+    value = loss.forward(Y.astype(np.float32), Y_hat.astype(np.float32))
+    assert isinstance(value, np.float32)  # a numpy scalar, as the course's losses give
+
+
+@pytest.mark.parametrize("loss", [CrossEntropy(), L2()], ids=repr)
+def test_the_courses_loss_api_a_callable_giving_a_numpy_scalar(loss):
+    Y, Y_hat = example_classification_batch(5, 4)
+    value = loss(Y, Y_hat)
+    assert isinstance(value, np.float64) and value == loss.forward(Y, Y_hat)
+    assert value.copy() == value  # the course's gradient-check notebook copies it
 
 
 @pytest.mark.parametrize(("loss", "name"), [(CrossEntropy(), "CrossEntropy"), (L2(), "L2")], ids=repr)

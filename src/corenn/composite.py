@@ -13,8 +13,8 @@ import numpy as np
 
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.layers import build_activation
-from corenn.protocols import Layer
+from corenn.layers import Layer, build_activation
+from corenn.protocols import Layer as LayerProtocol
 
 
 class FlatTable(OrderedDict):
@@ -46,7 +46,7 @@ class FlatTable(OrderedDict):
 
 def build_inner_layer(spec, where, backend):
     """A layer from a config table ``{name = ..., **options}``, or a layer object as it is."""
-    if isinstance(spec, Layer) and not isinstance(spec, dict):
+    if isinstance(spec, LayerProtocol) and not isinstance(spec, dict):
         return spec
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ConfigError(f"{where} must be a table like {{name = \"conv2d\", n_out = 16, kernel_shape = 3}}, got {spec!r}")
@@ -62,7 +62,7 @@ def describe(layer):
     return getattr(layer, "name", type(layer).__name__)
 
 
-class ResidualBlock(abc.ABC):
+class ResidualBlock(Layer, abc.ABC):
     """``Y = activation(S(X) + F(X))``: ``F`` is ``layers`` applied in order, ``S`` is the
     identity or the ``shortcut`` layer (a 1x1 ``conv2d`` with a stride, say, when ``F``
     changes the shape).
@@ -83,6 +83,9 @@ class ResidualBlock(abc.ABC):
     inner layer. Setting ``rng`` hands the very same generator to every inner layer: they draw
     from it in a fixed order (their weights at their first forward, dropout masks at each), so
     one generator's state decides all of them and restoring it resumes them all.
+
+    The course's methods come from :class:`corenn.layers.Layer` and act on the inner layers
+    through the flat tables (``clear_gradients`` clears each inner layer).
     """
 
     name = "residual"
@@ -104,6 +107,12 @@ class ResidualBlock(abc.ABC):
         self.cache = OrderedDict()
         self._training = True
         self._rng = None
+
+    def clear_gradients(self):
+        for key in self.cache:
+            self.cache[key] = []
+        for _, layer in self._named_layers():
+            layer.clear_gradients()
 
     def _build_activation(self, activation):
         return build_activation(activation, self.backend)

@@ -10,9 +10,16 @@ Layers always pass their activation's name, so every factory accepts ``activatio
 that do not scale by a gain (zeros, ones, constant, uniform, normal, sparse) ignore it.
 ``rng`` is a ``numpy.random.Generator`` (a seed, or ``None`` for fresh entropy, also works).
 
+Defaults are the course package's: ``uniform`` on [-1, 1), ``normal`` with mean 0 and std 1,
+``constant`` 0.5, ``sparse`` with sparsity 0.1 and std 0.01; each is an option
+(``low``/``high``, ``mean``/``std``, ``value``, ``sparsity``/``std``).
+
 Fans follow torch for weights laid out ``(n_in, n_out)`` and conv kernels
 ``(kh, kw, C_in, C_out)``: ``receptive = prod(shape[:-2])``, ``fan_in = shape[-2] * receptive``,
-``fan_out = shape[-1] * receptive``.
+``fan_out = shape[-1] * receptive``. For a convolution kernel this differs from the course
+package, whose fan-in is ``shape[0]`` (the kernel's height alone): ``kh * kw * C_in`` is the
+number of inputs each output really sums, so the variance the He and Xavier schemes aim for is
+the one the layer gets. On ``(n_in, n_out)`` weights the two agree.
 
 Gain (``calculate_gain``): relu and gelu sqrt(2), tanh 5/3, anything else 1. Choices where torch leaves
 room:
@@ -103,11 +110,6 @@ def _draw(shape, rng, sample):
     return np.asarray(sample(shape, np.random.default_rng(rng)), dtype=np.float64)
 
 
-def _fan_in(shape, initializer):
-    fan_in, _ = _fans_for(shape, initializer)
-    return fan_in
-
-
 def _fans_for(shape, initializer):
     shape = _as_shape(shape)
     if len(shape) < 2 or 0 in shape:
@@ -128,7 +130,7 @@ def ones(activation=None):
     return lambda shape, rng=None: _draw(shape, rng, lambda s, r: np.ones(s))
 
 
-def constant(activation=None, value=0.0):
+def constant(activation=None, value=0.5):
     """Every entry equal to ``value``."""
     value = _number("value", value)
     return lambda shape, rng=None: _draw(shape, rng, lambda s, r: np.full(s, value))
@@ -150,7 +152,7 @@ def identity(activation=None, gain=None):
     return init
 
 
-def uniform(activation=None, low=-0.05, high=0.05):
+def uniform(activation=None, low=-1.0, high=1.0):
     """Uniform on ``[low, high)``."""
     low, high = _number("low", low), _number("high", high)
     if not low < high:
@@ -158,7 +160,7 @@ def uniform(activation=None, low=-0.05, high=0.05):
     return lambda shape, rng=None: _draw(shape, rng, lambda s, r: r.uniform(low, high, s))
 
 
-def normal(activation=None, mean=0.0, std=0.05):
+def normal(activation=None, mean=0.0, std=1.0):
     """Normal with ``mean`` and standard deviation ``std`` (> 0; use ``constant`` for a fixed value)."""
     mean, std = _number("mean", mean), _positive("std", std)
     return lambda shape, rng=None: _draw(shape, rng, lambda s, r: r.normal(mean, std, s))
@@ -191,29 +193,49 @@ def sparse(activation=None, sparsity=0.1, std=0.01):
     return init
 
 
-def he_uniform(activation=None, gain=None):
-    """Uniform on ``[-b, b)`` with ``b = gain * sqrt(3 / fan_in)`` (He et al. 2015).
+HE_MODES = ("fan_in", "fan_out")
+
+
+def _he_fan(mode, shape, initializer):
+    """The fan the He schemes divide by: ``fan_in`` keeps the forward pass's variance,
+    ``fan_out`` the backward pass's (He et al. 2015, section 2.2)."""
+    fan_in, fan_out = _fans_for(shape, initializer)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _checked_mode(mode):
+    if mode not in HE_MODES:
+        raise ConfigError(f"option 'mode' must be 'fan_in' or 'fan_out', got {mode!r}")
+    return mode
+
+
+def he_uniform(activation=None, gain=None, mode="fan_in"):
+    """Uniform on ``[-b, b)`` with ``b = gain * sqrt(3 / fan)`` (He et al. 2015); ``mode``
+    (``"fan_in"``, the default, or ``"fan_out"``) says which fan.
 
     ``gain`` defaults to the activation's, and to relu's sqrt(2) when no activation is named.
     """
     scale = _gain(gain, RELU_GAIN if activation is None else calculate_gain(activation))
+    mode = _checked_mode(mode)
 
     def init(shape, rng=None):
-        bound = scale * math.sqrt(3.0 / _fan_in(shape, "he_uniform"))
+        bound = scale * math.sqrt(3.0 / _he_fan(mode, shape, "he_uniform"))
         return _draw(shape, rng, lambda s, r: r.uniform(-bound, bound, s))
 
     return init
 
 
-def he_normal(activation=None, gain=None):
-    """Normal(0, ``gain / sqrt(fan_in)``) (He et al. 2015).
+def he_normal(activation=None, gain=None, mode="fan_in"):
+    """Normal(0, ``gain / sqrt(fan)``) (He et al. 2015); ``mode`` (``"fan_in"``, the default,
+    or ``"fan_out"``) says which fan.
 
     ``gain`` defaults to the activation's, and to relu's sqrt(2) when no activation is named.
     """
     scale = _gain(gain, RELU_GAIN if activation is None else calculate_gain(activation))
+    mode = _checked_mode(mode)
 
     def init(shape, rng=None):
-        std = scale / math.sqrt(_fan_in(shape, "he_normal"))
+        std = scale / math.sqrt(_he_fan(mode, shape, "he_normal"))
         return _draw(shape, rng, lambda s, r: r.normal(0.0, std, s))
 
     return init

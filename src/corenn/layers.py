@@ -1,5 +1,5 @@
-"""Helpers for layer authors: turning a layer's ``activation`` and ``weight_init`` options into
-objects, the same way for every plugin.
+"""Helpers for layer authors: the ``Layer`` base class with the course's API, and turning a
+layer's ``activation`` and ``weight_init`` options into objects, the same way for every plugin.
 
 A layer takes an activation as a registered name (``"relu"``) or as an object with
 ``forward(Z)`` / ``backward(Z, dY)``, and its weight initializer as a registered name (whose
@@ -9,9 +9,88 @@ gain then follows the activation: relu sqrt(2), tanh 5/3, else 1) or as a callab
 
 import math
 import numbers
+from collections import OrderedDict
 
 from corenn.errors import ConfigError
-from corenn.protocols import Activation
+from corenn.protocols import Activation as ActivationProtocol
+
+
+class Layer:
+    """The course package's ``Layer``: the tables every layer has, and the methods the course's
+    models and gradient checks call. Every layer of every backend derives from it, and so
+    should a plugin's (``corenn.testing.check_layer_conformance`` checks this API).
+
+    A subclass sets its options in ``__init__`` (after ``super().__init__()``), makes its
+    parameters in ``_init_parameters(X_shape, ...)`` at the first forward by calling
+    :meth:`_make_parameters`, and implements ``forward(X)`` (filling ``cache``) and
+    ``backward(dLdY)`` (filling ``gradients``, returning dL/dX).
+
+    Works on numpy arrays and on torch tensors alike (it imports neither), so the torch
+    backend's layers derive from it too.
+    """
+
+    name = "layer"
+
+    def __init__(self):
+        self.activation = None
+        self.n_in = None
+        self.n_out = None
+        self.rng = None  # a numpy Generator for the initial weights; None draws from fresh OS entropy
+        self.parameters = OrderedDict()
+        self.gradients = OrderedDict()
+        self.cache = OrderedDict()
+
+    def _make_parameters(self, **arrays):
+        """Store freshly made parameters, in the order given (weights ``W`` before bias ``b``),
+        with zero gradients of the same keys, shapes and dtypes, as the course's layers have
+        from the moment their parameters exist."""
+        self.parameters.update(arrays)
+        for key, value in arrays.items():
+            self.gradients[key] = _zeros_like(value)
+
+    def clear_gradients(self):
+        """The course's reset after an update: every cache entry becomes an empty list and every
+        gradient zeros (the tables keep their keys)."""
+        for key in self.cache:
+            self.cache[key] = []
+        for key, value in self.gradients.items():
+            self.gradients[key] = _zeros_like(value)
+
+    def forward_with_param(self, param_name, X):
+        """A function of one parameter's value: ``f(value)`` sets ``parameters[param_name]`` to
+        it and returns ``forward(X)``. The course's gradient checks differentiate it."""
+
+        def forward_at(param_value):
+            self.parameters[param_name] = param_value
+            return self.forward(X)
+
+        return forward_at
+
+    def _get_parameters(self):
+        return list(self.parameters.values())
+
+    def _get_cache(self):
+        return list(self.cache.values())
+
+    def _get_gradients(self):
+        return list(self.gradients.values())
+
+
+class Activation:
+    """Base of the activations: calling one is its ``forward``, as in the course package
+    (``relu(Z)``). A subclass implements ``forward(Z)`` and ``backward(Z, dY)``."""
+
+    def __call__(self, Z):
+        return self.forward(Z)
+
+
+def _zeros_like(value):
+    """Zeros of ``value``'s shape, dtype (and device): a torch tensor has ``new_zeros``."""
+    if hasattr(value, "new_zeros"):
+        return value.new_zeros(value.shape)
+    import numpy as np  # not at import time: the CLI imports this module to start
+
+    return np.zeros_like(value)
 
 
 def build_activation(activation, backend="numpy"):
@@ -20,7 +99,7 @@ def build_activation(activation, backend="numpy"):
 
     if isinstance(activation, str):
         return create("activation", activation, backend)
-    if not isinstance(activation, Activation):
+    if not isinstance(activation, ActivationProtocol):
         raise ConfigError(
             "activation must be an activation name (see `corenn plugins`) or an object with "
             f"forward(Z) and backward(Z, dY), got {activation!r}"
@@ -87,3 +166,25 @@ def checked_factor(factor):
     ):
         raise ConfigError(f"factor must be a finite number other than 0 (what the input is multiplied by), got {factor!r}")
     return float(factor)
+
+
+FLATTEN_KEEP_DIMS = ("first", "last", -1)
+
+
+def checked_keep_dim(keep_dim):
+    """flatten's ``keep_dim``: ``"first"``, ``"last"`` or ``-1`` (the course's three)."""
+    if isinstance(keep_dim, bool) or keep_dim not in FLATTEN_KEEP_DIMS:
+        raise ConfigError(
+            "keep_dim must be \"first\" (m, ...) -> (m, -1), \"last\" (..., n) -> (-1, n), or -1 "
+            f"(everything in one row, (1, -1)), got {keep_dim!r}"
+        )
+    return keep_dim
+
+
+def flattened_shape(shape, keep_dim):
+    """The shape ``flatten`` turns an input of ``shape`` into, for a checked ``keep_dim``."""
+    if keep_dim == "first":
+        return (shape[0], math.prod(shape[1:]))
+    if keep_dim == "last":
+        return (math.prod(shape[:-1]), shape[-1])
+    return (1, math.prod(shape))

@@ -57,7 +57,16 @@ def smoothed(Y, label_smoothing):
     return Y * (1.0 - label_smoothing) + label_smoothing / Y.shape[-1]
 
 
-class CrossEntropy:
+class Loss:
+    """Base of the losses: calling one is its ``forward``, as in the course package
+    (``loss(Y, Y_hat)``). A subclass implements ``forward(Y, Y_hat)``, the mean over the batch
+    as a numpy scalar of the predictions' dtype, and ``backward(Y, Y_hat)``."""
+
+    def __call__(self, Y, Y_hat):
+        return self.forward(Y, Y_hat)
+
+
+class CrossEntropy(Loss):
     """Cross-entropy of one-hot (or soft) targets ``Y`` against predicted probabilities ``Y_hat``.
 
     ``L = -(1/m) * sum(Y * log(max(Y_hat, tiny)))``, and ``dL/dY_hat = -Y / max(Y_hat, tiny) / m``.
@@ -86,7 +95,7 @@ class CrossEntropy:
 
     def forward(self, Y, Y_hat):
         Y, clipped = self._clipped(Y, Y_hat)
-        return float(-np.sum(Y * np.log(clipped)) / Y.shape[0])
+        return clipped.dtype.type(-np.sum(Y * np.log(clipped)) / Y.shape[0])
 
     def backward(self, Y, Y_hat):
         Y, clipped = self._clipped(Y, Y_hat)
@@ -96,7 +105,7 @@ class CrossEntropy:
         return f"CrossEntropy(label_smoothing={self.label_smoothing!r})" if self.label_smoothing else "CrossEntropy()"
 
 
-class L2:
+class L2(Loss):
     """Half the squared error per sample, averaged over the batch.
 
     ``L = (1/m) * sum(0.5 * (Y_hat - Y)**2)``, and ``dL/dY_hat = (Y_hat - Y) / m``.
@@ -106,7 +115,7 @@ class L2:
 
     def forward(self, Y, Y_hat):
         Y, Y_hat = _as_pair("L2", Y, Y_hat)
-        return float(0.5 * np.sum((Y_hat - Y) ** 2) / Y.shape[0])
+        return Y_hat.dtype.type(0.5 * np.sum((Y_hat - Y) ** 2) / Y.shape[0])
 
     def backward(self, Y, Y_hat):
         Y, Y_hat = _as_pair("L2", Y, Y_hat)

@@ -118,22 +118,26 @@ def _require(condition, message):
 def check_layer_conformance(make_layer, input_shape, *, seed=0):
     """Check that ``make_layer()`` builds a layer that behaves as the protocol says.
 
-    Checks: the protocol's attributes; parameters made lazily at the first forward; output
-    batch size and dtype (float64 and float32); ``gradients`` with the keys and shapes of
-    ``parameters``; ``backward`` returning an array of the input's shape; a second batch of
-    another size. Raises ``AssertionError`` naming what is wrong.
+    Checks: the protocol's attributes and the course's ``Layer`` methods (see
+    :func:`check_course_layer_api`); parameters made lazily at the first forward, with zero
+    gradients of the same keys, shapes and dtypes from then on; output batch size and dtype
+    (float64 and float32); ``backward`` returning an array of the input's shape; a second batch
+    of another size. Raises ``AssertionError`` naming what is wrong.
     """
     rng = np.random.default_rng(seed)
     for dtype in (np.float64, np.float32):
         layer = make_layer()
         name = type(layer).__name__
         _require(isinstance(layer, Layer), f"{name} lacks the Layer protocol's attributes")
+        missing = [method for method in COURSE_LAYER_METHODS if not callable(getattr(layer, method, None))]
+        _require(not missing, f"{name} lacks the course's Layer methods {missing} (derive it from corenn.layers.Layer)")
         _require(not layer.parameters, f"{name} has parameters before its first forward (they must be lazy)")
         X = rng.standard_normal(input_shape).astype(dtype)
         Y = layer.forward(X)
         _require(Y.shape[0] == X.shape[0], f"{name}: output batch {Y.shape[0]} != input batch {X.shape[0]}")
         _require(Y.dtype == dtype, f"{name}: {np.dtype(dtype)} input gave {Y.dtype} output")
         _require(layer.n_in is not None, f"{name}: n_in is not set after the first forward")
+        _require_zero_gradients(layer, f"{name}, right after its parameters were made,")
         dX = layer.backward(np.ones_like(Y))
         _require(dX.shape == X.shape, f"{name}: backward returned shape {dX.shape}, input was {X.shape}")
         _require(
@@ -147,6 +151,75 @@ def check_layer_conformance(make_layer, input_shape, *, seed=0):
         other_batch = (input_shape[0] + 1, *input_shape[1:])
         Y2 = layer.forward(rng.standard_normal(other_batch).astype(dtype))
         _require(Y2.shape[0] == other_batch[0], f"{name}: a batch of {other_batch[0]} gave {Y2.shape[0]} outputs")
+    check_course_layer_api(make_layer(), rng.standard_normal(input_shape))
+
+
+COURSE_LAYER_METHODS = ("clear_gradients", "forward_with_param", "_get_parameters", "_get_cache", "_get_gradients")
+
+
+def _require_zero_gradients(layer, where):
+    _require(
+        list(layer.gradients) == list(layer.parameters),
+        f"{where} has gradient keys {list(layer.gradients)}, not the parameter keys {list(layer.parameters)}",
+    )
+    for key, param in layer.parameters.items():
+        grad = np.asarray(layer.gradients[key])
+        param = np.asarray(param)
+        _require(
+            grad.shape == param.shape and grad.dtype == param.dtype and not grad.any(),
+            f"{where} has gradient {key!r} {grad.shape} {grad.dtype} (zero: {not grad.any()}); the course's "
+            f"layers start from zeros of the parameter's shape {param.shape} and dtype {param.dtype}",
+        )
+
+
+def check_course_layer_api(layer, X):
+    """Check the course package's ``Layer`` methods on a fresh ``layer`` and an input ``X``.
+
+    ``forward_with_param(key, X)(value)`` sets the parameter and gives ``forward(X)`` at it;
+    ``_get_parameters()``, ``_get_cache()`` and ``_get_gradients()`` list the tables' values in
+    key order; ``clear_gradients()`` zeroes every gradient and empties every cache entry
+    (``[]``), keeping the keys. Raises ``AssertionError`` naming what is wrong.
+    """
+    name = type(layer).__name__
+    layer.forward(X)  # makes the parameters (and draws them from the layer's generator)
+
+    def same_randomness(function, argument):
+        """``function(argument)`` with the layer's generator reset, so a dropout mask repeats."""
+        if hasattr(layer, "rng"):
+            layer.rng = np.random.default_rng(0)
+        return np.array(function(argument))
+
+    Y = same_randomness(layer.forward, X)
+    for key, param in list(layer.parameters.items()):
+        value = np.asarray(param).copy()
+        forward_at = layer.forward_with_param(key, X)
+        _require(callable(forward_at), f"{name}.forward_with_param({key!r}, X) did not return a function")
+        moved = same_randomness(forward_at, value + 0.5)
+        _require(
+            np.array_equal(np.asarray(layer.parameters[key]), value + 0.5),
+            f"{name}.forward_with_param({key!r}, X)(value) did not set parameters[{key!r}] to value",
+        )
+        restored = same_randomness(forward_at, value)
+        _require(np.allclose(restored, Y), f"{name}.forward_with_param({key!r}, X) at the original value differs from forward(X)")
+        _require(moved.shape == Y.shape, f"{name}.forward_with_param({key!r}, X) changed the output's shape")
+    layer.forward(X)
+    layer.backward(np.ones_like(Y))
+    for method, table in (("_get_parameters", "parameters"), ("_get_cache", "cache"), ("_get_gradients", "gradients")):
+        values = getattr(layer, method)()
+        expected = list(getattr(layer, table).values())
+        _require(
+            isinstance(values, list)
+            and len(values) == len(expected)
+            and all(a is b or np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(values, expected)),
+            f"{name}.{method}() is not the list of {table}' values in key order",
+        )
+    cache_keys = list(layer.cache)
+    layer.clear_gradients()
+    _require_zero_gradients(layer, f"{name}, after clear_gradients(),")
+    _require(
+        list(layer.cache) == cache_keys and all(isinstance(v, list) and not v for v in layer.cache.values()),
+        f"{name}.clear_gradients() did not leave every cache entry an empty list (keys {cache_keys})",
+    )
 
 
 def check_activation_conformance(activation, shape=(4, 5), *, seed=0):
@@ -160,6 +233,10 @@ def check_activation_conformance(activation, shape=(4, 5), *, seed=0):
         _require(Y.dtype == dtype, f"{name}: {np.dtype(dtype)} input gave {Y.dtype} output")
         dZ = activation.backward(Z, np.ones_like(Y))
         _require(dZ.shape == Z.shape, f"{name}: backward returned {dZ.shape} for Z of {Z.shape}")
+        _require(
+            callable(activation) and np.array_equal(np.asarray(activation(Z)), np.asarray(Y)),
+            f"{name}: calling it is not its forward (derive it from corenn.layers.Activation)",
+        )
 
 
 def check_loss_conformance(loss, n_samples=4, n_classes=3):
@@ -172,6 +249,10 @@ def check_loss_conformance(loss, n_samples=4, n_classes=3):
     doubled = loss.forward(np.concatenate([Y, Y]), np.concatenate([Y_hat, Y_hat]))
     _require(np.isclose(doubled, value), f"{name}: forward is not a mean over the batch ({doubled} != {value})")
     _require(loss.backward(Y, Y_hat).shape == Y_hat.shape, f"{name}: backward shape differs from Y_hat's")
+    _require(
+        callable(loss) and np.asarray(loss(Y, Y_hat)) == np.asarray(value),
+        f"{name}: calling it is not its forward (derive it from corenn.losses.Loss)",
+    )
 
 
 class FixedRandomness:

@@ -34,11 +34,12 @@ def test_fully_connected_draws_the_numpy_layers_weights_from_the_same_seed(weigh
     np.testing.assert_array_equal(torch_layer.parameters["W"].numpy(), numpy_layer.parameters["W"])
 
 
+@pytest.mark.parametrize("keep_dim", ["first", "last", -1])
 @pytest.mark.parametrize(
     "shape", [(2, 3, 4, 5), (1, 7), (5, 2, 2), (3, 1, 1, 1)]
 )
-def test_flatten_agrees_with_numpy(shape):
-    numpy_layer, torch_layer = layer_pair("flatten")
+def test_flatten_agrees_with_numpy(shape, keep_dim):
+    numpy_layer, torch_layer = layer_pair("flatten", keep_dim=keep_dim)
     compare_layer("layer flatten", numpy_layer, torch_layer, np.random.default_rng(0).standard_normal(shape))
 
 

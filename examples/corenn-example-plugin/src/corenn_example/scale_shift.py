@@ -5,17 +5,15 @@ the layer keeps the number of features (``n_in = n_out = n``, read from the firs
 the affine half of batch normalisation, without the normalisation.
 """
 
-from collections import OrderedDict
-
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.layers import build_activation, build_initializer
+from corenn.layers import Layer, build_activation, build_initializer
 
 from corenn_example.swish import as_float_array
 
 
-class ScaleShift:
+class ScaleShift(Layer):
     """``Y = activation(X * W + b)`` for a batch ``X`` of shape (m, n).
 
     ``W`` comes from the ``weight_init`` initializer (default ``"ones"``, so the layer starts as
@@ -32,15 +30,10 @@ class ScaleShift:
     example_input_shape = (4, 5)
 
     def __init__(self, activation="linear", weight_init="ones"):
-        self.n_in = None
-        self.n_out = None
+        super().__init__()
         self.activation = build_activation(activation)
         self.weight_init = weight_init
         self._initializer = build_initializer(weight_init, self.activation)
-        self.rng = None  # a numpy Generator; None draws from fresh OS entropy
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
-        self.cache = OrderedDict()
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
@@ -51,7 +44,7 @@ class ScaleShift:
         if X.ndim != 2:
             raise ShapeError(f"scale_shift expects a 2-d input of shape (m, n), got shape {X.shape}")
         if "W" not in self.parameters:
-            self._init_parameters(X.shape[1], X.dtype)
+            self._init_parameters(X.shape, X.dtype)
         # Parameters may also have been set from outside (a loaded checkpoint): W decides n.
         self.n_in = self.n_out = self.parameters["W"].shape[1]
         if X.shape[1] != self.n_in:
@@ -75,12 +68,14 @@ class ScaleShift:
         self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
         return dZ * self.parameters["W"]
 
-    def _init_parameters(self, n, dtype):
+    def _init_parameters(self, X_shape, dtype=np.float64):
+        """Make ``W`` and ``b`` for inputs of shape ``X_shape`` ``(m, n)``; ``_make_parameters``
+        (from ``corenn.layers.Layer``) also makes their zero gradients."""
+        n = X_shape[1]
         if n < 1:
             raise ShapeError(f"scale_shift needs at least one input feature, got input of shape (m, {n})")
         rng = self.rng if self.rng is not None else np.random.default_rng()
         W = np.asarray(self._initializer((1, n), rng))
         if W.shape != (1, n):
             raise ConfigError(f"scale_shift: weight_init {self.weight_init!r} made shape {W.shape}, expected {(1, n)}")
-        self.parameters["W"] = W.astype(dtype)
-        self.parameters["b"] = np.zeros((1, n), dtype=dtype)
+        self._make_parameters(W=W.astype(dtype), b=np.zeros((1, n), dtype=dtype))

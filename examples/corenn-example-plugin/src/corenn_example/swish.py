@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from corenn.errors import ConfigError
+from corenn.layers import Activation
 
 
 def as_float_array(array):
@@ -24,7 +25,7 @@ def sigmoid(Z):
     return np.where(Z >= 0, 1 / (1 + decay), decay / (1 + decay))
 
 
-class Swish:
+class Swish(Activation):
     """``forward(Z) = Z * s`` and ``dY/dZ = s + beta * Z * s * (1 - s)``, with ``s = sigmoid(beta * Z)``.
 
     Holds no state besides ``beta``: ``backward`` recomputes ``s`` from ``Z``, so one object

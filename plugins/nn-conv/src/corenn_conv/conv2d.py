@@ -1,13 +1,11 @@
 """The 2-d convolution layer (a cross-correlation, as in every deep-learning library)."""
 
 import numbers
-from collections import OrderedDict
-
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.geometry import checked_pad, positive_pair, window_geometry
-from corenn.layers import build_activation, build_initializer
+from corenn.layers import Layer, build_activation, build_initializer
 
 from corenn_conv.patches import PatchMatrix
 
@@ -18,7 +16,7 @@ def as_float_array(array):
     return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
 
 
-class Conv2D:
+class Conv2D(Layer):
     """``Y = activation(Z)``, ``Z[n, y, x, o] = b[o] + sum_{i, j, c} Xp[n, y*sh + i, x*sw + j, c] W[i, j, c, o]``.
 
     ``X`` is an NHWC batch ``(m, H, W, C_in)`` and ``Xp`` it zero-padded (see
@@ -42,19 +40,15 @@ class Conv2D:
     def __init__(self, n_out, kernel_shape, activation="linear", stride=1, pad="same", weight_init="xavier_uniform"):
         if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
             raise ConfigError(f"conv2d: n_out (the number of filters) must be a positive integer, got {n_out!r}")
+        super().__init__()
         self.n_out = int(n_out)
         self.kernel_shape = positive_pair(kernel_shape, "kernel_shape", "conv2d")
         self.stride = positive_pair(stride, "stride", "conv2d")
         self.pad = checked_pad(pad, "conv2d")
-        self.n_in = None
         self.activation = build_activation(activation)
         self.weight_init = weight_init
         self._initializer = build_initializer(weight_init, self.activation)
-        self.rng = None  # a numpy Generator; None draws from fresh OS entropy
         self.needs_input_gradient = True
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
-        self.cache = OrderedDict()
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
@@ -72,7 +66,7 @@ class Conv2D:
         X = as_float_array(X)
         geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
         if "W" not in self.parameters:
-            self._init_parameters(X.shape[3], X.dtype)
+            self._init_parameters(X.shape, X.dtype)
         W = self.parameters["W"]
         # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
         self.n_in = W.shape[2]
@@ -116,13 +110,14 @@ class Conv2D:
         """``W`` as the ``(kh * kw * C_in, n_out)`` matrix the patch matrix multiplies."""
         return self.parameters["W"].reshape(-1, self.n_out).astype(dtype, copy=False)
 
-    def _init_parameters(self, n_in, dtype):
-        shape = (*self.kernel_shape, n_in, self.n_out)
+    def _init_parameters(self, X_shape, dtype=np.float64):
+        """Make ``W`` and ``b`` (and zero gradients) for NHWC inputs of shape ``X_shape``."""
+        self.n_in = X_shape[3]
+        shape = (*self.kernel_shape, self.n_in, self.n_out)
         rng = self.rng if self.rng is not None else np.random.default_rng()
         W = np.asarray(self._initializer(shape, rng))
         if W.shape != shape:
             raise ConfigError(
                 f"conv2d: weight_init {self.weight_init!r} made weights of shape {W.shape}, expected {shape}"
             )
-        self.parameters["W"] = W.astype(dtype)
-        self.parameters["b"] = np.zeros((1, self.n_out), dtype=dtype)
+        self._make_parameters(W=W.astype(dtype), b=np.zeros((1, self.n_out), dtype=dtype))

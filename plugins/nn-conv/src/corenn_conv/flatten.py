@@ -1,52 +1,52 @@
 """Flatten: from image batches to the rows a fully connected layer takes."""
 
-from collections import OrderedDict
-
-import numpy as np
-
 from corenn.errors import CorennError, ShapeError
+from corenn.layers import Layer, checked_keep_dim, flattened_shape
 
 from corenn_conv.conv2d import as_float_array
 
 
-class Flatten:
-    """``(m, d1, d2, ...)`` to ``(m, d1 * d2 * ...)`` in C order, and the gradient back.
+class Flatten(Layer):
+    """A reshape, in C order, and the gradient reshaped back to the input's shape.
 
-    NHWC order is kept, so feature ``(y, x, c)`` lands at column ``(y * W + x) * C + c``.
-    No parameters; ``n_in`` is the shape of one sample and ``n_out`` its size.
+    ``keep_dim`` is the course's: ``"first"`` (the default) keeps the batch axis,
+    ``(m, d1, d2, ...)`` to ``(m, d1 * d2 * ...)``; ``"last"`` keeps the last axis,
+    ``(d1, ..., n)`` to ``(d1 * ..., n)`` (an NHWC batch becomes one row per pixel);
+    ``-1`` makes one row, ``(1, size)``.
+
+    NHWC order is kept, so with ``"first"`` feature ``(y, x, c)`` lands at column
+    ``(y * W + x) * C + c``. No parameters; ``n_in`` is the shape of one sample and ``n_out``
+    the length of an output row.
     """
 
     name = "flatten"
     example_input_shape = (2, 3, 3, 2)
 
-    def __init__(self):
-        self.activation = None  # flattening has none: it only reshapes
-        self.n_in = None
-        self.n_out = None
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
-        self.cache = OrderedDict()
+    def __init__(self, keep_dim="first"):
+        super().__init__()
+        self.keep_dim = checked_keep_dim(keep_dim)
 
     def __repr__(self):
-        return "Flatten()"
+        return f"Flatten(keep_dim={self.keep_dim!r})"
 
     def forward(self, X):
         X = as_float_array(X)
         if X.ndim < 2:
             raise ShapeError(f"flatten expects a batch (m, ...) of at least 2 dimensions, got shape {X.shape}")
+        Y_shape = flattened_shape(X.shape, self.keep_dim)
         self.n_in = X.shape[1:]
-        self.n_out = int(np.prod(self.n_in))
+        self.n_out = Y_shape[1]
         self.cache["X_shape"] = X.shape
-        return X.reshape(X.shape[0], self.n_out)
+        self.cache["Y_shape"] = Y_shape
+        return X.reshape(Y_shape)
 
     def backward(self, dLdY):
-        if "X_shape" not in self.cache:
+        if not isinstance(self.cache.get("X_shape"), tuple):
             raise CorennError("flatten: backward was called before any forward")
-        X_shape = self.cache["X_shape"]
         dLdY = as_float_array(dLdY)
-        if dLdY.shape != (X_shape[0], self.n_out):
+        if dLdY.shape != self.cache["Y_shape"]:
             raise ShapeError(
                 f"flatten: the gradient for backward must have the output's shape "
-                f"{(X_shape[0], self.n_out)}, got shape {dLdY.shape}"
+                f"{self.cache['Y_shape']}, got shape {dLdY.shape}"
             )
-        return dLdY.reshape(X_shape)
+        return dLdY.reshape(self.cache["X_shape"])

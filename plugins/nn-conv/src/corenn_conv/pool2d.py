@@ -1,11 +1,10 @@
 """2-d max and average pooling over NHWC batches."""
 
-from collections import OrderedDict
-
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.geometry import checked_pad, positive_pair, window_geometry
+from corenn.layers import Layer
 
 from corenn_conv.conv2d import as_float_array
 from corenn_conv.patches import crop_padding, zero_padded
@@ -13,7 +12,7 @@ from corenn_conv.patches import crop_padding, zero_padded
 MODES = ("max", "average")
 
 
-class Pool2D:
+class Pool2D(Layer):
     """The maximum or the mean of each ``kernel_shape`` window, channel by channel.
 
     Windows move by ``stride`` and may overlap. ``pad`` (as for conv2d: ``"same"``, ``"valid"``
@@ -33,18 +32,13 @@ class Pool2D:
     example_input_shape = (2, 6, 6, 3)
 
     def __init__(self, kernel_shape, mode="max", stride=1, pad=0):
+        super().__init__()
         if mode not in MODES:
             raise ConfigError(f"pool2d: mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
         self.mode = mode
         self.kernel_shape = positive_pair(kernel_shape, "kernel_shape", "pool2d")
         self.stride = positive_pair(stride, "stride", "pool2d")
         self.pad = checked_pad(pad, "pool2d")
-        self.activation = None  # pooling has none: its output is the pooled input itself
-        self.n_in = None
-        self.n_out = None
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
-        self.cache = OrderedDict()
 
     def __repr__(self):
         return f"Pool2D(kernel_shape={self.kernel_shape}, mode={self.mode!r}, stride={self.stride}, pad={self.pad!r})"

@@ -6,7 +6,7 @@ import numpy as np
 
 from corenn.errors import CorennError, ShapeError
 from corenn.geometry import window_geometry
-from corenn.layers import build_activation
+from corenn.layers import Layer, build_activation
 from corenn.whitening import (
     check_patch_input,
     checked_epsilon,
@@ -24,7 +24,7 @@ def _as_float_array(array):
     return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
 
 
-class PatchWhitening:
+class PatchWhitening(Layer):
     """``Y = activation(Z)``, ``Z`` the valid (no padding, stride 1) convolution of the NHWC
     ``X`` with frozen whitening filters ``W`` ``(k, k, C, 2d)``, ``d = k * k * C``, plus ``b``.
 
@@ -59,17 +59,12 @@ class PatchWhitening:
     example_input_shape = (3, 5, 5, 2)
 
     def __init__(self, kernel_size=2, epsilon=5e-4, activation="linear"):
+        super().__init__()
         self.kernel_size = checked_kernel_size(kernel_size, self.name)
         self.epsilon = checked_epsilon(epsilon, self.name)
         self.activation = build_activation(activation)
-        self.n_in = None
-        self.n_out = None
-        self.rng = None  # unused (nothing is drawn at random); kept for the layer API
         self.needs_input_gradient = True
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
         self.buffers = OrderedDict()
-        self.cache = OrderedDict()
         self._fitted = False
 
     def __repr__(self):
@@ -159,7 +154,7 @@ class PatchWhitening:
         n_out = 2 * k * k * channels
         if "W" not in self.buffers:
             self.buffers["W"] = np.zeros((k, k, channels, n_out), dtype=dtype)
-            self.parameters["b"] = np.zeros((1, n_out), dtype=dtype)
+            self._make_parameters(b=np.zeros((1, n_out), dtype=dtype))
         self.n_in, self.n_out = self.buffers["W"].shape[2], self.buffers["W"].shape[3]
         self._check_channels((None, None, None, channels))
 

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from corenn.errors import CorennError, ShapeError
+from corenn.layers import Activation
 
 
 def as_float_array(array):
@@ -33,7 +34,7 @@ def activation_gradient(layer, dLdY):
     return layer.activation.backward(Z, dLdY)
 
 
-class Linear:
+class Linear(Activation):
     """The identity: the layer's output is its affine map."""
 
     name = "linear"
@@ -45,7 +46,7 @@ class Linear:
         return as_float_array(dY)
 
 
-class Sigmoid:
+class Sigmoid(Activation):
     """``1 / (1 + exp(-Z))``, computed from ``exp(-|Z|)`` so that no exponent can overflow."""
 
     name = "sigmoid"
@@ -60,7 +61,7 @@ class Sigmoid:
         return as_float_array(dY) * Y * (1 - Y)
 
 
-class Tanh:
+class Tanh(Activation):
     """The hyperbolic tangent."""
 
     name = "tanh"
@@ -73,7 +74,7 @@ class Tanh:
         return as_float_array(dY) * (1 - Y * Y)
 
 
-class ArcTan:
+class ArcTan(Activation):
     """The arc tangent: like tanh, but its tails approach +-pi/2 only polynomially."""
 
     name = "arctan"
@@ -87,7 +88,7 @@ class ArcTan:
             return as_float_array(dY) / (1 + Z * Z)
 
 
-class ReLU:
+class ReLU(Activation):
     """``max(Z, 0)``; its derivative at exactly 0 is taken as 0."""
 
     name = "relu"
@@ -101,7 +102,7 @@ class ReLU:
         return as_float_array(dY) * (as_float_array(Z) > 0)
 
 
-class GELU:
+class GELU(Activation):
     """The Gaussian error linear unit (Hendrycks & Gimpel 2016), in its tanh approximation:
 
         ``0.5 * Z * (1 + tanh(u))`` with ``u = sqrt(2 / pi) * (Z + 0.044715 * Z**3)``
@@ -138,7 +139,7 @@ class GELU:
         return as_float_array(dY) * (0.5 * (1 + t) + 0.5 * bounded * slope_of_t)
 
 
-class Softmax:
+class Softmax(Activation):
     """Probabilities over the last axis: ``exp(Z) / sum(exp(Z))`` row by row.
 
     The row maximum is subtracted first, which leaves the result unchanged but keeps every

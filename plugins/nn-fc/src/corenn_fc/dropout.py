@@ -1,12 +1,11 @@
 """Dropout (Srivastava et al. 2014), in its inverted form."""
 
 import numbers
-from collections import OrderedDict
 
 import numpy as np
 
 from corenn.errors import ConfigError, ShapeError
-from corenn.layers import build_activation
+from corenn.layers import Layer, build_activation
 
 from corenn_fc.activations import activation_gradient, as_float_array
 
@@ -26,7 +25,7 @@ def keep_mask(rng, shape, rate):
     return rng.random(shape) >= rate
 
 
-class Dropout:
+class Dropout(Layer):
     """In training mode, zero each input with probability ``rate`` and scale the rest by
     ``1 / (1 - rate)``, so that the expected output is the input; in evaluation mode
     (``training = False``), the identity.
@@ -41,15 +40,10 @@ class Dropout:
     example_input_shape = (4, 5)
 
     def __init__(self, rate=0.5, activation="linear"):
+        super().__init__()
         self.rate = checked_rate(rate)
         self.activation = build_activation(activation)
-        self.n_in = None
-        self.n_out = None
         self.training = True
-        self.rng = None  # a numpy Generator; None draws from fresh OS entropy
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
-        self.cache = OrderedDict()
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)

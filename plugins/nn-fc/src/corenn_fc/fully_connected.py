@@ -1,17 +1,15 @@
 """The fully connected (dense) layer."""
 
 import numbers
-from collections import OrderedDict
-
 import numpy as np
 
 from corenn.errors import ConfigError, ShapeError
-from corenn.layers import build_activation, build_initializer
+from corenn.layers import Layer, build_activation, build_initializer
 
 from corenn_fc.activations import activation_gradient, as_float_array
 
 
-class FullyConnected:
+class FullyConnected(Layer):
     """``Y = activation(X @ W + b)`` for a batch ``X`` of shape (m, n_in).
 
     ``W`` (n_in, n_out) and ``b`` (1, n_out) are made at the first forward, once the input
@@ -26,15 +24,11 @@ class FullyConnected:
         # Errors here name no layer: corenn.create prefixes them with "layer 'fully_connected'".
         if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
             raise ConfigError(f"n_out must be a positive integer (1, 2, ...), got {n_out!r}")
-        self.n_in = None
+        super().__init__()
         self.n_out = int(n_out)
         self.activation = build_activation(activation)
         self.weight_init = weight_init
         self._initializer = build_initializer(weight_init, self.activation)
-        self.rng = None  # a numpy Generator; None draws from fresh OS entropy
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
-        self.cache = OrderedDict()
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
@@ -49,7 +43,7 @@ class FullyConnected:
                 f"(flatten image batches first)"
             )
         if "W" not in self.parameters:
-            self._init_parameters(X.shape[1], X.dtype)
+            self._init_parameters(X.shape, X.dtype)
         # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
         self.n_in = self.parameters["W"].shape[0]
         if X.shape[1] != self.n_in:
@@ -66,7 +60,9 @@ class FullyConnected:
         self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
         return dZ @ self.parameters["W"].T
 
-    def _init_parameters(self, n_in, dtype):
+    def _init_parameters(self, X_shape, dtype=np.float64):
+        """Make ``W`` and ``b`` (and zero gradients) for inputs of shape ``X_shape`` ``(m, n_in)``."""
+        n_in = X_shape[1]
         if n_in < 1:
             raise ShapeError(f"fully_connected needs at least one input feature, got input of shape (m, {n_in})")
         rng = self.rng if self.rng is not None else np.random.default_rng()
@@ -76,5 +72,5 @@ class FullyConnected:
                 f"fully_connected: weight_init {self.weight_init!r} made weights of shape {W.shape}, "
                 f"expected {(n_in, self.n_out)}"
             )
-        self.parameters["W"] = W.astype(dtype)
-        self.parameters["b"] = np.zeros((1, self.n_out), dtype=dtype)
+        self.n_in = n_in
+        self._make_parameters(W=W.astype(dtype), b=np.zeros((1, self.n_out), dtype=dtype))

@@ -5,12 +5,12 @@ from collections import OrderedDict
 import numpy as np
 
 from corenn.errors import ShapeError
-from corenn.layers import build_activation, checked_epsilon, checked_momentum, checked_scale
+from corenn.layers import Layer, build_activation, checked_epsilon, checked_momentum, checked_scale
 
 from corenn_fc.activations import activation_gradient, as_float_array
 
 
-class BatchNorm:
+class BatchNorm(Layer):
     """``Y = activation(W * (X - mean) / sqrt(var + epsilon) + b)``, per channel (the last axis).
 
     The statistics are taken over every axis but the last: the batch for ``(m, n)`` inputs,
@@ -41,18 +41,13 @@ class BatchNorm:
     example_input_shape = (6, 4)
 
     def __init__(self, momentum=0.1, epsilon=1e-5, activation="linear", scale=True):
+        super().__init__()
         self.momentum = checked_momentum(momentum)
         self.epsilon = checked_epsilon(epsilon)
         self.scale = checked_scale(scale)
         self.activation = build_activation(activation)
-        self.n_in = None
-        self.n_out = None
         self.training = True
-        self.rng = None  # unused (gamma and beta start at fixed values); kept for the layer API
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
         self.buffers = OrderedDict()
-        self.cache = OrderedDict()
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
@@ -66,7 +61,7 @@ class BatchNorm:
         if X.ndim < 2:
             raise ShapeError(f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {X.shape}")
         if "b" not in self.parameters:
-            self._init_parameters(X.shape[-1], X.dtype)
+            self._init_parameters(X.shape, X.dtype)
         channels = self.parameters["b"].shape[1]
         if X.shape[-1] != channels:
             raise ShapeError(f"batch_norm expects {channels} channels on the last axis, got shape {X.shape}")
@@ -113,11 +108,14 @@ class BatchNorm:
             running *= 1.0 - self.momentum
             running += self.momentum * batch_value[np.newaxis, :]
 
-    def _init_parameters(self, channels, dtype):
+    def _init_parameters(self, X_shape, dtype=np.float64):
+        """Make ``W`` (ones, unless ``scale`` is false), ``b`` (zeros) and the running
+        statistics for inputs whose last axis of ``X_shape`` holds the channels."""
+        channels = X_shape[-1]
         if channels < 1:
             raise ShapeError("batch_norm needs at least one channel on the last axis, got 0")
         if self.scale:
-            self.parameters["W"] = np.ones((1, channels), dtype=dtype)
-        self.parameters["b"] = np.zeros((1, channels), dtype=dtype)
+            self._make_parameters(W=np.ones((1, channels), dtype=dtype))
+        self._make_parameters(b=np.zeros((1, channels), dtype=dtype))
         self.buffers["running_mean"] = np.zeros((1, channels), dtype=dtype)
         self.buffers["running_var"] = np.ones((1, channels), dtype=dtype)

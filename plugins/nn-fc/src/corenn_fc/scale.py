@@ -1,14 +1,12 @@
 """A fixed scale: the input multiplied by a constant, such as a softmax temperature."""
 
-from collections import OrderedDict
-
 from corenn.errors import ShapeError
-from corenn.layers import build_activation, checked_factor
+from corenn.layers import Layer, build_activation, checked_factor
 
 from corenn_fc.activations import activation_gradient, as_float_array
 
 
-class Scale:
+class Scale(Layer):
     """``Y = activation(factor * X)`` for a batch ``X`` of any shape; ``factor`` is fixed.
 
     airbench multiplies its logits by ``1/9`` before the softmax: a softmax temperature of 9,
@@ -26,14 +24,9 @@ class Scale:
     example_input_shape = (4, 5)
 
     def __init__(self, factor=None, activation="linear"):
+        super().__init__()
         self.factor = checked_factor(factor)
         self.activation = build_activation(activation)
-        self.n_in = None
-        self.n_out = None
-        self.rng = None  # unused (nothing is drawn); kept for the layer API
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
-        self.cache = OrderedDict()
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)

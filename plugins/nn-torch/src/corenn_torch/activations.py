@@ -8,6 +8,8 @@ tensor (integers as float64).
 import torch
 import torch.nn.functional as F
 
+from corenn.layers import Activation
+
 from corenn_torch.tensors import as_float_tensor
 
 
@@ -16,7 +18,7 @@ def _pair(Z, dY):
     return Z, as_float_tensor(dY, device=Z.device)
 
 
-class Linear:
+class Linear(Activation):
     """The identity: the layer's output is its affine map."""
 
     name = "linear"
@@ -28,7 +30,7 @@ class Linear:
         return _pair(Z, dY)[1]
 
 
-class Sigmoid:
+class Sigmoid(Activation):
     """``1 / (1 + exp(-Z))`` (torch's kernel never overflows)."""
 
     name = "sigmoid"
@@ -42,7 +44,7 @@ class Sigmoid:
         return dY * Y * (1 - Y)
 
 
-class Tanh:
+class Tanh(Activation):
     """The hyperbolic tangent."""
 
     name = "tanh"
@@ -56,7 +58,7 @@ class Tanh:
         return dY * (1 - Y * Y)
 
 
-class ArcTan:
+class ArcTan(Activation):
     """The arc tangent: like tanh, but its tails approach +-pi/2 only polynomially."""
 
     name = "arctan"
@@ -69,7 +71,7 @@ class ArcTan:
         return dY / (1 + Z * Z)  # Z * Z = inf for huge Z gives the right limit, 0
 
 
-class ReLU:
+class ReLU(Activation):
     """``max(Z, 0)``; its derivative at exactly 0 is taken as 0."""
 
     name = "relu"
@@ -83,7 +85,7 @@ class ReLU:
         return torch.where(Z > 0, dY, 0.0)
 
 
-class GELU:
+class GELU(Activation):
     """The Gaussian error linear unit in its tanh approximation, as on numpy (see
     ``corenn_fc.activations``): ``0.5 * Z * (1 + tanh(sqrt(2 / pi) * (Z + 0.044715 * Z**3)))``.
 
@@ -105,7 +107,7 @@ class GELU:
         return torch.ops.aten.gelu_backward(dY.to(Z.dtype), bounded, approximate="tanh")
 
 
-class Softmax:
+class Softmax(Activation):
     """Probabilities over the last axis, row by row (torch subtracts the row maximum first, so
     huge logits cannot overflow)."""
 

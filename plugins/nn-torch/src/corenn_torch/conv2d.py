@@ -67,7 +67,7 @@ class Conv2D(ProductLayer):
         X = self._input(X)
         geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
         if "W" not in self.parameters:
-            self._init_weights((*self.kernel_shape, X.shape[3], self.n_out), self._initializer, self.weight_init, X)
+            self._init_parameters(X.shape, X.dtype, X.device)
         W, b = self.parameters["W"], self.parameters["b"]
         # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
         self.n_in = W.shape[2]
@@ -95,6 +95,11 @@ class Conv2D(ProductLayer):
         self.cache["geometry"] = geometry
         self.cache["Z"] = Z
         return self.activation.forward(Z)
+
+    def _init_parameters(self, X_shape, dtype=torch.float64, device=None):
+        """Make ``W`` and ``b`` (and zero gradients) for NHWC inputs of shape ``X_shape``."""
+        self._init_weights((*self.kernel_shape, X_shape[3], self.n_out), self._initializer, self.weight_init, dtype, device)
+        self.n_in = X_shape[3]
 
     def backward(self, dLdY):
         dZ = self._activation_gradient(dLdY, self._description)

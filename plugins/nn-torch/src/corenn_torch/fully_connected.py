@@ -48,11 +48,7 @@ class FullyConnected(ProductLayer):
                 f"(flatten image batches first)"
             )
         if "W" not in self.parameters:
-            if X.shape[1] < 1:
-                raise ShapeError(
-                    f"fully_connected needs at least one input feature, got input of shape (m, {X.shape[1]})"
-                )
-            self._init_weights((X.shape[1], self.n_out), self._initializer, self.weight_init, X)
+            self._init_parameters(X.shape, X.dtype, X.device)
         W, b = self.parameters["W"], self.parameters["b"]
         # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
         self.n_in = W.shape[0]
@@ -67,6 +63,13 @@ class FullyConnected(ProductLayer):
         self.cache["X"] = X
         self.cache["Z"] = Z
         return self.activation.forward(Z)
+
+    def _init_parameters(self, X_shape, dtype=torch.float64, device=None):
+        """Make ``W`` and ``b`` (and zero gradients) for inputs of shape ``X_shape`` ``(m, n_in)``."""
+        if X_shape[1] < 1:
+            raise ShapeError(f"fully_connected needs at least one input feature, got input of shape (m, {X_shape[1]})")
+        self._init_weights((X_shape[1], self.n_out), self._initializer, self.weight_init, dtype, device)
+        self.n_in = X_shape[1]
 
     def backward(self, dLdY):
         dZ = self._activation_gradient(dLdY)

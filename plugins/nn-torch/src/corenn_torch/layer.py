@@ -16,13 +16,13 @@ and the optimizer's state (the "master weights") stay in the run's dtype. bfloat
 float16: it has float32's exponent range, so gradients neither underflow nor need loss scaling.
 """
 
-from collections import OrderedDict
 
 import numpy as np
 import torch
 
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.layers import Layer
 from corenn.protocols import Activation
 
 from corenn_torch.tensors import as_float_tensor, check_same_device
@@ -34,19 +34,9 @@ BACKEND = "torch"
 COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
 
 
-class TorchLayer:
-    """Base of the torch layers: the tables, ``rng``, input conversion and ``to(device)``."""
-
-    name = "layer"
-
-    def __init__(self):
-        self.n_in = None
-        self.n_out = None
-        self.activation = None
-        self.rng = None  # a numpy Generator; None draws from fresh OS entropy
-        self.parameters = OrderedDict()
-        self.gradients = OrderedDict()
-        self.cache = OrderedDict()
+class TorchLayer(Layer):
+    """Base of the torch layers: the core's ``Layer`` (the tables, ``rng``, the course's
+    methods) plus input conversion and ``to(device)``."""
 
     @property
     def device(self):
@@ -98,9 +88,9 @@ class TorchLayer:
         if key not in self.cache:
             raise CorennError(f"{self.name}: backward was called before any forward")
 
-    def _init_weights(self, shape, initializer, weight_init, like):
-        """``W`` of ``shape`` from ``initializer`` on ``self.rng`` and a zero ``b``, both in the
-        dtype and on the device of the tensor ``like``."""
+    def _init_weights(self, shape, initializer, weight_init, dtype=torch.float64, device=None):
+        """``W`` of ``shape`` from ``initializer`` on ``self.rng`` and a zero ``b``, both of
+        ``dtype`` on ``device``, with their zero gradients."""
         rng = self.rng if self.rng is not None else np.random.default_rng()
         W = torch.as_tensor(initializer(shape, rng))
         if tuple(W.shape) != tuple(shape):
@@ -108,8 +98,9 @@ class TorchLayer:
                 f"{self.name}: weight_init {weight_init!r} made weights of shape {tuple(W.shape)}, "
                 f"expected {tuple(shape)}"
             )
-        self.parameters["W"] = W.to(device=like.device, dtype=like.dtype)
-        self.parameters["b"] = torch.zeros((1, shape[-1]), dtype=like.dtype, device=like.device)
+        self._make_parameters(
+            W=W.to(device=device, dtype=dtype), b=torch.zeros((1, shape[-1]), dtype=dtype, device=device)
+        )
 
 
 class ProductLayer(TorchLayer):

@@ -45,7 +45,7 @@ class CrossEntropy(numpy_losses.CrossEntropy):
         return float(-torch.sum(Y * torch.log(clipped)) / Y.shape[0])
 
 
-class L2:
+class L2(numpy_losses.Loss):
     """Half the squared error per sample, averaged over the batch: ``dL/dY_hat = (Y_hat - Y) / m``."""
 
     name = "l2"

@@ -57,7 +57,7 @@ class BatchNorm(TorchLayer):
         if X.ndim < 2:
             raise ShapeError(f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {tuple(X.shape)}")
         if "b" not in self.parameters:
-            self._init_parameters(X)
+            self._init_parameters(X.shape, X.dtype, X.device)
         b = self.parameters["b"]
         channels = b.shape[1]
         if X.shape[-1] != channels:
@@ -112,13 +112,15 @@ class BatchNorm(TorchLayer):
             if value.data_ptr() != buffer.data_ptr():
                 buffer.copy_(value.unsqueeze(0))
 
-    def _init_parameters(self, X):
-        channels = X.shape[-1]
+    def _init_parameters(self, X_shape, dtype=torch.float64, device=None):
+        """Make ``W`` (ones, unless ``scale`` is false), ``b`` (zeros) and the running
+        statistics for inputs whose last axis of ``X_shape`` holds the channels."""
+        channels = X_shape[-1]
         if channels < 1:
             raise ShapeError("batch_norm needs at least one channel on the last axis, got 0")
-        options = {"dtype": X.dtype, "device": X.device}
+        options = {"dtype": dtype, "device": device}
         if self.scale:
-            self.parameters["W"] = torch.ones((1, channels), **options)
-        self.parameters["b"] = torch.zeros((1, channels), **options)
+            self._make_parameters(W=torch.ones((1, channels), **options))
+        self._make_parameters(b=torch.zeros((1, channels), **options))
         self.buffers["running_mean"] = torch.zeros((1, channels), **options)
         self.buffers["running_var"] = torch.ones((1, channels), **options)

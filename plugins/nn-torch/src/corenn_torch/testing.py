@@ -29,7 +29,7 @@ def _shared_numpy(tensor):
 
 class NumpyFacingLayer:
     """A torch layer that takes and returns numpy arrays; ``parameters`` and ``gradients``
-    are numpy views of its tensors."""
+    are numpy views of its tensors, and the course's ``Layer`` methods reach the layer."""
 
     def __init__(self, layer):
         self.layer = layer
@@ -61,11 +61,35 @@ class NumpyFacingLayer:
     def activation(self):
         return self.layer.activation
 
+    @property
+    def rng(self):
+        return self.layer.rng
+
+    @rng.setter
+    def rng(self, generator):
+        self.layer.rng = generator
+
     def forward(self, X):
         return _shared_numpy(self.layer.forward(_to_torch(X)))
 
     def backward(self, dLdY):
         return _shared_numpy(self.layer.backward(_to_torch(dLdY)))
+
+    def clear_gradients(self):
+        self.layer.clear_gradients()
+
+    def forward_with_param(self, param_name, X):
+        forward_at = self.layer.forward_with_param(param_name, _to_torch(X))
+        return lambda param_value: _shared_numpy(forward_at(_to_torch(param_value)))
+
+    def _get_parameters(self):
+        return list(self.parameters.values())
+
+    def _get_cache(self):
+        return self.layer._get_cache()
+
+    def _get_gradients(self):
+        return list(self.gradients.values())
 
 
 class NumpyFacingActivation:
@@ -77,6 +101,9 @@ class NumpyFacingActivation:
 
     def __repr__(self):
         return f"NumpyFacingActivation({self.activation!r})"
+
+    def __call__(self, Z):
+        return self.forward(Z)
 
     def forward(self, Z):
         return _shared_numpy(self.activation.forward(_to_torch(Z)))
@@ -93,6 +120,9 @@ class NumpyFacingLoss:
 
     def __repr__(self):
         return f"NumpyFacingLoss({self.loss!r})"
+
+    def __call__(self, Y, Y_hat):
+        return self.forward(Y, Y_hat)
 
     def forward(self, Y, Y_hat):
         return self.loss.forward(_to_torch(Y), _to_torch(Y_hat))

@@ -158,7 +158,7 @@ class PatchWhitening(ProductLayer):
         if "W" not in self.buffers:
             options = {"dtype": X.dtype, "device": X.device}
             self.buffers["W"] = torch.zeros((k, k, channels, n_out), **options)
-            self.parameters["b"] = torch.zeros((1, n_out), **options)
+            self._make_parameters(b=torch.zeros((1, n_out), **options))
         self.n_in, self.n_out = self.buffers["W"].shape[2], self.buffers["W"].shape[3]
         self._check_channels(X.shape)
 
