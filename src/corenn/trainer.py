@@ -26,6 +26,9 @@ from corenn.errors import ConfigError, CorruptFileError, DataError, TrainingDive
 from corenn.optimizers import require_lr_scale_support
 
 
+SATURATED_FRACTION = 0.5  # of a loss's ceiling: see Trainer._saturated
+
+
 @attrs.define(eq=False)
 class TrainingRun:
     """What hooks see of a run. Set ``stop_requested`` to end it after the current epoch.
@@ -284,10 +287,12 @@ class Trainer:
                 X = augment_batch(X, self.augment_rng, self.arrays, **self.augment, indices=sample_indices, epoch=epoch)
             Y_hat = self.run.model.forward(X)
             loss = float(self.loss.forward(Y, Y_hat))
-            if not np.isfinite(loss):
+            if not np.isfinite(loss) or self._saturated(loss, Y_hat):
+                what = f"became {loss}" if not np.isfinite(loss) else f"reached {loss:.1f}"
+                why = "" if not np.isfinite(loss) else f", {self._saturation_reason(Y_hat)}"
                 raise TrainingDiverged(
-                    f"the loss became {loss} at epoch {epoch}, step {batch_number + 1} of {n_batches} "
-                    f"(learning rate {self.optimizer.lr:g}); training stopped",
+                    f"the loss {what} at epoch {epoch}, step {batch_number + 1} of {n_batches} "
+                    f"(learning rate {self.optimizer.lr:g}){why}; training stopped",
                     epoch=epoch,
                     step=batch_number + 1,
                 )
@@ -305,6 +310,26 @@ class Trainer:
             "train_loss": progress.loss_sum / progress.seen,
             "train_accuracy": int(progress.correct) / progress.seen,
         }
+
+    def _ceiling(self, Y_hat):
+        """The loss's ceiling for predictions like ``Y_hat`` (numpy or torch), or ``None`` for a
+        loss without one (``ceiling(dtype)``: cross-entropy's floor makes its loss finite)."""
+        ceiling = getattr(self.loss, "ceiling", None)
+        return None if ceiling is None else ceiling(str(Y_hat.dtype).removeprefix("torch."))
+
+    def _saturated(self, loss, Y_hat):
+        """Whether a finite ``loss`` is stuck near its ceiling, which only a diverged network
+        reaches: at least half of it means the average true class got a probability below
+        ``exp(-ceiling / 2)`` (1e-154 in float64, 1e-19 in float32)."""
+        ceiling = self._ceiling(Y_hat)
+        return ceiling is not None and loss >= SATURATED_FRACTION * ceiling
+
+    def _saturation_reason(self, Y_hat):
+        dtype = str(Y_hat.dtype).removeprefix("torch.")
+        return (
+            f"over half the {self._ceiling(Y_hat):.1f} a {dtype} cross-entropy reaches when the true classes "
+            "get probability 0: the network has diverged"
+        )
 
     @property
     def steps_per_epoch(self):

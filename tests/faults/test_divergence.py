@@ -72,3 +72,39 @@ def test_resuming_a_diverged_run_diverges_again_at_the_same_place(tmp_path):
     again = one_line_error(run_corenn("train", "--resume", run_dir))
     assert first == again
 
+
+
+SATURATING_CONFIG = DIVERGING_CONFIG.replace('loss = "l2"\n', "").replace(
+    'n_out = "auto"\nactivation = "linear"', 'n_out = "auto"\nactivation = "softmax"'
+)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "loss", "ceiling", "epoch", "step", "kept"),
+    [("float64", "398.5", "708.4", 1, 3, "the initial ones: no epoch completed"), ("float32", "58.2", "87.3", 2, 7, "end of epoch 1")],
+)
+def test_a_cross_entropy_stuck_at_its_ceiling_is_divergence_too(tmp_path, dtype, loss, ceiling, epoch, step, kept):
+    """Softmax + cross-entropy never reaches infinity (probabilities are floored at the dtype's
+    tiny), so a diverged network's loss saturates near -log(tiny) instead. That is reported like
+    an infinite loss, not as a run that finishes. WHAT THE USER SEES (exit 1, one line):
+
+        corenn train: error: the loss reached 398.5 at epoch 1, step 3 of 7 (learning rate 20), over half the 708.4 a float64 cross-entropy reaches when the true classes get probability 0: the network has diverged; training stopped; the last good parameters (the initial ones: no epoch completed) are in RUN_DIR/parameters.npz; try a smaller learning rate"""
+    assert 'activation = "softmax"' in SATURATING_CONFIG and "l2" not in SATURATING_CONFIG
+    config = write_config(tmp_path, SATURATING_CONFIG)
+    run_dir = tmp_path / "out" / "faults-diverge"
+    line = one_line_error(run_corenn("train", "--config", config, "--out", tmp_path / "out", "--lr", "20", "--dtype", dtype))
+    assert line == (
+        f"corenn train: error: the loss reached {loss} at epoch {epoch}, step {step} of 7 (learning rate 20), "
+        f"over half the {ceiling} a {dtype} cross-entropy reaches when the true classes get probability 0: "
+        f"the network has diverged; training stopped; the last good parameters ({kept}) are in "
+        f"{run_dir / 'parameters.npz'}; try a smaller learning rate"
+    )
+    assert not (run_dir / "result.json").exists(), "a diverged run is not a finished run"
+    for name, value in load_npz(run_dir / "parameters.npz").items():
+        assert np.all(np.isfinite(value)), name
+
+
+def test_a_well_behaved_cross_entropy_run_is_not_mistaken_for_divergence(tmp_path):
+    config = write_config(tmp_path, SATURATING_CONFIG)
+    result = run_corenn("train", "--config", config, "--out", tmp_path / "out", "--lr", "0.05")
+    assert result.returncode == 0, result.stderr
