@@ -428,3 +428,16 @@ def test_gradcheck_passes_on_random_and_batch_statistics_layers(capsys, argv):
     assert main(["gradcheck", *argv, "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["passed"] and report["max_error"] < 1e-6
+
+
+def test_threads_flag_trains_records_the_cap_and_may_change_on_resume(capsys, tmp_path, no_plots):
+    assert cli(capsys, "train", "--out", tmp_path, "--name", "t", "--epochs", 2, "--threads", 1, "--quiet")[0] == 0
+    assert "threads = 1" in (tmp_path / "t" / "config.toml").read_text()
+    code, out, _ = cli(capsys, "train", "--resume", tmp_path / "t", "--epochs", 3, "--threads", 2, "--json", "--quiet")
+    assert code == 0 and last_json_line(out)["epochs"] == 3
+
+
+@pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "-1"]])
+def test_threads_flag_must_be_positive(capsys, tmp_path, argv):
+    code, _, err = cli(capsys, "train", "--out", tmp_path, *argv)
+    assert code == 1 and err.strip().splitlines() == [f"corenn train: error: --threads must be a positive integer, got {argv[1]}"]

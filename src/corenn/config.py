@@ -149,6 +149,10 @@ class RunConfig:
     bfloat16 units it is allowed but much slower (a 3x3 convolution's step took 12 times as
     long on a 2-core CPU). Parameter files and checkpoints stay float32. See
     ``corenn_torch.layer``.
+
+    ``threads`` (a positive integer; unset: the libraries' own default, one per core) caps the
+    threads the BLAS (through threadpoolctl) and torch (``torch.set_num_threads``) use while the
+    run trains. It changes speed, not results, so a run may be resumed with another value.
     """
 
     name: str = attrs.field(validator=_check_run_name)
@@ -163,10 +167,14 @@ class RunConfig:
     backend: str = "numpy"
     device: str = "cpu"
     mixed_precision: bool = False
+    threads: int = attrs.field(default=None, validator=attrs.validators.optional(_positive_int("threads")))
 
     def to_dict(self):
-        # mixed_precision is absent when false, so the configs of older runs still match
+        # mixed_precision is absent when false and threads when unset, so the configs of older
+        # runs still match
         extra = {"mixed_precision": True} if self.mixed_precision else {}
+        if self.threads is not None:
+            extra["threads"] = self.threads
         return {
             "name": self.name,
             "seed": self.seed,
@@ -196,6 +204,7 @@ TOP_LEVEL_KEYS = {
     "backend": str,
     "device": str,
     "mixed_precision": bool,
+    "threads": int,
     "loss": (str, dict),
     "dataset": dict,
     "optimizer": dict,
@@ -289,6 +298,7 @@ def config_from_dict(data):
         backend=data.get("backend", "numpy"),
         device=device,
         mixed_precision=data.get("mixed_precision", False),
+        threads=data.get("threads"),
         loss=loss,
         dataset=DatasetConfig(dataset_name, batch_size, dataset, augment, test_augment),
         optimizer=_component(optimizer, "optimizer"),
@@ -382,13 +392,13 @@ def load_preset(name):
 
 def with_overrides(
     config, *, name=None, epochs=None, lr=None, batch_size=None, seed=None, backend=None, device=None, dtype=None,
-    mixed_precision=None,
+    mixed_precision=None, threads=None,
 ):
     """A copy of ``config`` with command-line overrides applied and validated."""
     data = config.to_dict()
     overrides = (
         ("name", name), ("epochs", epochs), ("seed", seed), ("backend", backend), ("device", device), ("dtype", dtype),
-        ("mixed_precision", mixed_precision),
+        ("mixed_precision", mixed_precision), ("threads", threads),
     )
     for key, value in overrides:
         if value is not None:

@@ -63,6 +63,16 @@ class EpochProgress:
     started: float = attrs.Factory(time.perf_counter)
 
 
+def limited_blas_threads(threads):
+    """A context capping the BLAS (OpenBLAS, MKL, BLIS) and OpenMP thread pools at ``threads``
+    through threadpoolctl, restored on exit; a no-op for ``None``."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads)
+
+
 class NumpyArrays:
     """The trainer's array backend for numpy: the data stays where it is, on the host.
 
@@ -92,6 +102,10 @@ class NumpyArrays:
 
     def no_grad(self):
         return contextlib.nullcontext()
+
+    def limit_threads(self, threads):
+        """A context in which the BLAS runs at most ``threads`` threads (``None``: as it is)."""
+        return limited_blas_threads(threads)
 
     def pad_images(self, X, padding, mode="zeros"):
         """``X`` (NHWC) padded by ``padding`` pixels on each side of its height and width, with
@@ -501,11 +515,12 @@ class Trainer:
         return self._data_fingerprint
 
     def _check_same_config(self, saved, origin):
-        """A resumed run must be the run that was saved: only ``epochs`` may differ."""
+        """A resumed run must be the run that was saved: only ``epochs`` (and ``threads``, which
+        changes speed, not results) may differ."""
         current = self.run.config.to_dict() if hasattr(self.run.config, "to_dict") else None
         if saved is None or current is None:
             return
-        changed = sorted(_changed_keys(_json_form(saved), _json_form(current)) - {"epochs"})
+        changed = sorted(_changed_keys(_json_form(saved), _json_form(current)) - {"epochs", "threads"})
         if changed:
             raise ConfigError(
                 f"the run's config differs from the one checkpoint {origin} was made with "

@@ -237,7 +237,7 @@ def _execute(trainer, recorder, callbacks, *, data_dir=None):
 
     trainer.on_checkpoint = checkpoint
     try:
-        with _run_callbacks(callbacks):
+        with _run_callbacks(callbacks), trainer.arrays.limit_threads(run.config.threads):
             final = trainer.fit()
     except TrainingDiverged as exc:
         if recorder is not None:
@@ -346,11 +346,11 @@ def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, reco
             recorder.close()
 
 
-def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None):
+def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None, threads=None):
     """Continue a recorded run from its last checkpoint, to its configured number of epochs.
 
     ``epochs`` extends (or sets) the run's length; it cannot be fewer than the epochs already
-    trained. A finished run is not trained again: its recorded result is returned. The run
+    trained. ``threads`` replaces the run's thread cap (see ``RunConfig``). A finished run is not trained again: its recorded result is returned. The run
     ends exactly as an uninterrupted run with the same config would (on the numpy backend,
     bit for bit), however it was stopped.
     """
@@ -370,14 +370,16 @@ def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None):
     with RunRecorder(run_dir) as recorder:
         recorder.lock()
         recorder.remove_stale_temporaries()
-        return _resume_locked(recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs)
+        return _resume_locked(
+            recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs, threads=threads
+        )
 
 
-def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs):
+def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, threads):
     run_dir = recorder.run_dir
     config = load_config(recorder.path(CONFIG_FILE))
-    if epochs is not None:
-        config = with_overrides(config, epochs=epochs)
+    if epochs is not None or threads is not None:
+        config = with_overrides(config, epochs=epochs, threads=threads)
     reporter = ConsoleReporter() if verbose else None
     say = (lambda message: print(message, file=reporter.stream, flush=True)) if reporter else (lambda message: None)
     trainer = _make_trainer(config, run_dir, data_dir=data_dir, reporter=reporter)

@@ -196,3 +196,21 @@ def test_parameter_files_load_into_a_torch_model_in_place():
     for name, value in model.named_parameters().items():
         assert value is tensors[name] and torch.all(value == 0.5)
     assert isinstance(model, Sequential)
+
+
+def test_threads_caps_torchs_intra_op_threads_while_training():
+    from corenn.config import load_preset, with_overrides
+    from corenn.hookspecs import hookimpl
+
+    seen = []
+
+    class Spy:
+        @hookimpl
+        def corenn_epoch_end(self, run, epoch, metrics):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    config = with_overrides(load_preset("iris-ffnn"), epochs=2, backend="torch", threads=1)
+    training.train(config, record=False, verbose=False, callbacks=[Spy()])
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == before

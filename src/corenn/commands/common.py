@@ -15,6 +15,9 @@ def add_config_arguments(parser):
     parser.add_argument("--backend", help="array backend of the components (numpy, torch)")
     parser.add_argument("--device", help="device for the torch backend: cpu, cuda, cuda:N or auto (default cpu)")
     parser.add_argument("--dtype", choices=("float64", "float32"), help="floating-point precision")
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="threads for the BLAS and torch while training (default: one per core)"
+    )
     parser.add_argument("--out", default="experiments", metavar="DIR", help="where run directories go (default: experiments)")
     parser.add_argument("--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
@@ -25,7 +28,7 @@ def load_run_config(args, **overrides):
     from corenn.config import load_config, load_preset, with_overrides
     from corenn.errors import ConfigError
 
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--threads", args.threads)):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
     config = load_config(args.config) if args.config else load_preset(args.preset or "iris-ffnn")
@@ -37,6 +40,7 @@ def load_run_config(args, **overrides):
         backend=args.backend,
         device=args.device,
         dtype=args.dtype,
+        threads=args.threads,
         **overrides,
     )
 

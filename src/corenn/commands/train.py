@@ -35,7 +35,11 @@ def run(args):
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         if args.resume:
             _reject_config_flags_on_resume(args)
-            result = resume(args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs)
+            if args.threads is not None and args.threads <= 0:
+                from corenn.errors import ConfigError
+
+                raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
+            result = resume(args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs, threads=args.threads)
         else:
             overrides = {"lr": args.lr, "mixed_precision": args.mixed_precision}
             config = load_run_config(args, name=args.name, **overrides)
@@ -73,5 +77,5 @@ def _reject_config_flags_on_resume(args):
     if given:
         raise ConfigError(
             f"--resume continues a run with its recorded config; {', '.join(given)} cannot be combined with it "
-            "(only --epochs, --data-dir, --quiet and --json can)"
+            "(only --epochs, --threads, --data-dir, --quiet and --json can)"
         )

@@ -14,11 +14,14 @@ numpy runs never import torch.
   crops, flips, shifts) run on the device and give exactly what the numpy backend gives.
 """
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
 from corenn.data.loader import PreparedSplit
 from corenn.errors import ConfigError
+from corenn.trainer import limited_blas_threads
 
 
 def resolve_device(device):
@@ -64,6 +67,21 @@ class TorchArrays:
 
     def no_grad(self):
         return torch.no_grad()
+
+    @contextlib.contextmanager
+    def limit_threads(self, threads):
+        """torch's intra-op threads (``torch.set_num_threads``) and the BLAS capped at
+        ``threads`` while inside, restored on exit; ``None`` leaves both as they are."""
+        if threads is None:
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            with limited_blas_threads(threads):
+                yield
+        finally:
+            torch.set_num_threads(before)
 
     def pad_images(self, X, padding, mode="zeros"):
         """``X`` (NHWC) padded on its height and width, with zeros or by reflection (torch's
