@@ -21,8 +21,9 @@ class Conv2D(ProductLayer):
 
     An NHWC batch seen through ``permute(0, 3, 1, 2)`` *is* an NCHW tensor in torch's
     channels-last memory format, so ``torch.nn.functional.conv2d`` runs on it without a copy
-    and its channels-last output permutes back to a contiguous NHWC ``Z``. Asymmetric
-    padding (``"same"`` with an even kernel or a stride) is added with ``F.pad`` first.
+    and its channels-last output permutes back to a contiguous NHWC ``Z``. Uneven
+    padding (four ints with ``top != bottom`` or ``left != right``) is added with ``F.pad`` first;
+    ``"same"`` is always even, and torch's kernel pads it itself.
 
     The backward pass calls ``torch.ops.aten.convolution_backward``, the kernel autograd
     itself runs for a convolution, directly: one call gives dX, dW and db, without recording a
