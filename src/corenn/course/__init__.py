@@ -10,6 +10,6 @@ trainer pieces and run records; nothing here computes a layer, loss or update of
 ``import corenn`` does not import this package.
 """
 
-from corenn.course import activations, layers, losses, optimizers, schedulers, utils, weights
+from corenn.course import activations, datasets, layers, logs, losses, models, optimizers, schedulers, utils, weights
 
-__all__ = ["activations", "layers", "losses", "optimizers", "schedulers", "utils", "weights"]
+__all__ = ["activations", "datasets", "layers", "logs", "losses", "models", "optimizers", "schedulers", "utils", "weights"]
