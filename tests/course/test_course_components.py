@@ -14,6 +14,14 @@ COURSE_ACTIVATIONS = {
 }
 
 
+def test_the_package_has_the_courses_modules():
+    import corenn.course as neural_networks
+
+    for module in ("activations", "datasets", "layers", "logs", "losses", "models", "optimizers", "schedulers", "utils", "weights"):
+        assert getattr(neural_networks, module).__name__ == f"corenn.course.{module}"
+    assert callable(neural_networks.models.initialize_model) and neural_networks.utils.AttrDict(a=1).a == 1
+
+
 def registered(kind, name):
     return get_registry().get(kind, name).load()
 

@@ -1,5 +1,7 @@
 """The course's layer conventions on the facade's layers, and check_gradients on every layer type."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -77,6 +79,14 @@ def test_forward_with_param_and_the_getters():
     assert [p.shape for p in layer._get_parameters()] == [(3, 2), (1, 2)]
     assert [g.shape for g in layer._get_gradients()] == [(3, 2), (1, 2)]
     assert len(layer._get_cache()) == len(layer.cache)
+
+
+def test_a_layer_can_be_copied():
+    layer = layers.FullyConnected(n_out=2, activation="relu")
+    layer.forward(np.ones((1, 3)))
+    copied = copy.deepcopy(layer)
+    copied.parameters["W"] += 1.0
+    assert not np.array_equal(copied.parameters["W"], layer.parameters["W"])
 
 
 def test_weights_follow_numpys_global_seed():

@@ -63,6 +63,8 @@ class _LayerAdapter(CourseLayerAPI):
         object.__setattr__(self, "_layer", layer)
 
     def __getattr__(self, name):
+        if name == "_layer":  # not set yet (copy, pickle): nothing to delegate to
+            raise AttributeError(name)
         return getattr(self._layer, name)
 
     def __setattr__(self, name, value):
