@@ -75,7 +75,9 @@ def initialize_dataset(name, batch_size=50, *, max_samples=None):
         raise ConfigError(f"unknown dataset {name!r}; the course's data sets are: {', '.join(STANDARDIZE)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1):
+    if max_samples is not None and (
+        isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1
+    ):
         raise ConfigError(f"max_samples must be a positive integer or None (every sample), got {max_samples!r}")
     splits = corenn.create("dataset", name)
     splits = attrs.evolve(

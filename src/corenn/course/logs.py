@@ -46,7 +46,8 @@ class Logger:
         self._plotted_at = None  # time.monotonic() of the last plots; None: none pending or drawn
         self._plots_stale = False
         if save:
-            self.recorder = RunRecorder.create(save_dir, unique_run_name(save_dir, model_name), initialize=self._write_arguments)
+            run_name = unique_run_name(save_dir, model_name)
+            self.recorder = RunRecorder.create(save_dir, run_name, initialize=self._write_arguments)
             self.recorder.close()  # records are written atomically; no process needs to be kept out
             self.save_dir = str(self.recorder.run_dir) + os.sep  # course code appends file names to it
 
@@ -78,7 +79,11 @@ class Logger:
         loss, error = log.get("loss", {}), log.get("error", {})
         if "train" not in loss or "train" not in error:
             return None
-        row = {"epoch": len(self.history) + 1, "train_loss": float(loss["train"]), "train_accuracy": 1.0 - float(error["train"])}
+        row = {
+            "epoch": len(self.history) + 1,
+            "train_loss": float(loss["train"]),
+            "train_accuracy": 1.0 - float(error["train"]),
+        }
         if "validate" in loss and "validate" in error:
             row |= {"val_loss": float(loss["validate"]), "val_accuracy": 1.0 - float(error["validate"])}
         return row

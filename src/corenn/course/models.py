@@ -72,7 +72,9 @@ class NeuralNetwork:
     def error(self, target, out):
         """The fraction of rows whose arg-max is not the target's (cross-entropy models)."""
         if self.loss.name != "cross_entropy":
-            raise ConfigError(f"the course's error is a classification error, for the cross_entropy loss; this model uses {self.loss.name!r}")
+            raise ConfigError(
+                f"the course's error is a classification error, for the cross_entropy loss; this model uses {self.loss.name!r}"
+            )
         return 1.0 - NumpyArrays().count_correct(out, np.argmax(target, axis=1)) / len(target)
 
     def _log(self, loss, error, validation=False):
@@ -147,5 +149,7 @@ class NeuralNetwork:
         keys; never a pickle)."""
         if self.logger is None or self.logger.save_dir is None:
             raise ConfigError("save_parameters needs a Logger made with save=True (it names the folder)")
-        arrays = {f"{index}.{name}": value for index, layer in enumerate(self.layers) for name, value in layer.parameters.items()}
+        arrays = {
+            f"{index}.{name}": value for index, layer in enumerate(self.layers) for name, value in layer.parameters.items()
+        }
         save_arrays(f"{self.logger.save_dir}parameters_epoch{epoch}.npz", arrays)
