@@ -14,9 +14,11 @@ from course_markers import needs_mnist
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "course"
 
 
-def run_script(name, cwd, **env):
+def run_script(name, cwd, **budget):
+    """Run an example in ``cwd`` with only the given CORENN_COURSE_* budget; its test accuracy."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CORENN_COURSE_")} | budget
     completed = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)], cwd=cwd, env=os.environ | env, capture_output=True, text=True, timeout=600
+        [sys.executable, str(EXAMPLES / name)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     match = re.search(r"Test Loss: \S+ Test Accuracy: (\S+)", completed.stdout)
