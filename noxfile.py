@@ -35,8 +35,9 @@ def _install(session, *packages):
 
 @nox.session
 def core(session):
-    """The core package: registry, built-ins, model, trainer, data, records, CLI (with nn-fc layers)."""
-    _install(session, CORE, FC)
+    """The core package: registry, built-ins, model, trainer, data, records, CLI, the course facade
+    (with the nn-fc layers, and nn-conv's, which corenn.course builds)."""
+    _install(session, CORE, FC, CONV)
     session.run("pytest", "tests", "--ignore=tests/discovery", "--ignore=tests/faults", *session.posargs)
 
 

@@ -1,0 +1,35 @@
+"""The course's ``schedulers`` module: corenn's registered schedulers, called with the epoch.
+
+corenn's schedulers are functions of a step count; the course's model passes the epoch, so
+``decay`` then acts once per ``stage_length`` epochs.
+"""
+
+import corenn
+from corenn.errors import ConfigError
+
+
+def Constant(lr):
+    return corenn.create("scheduler", "constant", initial_lr=lr)
+
+
+def Exponential(lr, decay, stage_length, staircase):
+    """``lr * decay ** (epoch / stage_length)``; with ``staircase`` the exponent is floored.
+
+    ``staircase=None`` (the course's default) means False.
+    """
+    return corenn.create(
+        "scheduler", "exponential", initial_lr=lr, decay=decay, stage_length=stage_length,
+        staircase=False if staircase is None else staircase,
+    )
+
+
+SCHEDULERS = ("constant", "exponential")
+
+
+def initialize_scheduler(name, lr, decay=None, stage_length=None, staircase=None):
+    """The schedule the course calls ``name``; ``constant`` ignores the exponential's options."""
+    if name == "constant":
+        return Constant(lr)
+    if name == "exponential":
+        return Exponential(lr, decay, stage_length, staircase)
+    raise ConfigError(f"unknown lr_scheduler {name!r}; the course's schedulers are: {', '.join(SCHEDULERS)}")
