@@ -7,7 +7,6 @@ from corenn.course import activations, losses, weights
 from corenn.errors import ConfigError
 from corenn.plugins import get_registry
 
-from course_markers import needs_issue_9_components
 
 COURSE_ACTIVATIONS = {
     "Linear": "linear", "Sigmoid": "sigmoid", "TanH": "tanh", "ArcTan": "arctan", "ReLU": "relu", "SoftMax": "softmax",
@@ -41,7 +40,6 @@ def test_unknown_activation_names_the_course_ones():
         activations.initialize_activation("swish")
 
 
-@needs_issue_9_components
 def test_activations_and_losses_are_callable():
     Z = np.array([[1.0, -2.0]])
     relu = activations.ReLU()
@@ -99,7 +97,6 @@ def test_weights_mode_errors():
         weights.initialize_weights("glorot")
 
 
-@needs_issue_9_components
 def test_he_fan_out_and_the_course_defaults():
     np.random.seed(0)
     fan_out = weights.initialize_weights("he_uniform", activation="relu", mode="fan_out")((1000, 2))

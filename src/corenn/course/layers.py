@@ -8,14 +8,11 @@ numpy's global random state (see :mod:`corenn.course.weights`). The layers have 
 import inspect
 
 import corenn
-from corenn.course._pending import Layer, supported_options, with_course_api
 from corenn.course.weights import initialize_weights
 from corenn.errors import ConfigError
+from corenn.layers import Layer
 
 __all__ = ["Conv2D", "Flatten", "FullyConnected", "Layer", "Pool2D", "initialize_layer"]
-
-KEEP_DIMS = ("first", "last", -1)
-
 
 def _weights(weight_init, activation):
     """A weight initializer name becomes the course's, drawing from numpy's global state."""
@@ -27,7 +24,7 @@ def FullyConnected(n_out, activation, weight_init="xavier_uniform"):
     layer = corenn.create(
         "layer", "fully_connected", n_out=n_out, activation=activation, weight_init=_weights(weight_init, activation)
     )
-    return with_course_api(layer)
+    return layer
 
 
 def Conv2D(n_out, kernel_shape, activation, stride=1, pad="same", weight_init="xavier_uniform"):
@@ -36,20 +33,17 @@ def Conv2D(n_out, kernel_shape, activation, stride=1, pad="same", weight_init="x
         "layer", "conv2d", n_out=n_out, kernel_shape=kernel_shape, activation=activation, stride=stride, pad=pad,
         weight_init=_weights(weight_init, activation),
     )
-    return with_course_api(layer)
+    return layer
 
 
 def Pool2D(kernel_shape, mode="max", stride=1, pad=0):
     """Max or average pooling of each window, channel by channel."""
-    return with_course_api(corenn.create("layer", "pool2d", kernel_shape=kernel_shape, mode=mode, stride=stride, pad=pad))
+    return corenn.create("layer", "pool2d", kernel_shape=kernel_shape, mode=mode, stride=stride, pad=pad)
 
 
 def Flatten(keep_dim="first"):
     """``"first"``: (m, ...) to (m, -1); ``"last"``: to (-1, X.shape[-1]); ``-1``: to (1, -1)."""
-    if keep_dim not in KEEP_DIMS:
-        raise ConfigError(f"Flatten: keep_dim must be one of {', '.join(map(repr, KEEP_DIMS))}, got {keep_dim!r}")
-    options = supported_options("layer", "flatten", {"keep_dim": keep_dim}, {"keep_dim": "first"})
-    return with_course_api(corenn.create("layer", "flatten", **options))
+    return corenn.create("layer", "flatten", keep_dim=keep_dim)
 
 
 LAYERS = {

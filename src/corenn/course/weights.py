@@ -7,7 +7,6 @@ The formulas are corenn's (:mod:`corenn.initializers`), whose fan-in for a convo
 """
 
 import corenn
-from corenn.course._pending import supported_options
 from corenn.course._random import global_state_generator
 from corenn.errors import ConfigError
 
@@ -46,7 +45,7 @@ def initialize_weights(name, activation=None, mode="fan_in"):
         raise ConfigError(f"initialize_weights: mode must be one of {', '.join(map(repr, FAN_MODES))}, got {mode!r}")
     options = {"activation": activation}
     if name in INITIALIZERS_WITH_MODE:
-        options |= supported_options("initializer", name, {"mode": mode}, {"mode": "fan_in"})
+        options["mode"] = mode
     elif mode != "fan_in":
         raise ConfigError(
             f"initialize_weights: mode={mode!r} applies to {' and '.join(INITIALIZERS_WITH_MODE)} only, "
