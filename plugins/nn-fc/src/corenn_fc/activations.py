@@ -64,6 +64,7 @@ class Tanh:
     """The hyperbolic tangent."""
 
     name = "tanh"
+    gain = 5.0 / 3.0
 
     def forward(self, Z):
         return np.tanh(as_float_array(Z))
@@ -91,6 +92,7 @@ class ReLU:
     """``max(Z, 0)``; its derivative at exactly 0 is taken as 0."""
 
     name = "relu"
+    gain = math.sqrt(2.0)  # the weight initializers' gain for layers with this activation
 
     def forward(self, Z):
         Z = as_float_array(Z)
@@ -117,6 +119,7 @@ class GELU:
     """
 
     name = "gelu"
+    gain = math.sqrt(2.0)  # as relu's, which gelu is close to; torch has no gain for it
     SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
     CUBIC = 0.044715
     SATURATION = 100.0
