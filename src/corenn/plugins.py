@@ -218,7 +218,7 @@ class PluginSystem:
             disable = " or ".join(f"CORENN_DISABLE_PLUGINS={info.name}" for info, _ in claimants)
             message = (
                 f"{claimants[0][1].label} is registered by {names}, so neither gets it; "
-                f"uninstall one, or keep one with {disable}"
+                f"uninstall one, or switch one off with {disable}"
             )
             for info, _ in claimants:
                 clashes.setdefault(info.name, message)

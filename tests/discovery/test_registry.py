@@ -399,7 +399,7 @@ def test_two_third_parties_with_one_name_both_fail(entry_points, names):
     plugins = by_name(system)
     expected = (
         "activation 'twin' (backend numpy) is registered by dist-alpha and by dist-omega, so neither gets it; "
-        "uninstall one, or keep one with CORENN_DISABLE_PLUGINS=alpha or CORENN_DISABLE_PLUGINS=omega"
+        "uninstall one, or switch one off with CORENN_DISABLE_PLUGINS=alpha or CORENN_DISABLE_PLUGINS=omega"
     )
     assert (plugins["alpha"].status, plugins["alpha"].error) == ("failed", expected)
     assert (plugins["omega"].status, plugins["omega"].error) == ("failed", expected)
