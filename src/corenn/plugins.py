@@ -309,7 +309,7 @@ def create(kind, name, backend=DEFAULT_BACKEND, **options):
         return system.registry.create(kind, name, backend, **options)
     except UnknownComponentError as exc:
         troubles = system.troubles()
-        if not troubles:
+        if not troubles or troubles in str(exc):  # a nested create (a layer's activation) added it
             raise
         raise UnknownComponentError(f"{exc}; {troubles}") from exc
 
