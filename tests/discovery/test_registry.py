@@ -507,3 +507,46 @@ def test_strict_mode_makes_a_warning_an_error(entry_points, monkeypatch):
         "plugin 'typo' (dist-typo 0.5): corenn_register_component is marked with @corenn.hookimpl but is not a corenn hook"
     )
     assert str(error.value).endswith("(unset CORENN_STRICT_PLUGINS to load it anyway)")
+
+
+# corenn plugins --check
+
+
+class NeedsSize:
+    def __init__(self, size):
+        self.size = size
+
+
+class DefaultActivationMissing:
+    def __init__(self, activation="no_such_activation"):
+        self.activation = corenn.create("activation", activation)
+
+
+def test_check_components_imports_and_builds_what_it_can(entry_points):
+    from corenn.plugin_check import check_components
+
+    entry_points.append(
+        FakeEntryPoint(
+            "mixed",
+            Registers(
+                ("activation", "cube", Cube),
+                ("layer", "sized", NeedsSize),
+                ("layer", "nowhere", "corenn_no_such_module:Thing"),
+                ("layer", "bad_default", DefaultActivationMissing),
+                ("dataset", "huge", lambda: 1 / 0),
+            ),
+            "dist-mixed",
+        )
+    )
+    system = PluginSystem().load()
+    results = {result.name: result for result in check_components(system.registry) if result.plugin == "mixed"}
+    assert results["cube"].outcome == "built"
+    assert (results["sized"].outcome, results["sized"].why_not_built) == ("imported", "needs size")
+    assert (results["huge"].outcome, results["huge"].why_not_built) == ("imported", "a data set, not loaded")
+    assert results["nowhere"].outcome == "failed"
+    assert results["nowhere"].error.startswith("layer 'nowhere' (numpy) from dist-mixed: cannot import 'corenn_no_such_module:Thing'")
+    assert results["bad_default"].outcome == "failed"
+    assert results["bad_default"].error.startswith(
+        "building it with its default options: layer 'bad_default': unknown activation 'no_such_activation'"
+    )
+    assert all(result.ok for result in check_components(system.registry) if result.plugin != "mixed")
