@@ -7,7 +7,8 @@ once and returns ``init(shape, rng) -> ndarray`` (float64; the layer casts to it
     W = init((784, 128), np.random.default_rng(0))
 
 Layers always pass their activation (the object, whose ``gain`` is used; a registered name works
-too), so every factory accepts ``activation``; the ones that do not scale by a gain (zeros, ones, constant, uniform, normal, sparse) ignore it.
+too), so every factory accepts ``activation``; the ones that do not scale by a gain (zeros, ones,
+constant, uniform, normal, sparse) ignore it.
 ``rng`` is a ``numpy.random.Generator`` (a seed, or ``None`` for fresh entropy, also works).
 
 Fans follow torch for weights laid out ``(n_in, n_out)`` and conv kernels

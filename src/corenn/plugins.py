@@ -121,8 +121,9 @@ class PluginSystem:
         for info, load_module in found:
             if is_first_party(info.distribution):
                 self._load(info, load_module)
-        third_party = [(info, self._stage(info, load_module)) for info, load_module in found if not is_first_party(info.distribution)]
-        staged = [(info, registrations) for info, registrations in third_party if registrations is not None]
+        third_party = [(info, load_module) for info, load_module in found if not is_first_party(info.distribution)]
+        staged = [(info, self._stage(info, load_module)) for info, load_module in third_party]
+        staged = [(info, registrations) for info, registrations in staged if registrations is not None]
         for info, registrations in self._refuse_clashes(staged):
             self.registry.add_all(registrations)
             info.components = registrations
@@ -170,9 +171,10 @@ class PluginSystem:
     def _note_mistakes(self, info, plugin):
         """Warn of hook functions corenn will never call; in strict mode, fail instead.
 
-        pluggy's ``check_pending`` finds marked functions that match no hook spec; a function
-        named ``corenn_*`` without the marker is invisible to pluggy, so the plugin's
-        attributes are scanned for those too. A plugin that implements no hook at all does
+        A marked function that matches no hook spec is what pluggy's ``check_pending`` rejects;
+        it is found here per plugin, from the plugin's hook callers. A function named
+        ``corenn_*`` without the marker is invisible to pluggy, so the plugin's attributes are
+        scanned for those too. A plugin that implements no hook at all does
         nothing, which is also worth a warning.
         """
         known = sorted(name for name in dir(hookspecs) if name.startswith(HOOK_PREFIX))
