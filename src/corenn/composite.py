@@ -168,10 +168,13 @@ class ResidualBlock(abc.ABC):
     def _backward(self, prefix, layer, dY):
         """An inner layer's backward, checked as the model checks its own layers'."""
         dX = self._run(prefix, layer.backward, dY)
-        position = "shortcut" if prefix == "shortcut" else f"layers[{prefix}]"
-        where = f"residual {position} ({layer_origin(describe(layer), self.backend)})"
-        check_backward(layer, self._input_shapes.get(prefix), dX, where)
+        check_backward(layer, self._input_shapes.get(prefix), dX, lambda: self._blame(prefix, layer))
         return dX
+
+    def _blame(self, prefix, layer):
+        """``residual layers[1] (layer_norm, from corenn-extras)``, for an inner layer's error."""
+        position = "shortcut" if prefix == "shortcut" else f"layers[{prefix}]"
+        return f"residual {position} ({layer_origin(describe(layer), self.backend)})"
 
     @abc.abstractmethod
     def _as_input(self, X):

@@ -42,7 +42,7 @@ class Sequential:
         self.layer_names = list(layer_names or [type(layer).__name__ for layer in self.layers])
         self.backend = "numpy"  # the layers' backend, to name the plugin of a layer in errors
         # Each layer's input shape at the last forward: what its dL/dX must have in backward.
-        self._input_shapes = [None] * len(self.layers)
+        self._input_shapes = {}
         # {layer index: {parameter key: factor}}; see named_lr_scales.
         self.lr_scales = {}
         for index, table in (lr_scales or {}).items():
@@ -224,7 +224,7 @@ class Sequential:
                 dX = layer.backward(dLdY)
             except ShapeError as exc:
                 raise ShapeError(f"{self._where(index)}: {exc}") from exc
-            check_backward(layer, self._input_shapes[index], dX, self._blame(index))
+            check_backward(layer, self._input_shapes.get(index), dX, lambda: self._blame(index))
             dLdY = dX
         return dLdY
 
