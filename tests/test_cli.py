@@ -441,3 +441,30 @@ def test_threads_flag_trains_records_the_cap_and_may_change_on_resume(capsys, tm
 def test_threads_flag_must_be_positive(capsys, tmp_path, argv):
     code, _, err = cli(capsys, "train", "--out", tmp_path, *argv)
     assert code == 1 and err.strip().splitlines() == [f"corenn train: error: --threads must be a positive integer, got {argv[1]}"]
+
+
+def test_gradcheck_takes_options_after_flags(capsys):
+    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "--input-shape", "3,4", "n_out=2", "--seed", "1", "activation=tanh")
+    assert code == 0, out
+    assert out.splitlines()[0] == "layer fully_connected (numpy), input (3, 4), tolerance 1e-06"
+    assert out.splitlines()[1] == "  parameters moved to random values (seed 1); --initial-parameters checks them as made"
+    code, _, err = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "--no-such-flag")
+    assert code == 2 and "unrecognized arguments: --no-such-flag" in err
+    code, _, err = cli(capsys, "plugins", "n_out=2")
+    assert code == 2 and "unrecognized arguments: n_out=2" in err
+
+
+def test_gradcheck_at_the_initial_parameters_says_so(capsys):
+    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "--initial-parameters")
+    assert code == 0, out
+    assert out.splitlines()[1] == "  parameters as the layer made them (--initial-parameters)"
+
+
+def test_plugins_check_builds_the_installed_components(capsys):
+    code, out, _ = cli(capsys, "plugins", "--check")
+    assert code == 0, out
+    assert out.splitlines()[-1] == "check: every component imports and builds"
+    assert "    check        9 built, 3 imported only: fully_connected (needs n_out); residual (needs layers); scale" in out
+    code, out, _ = cli(capsys, "plugins", "--check", "--json")
+    fc = plugin_by_distribution(json.loads(out), "corenn-fc")
+    assert {result["name"]: result["outcome"] for result in fc["check"]}["relu"] == "built"

@@ -3,6 +3,7 @@
 import copy
 import re
 
+import numpy as np
 import pytest
 
 from corenn.config import (
@@ -16,6 +17,7 @@ from corenn.config import (
     with_overrides,
 )
 from corenn.errors import ConfigError, UnknownComponentError
+from corenn.model import Sequential
 from corenn.training import build
 
 ISSUE_EXAMPLE = """
@@ -361,3 +363,36 @@ def test_errors_from_a_file_name_the_file_and_the_key(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(path) in str(info.value) and "epochs must be a positive integer, got -1" in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["activation", "weight_init"])
+def test_an_activation_or_weight_init_table_needs_a_name(key):
+    data = example()
+    data["layers"][0][key] = {"slope": 0.1}
+    assert error_of(data).startswith(f"layers[0].{key}.name is required: layers[0].{key} is a component name or a table")
+    data["layers"][0][key] = {"name": 3}
+    assert error_of(data) == f"layers[0].{key}.name must be the registered name of a component (a string), got 3"
+
+
+def test_activation_and_weight_init_tables_reach_the_layer():
+    data = example()
+    data["layers"][0]["activation"] = {"name": "gelu"}
+    data["layers"][0]["weight_init"] = {"name": "uniform", "low": 0.5, "high": 0.75}
+    config = load_config(data)
+    assert config.to_dict()["layers"][0]["activation"] == {"name": "gelu"}
+    layer = Sequential.from_config(config.layers, n_classes=3).initialize((4,)).layers[0]
+    assert layer.activation.name == "gelu"
+    assert 0.5 <= layer.parameters["W"].min() and layer.parameters["W"].max() < 0.75
+
+
+def test_a_table_as_the_last_activation_is_judged_by_its_name():
+    data = example()
+    data["layers"][-1]["activation"] = {"name": "relu"}
+    assert "layers[1].activation is 'relu'" in error_of(data)
+
+
+def test_an_unknown_option_of_an_activation_table_is_named():
+    data = example()
+    data["layers"][0]["activation"] = {"name": "relu", "slope": 0.1}
+    with pytest.raises(ConfigError, match=r"^layers\[0\]: layer 'fully_connected': activation 'relu' has no option 'slope'; its options are: \(none\)$"):
+        Sequential.from_config(load_config(data).layers, n_classes=3)

@@ -1,6 +1,7 @@
 """The built-in weight initializers: statistics of large draws, gains, fans, determinism, errors."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -229,3 +230,26 @@ def test_module_exports_each_registered_factory():
     for name, target in INITIALIZERS.items():
         assert target == f"corenn.initializers:{name}"
         assert callable(getattr(initializers, name))
+
+
+def test_the_gain_is_the_activations_own():
+    class Leaky:
+        name = "relu"  # the attribute wins over the name: the activation knows its own gain
+        gain = 1.25
+
+    assert calculate_gain(Leaky()) == 1.25
+    assert calculate_gain("not_registered_anywhere") == 1.0
+    init = corenn.create("initializer", "xavier_uniform", activation=Leaky())
+    W = init((400, 600), np.random.default_rng(0))
+    assert np.abs(W).max() <= 1.25 * math.sqrt(6 / 1000)
+    assert np.abs(W).max() > 1.2 * math.sqrt(6 / 1000)
+
+
+@pytest.mark.parametrize("gain", [0, -1.0, float("inf"), "2", True])
+def test_an_activation_gain_that_is_no_positive_number_is_an_error(gain):
+    class Odd:
+        name = "odd"
+
+    Odd.gain = gain
+    with pytest.raises(ConfigError, match=f"activation 'odd' has gain {re.escape(repr(gain))}; an activation's gain must be a finite number > 0"):
+        calculate_gain(Odd())

@@ -50,9 +50,23 @@ def build_parser():
     return parser
 
 
+def _parse(parser, argv):
+    """Parse the command line; a command with ``ACCEPTS_OPTIONS_ANYWHERE`` gets the ``KEY=VALUE``
+    words that follow a flag too (argparse would refuse them as unrecognized)."""
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    module = importlib.import_module(f"corenn.commands.{args.command}") if getattr(args, "command", None) else None
+    destination = getattr(module, "ACCEPTS_OPTIONS_ANYWHERE", None)
+    if destination is None or any(word.startswith("-") or "=" not in word for word in extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    getattr(args, destination).extend(extra)
+    return args
+
+
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2

@@ -12,6 +12,7 @@ from collections import OrderedDict
 import numpy as np
 
 import corenn
+from corenn.backward_checks import check_backward, layer_origin
 from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.layers import Layer, build_activation
 from corenn.protocols import Layer as LayerProtocol
@@ -107,6 +108,7 @@ class ResidualBlock(Layer, abc.ABC):
         self.cache = OrderedDict()
         self._training = True
         self._rng = None
+        self._input_shapes = {}  # inner layer's prefix -> its input's shape at the last forward
 
     def clear_gradients(self):
         for key in self.cache:
@@ -168,6 +170,21 @@ class ResidualBlock(Layer, abc.ABC):
         except ShapeError as exc:
             raise ShapeError(f"{self._where(prefix)}: {exc}") from exc
 
+    def _forward(self, prefix, layer, X):
+        self._input_shapes[prefix] = self._shape(X)
+        return self._run(prefix, layer.forward, X)
+
+    def _backward(self, prefix, layer, dY):
+        """An inner layer's backward, checked as the model checks its own layers'."""
+        dX = self._run(prefix, layer.backward, dY)
+        check_backward(layer, self._input_shapes.get(prefix), dX, lambda: self._blame(prefix, layer))
+        return dX
+
+    def _blame(self, prefix, layer):
+        """``residual layers[1] (layer_norm, from corenn-extras)``, for an inner layer's error."""
+        position = "shortcut" if prefix == "shortcut" else f"layers[{prefix}]"
+        return f"residual {position} ({layer_origin(describe(layer), self.backend)})"
+
     @abc.abstractmethod
     def _as_input(self, X):
         """``X`` (or a gradient) as this backend's floating-point array."""
@@ -181,8 +198,8 @@ class ResidualBlock(Layer, abc.ABC):
             self.rng = np.random.default_rng()  # one generator for all inner layers, as documented
         F = X
         for index, layer in enumerate(self.layers):
-            F = self._run(str(index), layer.forward, F)
-        S = X if self.shortcut is None else self._run("shortcut", self.shortcut.forward, X)
+            F = self._forward(str(index), layer, F)
+        S = X if self.shortcut is None else self._forward("shortcut", self.shortcut, X)
         if self._shape(F) != self._shape(S):
             shortcut = "the identity shortcut" if self.shortcut is None else f"the shortcut ({describe(self.shortcut)})"
             raise ShapeError(
@@ -210,6 +227,6 @@ class ResidualBlock(Layer, abc.ABC):
         dZ = self.activation.backward(Z, dLdY)
         dF = dZ
         for index in reversed(range(len(self.layers))):
-            dF = self._run(str(index), self.layers[index].backward, dF)
-        dS = dZ if self.shortcut is None else self._run("shortcut", self.shortcut.backward, dZ)
+            dF = self._backward(str(index), self.layers[index], dF)
+        dS = dZ if self.shortcut is None else self._backward("shortcut", self.shortcut, dZ)
         return dF + dS

@@ -42,6 +42,24 @@ def _component(table, where, *, default_name=None):
     return ComponentConfig(name=name, options=table)
 
 
+# Layer options that name a component: a name, or a table of the name and the component's options.
+COMPONENT_OPTIONS = {
+    "activation": '"relu", or { name = "leaky_relu", slope = 0.1 }',
+    "weight_init": '"he_normal", or { name = "uniform", low = -0.1, high = 0.1 }',
+}
+
+
+def _check_component_option(value, where, example):
+    """A layer's ``activation`` / ``weight_init``: its table must name the component; the
+    options in it are checked against the component when the model is built."""
+    if not isinstance(value, dict):
+        return
+    if "name" not in value:
+        raise ConfigError(f"{where}.name is required: {where} is a component name or a table with one ({example})")
+    if not isinstance(value["name"], str) or not value["name"]:
+        raise ConfigError(f"{where}.name must be the registered name of a component (a string), got {value['name']!r}")
+
+
 def _positive_int(key):
     def check(instance, attribute, value):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -277,6 +295,8 @@ def config_from_dict(data):
             raise ConfigError(f"layers[{i}].n_out = 'auto' is only allowed on the last layer")
         if isinstance(n_out, str) and n_out != AUTO:
             raise ConfigError(f"layers[{i}].n_out must be a positive integer or 'auto', got {n_out!r}")
+        for key, example in COMPONENT_OPTIONS.items():
+            _check_component_option(layer.options.get(key), f"layers[{i}].{key}", example)
 
     loss = _component(data.get("loss", "cross_entropy"), "loss")
     _check_output_fits_loss(layer_configs, loss)
@@ -338,6 +358,8 @@ def _check_output_fits_loss(layer_configs, loss):
     last = layer_configs[index]
     if "activation" in last.options:
         activation, note = last.options["activation"], ""
+        if isinstance(activation, dict):
+            activation = activation.get("name")
     elif last.name == "fully_connected":
         activation, note = "linear", " (fully_connected's default)"
     else:

@@ -1,8 +1,9 @@
 """The hooks a corenn plugin may implement.
 
 A plugin is a module (or any object) named by an entry point in the group ``corenn.plugins``.
-It implements any of the hooks below, each function marked with ``@corenn.hookimpl``.
-These docstrings are the reference documentation of the hooks.
+It implements any of the hooks below, each function marked with ``@corenn.hookimpl`` and named
+exactly as here (the ``corenn_`` prefix is reserved for hooks). These docstrings are the
+reference documentation of the hooks.
 """
 
 import pluggy
@@ -27,9 +28,23 @@ def corenn_register_components(register):
       imported the first time the component is created;
     - ``backend`` is the array library the component works on (``"numpy"`` or ``"torch"``).
 
-    Registering a (kind, name, backend) that another distribution already registered is an
-    error naming both distributions. A plugin whose registration raises is reported by
-    ``corenn plugins`` and skipped; none of its components are registered.
+    A plugin loads whole or not at all: if its registration raises, registers an unknown kind
+    or the same (kind, name, backend) twice, it is reported by ``corenn plugins`` (with its
+    distribution, version and error) and skipped, and none of its components are registered.
+
+    Who gets a name never depends on entry-point names or install order:
+
+    - the built-ins and corenn's own packages (corenn, corenn-fc, corenn-conv, corenn-torch)
+      register first and keep their names: a third-party plugin registering one of them
+      (``relu``, ``fully_connected``, ...) is the one that fails, its error naming both;
+    - two third-party plugins registering the same (kind, name, backend) both fail, each
+      naming the other: there is no override. The user keeps one by uninstalling the other or
+      by switching it off with ``CORENN_DISABLE_PLUGINS=<entry point name>``.
+
+    Only functions marked ``@corenn.hookimpl`` and named after a hook here are called. Any
+    other function named ``corenn_*`` in a plugin module (a misspelling), a hook without the
+    marker, and a plugin implementing no hook are warnings in ``corenn plugins`` and errors
+    under ``CORENN_STRICT_PLUGINS=1``.
     """
 
 

@@ -6,8 +6,9 @@ once and returns ``init(shape, rng) -> ndarray`` (float64; the layer casts to it
     init = corenn.create("initializer", "he_normal", activation="relu")
     W = init((784, 128), np.random.default_rng(0))
 
-Layers always pass their activation's name, so every factory accepts ``activation``; the ones
-that do not scale by a gain (zeros, ones, constant, uniform, normal, sparse) ignore it.
+Layers always pass their activation (the object, whose ``gain`` is used; a registered name works
+too), so every factory accepts ``activation``; the ones that do not scale by a gain (zeros, ones,
+constant, uniform, normal, sparse) ignore it.
 ``rng`` is a ``numpy.random.Generator`` (a seed, or ``None`` for fresh entropy, also works).
 
 Defaults are the course package's: ``uniform`` on [-1, 1), ``normal`` with mean 0 and std 1,
@@ -21,8 +22,9 @@ package, whose fan-in is ``shape[0]`` (the kernel's height alone): ``kh * kw * C
 number of inputs each output really sums, so the variance the He and Xavier schemes aim for is
 the one the layer gets. On ``(n_in, n_out)`` weights the two agree.
 
-Gain (``calculate_gain``): relu and gelu sqrt(2), tanh 5/3, anything else 1. Choices where torch leaves
-room:
+Gain (``calculate_gain``) comes from the activation itself, its ``gain`` attribute: relu and gelu
+set sqrt(2), tanh 5/3, a plugin's activation whatever suits it (leaky relu: sqrt(2 / (1 +
+slope**2))); an activation without one gets 1. Choices where torch leaves room:
 
 - ``he_uniform`` / ``he_normal`` with ``activation=None`` use relu's gain sqrt(2): He et al.
   derived the scheme for ReLU, and torch's ``kaiming_*_`` defaults to a ReLU-like gain too. A
@@ -43,22 +45,43 @@ import numpy as np
 from corenn.errors import ConfigError, ShapeError
 
 RELU_GAIN = math.sqrt(2.0)
-TANH_GAIN = 5.0 / 3.0
-_GAINS = {"relu": RELU_GAIN, "gelu": RELU_GAIN, "tanh": TANH_GAIN}
 
 
 def calculate_gain(activation):
     """The gain that keeps activations' variance steady through a layer with this activation.
 
-    ``activation`` is a name (``"relu"``), an activation object (its ``name`` attribute or class
-    name is used) or ``None``. relu gives sqrt(2) (and so does gelu, which is close to relu; torch
-    has no gain for it), tanh 5/3, anything else 1.
+    It is the activation's own ``gain`` attribute, so a plugin's activation sets its own rather
+    than corenn keeping a list. ``activation`` is an activation object, a name (the registered
+    numpy activation of that name, case aside, is asked) or ``None`` (gain 1). An object
+    without ``gain`` is looked up by its ``name`` (or class name); anything not registered, or
+    that needs options to be built, has gain 1.
     """
     if activation is None:
         return 1.0
     if not isinstance(activation, str):
-        activation = getattr(activation, "name", None) or type(activation).__name__
-    return _GAINS.get(str(activation).lower(), 1.0)
+        name = getattr(activation, "name", None) or type(activation).__name__
+        gain = getattr(activation, "gain", None)
+        if gain is not None:
+            return _checked_gain(name, gain)
+        activation = name
+    return _registered_gain(str(activation).lower())
+
+
+def _registered_gain(name):
+    from corenn.plugins import create
+
+    try:
+        activation = create("activation", name)
+    except ConfigError:  # not registered, or not without options: no gain of its own to use
+        return 1.0
+    gain = getattr(activation, "gain", None)
+    return 1.0 if gain is None else _checked_gain(name, gain)
+
+
+def _checked_gain(name, gain):
+    if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or not 0 < gain < math.inf:
+        raise ConfigError(f"activation {name!r} has gain {gain!r}; an activation's gain must be a finite number > 0")
+    return float(gain)
 
 
 def compute_fans(shape):

@@ -1,10 +1,13 @@
 """Helpers for layer authors: the ``Layer`` base class with the course's API, and turning a
 layer's ``activation`` and ``weight_init`` options into objects, the same way for every plugin.
 
-A layer takes an activation as a registered name (``"relu"``) or as an object with
-``forward(Z)`` / ``backward(Z, dY)``, and its weight initializer as a registered name (whose
-gain then follows the activation: relu sqrt(2), tanh 5/3, else 1) or as a callable
-``init(shape, rng)``.
+A layer takes an activation as a registered name (``"relu"``), as a table of a name and the
+activation's options (``{"name": "leaky_relu", "slope": 0.1}``, what a config's
+``activation = { name = "leaky_relu", slope = 0.1 }`` gives) or as an object with
+``forward(Z)`` / ``backward(Z, dY)``. Its weight initializer is a registered name, a table
+(``{"name": "uniform", "low": -0.1, "high": 0.1}``) or a callable ``init(shape, rng)``; a
+registered one's gain follows the layer's activation (its ``gain`` attribute, see
+:func:`corenn.initializers.calculate_gain`).
 """
 
 import math
@@ -93,16 +96,34 @@ def _zeros_like(value):
     return np.zeros_like(value)
 
 
+def component_table(value, option, example):
+    """``(name, options)`` of a name or a ``{name = ..., **options}`` table given as ``option``;
+    ``None`` for anything else (an object the caller checks itself)."""
+    if isinstance(value, str):
+        return value, {}
+    if not isinstance(value, dict):
+        return None
+    options = dict(value)
+    name = options.pop("name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(
+            f"{option} as a table needs the registered name of the component, such as {example}; got {value!r}"
+        )
+    return name, options
+
+
 def build_activation(activation, backend="numpy"):
-    """An activation object from its registered name, or the object itself when given one."""
+    """An activation object from its registered name or its table, or the object itself."""
     from corenn.plugins import create
 
-    if isinstance(activation, str):
-        return create("activation", activation, backend)
+    table = component_table(activation, "activation", '{ name = "leaky_relu", slope = 0.1 }')
+    if table is not None:
+        return create("activation", table[0], backend, **table[1])
     if not isinstance(activation, ActivationProtocol):
         raise ConfigError(
-            "activation must be an activation name (see `corenn plugins`) or an object with "
-            f"forward(Z) and backward(Z, dY), got {activation!r}"
+            "activation must be an activation name (see `corenn plugins`), a table such as "
+            '{ name = "leaky_relu", slope = 0.1 }, or an object with forward(Z) and backward(Z, dY), '
+            f"got {activation!r}"
         )
     return activation
 
@@ -113,17 +134,30 @@ def activation_name(activation):
 
 
 def build_initializer(weight_init, activation, backend="numpy"):
-    """``init(shape, rng)`` from a registered initializer name, its gain chosen for the layer's
-    activation (an object or a name), or the callable itself when given one."""
+    """``init(shape, rng)`` from a registered initializer's name or table, its gain chosen for
+    the layer's ``activation`` (an object, a name or a table), or the callable itself."""
     from corenn.plugins import create
 
-    if isinstance(weight_init, str):
-        name = activation if isinstance(activation, str) else activation_name(activation)
-        return create("initializer", weight_init, backend, activation=name)
+    table = component_table(weight_init, "weight_init", '{ name = "uniform", low = -0.1, high = 0.1 }')
+    if table is not None:
+        name, options = table
+        if "activation" in options:
+            raise ConfigError(
+                "weight_init has no option 'activation': the gain follows the layer's own activation; "
+                "set gain = <number> to choose another"
+            )
+        if activation is None or (not isinstance(activation, (str, dict)) and isinstance(activation, ActivationProtocol)):
+            activation_object = activation
+        else:
+            activation_object = build_activation(activation, backend)
+        try:
+            return create("initializer", name, backend, activation=activation_object, **options)
+        except ConfigError as exc:
+            raise type(exc)(f"weight_init: {exc}") from exc
     if not callable(weight_init):
         raise ConfigError(
-            "weight_init must be an initializer name (see `corenn plugins`) or a callable "
-            f"init(shape, rng), got {weight_init!r}"
+            "weight_init must be an initializer name (see `corenn plugins`), a table such as "
+            f'{{ name = "uniform", low = -0.1, high = 0.1 }}, or a callable init(shape, rng), got {weight_init!r}'
         )
     return weight_init
 

@@ -25,6 +25,7 @@ import numbers
 
 import numpy as np
 
+from corenn.backward_checks import check_backward, layer_origin
 from corenn.config import AUTO
 from corenn.errors import ConfigError, CorennError, CorruptFileError, ShapeError
 from corenn.io import load_arrays, save_arrays
@@ -39,6 +40,9 @@ class Sequential:
     def __init__(self, layers, layer_names=None, lr_scales=None):
         self.layers = list(layers)
         self.layer_names = list(layer_names or [type(layer).__name__ for layer in self.layers])
+        self.backend = "numpy"  # the layers' backend, to name the plugin of a layer in errors
+        # Each layer's input shape at the last forward: what its dL/dX must have in backward.
+        self._input_shapes = {}
         # {layer index: {parameter key: factor}}; see named_lr_scales.
         self.lr_scales = {}
         for index, table in (lr_scales or {}).items():
@@ -75,7 +79,9 @@ class Sequential:
                 raise ConfigError(f"layers[{index}]: {exc}") from exc
             layer.rng = np.random.default_rng(seed_sequence)
             layers.append(layer)
-        return cls(layers, [layer_config.name for layer_config in layer_configs], lr_scales)
+        model = cls(layers, [layer_config.name for layer_config in layer_configs], lr_scales)
+        model.backend = backend
+        return model
 
     def skip_input_gradient(self):
         """Tell the first layer, if it can, not to compute dL/dX of the data.
@@ -191,8 +197,13 @@ class Sequential:
     def _where(self, index):
         return f"layers[{index}] ({self.layer_names[index]})"
 
+    def _blame(self, index):
+        """``layers[1] (layer_norm, from corenn-extras)``: the layer, its name and its plugin."""
+        return f"layers[{index}] ({layer_origin(self.layer_names[index], self.backend)})"
+
     def forward(self, X):
         for index, layer in enumerate(self.layers):
+            self._input_shapes[index] = tuple(X.shape)
             try:
                 X = layer.forward(X)
             except ShapeError as exc:
@@ -201,9 +212,20 @@ class Sequential:
 
     def backward(self, dLdY):
         """Backpropagate through every layer; returns dL/dX of the input, or ``None`` when the
-        first layer was told not to compute it (``needs_input_gradient = False``)."""
-        for layer in reversed(self.layers):
-            dLdY = layer.backward(dLdY)
+        first layer was told not to compute it (``needs_input_gradient = False``).
+
+        After each layer's backward, its dL/dX and parameter gradients are checked against
+        its input's and parameters' shapes (see :mod:`corenn.backward_checks`), so a wrong
+        one is blamed on the layer that made it, not on the next layer that reads it.
+        """
+        for index in reversed(range(len(self.layers))):
+            layer = self.layers[index]
+            try:
+                dX = layer.backward(dLdY)
+            except ShapeError as exc:
+                raise ShapeError(f"{self._where(index)}: {exc}") from exc
+            check_backward(layer, self._input_shapes.get(index), dX, lambda: self._blame(index))
+            dLdY = dX
         return dLdY
 
     def predict_proba(self, X, batch_size=1024):

@@ -6,8 +6,16 @@ hook implementations is registered with the pluggy plugin manager, then its
 (like datasette's default plugins); third-party plugins come from the ``corenn.plugins``
 entry-point group. A plugin that fails to import or to register is recorded and skipped, so one
 broken plugin never breaks the tool; ``CORENN_STRICT_PLUGINS=1`` makes such a failure an error.
+
+Precedence does not depend on entry-point names: the built-ins and the first-party packages
+(:data:`corenn.registry.FIRST_PARTY_DISTRIBUTIONS`) load first, so a third party that registers
+one of their names is the one that fails; two third parties that register the same name both
+fail (the user keeps one with ``CORENN_DISABLE_PLUGINS``). Mistakes that would otherwise be
+silent (a misspelled hook, a hook without ``@corenn.hookimpl``, a plugin that does nothing) are
+warnings, shown by ``corenn plugins`` and errors in strict mode.
 """
 
+import difflib
 import importlib
 import importlib.metadata
 import os
@@ -16,14 +24,15 @@ import attrs
 import pluggy
 
 from corenn import hookspecs
-from corenn.errors import PluginError
-from corenn.registry import DEFAULT_BACKEND, Registration, Registry
+from corenn.errors import PluginError, UnknownComponentError
+from corenn.registry import DEFAULT_BACKEND, Registration, Registry, is_first_party
 
 ENTRY_POINT_GROUP = "corenn.plugins"
 STRICT_ENV = "CORENN_STRICT_PLUGINS"
 DISABLE_ENV = "CORENN_DISABLE_PLUGINS"
 BUILTIN_PLUGINS = ("corenn.builtins",)
 CORE_DISTRIBUTION = "corenn"
+HOOK_PREFIX = "corenn_"  # reserved for hooks: any other function so named in a plugin is a mistake
 
 
 @attrs.define
@@ -37,6 +46,8 @@ class PluginInfo:
     status: str = "ok"
     error: str | None = None
     components: list = attrs.Factory(list)
+    hooks: list = attrs.Factory(list)
+    warnings: list = attrs.Factory(list)
 
     def as_dict(self):
         by_kind = {}
@@ -51,6 +62,8 @@ class PluginInfo:
             "status": self.status,
             "error": self.error,
             "components": by_kind,
+            "hooks": list(self.hooks),
+            "warnings": list(self.warnings),
         }
 
 
@@ -80,13 +93,19 @@ class PluginSystem:
         self.plugins = []
 
     def load(self):
-        """Register the built-ins, then every enabled entry-point plugin, in name order."""
+        """Register the built-ins, then the first-party plugins, then the third-party ones.
+
+        Plugins are listed in entry-point name order, but loaded by precedence: nothing a third
+        party registers can take a name of corenn's own packages, and clashes between third
+        parties fail both sides, so the outcome never depends on the names' order.
+        """
         version = _core_version()
         for module_name in BUILTIN_PLUGINS:
             info = PluginInfo(CORE_DISTRIBUTION, CORE_DISTRIBUTION, version, module_name)
             self._add(info, lambda module_name=module_name: importlib.import_module(module_name))
         disabled = _disabled()
         entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        found = []
         for entry_point in sorted(entry_points, key=lambda ep: ep.name):
             if entry_point.name in disabled:
                 continue
@@ -97,12 +116,36 @@ class PluginSystem:
                 dist.version if dist else "?",
                 entry_point.value,
             )
-            self._add(info, entry_point.load)
+            self.plugins.append(info)
+            found.append((info, entry_point.load))
+        for info, load_module in found:
+            if is_first_party(info.distribution):
+                self._load(info, load_module)
+        third_party = [(info, load_module) for info, load_module in found if not is_first_party(info.distribution)]
+        staged = [(info, self._stage(info, load_module)) for info, load_module in third_party]
+        staged = [(info, registrations) for info, registrations in staged if registrations is not None]
+        for info, registrations in self._refuse_clashes(staged):
+            self.registry.add_all(registrations)
+            info.components = registrations
         return self
 
     def _add(self, info, load_module):
-        """Import one plugin, register it with pluggy, and run its registration hook."""
+        """List one plugin and load it at once (the built-ins; tests adding a plugin)."""
         self.plugins.append(info)
+        self._load(info, load_module)
+
+    def _load(self, info, load_module):
+        registrations = self._stage(info, load_module)
+        if registrations is not None:
+            self.registry.add_all(registrations)
+            info.components = registrations
+
+    def _stage(self, info, load_module):
+        """Import one plugin, register it with pluggy and run its registration hook.
+
+        Returns its registrations, checked against what is already registered but not yet
+        added; ``None`` when the plugin failed (then pluggy forgets it too).
+        """
         staged = []
 
         def register(kind, name, factory, *, backend=DEFAULT_BACKEND):
@@ -117,11 +160,78 @@ class PluginSystem:
             for impl in self.manager.hook.corenn_register_components.get_hookimpls():
                 if impl.plugin_name == info.name:
                     impl.function(register=register)
-            self.registry.add_all(staged)
+            self.registry.check(staged)
         except Exception as exc:
             self.manager.unregister(name=info.name)
             return self._failed(info, exc)
-        info.components = staged
+        info.hooks = sorted(caller.name for caller in self.manager.get_hookcallers(module) or [] if caller.has_spec())
+        self._note_mistakes(info, module)
+        return staged
+
+    def _note_mistakes(self, info, plugin):
+        """Warn of hook functions corenn will never call; in strict mode, fail instead.
+
+        A marked function that matches no hook spec is what pluggy's ``check_pending`` rejects;
+        it is found here per plugin, from the plugin's hook callers. A function named
+        ``corenn_*`` without the marker is invisible to pluggy, so the plugin's attributes are
+        scanned for those too. A plugin that implements no hook at all does
+        nothing, which is also worth a warning.
+        """
+        known = sorted(name for name in dir(hookspecs) if name.startswith(HOOK_PREFIX))
+        mistakes = {}
+        for caller in self.manager.get_hookcallers(plugin) or []:
+            if not caller.has_spec():
+                mistakes[caller.name] = _unknown_hook(caller.name, known, marked=True)
+        for name in sorted(dir(plugin)):
+            if not name.startswith(HOOK_PREFIX) or name in mistakes or not callable(getattr(plugin, name, None)):
+                continue
+            if self.manager.parse_hookimpl_opts(plugin, name) is not None:
+                continue  # marked: registered with pluggy, known or not (see above)
+            if name in known:
+                mistakes[name] = f"{name} is not marked with @corenn.hookimpl, so corenn never calls it"
+            else:
+                mistakes[name] = _unknown_hook(name, known, marked=False)
+        info.warnings = [mistakes[name] for name in sorted(mistakes)]
+        if not info.warnings and not info.hooks:
+            info.warnings = [f"implements no corenn hook, so it adds nothing; the hooks are: {', '.join(known)}"]
+        if self.strict and info.warnings:
+            raise PluginError(
+                f"plugin {info.name!r} ({info.distribution} {info.version}): {info.warnings[0]} "
+                f"(unset {STRICT_ENV} to load it anyway)"
+            )
+
+    def _refuse_clashes(self, staged):
+        """The third-party plugins that register no (kind, name, backend) another one does.
+
+        Every plugin in a clash fails, whichever loaded first: there is no good reason to
+        prefer either, and a winner picked by entry-point names would change when a package is
+        renamed. The message names both and how to keep one.
+        """
+        claims = {}
+        for info, registrations in staged:
+            for registration in registrations:
+                claims.setdefault(registration.key, []).append((info, registration))
+        clashes = {}
+        for key in sorted(claims):
+            claimants = claims[key]
+            if len(claimants) < 2:
+                continue
+            names = " and by ".join(registration.distribution for _, registration in claimants)
+            disable = " or ".join(f"CORENN_DISABLE_PLUGINS={info.name}" for info, _ in claimants)
+            message = (
+                f"{claimants[0][1].label} is registered by {names}, so neither gets it; "
+                f"uninstall one, or switch one off with {disable}"
+            )
+            for info, _ in claimants:
+                clashes.setdefault(info.name, message)
+        kept = []
+        for info, registrations in staged:
+            if info.name in clashes:
+                self.manager.unregister(name=info.name)
+                self._failed(info, PluginError(clashes[info.name]))
+            else:
+                kept.append((info, registrations))
+        return kept
 
     def _failed(self, info, exc):
         info.status = "failed"
@@ -134,6 +244,17 @@ class PluginSystem:
 
     def failures(self):
         return [info for info in self.plugins if info.status != "ok"]
+
+    def troubles(self):
+        """One line on the plugins that failed or have warnings (empty when none), so that an
+        unknown component's error points at the plugin that should have registered it."""
+        notes = [f"{info.name} failed" for info in self.failures()]
+        notes += [
+            f"{info.name} has {len(info.warnings)} warning{'s' if len(info.warnings) > 1 else ''}"
+            for info in self.plugins
+            if info.status == "ok" and info.warnings
+        ]
+        return f"plugins with problems: {', '.join(notes)} (see `corenn plugins`)" if notes else ""
 
     def call_hook(self, hook_name, **kwargs):
         """Call a lifecycle hook on every plugin, isolating third-party failures.
@@ -185,7 +306,21 @@ def get_registry():
 
 def create(kind, name, backend=DEFAULT_BACKEND, **options):
     """Build any registered component: ``create("layer", "fully_connected", n_out=10, activation="relu")``."""
-    return get_registry().create(kind, name, backend, **options)
+    system = get_plugins()
+    try:
+        return system.registry.create(kind, name, backend, **options)
+    except UnknownComponentError as exc:
+        troubles = system.troubles()
+        if not troubles or troubles in str(exc):  # a nested create (a layer's activation) added it
+            raise
+        raise UnknownComponentError(f"{exc}; {troubles}") from exc
+
+
+def _unknown_hook(name, known, *, marked):
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    marker = "is marked with @corenn.hookimpl but " if marked else ""
+    return f"{name} {marker}is not a corenn hook{hint}, so corenn never calls it; the hooks are: {', '.join(known)}"
 
 
 def list_components(kind=None, backend=None):

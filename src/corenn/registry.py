@@ -13,6 +13,15 @@ from corenn.errors import ConfigError, PluginError, UnknownComponentError
 
 KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset")
 DEFAULT_BACKEND = "numpy"
+# The packages that make up corenn itself. They load before any third party and keep their
+# names: a third party registering one of them is refused, whatever its entry point is called.
+FIRST_PARTY_DISTRIBUTIONS = ("corenn", "corenn-fc", "corenn-conv", "corenn-torch")
+
+
+def is_first_party(distribution):
+    """Whether a distribution name (spelled any way pip accepts) is one of corenn's own."""
+    normalized = str(distribution).lower().replace("_", "-").replace(".", "-")
+    return normalized in FIRST_PARTY_DISTRIBUTIONS
 
 
 @attrs.frozen
@@ -25,6 +34,15 @@ class Registration:
     factory: object = attrs.field(eq=False)
     plugin: str
     distribution: str
+
+    @property
+    def key(self):
+        return (self.kind, self.name, self.backend)
+
+    @property
+    def label(self):
+        """``activation 'relu' (backend numpy)``, for messages."""
+        return f"{self.kind} '{self.name}' (backend {self.backend})"
 
     def load(self):
         """The factory itself, importing it if it was registered as ``"module:attr"``."""
@@ -65,10 +83,15 @@ class Registry:
         self._entries = {}
 
     def add_all(self, registrations):
-        """Add one plugin's registrations, all or none.
+        """Add one plugin's registrations, all or none (see :meth:`check`)."""
+        self._entries.update({registration.key: registration for registration in self.check(registrations)})
 
-        An unknown kind, or a (kind, name, backend) that is already taken, is an error that
-        names both distributions; then nothing of this plugin is added.
+    def check(self, registrations):
+        """Raise unless one plugin's registrations could all be added; return them.
+
+        An unknown kind, a (kind, name, backend) registered twice by the plugin, or one that
+        is already taken is an error naming both distributions. A name of a first-party package
+        (see :data:`FIRST_PARTY_DISTRIBUTIONS`) is never taken over by a third party.
         """
         staged = {}
         for registration in registrations:
@@ -77,15 +100,18 @@ class Registry:
                     f"{registration.distribution} registers {registration.name!r} under unknown "
                     f"kind {registration.kind!r}; kinds are: {', '.join(KINDS)}"
                 )
-            key = (registration.kind, registration.name, registration.backend)
-            existing = self._entries.get(key) or staged.get(key)
+            existing = self._entries.get(registration.key) or staged.get(registration.key)
+            if existing is not None and is_first_party(existing.distribution) and not is_first_party(registration.distribution):
+                raise PluginError(
+                    f"{registration.label} belongs to {existing.distribution}, a first-party package, so "
+                    f"{registration.distribution} may not register it; give yours another name"
+                )
             if existing is not None:
                 raise PluginError(
-                    f"{registration.kind} '{registration.name}' (backend {registration.backend}) "
-                    f"is registered twice: by {existing.distribution} and by {registration.distribution}"
+                    f"{registration.label} is registered twice: by {existing.distribution} and by {registration.distribution}"
                 )
-            staged[key] = registration
-        self._entries.update(staged)
+            staged[registration.key] = registration
+        return list(staged.values())
 
     def entries(self, kind=None, backend=None):
         """Registrations, sorted by kind, name and backend, optionally of one kind / backend."""

@@ -15,6 +15,8 @@ gradient that is tiny in a few entries does not drown the check in noise. Work i
 import attrs
 import numpy as np
 
+from corenn.backward_checks import check_backward, layer_origin
+from corenn.errors import ShapeError
 from corenn.protocols import Activation, Layer, Loss
 
 DEFAULT_TOLERANCE = 1e-6
@@ -61,17 +63,50 @@ def _projection(shape, seed):
     return np.random.default_rng([seed, PROJECTION_STREAM]).standard_normal(shape)
 
 
-def check_layer_gradients(layer, X, *, seed=0, step=DEFAULT_STEP):
+PERTURBATION_STREAM = 0x9E7
+
+
+def perturb_parameters(layer, seed=0):
+    """Move every parameter of ``layer`` (in place) to random values near its own.
+
+    Each entry gets Gaussian noise of half the parameter's root-mean-square (0.1 for a
+    parameter that is all zeros). Why: a gradient check at the initial values misses a backward
+    that ignores a parameter at exactly those values, such as a scale ``gamma`` that starts at
+    1 or a bias that starts at 0; random values make every parameter count. Zero biases also
+    leave outputs on an activation's kink (relu of a window wholly in padding), where finite
+    differences step across it.
+    """
+    rng = np.random.default_rng([seed, PERTURBATION_STREAM])
+    for value in layer.parameters.values():
+        array = np.asarray(value)
+        rms = float(np.sqrt(np.mean(np.square(array, dtype=np.float64)))) if array.size else 0.0
+        array[...] = array + rng.normal(scale=0.5 * rms if rms > 0 else 0.1, size=array.shape)
+
+
+def check_layer_gradients(layer, X, *, seed=0, step=DEFAULT_STEP, perturb=True):
     """Relative errors of ``dL/dX`` (key ``"X"``) and of every parameter gradient.
 
-    The layer's parameters are perturbed in place, so its ``forward`` must read
+    With ``perturb`` (the default) the parameters are first moved to random values (see
+    :func:`perturb_parameters`), so that a backward that is right only at the initial values
+    fails; ``perturb=False`` checks at the layer's parameters as they are. The layer's first
+    backward is checked for shapes and dtypes as the model checks it, an ``AssertionError``
+    naming what is wrong (:func:`corenn.backward_checks.check_backward`).
+
+    The layer's parameters are changed in place, so its ``forward`` must read
     ``layer.parameters`` each time (as the course's layers do). Outputs and parameters may be
     any arrays that ``np.asarray`` views without copying (numpy, or torch tensors on the CPU).
     """
     X = np.array(X, dtype=np.float64)
+    layer.forward(X)  # makes lazy parameters, which may then be perturbed
+    if perturb:
+        perturb_parameters(layer, seed)
     Y = np.asarray(layer.forward(X))
     G = _projection(Y.shape, seed)
     dX = layer.backward(G)
+    try:
+        check_backward(layer, X.shape, dX, _layer_label(layer))
+    except ShapeError as exc:
+        raise AssertionError(str(exc)) from None
     analytic = {"X": np.array(dX)} | {k: np.array(v) for k, v in layer.gradients.items()}
 
     def objective():
@@ -81,6 +116,12 @@ def check_layer_gradients(layer, X, *, seed=0, step=DEFAULT_STEP):
     for key, param in layer.parameters.items():
         errors[key] = relative_error(analytic[key], numerical_gradient(objective, np.asarray(param), step))
     return errors
+
+
+def _layer_label(layer):
+    """``layer layer_norm (from corenn-extras)`` when the layer's ``name`` is registered."""
+    name = getattr(layer, "name", None) or type(layer).__name__
+    return f"layer {layer_origin(name)}"
 
 
 def check_activation_gradients(activation, Z, *, seed=0, step=DEFAULT_STEP):
@@ -283,7 +324,8 @@ class FixedRandomness:
 
 @attrs.frozen
 class GradcheckReport:
-    """The outcome of :func:`gradcheck`: the largest relative error of each gradient."""
+    """The outcome of :func:`gradcheck`: the largest relative error of each gradient, or the
+    shape check's ``failure`` when the backward left a gradient of the wrong shape."""
 
     kind: str
     name: str
@@ -292,6 +334,8 @@ class GradcheckReport:
     input_shape: tuple
     errors: dict
     tolerance: float
+    perturbed: bool = False
+    failure: str | None = None
 
     @property
     def max_error(self):
@@ -299,18 +343,22 @@ class GradcheckReport:
 
     @property
     def passed(self):
-        return self.max_error <= self.tolerance
+        return self.failure is None and self.max_error <= self.tolerance
 
     def as_dict(self):
         return attrs.asdict(self) | {"max_error": self.max_error, "passed": self.passed}
 
 
-def gradcheck(kind, name, options=None, *, backend="numpy", input_shape=None, seed=0, tolerance=DEFAULT_TOLERANCE):
+def gradcheck(
+    kind, name, options=None, *, backend="numpy", input_shape=None, seed=0, tolerance=DEFAULT_TOLERANCE, perturb=True
+):
     """Finite-difference check of any registered layer, activation or loss.
 
     ``input_shape`` defaults to the component's ``example_input_shape`` attribute when it has
     one (a convolution needs a 4-d input), else ``(4, 5)``; for a loss it is the
-    (samples, classes) shape of the predictions.
+    (samples, classes) shape of the predictions. A layer's parameters are moved to random
+    values first unless ``perturb=False`` (see :func:`perturb_parameters`); a layer whose
+    backward leaves a gradient of the wrong shape fails with that as the report's ``failure``.
     """
     from corenn.errors import ConfigError
     from corenn.plugins import create
@@ -321,23 +369,21 @@ def gradcheck(kind, name, options=None, *, backend="numpy", input_shape=None, se
     component = create(kind, name, backend, **options)
     shape = tuple(input_shape or getattr(component, "example_input_shape", None) or (4, 5))
     rng = np.random.default_rng(seed)
+    failure = None
     if kind == "layer":
         X = rng.standard_normal(shape)
         if hasattr(component, "rng"):
             component = FixedRandomness(component, seed)
         if callable(getattr(component, "fit", None)):
             component.fit(X)  # a layer fitted to data (patch_whitening) is fitted to the test batch
-        component.forward(X)
-        for key, value in component.parameters.items():
-            if key == "b":
-                # Zero biases can leave outputs exactly on an activation's kink (relu of a
-                # window that lies wholly in padding), where finite differences step across it.
-                np.asarray(value)[...] = rng.normal(scale=0.1, size=np.shape(value))
-        errors = check_layer_gradients(component, X, seed=seed)
+        try:
+            errors = check_layer_gradients(component, X, seed=seed, perturb=perturb)
+        except AssertionError as exc:
+            errors, failure = {}, str(exc)
     elif kind == "activation":
         errors = check_activation_gradients(component, rng.standard_normal(shape), seed=seed)
     else:
         if len(shape) != 2:
             raise ConfigError(f"a loss is checked on (samples, classes) predictions, not shape {shape}")
         errors = check_loss_gradients(component, *example_classification_batch(*shape, seed=seed))
-    return GradcheckReport(kind, name, backend, options, shape, errors, tolerance)
+    return GradcheckReport(kind, name, backend, options, shape, errors, tolerance, kind == "layer" and perturb, failure)

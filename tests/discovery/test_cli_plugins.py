@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-BROKEN = ("broken_hook", "broken_import", "broken_kind", "shadow")
+BROKEN = ("broken_hook", "broken_import", "broken_kind", "clash", "shadow", "twin_a", "twin_b")
+WARNED = ("misspelled", "unmarked")
 
 
 def assert_no_traceback(result):
@@ -25,7 +26,7 @@ def test_plugins_json_lists_good_and_broken_plugins(plugin_env):
         assert plugins[name]["status"] == "failed"
         assert plugins[name]["error"]
     assert plugins["broken_import"]["version"] == "0.1.0"
-    assert "corenn-test-good" in plugins["shadow"]["error"] and "corenn-test-shadow" in plugins["shadow"]["error"]
+    assert "corenn-fc" in plugins["shadow"]["error"] and "corenn-test-shadow" in plugins["shadow"]["error"]
 
 
 def test_plugins_table_shows_failures(plugin_env):
@@ -52,7 +53,7 @@ def test_strict_mode_is_a_clear_error(plugin_env):
 
 def test_strict_mode_with_the_broken_plugins_disabled(plugin_env):
     result = plugin_env.corenn(
-        "plugins", "--json", CORENN_STRICT_PLUGINS="1", CORENN_DISABLE_PLUGINS=",".join(BROKEN)
+        "plugins", "--json", CORENN_STRICT_PLUGINS="1", CORENN_DISABLE_PLUGINS=",".join(BROKEN + WARNED)
     )
     assert result.returncode == 0, result.stderr
     names = {info["name"] for info in json.loads(result.stdout)}

@@ -1,8 +1,11 @@
 """Plugin discovery with real distributions installed next to corenn (see conftest.py).
 
 Installed: corenn-test-good (entry point ``good``: activation ``cube``, layer ``double``),
-corenn-test-broken-import, corenn-test-broken-hook, corenn-test-broken-kind, corenn-test-shadow
-(registers ``cube`` again) and corenn-test-lazy (string factories that point nowhere).
+corenn-test-broken-import, corenn-test-broken-hook, corenn-test-broken-kind, corenn-test-lazy
+(string factories that point nowhere), and the plugins of test_plugin_mistakes.py:
+corenn-test-shadow and corenn-test-clash (first-party names), corenn-test-twin-a and -b (one
+name between them), corenn-test-misspelled and corenn-test-unmarked (hooks corenn never calls)
+and corenn-test-extras.
 """
 
 import sys
@@ -17,7 +20,8 @@ system = PluginSystem().load()
 print(json.dumps([info.as_dict() for info in system.plugins]))
 """
 
-BROKEN = ("broken_hook", "broken_import", "broken_kind", "shadow")
+BROKEN = ("broken_hook", "broken_import", "broken_kind", "clash", "shadow", "twin_a", "twin_b")
+WARNED = ("misspelled", "unmarked")
 
 
 def snippet(code):
@@ -38,6 +42,8 @@ def test_good_plugin_is_listed_with_its_distribution(plugin_env):
         "status": "ok",
         "error": None,
         "components": {"activation": ["cube"], "layer": ["double"]},
+        "hooks": ["corenn_register_components"],
+        "warnings": [],
     }
 
 
@@ -57,7 +63,7 @@ def test_builtins_come_first_as_the_cores(plugin_env):
         ("broken_import", "corenn-test-broken-import", "0.1.0", "RuntimeError: corenn-test-broken-import fails at import"),
         ("broken_hook", "corenn-test-broken-hook", "0.2.0", "ValueError: corenn-test-broken-hook fails while registering"),
         ("broken_kind", "corenn-test-broken-kind", "0.3.0", "corenn-test-broken-kind registers 'gizmo' under unknown kind 'widget'; kinds are: layer,"),
-        ("shadow", "corenn-test-shadow", "0.4.0", "activation 'cube' (backend numpy) is registered twice: by corenn-test-good and by corenn-test-shadow"),
+        ("shadow", "corenn-test-shadow", "0.4.0", "activation 'relu' (backend numpy) belongs to corenn-fc, a first-party package, so corenn-test-shadow may not register it"),
     ],
 )
 def test_broken_plugin_is_reported_and_skipped(plugin_env, name, distribution, version, error):
@@ -137,18 +143,18 @@ def test_strict_mode_makes_a_failure_an_error(plugin_env):
 
 
 def test_strict_mode_passes_when_the_broken_plugins_are_disabled(plugin_env):
-    plugins = plugins_by_name(plugin_env, CORENN_STRICT_PLUGINS="1", CORENN_DISABLE_PLUGINS=",".join(BROKEN))
+    plugins = plugins_by_name(plugin_env, CORENN_STRICT_PLUGINS="1", CORENN_DISABLE_PLUGINS=",".join(BROKEN + WARNED))
     assert not set(BROKEN) & set(plugins)
     assert {info["status"] for info in plugins.values()} == {"ok"}
     assert plugins["good"]["components"] == {"activation": ["cube"], "layer": ["double"]}
 
 
 def test_disabled_plugin_is_skipped(plugin_env):
-    plugins = plugins_by_name(plugin_env, CORENN_DISABLE_PLUGINS=" good , broken_kind")
-    assert "good" not in plugins and "broken_kind" not in plugins
-    # With corenn-test-good out of the way, the shadow's "cube" is no longer a duplicate.
-    assert plugins["shadow"]["status"] == "ok"
-    assert plugins["shadow"]["components"] == {"activation": ["cube"]}
+    plugins = plugins_by_name(plugin_env, CORENN_DISABLE_PLUGINS=" twin_b , broken_kind")
+    assert "twin_b" not in plugins and "broken_kind" not in plugins
+    # With corenn-test-twin-b out of the way, twin_a's "twin" is no longer a clash.
+    assert plugins["twin_a"]["status"] == "ok"
+    assert plugins["twin_a"]["components"] == {"activation": ["twin", "only_a"]}
     assert plugins["broken_hook"]["status"] == "failed"
 
 

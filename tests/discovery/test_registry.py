@@ -239,6 +239,8 @@ def test_plugin_info_as_dict_marks_other_backends(entry_points):
         "status": "ok",
         "error": None,
         "components": {"activation": ["cube", "cube [torch]"]},
+        "hooks": ["corenn_register_components", "corenn_train_start"],
+        "warnings": [],
     }
 
 
@@ -259,7 +261,10 @@ def test_failures_are_isolated(entry_points):
     plugins = by_name(system)
     assert plugins["import_fails"].error == "RuntimeError: no module for you"
     assert plugins["hook_fails"].error == "KeyError: 'oops'"
-    assert plugins["shadows_builtin"].error == "loss 'l2' (backend numpy) is registered twice: by corenn and by dist-shadow"
+    assert plugins["shadows_builtin"].error == (
+        "loss 'l2' (backend numpy) belongs to corenn, a first-party package, so dist-shadow may not register it; "
+        "give yours another name"
+    )
     assert [info.name for info in system.failures()] == ["hook_fails", "import_fails", "shadows_builtin"]
     assert plugins["works"].status == "ok" and plugins["corenn"].status == "ok"
     assert "partial" not in system.registry.names("activation")
@@ -346,3 +351,202 @@ def test_lifecycle_hook_failure_of_a_run_callback_propagates(entry_points):
     system.manager.register(Callback(), name="corenn-run-callback-0")
     with pytest.raises(RuntimeError, match="my callback is wrong"):
         system.call_hook("corenn_train_start", run=None)
+
+
+# Precedence: first-party packages first, third-party clashes refused on both sides
+
+
+def first_party_relu(distribution="corenn-fc"):
+    return FakeEntryPoint("fc", Registers(("activation", "relu", Cube), ("layer", "dense", Cube)), distribution)
+
+
+@pytest.mark.parametrize("entry_point_name", ["aaa", "zzz"])
+def test_a_third_party_never_takes_a_first_party_name(entry_points, entry_point_name):
+    entry_points += [
+        FakeEntryPoint(entry_point_name, Registers(("activation", "relu", abs), ("activation", "leaky", Cube)), "corenn-extras"),
+        first_party_relu(),
+    ]
+    system = PluginSystem().load()
+    plugins = by_name(system)
+    assert plugins["fc"].status == "ok"
+    assert plugins[entry_point_name].status == "failed"
+    assert plugins[entry_point_name].error == (
+        "activation 'relu' (backend numpy) belongs to corenn-fc, a first-party package, so corenn-extras may not "
+        "register it; give yours another name"
+    )
+    assert system.registry.get("activation", "relu").distribution == "corenn-fc"
+    assert "leaky" not in system.registry.names("activation")  # a plugin loads whole or not at all
+    assert system.manager.get_plugin(entry_point_name) is None
+
+
+@pytest.mark.parametrize("spelling", ["corenn-fc", "corenn_fc", "Corenn.FC"])
+def test_first_party_names_are_normalized(spelling):
+    from corenn.registry import is_first_party
+
+    assert is_first_party(spelling)
+    assert not is_first_party("corenn-fc-extras")
+
+
+@pytest.mark.parametrize("names", [("alpha", "omega"), ("omega", "alpha")])
+def test_two_third_parties_with_one_name_both_fail(entry_points, names):
+    first, second = names
+    entry_points += [
+        FakeEntryPoint(first, Registers(("activation", "twin", Cube), ("activation", "only_first", Cube)), f"dist-{first}"),
+        FakeEntryPoint(second, Registers(("activation", "twin", abs)), f"dist-{second}"),
+        FakeEntryPoint("bystander", Registers(("activation", "other", Cube)), "dist-bystander"),
+    ]
+    system = PluginSystem().load()
+    plugins = by_name(system)
+    expected = (
+        "activation 'twin' (backend numpy) is registered by dist-alpha and by dist-omega, so neither gets it; "
+        "uninstall one, or switch one off with CORENN_DISABLE_PLUGINS=alpha or CORENN_DISABLE_PLUGINS=omega"
+    )
+    assert (plugins["alpha"].status, plugins["alpha"].error) == ("failed", expected)
+    assert (plugins["omega"].status, plugins["omega"].error) == ("failed", expected)
+    assert plugins["bystander"].status == "ok"
+    assert system.registry.names("activation") == ["other"]
+    assert system.manager.get_plugin("alpha") is None and system.manager.get_plugin("omega") is None
+
+
+def test_disabling_one_of_two_clashing_plugins_keeps_the_other(entry_points, monkeypatch):
+    entry_points += [
+        FakeEntryPoint("alpha", Registers(("activation", "twin", Cube)), "dist-alpha"),
+        FakeEntryPoint("omega", Registers(("activation", "twin", abs)), "dist-omega"),
+    ]
+    monkeypatch.setenv("CORENN_DISABLE_PLUGINS", "omega")
+    system = PluginSystem().load()
+    assert by_name(system)["alpha"].status == "ok"
+    assert system.registry.get("activation", "twin").distribution == "dist-alpha"
+
+
+def test_unknown_component_error_points_at_plugins_with_problems(entry_points):
+    entry_points.append(FakeEntryPoint("broken", RuntimeError("would fail"), "dist-broken"))
+    with pytest.raises(UnknownComponentError) as error:
+        corenn.create("activation", "leaky")
+    assert str(error.value).endswith("; plugins with problems: broken failed (see `corenn plugins`)")
+
+
+# Silent mistakes become warnings
+
+
+def plugin_module(name, **functions):
+    module = types.ModuleType(name)
+    for attr, function in functions.items():
+        setattr(module, attr, function)
+    return module
+
+
+def register_cube():
+    """A fresh hook function each time: marking one with ``hookimpl`` marks that very function."""
+
+    def register_components(register):
+        register("activation", "cube", Cube)
+
+    return register_components
+
+
+def test_a_misspelled_hook_is_a_warning(entry_points):
+    entry_points.append(
+        FakeEntryPoint("typo", plugin_module("typo_hooks", corenn_register_component=hookimpl(register_cube())), "dist-typo")
+    )
+    info = by_name(PluginSystem().load())["typo"]
+    assert info.status == "ok" and info.components == [] and info.hooks == []
+    assert info.warnings == [
+        "corenn_register_component is marked with @corenn.hookimpl but is not a corenn hook (did you mean "
+        "corenn_register_components?), so corenn never calls it; the hooks are: corenn_array_backend, "
+        "corenn_epoch_end, corenn_register_components, corenn_train_end, corenn_train_start"
+    ]
+
+
+def test_a_hook_without_its_marker_is_a_warning(entry_points):
+    entry_points.append(
+        FakeEntryPoint("unmarked", plugin_module("unmarked_hooks", corenn_register_components=register_cube()), "dist-unmarked")
+    )
+    info = by_name(PluginSystem().load())["unmarked"]
+    assert info.status == "ok" and info.components == []
+    assert info.warnings == ["corenn_register_components is not marked with @corenn.hookimpl, so corenn never calls it"]
+
+
+def test_an_unmarked_unknown_hook_name_is_a_warning(entry_points):
+    entry_points.append(
+        FakeEntryPoint(
+            "extra",
+            plugin_module("extra_hooks", corenn_register_components=hookimpl(register_cube()), corenn_epoch_ends=print),
+            "dist-extra",
+        )
+    )
+    info = by_name(PluginSystem().load())["extra"]
+    assert info.components and info.warnings[0].startswith(
+        "corenn_epoch_ends is not a corenn hook (did you mean corenn_epoch_end?), so corenn never calls it"
+    )
+
+
+def test_a_plugin_that_implements_nothing_is_a_warning(entry_points):
+    entry_points.append(FakeEntryPoint("empty", plugin_module("empty_hooks"), "dist-empty"))
+    info = by_name(PluginSystem().load())["empty"]
+    assert info.warnings == [
+        "implements no corenn hook, so it adds nothing; the hooks are: corenn_array_backend, corenn_epoch_end, "
+        "corenn_register_components, corenn_train_end, corenn_train_start"
+    ]
+
+
+def test_a_plugin_with_lifecycle_hooks_only_is_fine(entry_points):
+    entry_points.append(FakeEntryPoint("logger", plugin_module("logger_hooks", corenn_epoch_end=hookimpl(lambda run, epoch, metrics: None)), "dist-logger"))
+    info = by_name(PluginSystem().load())["logger"]
+    assert (info.status, info.warnings, info.hooks) == ("ok", [], ["corenn_epoch_end"])
+
+
+def test_strict_mode_makes_a_warning_an_error(entry_points, monkeypatch):
+    entry_points.append(
+        FakeEntryPoint("typo", plugin_module("typo_hooks", corenn_register_component=hookimpl(register_cube())), "dist-typo", "0.5")
+    )
+    monkeypatch.setenv("CORENN_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError) as error:
+        PluginSystem().load()
+    assert str(error.value).startswith(
+        "plugin 'typo' (dist-typo 0.5): corenn_register_component is marked with @corenn.hookimpl but is not a corenn hook"
+    )
+    assert str(error.value).endswith("(unset CORENN_STRICT_PLUGINS to load it anyway)")
+
+
+# corenn plugins --check
+
+
+class NeedsSize:
+    def __init__(self, size):
+        self.size = size
+
+
+class DefaultActivationMissing:
+    def __init__(self, activation="no_such_activation"):
+        self.activation = corenn.create("activation", activation)
+
+
+def test_check_components_imports_and_builds_what_it_can(entry_points):
+    from corenn.plugin_check import check_components
+
+    entry_points.append(
+        FakeEntryPoint(
+            "mixed",
+            Registers(
+                ("activation", "cube", Cube),
+                ("layer", "sized", NeedsSize),
+                ("layer", "nowhere", "corenn_no_such_module:Thing"),
+                ("layer", "bad_default", DefaultActivationMissing),
+                ("dataset", "huge", lambda: 1 / 0),
+            ),
+            "dist-mixed",
+        )
+    )
+    system = PluginSystem().load()
+    results = {result.name: result for result in check_components(system.registry) if result.plugin == "mixed"}
+    assert results["cube"].outcome == "built"
+    assert (results["sized"].outcome, results["sized"].why_not_built) == ("imported", "needs size")
+    assert (results["huge"].outcome, results["huge"].why_not_built) == ("imported", "a data set, not loaded")
+    assert results["nowhere"].outcome == "failed"
+    assert results["nowhere"].error.startswith("layer 'nowhere' (numpy) from dist-mixed: cannot import 'corenn_no_such_module:Thing'")
+    assert results["bad_default"].outcome == "failed"
+    assert results["bad_default"].error.startswith(
+        "building it with its default options: layer 'bad_default': unknown activation 'no_such_activation'"
+    )
+    assert all(result.ok for result in check_components(system.registry) if result.plugin != "mixed")

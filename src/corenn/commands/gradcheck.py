@@ -1,6 +1,14 @@
-"""``corenn gradcheck``: finite-difference check of any registered layer, activation or loss."""
+"""``corenn gradcheck``: finite-difference check of any registered layer, activation or loss.
+
+Options (``KEY=VALUE``) may come anywhere after the component's name, before or after flags:
+``corenn gradcheck layer fully_connected --input-shape 4,5 n_out=3`` works (see
+``ACCEPTS_OPTIONS_ANYWHERE`` and :func:`corenn.cli.main`).
+"""
 
 HELP = "check a layer's, activation's or loss's gradients by finite differences"
+# argparse stops filling a positional list at the first flag; the CLI hands what it left over
+# (KEY=VALUE words after a flag) to ``options`` instead of refusing them.
+ACCEPTS_OPTIONS_ANYWHERE = "options"
 
 
 def add_arguments(parser):
@@ -10,12 +18,17 @@ def add_arguments(parser):
         "options",
         nargs="*",
         metavar="KEY=VALUE",
-        help="component options as TOML values, e.g. n_out=3 activation=tanh kernel_shape=[3,3]",
+        help="component options as TOML values, e.g. n_out=3 activation=tanh kernel_shape=[3,3] (anywhere after NAME)",
     )
     parser.add_argument("--input-shape", metavar="N,...", help="input shape, e.g. 4,5 or 2,7,7,3 (default: the component's example)")
     parser.add_argument("--backend", default="numpy", help="component backend (default numpy)")
     parser.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error that passes (default 1e-6)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the input, the parameters' perturbation and the projection")
+    parser.add_argument(
+        "--initial-parameters",
+        action="store_true",
+        help="check a layer at the parameters it makes, instead of moving them to random values first",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -61,12 +74,20 @@ def run(args):
         input_shape=parse_shape(args.input_shape) if args.input_shape else None,
         seed=args.seed,
         tolerance=args.tolerance,
+        perturb=not args.initial_parameters,
     )
     if args.json:
         print_json(report.as_dict())
     else:
         print(f"{args.kind} {args.name} ({args.backend}), input {report.input_shape}, tolerance {args.tolerance:g}")
+        if report.perturbed:
+            print(f"  parameters moved to random values (seed {args.seed}); --initial-parameters checks them as made")
+        elif args.kind == "layer":
+            print("  parameters as the layer made them (--initial-parameters)")
         for key, error in report.errors.items():
             print(f"  d/d{key:<6} relative error {error:.3e}  {'ok' if error <= args.tolerance else 'TOO LARGE'}")
-        print("passed" if report.passed else f"FAILED: largest relative error {report.max_error:.3e}")
+        if report.failure is not None:
+            print(f"FAILED: {report.failure}")
+        else:
+            print("passed" if report.passed else f"FAILED: largest relative error {report.max_error:.3e}")
     return 0 if report.passed else 1

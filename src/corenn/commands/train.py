@@ -26,10 +26,14 @@ def run(args):
     import contextlib
     import sys
 
-    from corenn.commands.common import load_run_config, print_json
+    from corenn.commands.common import load_run_config, print_json, stderr
+    from corenn.plugins import get_plugins
     from corenn.records import unique_run_name
     from corenn.training import resume, train
 
+    troubles = get_plugins().troubles()
+    if troubles:  # a run goes on without them, but its components may be missing for that reason
+        stderr(f"corenn train: warning: {troubles}")
     verbose = not args.quiet
     # With --json the per-epoch lines go to stderr, so stdout holds only the result.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():

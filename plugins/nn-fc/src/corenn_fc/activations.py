@@ -65,6 +65,7 @@ class Tanh(Activation):
     """The hyperbolic tangent."""
 
     name = "tanh"
+    gain = 5.0 / 3.0
 
     def forward(self, Z):
         return np.tanh(as_float_array(Z))
@@ -92,6 +93,7 @@ class ReLU(Activation):
     """``max(Z, 0)``; its derivative at exactly 0 is taken as 0."""
 
     name = "relu"
+    gain = math.sqrt(2.0)  # the weight initializers' gain for layers with this activation
 
     def forward(self, Z):
         Z = as_float_array(Z)
@@ -118,6 +120,7 @@ class GELU(Activation):
     """
 
     name = "gelu"
+    gain = math.sqrt(2.0)  # as relu's, which gelu is close to; torch has no gain for it
     SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
     CUBIC = 0.044715
     SATURATION = 100.0

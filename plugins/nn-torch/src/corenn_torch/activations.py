@@ -5,6 +5,8 @@ what it needs from ``Z``. Tensors keep their dtype and device; numpy input becom
 tensor (integers as float64).
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -48,6 +50,7 @@ class Tanh(Activation):
     """The hyperbolic tangent."""
 
     name = "tanh"
+    gain = 5.0 / 3.0
 
     def forward(self, Z):
         return torch.tanh(as_float_tensor(Z))
@@ -75,6 +78,7 @@ class ReLU(Activation):
     """``max(Z, 0)``; its derivative at exactly 0 is taken as 0."""
 
     name = "relu"
+    gain = math.sqrt(2.0)  # the weight initializers' gain for layers with this activation
 
     def forward(self, Z):
         return torch.relu(as_float_tensor(Z))
@@ -96,6 +100,7 @@ class GELU(Activation):
     """
 
     name = "gelu"
+    gain = math.sqrt(2.0)  # as relu's, which gelu is close to; torch has no gain for it
     SATURATION = 100.0
 
     def forward(self, Z):

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 import corenn
+import corenn.layers
 from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.layers import Layer
-from corenn.protocols import Activation
 
 from corenn_torch.tensors import as_float_tensor, check_same_device
 
@@ -143,30 +143,20 @@ def checked_compute_dtype(dtype, layer):
 
 
 def build_activation(activation, layer):
-    """A torch activation from its registered name, or the object itself when given one."""
-    if isinstance(activation, str):
-        return corenn.create("activation", activation, BACKEND)
-    if not isinstance(activation, Activation):
-        raise ConfigError(
-            f"{layer}: activation must be an activation name (see `corenn plugins`) or an object "
-            f"with forward(Z) and backward(Z, dY), got {activation!r}"
-        )
-    return activation
-
-
-def activation_name(activation):
-    """The name an initializer uses to pick its gain."""
-    return getattr(activation, "name", type(activation).__name__.lower())
+    """A torch activation from its registered name or its table (``{"name": "leaky_relu",
+    "slope": 0.1}``), or the object itself; errors name the layer. See
+    :func:`corenn.layers.build_activation`."""
+    try:
+        return corenn.layers.build_activation(activation, BACKEND)
+    except ConfigError as exc:
+        raise type(exc)(f"{layer}: {exc}") from exc
 
 
 def build_initializer(weight_init, activation, layer):
-    """``init(shape, rng)`` from a registered initializer name (its gain chosen for the
-    activation), or the callable itself when given one."""
-    if isinstance(weight_init, str):
-        return corenn.create("initializer", weight_init, BACKEND, activation=activation_name(activation))
-    if not callable(weight_init):
-        raise ConfigError(
-            f"{layer}: weight_init must be an initializer name (see `corenn plugins`) or a "
-            f"callable init(shape, rng), got {weight_init!r}"
-        )
-    return weight_init
+    """``init(shape, rng)`` from a registered initializer's name or table (its gain chosen for
+    the activation, see :func:`corenn.layers.build_initializer`), or the callable itself; errors
+    name the layer."""
+    try:
+        return corenn.layers.build_initializer(weight_init, activation, BACKEND)
+    except ConfigError as exc:
+        raise type(exc)(f"{layer}: {exc}") from exc

@@ -1,1 +1,1 @@
-"""A plugin registering the activation "cube" that corenn-test-good registers too."""
+"""A third party registering corenn-fc's activation "relu" again; its entry point sorts after "fc"."""

@@ -1,0 +1,86 @@
+"""``corenn plugins --check``: import every registered factory and build what can be built.
+
+Listing plugins imports none of their factories (they are ``"module:attr"`` strings), so a
+factory that points nowhere, or a component whose constructor fails with its own defaults,
+would otherwise surface only when some config names it. The check does both for every
+registration and names the plugin of each failure. Components whose factory has required
+options (``fully_connected`` needs ``n_out``), or that refuse their defaults with a
+``ConfigError`` (``scale`` needs a ``factor``), are imported but not built: there is no value to
+build them with. A default that names an unknown component, though, is a failure. Data sets are
+only imported: building one loads (or downloads) its data.
+"""
+
+import inspect
+
+import attrs
+
+from corenn.errors import ConfigError, CorennError, PluginError, UnknownComponentError
+
+IMPORT_ONLY_KINDS = ("dataset",)
+
+
+@attrs.frozen
+class CheckResult:
+    """What happened to one registration: ``built``, ``imported`` (not built) or ``failed``."""
+
+    kind: str
+    name: str
+    backend: str
+    plugin: str
+    distribution: str
+    outcome: str
+    error: str | None = None
+    why_not_built: str | None = None
+
+    @property
+    def ok(self):
+        return self.outcome != "failed"
+
+    def as_dict(self):
+        return attrs.asdict(self)
+
+
+def required_options(factory):
+    """Names of the factory's parameters that have no default (``()`` when it cannot tell)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return ()
+    return tuple(
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+
+
+def check_component(registry, entry):
+    """Import one registration's factory and build it with its defaults where it has them."""
+    fields = dict(kind=entry.kind, name=entry.name, backend=entry.backend, plugin=entry.plugin, distribution=entry.distribution)
+    try:
+        factory = entry.load()
+    except Exception as exc:  # a plugin's import may fail any way at all
+        return CheckResult(**fields, outcome="failed", error=_describe(exc))
+    if entry.kind in IMPORT_ONLY_KINDS:
+        return CheckResult(**fields, outcome="imported", why_not_built="a data set, not loaded")
+    needed = required_options(factory)
+    if needed:
+        return CheckResult(**fields, outcome="imported", why_not_built=f"needs {', '.join(needed)}")
+    try:
+        registry.create(entry.kind, entry.name, entry.backend)
+    except (UnknownComponentError, PluginError) as exc:
+        return CheckResult(**fields, outcome="failed", error=f"building it with its default options: {exc}")
+    except ConfigError as exc:
+        return CheckResult(**fields, outcome="imported", why_not_built=f"its defaults are refused: {exc}")
+    except Exception as exc:
+        return CheckResult(**fields, outcome="failed", error=f"building it with its default options: {_describe(exc)}")
+    return CheckResult(**fields, outcome="built")
+
+
+def check_components(registry):
+    """A :class:`CheckResult` for every registration, in the registry's order."""
+    return [check_component(registry, entry) for entry in registry.entries()]
+
+
+def _describe(exc):
+    return str(exc) if isinstance(exc, CorennError) else f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,1 @@
+"""One of two third parties that both register the activation "twin"."""

@@ -1,0 +1,1 @@
+"""A plugin whose registration hook lacks ``@corenn.hookimpl``."""
