@@ -52,7 +52,7 @@ def fc(session):
 def discovery(session):
     """Plugin discovery with real throw-away distributions installed into temporary environments."""
     # The throw-away distributions are built without isolation; nox's venv setuptools is too old.
-    _install(session, CORE, FC, "setuptools>=70.1")
+    _install(session, CORE, FC, CONV, "setuptools>=70.1")
     session.run("pytest", "tests/discovery", *session.posargs)
 
 
