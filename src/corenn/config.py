@@ -25,6 +25,7 @@ AUGMENT_KEYS = {
 }
 PADDING_MODES = ("zeros", "reflect")
 TEST_AUGMENT_MODES = ("none", "flip", "flip_translate")  # corenn.data.loader.evaluation_views makes the views
+MAX_CONFIG_NESTING = 100  # tables and arrays inside one another; the layers' own bound is lower (corenn.composite)
 
 
 def _component(table, where, *, default_name=None):
@@ -225,10 +226,28 @@ def _type_names(types):
     return " or ".join(names[t] for t in types)
 
 
+def _check_nesting(data):
+    """Refuse values nested past :data:`MAX_CONFIG_NESTING` before anything walks them
+    recursively (validation, ``to_toml``), which would end in a RecursionError traceback.
+    The walk itself keeps its own stack."""
+    pending = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list, tuple)):
+            depth += 1
+            if depth > MAX_CONFIG_NESTING:
+                raise ConfigError(
+                    f"the config nests tables and arrays more than {MAX_CONFIG_NESTING} deep; "
+                    f"at most {MAX_CONFIG_NESTING} levels are allowed"
+                )
+            pending.extend((item, depth) for item in (value.values() if isinstance(value, dict) else value))
+
+
 def config_from_dict(data):
     """Validate a config mapping (as parsed from TOML) into a :class:`RunConfig`."""
     if not isinstance(data, dict):
         raise ConfigError(f"a config is a table of keys, got {type(data).__name__}")
+    _check_nesting(data)
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise ConfigError(
@@ -360,6 +379,10 @@ def parse_toml(text, origin="<config>"):
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin} is not valid TOML: {exc}") from exc
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(
+            f"{origin} nests tables and arrays too deep for the TOML parser; at most {MAX_CONFIG_NESTING} levels are allowed"
+        ) from None
     try:
         return config_from_dict(data)
     except ConfigError as exc:
