@@ -22,6 +22,7 @@ is killed in between, until the next epoch's end (or a resume) rewrites them fro
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -108,7 +109,15 @@ class RunRecorder:
                 with RunRecorder(run_dir) as previous:
                     previous.lock()  # refuse to replace a run that a live process is training
                     shutil.rmtree(run_dir)
-            os.replace(staging, run_dir)
+            try:
+                os.replace(staging, run_dir)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                raise RunExistsError(
+                    f"run directory {run_dir} was created by another corenn process while this one was starting; "
+                    "choose another --name (without --name, corenn picks a free one)"
+                ) from None
         except BaseException as exc:
             recorder.close()
             shutil.rmtree(staging, ignore_errors=True)

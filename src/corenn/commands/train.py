@@ -27,7 +27,6 @@ def run(args):
     import sys
 
     from corenn.commands.common import load_run_config, print_json
-    from corenn.records import unique_run_name
     from corenn.training import resume, train
 
     verbose = not args.quiet
@@ -40,8 +39,9 @@ def run(args):
             overrides = {"lr": args.lr, "mixed_precision": args.mixed_precision}
             config = load_run_config(args, name=args.name, **overrides)
             if args.name is None and not args.overwrite:
-                config = load_run_config(args, name=unique_run_name(args.out, config.name), **overrides)
-            result = train(config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose)
+                result = _train_under_a_free_name(args, config, overrides, verbose)
+            else:
+                result = train(config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose)
     if args.json:
         print_json(result)
     else:
@@ -53,6 +53,26 @@ def run(args):
         print(summary)
         print(f"records: {result['run_dir']}")
     return 0
+
+
+NAME_ATTEMPTS = 20
+
+
+def _train_under_a_free_name(args, config, overrides, verbose):
+    """Train under the config's name or the first free ``name-N``. Runs started at the same
+    moment can pick the same free name; the one that loses the race takes the next one."""
+    from corenn.commands.common import load_run_config
+    from corenn.errors import RunExistsError
+    from corenn.records import unique_run_name
+    from corenn.training import train
+
+    for attempt in range(NAME_ATTEMPTS):
+        named = load_run_config(args, name=unique_run_name(args.out, config.name), **overrides)
+        try:
+            return train(named, data_dir=args.data_dir, out_dir=args.out, verbose=verbose)
+        except RunExistsError:
+            if attempt == NAME_ATTEMPTS - 1:
+                raise
 
 
 def _reject_config_flags_on_resume(args):

@@ -1,0 +1,98 @@
+"""Two processes writing into the same folder: sweeps lock theirs, runs started at once take
+different names, and Ctrl-C keeps a sweep's finished rows."""
+
+import json
+import signal
+import time
+
+from faultkit import TIMEOUT_S, one_line_error, run_corenn, start_corenn
+
+SWEEP_ARGS = ("sweep", "--epochs", "50", "--lrs", "0.01,0.02,0.05", "--hidden", "4,8,16")
+SWEEP_DIR_NAME = "iris-ffnn-sweep"
+
+
+def wait_for(condition, what, timeout=TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def sweep_rows(out):
+    path = out / SWEEP_DIR_NAME / "sweep.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["rows"]
+    except (OSError, ValueError):
+        return None
+
+
+def finish(process):
+    try:
+        return process.communicate(timeout=TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_a_second_sweep_into_a_running_sweeps_folder_is_refused_with_or_without_overwrite(tmp_path):
+    """Before: both sweeps exited 0 and sweep.json held one sweep's rows only."""
+    out = tmp_path / "out"
+    first = start_corenn(*SWEEP_ARGS, "--json", "--out", out)
+    try:
+        wait_for(lambda: sweep_rows(out) is not None, "the first sweep's folder")
+        line = one_line_error(run_corenn(*SWEEP_ARGS, "--out", out))
+        assert line.startswith("corenn sweep: error: run directory") and "already exists" in line, line
+        line = one_line_error(run_corenn(*SWEEP_ARGS, "--overwrite", "--out", out))
+        assert "is in use by another corenn process" in line, line
+    finally:
+        stdout, stderr = finish(first)
+    assert first.returncode == 0, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["status"] == "finished" and len(summary["rows"]) == 9
+    assert json.loads((out / SWEEP_DIR_NAME / "sweep.json").read_text(encoding="utf-8")) == summary
+
+
+def test_two_sweeps_started_at_once_leave_one_whole_sweep_and_one_error(tmp_path):
+    out = tmp_path / "out"
+    processes = [start_corenn(*SWEEP_ARGS[:2], "2", "--json", "--out", out) for _ in range(2)]
+    results = [(process, *finish(process)) for process in processes]
+    codes = sorted(process.returncode for process, _, _ in results)
+    assert codes == [0, 1], [stderr for _, _, stderr in results]
+    winner = next(stdout for process, stdout, _ in results if process.returncode == 0)
+    loser = next(stderr for process, _, stderr in results if process.returncode == 1)
+    assert len(loser.strip().splitlines()) == 1 and "Traceback" not in loser, loser
+    assert json.loads((out / SWEEP_DIR_NAME / "sweep.json").read_text(encoding="utf-8")) == json.loads(winner.strip().splitlines()[-1])
+
+
+def test_ctrl_c_during_a_sweep_keeps_the_finished_rows(tmp_path):
+    """Before: the rows already finished were thrown away and the folder left empty."""
+    out = tmp_path / "out"
+    process = start_corenn(*SWEEP_ARGS, "--out", out)
+    try:
+        wait_for(lambda: bool(sweep_rows(out)), "a first finished row")
+        process.send_signal(signal.SIGINT)
+    finally:
+        _, stderr = finish(process)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    recorded = json.loads((out / SWEEP_DIR_NAME / "sweep.json").read_text(encoding="utf-8"))
+    assert recorded["status"] == "interrupted"
+    assert 1 <= len(recorded["rows"]) < 9
+    assert recorded["best"] in recorded["rows"]
+    lines = stderr.strip().splitlines()
+    assert lines[-2] == f"interrupted: {len(recorded['rows'])} of 9 runs finished; their rows are in {out / SWEEP_DIR_NAME / 'sweep.json'}"
+    assert lines[-1] == "corenn sweep: interrupted"
+
+
+def test_two_unnamed_runs_started_at_once_into_one_folder_both_finish_under_different_names(tmp_path):
+    """Before: one of them failed with "Directory not empty" instead of taking ``-2``."""
+    out = tmp_path / "out"
+    for _ in range(3):  # the race is narrow: try it a few times
+        processes = [start_corenn("train", "--epochs", "2", "--quiet", "--json", "--out", out) for _ in range(2)]
+        results = [(process, *finish(process)) for process in processes]
+        for process, _, stderr in results:
+            assert process.returncode == 0, stderr
+        names = {json.loads(stdout.strip().splitlines()[-1])["name"] for _, stdout, _ in results}
+        assert len(names) == 2, names
+    assert len([path for path in out.iterdir() if not path.name.startswith(".")]) == 6
