@@ -57,14 +57,39 @@ def _check_seed(instance, attribute, value):
         raise ConfigError(f"seed must be a non-negative integer, got {value!r}")
 
 
+MAX_RUN_NAME_BYTES = 200
+"""The longest run name, in bytes of UTF-8. A run's folder names are longer than its name (the
+set-up folder ``.<name>.<8 random>.staging`` adds 18 bytes, ``-sweep`` and ``-N`` a few more),
+and a folder name may hold at most 255 bytes on the usual file systems."""
+
+
 def _check_run_name(instance, attribute, value):
-    """A run's name is its directory under ``--out``: one plain folder name, never a path."""
+    """A run's name is its directory under ``--out``: one plain folder name, never a path, and
+    never a hidden one: names starting with '.' are corenn's own set-up folders and
+    temporaries, which it deletes when it finds them abandoned."""
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"name must be a non-empty string (the run directory's name), got {value!r}")
+        raise ConfigError(f"name must be a non-empty string (the run directory's name), got {_shortened(value)}")
     if value in (".", "..") or any(sep in value for sep in ("/", "\\", "\0")):
         raise ConfigError(
-            f"name {value!r} is not a plain folder name: it may not be '.' or '..' nor contain '/', '\\' or NUL"
+            f"name {_shortened(value)} is not a plain folder name: it may not be '.' or '..' nor contain '/', '\\' or NUL"
         )
+    if value.startswith("."):
+        raise ConfigError(
+            f"name {_shortened(value)} starts with '.': hidden names are reserved for corenn's set-up folders "
+            "and temporaries; start it with another character"
+        )
+    size = len(value.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_RUN_NAME_BYTES:
+        raise ConfigError(
+            f"name {_shortened(value)} is {size} bytes long; a run name may hold at most {MAX_RUN_NAME_BYTES} bytes "
+            "(UTF-8), so that its folders' names fit the file system"
+        )
+
+
+def _shortened(value, limit=60):
+    """``repr(value)`` cut to about ``limit`` characters, for one-line messages about huge values."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]} ({len(text)} characters)"
 
 
 @attrs.define

@@ -26,6 +26,7 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -241,11 +242,26 @@ def _read_json_or_none(path):
         return None
 
 
+_STAGING_RANDOM_PART = re.compile(r"[a-z0-9_]{8}")  # what tempfile.mkdtemp puts between prefix and suffix
+
+
+def is_staging_folder_of(folder_name, name):
+    """Whether ``folder_name`` is exactly what :meth:`RunRecorder.create` names the staging
+    folder of run ``name``: ``.<name>.<8 random characters>.staging``. Compared as plain
+    text, never as a glob pattern, because run names may hold ``*``, ``?`` or ``[``."""
+    prefix = f".{name}."
+    if not (folder_name.startswith(prefix) and folder_name.endswith(STAGING_SUFFIX)):
+        return False
+    return bool(_STAGING_RANDOM_PART.fullmatch(folder_name[len(prefix) : -len(STAGING_SUFFIX)]))
+
+
 def _remove_abandoned_staging(out_dir, name):
-    """Delete staging folders of runs that were killed while starting (their lock is free)."""
-    for staging in out_dir.glob(f".{name}.*{STAGING_SUFFIX}"):
-        if not staging.is_dir():
-            continue
+    """Delete staging folders of runs named ``name`` that were killed while starting (their
+    lock is free). Run names never start with '.' (see :mod:`corenn.config`), so no run's own
+    folder can look like a staging folder."""
+    with os.scandir(out_dir) as entries:
+        candidates = [Path(entry.path) for entry in entries if is_staging_folder_of(entry.name, name) and entry.is_dir(follow_symlinks=False)]
+    for staging in candidates:
         recorder = RunRecorder(staging)
         try:
             recorder.lock()
