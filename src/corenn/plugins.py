@@ -6,6 +6,9 @@ hook implementations is registered with the pluggy plugin manager, then its
 (like datasette's default plugins); third-party plugins come from the ``corenn.plugins``
 entry-point group. A plugin that fails to import or to register is recorded and skipped, so one
 broken plugin never breaks the tool; ``CORENN_STRICT_PLUGINS=1`` makes such a failure an error.
+
+"Fails" means raising anything but KeyboardInterrupt: a plugin calling ``sys.exit()`` raises
+SystemExit, which is no Exception, and would otherwise end the caller's process silently.
 """
 
 import importlib
@@ -111,14 +114,18 @@ class PluginSystem:
         try:
             module = load_module()
             self.manager.register(module, name=info.name)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: see the module's docstring
             return self._failed(info, exc)
         try:
             for impl in self.manager.hook.corenn_register_components.get_hookimpls():
                 if impl.plugin_name == info.name:
                     impl.function(register=register)
             self.registry.add_all(staged)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             self.manager.unregister(name=info.name)
             return self._failed(info, exc)
         info.components = staged
@@ -147,9 +154,18 @@ class PluginSystem:
         for impl in reversed(caller.get_hookimpls()):
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception as exc:
-                if self.strict or impl.plugin_name == CORE_DISTRIBUTION or _is_local(impl):
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: see the module's docstring
+                if impl.plugin_name == CORE_DISTRIBUTION or _is_local(impl):
                     raise
+                if self.strict:
+                    if isinstance(exc, Exception):
+                        raise
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc} "
+                        f"(unset {STRICT_ENV} to skip failing plugins)"
+                    ) from exc
                 warnings.warn(
                     f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}",
                     RuntimeWarning,
