@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from corenn.config import config_from_dict
-from corenn.errors import ConfigError
+from corenn.errors import ConfigError, remember_run_dir
 from corenn.io import write_json
 from corenn.records import RunRecorder, write_plots
 from corenn.training import train
@@ -87,6 +87,9 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
                 write_rows(recorder, "running")
                 if progress is not None:
                     progress(rows[-1])
+        except Exception as exc:
+            remember_run_dir(exc, recorder.run_dir)
+            raise
         except KeyboardInterrupt:
             write_rows(recorder, "interrupted")
             print(

@@ -16,7 +16,7 @@ import numpy as np
 
 from corenn.config import load_config, with_overrides
 from corenn.data.loader import check_image_options, prepare
-from corenn.errors import ConfigError, CorennError, CorruptFileError, TrainingDiverged
+from corenn.errors import ConfigError, CorennError, CorruptFileError, TrainingDiverged, remember_run_dir
 from corenn.hookspecs import hookimpl
 from corenn.model import Sequential
 from corenn.plugins import get_plugins
@@ -341,6 +341,10 @@ def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, reco
         trainer.run.run_dir = recorder.run_dir
     try:
         return _execute(trainer, recorder, ([reporter] if reporter else []) + list(callbacks), data_dir=data_dir)
+    except Exception as exc:
+        if recorder is not None:
+            remember_run_dir(exc, recorder.run_dir)
+        raise
     finally:
         if recorder is not None:
             recorder.close()
@@ -370,7 +374,11 @@ def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None):
     with RunRecorder(run_dir) as recorder:
         recorder.lock()
         recorder.remove_stale_temporaries()
-        return _resume_locked(recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs)
+        try:
+            return _resume_locked(recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs)
+        except Exception as exc:
+            remember_run_dir(exc, run_dir)
+            raise
 
 
 def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs):
