@@ -18,6 +18,7 @@ from corenn.config import config_from_dict
 from corenn.errors import ConfigError, remember_run_dir
 from corenn.io import write_json
 from corenn.records import RunRecorder, write_plots
+from corenn.trainer import DeferredInterrupt
 from corenn.training import train
 
 
@@ -91,12 +92,13 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
             remember_run_dir(exc, recorder.run_dir)
             raise
         except KeyboardInterrupt:
-            write_rows(recorder, "interrupted")
-            print(
-                f"\ninterrupted: {len(rows)} of {len(grid)} runs finished; their rows are in "
-                f"{Path(recorder.run_dir) / SWEEP_FILE}",
-                file=sys.stderr, flush=True,
-            )
+            with DeferredInterrupt.ignored():
+                write_rows(recorder, "interrupted")
+                print(
+                    f"\ninterrupted: {len(rows)} of {len(grid)} runs finished; their rows are in "
+                    f"{Path(recorder.run_dir) / SWEEP_FILE}",
+                    file=sys.stderr, flush=True,
+                )
             raise
         summary = _summary(config, rows, len(grid), recorder.run_dir, "finished")
         best_index = rows.index(summary["best"])

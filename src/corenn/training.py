@@ -22,7 +22,7 @@ from corenn.model import Sequential
 from corenn.plugins import get_plugins
 from corenn.registry import option_names
 from corenn.records import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSON_FILE, PARAMETERS_FILE, RESULT_FILE, RunRecorder
-from corenn.trainer import NumpyArrays, Trainer, TrainingRun
+from corenn.trainer import DeferredInterrupt, NumpyArrays, Trainer, TrainingRun
 
 SHUFFLE_STREAM = 0x5EED
 AUGMENT_STREAM = 0xA06
@@ -252,7 +252,8 @@ def _execute(trainer, recorder, callbacks, *, data_dir=None):
         raise TrainingDiverged(f"{exc}; {where}; try a smaller learning rate", epoch=exc.epoch, step=exc.step) from exc
     except KeyboardInterrupt:
         if recorder is not None:
-            print(f"\n{_save_interrupted(trainer, recorder)}; continue with: {command}", file=sys.stderr, flush=True)
+            with DeferredInterrupt.ignored():
+                print(f"\n{_save_interrupted(trainer, recorder)}; continue with: {command}", file=sys.stderr, flush=True)
         raise
     result = {
         "name": run.config.name,
