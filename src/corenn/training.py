@@ -87,6 +87,7 @@ def array_backend(backend, device):
         if device not in ("cpu", "auto"):
             raise ConfigError(f"device {device!r} needs a backend that has devices (--backend torch); numpy runs on the cpu only")
         return NumpyArrays()
+    _check_backend(backend, get_plugins().registry)  # a backend whose plugin is not installed: say which to install
     try:
         backend_class = get_plugins().manager.hook.corenn_array_backend(backend=backend)
     except ImportError as exc:

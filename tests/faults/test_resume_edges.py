@@ -7,7 +7,7 @@ import pytest
 
 from corenn.cli import main
 from corenn.records import RunRecorder
-from faultkit import RUN_NAME, SMALL_IRIS_CONFIG, assert_same_run, write_config
+from faultkit import RUN_NAME, SMALL_IRIS_CONFIG, assert_same_run, one_line_error, run_corenn, write_config
 
 
 def _one_error_line(capsys, argv):
@@ -179,3 +179,19 @@ def test_resuming_on_other_data_is_refused(finished_run, monkeypatch, capsys):
         f"corenn train: error: the training data differs from the data checkpoint {finished_run / 'checkpoint.npz'} "
         "was made with (another --data-dir, or changed files?); resume with the same data, or start a new run"
     )
+
+
+def test_predict_on_a_torch_run_without_corenn_torch_says_what_to_install(tmp_path):
+    """Before: "backend 'torch' has components but no installed plugin lets the trainer run on
+    it", which does not say what is missing."""
+    import corenn.plugins
+
+    if corenn.plugins.get_registry().entries(backend="torch"):
+        pytest.skip("corenn-torch is installed here")
+    out = tmp_path / "out"
+    assert run_corenn("train", "--epochs", "1", "--quiet", "--name", "torch-run", "--out", out).returncode == 0
+    config = out / "torch-run" / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('backend = "numpy"', 'backend = "torch"'), encoding="utf-8")
+    line = one_line_error(run_corenn("predict", out / "torch-run", "--out", tmp_path / "submission.csv"))
+    assert line.startswith("corenn predict: error: backend 'torch' has no components installed (")
+    assert "pip install" in line and "corenn-torch" in line, line
