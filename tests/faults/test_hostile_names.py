@@ -6,7 +6,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corenn.config import MAX_RUN_NAME_BYTES, load_preset, with_overrides
+from corenn.config import MAX_RUN_NAME_BYTES, config_from_dict, load_preset, with_overrides
 from corenn.errors import CorennError
 from corenn.records import RunRecorder
 from corenn.sweep import run_sweep
@@ -81,20 +81,44 @@ def test_long_run_names_are_refused_up_front_with_one_line(tmp_path):
 NAME_CHARACTERS = string.ascii_letters + string.digits + ".*?[]!{}-_ ~$'\"\\/:é漢"
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.text(alphabet=NAME_CHARACTERS, min_size=1, max_size=24), sweep=st.booleans())
-def test_random_run_names_touch_no_other_run(tmp_path_factory, name, sweep):
+HIDDEN_WIDTHS = st.one_of(
+    st.integers(min_value=-3, max_value=2**70), st.floats(allow_nan=True), st.text(max_size=5), st.booleans(), st.none(),
+    st.lists(st.integers(0, 3), max_size=3),
+)
+LEARNING_RATES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2, 2))
+
+
+def tiny_with(name, hidden, lr):
+    """The iris-ffnn preset, one epoch, with a random hidden width and learning rate (the
+    values a careless or hostile config might hold)."""
+    data = tiny(name).to_dict()
+    data["layers"][0]["n_out"] = hidden
+    data["optimizer"]["lr"] = lr
+    return data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.text(alphabet=NAME_CHARACTERS, min_size=1, max_size=24),
+    sweep=st.booleans(),
+    hidden=st.one_of(st.just(8), HIDDEN_WIDTHS),
+    lr=st.one_of(st.just(0.05), LEARNING_RATES),
+)
+def test_random_run_names_and_option_values_touch_no_other_run(tmp_path_factory, name, sweep, hidden, lr):
+    """Whatever the name and values: the run (or sweep) trains into its own folder, or is
+    refused with a one-line CorennError; no other folder under --out changes, and no set-up
+    folder is left behind."""
     out = tmp_path_factory.mktemp("names")
     plant(out)
     try:
+        config = tiny_with(name, hidden, lr)
         if sweep:
-            result_dir = run_sweep(tiny(name), [0.1], [4], out_dir=out)["sweep_dir"]
+            result_dir = run_sweep(config_from_dict(config), [0.1] if not isinstance(lr, float) else [lr], [4], out_dir=out)["sweep_dir"]
         else:
-            result_dir = train(tiny(name), out_dir=out, verbose=False)["run_dir"]
-    except CorennError as exc:  # a refused name, or one of the planted runs' names
+            result_dir = train(config, out_dir=out, verbose=False)["run_dir"]
+    except CorennError as exc:  # a refused name or value, one of the planted runs' names, or a diverged run
         assert "\n" not in str(exc)
     else:
         assert result_dir == str(out / (f"{name}-sweep" if sweep else name))
-        assert RunRecorder(result_dir).read_result() is not None or sweep
     assert_planted_untouched(out)
     assert not [path.name for path in out.iterdir() if path.name.endswith(".staging") and path.name not in PLANTED]
