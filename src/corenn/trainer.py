@@ -177,6 +177,9 @@ class DeferredInterrupt:
                 signal.signal(signum, handler)
 
 
+RESUMABLE_CHANGES = {"epochs", "backend", "device"}  # what a resume may change of a run's config
+
+
 class Trainer:
     """Trains ``run.model`` on prepared data with a loss, an optimizer and a scheduler.
 
@@ -496,16 +499,17 @@ class Trainer:
         return self._data_fingerprint
 
     def _check_same_config(self, saved, origin):
-        """A resumed run must be the run that was saved: only ``epochs`` may differ."""
+        """A resumed run must be the run that was saved: only ``epochs`` and where it computes
+        (``backend``, ``device``: a checkpoint holds plain arrays on every backend) may differ."""
         current = self.run.config.to_dict() if hasattr(self.run.config, "to_dict") else None
         if saved is None or current is None:
             return
-        changed = sorted(_changed_keys(_json_form(saved), _json_form(current)) - {"epochs"})
+        changed = sorted(_changed_keys(_json_form(saved), _json_form(current)) - RESUMABLE_CHANGES)
         if changed:
             raise ConfigError(
                 f"the run's config differs from the one checkpoint {origin} was made with "
-                f"(changed: {', '.join(changed)}); a resumed run keeps its config, only --epochs "
-                f"may change: start a new run for a different config"
+                f"(changed: {', '.join(changed)}); a resumed run keeps its config, only --epochs, "
+                f"--backend and --device may change: start a new run for a different config"
             )
 
 

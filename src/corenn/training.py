@@ -352,13 +352,18 @@ def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, reco
             recorder.close()
 
 
-def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None):
+def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None, backend=None, device=None):
     """Continue a recorded run from its last checkpoint, to its configured number of epochs.
 
     ``epochs`` extends (or sets) the run's length; it cannot be fewer than the epochs already
     trained. A finished run is not trained again: its recorded result is returned. The run
     ends exactly as an uninterrupted run with the same config would (on the numpy backend,
     bit for bit), however it was stopped.
+
+    ``backend`` and ``device`` move the run to another backend or device: its records are
+    plain numpy arrays on every backend, so the run goes on where it stopped (in float64, as
+    closely as the two backends agree, about 1e-10), and its recorded config says where it
+    now trains.
     """
     run_dir = Path(run_dir)
     if not run_dir.exists():
@@ -377,17 +382,18 @@ def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None):
         recorder.lock()
         recorder.remove_stale_temporaries()
         try:
-            return _resume_locked(recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs)
+            return _resume_locked(
+                recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs, backend=backend, device=device
+            )
         except Exception as exc:
             remember_run_dir(exc, run_dir)
             raise
 
 
-def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs):
+def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, backend=None, device=None):
     run_dir = recorder.run_dir
-    config = load_config(recorder.path(CONFIG_FILE))
-    if epochs is not None:
-        config = with_overrides(config, epochs=epochs)
+    recorded = load_config(recorder.path(CONFIG_FILE))
+    config = with_overrides(recorded, epochs=epochs, backend=backend, device=device)
     reporter = ConsoleReporter() if verbose else None
     say = (lambda message: print(message, file=reporter.stream, flush=True)) if reporter else (lambda message: None)
     trainer = _make_trainer(config, run_dir, data_dir=data_dir, reporter=reporter)
@@ -428,7 +434,7 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs):
         return result
     if result is not None:
         recorder.remove_result()  # being extended: no longer finished until it ends again
-    if epochs is not None:
+    if config != recorded:
         recorder.write_config(config)
     if not in_epoch:
         # Bring the records level with the checkpoint (a kill between files leaves them behind).

@@ -34,7 +34,9 @@ def run(args):
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         if args.resume:
             _reject_config_flags_on_resume(args)
-            result = resume(args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs)
+            result = resume(
+                args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs, backend=args.backend, device=args.device
+            )
         else:
             overrides = {"lr": args.lr, "mixed_precision": args.mixed_precision}
             config = load_run_config(args, name=args.name, **overrides)
@@ -84,8 +86,7 @@ def _reject_config_flags_on_resume(args):
         flag
         for flag, value in (
             ("--config", args.config), ("--preset", args.preset), ("--lr", args.lr), ("--name", args.name),
-            ("--batch-size", args.batch_size), ("--seed", args.seed), ("--backend", args.backend),
-            ("--device", args.device), ("--dtype", args.dtype),
+            ("--batch-size", args.batch_size), ("--seed", args.seed), ("--dtype", args.dtype),
             (mixed_precision_flag, args.mixed_precision),
         )
         if value is not None
@@ -93,5 +94,5 @@ def _reject_config_flags_on_resume(args):
     if given:
         raise ConfigError(
             f"--resume continues a run with its recorded config; {', '.join(given)} cannot be combined with it "
-            "(only --epochs, --data-dir, --quiet and --json can)"
+            "(only --epochs, --backend, --device, --data-dir, --quiet and --json can)"
         )
