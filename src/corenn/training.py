@@ -87,12 +87,12 @@ def array_backend(backend, device):
         if device not in ("cpu", "auto"):
             raise ConfigError(f"device {device!r} needs a backend that has devices (--backend torch); numpy runs on the cpu only")
         return NumpyArrays()
-    _check_backend(backend, get_plugins().registry)  # a backend whose plugin is not installed: say which to install
     try:
         backend_class = get_plugins().manager.hook.corenn_array_backend(backend=backend)
     except ImportError as exc:
         raise ConfigError(f"backend {backend!r} needs PyTorch and corenn-torch ({exc}); install them: {TORCH_INSTALL}") from exc
     if backend_class is None:
+        _check_backend(backend, get_plugins().registry)  # no plugin for it at all: say which to install
         raise ConfigError(
             f"backend {backend!r} has components but no installed plugin lets the trainer run on it "
             "(the corenn_array_backend hook); the trainer runs on numpy and on backends whose plugin implements it"
