@@ -10,12 +10,13 @@ instead of replacing the first one's rows. ``sweep.json`` is rewritten after eve
 run, so a sweep stopped by Ctrl-C, SIGTERM or a kill keeps the rows it had.
 """
 
+import contextlib
 import itertools
 import sys
 from pathlib import Path
 
 from corenn.config import config_from_dict
-from corenn.errors import ConfigError, remember_run_dir
+from corenn.errors import ConfigError, CorennError, remember_run_dir
 from corenn.io import write_json
 from corenn.records import RunRecorder, write_plots
 from corenn.trainer import DeferredInterrupt
@@ -89,6 +90,8 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
                 if progress is not None:
                     progress(rows[-1])
         except Exception as exc:
+            with contextlib.suppress(CorennError):  # a full disk must not hide why the sweep stopped
+                write_rows(recorder, "failed")
             remember_run_dir(exc, recorder.run_dir)
             raise
         except KeyboardInterrupt:
@@ -121,7 +124,7 @@ def _grid_config(config, lr, hidden):
 def _summary(config, rows, n_runs, sweep_dir, status):
     """What ``sweep.json`` holds: every finished row, the best so far by validation accuracy
     (ties: the lower validation loss), and whether the sweep ran to its end (``status``:
-    ``running``, ``interrupted`` or ``finished``)."""
+    ``running``, ``interrupted``, ``failed`` (a run raised an error) or ``finished``)."""
     best = max(rows, key=lambda row: (row["val_accuracy"], -row["val_loss"])) if rows else None
     return {
         "name": config.name,
