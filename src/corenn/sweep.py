@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from corenn.config import config_from_dict
-from corenn.errors import ConfigError, CorennError, remember_run_dir
+from corenn.errors import ConfigError, CorennError, RunExistsError, remember_run_dir
 from corenn.io import write_json
 from corenn.records import RunRecorder, write_plots
 from corenn.trainer import DeferredInterrupt
@@ -63,9 +63,15 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
     def write_rows(recorder, status):
         write_json(Path(recorder.run_dir) / SWEEP_FILE, _summary(config, rows, len(grid), recorder.run_dir, status))
 
-    recorder = RunRecorder.create(
-        out_dir, f"{config.name}-sweep", overwrite=overwrite, initialize=lambda staged: write_rows(staged, "running")
-    )
+    try:
+        recorder = RunRecorder.create(
+            out_dir, f"{config.name}-sweep", overwrite=overwrite, initialize=lambda staged: write_rows(staged, "running")
+        )
+    except RunExistsError:  # its message speaks of runs (--name, --resume), which a sweep has not
+        raise RunExistsError(
+            f"sweep folder {Path(out_dir) / f'{config.name}-sweep'} already exists (another sweep of {config.name!r}); "
+            "pass --overwrite to replace it, or choose another --out"
+        ) from None
     with recorder:
         try:
             for (lr, hidden), run_config in zip(grid, configs):

@@ -42,7 +42,10 @@ def test_a_second_sweep_into_a_running_sweeps_folder_is_refused_with_or_without_
     try:
         wait_for(lambda: sweep_rows(out) is not None, "the first sweep's folder")
         line = one_line_error(run_corenn(*SWEEP_ARGS, "--out", out))
-        assert line.startswith("corenn sweep: error: run directory") and "already exists" in line, line
+        assert line == (
+            f"corenn sweep: error: sweep folder {out / SWEEP_DIR_NAME} already exists (another sweep of 'iris-ffnn'); "
+            "pass --overwrite to replace it, or choose another --out"
+        )
         line = one_line_error(run_corenn(*SWEEP_ARGS, "--overwrite", "--out", out))
         assert "is in use by another corenn process" in line, line
     finally:
