@@ -87,9 +87,10 @@ def _check_run_name(instance, attribute, value):
 
 
 def _shortened(value, limit=60):
-    """``repr(value)`` cut to about ``limit`` characters, for one-line messages about huge values."""
+    """``repr(value)`` with its middle cut to keep about ``limit`` characters, for one-line
+    messages about huge values."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]} ({len(text)} characters)"
+    return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]}"
 
 
 @attrs.define
