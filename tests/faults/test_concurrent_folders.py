@@ -7,7 +7,7 @@ import time
 
 from faultkit import TIMEOUT_S, one_line_error, run_corenn, start_corenn
 
-SWEEP_ARGS = ("sweep", "--epochs", "50", "--lrs", "0.01,0.02,0.05", "--hidden", "4,8,16")
+SWEEP_ARGS = ("sweep", "--epochs", "2000", "--lrs", "0.01,0.02,0.05", "--hidden", "4,8,16")  # seconds per run: alive while others try
 SWEEP_DIR_NAME = "iris-ffnn-sweep"
 
 
@@ -36,24 +36,30 @@ def finish(process):
 
 
 def test_a_second_sweep_into_a_running_sweeps_folder_is_refused_with_or_without_overwrite(tmp_path):
-    """Before: both sweeps exited 0 and sweep.json held one sweep's rows only."""
+    """Before: both sweeps exited 0 and sweep.json held one sweep's rows only. The second one
+    sweeps another grid (the default), so rows of it would show."""
     out = tmp_path / "out"
-    first = start_corenn(*SWEEP_ARGS, "--json", "--out", out)
+    first = start_corenn(*SWEEP_ARGS, "--out", out)
     try:
         wait_for(lambda: sweep_rows(out) is not None, "the first sweep's folder")
-        line = one_line_error(run_corenn(*SWEEP_ARGS, "--out", out))
+        line = one_line_error(run_corenn("sweep", "--epochs", "1", "--out", out))
         assert line == (
             f"corenn sweep: error: sweep folder {out / SWEEP_DIR_NAME} already exists (another sweep of 'iris-ffnn'); "
             "pass --overwrite to replace it, or choose another --out"
         )
-        line = one_line_error(run_corenn(*SWEEP_ARGS, "--overwrite", "--out", out))
-        assert "is in use by another corenn process" in line, line
+        line = one_line_error(run_corenn("sweep", "--epochs", "1", "--overwrite", "--out", out))
+        assert line == (
+            f"corenn sweep: error: run directory {out / SWEEP_DIR_NAME} is in use by another corenn process; "
+            "wait for it to finish or stop it, then try again"
+        )
+        assert first.poll() is None, "the first sweep must still run for this test to mean anything"
+        first.send_signal(signal.SIGINT)
     finally:
-        stdout, stderr = finish(first)
-    assert first.returncode == 0, stderr
-    summary = json.loads(stdout.strip().splitlines()[-1])
-    assert summary["status"] == "finished" and len(summary["rows"]) == 9
-    assert json.loads((out / SWEEP_DIR_NAME / "sweep.json").read_text(encoding="utf-8")) == summary
+        _, stderr = finish(first)
+    assert first.returncode == 130, stderr
+    recorded = json.loads((out / SWEEP_DIR_NAME / "sweep.json").read_text(encoding="utf-8"))
+    assert recorded["status"] == "interrupted" and recorded["runs"] == 9
+    assert all(row["lr"] in (0.01, 0.02, 0.05) and row["hidden"] in (4, 8, 16) for row in recorded["rows"])
 
 
 def test_two_sweeps_started_at_once_leave_one_whole_sweep_and_one_error(tmp_path):
