@@ -96,13 +96,18 @@ class RunRecorder:
             )
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            _remove_abandoned_staging(out_dir, name)
-            staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGING_SUFFIX, dir=out_dir))
+            with _starting_runs_guard(out_dir):
+                _remove_abandoned_staging(out_dir, name)
+                staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGING_SUFFIX, dir=out_dir))
+                recorder = cls(staging)
+                try:
+                    recorder.lock()
+                except CorennError:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise
         except OSError as exc:
             raise CorennError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from exc
-        recorder = cls(staging)
         try:
-            recorder.lock()
             os.chmod(staging, 0o777 & ~process_umask())  # mkdtemp's own mode is 0o700
             if initialize is not None:
                 initialize(recorder)
@@ -253,6 +258,23 @@ def is_staging_folder_of(folder_name, name):
     if not (folder_name.startswith(prefix) and folder_name.endswith(STAGING_SUFFIX)):
         return False
     return bool(_STAGING_RANDOM_PART.fullmatch(folder_name[len(prefix) : -len(STAGING_SUFFIX)]))
+
+
+@contextlib.contextmanager
+def _starting_runs_guard(out_dir):
+    """Let one process at a time clear abandoned staging folders in ``out_dir`` and make its
+    own: otherwise a run starting under the same name could take another's new staging folder,
+    made but not yet locked, for an abandoned one and delete it. Held for milliseconds."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: go on unguarded
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _remove_abandoned_staging(out_dir, name):
