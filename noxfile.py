@@ -58,7 +58,8 @@ def discovery(session):
 
 @nox.session
 def faults(session):
-    """The fault suite: SIGKILL / Ctrl-C then resume, damaged and pickled files, bad data, full disk, divergence."""
+    """The fault suite: SIGKILL / Ctrl-C / SIGTERM then resume, damaged and pickled files, bad data, full disk,
+    divergence; hostile input: nesting, run names, gzip bombs, concurrent sweeps, plugins calling sys.exit, huge values."""
     _install(session, CORE, FC, CONV)
     session.run("pytest", "tests/faults", *session.posargs)
 

@@ -159,3 +159,25 @@ def test_a_bare_npy_file_is_not_accepted_as_an_archive(tmp_path):
         np.save(stream, np.ones(3))
     with pytest.raises(CorruptFileError):
         load_arrays(path)
+
+
+def test_written_files_get_fixed_permissions_whatever_they_replace(tmp_path):
+    """A symlink planted at the target is replaced, not followed, and the new file does not
+    copy the link target's mode (setuid included)."""
+    import os
+    import stat
+
+    from corenn.io import atomic_write, process_umask
+
+    target = tmp_path / "setuid-program"
+    target.write_text("#!/bin/sh\n")
+    os.chmod(target, 0o4755)
+    planted = tmp_path / "checkpoint.npz"
+    planted.symlink_to(target)
+    atomic_write(planted, b"new")
+    assert not planted.is_symlink()
+    assert stat.S_IMODE(planted.stat().st_mode) == 0o666 & ~process_umask()
+    assert target.read_text() == "#!/bin/sh\n" and stat.S_IMODE(target.stat().st_mode) == 0o4755
+    os.chmod(planted, 0o600)
+    atomic_write(planted, b"again")
+    assert stat.S_IMODE(planted.stat().st_mode) == 0o666 & ~process_umask()

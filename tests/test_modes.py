@@ -460,8 +460,17 @@ def test_the_torch_backend_without_its_packages_says_what_to_install():
         manager.unregister(name="test-broken-torch")
 
 
-def test_a_backend_without_trainer_support_is_named():
+def test_a_backend_without_trainer_support_is_named(monkeypatch):
+    registry = corenn.plugins.get_registry()
+    entries = registry.entries
+    # 'jax' stands for a backend some plugin registers components for, without an array backend.
+    monkeypatch.setattr(registry, "entries", lambda kind=None, backend=None: entries(kind, "numpy" if backend == "jax" else backend))
     with pytest.raises(ConfigError, match=r"backend 'jax' has components but no installed plugin lets the trainer run on it"):
+        training.array_backend("jax", "cpu")
+
+
+def test_a_backend_no_plugin_provides_is_named_with_the_installed_ones():
+    with pytest.raises(ConfigError, match=r"backend 'jax' has no components installed; installed backends: numpy"):
         training.array_backend("jax", "cpu")
 
 

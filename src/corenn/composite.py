@@ -17,25 +17,71 @@ from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.layers import Layer, build_activation
 from corenn.protocols import Layer as LayerProtocol
 
+MAX_NESTING_DEPTH = 40
+"""How many layer tables deep a network may nest: a residual block holding a residual block
+... holding a plain layer is as deep as the tables on that path, the plain layer included. Each
+level adds a few Python frames to every forward and backward pass; the bound keeps the deepest
+network far below Python's recursion limit, so a config past it fails up front with one line
+instead of a RecursionError traceback part way through training."""
+
+
+def _nested_table_depth(spec):
+    """The most tables (dicts) on any path through ``spec``; 1 for a layer object that is no
+    block. Walked without recursion, so a hostile config cannot exhaust the stack before it is
+    refused."""
+    if isinstance(spec, ResidualBlock):
+        return spec.nesting_depth
+    deepest = 0
+    pending = [(spec, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            depth += 1
+            deepest = max(deepest, depth)
+            pending.extend((item, depth) for item in value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend((item, depth) for item in value)
+        elif isinstance(value, ResidualBlock):
+            deepest = max(deepest, depth + value.nesting_depth)
+    return max(deepest, 1)
+
+
+def check_nesting(layers, shortcut):
+    """This block's nesting depth (see :data:`MAX_NESTING_DEPTH`), refused past the bound
+    before any inner layer is built."""
+    inner = [spec for spec in (*layers, shortcut) if spec is not None]
+    depth = 1 + max(_nested_table_depth(spec) for spec in inner)
+    if depth > MAX_NESTING_DEPTH:
+        raise ConfigError(
+            f"layers nest at most {MAX_NESTING_DEPTH} tables deep (a residual block inside a residual block "
+            f"..., the innermost layer included), but this residual block nests {depth} deep; "
+            "put blocks one after another instead of one inside another"
+        )
+    return depth
+
 
 class FlatTable(OrderedDict):
     """The inner layers' tables (``parameters``, ``gradients`` or ``buffers``) as one table
-    keyed ``"<position>.<key>"`` (``"0.W"``, ``"shortcut.b"``), whose assignments write through.
+    keyed ``"<position>.<key>"`` (``"0.W"``, ``"shortcut.b"``, ``"0.1.W"`` in a nested block),
+    whose assignments write through.
 
     A snapshot, taken each time the composite's table is read: inner layers make their
     parameters lazily and a loaded checkpoint may replace them, so the composite keeps no copy
     of its own. Its values are the inner arrays themselves, so changing one in place (an
     optimizer step, a gradient check) changes the inner layer; assigning a key
-    (``model.set_parameter``) replaces the inner layer's entry.
+    (``model.set_parameter``) replaces the entry in the table of the layer that owns it.
+
+    ``entries`` are ``(flat_key, owner_table, owner_key)`` triples naming the innermost
+    owner directly (see :meth:`ResidualBlock._flat_entries`), so a snapshot of a block nested
+    ``d`` deep reads each inner layer's table once, not once per enclosing block.
     """
 
-    def __init__(self, named_layers, table_name):
+    def __init__(self, entries):
         super().__init__()
         self._owners = {}
-        for prefix, layer in named_layers:
-            for key, value in getattr(layer, table_name, {}).items():
-                OrderedDict.__setitem__(self, f"{prefix}.{key}", value)
-                self._owners[f"{prefix}.{key}"] = (getattr(layer, table_name), key)
+        for flat_key, owner_table, owner_key in entries:
+            OrderedDict.__setitem__(self, flat_key, owner_table[owner_key])
+            self._owners[flat_key] = (owner_table, owner_key)
 
     def __setitem__(self, key, value):
         if key not in self._owners:
@@ -100,6 +146,7 @@ class ResidualBlock(Layer, abc.ABC):
                 "[{name = \"conv2d\", n_out = 16, kernel_shape = 3}, {name = \"batch_norm\"}], "
                 f"got {layers!r}"
             )
+        self.nesting_depth = check_nesting(layers, shortcut)
         self.layers = [build_inner_layer(spec, f"layers[{index}]", self.backend) for index, spec in enumerate(layers)]
         self.shortcut = None if shortcut is None else build_inner_layer(shortcut, "shortcut", self.backend)
         self.activation = self._build_activation(activation)
@@ -127,17 +174,36 @@ class ResidualBlock(Layer, abc.ABC):
         named = [(str(index), layer) for index, layer in enumerate(self.layers)]
         return named + ([("shortcut", self.shortcut)] if self.shortcut is not None else [])
 
+    def _flat_entries(self, table_name):
+        """``(flat_key, owner_table, owner_key)`` for every entry of the non-composite layers
+        inside this block, at any depth, in order.
+
+        Walked with an explicit stack: reading a nested block's table through its own
+        ``parameters`` property at every level would read the innermost tables once per
+        enclosing block and per access (the cost doubled with each level of nesting).
+        """
+        entries = []
+        pending = [(f"{name}.", layer) for name, layer in reversed(self._named_layers())]
+        while pending:
+            prefix, layer = pending.pop()
+            if isinstance(layer, ResidualBlock):
+                pending.extend((f"{prefix}{name}.", inner) for name, inner in reversed(layer._named_layers()))
+                continue
+            table = getattr(layer, table_name, None) or {}
+            entries.extend((f"{prefix}{key}", table, key) for key in table)
+        return entries
+
     @property
     def parameters(self):
-        return FlatTable(self._named_layers(), "parameters")
+        return FlatTable(self._flat_entries("parameters"))
 
     @property
     def gradients(self):
-        return FlatTable(self._named_layers(), "gradients")
+        return FlatTable(self._flat_entries("gradients"))
 
     @property
     def buffers(self):
-        return FlatTable(self._named_layers(), "buffers")
+        return FlatTable(self._flat_entries("buffers"))
 
     @property
     def training(self):

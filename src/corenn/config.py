@@ -25,6 +25,7 @@ AUGMENT_KEYS = {
 }
 PADDING_MODES = ("zeros", "reflect")
 TEST_AUGMENT_MODES = ("none", "flip", "flip_translate")  # corenn.data.loader.evaluation_views makes the views
+MAX_CONFIG_NESTING = 100  # tables and arrays inside one another; the layers' own bound is lower (corenn.composite)
 
 
 def _component(table, where, *, default_name=None):
@@ -74,14 +75,40 @@ def _check_seed(instance, attribute, value):
         raise ConfigError(f"seed must be a non-negative integer, got {value!r}")
 
 
+MAX_RUN_NAME_BYTES = 200
+"""The longest run name, in bytes of UTF-8. A run's folder names are longer than its name (the
+set-up folder ``.<name>.<8 random>.staging`` adds 18 bytes, ``-sweep`` and ``-N`` a few more),
+and a folder name may hold at most 255 bytes on the usual file systems."""
+
+
 def _check_run_name(instance, attribute, value):
-    """A run's name is its directory under ``--out``: one plain folder name, never a path."""
+    """A run's name is its directory under ``--out``: one plain folder name, never a path, and
+    never a hidden one: names starting with '.' are corenn's own set-up folders and
+    temporaries, which it deletes when it finds them abandoned."""
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"name must be a non-empty string (the run directory's name), got {value!r}")
+        raise ConfigError(f"name must be a non-empty string (the run directory's name), got {_shortened(value)}")
     if value in (".", "..") or any(sep in value for sep in ("/", "\\", "\0")):
         raise ConfigError(
-            f"name {value!r} is not a plain folder name: it may not be '.' or '..' nor contain '/', '\\' or NUL"
+            f"name {_shortened(value)} is not a plain folder name: it may not be '.' or '..' nor contain '/', '\\' or NUL"
         )
+    if value.startswith("."):
+        raise ConfigError(
+            f"name {_shortened(value)} starts with '.': hidden names are reserved for corenn's set-up folders "
+            "and temporaries; start it with another character"
+        )
+    size = len(value.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_RUN_NAME_BYTES:
+        raise ConfigError(
+            f"name {_shortened(value)} is {size} bytes long; a run name may hold at most {MAX_RUN_NAME_BYTES} bytes "
+            "(UTF-8), so that its folders' names fit the file system"
+        )
+
+
+def _shortened(value, limit=60):
+    """``repr(value)`` with its middle cut to keep about ``limit`` characters, for one-line
+    messages about huge values."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]}"
 
 
 @attrs.define
@@ -252,10 +279,28 @@ def _type_names(types):
     return " or ".join(names[t] for t in types)
 
 
+def _check_nesting(data):
+    """Refuse values nested past :data:`MAX_CONFIG_NESTING` before anything walks them
+    recursively (validation, ``to_toml``), which would end in a RecursionError traceback.
+    The walk itself keeps its own stack."""
+    pending = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list, tuple)):
+            depth += 1
+            if depth > MAX_CONFIG_NESTING:
+                raise ConfigError(
+                    f"the config nests tables and arrays more than {MAX_CONFIG_NESTING} deep; "
+                    f"at most {MAX_CONFIG_NESTING} levels are allowed"
+                )
+            pending.extend((item, depth) for item in (value.values() if isinstance(value, dict) else value))
+
+
 def config_from_dict(data):
     """Validate a config mapping (as parsed from TOML) into a :class:`RunConfig`."""
     if not isinstance(data, dict):
         raise ConfigError(f"a config is a table of keys, got {type(data).__name__}")
+    _check_nesting(data)
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise ConfigError(
@@ -392,6 +437,10 @@ def parse_toml(text, origin="<config>"):
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin} is not valid TOML: {exc}") from exc
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(
+            f"{origin} nests tables and arrays too deep for the TOML parser; at most {MAX_CONFIG_NESTING} levels are allowed"
+        ) from None
     try:
         return config_from_dict(data)
     except ConfigError as exc:

@@ -45,3 +45,26 @@ class TrainingDiverged(CorennError):
 
 class RunExistsError(CorennError):
     """A run directory that already exists and would be overwritten."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``kill`` and job schedulers send), handled as Ctrl-C is: the trainer stops
+    at the next batch boundary and saves a checkpoint; the CLI exits with status 143."""
+
+
+_RUN_DIR_ATTRIBUTE = "corenn_run_dir"
+
+
+def remember_run_dir(exc, run_dir):
+    """Note on ``exc`` the run folder it escaped from, where the CLI keeps its traceback."""
+    from pathlib import Path
+
+    try:
+        setattr(exc, _RUN_DIR_ATTRIBUTE, Path(run_dir))
+    except AttributeError:  # an exception type without a __dict__
+        pass
+
+
+def run_dir_of(exc):
+    """The run folder noted by :func:`remember_run_dir`, or None."""
+    return getattr(exc, _RUN_DIR_ATTRIBUTE, None)

@@ -45,6 +45,11 @@ import numpy as np
 from corenn.errors import ConfigError, ShapeError
 
 RELU_GAIN = math.sqrt(2.0)
+MAX_ARRAY_VALUES = 2**28
+"""The most values one weight array may hold (2 GiB as float64). Every layer's weights are
+drawn through an initializer, on either backend, so checking the shape here refuses a config
+asking for ``n_out = 10**9`` before anything is allocated, with one line naming the layer,
+instead of a MemoryError (or numpy's "array is too big") part way through building it."""
 
 
 def calculate_gain(activation):
@@ -105,6 +110,13 @@ def _as_shape(shape):
         raise ShapeError(f"an initializer's shape must be a tuple of ints, not {shape!r}") from None
     if any(dim < 0 for dim in dims):
         raise ShapeError(f"an initializer's shape must not have negative dimensions, got {dims}")
+    values = math.prod(dims)
+    if values > MAX_ARRAY_VALUES:
+        raise ShapeError(
+            f"a weight of shape {dims} would hold {values:,} values ({values * 8 / 2**30:,.1f} GiB as float64); "
+            f"corenn refuses any one array of more than {MAX_ARRAY_VALUES:,} values (2 GiB as float64): "
+            "choose a smaller n_out or kernel"
+        )
     return dims
 
 

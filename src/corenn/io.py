@@ -49,7 +49,11 @@ def process_umask():
 
 
 def _default_file_mode():
-    """The mode ``open()`` would give a new file; mkstemp's own is 0o600."""
+    """The mode ``open()`` would give a new file; mkstemp's own is 0o600.
+
+    Every file corenn writes gets it, whatever the file it replaces had: copying the old
+    file's mode would copy a planted one's too (a symlink at ``RUN/checkpoint.npz`` pointing
+    to a setuid file would make the new checkpoint setuid)."""
     return 0o666 & ~process_umask()
 
 
@@ -77,7 +81,7 @@ def atomic_write(path, data):
             _write_all(fd, data)
             os.fsync(fd)
             if hasattr(os, "fchmod"):  # POSIX (Windows has it only from Python 3.13)
-                os.fchmod(fd, _target_mode(path))
+                os.fchmod(fd, _default_file_mode())
         finally:
             os.close(fd)
         os.replace(tmp_name, path)
@@ -88,14 +92,6 @@ def atomic_write(path, data):
         if isinstance(exc, OSError):
             raise CorennError(f"could not write {path}: {exc.strerror or exc}") from exc
         raise
-
-
-def _target_mode(path):
-    """Keep the permissions of the file being replaced; a new file gets the usual ones."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        return _default_file_mode()
 
 
 def remove_stale_temporaries(folder):

@@ -13,6 +13,9 @@ one of their names is the one that fails; two third parties that register the sa
 fail (the user keeps one with ``CORENN_DISABLE_PLUGINS``). Mistakes that would otherwise be
 silent (a misspelled hook, a hook without ``@corenn.hookimpl``, a plugin that does nothing) are
 warnings, shown by ``corenn plugins`` and errors in strict mode.
+
+"Fails" means raising anything but KeyboardInterrupt: a plugin calling ``sys.exit()`` raises
+SystemExit, which is no Exception, and would otherwise end the caller's process silently.
 """
 
 import difflib
@@ -154,14 +157,18 @@ class PluginSystem:
         try:
             module = load_module()
             self.manager.register(module, name=info.name)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: see the module's docstring
             return self._failed(info, exc)
         try:
             for impl in self.manager.hook.corenn_register_components.get_hookimpls():
                 if impl.plugin_name == info.name:
                     impl.function(register=register)
             self.registry.check(staged)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             self.manager.unregister(name=info.name)
             return self._failed(info, exc)
         info.hooks = sorted(caller.name for caller in self.manager.get_hookcallers(module) or [] if caller.has_spec())
@@ -268,9 +275,18 @@ class PluginSystem:
         for impl in reversed(caller.get_hookimpls()):
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception as exc:
-                if self.strict or impl.plugin_name == CORE_DISTRIBUTION or _is_local(impl):
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: see the module's docstring
+                if impl.plugin_name == CORE_DISTRIBUTION or _is_local(impl):
                     raise
+                if self.strict:
+                    if isinstance(exc, Exception):
+                        raise
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc} "
+                        f"(unset {STRICT_ENV} to skip failing plugins)"
+                    ) from exc
                 warnings.warn(
                     f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}",
                     RuntimeWarning,

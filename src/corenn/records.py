@@ -22,9 +22,11 @@ is killed in between, until the next epoch's end (or a resume) rewrites them fro
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -94,13 +96,18 @@ class RunRecorder:
             )
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            _remove_abandoned_staging(out_dir, name)
-            staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGING_SUFFIX, dir=out_dir))
+            with _starting_runs_guard(out_dir):
+                _remove_abandoned_staging(out_dir, name)
+                staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGING_SUFFIX, dir=out_dir))
+                recorder = cls(staging)
+                try:
+                    recorder.lock()
+                except CorennError:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise
         except OSError as exc:
             raise CorennError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from exc
-        recorder = cls(staging)
         try:
-            recorder.lock()
             os.chmod(staging, 0o777 & ~process_umask())  # mkdtemp's own mode is 0o700
             if initialize is not None:
                 initialize(recorder)
@@ -108,7 +115,15 @@ class RunRecorder:
                 with RunRecorder(run_dir) as previous:
                     previous.lock()  # refuse to replace a run that a live process is training
                     shutil.rmtree(run_dir)
-            os.replace(staging, run_dir)
+            try:
+                os.replace(staging, run_dir)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                raise RunExistsError(
+                    f"run directory {run_dir} was created by another corenn process while this one was starting; "
+                    "choose another --name (without --name, corenn picks a free one)"
+                ) from None
         except BaseException as exc:
             recorder.close()
             shutil.rmtree(staging, ignore_errors=True)
@@ -232,11 +247,43 @@ def _read_json_or_none(path):
         return None
 
 
+_STAGING_RANDOM_PART = re.compile(r"[a-z0-9_]{8}")  # what tempfile.mkdtemp puts between prefix and suffix
+
+
+def is_staging_folder_of(folder_name, name):
+    """Whether ``folder_name`` is exactly what :meth:`RunRecorder.create` names the staging
+    folder of run ``name``: ``.<name>.<8 random characters>.staging``. Compared as plain
+    text, never as a glob pattern, because run names may hold ``*``, ``?`` or ``[``."""
+    prefix = f".{name}."
+    if not (folder_name.startswith(prefix) and folder_name.endswith(STAGING_SUFFIX)):
+        return False
+    return bool(_STAGING_RANDOM_PART.fullmatch(folder_name[len(prefix) : -len(STAGING_SUFFIX)]))
+
+
+@contextlib.contextmanager
+def _starting_runs_guard(out_dir):
+    """Let one process at a time clear abandoned staging folders in ``out_dir`` and make its
+    own: otherwise a run starting under the same name could take another's new staging folder,
+    made but not yet locked, for an abandoned one and delete it. Held for milliseconds."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: go on unguarded
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _remove_abandoned_staging(out_dir, name):
-    """Delete staging folders of runs that were killed while starting (their lock is free)."""
-    for staging in out_dir.glob(f".{name}.*{STAGING_SUFFIX}"):
-        if not staging.is_dir():
-            continue
+    """Delete staging folders of runs named ``name`` that were killed while starting (their
+    lock is free). Run names never start with '.' (see :mod:`corenn.config`), so no run's own
+    folder can look like a staging folder."""
+    with os.scandir(out_dir) as entries:
+        candidates = [Path(entry.path) for entry in entries if is_staging_folder_of(entry.name, name) and entry.is_dir(follow_symlinks=False)]
+    for staging in candidates:
         recorder = RunRecorder(staging)
         try:
             recorder.lock()

@@ -2,15 +2,24 @@
 
 The test split is looked at once, for the best combination only, as a held-out estimate of its
 error; choosing by test accuracy would make that estimate optimistic.
+
+A sweep's folder is a run directory like any other (see :class:`corenn.records.RunRecorder`):
+it appears only once it holds a first ``sweep.json``, and the sweep holds its lock until it
+ends, so a second sweep into the same folder (with or without ``--overwrite``) is refused
+instead of replacing the first one's rows. ``sweep.json`` is rewritten after every finished
+run, so a sweep stopped by Ctrl-C, SIGTERM or a kill keeps the rows it had.
 """
 
+import contextlib
 import itertools
+import sys
 from pathlib import Path
 
 from corenn.config import config_from_dict
-from corenn.errors import ConfigError
+from corenn.errors import ConfigError, CorennError, RunExistsError, remember_run_dir
 from corenn.io import write_json
 from corenn.records import RunRecorder, write_plots
+from corenn.trainer import DeferredInterrupt
 from corenn.training import train
 
 
@@ -43,47 +52,96 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
     for hidden in hidden_sizes:
         if hidden <= 0:
             raise ConfigError(f"hidden sizes must be positive integers, got {hidden}")
+    if not learning_rates or not hidden_sizes:
+        raise ConfigError("a sweep needs at least one learning rate (--lrs) and one hidden size (--hidden)")
     if config.dataset.options.get("val_size") == 0:
         raise ConfigError(NO_VALIDATION)
-    recorder = RunRecorder.create(out_dir, f"{config.name}-sweep", overwrite=overwrite)
+    grid = list(itertools.product(learning_rates, hidden_sizes))
+    configs = [_grid_config(config, lr, hidden) for lr, hidden in grid]  # a bad grid fails before the folder exists
     rows, histories = [], []
-    for lr, hidden in itertools.product(learning_rates, hidden_sizes):
-        data = with_hidden_size(config, hidden).to_dict()
-        data["optimizer"]["lr"] = lr
-        data["name"] = f"{config.name}-lr{lr:g}-h{hidden}"
-        histories_of_run = []
-        result = train(
-            config_from_dict(data), data_dir=data_dir, record=False, verbose=False,
-            callbacks=[_HistoryCollector(histories_of_run)],
+
+    def write_rows(recorder, status):
+        write_json(Path(recorder.run_dir) / SWEEP_FILE, _summary(config, rows, len(grid), recorder.run_dir, status))
+
+    try:
+        recorder = RunRecorder.create(
+            out_dir, f"{config.name}-sweep", overwrite=overwrite, initialize=lambda staged: write_rows(staged, "running")
         )
-        if result.get("val_accuracy") is None:
-            raise ConfigError(NO_VALIDATION)
-        row = {
-            "lr": lr,
-            "hidden": hidden,
-            "train_loss": result["train_loss"],
-            "val_accuracy": result["val_accuracy"],
-            "val_loss": result["val_loss"],
-            "test_accuracy": result["test_accuracy"],
-            "seconds": result["seconds"],
-        }
-        rows.append(row)
-        histories.append(histories_of_run)
-        if progress is not None:
-            progress(row)
-    best_index = max(range(len(rows)), key=lambda i: (rows[i]["val_accuracy"], -rows[i]["val_loss"]))
-    best = rows[best_index]
-    plots = write_plots(histories[best_index], recorder.run_dir, prefix="best-")
-    summary = {
+    except RunExistsError:  # its message speaks of runs (--name, --resume), which a sweep has not
+        raise RunExistsError(
+            f"sweep folder {Path(out_dir) / f'{config.name}-sweep'} already exists (another sweep of {config.name!r}); "
+            "pass --overwrite to replace it, or choose another --out"
+        ) from None
+    with recorder:
+        try:
+            for (lr, hidden), run_config in zip(grid, configs):
+                histories_of_run = []
+                result = train(
+                    run_config, data_dir=data_dir, record=False, verbose=False,
+                    callbacks=[_HistoryCollector(histories_of_run)],
+                )
+                if result.get("val_accuracy") is None:
+                    raise ConfigError(NO_VALIDATION)
+                rows.append({
+                    "lr": lr,
+                    "hidden": hidden,
+                    "train_loss": result["train_loss"],
+                    "val_accuracy": result["val_accuracy"],
+                    "val_loss": result["val_loss"],
+                    "test_accuracy": result["test_accuracy"],
+                    "seconds": result["seconds"],
+                })
+                histories.append(histories_of_run)
+                write_rows(recorder, "running")
+                if progress is not None:
+                    progress(rows[-1])
+        except Exception as exc:
+            with contextlib.suppress(CorennError):  # a full disk must not hide why the sweep stopped
+                write_rows(recorder, "failed")
+            remember_run_dir(exc, recorder.run_dir)
+            raise
+        except KeyboardInterrupt:
+            with DeferredInterrupt.ignored():
+                write_rows(recorder, "interrupted")
+                print(
+                    f"\ninterrupted: {len(rows)} of {len(grid)} runs finished; their rows are in "
+                    f"{Path(recorder.run_dir) / SWEEP_FILE}",
+                    file=sys.stderr, flush=True,
+                )
+            raise
+        summary = _summary(config, rows, len(grid), recorder.run_dir, "finished")
+        best_index = rows.index(summary["best"])
+        plots = write_plots(histories[best_index], recorder.run_dir, prefix="best-")
+        summary["best_loss_plot"] = str(plots[0])
+        write_json(Path(recorder.run_dir) / SWEEP_FILE, summary)
+    return summary
+
+
+SWEEP_FILE = "sweep.json"
+
+
+def _grid_config(config, lr, hidden):
+    data = with_hidden_size(config, hidden).to_dict()
+    data["optimizer"]["lr"] = lr
+    data["name"] = f"{config.name}-lr{lr:g}-h{hidden}"
+    return config_from_dict(data)
+
+
+def _summary(config, rows, n_runs, sweep_dir, status):
+    """What ``sweep.json`` holds: every finished row, the best so far by validation accuracy
+    (ties: the lower validation loss), and whether the sweep ran to its end (``status``:
+    ``running``, ``interrupted``, ``failed`` (a run raised an error) or ``finished``)."""
+    best = max(rows, key=lambda row: (row["val_accuracy"], -row["val_loss"])) if rows else None
+    return {
         "name": config.name,
+        "status": status,
+        "runs": n_runs,
         "rows": rows,
         "best": best,
-        "best_test_error": None if best["test_accuracy"] is None else 1 - best["test_accuracy"],
-        "best_loss_plot": str(plots[0]),
-        "sweep_dir": str(recorder.run_dir),
+        "best_test_error": None if best is None or best["test_accuracy"] is None else 1 - best["test_accuracy"],
+        "best_loss_plot": None,
+        "sweep_dir": str(sweep_dir),
     }
-    write_json(Path(recorder.run_dir) / "sweep.json", summary)
-    return summary
 
 
 class _HistoryCollector:

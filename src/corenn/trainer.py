@@ -22,7 +22,7 @@ import attrs
 import numpy as np
 
 from corenn.data.loader import augment_batch, averaged_outputs, batch_indices
-from corenn.errors import ConfigError, CorruptFileError, DataError, TrainingDiverged
+from corenn.errors import ConfigError, CorruptFileError, DataError, Terminated, TrainingDiverged
 from corenn.optimizers import require_lr_scale_support
 
 
@@ -135,43 +135,66 @@ class NumpyArrays:
 
 
 class DeferredInterrupt:
-    """Holds a Ctrl-C until the trainer's state is whole, then raises KeyboardInterrupt.
+    """Holds a Ctrl-C (or a SIGTERM) until the trainer's state is whole, then raises
+    KeyboardInterrupt (:class:`corenn.errors.Terminated` for SIGTERM).
 
     An update touches every parameter and the optimizer's state one after another; stopping
     in the middle would leave a state no uninterrupted run ever had, and a checkpoint of it
     would not resume bit for bit. So the first Ctrl-C only sets a flag, which :meth:`check`
     turns into KeyboardInterrupt at the next batch boundary (milliseconds later). A second
-    Ctrl-C stops at once. Only the main thread can own signal handlers; elsewhere, or when
-    the program installed its own SIGINT handler, nothing is deferred.
+    Ctrl-C stops at once. SIGTERM, what ``kill`` and job schedulers send, is handled the same
+    way, so a run they stop keeps a checkpoint and says how to continue. Only the main thread
+    can own signal handlers; elsewhere, or for a signal the program gave its own handler,
+    nothing is deferred.
     """
 
     def __init__(self):
-        self.requested = False
-        self._previous = None
+        self.requested = None  # the exception type to raise at the next check, once a signal came
+        self._previous = {}
 
     def __enter__(self):
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        if in_main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+                if signal.getsignal(signum) is default:
+                    self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+        stop = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        if self.requested is not None:
+            raise stop
+        self.requested = stop
 
     def check(self):
-        """Raise KeyboardInterrupt now if a Ctrl-C came in since the last check."""
-        if self.requested:
-            self.requested = False
-            raise KeyboardInterrupt
+        """Raise KeyboardInterrupt (or Terminated) now if a signal came in since the last check."""
+        if self.requested is not None:
+            stop, self.requested = self.requested, None
+            raise stop
 
     def __exit__(self, exc_type, exc_value, traceback):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
         if exc_type is None:
-            self.check()  # a Ctrl-C after the last check is still honoured
+            self.check()  # a signal after the last check is still honoured
+
+    @staticmethod
+    @contextlib.contextmanager
+    def ignored():
+        """Ignore Ctrl-C and SIGTERM while the block runs (saving a checkpoint after one, and
+        saying how to continue): a second press must not cut that short."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+RESUMABLE_CHANGES = {"epochs", "backend", "device", "threads"}  # what a resume may change of a run's config
 
 
 class Trainer:
@@ -515,17 +538,18 @@ class Trainer:
         return self._data_fingerprint
 
     def _check_same_config(self, saved, origin):
-        """A resumed run must be the run that was saved: only ``epochs`` (and ``threads``, which
-        changes speed, not results) may differ."""
+        """A resumed run must be the run that was saved: only ``epochs``, where it computes
+        (``backend``, ``device``: a checkpoint holds plain arrays on every backend) and
+        ``threads`` (speed, not results) may differ."""
         current = self.run.config.to_dict() if hasattr(self.run.config, "to_dict") else None
         if saved is None or current is None:
             return
-        changed = sorted(_changed_keys(_json_form(saved), _json_form(current)) - {"epochs", "threads"})
+        changed = sorted(_changed_keys(_json_form(saved), _json_form(current)) - RESUMABLE_CHANGES)
         if changed:
             raise ConfigError(
                 f"the run's config differs from the one checkpoint {origin} was made with "
-                f"(changed: {', '.join(changed)}); a resumed run keeps its config, only --epochs "
-                f"may change: start a new run for a different config"
+                f"(changed: {', '.join(changed)}); a resumed run keeps its config, only --epochs, "
+                f"--backend and --device may change: start a new run for a different config"
             )
 
 

@@ -16,13 +16,13 @@ import numpy as np
 
 from corenn.config import load_config, with_overrides
 from corenn.data.loader import check_image_options, prepare
-from corenn.errors import ConfigError, CorennError, CorruptFileError, TrainingDiverged
+from corenn.errors import ConfigError, CorennError, CorruptFileError, TrainingDiverged, remember_run_dir
 from corenn.hookspecs import hookimpl
 from corenn.model import Sequential
 from corenn.plugins import get_plugins
 from corenn.registry import option_names
 from corenn.records import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSON_FILE, PARAMETERS_FILE, RESULT_FILE, RunRecorder
-from corenn.trainer import NumpyArrays, Trainer, TrainingRun
+from corenn.trainer import DeferredInterrupt, NumpyArrays, Trainer, TrainingRun
 
 SHUFFLE_STREAM = 0x5EED
 AUGMENT_STREAM = 0xA06
@@ -92,6 +92,7 @@ def array_backend(backend, device):
     except ImportError as exc:
         raise ConfigError(f"backend {backend!r} needs PyTorch and corenn-torch ({exc}); install them: {TORCH_INSTALL}") from exc
     if backend_class is None:
+        _check_backend(backend, get_plugins().registry)  # no plugin for it at all: say which to install
         raise ConfigError(
             f"backend {backend!r} has components but no installed plugin lets the trainer run on it "
             "(the corenn_array_backend hook); the trainer runs on numpy and on backends whose plugin implements it"
@@ -252,7 +253,8 @@ def _execute(trainer, recorder, callbacks, *, data_dir=None):
         raise TrainingDiverged(f"{exc}; {where}; try a smaller learning rate", epoch=exc.epoch, step=exc.step) from exc
     except KeyboardInterrupt:
         if recorder is not None:
-            print(f"\n{_save_interrupted(trainer, recorder)}; continue with: {command}", file=sys.stderr, flush=True)
+            with DeferredInterrupt.ignored():
+                print(f"\n{_save_interrupted(trainer, recorder)}; continue with: {command}", file=sys.stderr, flush=True)
         raise
     result = {
         "name": run.config.name,
@@ -341,18 +343,27 @@ def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, reco
         trainer.run.run_dir = recorder.run_dir
     try:
         return _execute(trainer, recorder, ([reporter] if reporter else []) + list(callbacks), data_dir=data_dir)
+    except Exception as exc:
+        if recorder is not None:
+            remember_run_dir(exc, recorder.run_dir)
+        raise
     finally:
         if recorder is not None:
             recorder.close()
 
 
-def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None, threads=None):
+def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None, backend=None, device=None, threads=None):
     """Continue a recorded run from its last checkpoint, to its configured number of epochs.
 
     ``epochs`` extends (or sets) the run's length; it cannot be fewer than the epochs already
     trained. ``threads`` replaces the run's thread cap (see ``RunConfig``). A finished run is not trained again: its recorded result is returned. The run
     ends exactly as an uninterrupted run with the same config would (on the numpy backend,
     bit for bit), however it was stopped.
+
+    ``backend`` and ``device`` move the run to another backend or device: its records are
+    plain numpy arrays on every backend, so the run goes on where it stopped (in float64, as
+    closely as the two backends agree, about 1e-10), and its recorded config says where it
+    now trains.
     """
     run_dir = Path(run_dir)
     if not run_dir.exists():
@@ -370,16 +381,20 @@ def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None, t
     with RunRecorder(run_dir) as recorder:
         recorder.lock()
         recorder.remove_stale_temporaries()
-        return _resume_locked(
-            recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs, threads=threads
-        )
+        try:
+            return _resume_locked(
+                recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs, backend=backend,
+                device=device, threads=threads,
+            )
+        except Exception as exc:
+            remember_run_dir(exc, run_dir)
+            raise
 
 
-def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, threads):
+def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, backend=None, device=None, threads=None):
     run_dir = recorder.run_dir
-    config = load_config(recorder.path(CONFIG_FILE))
-    if epochs is not None or threads is not None:
-        config = with_overrides(config, epochs=epochs, threads=threads)
+    recorded = load_config(recorder.path(CONFIG_FILE))
+    config = with_overrides(recorded, epochs=epochs, backend=backend, device=device, threads=threads)
     reporter = ConsoleReporter() if verbose else None
     say = (lambda message: print(message, file=reporter.stream, flush=True)) if reporter else (lambda message: None)
     trainer = _make_trainer(config, run_dir, data_dir=data_dir, reporter=reporter)
@@ -420,7 +435,7 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, threads):
         return result
     if result is not None:
         recorder.remove_result()  # being extended: no longer finished until it ends again
-    if epochs is not None:
+    if config != recorded:
         recorder.write_config(config)
     if not in_epoch:
         # Bring the records level with the checkpoint (a kill between files leaves them behind).

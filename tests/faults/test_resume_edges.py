@@ -7,7 +7,7 @@ import pytest
 
 from corenn.cli import main
 from corenn.records import RunRecorder
-from faultkit import RUN_NAME, SMALL_IRIS_CONFIG, assert_same_run, write_config
+from faultkit import RUN_NAME, SMALL_IRIS_CONFIG, assert_same_run, environment, one_line_error, run_corenn, write_config
 
 
 def _one_error_line(capsys, argv):
@@ -124,13 +124,13 @@ def test_the_restart_command_it_prints_works(finished_run, reference, capsys):
 def test_a_config_edited_after_the_checkpoint_is_refused(finished_run, capsys):
     """WHAT THE USER SEES: ``corenn train: error: the run's config differs from the one checkpoint
     RUN_DIR/checkpoint.npz was made with (changed: optimizer.lr); a resumed run keeps its config,
-    only --epochs may change: start a new run for a different config``"""
+    only --epochs, --backend and --device may change: start a new run for a different config``"""
     config = finished_run / "config.toml"
     config.write_text(config.read_text().replace("lr = 0.01", "lr = 0.02"))
     message = _one_error_line(capsys, ["train", "--resume", str(finished_run), "--epochs", "14"])
     assert message == (
         f"corenn train: error: the run's config differs from the one checkpoint {finished_run / 'checkpoint.npz'} "
-        "was made with (changed: optimizer.lr); a resumed run keeps its config, only --epochs may change: "
+        "was made with (changed: optimizer.lr); a resumed run keeps its config, only --epochs, --backend and --device may change: "
         "start a new run for a different config"
     )
 
@@ -179,3 +179,16 @@ def test_resuming_on_other_data_is_refused(finished_run, monkeypatch, capsys):
         f"corenn train: error: the training data differs from the data checkpoint {finished_run / 'checkpoint.npz'} "
         "was made with (another --data-dir, or changed files?); resume with the same data, or start a new run"
     )
+
+
+def test_predict_on_a_torch_run_without_corenn_torch_says_what_to_install(tmp_path):
+    """Before: "backend 'torch' has components but no installed plugin lets the trainer run on
+    it", which does not say what is missing. (corenn-torch, if installed here, is disabled.)"""
+    without_torch = environment(CORENN_DISABLE_PLUGINS="torch")
+    out = tmp_path / "out"
+    assert run_corenn("train", "--epochs", "1", "--quiet", "--name", "torch-run", "--out", out, env=without_torch).returncode == 0
+    config = out / "torch-run" / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('backend = "numpy"', 'backend = "torch"'), encoding="utf-8")
+    line = one_line_error(run_corenn("predict", out / "torch-run", "--out", tmp_path / "submission.csv", env=without_torch))
+    assert line.startswith("corenn predict: error: backend 'torch' has no components installed (pip install ")
+    assert "corenn-torch" in line, line

@@ -112,14 +112,30 @@ def test_an_interrupted_torch_run_resumes_to_the_uninterrupted_result(tmp_path):
         assert relative_error(first[name], second[name]) <= 1e-12, name
 
 
-def test_a_numpy_checkpoint_resumes_on_neither_backend_but_its_own(tmp_path):
-    """A run keeps its config: the backend is part of it, so a resume cannot switch it."""
-    result = training.train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)
-    run_dir = result["run_dir"]
-    text = open(f"{run_dir}/config.toml").read().replace('backend = "numpy"', 'backend = "torch"')
+@pytest.mark.parametrize(("first", "second"), [("numpy", "torch"), ("torch", "numpy")])
+def test_a_run_resumes_on_the_other_backend(tmp_path, first, second):
+    """The records are plain arrays, so ``corenn train --resume RUN --backend OTHER`` goes on
+    where the run stopped and ends as the whole run on the first backend does (float64: to the
+    backends' agreement), and the recorded config names the backend it now trains on."""
+    whole = training.train(iris(first, epochs=4), out_dir=tmp_path / "whole", verbose=False)
+    cut = training.train(iris(first, epochs=2), out_dir=tmp_path / "cut", verbose=False)
+    resumed = training.resume(cut["run_dir"], verbose=False, epochs=4, backend=second)
+    assert resumed["backend"] == second and resumed["epochs"] == 4
+    for key in ("train_loss", "val_loss", "test_loss", "test_accuracy"):
+        assert resumed[key] == pytest.approx(whole[key], rel=1e-9), key
+    first_parameters = load_arrays(f"{whole['run_dir']}/parameters.npz")
+    second_parameters = load_arrays(f"{cut['run_dir']}/parameters.npz")
+    for name in first_parameters:
+        assert relative_error(first_parameters[name], second_parameters[name]) <= 1e-9, name
+    assert f'backend = "{second}"' in open(f"{cut['run_dir']}/config.toml").read()
+
+
+def test_resume_still_refuses_other_config_changes(tmp_path):
+    run_dir = training.train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)["run_dir"]
+    text = open(f"{run_dir}/config.toml").read().replace("seed = 0", "seed = 1")
     open(f"{run_dir}/config.toml", "w").write(text)
-    with pytest.raises(Exception, match=r"changed: backend"):
-        training.resume(run_dir, verbose=False, epochs=3)
+    with pytest.raises(ConfigError, match=r"changed: seed\); a resumed run keeps its config, only --epochs, --backend and --device may change"):
+        training.resume(run_dir, verbose=False, epochs=3, backend="torch")
 
 
 def test_augmentation_on_tensors_equals_augmentation_on_arrays():
@@ -214,3 +230,11 @@ def test_threads_caps_torchs_intra_op_threads_while_training():
     training.train(config, record=False, verbose=False, callbacks=[Spy()])
     assert seen == [1, 1]
     assert torch.get_num_threads() == before
+
+
+def test_the_cli_resumes_a_numpy_run_on_torch(tmp_path, capsys):
+    from corenn.cli import main
+
+    run_dir = training.train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)["run_dir"]
+    assert main(["train", "--resume", run_dir, "--backend", "torch", "--epochs", "3", "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["backend"] == "torch"

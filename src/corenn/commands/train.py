@@ -28,7 +28,6 @@ def run(args):
 
     from corenn.commands.common import load_run_config, print_json, stderr
     from corenn.plugins import get_plugins
-    from corenn.records import unique_run_name
     from corenn.training import resume, train
 
     troubles = get_plugins().troubles()
@@ -43,13 +42,17 @@ def run(args):
                 from corenn.errors import ConfigError
 
                 raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
-            result = resume(args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs, threads=args.threads)
+            result = resume(
+                args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs, backend=args.backend,
+                device=args.device, threads=args.threads,
+            )
         else:
             overrides = {"lr": args.lr, "mixed_precision": args.mixed_precision}
             config = load_run_config(args, name=args.name, **overrides)
             if args.name is None and not args.overwrite:
-                config = load_run_config(args, name=unique_run_name(args.out, config.name), **overrides)
-            result = train(config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose)
+                result = _train_under_a_free_name(args, config, overrides, verbose)
+            else:
+                result = train(config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose)
     if args.json:
         print_json(result)
     else:
@@ -63,6 +66,26 @@ def run(args):
     return 0
 
 
+NAME_ATTEMPTS = 20
+
+
+def _train_under_a_free_name(args, config, overrides, verbose):
+    """Train under the config's name or the first free ``name-N``. Runs started at the same
+    moment can pick the same free name; the one that loses the race takes the next one."""
+    from corenn.commands.common import load_run_config
+    from corenn.errors import RunExistsError
+    from corenn.records import unique_run_name
+    from corenn.training import train
+
+    for attempt in range(NAME_ATTEMPTS):
+        named = load_run_config(args, name=unique_run_name(args.out, config.name), **overrides)
+        try:
+            return train(named, data_dir=args.data_dir, out_dir=args.out, verbose=verbose)
+        except RunExistsError:
+            if attempt == NAME_ATTEMPTS - 1:
+                raise
+
+
 def _reject_config_flags_on_resume(args):
     """A resumed run keeps its recorded config; silently ignoring a flag would mislead."""
     from corenn.errors import ConfigError
@@ -72,8 +95,7 @@ def _reject_config_flags_on_resume(args):
         flag
         for flag, value in (
             ("--config", args.config), ("--preset", args.preset), ("--lr", args.lr), ("--name", args.name),
-            ("--batch-size", args.batch_size), ("--seed", args.seed), ("--backend", args.backend),
-            ("--device", args.device), ("--dtype", args.dtype),
+            ("--batch-size", args.batch_size), ("--seed", args.seed), ("--dtype", args.dtype),
             (mixed_precision_flag, args.mixed_precision),
         )
         if value is not None
@@ -81,5 +103,5 @@ def _reject_config_flags_on_resume(args):
     if given:
         raise ConfigError(
             f"--resume continues a run with its recorded config; {', '.join(given)} cannot be combined with it "
-            "(only --epochs, --threads, --data-dir, --quiet and --json can)"
+            "(only --epochs, --backend, --device, --threads, --data-dir, --quiet and --json can)"
         )

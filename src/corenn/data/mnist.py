@@ -3,8 +3,13 @@
 Files are torchvision's: ``<root>/MNIST/raw/`` and ``<root>/FashionMNIST/raw/``, each holding
 ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``
 and ``t10k-labels-idx1-ubyte.gz`` (the root is chosen as :mod:`corenn.data.download` says;
-missing files are downloaded and MD5-checked). Files already there are not hashed, only checked
-for the IDX structure: magic number, dimensions and length.
+missing files are downloaded and MD5-checked). Files already there are read with bounded memory
+and checked in the order that gives the most telling message: the IDX header (magic number and
+dimensions) before anything else is decompressed, so a small file claiming billions of images is
+refused after 16 bytes; then the length of what follows, read into an array of the expected size
+and never further than one byte past it; then the label values; then the MD5 of each ``.gz``
+against the official one (about 30 ms), which catches what the structure cannot, such as one
+changed pixel in an otherwise valid file.
 
 Splits: the official training set's **last** ``val_size`` images (default 5,000: indices
 55,000-59,999) validate and the others train (``val_size = 0``: all 60,000 train, no
@@ -19,10 +24,11 @@ set twice costs one decompression; nothing is ever written beside the raw files.
 
 import gzip
 import zlib
+from pathlib import Path
 
 import numpy as np
 
-from corenn.data.download import RemoteFile, ensure_files, resolve_data_dir
+from corenn.data.download import RemoteFile, ensure_files, md5_of, resolve_data_dir
 from corenn.data.loader import check_val_size, split_off_validation
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import DataError
@@ -56,6 +62,8 @@ FASHION_MNIST_CLASSES = (
 )
 
 _decoded = {}  # (path, size, mtime_ns) -> read-only array
+_verified = set()  # (path, size, mtime_ns) of files whose MD5 matched
+_CHUNK_BYTES = 1 << 20
 
 
 def load_mnist(data_dir=None, val_size=N_VALIDATION):
@@ -81,6 +89,8 @@ def _load(name, folder_name, files, mirrors, class_names, data_dir, val_size):
     for path, labels in ((files["train_labels"].name, train_labels), (files["test_labels"].name, test_labels)):
         if labels.max() >= N_CLASSES:
             raise DataError(f"{folder / path} holds label {int(labels.max())}; {name} labels are 0..{N_CLASSES - 1}")
+    for file in files.values():
+        _check_md5(folder / file.name, file.md5)
     train, val = split_off_validation(train_images[..., np.newaxis], train_labels, val_size, name)  # NHWC, one channel
     return DatasetSplits(
         name=name,
@@ -93,32 +103,75 @@ def _load(name, folder_name, files, mirrors, class_names, data_dir, val_size):
     )
 
 
-def _read_idx(path, magic, shape):
-    """The uint8 array of a gzipped IDX file, checked to have ``magic`` and exactly ``shape``."""
+def _file_key(path):
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def _check_md5(path, expected_md5):
+    """Refuse a file whose structure is sound but whose bytes are not the official ones."""
+    key = _file_key(path)
+    if key in _verified:
+        return
+    actual = md5_of(path)
+    if actual != expected_md5:
+        raise DataError(
+            f"{path} is a valid IDX file but not the official one: its MD5 is {actual}, expected {expected_md5} "
+            "(a changed pixel or label); delete it to download it again"
+        )
+    _verified.add(key)
+
+
+def _read_idx(path, magic, shape):
+    """The uint8 array of a gzipped IDX file, checked to have ``magic`` and exactly ``shape``.
+
+    Memory stays bounded by the expected array whatever the file claims: the header is checked
+    against ``magic`` and ``shape`` before the rest is decompressed, the rest is read into an
+    array of the expected size, and at most one byte beyond it is decompressed to prove the
+    file ends there (a gzip bomb is refused after at most a megabyte of output).
+    """
+    path = Path(path)
+    key = _file_key(path)
     if key in _decoded:
         return _decoded[key]
     try:
         with gzip.open(path, "rb") as stream:
-            raw = stream.read()
+            array = _read_checked(stream, path, magic, shape)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path} is not a readable gzip file ({type(exc).__name__}: {exc}); delete it to download it again") from exc
+    array.flags.writeable = False  # callers share the cache: none may change it
+    _decoded[key] = array
+    return array
+
+
+def _read_checked(stream, path, magic, shape):
     header_bytes = 4 * (1 + len(shape))
-    if len(raw) < header_bytes:
-        raise DataError(f"{path} is too short for an IDX header: {len(raw)} bytes, expected at least {header_bytes}")
-    header = np.frombuffer(raw, dtype=">u4", count=1 + len(shape))
-    if int(header[0]) != magic:
-        raise DataError(f"{path} has IDX magic number {int(header[0])}, expected {magic}: not the file it should be")
-    found_shape = tuple(int(n) for n in header[1:])
+    header = stream.read(header_bytes)
+    if len(header) < header_bytes:
+        raise DataError(f"{path} is too short for an IDX header: {len(header)} bytes, expected at least {header_bytes}")
+    fields = np.frombuffer(header, dtype=">u4")
+    if int(fields[0]) != magic:
+        raise DataError(f"{path} has IDX magic number {int(fields[0])}, expected {magic}: not the file it should be")
+    found_shape = tuple(int(n) for n in fields[1:])
     if found_shape != shape:
         raise DataError(f"{path} holds an IDX array of shape {found_shape}, expected {shape}")
-    expected_bytes = header_bytes + int(np.prod(shape))
-    if len(raw) != expected_bytes:
+    array = np.empty(shape, dtype=np.uint8)
+    view = memoryview(array.reshape(-1))
+    filled = 0
+    while filled < len(view):
+        got = stream.readinto(view[filled : filled + _CHUNK_BYTES])
+        if not got:
+            break
+        filled += got
+    expected_bytes = header_bytes + len(view)
+    if filled < len(view):
         raise DataError(
-            f"{path} has {len(raw)} bytes after decompression, expected {expected_bytes} for shape {shape}: "
-            f"truncated or padded; delete it to download it again"
+            f"{path} has {header_bytes + filled} bytes after decompression, expected {expected_bytes} for shape {shape}: "
+            f"truncated; delete it to download it again"
         )
-    array = np.frombuffer(raw, dtype=np.uint8, offset=header_bytes).reshape(shape)
-    _decoded[key] = array  # np.frombuffer over bytes is read-only: callers cannot change the cache
+    if stream.read(1):
+        raise DataError(
+            f"{path} has more than {expected_bytes} bytes after decompression, expected exactly {expected_bytes} "
+            f"for shape {shape}: padded; delete it to download it again"
+        )
     return array
