@@ -3,7 +3,6 @@
 import copy
 import re
 
-import numpy as np
 import pytest
 
 from corenn.config import (

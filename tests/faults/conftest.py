@@ -1,11 +1,13 @@
-"""Fixtures of the fault suite: the small run's config and its uninterrupted reference run."""
+"""Fixtures of the fault suite: the small run's config, its uninterrupted reference run, and a
+data root holding MNIST for a test to damage."""
 
+import os
 import time
 from types import SimpleNamespace
 
 import pytest
 
-from faultkit import RUN_NAME, run_corenn, write_config
+from faultkit import MNIST_FILES, RUN_NAME, SHARED_MNIST, run_corenn, write_config
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +28,16 @@ def reference(tmp_path_factory):
 @pytest.fixture
 def config_path(tmp_path):
     return write_config(tmp_path)
+
+
+@pytest.fixture
+def mnist_copy(tmp_path):
+    """A data root whose MNIST/raw links every real file; a test replaces the one it damages
+    (see :func:`faultkit.replace_file`)."""
+    if not all((SHARED_MNIST / name).is_file() for name in MNIST_FILES):
+        pytest.skip(f"MNIST is not in {SHARED_MNIST} (set CORENN_DATA_DIR to the shared data root)")
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_FILES:
+        os.symlink(SHARED_MNIST / name, raw / name)
+    return raw

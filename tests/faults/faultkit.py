@@ -199,3 +199,14 @@ def assert_records_whole(run_dir):
             assert path.read_bytes().endswith(b"IEND\xaeB`\x82"), f"{path.name} is cut short"
         else:
             raise AssertionError(f"unexpected record {path.name}")
+
+
+MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+SHARED_MNIST = Path(environment()["CORENN_DATA_DIR"]) / "MNIST" / "raw"
+
+
+def replace_file(folder, name, data):
+    """Put ``data`` at ``folder/name`` in place of what is there (a link to a shared file, say)."""
+    (folder / name).unlink()
+    (folder / name).write_bytes(data)
+    return folder / name

@@ -8,37 +8,17 @@ temporary data root; the untouched files are linked, not copied.
 import gzip
 import importlib.metadata
 import io
-import os
 import struct
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 import corenn.plugins
 from corenn.cli import main
-from faultkit import SMALL_IRIS_CONFIG, environment, one_line_error, run_corenn, write_config
-
-MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-SHARED_MNIST = Path(environment()["CORENN_DATA_DIR"]) / "MNIST" / "raw"
+from faultkit import MNIST_FILES, SHARED_MNIST, SMALL_IRIS_CONFIG, environment, one_line_error, replace_file, run_corenn, write_config
 
 
-@pytest.fixture
-def mnist_copy(tmp_path):
-    """A data root whose MNIST/raw links every real file; tests replace the one they damage."""
-    if not all((SHARED_MNIST / name).is_file() for name in MNIST_FILES):
-        pytest.skip(f"MNIST is not in {SHARED_MNIST} (set CORENN_DATA_DIR to the shared data root)")
-    raw = tmp_path / "data" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name in MNIST_FILES:
-        os.symlink(SHARED_MNIST / name, raw / name)
-    return raw
 
-
-def _replace(raw, name, data):
-    (raw / name).unlink()
-    (raw / name).write_bytes(data)
-    return raw / name
 
 
 def _train_on(raw, tmp_path):
@@ -56,7 +36,7 @@ def test_gzip_checksum_mismatch(mnist_copy, tmp_path):
     (BadGzipFile: CRC check failed 0x... != 0x...); delete it to download it again``"""
     data = bytearray((SHARED_MNIST / "train-labels-idx1-ubyte.gz").read_bytes())
     data[-8] ^= 0xFF  # the first byte of the stored CRC-32
-    path = _replace(mnist_copy, "train-labels-idx1-ubyte.gz", bytes(data))
+    path = replace_file(mnist_copy, "train-labels-idx1-ubyte.gz", bytes(data))
     line = _train_on(mnist_copy, tmp_path)
     assert line.startswith(f"corenn train: error: {path} is not a readable gzip file (BadGzipFile: CRC check failed ")
     assert line.endswith("; delete it to download it again")
@@ -68,7 +48,7 @@ def test_damaged_compressed_bytes(mnist_copy, tmp_path):
     download it again`` (or the CRC message above, depending on where the damage falls)."""
     data = bytearray((SHARED_MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes())
     data[len(data) // 2] ^= 0x55
-    path = _replace(mnist_copy, "t10k-labels-idx1-ubyte.gz", bytes(data))
+    path = replace_file(mnist_copy, "t10k-labels-idx1-ubyte.gz", bytes(data))
     line = _train_on(mnist_copy, tmp_path)
     assert line.startswith(f"corenn train: error: {path} is not a readable gzip file (")
     assert line.endswith("; delete it to download it again")
@@ -79,7 +59,7 @@ def test_wrong_idx_header(mnist_copy, tmp_path):
     SEES: ``corenn train: error: PATH has IDX magic number 2051, expected 2049: not the file it
     should be``"""
     labels = gzip.decompress((SHARED_MNIST / "train-labels-idx1-ubyte.gz").read_bytes())
-    path = _replace(mnist_copy, "train-labels-idx1-ubyte.gz", gzip.compress(struct.pack(">I", 2051) + labels[4:]))
+    path = replace_file(mnist_copy, "train-labels-idx1-ubyte.gz", gzip.compress(struct.pack(">I", 2051) + labels[4:]))
     line = _train_on(mnist_copy, tmp_path)
     assert line.startswith(f"corenn train: error: {path} has IDX magic number 2051, expected 2049")
 
@@ -89,7 +69,7 @@ def test_truncated_data_file(mnist_copy, tmp_path):
     file (EOFError: Compressed file ended before the end-of-stream marker was reached); delete it
     to download it again``"""
     data = (SHARED_MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes()
-    path = _replace(mnist_copy, "t10k-labels-idx1-ubyte.gz", data[: len(data) // 2])
+    path = replace_file(mnist_copy, "t10k-labels-idx1-ubyte.gz", data[: len(data) // 2])
     line = _train_on(mnist_copy, tmp_path)
     assert line.startswith(f"corenn train: error: {path} is not a readable gzip file (EOFError: ")
     assert line.endswith("; delete it to download it again")

@@ -3,39 +3,19 @@ gzip with one pixel changed. Both are refused with one line naming the file, in 
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from faultkit import TIMEOUT_S, environment, one_line_error, run_corenn
+from faultkit import SHARED_MNIST, TIMEOUT_S, environment, one_line_error, replace_file, run_corenn
 
-MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-SHARED_MNIST = Path(environment()["CORENN_DATA_DIR"]) / "MNIST" / "raw"
 BOMB_MEMBER_BYTES = 16 << 20  # 16 MiB of zeros compresses to about 16 KB
 BOMB_MEMBERS = 256  # 4 GiB once decompressed, from a file of about 4 MB
 MEMORY_LIMIT_BYTES = 1536 << 20  # address space of the reading process: far below what the bomb expands to
 
 
-@pytest.fixture
-def mnist_root(tmp_path):
-    """A data root whose MNIST/raw links the real files; a test replaces the one it attacks with."""
-    if not all((SHARED_MNIST / name).is_file() for name in MNIST_FILES):
-        pytest.skip(f"MNIST is not in {SHARED_MNIST} (set CORENN_DATA_DIR to the shared data root)")
-    raw = tmp_path / "data" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name in MNIST_FILES:
-        os.symlink(SHARED_MNIST / name, raw / name)
-    return raw
-
-
-def replace(raw, name, data):
-    (raw / name).unlink()
-    (raw / name).write_bytes(data)
-    return raw / name
 
 
 def gzip_bomb(header):
@@ -70,15 +50,15 @@ def load_under_memory_limit(data_root):
 
 
 @pytest.mark.parametrize("count", [2**31, 60_000])
-def test_a_gzip_bomb_is_refused_in_bounded_memory(mnist_root, count):
+def test_a_gzip_bomb_is_refused_in_bounded_memory(mnist_copy, count):
     """Before: the whole file was decompressed before its header was read; a 6 MB file whose
     header claims 2^31 images took 3.9 GB and ended in a MemoryError traceback. Now the header
     is refused after 16 bytes (2^31 images), or the expected 47 MB are read and one byte more
     shows the padding (60,000 images, then gigabytes of zeros)."""
     header = b"".join(n.to_bytes(4, "big") for n in (2051, count, 28, 28))
-    path = replace(mnist_root, "train-images-idx3-ubyte.gz", gzip_bomb(header))
+    path = replace_file(mnist_copy, "train-images-idx3-ubyte.gz", gzip_bomb(header))
     assert path.stat().st_size < 6_000_000
-    result = load_under_memory_limit(mnist_root.parent.parent)
+    result = load_under_memory_limit(mnist_copy.parent.parent)
     if count == 2**31:
         assert result["outcome"] == f"{path} holds an IDX array of shape (2147483648, 28, 28), expected (60000, 28, 28)"
     else:
@@ -86,25 +66,25 @@ def test_a_gzip_bomb_is_refused_in_bounded_memory(mnist_root, count):
     assert result["peak_rss_mib"] < 400, result
 
 
-def test_a_gzip_bomb_is_one_line_from_the_cli(mnist_root, tmp_path):
+def test_a_gzip_bomb_is_one_line_from_the_cli(mnist_copy, tmp_path):
     header = b"".join(n.to_bytes(4, "big") for n in (2051, 2**31, 28, 28))
-    path = replace(mnist_root, "train-images-idx3-ubyte.gz", gzip_bomb(header))
+    path = replace_file(mnist_copy, "train-images-idx3-ubyte.gz", gzip_bomb(header))
     completed = run_corenn(
-        "train", "--preset", "lenet-mnist", "--out", tmp_path / "out", env=environment(CORENN_DATA_DIR=str(mnist_root.parent.parent))
+        "train", "--preset", "lenet-mnist", "--out", tmp_path / "out", env=environment(CORENN_DATA_DIR=str(mnist_copy.parent.parent))
     )
     assert one_line_error(completed) == f"corenn train: error: {path} holds an IDX array of shape (2147483648, 28, 28), expected (60000, 28, 28)"
 
 
-def test_a_changed_pixel_in_a_valid_gzip_is_an_error_naming_the_file(mnist_root, tmp_path):
+def test_a_changed_pixel_in_a_valid_gzip_is_an_error_naming_the_file(mnist_copy, tmp_path):
     """The file is a valid gzip of a valid IDX array of the right shape; only its MD5 tells.
     WHAT THE USER SEES: ``corenn train: error: PATH is a valid IDX file but not the official one:
     its MD5 is ..., expected 9fb629c4189551a2d022fa330f9573f3 (a changed pixel or label); delete it
     to download it again``"""
     raw = bytearray(gzip.decompress((SHARED_MNIST / "t10k-images-idx3-ubyte.gz").read_bytes()))
     raw[16 + 28 * 14 + 14] ^= 0x01  # one pixel in the middle of the first test image
-    path = replace(mnist_root, "t10k-images-idx3-ubyte.gz", gzip.compress(bytes(raw)))
+    path = replace_file(mnist_copy, "t10k-images-idx3-ubyte.gz", gzip.compress(bytes(raw)))
     completed = run_corenn(
-        "train", "--preset", "lenet-mnist", "--out", tmp_path / "out", env=environment(CORENN_DATA_DIR=str(mnist_root.parent.parent))
+        "train", "--preset", "lenet-mnist", "--out", tmp_path / "out", env=environment(CORENN_DATA_DIR=str(mnist_copy.parent.parent))
     )
     line = one_line_error(completed)
     assert line.startswith(f"corenn train: error: {path} is a valid IDX file but not the official one: its MD5 is ")

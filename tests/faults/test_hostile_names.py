@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from corenn.config import MAX_RUN_NAME_BYTES, config_from_dict, load_preset, with_overrides
 from corenn.errors import CorennError
-from corenn.records import RunRecorder
 from corenn.sweep import run_sweep
 from corenn.training import train
 from faultkit import one_line_error, run_corenn
