@@ -1,0 +1,125 @@
+"""One training step of the ``cifar10-cnn`` network on the numpy backend against the torch
+backend, layer by layer, on the same CPU.
+
+Both backends build the preset's network from the same seed, fit the whitening layer to the
+same batch, and run forward then backward (float32 by default, a batch of 250 random images,
+as a training step sees them) on the same input. The two take turns, repetition by
+repetition, each timing every layer's forward and backward, so a slow spell of the machine
+lands on both. Printed: each layer's median time on each backend, the step's total, and the
+ratio numpy / torch (issue 11's target: at most 2.5)::
+
+    python bench/cifar_step.py
+    python bench/cifar_step.py --batch-size 500 --repeats 7 --threads 1
+    python bench/cifar_step.py --json
+
+Needs corenn-conv, corenn-fc and corenn-torch installed; no data set (the images are random:
+the time of a step does not depend on what the pixels hold).
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+
+def build(backend, dtype, batch_size, seed):
+    """The preset's network on ``backend``, initialised for 32x32x3 images and fitted to a
+    random batch; returns ``(model, X)`` with ``X`` that batch on the backend."""
+    import numpy as np
+
+    from corenn.config import load_preset
+    from corenn.model import Sequential
+
+    config = load_preset("cifar10-cnn")
+    model = Sequential.from_config(config.layers, n_classes=10, backend=backend, seed=seed)
+    model.skip_input_gradient()
+    model.initialize((32, 32, 3), dtype)
+    X = np.random.default_rng(seed).standard_normal((batch_size, 32, 32, 3)).astype(dtype)
+    if backend == "torch":
+        import torch
+
+        X = torch.from_numpy(X)
+    model.fit_to_data(X)
+    model.train()
+    return model, X
+
+
+def timed_step(model, X, times):
+    """One forward and backward through every layer, appending each layer's seconds to
+    ``times[(index, "forward" | "backward")]``."""
+    import numpy as np
+
+    A = X
+    for index, layer in enumerate(model.layers):
+        started = time.perf_counter()
+        A = layer.forward(A)
+        times.setdefault((index, "forward"), []).append(time.perf_counter() - started)
+    G = np.full(tuple(A.shape), 1.0 / A.shape[0], dtype=np.float32 if str(A.dtype).endswith("float32") else np.float64)
+    if not isinstance(A, np.ndarray):
+        import torch
+
+        G = torch.from_numpy(G)
+    for index in reversed(range(len(model.layers))):
+        started = time.perf_counter()
+        G = model.layers[index].backward(G)
+        times.setdefault((index, "backward"), []).append(time.perf_counter() - started)
+        if G is None:  # the first layer skips dL/dX of the data
+            break
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per backend (after one warm-up step)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--threads", type=int, help="cap the BLAS's and torch's threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import contextlib
+
+    import torch
+
+    from corenn.trainer import limited_blas_threads
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with limited_blas_threads(args.threads) if args.threads else contextlib.nullcontext():
+        models = {backend: build(backend, args.dtype, args.batch_size, args.seed) for backend in ("numpy", "torch")}
+        times = {backend: {} for backend in models}
+        for repeat in range(args.repeats + 1):
+            for backend, (model, X) in models.items():
+                step_times = {} if repeat == 0 else times[backend]  # the first step warms up, untimed
+                timed_step(model, X, step_times)
+
+    model = models["numpy"][0]
+    rows = []
+    for index, name in enumerate(model.layer_names):
+        row = {"index": index, "layer": name}
+        for backend in models:
+            for direction in ("forward", "backward"):
+                samples = times[backend].get((index, direction))
+                row[f"{backend}_{direction}_ms"] = 1000 * statistics.median(samples) if samples else 0.0
+        rows.append(row)
+    totals = {backend: sum(row[f"{backend}_forward_ms"] + row[f"{backend}_backward_ms"] for row in rows) for backend in models}
+    summary = {
+        "batch_size": args.batch_size, "dtype": args.dtype, "threads": args.threads or torch.get_num_threads(),
+        "numpy_step_ms": totals["numpy"], "torch_step_ms": totals["torch"], "ratio": totals["numpy"] / totals["torch"],
+        "layers": rows,
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return
+    print(f"cifar10-cnn step, batch {args.batch_size}, {args.dtype}, median of {args.repeats}; milliseconds")
+    print(f"{'':3}{'layer':17}{'numpy fwd':>10}{'bwd':>8}{'torch fwd':>11}{'bwd':>8}")
+    for row in rows:
+        print(
+            f"{row['index']:<3}{row['layer']:17}{row['numpy_forward_ms']:10.1f}{row['numpy_backward_ms']:8.1f}"
+            f"{row['torch_forward_ms']:11.1f}{row['torch_backward_ms']:8.1f}"
+        )
+    print(f"step: numpy {totals['numpy']:.0f} ms, torch {totals['torch']:.0f} ms, ratio {summary['ratio']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
