@@ -81,11 +81,13 @@ def main():
 
     import torch
 
-    from corenn.trainer import limited_blas_threads
-
+    limit = contextlib.nullcontext()
     if args.threads:
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(args.threads)
-    with limited_blas_threads(args.threads) if args.threads else contextlib.nullcontext():
+        limit = threadpool_limits(limits=args.threads)
+    with limit:
         models = {backend: build(backend, args.dtype, args.batch_size, args.seed) for backend in ("numpy", "torch")}
         times = {backend: {} for backend in models}
         for repeat in range(args.repeats + 1):

@@ -244,3 +244,31 @@ def test_backward_before_forward_and_with_a_wrong_shape():
     layer.forward(np.zeros((1, 5, 5, 1)))
     with pytest.raises(ShapeError, match=r"\(1, 5, 5, 2\).*\(1, 5, 4, 2\)"):
         layer.backward(np.zeros((1, 5, 4, 2)))
+
+
+@pytest.mark.parametrize("channels", [1, 24])  # the columns and the rows layouts of the patch matrix
+def test_the_reused_workspace_gives_what_fresh_memory_gives(channels):
+    """P and dP live in one buffer the layer keeps from step to step; results are those of a layer
+    whose every array is new, step after step, and the buffer is not reallocated."""
+    rng = np.random.default_rng(6)
+    reused, fresh = make_conv(n_out=5, kernel_shape=3), make_conv(n_out=5, kernel_shape=3)
+    buffers = set()
+    for step in range(3):
+        X = rng.standard_normal((4, 9, 8, channels))
+        G = rng.standard_normal((4, 9, 8, 5))
+        Y = reused.forward(X)
+        dX = reused.backward(G)
+        buffers.add(id(reused._workspace._buffer))
+        fresh._workspace = type(fresh._workspace)()  # a new, empty workspace every step
+        np.testing.assert_array_equal(Y, fresh.forward(X))
+        np.testing.assert_array_equal(dX, fresh.backward(G))
+        np.testing.assert_array_equal(reused.gradients["W"], fresh.gradients["W"])
+    assert len(buffers) == 1
+
+
+def test_a_second_backward_after_one_forward_is_refused():
+    layer = make_conv(n_out=2, kernel_shape=3)
+    Y = layer.forward(np.ones((2, 5, 5, 3)))
+    layer.backward(np.ones_like(Y))
+    with pytest.raises(CorennError, match="backward was called twice after one forward"):
+        layer.backward(np.ones_like(Y))

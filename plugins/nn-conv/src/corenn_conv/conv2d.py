@@ -7,7 +7,7 @@ from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.geometry import checked_pad, positive_pair, window_geometry
 from corenn.layers import Layer, build_activation, build_initializer
 
-from corenn_conv.patches import PatchMatrix
+from corenn_conv.patches import PatchMatrix, Workspace
 
 
 def as_float_array(array):
@@ -49,6 +49,7 @@ class Conv2D(Layer):
         self.weight_init = weight_init
         self._initializer = build_initializer(weight_init, self.activation)
         self.needs_input_gradient = True
+        self._workspace = Workspace()  # P, then dP, from step to step (see corenn_conv.patches)
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
@@ -76,7 +77,7 @@ class Conv2D(Layer):
                 f"{W.shape}), got an input of shape {X.shape} with {X.shape[3]} channels"
             )
         patches = PatchMatrix(geometry)
-        P = patches.gather(X)
+        P = patches.gather(X, self._workspace)
         Z = P @ self._weight_matrix(X.dtype)
         Z += self.parameters["b"].astype(X.dtype, copy=False)
         m = X.shape[0]
@@ -90,7 +91,9 @@ class Conv2D(Layer):
     def backward(self, dLdY):
         if "Z" not in self.cache:
             raise CorennError("conv2d: backward was called before any forward")
-        Z, P, patches = self.cache["Z"], self.cache["patches"], self.cache["patch_matrix"]
+        if "patches" not in self.cache:
+            raise CorennError("conv2d: backward was called twice after one forward (it overwrites what it needs)")
+        Z, P, patches = self.cache["Z"], self.cache.pop("patches"), self.cache["patch_matrix"]
         dLdY = as_float_array(dLdY)
         if dLdY.shape != Z.shape:
             raise ShapeError(
@@ -104,7 +107,7 @@ class Conv2D(Layer):
         self.gradients["b"] = (np.ones((1, dZ.shape[0]), dtype=dZ.dtype) @ dZ).astype(W.dtype, copy=False)
         if not self.needs_input_gradient:
             return None
-        return patches.input_gradient(dZ, self._weight_matrix(Z.dtype))
+        return patches.input_gradient(dZ, self._weight_matrix(Z.dtype), self._workspace)
 
     def _weight_matrix(self, dtype):
         """``W`` as the ``(kh * kw * C_in, n_out)`` matrix the patch matrix multiplies."""

@@ -21,10 +21,28 @@ col2im adds ``dP`` back in either layout too, chosen on its own: its runs are ``
 (rows) or an output row (columns), so a layer may gather in one layout and scatter in the
 other. Either way col2im loops over the ``kh * kw`` kernel offsets only, never over samples or
 pixels.
+
+``P`` and ``dP`` are the largest arrays of a training step (a CIFAR-10 batch's first
+convolution: 200 MB each). Both can be written into a :class:`Workspace`, one buffer a layer
+keeps from step to step, instead of into fresh memory that the operating system must hand
+over page by page at every step; ``dP`` then takes ``P``'s place, which ``dW`` no longer needs.
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+
+class Workspace:
+    """A flat buffer reused from call to call: ``take(size, dtype)`` gives its first ``size``
+    values, growing (a new buffer) when it is too small or of another dtype."""
+
+    def __init__(self):
+        self._buffer = None
+
+    def take(self, size, dtype):
+        if self._buffer is None or self._buffer.size < size or self._buffer.dtype != dtype:
+            self._buffer = np.empty(size, dtype=dtype)
+        return self._buffer[:size]
 
 
 def zero_padded(X, geometry):
@@ -64,20 +82,31 @@ class PatchMatrix:
         self.channels_first = output_row_run > kw * channels
         self.scatter_channels_first = output_row_run > channels
 
-    def gather(self, X):
-        """The patch matrix ``P`` of ``X``: shape ``(M, K)``, C- or F-ordered (see the module)."""
+    @property
+    def size(self):
+        """The number of values in ``P`` (and in ``dP``)."""
+        return self.n_rows * self.n_cols
+
+    def gather(self, X, workspace=None):
+        """The patch matrix ``P`` of ``X``: shape ``(M, K)``, C- or F-ordered (see the module),
+        in ``workspace``'s buffer when one is given."""
+        out = None if workspace is None else workspace.take(self.size, X.dtype)
         if self.channels_first:
-            return self._gather_columns(X)
-        return self._gather_rows(X)
+            return self._gather_columns(X, out)
+        return self._gather_rows(X, out)
 
-    def input_gradient(self, dZ, W_matrix):
+    def input_gradient(self, dZ, W_matrix, workspace=None):
         """``dL/dX`` from ``dZ`` ``(M, n_out)`` and the kernel as a ``(K, n_out)`` matrix:
-        ``dP = dZ @ W_matrix.T`` added back onto the input pixels each window came from."""
+        ``dP = dZ @ W_matrix.T`` added back onto the input pixels each window came from.
+        ``dP`` is made in ``workspace``'s buffer when one is given (overwriting a ``P`` there)."""
+        out = None if workspace is None else workspace.take(self.size, dZ.dtype)
         if self.scatter_channels_first:
-            return self._scatter_columns(W_matrix @ dZ.T)
-        return self._scatter_rows(dZ @ W_matrix.T)
+            shape = (self.n_cols, self.n_rows)
+            return self._scatter_columns(np.matmul(W_matrix, dZ.T, out=None if out is None else out.reshape(shape)))
+        shape = (self.n_rows, self.n_cols)
+        return self._scatter_rows(np.matmul(dZ, W_matrix.T, out=None if out is None else out.reshape(shape)))
 
-    def _gather_rows(self, X):
+    def _gather_rows(self, X, out=None):
         padded = zero_padded(X, self.geometry)
         m, _, _, channels = padded.shape
         (out_rows, out_cols), (kh, kw), (sh, sw) = self.geometry.output_size, self.geometry.kernel, self.geometry.stride
@@ -88,16 +117,20 @@ class PatchMatrix:
             strides=(s_m, s_h * sh, s_w * sw, s_h, s_w, s_c),
             writeable=False,
         )
-        return windows.reshape(self.n_rows, self.n_cols)  # the one copy: im2col
+        if out is None:
+            return windows.reshape(self.n_rows, self.n_cols)  # the one copy: im2col
+        np.copyto(out.reshape(windows.shape), windows)
+        return out.reshape(self.n_rows, self.n_cols)
 
-    def _gather_columns(self, X):
+    def _gather_columns(self, X, out=None):
         geometry = self.geometry
         m, rows, cols, channels = X.shape
         (out_rows, out_cols), (kh, kw) = geometry.output_size, geometry.kernel
         padded = np.zeros((channels, m, *geometry.padded_size), dtype=X.dtype)
         inner_rows, inner_cols = geometry.interior()
         padded[:, :, inner_rows, inner_cols] = X.transpose(3, 0, 1, 2)
-        columns = np.empty((kh, kw, channels, m, out_rows, out_cols), dtype=X.dtype)
+        shape = (kh, kw, channels, m, out_rows, out_cols)
+        columns = np.empty(shape, dtype=X.dtype) if out is None else out.reshape(shape)
         for i, j, window_rows, window_cols in geometry.window_offsets():
             columns[i, j] = padded[:, :, window_rows, window_cols]
         return columns.reshape(self.n_cols, self.n_rows).T
