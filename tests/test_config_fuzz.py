@@ -103,14 +103,30 @@ VALID_TABLES = {
 }
 
 
+# Sizes that are valid but would make one fuzzed run train for minutes or hours: a junk
+# positive integer in these slots is kept only when it is a small, cheap size or one so large
+# that corenn refuses it (n_out over the weight cap of 2**28 values); never, say,
+# n_out = 30,000,000 (under the cap, so it trains) or epochs = 2**40 (epochs have no cap).
+# Slot: (largest cheap value, smallest refused value or None).
+COSTLY_WHEN_LARGE = {"epochs": (2, None), "layer.n_out": (24, 2**28)}
+
+
+def _affordable(slot, value):
+    if slot not in COSTLY_WHEN_LARGE or isinstance(value, bool) or not isinstance(value, int):
+        return True
+    cheap, refused = COSTLY_WHEN_LARGE[slot]
+    return value <= cheap or (refused is not None and value >= refused)
+
+
 def value_for(slot, *, valid_only):
-    """A plausible value for ``slot`` or, unless ``valid_only``, anything at all."""
+    """A plausible value for ``slot`` or, unless ``valid_only``, anything at all (but nothing
+    valid that would train for long, see ``COSTLY_WHEN_LARGE``)."""
     plausible = PLAUSIBLE[slot]
     if valid_only:
         return plausible
     if slot in ("dataset.name", "backend", "layer.name"):
         return st.one_of(plausible, unregistered, st.integers(-1, 1), st.lists(unregistered, max_size=1))
-    return st.one_of(plausible, plausible, junk)
+    return st.one_of(plausible, plausible, junk.filter(lambda value: _affordable(slot, value)))
 
 
 def base_config():
