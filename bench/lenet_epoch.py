@@ -86,8 +86,8 @@ def epoch_order(n_samples, seed):
 def run_corenn(dtype, batch_size, data_dir, skip_first_input_gradient):
     import numpy as np
 
-    from corenn.training import build
     from corenn.trainer import Trainer, TrainingRun
+    from corenn.training import build
 
     config = lenet_config(dtype, batch_size)
     data, model, loss, optimizer, scheduler = build(config, data_dir=data_dir)

@@ -22,7 +22,6 @@ from corenn.records import RunRecorder, write_plots
 from corenn.trainer import DeferredInterrupt
 from corenn.training import train
 
-
 NO_VALIDATION = (
     "corenn sweep judges runs on the validation split, and this data set has none "
     "(dataset.val_size = 0); set val_size > 0"

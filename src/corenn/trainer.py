@@ -25,7 +25,6 @@ from corenn.data.loader import augment_batch, averaged_outputs, batch_indices
 from corenn.errors import ConfigError, CorruptFileError, DataError, Terminated, TrainingDiverged
 from corenn.optimizers import require_lr_scale_support
 
-
 SATURATED_FRACTION = 0.5  # of a loss's ceiling: see Trainer._saturated
 
 

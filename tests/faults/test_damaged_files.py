@@ -13,6 +13,7 @@ from corenn.config import load_config
 from corenn.errors import CorruptFileError
 from corenn.io import load_arrays
 from corenn.training import build
+
 from faultkit import RUN_NAME, load_npz, one_line_error, run_corenn
 
 

@@ -15,6 +15,7 @@ import pytest
 import corenn.io
 from corenn.cli import main
 from corenn.errors import CorennError
+
 from faultkit import RUN_NAME, assert_records_whole, assert_same_run, csv_without_seconds, load_npz
 
 NO_SPACE = os.strerror(errno.ENOSPC)

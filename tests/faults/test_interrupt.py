@@ -7,6 +7,7 @@ import numpy as np
 
 from corenn.cli import main
 from corenn.trainer import Trainer
+
 from faultkit import RUN_NAME, assert_records_whole, assert_same_run, checkpoint_state, run_corenn, start_corenn
 
 BATCHES_PER_EPOCH = 7  # 105 Iris training rows in batches of 16

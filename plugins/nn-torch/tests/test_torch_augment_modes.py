@@ -5,7 +5,6 @@ agrees across the backends."""
 import numpy as np
 import pytest
 import torch
-from torch_agreement import assert_agree
 
 import corenn
 import corenn.plugins
@@ -19,6 +18,7 @@ from corenn.plugins import PluginInfo, PluginSystem
 from corenn.trainer import NumpyArrays
 
 from corenn_torch.training import TorchArrays
+from torch_agreement import assert_agree
 
 IMAGE_SHAPE = (6, 5, 2)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

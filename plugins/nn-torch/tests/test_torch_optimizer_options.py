@@ -10,6 +10,7 @@ import corenn.records
 from corenn import training
 from corenn.config import load_config, load_preset
 from corenn.errors import ConfigError
+
 from torch_agreement import assert_agree
 
 SHAPES = {"0.W": (5, 3), "0.b": (1, 3), "1.W": (3, 2), "1.b": (1, 2)}
