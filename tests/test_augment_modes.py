@@ -143,7 +143,7 @@ def reference_crops(X, padding, offsets, mirrored, mode):
     """Pad, crop and flip one sample at a time (the slow, obvious way)."""
     height, width = X.shape[1:3]
     out = []
-    for sample, (dy, dx), flip in zip(X, offsets, mirrored):
+    for sample, (dy, dx), flip in zip(X, offsets, mirrored, strict=True):
         padded = np.pad(sample, ((padding, padding), (padding, padding), (0, 0)), mode=mode)
         crop = padded[dy : dy + height, dx : dx + width]
         out.append(crop[:, ::-1] if flip else crop)
@@ -237,7 +237,7 @@ def test_the_trainer_flips_each_training_image_by_its_index_and_epoch():
             expected.append(np.where(mirrored[:, None, None, None], train_X[index][:, :, ::-1], train_X[index]))
     trained = [X for mode, X in keep.model.layers[0].batches[1:] if mode]  # [0]: the shape probe at build
     assert len(trained) == len(expected) == 10
-    for got, want in zip(trained, expected):
+    for got, want in zip(trained, expected, strict=True):
         assert np.array_equal(got, want)
     evaluated = [X for mode, X in keep.model.layers[0].batches[1:] if not mode]
     assert np.array_equal(evaluated[0], training.build(parsed)[0].val.X)  # validation is never augmented

@@ -326,7 +326,7 @@ def reference_crops(X, padding, offsets, mirrored):
     height, width = X.shape[1:3]
     padded = np.pad(X, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     out = []
-    for sample, (dy, dx), flip in zip(padded, offsets, mirrored):
+    for sample, (dy, dx), flip in zip(padded, offsets, mirrored, strict=True):
         crop = sample[dy : dy + height, dx : dx + width]
         out.append(crop[:, ::-1] if flip else crop)
     return np.stack(out)

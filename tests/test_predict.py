@@ -45,7 +45,7 @@ def test_predict_writes_ids_from_one_and_the_models_classes(iris_run, tmp_path, 
     assert run_predict(iris_run, "--split", split, "--out", out) == 0
     lines = out.read_text().splitlines()
     assert lines[0] == "Id,Category"
-    ids, labels = zip(*(map(int, line.split(",")) for line in lines[1:]))
+    ids, labels = zip(*(map(int, line.split(",")) for line in lines[1:]), strict=True)
     expected = expected_labels(iris_run, split)
     assert list(ids) == list(range(1, len(expected) + 1))
     assert np.array_equal(labels, expected)

@@ -149,7 +149,7 @@ def test_flip_translate_views_are_airbenchs_level_two():
     ]
     views = list(evaluation_views(X, NumpyArrays(), "flip_translate"))
     assert len(views) == len(expected) and sum(weight for weight, _ in views) == 1.0
-    for (weight, view), (expected_weight, expected_view) in zip(views, expected):
+    for (weight, view), (expected_weight, expected_view) in zip(views, expected, strict=True):
         assert weight == expected_weight and np.array_equal(view, expected_view)
 
 

@@ -73,7 +73,7 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
         ) from None
     with recorder:
         try:
-            for (lr, hidden), run_config in zip(grid, configs):
+            for (lr, hidden), run_config in zip(grid, configs, strict=True):
                 histories_of_run = []
                 result = train(
                     run_config, data_dir=data_dir, record=False, verbose=False,

@@ -251,7 +251,7 @@ def check_course_layer_api(layer, X):
         _require(
             isinstance(values, list)
             and len(values) == len(expected)
-            and all(a is b or np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(values, expected)),
+            and all(a is b or np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(values, expected, strict=True)),
             f"{name}.{method}() is not the list of {table}' values in key order",
         )
     cache_keys = list(layer.cache)
