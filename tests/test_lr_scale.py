@@ -11,14 +11,12 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.plugins
-import corenn.records
 from corenn import training
 from corenn.config import config_from_dict, load_preset, parse_toml
 from corenn.errors import ConfigError
 from corenn.model import Sequential
 from corenn.optimizers import SGD
-from corenn.plugins import PluginInfo, PluginSystem
+from corenn.testing import plugin_system_from, plugins_in_use
 
 
 class RecordingSGD(SGD):
@@ -58,12 +56,9 @@ class LrScalePlugin:
 
 
 @pytest.fixture(autouse=True)
-def test_components(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("lr-scale", "corenn-lr-scale-test", "0.1", "tests"), LrScalePlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    return system
+def test_components(no_plots):
+    with plugins_in_use(plugin_system_from(LrScalePlugin)) as system:
+        yield system
 
 
 def iris(first_layer_scale=None, last_layer_scale=None, epochs=2, **changes):

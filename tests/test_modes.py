@@ -5,6 +5,7 @@ The layers, data set and scheduler used here are small test doubles registered b
 this file, so these tests depend on no particular component plugin.
 """
 
+import contextlib
 import json
 import math
 import subprocess
@@ -17,7 +18,6 @@ import pytest
 import corenn
 import corenn.losses
 import corenn.plugins
-import corenn.records
 from corenn import training
 from corenn.config import config_from_dict, load_preset
 from corenn.data.iris import load_iris
@@ -25,7 +25,7 @@ from corenn.data.loader import augment_batch
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, CorruptFileError, DataError
 from corenn.io import load_arrays
-from corenn.plugins import PluginInfo, PluginSystem
+from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use
 from corenn.trainer import NumpyArrays
 
 
@@ -142,12 +142,9 @@ class ModesPlugin:
 
 
 @pytest.fixture(autouse=True)
-def test_components(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("modes", "corenn-modes-test", "0.1", "tests"), ModesPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    return system
+def test_components(no_plots):
+    with plugins_in_use(plugin_system_from(ModesPlugin)) as system:
+        yield system
 
 
 def config(dataset="iris_images", epochs=3, augment=None, first=None, **changes):
@@ -378,16 +375,6 @@ def test_the_trainer_augments_training_batches_only():
 RESUME_EPOCHS = 4
 
 
-class InterruptAt:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    @corenn.hookimpl
-    def corenn_epoch_end(self, run, epoch, metrics):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def assert_same_records(run_dir, reference_dir):
     first, second = load_arrays(run_dir / "parameters.npz"), load_arrays(reference_dir / "parameters.npz")
     assert list(first) == list(second) and "buffer/0.running_mean" in first
@@ -403,23 +390,15 @@ def augmented():
 
 
 @pytest.mark.parametrize("how", ["epoch_end", "inside_epoch"])
-def test_a_resumed_run_with_buffers_and_augmentation_equals_an_uninterrupted_one(tmp_path, monkeypatch, augmented, how):
+def test_a_resumed_run_with_buffers_and_augmentation_equals_an_uninterrupted_one(tmp_path, interrupt_on_call, augmented, how):
     training.train(augmented, out_dir=tmp_path / "whole", verbose=False)
     out = tmp_path / "interrupted"
-    with monkeypatch.context() as patch:
-        if how == "epoch_end":
-            callbacks = [InterruptAt(2)]
-        else:
-            callbacks = []
-            original, calls = corenn.losses.CrossEntropy.forward, {"n": 0}
-
-            def interrupting(self, Y, Y_hat):
-                calls["n"] += 1
-                if calls["n"] == 11:  # inside the second epoch (5 batches and 2 evaluations per epoch)
-                    raise KeyboardInterrupt
-                return original(self, Y, Y_hat)
-
-            patch.setattr(corenn.losses.CrossEntropy, "forward", interrupting)
+    if how == "epoch_end":
+        callbacks, interrupting = [InterruptAtEpochEnd(2)], contextlib.nullcontext()
+    else:
+        # call 11: inside the second epoch (5 batches and 2 evaluations per epoch)
+        callbacks, interrupting = [], interrupt_on_call(corenn.losses.CrossEntropy, "forward", 11)
+    with interrupting:
         with pytest.raises(KeyboardInterrupt):
             training.train(augmented, out_dir=out, verbose=False, callbacks=callbacks)
     state = json.loads(load_arrays(out / "iris-ffnn" / "checkpoint.npz")["state"].tobytes())

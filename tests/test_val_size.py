@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.plugins
 from corenn import training
 from corenn.cli import main
 from corenn.commands import predict
@@ -19,8 +18,8 @@ from corenn.data.iris import load_iris
 from corenn.data.loader import check_val_size, split_off_validation
 from corenn.data.splits import DatasetSplits
 from corenn.errors import ConfigError, DataError
-from corenn.plugins import PluginInfo, PluginSystem
 from corenn.records import METRIC_COLUMNS
+from corenn.testing import plugin_system_from, plugins_in_use
 
 DATA_ROOT = Path(os.environ["CORENN_DATA_DIR"]) if os.environ.get("CORENN_DATA_DIR") else None
 needs_cifar = pytest.mark.skipif(
@@ -103,10 +102,9 @@ class NoValPlugin:
 
 
 @pytest.fixture(autouse=True)
-def test_components(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("no-val", "corenn-no-val-test", "0.1", "tests"), NoValPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
+def test_components():
+    with plugins_in_use(plugin_system_from(NoValPlugin)):
+        yield
 
 
 def config(epochs=3):
@@ -122,10 +120,7 @@ def config(epochs=3):
 @pytest.fixture(scope="module")
 def run_without_val(tmp_path_factory):
     out = tmp_path_factory.mktemp("no-val")
-    with pytest.MonkeyPatch.context() as patch:
-        system = PluginSystem(strict=False).load()
-        system._add(PluginInfo("no-val", "corenn-no-val-test", "0.1", "tests"), NoValPlugin)
-        patch.setattr(corenn.plugins, "_system", system)
+    with plugins_in_use(plugin_system_from(NoValPlugin)):
         result = training.train(config(), out_dir=out, verbose=False)
     return result, out / "no-val"
 
