@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import corenn
-import corenn.records
 from corenn import training
 from corenn.config import load_config, load_preset
 from corenn.errors import ConfigError
@@ -152,9 +151,8 @@ def test_lr_scale_on_torch_keeps_float32_and_checks_the_factor(name):
         optimizer.update("0.b", param, torch.ones(3, dtype=torch.float32), lr_scale=-1.0)
 
 
-def test_a_torch_run_with_every_factor_two_is_a_run_at_twice_the_rate(monkeypatch):
+def test_a_torch_run_with_every_factor_two_is_a_run_at_twice_the_rate(no_plots):
     """The trainer passes the model's factors to the torch optimizer too (doubling is exact)."""
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
     results = []
     for factor, lr in ((2.0, 0.02), (1.0, 0.04)):
         data = load_preset("iris-ffnn").to_dict() | {"backend": "torch", "epochs": 2}
