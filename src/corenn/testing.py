@@ -13,8 +13,8 @@ gradient that is tiny in a few entries does not drown the check in noise. Work i
 
 Tests that train need components no installed package registers (a toy data set, a layer that
 records its inputs): :func:`plugin_system_from` and :func:`plugins_in_use` give them a plugin
-system with in-memory plugins, and :class:`InterruptAtEpochEnd` presses Ctrl-C in a run, to check
-that it resumes exactly.
+system with in-memory plugins, :class:`InterruptAtEpochEnd` presses Ctrl-C in a run, to check
+that it resumes exactly, and :func:`trainer_for` gives the trainer itself, to look inside.
 """
 
 import contextlib
@@ -451,3 +451,16 @@ class InterruptAtEpochEnd:
     def corenn_epoch_end(self, run, epoch, metrics):
         if epoch == self.epoch:
             raise KeyboardInterrupt
+
+
+def trainer_for(config, *, data_dir=None):
+    """The trainer that a run of ``config`` (a loaded config, :mod:`corenn.config`) would use,
+    with no run folder: it records and prints nothing.
+
+    For tests that look inside training: ``trainer = trainer_for(config); trainer.fit()`` trains
+    as ``corenn train`` does, and then ``trainer.optimizer`` and ``trainer.run`` (the model, the
+    steps taken) are there to read.
+    """
+    from corenn.training import _make_trainer  # imported on use: training pulls in the data sets
+
+    return _make_trainer(config, None, data_dir=data_dir, reporter=None)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import corenn
-from corenn import training
 from corenn.config import load_config, load_preset
 from corenn.errors import ConfigError
+from corenn.testing import trainer_for
 
 from torch_agreement import assert_agree
 
@@ -159,7 +159,7 @@ def test_a_torch_run_with_every_factor_two_is_a_run_at_twice_the_rate(no_plots):
         for layer in data["layers"]:
             layer["lr_scale"] = {"W": factor, "b": factor}
         data["optimizer"]["lr"] = lr
-        trainer = training._make_trainer(load_config(data), None, data_dir=None, reporter=None)
+        trainer = trainer_for(load_config(data))
         trainer.fit()
         results.append({key: value.detach().numpy().copy() for key, value in trainer.run.model.named_parameters().items()})
     for key in results[0]:

@@ -1,4 +1,4 @@
-"""corenn.testing's helpers for tests that train: in-memory plugins, and Ctrl-C at an epoch's end."""
+"""corenn.testing's helpers for tests that train: in-memory plugins, Ctrl-C at an epoch's end, a bare trainer."""
 
 import types
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import corenn
+from corenn.config import config_from_dict, load_preset
 from corenn.errors import PluginError, UnknownComponentError
 from corenn.plugins import get_plugins
-from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use
+from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use, trainer_for
 
 
 class Doubling:
@@ -113,3 +114,13 @@ def test_interrupt_at_epoch_end_presses_ctrl_c_at_that_epoch_only():
     with pytest.raises(KeyboardInterrupt):
         callback.corenn_epoch_end(run=None, epoch=2, metrics={})
     callback.corenn_epoch_end(run=None, epoch=3, metrics={})
+
+
+def test_trainer_for_trains_as_a_run_does_and_records_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = config_from_dict(load_preset("iris-ffnn").to_dict() | {"epochs": 2})
+    trainer = trainer_for(config)
+    trainer.fit()
+    assert trainer.run.run_dir is None and trainer.run.epoch == 2 and len(trainer.run.history) == 2
+    assert trainer.run.step == len(trainer.run.step_losses) > 0
+    assert list(tmp_path.iterdir()) == []
