@@ -1,10 +1,22 @@
 """Set-up shared by the core suite's tests (the fault and discovery suites add their own)."""
 
 import contextlib
+import urllib.error
 
 import pytest
 
 import corenn.records
+from corenn.data import download
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any download attempt fails as it would offline."""
+
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("network is unreachable (test)")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
 
 
 @contextlib.contextmanager

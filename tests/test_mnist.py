@@ -37,14 +37,7 @@ needs_mnist = pytest.mark.skipif(not _has("MNIST"), reason="MNIST files not unde
 needs_fashion = pytest.mark.skipif(not _has("FashionMNIST"), reason="Fashion-MNIST files not under $CORENN_DATA_DIR")
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any download attempt fails as it would offline."""
-
-    def offline(url, timeout=None):
-        raise urllib.error.URLError("network is unreachable (test)")
-
-    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+pytestmark = pytest.mark.usefixtures("no_network")  # any download attempt fails, as offline
 
 
 # --- the data root -----------------------------------------------------------------------------

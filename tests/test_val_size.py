@@ -3,7 +3,6 @@ metrics files, the plots, the console and the command line report no val metrics
 
 import csv
 import os
-import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import corenn
 from corenn import training
 from corenn.cli import main
 from corenn.commands import predict
-from corenn.data import cifar10, download, mnist
+from corenn.data import cifar10, mnist
 from corenn.data.iris import load_iris
 from corenn.data.loader import check_val_size, split_off_validation
 from corenn.data.splits import DatasetSplits
@@ -32,12 +31,7 @@ needs_mnist = pytest.mark.skipif(
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def offline(url, timeout=None):
-        raise urllib.error.URLError("network is unreachable (test)")
-
-    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+pytestmark = pytest.mark.usefixtures("no_network")  # any download attempt fails, as offline
 
 
 # The data sets
