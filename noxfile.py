@@ -1,4 +1,4 @@
-"""Test sessions, one per package; a bare ``nox`` runs them all.
+"""Test sessions, one per package, and ``lint``; a bare ``nox`` runs them all.
 
 Packages are installed non-editable, so entry points come from installed metadata exactly as
 they would for a user.
@@ -31,6 +31,16 @@ TORCH_ENV = Path(__file__).resolve().parent / ".nox" / "torch-env"
 
 def _install(session, *packages):
     session.install(*packages, *TEST_DEPS)
+
+
+@nox.session
+def lint(session):
+    """ruff check over the packages, tests, benchmarks and this file (rules: pyproject.toml's [tool.ruff]).
+
+    ruff is pinned to one minor version, so that a new release adds no findings unasked.
+    """
+    session.install("ruff~=0.17.6")
+    session.run("ruff", "check", "src", "plugins", "examples", "tests", "bench", "noxfile.py", *session.posargs)
 
 
 @nox.session

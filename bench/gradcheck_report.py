@@ -53,7 +53,7 @@ def main():
         print(json.dumps([{"kind": k, "name": n, "options": o, "max_error": r.max_error} for k, n, o, r in rows]))
         return
     worst = {}
-    for kind, name, options, report in rows:
+    for kind, name, _options, report in rows:
         key = (kind, name)
         worst[key] = max(worst.get(key, 0.0), report.max_error)
     print(f"{'kind':<11} {'component':<16} largest relative error (float64, every gradient, every activation)")

@@ -86,8 +86,8 @@ def epoch_order(n_samples, seed):
 def run_corenn(dtype, batch_size, data_dir, skip_first_input_gradient):
     import numpy as np
 
-    from corenn.training import build
     from corenn.trainer import Trainer, TrainingRun
+    from corenn.training import build
 
     config = lenet_config(dtype, batch_size)
     data, model, loss, optimizer, scheduler = build(config, data_dir=data_dir)
@@ -209,7 +209,10 @@ def run_torch(dtype, batch_size, data_dir):
     splits = create("dataset", config.dataset.name, data_dir=data_dir)
     data = prepare(splits, dtype)
     torch_dtype = getattr(torch, dtype)
-    to_nchw = lambda X: torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))  # noqa: E731
+
+    def to_nchw(X):
+        return torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))
+
     X_train, y_train = to_nchw(data.train.X), torch.from_numpy(data.train.labels)
     X_test, y_test = to_nchw(data.test.X), torch.from_numpy(data.test.labels)
 

@@ -4,6 +4,7 @@ The images come from a small synthetic data set, and a test double flattens them
 connected layer and records every batch it sees, so these tests need no conv plugin.
 """
 
+import contextlib
 import json
 from collections import OrderedDict
 
@@ -11,8 +12,6 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.plugins
-import corenn.records
 import corenn.trainer
 from corenn import training
 from corenn.config import config_from_dict
@@ -20,7 +19,7 @@ from corenn.data.loader import alternate_flip_base, augment_batch
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, DataError
 from corenn.io import load_arrays
-from corenn.plugins import PluginInfo, PluginSystem
+from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use
 from corenn.trainer import NumpyArrays
 
 IMAGE_SHAPE = (6, 5, 2)  # not square, so rows and columns cannot be mixed up unseen
@@ -68,12 +67,9 @@ class AugmentPlugin:
 
 
 @pytest.fixture(autouse=True)
-def test_components(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("augment-modes", "corenn-augment-modes-test", "0.1", "tests"), AugmentPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    monkeypatch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
+def test_components(no_plots):
+    with plugins_in_use(plugin_system_from(AugmentPlugin)):
+        yield
 
 
 def config(epochs=2, augment=None, **changes):
@@ -143,7 +139,7 @@ def reference_crops(X, padding, offsets, mirrored, mode):
     """Pad, crop and flip one sample at a time (the slow, obvious way)."""
     height, width = X.shape[1:3]
     out = []
-    for sample, (dy, dx), flip in zip(X, offsets, mirrored):
+    for sample, (dy, dx), flip in zip(X, offsets, mirrored, strict=True):
         padded = np.pad(sample, ((padding, padding), (padding, padding), (0, 0)), mode=mode)
         crop = padded[dy : dy + height, dx : dx + width]
         out.append(crop[:, ::-1] if flip else crop)
@@ -237,7 +233,7 @@ def test_the_trainer_flips_each_training_image_by_its_index_and_epoch():
             expected.append(np.where(mirrored[:, None, None, None], train_X[index][:, :, ::-1], train_X[index]))
     trained = [X for mode, X in keep.model.layers[0].batches[1:] if mode]  # [0]: the shape probe at build
     assert len(trained) == len(expected) == 10
-    for got, want in zip(trained, expected):
+    for got, want in zip(trained, expected, strict=True):
         assert np.array_equal(got, want)
     evaluated = [X for mode, X in keep.model.layers[0].batches[1:] if not mode]
     assert np.array_equal(evaluated[0], training.build(parsed)[0].val.X)  # validation is never augmented
@@ -247,25 +243,10 @@ RESUME_EPOCHS = 4
 RESUMED_AUGMENT = {"crop_padding": 2, "padding_mode": "reflect", "flip": "alternate"}
 
 
-class InterruptAt:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    @corenn.hookimpl
-    def corenn_epoch_end(self, run, epoch, metrics):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
+def uninterrupted(tmp_path_factory, plots_skipped):
     out = tmp_path_factory.mktemp("whole")
-    with pytest.MonkeyPatch.context() as patch:
-        system = PluginSystem(strict=False).load()
-        system._add(PluginInfo("augment-modes", "corenn-augment-modes-test", "0.1", "tests"), AugmentPlugin)
-        patch.setattr(corenn.plugins, "_system", system)
-        patch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-        patch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
+    with plugins_in_use(plugin_system_from(AugmentPlugin)), plots_skipped():
         training.train(config(epochs=RESUME_EPOCHS, augment=RESUMED_AUGMENT), out_dir=out, verbose=False)
     return out / "tiny"
 
@@ -275,32 +256,26 @@ def assert_same_records(run_dir, reference_dir):
     assert list(first) == list(second)
     for name in first:
         assert np.array_equal(first[name], second[name]), name
-    strip = lambda rows: [{k: v for k, v in row.items() if k != "seconds"} for row in rows]  # noqa: E731
-    assert strip(json.loads((run_dir / "metrics.json").read_text())) == strip(json.loads((reference_dir / "metrics.json").read_text()))
+
+    def metrics_without_seconds(folder):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads((folder / "metrics.json").read_text())]
+
+    assert metrics_without_seconds(run_dir) == metrics_without_seconds(reference_dir)
     assert (run_dir / "steps.csv").read_text() == (reference_dir / "steps.csv").read_text()
 
 
 @pytest.mark.parametrize("how", ["epoch_end", "inside_second_epoch", "inside_third_epoch"])
-def test_a_resumed_run_with_alternate_flips_and_reflect_crops_equals_an_uninterrupted_one(tmp_path, monkeypatch, uninterrupted, how):
+def test_a_resumed_run_with_alternate_flips_and_reflect_crops_equals_an_uninterrupted_one(tmp_path, interrupt_on_call, uninterrupted, how):
     out = tmp_path / "cut"
-    callbacks = []
-    with monkeypatch.context() as patch:
-        if how == "epoch_end":
-            callbacks = [InterruptAt(1)]
-        else:
-            # Ctrl-C is taken at a batch boundary (DeferredInterrupt.check), where the epoch so far
-            # is saved. check() runs once per epoch, then before each of its 5 batches: call 10 is
-            # before epoch 2's third batch, call 16 before epoch 3's (an odd epoch again).
-            call_number = 10 if how == "inside_second_epoch" else 16
-            original, calls = corenn.trainer.DeferredInterrupt.check, {"n": 0}
-
-            def interrupting(self):
-                calls["n"] += 1
-                if calls["n"] == call_number:
-                    raise KeyboardInterrupt
-                return original(self)
-
-            patch.setattr(corenn.trainer.DeferredInterrupt, "check", interrupting)
+    if how == "epoch_end":
+        callbacks, interrupting = [InterruptAtEpochEnd(1)], contextlib.nullcontext()
+    else:
+        # Ctrl-C is taken at a batch boundary (DeferredInterrupt.check), where the epoch so far
+        # is saved. check() runs once per epoch, then before each of its 5 batches: call 10 is
+        # before epoch 2's third batch, call 16 before epoch 3's (an odd epoch again).
+        call_number = 10 if how == "inside_second_epoch" else 16
+        callbacks, interrupting = [], interrupt_on_call(corenn.trainer.DeferredInterrupt, "check", call_number)
+    with interrupting:
         with pytest.raises(KeyboardInterrupt):
             training.train(config(epochs=RESUME_EPOCHS, augment=RESUMED_AUGMENT), out_dir=out, verbose=False, callbacks=callbacks)
     state = json.loads(load_arrays(out / "tiny" / "checkpoint.npz")["state"].tobytes())

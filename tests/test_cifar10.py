@@ -2,14 +2,13 @@
 
 import os
 import pickle
-import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import corenn
-from corenn.data import cifar10, download
+from corenn.data import cifar10
 from corenn.errors import DataError
 
 DATA_ROOT = Path(os.environ["CORENN_DATA_DIR"]) if os.environ.get("CORENN_DATA_DIR") else None
@@ -19,12 +18,7 @@ needs_cifar = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def offline(url, timeout=None):
-        raise urllib.error.URLError("network is unreachable (test)")
-
-    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+pytestmark = pytest.mark.usefixtures("no_network")  # any download attempt fails, as offline
 
 
 @needs_cifar

@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.plugins
-import corenn.records
 from corenn.cli import main
-from corenn.plugins import PluginInfo, PluginSystem
+from corenn.testing import plugin_system_from, plugins_in_use
 
 RESULT_KEYS = {"name", "backend", "epochs", "train_loss", "val_accuracy", "test_accuracy", "seconds", "run_dir"}
 
@@ -23,12 +21,6 @@ RESULT_KEYS = {"name", "backend", "epochs", "train_loss", "val_accuracy", "test_
 def in_tmp_path(tmp_path, monkeypatch):
     """A stray default ``--out experiments`` lands in the test's folder, never in the repository."""
     monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def no_plots(monkeypatch):
-    """For runs whose plots no test looks at (drawing them is most of a short run's time)."""
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
 
 
 def cli(capsys, *argv):
@@ -373,12 +365,10 @@ class BrokenPlugin:
 
 
 @pytest.fixture
-def broken_plugin_installed(monkeypatch):
+def broken_plugin_installed():
     """A plugin system with the installed plugins plus a third party's broken activation."""
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("broken", "corenn-broken-example", "9.9", "tests"), BrokenPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
-    return system
+    with plugins_in_use(plugin_system_from(BrokenPlugin, distribution="corenn-broken-example", version="9.9")) as system:
+        yield system
 
 
 def test_gradcheck_of_a_broken_third_party_component_exits_1(capsys, broken_plugin_installed):

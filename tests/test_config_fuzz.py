@@ -10,8 +10,7 @@ import math
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from corenn import training
 from corenn.config import config_from_dict, load_preset, parse_toml

@@ -5,6 +5,7 @@ Agreement with torch's OneCycleLR, value by value, is checked in the torch sessi
 """
 
 import math
+from itertools import pairwise
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_cosine_without_warmup_falls_from_initial_to_min_along_half_a_cosine():
     assert schedule(50) == pytest.approx(0.25, rel=1e-15)  # halfway: the mean of both ends
     assert schedule(25) == pytest.approx(0.1 + 0.3 * (1 + math.cos(math.pi / 4)) / 2, rel=1e-15)
     rates = [schedule(step) for step in range(100)]
-    assert all(later < earlier for earlier, later in zip(rates, rates[1:]))
+    assert all(later < earlier for earlier, later in pairwise(rates))
     assert [schedule(step) for step in (100, 101, 10**6)] == [0.1] * 3
 
 
@@ -39,8 +40,8 @@ def test_one_cycle_starts_peaks_and_ends_where_torch_puts_them():
     assert schedule(29) == pytest.approx(0.5, rel=1e-15)  # peak at pct_start * total_steps - 1
     assert schedule(99) == pytest.approx(0.5 / 25 / 1e4, rel=1e-12)
     rates = [schedule(step) for step in range(100)]
-    assert all(b > a for a, b in zip(rates[:29], rates[1:30]))
-    assert all(b < a for a, b in zip(rates[29:], rates[30:]))
+    assert all(b > a for a, b in pairwise(rates[:30]))
+    assert all(b < a for a, b in pairwise(rates[29:]))
     assert schedule(100) == schedule(5000) == schedule(99)  # past the end: the final rate holds
 
 

@@ -25,7 +25,7 @@ def test_atomic_write_creates_and_replaces_text_and_bytes(tmp_path):
     atomic_write(path, b"\x00second")
     assert path.read_bytes() == b"\x00second"
     atomic_write(path, "ünïcode")
-    assert path.read_bytes() == "ünïcode".encode("utf-8")
+    assert path.read_bytes() == "ünïcode".encode()
     assert leftovers(tmp_path) == []
 
 

@@ -11,14 +11,12 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.plugins
-import corenn.records
 from corenn import training
 from corenn.config import config_from_dict, load_preset, parse_toml
 from corenn.errors import ConfigError
 from corenn.model import Sequential
 from corenn.optimizers import SGD
-from corenn.plugins import PluginInfo, PluginSystem
+from corenn.testing import plugin_system_from, plugins_in_use, trainer_for
 
 
 class RecordingSGD(SGD):
@@ -58,12 +56,9 @@ class LrScalePlugin:
 
 
 @pytest.fixture(autouse=True)
-def test_components(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("lr-scale", "corenn-lr-scale-test", "0.1", "tests"), LrScalePlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    return system
+def test_components(no_plots):
+    with plugins_in_use(plugin_system_from(LrScalePlugin)) as system:
+        yield system
 
 
 def iris(first_layer_scale=None, last_layer_scale=None, epochs=2, **changes):
@@ -192,7 +187,7 @@ def test_the_constructor_checks_layer_indices():
 
 def test_the_trainer_passes_lr_scale_only_where_it_is_not_one():
     model_config = iris(first_layer_scale={"b": 64.0, "W": 1.0}, epochs=1, optimizer={"name": "recording_sgd", "lr": 0.01})
-    trainer = training._make_trainer(config_from_dict(model_config), None, data_dir=None, reporter=None)
+    trainer = trainer_for(config_from_dict(model_config))
     trainer.fit()
     calls = trainer.optimizer.calls
     steps = trainer.run.step
@@ -201,7 +196,7 @@ def test_the_trainer_passes_lr_scale_only_where_it_is_not_one():
 
 
 def trained_parameters(config):
-    trainer = training._make_trainer(config_from_dict(config), None, data_dir=None, reporter=None)
+    trainer = trainer_for(config_from_dict(config))
     trainer.fit()
     return {name: np.array(value) for name, value in trainer.run.model.named_parameters().items()}
 
@@ -229,7 +224,7 @@ def test_scaling_only_the_biases_of_one_layer_changes_how_they_train():
 
 def test_an_optimizer_without_lr_scale_is_a_config_error_naming_it():
     config = config_from_dict(iris(first_layer_scale={"b": 64.0}, optimizer={"name": "legacy_sgd", "lr": 0.01}))
-    trainer = training._make_trainer(config, None, data_dir=None, reporter=None)
+    trainer = trainer_for(config)
     before = {name: np.array(value) for name, value in trainer.run.model.named_parameters().items()}
     with pytest.raises(ConfigError, match=r"optimizer 'legacy_sgd' \(test_lr_scale\.LegacySGD\) takes no lr_scale.*0\.b"):
         trainer.fit()

@@ -5,6 +5,7 @@ The layers, data set and scheduler used here are small test doubles registered b
 this file, so these tests depend on no particular component plugin.
 """
 
+import contextlib
 import json
 import math
 import subprocess
@@ -17,7 +18,6 @@ import pytest
 import corenn
 import corenn.losses
 import corenn.plugins
-import corenn.records
 from corenn import training
 from corenn.config import config_from_dict, load_preset
 from corenn.data.iris import load_iris
@@ -25,7 +25,7 @@ from corenn.data.loader import augment_batch
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, CorruptFileError, DataError
 from corenn.io import load_arrays
-from corenn.plugins import PluginInfo, PluginSystem
+from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use
 from corenn.trainer import NumpyArrays
 
 
@@ -142,12 +142,9 @@ class ModesPlugin:
 
 
 @pytest.fixture(autouse=True)
-def test_components(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("modes", "corenn-modes-test", "0.1", "tests"), ModesPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    return system
+def test_components(no_plots):
+    with plugins_in_use(plugin_system_from(ModesPlugin)) as system:
+        yield system
 
 
 def config(dataset="iris_images", epochs=3, augment=None, first=None, **changes):
@@ -326,7 +323,7 @@ def reference_crops(X, padding, offsets, mirrored):
     height, width = X.shape[1:3]
     padded = np.pad(X, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     out = []
-    for sample, (dy, dx), flip in zip(padded, offsets, mirrored):
+    for sample, (dy, dx), flip in zip(padded, offsets, mirrored, strict=True):
         crop = sample[dy : dy + height, dx : dx + width]
         out.append(crop[:, ::-1] if flip else crop)
     return np.stack(out)
@@ -378,23 +375,16 @@ def test_the_trainer_augments_training_batches_only():
 RESUME_EPOCHS = 4
 
 
-class InterruptAt:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    @corenn.hookimpl
-    def corenn_epoch_end(self, run, epoch, metrics):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def assert_same_records(run_dir, reference_dir):
     first, second = load_arrays(run_dir / "parameters.npz"), load_arrays(reference_dir / "parameters.npz")
     assert list(first) == list(second) and "buffer/0.running_mean" in first
     for name in first:
         assert np.array_equal(first[name], second[name]), name
-    strip = lambda rows: [{k: v for k, v in row.items() if k != "seconds"} for row in rows]  # noqa: E731
-    assert strip(json.loads((run_dir / "metrics.json").read_text())) == strip(json.loads((reference_dir / "metrics.json").read_text()))
+
+    def metrics_without_seconds(folder):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads((folder / "metrics.json").read_text())]
+
+    assert metrics_without_seconds(run_dir) == metrics_without_seconds(reference_dir)
 
 
 @pytest.fixture(scope="module")
@@ -403,23 +393,15 @@ def augmented():
 
 
 @pytest.mark.parametrize("how", ["epoch_end", "inside_epoch"])
-def test_a_resumed_run_with_buffers_and_augmentation_equals_an_uninterrupted_one(tmp_path, monkeypatch, augmented, how):
+def test_a_resumed_run_with_buffers_and_augmentation_equals_an_uninterrupted_one(tmp_path, interrupt_on_call, augmented, how):
     training.train(augmented, out_dir=tmp_path / "whole", verbose=False)
     out = tmp_path / "interrupted"
-    with monkeypatch.context() as patch:
-        if how == "epoch_end":
-            callbacks = [InterruptAt(2)]
-        else:
-            callbacks = []
-            original, calls = corenn.losses.CrossEntropy.forward, {"n": 0}
-
-            def interrupting(self, Y, Y_hat):
-                calls["n"] += 1
-                if calls["n"] == 11:  # inside the second epoch (5 batches and 2 evaluations per epoch)
-                    raise KeyboardInterrupt
-                return original(self, Y, Y_hat)
-
-            patch.setattr(corenn.losses.CrossEntropy, "forward", interrupting)
+    if how == "epoch_end":
+        callbacks, interrupting = [InterruptAtEpochEnd(2)], contextlib.nullcontext()
+    else:
+        # call 11: inside the second epoch (5 batches and 2 evaluations per epoch)
+        callbacks, interrupting = [], interrupt_on_call(corenn.losses.CrossEntropy, "forward", 11)
+    with interrupting:
         with pytest.raises(KeyboardInterrupt):
             training.train(augmented, out_dir=out, verbose=False, callbacks=callbacks)
     state = json.loads(load_arrays(out / "iris-ffnn" / "checkpoint.npz")["state"].tobytes())

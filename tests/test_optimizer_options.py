@@ -28,7 +28,7 @@ def test_nesterov_follows_hand_computed_sequence():
     # v2 = 0.9 * v1 - 0.1 * 2 = -0.29; param += 0.9 * v2 - 0.1 * 2 = -0.461 -> 0.349
     # v3 = 0.9 * v2 - 0.1 * 0 = -0.261; param += 0.9 * v3 = -0.2349       -> 0.1141
     expected = [0.81, 0.349, 0.1141]
-    for grad, value in zip([1.0, 2.0, 0.0], expected):
+    for grad, value in zip([1.0, 2.0, 0.0], expected, strict=True):
         optimizer.update("0.W", param, np.array([grad]))
         assert param[0] == pytest.approx(value, rel=1e-14)
     assert optimizer.state["velocity"]["0.W"][0] == pytest.approx(-0.261, rel=1e-14)

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.plugins
-import corenn.records
 from corenn import training
 from corenn.commands import predict
 from corenn.config import config_from_dict, load_preset
@@ -15,7 +13,7 @@ from corenn.data.iris import load_iris
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, CorruptFileError, DataError, ShapeError
 from corenn.io import load_arrays, save_arrays
-from corenn.plugins import PluginInfo, PluginSystem
+from corenn.testing import plugin_system_from, plugins_in_use
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,7 @@ def test_predict_writes_ids_from_one_and_the_models_classes(iris_run, tmp_path, 
     assert run_predict(iris_run, "--split", split, "--out", out) == 0
     lines = out.read_text().splitlines()
     assert lines[0] == "Id,Category"
-    ids, labels = zip(*(map(int, line.split(",")) for line in lines[1:]))
+    ids, labels = zip(*(map(int, line.split(",")) for line in lines[1:]), strict=True)
     expected = expected_labels(iris_run, split)
     assert list(ids) == list(range(1, len(expected) + 1))
     assert np.array_equal(labels, expected)
@@ -112,10 +110,9 @@ class DatasetsPlugin:
 
 
 @pytest.fixture
-def more_datasets(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("predict-datasets", "corenn-predict-test", "0.1", "tests"), DatasetsPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
+def more_datasets():
+    with plugins_in_use(plugin_system_from(DatasetsPlugin)):
+        yield
 
 
 def test_a_data_set_whose_inputs_do_not_fit_the_model_is_a_shape_error(iris_run, tmp_path, more_datasets):

@@ -88,7 +88,7 @@ def test_metrics_csv_and_json_have_one_row_per_epoch(finished_run):
         table = list(csv.DictReader(stream))
     assert list(table[0]) == list(METRIC_COLUMNS)
     assert len(table) == 2
-    for row, record in zip(table, rows):
+    for row, record in zip(table, rows, strict=True):
         for column in METRIC_COLUMNS:
             assert float(row[column]) == pytest.approx(record[column], rel=1e-12)
 

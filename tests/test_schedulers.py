@@ -1,8 +1,7 @@
 """The built-in learning-rate schedules."""
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import corenn
 from corenn.errors import ConfigError

@@ -1,6 +1,7 @@
 """Per-step training losses: kept on the run, saved in checkpoints (exact across resumes), and
 written as ``steps.csv`` and ``loss_steps.png``."""
 
+import contextlib
 import csv
 import json
 import math
@@ -10,12 +11,12 @@ import pytest
 
 import corenn
 import corenn.losses
-import corenn.records
 from corenn import training
 from corenn.config import load_preset
 from corenn.errors import CorruptFileError
 from corenn.io import load_arrays, save_arrays
 from corenn.records import moving_average
+from corenn.testing import InterruptAtEpochEnd
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EPOCHS = 4
@@ -32,12 +33,6 @@ def iris(**changes):
     data["scheduler"] = {"name": "exponential", "decay": 0.8, "stage_length": 5, "staircase": True}
     data.update(changes)
     return data
-
-
-@pytest.fixture
-def no_plots(monkeypatch):
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    monkeypatch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
 
 
 def read_steps(run_dir):
@@ -129,33 +124,16 @@ def test_moving_average_is_the_trailing_mean():
 # Resume keeps them exact
 
 
-class InterruptAt:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    @corenn.hookimpl
-    def corenn_epoch_end(self, run, epoch, metrics):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("how", ["epoch_end", "inside_epoch"])
-def test_a_resumed_run_writes_the_same_steps_as_an_uninterrupted_one(tmp_path, monkeypatch, whole_run, how, no_plots):
+def test_a_resumed_run_writes_the_same_steps_as_an_uninterrupted_one(tmp_path, interrupt_on_call, whole_run, how, no_plots):
     _, reference_dir = whole_run
     out = tmp_path / "cut"
-    with monkeypatch.context() as patch:
-        callbacks = [InterruptAt(2)]
-        if how == "inside_epoch":
-            callbacks = []
-            original, calls = corenn.losses.CrossEntropy.forward, {"n": 0}
-
-            def interrupting(self, Y, Y_hat):
-                calls["n"] += 1
-                if calls["n"] == 2 * (STEPS_PER_EPOCH + 1) + 4:  # epoch 3, before its 4th step's update
-                    raise KeyboardInterrupt
-                return original(self, Y, Y_hat)
-
-            patch.setattr(corenn.losses.CrossEntropy, "forward", interrupting)
+    if how == "epoch_end":
+        callbacks, interrupting = [InterruptAtEpochEnd(2)], contextlib.nullcontext()
+    else:
+        call_number = 2 * (STEPS_PER_EPOCH + 1) + 4  # epoch 3, before its 4th step's update
+        callbacks, interrupting = [], interrupt_on_call(corenn.losses.CrossEntropy, "forward", call_number)
+    with interrupting:
         with pytest.raises(KeyboardInterrupt):
             training.train(iris(), out_dir=out, verbose=False, callbacks=callbacks)
     saved = load_arrays(out / "iris-ffnn" / "checkpoint.npz")
@@ -168,7 +146,7 @@ def test_a_resumed_run_writes_the_same_steps_as_an_uninterrupted_one(tmp_path, m
 
 def test_a_checkpoint_from_before_step_losses_resumes_with_unknown_early_steps(tmp_path, no_plots):
     with pytest.raises(KeyboardInterrupt):
-        training.train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAt(1)])
+        training.train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAtEpochEnd(1)])
     run_dir = tmp_path / "iris-ffnn"
     arrays = load_arrays(run_dir / "checkpoint.npz")
     del arrays["steps/loss"], arrays["steps/learning_rate"]
@@ -182,7 +160,7 @@ def test_a_checkpoint_from_before_step_losses_resumes_with_unknown_early_steps(t
 
 def test_step_losses_that_do_not_fit_the_checkpoint_are_reported_as_corrupt(tmp_path, no_plots):
     with pytest.raises(KeyboardInterrupt):
-        training.train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAt(1)])
+        training.train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAtEpochEnd(1)])
     run_dir = tmp_path / "iris-ffnn"
     arrays = load_arrays(run_dir / "checkpoint.npz")
     arrays["steps/loss"] = arrays["steps/loss"][:-1]

@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.plugins
-import corenn.records
 from corenn import training
 from corenn.commands import predict
 from corenn.config import config_from_dict
@@ -16,7 +14,7 @@ from corenn.data.loader import averaged_outputs, check_image_options, evaluation
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, DataError
 from corenn.losses import CrossEntropy
-from corenn.plugins import PluginInfo, PluginSystem
+from corenn.testing import plugin_system_from, plugins_in_use
 from corenn.trainer import NumpyArrays
 
 IMAGE_SHAPE = (6, 5, 2)
@@ -60,12 +58,9 @@ class ViewsPlugin:
 
 
 @pytest.fixture(autouse=True)
-def test_components(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("tta", "corenn-tta-test", "0.1", "tests"), ViewsPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    monkeypatch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
+def test_components(no_plots):
+    with plugins_in_use(plugin_system_from(ViewsPlugin)):
+        yield
 
 
 def config(test_augment=None, epochs=2, **changes):
@@ -149,7 +144,7 @@ def test_flip_translate_views_are_airbenchs_level_two():
     ]
     views = list(evaluation_views(X, NumpyArrays(), "flip_translate"))
     assert len(views) == len(expected) and sum(weight for weight, _ in views) == 1.0
-    for (weight, view), (expected_weight, expected_view) in zip(views, expected):
+    for (weight, view), (expected_weight, expected_view) in zip(views, expected, strict=True):
         assert weight == expected_weight and np.array_equal(view, expected_view)
 
 

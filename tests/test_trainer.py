@@ -9,11 +9,11 @@ import pytest
 import corenn
 import corenn.losses
 import corenn.optimizers
-import corenn.records
 from corenn import training
 from corenn.config import load_preset
 from corenn.errors import CorennError, TrainingDiverged
 from corenn.io import load_arrays
+from corenn.testing import InterruptAtEpochEnd
 
 EPOCH_METRICS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"}
 
@@ -26,12 +26,6 @@ def iris(**changes):
     for key, value in changes.items():
         data[key] = value
     return data
-
-
-@pytest.fixture
-def no_plots(monkeypatch):
-    """For tests that compare parameters and metrics: drawing PNGs is most of a short run's time."""
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
 
 
 def copies(arrays):
@@ -274,23 +268,11 @@ def test_resuming_a_finished_run_to_more_epochs_equals_an_uninterrupted_run(tmp_
     assert len(json.loads((short_dir / "metrics.json").read_text())) == 2
 
 
-class InterruptAt:
-    """Simulates Ctrl-C at the end of an epoch."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    @corenn.hookimpl
-    def corenn_epoch_end(self, run, epoch, metrics):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def test_interrupt_at_an_epoch_end_then_resume_equals_an_uninterrupted_run(tmp_path, capsys, uninterrupted, no_plots):
     reference, reference_dir = uninterrupted
     out = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        training.train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False, callbacks=[InterruptAt(2)])
+        training.train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False, callbacks=[InterruptAtEpochEnd(2)])
     run_dir = out / "iris-ffnn"
     assert f"corenn train --resume {run_dir}" in capsys.readouterr().err
     assert len(json.loads((run_dir / "metrics.json").read_text())) == 2
@@ -298,40 +280,24 @@ def test_interrupt_at_an_epoch_end_then_resume_equals_an_uninterrupted_run(tmp_p
     assert_same_run(run_dir, reference_dir, result, reference)
 
 
-def interrupt_on_call(monkeypatch, owner, method, call_number):
-    """Make ``owner.method`` raise KeyboardInterrupt on its ``call_number``-th call (then behave)."""
-    original = getattr(owner, method)
-    calls = {"count": 0}
-
-    def interrupting(self, *args, **kwargs):
-        calls["count"] += 1
-        if calls["count"] == call_number:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(owner, method, interrupting)
-
-
 @pytest.mark.parametrize("call_number", [3, 8, 13])
-def test_interrupt_inside_an_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch, call_number, uninterrupted, no_plots):
+def test_interrupt_inside_an_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, interrupt_on_call, call_number, uninterrupted, no_plots):
     """Interrupted before a batch's loss (or during validation): the checkpoint holds the
     batch order and running sums of the unfinished epoch."""
     reference, reference_dir = uninterrupted
     out = tmp_path / "interrupted"
-    with monkeypatch.context() as patch:
-        interrupt_on_call(patch, corenn.losses.CrossEntropy, "forward", call_number)
+    with interrupt_on_call(corenn.losses.CrossEntropy, "forward", call_number):
         with pytest.raises(KeyboardInterrupt):
             training.train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False)
     result = training.resume(out / "iris-ffnn", verbose=False)
     assert_same_run(out / "iris-ffnn", reference_dir, result, reference)
 
 
-def test_interrupt_between_two_parameter_updates_then_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch, uninterrupted, no_plots):
+def test_interrupt_between_two_parameter_updates_then_resume_equals_an_uninterrupted_run(tmp_path, interrupt_on_call, uninterrupted, no_plots):
     """A half-done update is no state of the run: the resumed run must not build on it."""
     reference, reference_dir = uninterrupted
     out = tmp_path / "interrupted"
-    with monkeypatch.context() as patch:
-        interrupt_on_call(patch, corenn.optimizers.SGD, "update", 4 * 7 + 2)  # step 8, second parameter
+    with interrupt_on_call(corenn.optimizers.SGD, "update", 4 * 7 + 2):  # step 8, second parameter
         with pytest.raises(KeyboardInterrupt):
             training.train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False)
     result = training.resume(out / "iris-ffnn", verbose=False)

@@ -3,24 +3,22 @@ metrics files, the plots, the console and the command line report no val metrics
 
 import csv
 import os
-import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import corenn
-import corenn.plugins
 from corenn import training
 from corenn.cli import main
 from corenn.commands import predict
-from corenn.data import cifar10, download, mnist
+from corenn.data import cifar10, mnist
 from corenn.data.iris import load_iris
 from corenn.data.loader import check_val_size, split_off_validation
 from corenn.data.splits import DatasetSplits
 from corenn.errors import ConfigError, DataError
-from corenn.plugins import PluginInfo, PluginSystem
 from corenn.records import METRIC_COLUMNS
+from corenn.testing import plugin_system_from, plugins_in_use
 
 DATA_ROOT = Path(os.environ["CORENN_DATA_DIR"]) if os.environ.get("CORENN_DATA_DIR") else None
 needs_cifar = pytest.mark.skipif(
@@ -33,12 +31,7 @@ needs_mnist = pytest.mark.skipif(
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def offline(url, timeout=None):
-        raise urllib.error.URLError("network is unreachable (test)")
-
-    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+pytestmark = pytest.mark.usefixtures("no_network")  # any download attempt fails, as offline
 
 
 # The data sets
@@ -103,10 +96,9 @@ class NoValPlugin:
 
 
 @pytest.fixture(autouse=True)
-def test_components(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("no-val", "corenn-no-val-test", "0.1", "tests"), NoValPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
+def test_components():
+    with plugins_in_use(plugin_system_from(NoValPlugin)):
+        yield
 
 
 def config(epochs=3):
@@ -122,10 +114,7 @@ def config(epochs=3):
 @pytest.fixture(scope="module")
 def run_without_val(tmp_path_factory):
     out = tmp_path_factory.mktemp("no-val")
-    with pytest.MonkeyPatch.context() as patch:
-        system = PluginSystem(strict=False).load()
-        system._add(PluginInfo("no-val", "corenn-no-val-test", "0.1", "tests"), NoValPlugin)
-        patch.setattr(corenn.plugins, "_system", system)
+    with plugins_in_use(plugin_system_from(NoValPlugin)):
         result = training.train(config(), out_dir=out, verbose=False)
     return result, out / "no-val"
 

@@ -67,7 +67,7 @@ class Sequential:
         layers = []
         lr_scales = {}
         generators = np.random.SeedSequence(seed).spawn(len(layer_configs))
-        for index, (layer_config, seed_sequence) in enumerate(zip(layer_configs, generators)):
+        for index, (layer_config, seed_sequence) in enumerate(zip(layer_configs, generators, strict=True)):
             options = dict(layer_config.options)
             if "lr_scale" in options:
                 lr_scales[index] = options.pop("lr_scale")
@@ -224,7 +224,7 @@ class Sequential:
                 dX = layer.backward(dLdY)
             except ShapeError as exc:
                 raise ShapeError(f"{self._where(index)}: {exc}") from exc
-            check_backward(layer, self._input_shapes.get(index), dX, lambda: self._blame(index))
+            check_backward(layer, self._input_shapes.get(index), dX, lambda index=index: self._blame(index))
             dLdY = dX
         return dLdY
 

@@ -216,7 +216,7 @@ class RunRecorder:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(STEP_COLUMNS)
-        for index, (loss, learning_rate) in enumerate(zip(run.step_losses, run.step_learning_rates)):
+        for index, (loss, learning_rate) in enumerate(zip(run.step_losses, run.step_learning_rates, strict=True)):
             writer.writerow((index + 1, index // steps_per_epoch + 1, repr(float(loss)), repr(float(learning_rate))))
         atomic_write(self.path(STEPS_CSV_FILE), buffer.getvalue())
 

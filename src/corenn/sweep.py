@@ -22,7 +22,6 @@ from corenn.records import RunRecorder, write_plots
 from corenn.trainer import DeferredInterrupt
 from corenn.training import train
 
-
 NO_VALIDATION = (
     "corenn sweep judges runs on the validation split, and this data set has none "
     "(dataset.val_size = 0); set val_size > 0"
@@ -74,7 +73,7 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
         ) from None
     with recorder:
         try:
-            for (lr, hidden), run_config in zip(grid, configs):
+            for (lr, hidden), run_config in zip(grid, configs, strict=True):
                 histories_of_run = []
                 result = train(
                     run_config, data_dir=data_dir, record=False, verbose=False,

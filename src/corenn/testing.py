@@ -10,13 +10,24 @@ Plugin authors import this in their own tests::
 
 Relative errors are norm-wise: ``||analytic - numeric|| / (||analytic|| + ||numeric||)``, so a
 gradient that is tiny in a few entries does not drown the check in noise. Work in float64.
+
+Tests that train need components no installed package registers (a toy data set, a layer that
+records its inputs): :func:`plugin_system_from` and :func:`plugins_in_use` give them a plugin
+system with in-memory plugins, :class:`InterruptAtEpochEnd` presses Ctrl-C in a run, to check
+that it resumes exactly, and :func:`trainer_for` gives the trainer itself, to look inside.
 """
+
+import contextlib
+import types
 
 import attrs
 import numpy as np
 
+import corenn.plugins
 from corenn.backward_checks import check_backward, layer_origin
 from corenn.errors import ShapeError
+from corenn.hookspecs import hookimpl
+from corenn.plugins import PluginInfo, PluginSystem
 from corenn.protocols import Activation, Layer, Loss
 
 DEFAULT_TOLERANCE = 1e-6
@@ -251,7 +262,7 @@ def check_course_layer_api(layer, X):
         _require(
             isinstance(values, list)
             and len(values) == len(expected)
-            and all(a is b or np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(values, expected)),
+            and all(a is b or np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(values, expected, strict=True)),
             f"{name}.{method}() is not the list of {table}' values in key order",
         )
     cache_keys = list(layer.cache)
@@ -387,3 +398,69 @@ def gradcheck(
             raise ConfigError(f"a loss is checked on (samples, classes) predictions, not shape {shape}")
         errors = check_loss_gradients(component, *example_classification_batch(*shape, seed=seed))
     return GradcheckReport(kind, name, backend, options, shape, errors, tolerance, kind == "layer" and perturb, failure)
+
+
+def plugin_system_from(*plugins, strict=False, distribution=None, version="0"):
+    """A plugin system of the installed plugins plus ``plugins``, objects that hold hook implementations.
+
+    For tests that need a component registered without building and installing a distribution.
+    A plugin may be a module, an instance, or a class (made into an instance with no arguments,
+    as hook implementations are methods). Each is named after its ``__name__`` (its class's,
+    for an instance) and shown by ``corenn plugins`` as coming from ``distribution`` (default: that
+    name) at ``version``. They load after the installed ones and as those do: a mistake (a name
+    already registered, a misspelled hook) fails or warns as it would for an installed third party,
+    and is an error when ``strict``. Make the system the one corenn uses with :func:`plugins_in_use`.
+    """
+    system = PluginSystem(strict=strict).load()
+    for plugin in plugins:
+        name = getattr(plugin, "__name__", type(plugin).__name__)
+        source = name if isinstance(plugin, types.ModuleType) else f"{getattr(plugin, '__module__', '?')}:{name}"
+        info = PluginInfo(name, distribution or name, version, source)
+        system._add(info, lambda plugin=plugin: plugin() if isinstance(plugin, type) else plugin)
+    return system
+
+
+@contextlib.contextmanager
+def plugins_in_use(system):
+    """Make ``system`` the process-wide plugin system while the ``with`` block runs.
+
+    Everything that looks components up by name (:func:`corenn.create`, training, the ``corenn``
+    command run in-process) then uses it; on leaving the block, even by an exception, the
+    previous system is back, so one test's plugins never leak into the next.
+    """
+    previous = corenn.plugins._system
+    corenn.plugins._system = system
+    try:
+        yield system
+    finally:
+        corenn.plugins._system = previous
+
+
+class InterruptAtEpochEnd:
+    """A run callback that presses Ctrl-C (raises KeyboardInterrupt) at the end of epoch ``epoch``.
+
+    Training saves a checkpoint and lets the interrupt out, as it does for a real Ctrl-C. To check
+    that a component resumes exactly: train with ``callbacks=[InterruptAtEpochEnd(2)]``, resume
+    the run, and compare it with the same run trained in one go.
+    """
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    @hookimpl
+    def corenn_epoch_end(self, run, epoch, metrics):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def trainer_for(config, *, data_dir=None):
+    """The trainer that a run of ``config`` (a loaded config, :mod:`corenn.config`) would use,
+    with no run folder: it records and prints nothing.
+
+    For tests that look inside training: ``trainer = trainer_for(config); trainer.fit()`` trains
+    as ``corenn train`` does, and then ``trainer.optimizer`` and ``trainer.run`` (the model, the
+    steps taken) are there to read.
+    """
+    from corenn.training import _make_trainer  # imported on use: training pulls in the data sets
+
+    return _make_trainer(config, None, data_dir=data_dir, reporter=None)

@@ -25,7 +25,6 @@ from corenn.data.loader import augment_batch, averaged_outputs, batch_indices
 from corenn.errors import ConfigError, CorruptFileError, DataError, Terminated, TrainingDiverged
 from corenn.optimizers import require_lr_scale_support
 
-
 SATURATED_FRACTION = 0.5  # of a loss's ceiling: see Trainer._saturated
 
 
@@ -509,7 +508,8 @@ class Trainer:
             self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
             if self.augment_rng is not None and "augment_rng" in state:
                 self.augment_rng.bit_generator.state = state["augment_rng"]
-            for layer, layer_rng_state in zip(self.run.model.layers, state.get("layer_rngs", ())):
+            # Not strict: a checkpoint without "layer_rngs" leaves every layer's generator as built.
+            for layer, layer_rng_state in zip(self.run.model.layers, state.get("layer_rngs", ()), strict=False):
                 if layer_rng_state is not None and isinstance(getattr(layer, "rng", None), np.random.Generator):
                     layer.rng.bit_generator.state = layer_rng_state
             self.run.epoch, self.run.step, self.run.history = epoch, step, history
@@ -570,7 +570,7 @@ def _changed_keys(saved, current, prefix=""):
         return changed
     if isinstance(saved, list) and isinstance(current, list) and len(saved) == len(current):
         changed = set()
-        for index, (old, new) in enumerate(zip(saved, current)):
+        for index, (old, new) in enumerate(zip(saved, current, strict=True)):
             changed |= _changed_keys(old, new, f"{prefix}[{index}]")
         return changed
     return set() if saved == current else {prefix}

@@ -20,8 +20,8 @@ from corenn.errors import ConfigError, CorennError, CorruptFileError, TrainingDi
 from corenn.hookspecs import hookimpl
 from corenn.model import Sequential
 from corenn.plugins import get_plugins
-from corenn.registry import option_names
 from corenn.records import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSON_FILE, PARAMETERS_FILE, RESULT_FILE, RunRecorder
+from corenn.registry import option_names
 from corenn.trainer import DeferredInterrupt, NumpyArrays, Trainer, TrainingRun
 
 SHUFFLE_STREAM = 0x5EED

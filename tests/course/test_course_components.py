@@ -7,7 +7,6 @@ from corenn.course import activations, losses, weights
 from corenn.errors import ConfigError
 from corenn.plugins import get_registry
 
-
 COURSE_ACTIVATIONS = {
     "Linear": "linear", "Sigmoid": "sigmoid", "TanH": "tanh", "ArcTan": "arctan", "ReLU": "relu", "SoftMax": "softmax",
 }

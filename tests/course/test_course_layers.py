@@ -12,7 +12,6 @@ from corenn.errors import ConfigError
 from corenn.plugins import get_registry
 
 
-
 def make_layers():
     """One of each layer type: its registered name, the layer and the input batch shape it takes."""
     return {

@@ -1,11 +1,14 @@
-"""Fixtures of the fault suite: the small run's config, its uninterrupted reference run, and a
-data root holding MNIST for a test to damage."""
+"""Fixtures of the fault suite: the small run's config, its uninterrupted reference run, a
+data root holding MNIST for a test to damage, and Ctrl-C pressed in the middle of a run."""
 
 import os
+import signal
 import time
 from types import SimpleNamespace
 
 import pytest
+
+from corenn.trainer import Trainer
 
 from faultkit import MNIST_FILES, RUN_NAME, SHARED_MNIST, run_corenn, write_config
 
@@ -41,3 +44,30 @@ def mnist_copy(tmp_path):
     for name in MNIST_FILES:
         os.symlink(SHARED_MNIST / name, raw / name)
     return raw
+
+
+@pytest.fixture
+def ctrl_c_after_update(monkeypatch):
+    """``ctrl_c_after_update(n)`` presses Ctrl-C (real SIGINTs to this process) right after the
+    trainer's n-th parameter update, ``presses`` times; ``first``, if given, runs just before.
+
+    It patches through the test's ``monkeypatch``, so ``monkeypatch.undo()`` lets a resume run
+    without it.
+    """
+
+    def press(update_number, *, presses=1, first=None):
+        original_update = Trainer.update
+        calls = {"n": 0}
+
+        def update(self):
+            original_update(self)
+            calls["n"] += 1
+            if calls["n"] == update_number:
+                if first is not None:
+                    first()
+                for _ in range(presses):
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        monkeypatch.setattr(Trainer, "update", update)
+
+    return press

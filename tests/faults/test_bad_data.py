@@ -15,10 +15,17 @@ import pytest
 
 import corenn.plugins
 from corenn.cli import main
-from faultkit import MNIST_FILES, SHARED_MNIST, SMALL_IRIS_CONFIG, environment, one_line_error, replace_file, run_corenn, write_config
 
-
-
+from faultkit import (
+    MNIST_FILES,
+    SHARED_MNIST,
+    SMALL_IRIS_CONFIG,
+    environment,
+    one_line_error,
+    replace_file,
+    run_corenn,
+    write_config,
+)
 
 
 def _train_on(raw, tmp_path):

@@ -1,9 +1,7 @@
 """Truncated, damaged and foreign checkpoint and parameter files: a clear error, never a traceback."""
 
 import io
-import os
 import shutil
-import signal
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from corenn.config import load_config
 from corenn.errors import CorruptFileError
 from corenn.io import load_arrays
 from corenn.training import build
+
 from faultkit import RUN_NAME, load_npz, one_line_error, run_corenn
 
 
@@ -106,22 +105,11 @@ def test_a_checkpoint_with_a_damaged_state_record_is_refused(run_copy, capsys):
     assert message.startswith(f"corenn train: error: checkpoint {run_copy / 'checkpoint.npz'} is incomplete or corrupt (JSONDecodeError: ")
 
 
-def test_a_checkpoint_whose_batch_order_is_not_a_permutation_is_refused(reference, tmp_path, monkeypatch, capsys):
+def test_a_checkpoint_whose_batch_order_is_not_a_permutation_is_refused(reference, tmp_path, monkeypatch, ctrl_c_after_update, capsys):
     """A mid-epoch checkpoint carries the epoch's batch order; a damaged one would index the wrong
     samples. WHAT THE USER SEES: ``... is incomplete or corrupt (ValueError: the saved batch order
     is not a permutation of the training samples); ...``"""
-    from corenn.trainer import Trainer
-
-    original_update = Trainer.update
-    counter = {"n": 0}
-
-    def update_then_interrupt(self):
-        original_update(self)
-        counter["n"] += 1
-        if counter["n"] == 10:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: taken at the next batch boundary
-
-    monkeypatch.setattr(Trainer, "update", update_then_interrupt)
+    ctrl_c_after_update(10)  # taken at the next batch boundary
     assert main(["train", "--config", str(reference.config), "--out", str(tmp_path / "out"), "--quiet"]) == 130
     monkeypatch.undo()
     capsys.readouterr()

@@ -15,6 +15,7 @@ import pytest
 import corenn.io
 from corenn.cli import main
 from corenn.errors import CorennError
+
 from faultkit import RUN_NAME, assert_records_whole, assert_same_run, csv_without_seconds, load_npz
 
 NO_SPACE = os.strerror(errno.ENOSPC)
@@ -112,27 +113,13 @@ def test_disk_full_while_the_run_starts_leaves_no_run_directory(config_path, tmp
     assert main(["train", "--config", str(config_path), "--out", str(out), "--quiet"]) == 0
 
 
-def test_disk_full_when_saving_after_ctrl_c(config_path, tmp_path, monkeypatch, capsys):
+def test_disk_full_when_saving_after_ctrl_c(config_path, tmp_path, monkeypatch, ctrl_c_after_update, capsys):
     """WHAT THE USER SEES after Ctrl-C on a full disk: ``interrupted; saving the checkpoint failed
     (could not write RUN_DIR/checkpoint.npz: No space left on device), the previous one is kept;
     continue with: corenn train --resume RUN_DIR``, then ``corenn train: interrupted`` (exit 130)."""
-    import signal
-
-    from corenn.trainer import Trainer
-
     out = tmp_path / "out"
     run_dir = out / RUN_NAME
-    original_update = Trainer.update
-    calls = {"n": 0}
-
-    def update_then_ctrl_c(self):
-        original_update(self)
-        calls["n"] += 1
-        if calls["n"] == 10:
-            _fill_disk_at_write(monkeypatch, 1)
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(Trainer, "update", update_then_ctrl_c)
+    ctrl_c_after_update(10, first=lambda: _fill_disk_at_write(monkeypatch, 1))
     assert main(["train", "--config", str(config_path), "--out", str(out), "--quiet"]) == 130
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [

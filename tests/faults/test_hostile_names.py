@@ -3,13 +3,13 @@ too long for the file system. No run may touch a folder that is not its own."""
 
 import string
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from corenn.config import MAX_RUN_NAME_BYTES, config_from_dict, load_preset, with_overrides
 from corenn.errors import CorennError
 from corenn.sweep import run_sweep
 from corenn.training import train
+
 from faultkit import one_line_error, run_corenn
 
 # Folders that were there before: other runs, a folder the user made that looks like a set-up

@@ -1,12 +1,11 @@
 """Ctrl-C: a checkpoint is saved, the resume command is printed, and the resumed run loses nothing."""
 
-import os
 import signal
 
 import numpy as np
 
 from corenn.cli import main
-from corenn.trainer import Trainer
+
 from faultkit import RUN_NAME, assert_records_whole, assert_same_run, checkpoint_state, run_corenn, start_corenn
 
 BATCHES_PER_EPOCH = 7  # 105 Iris training rows in batches of 16
@@ -44,22 +43,7 @@ def test_ctrl_c_saves_a_checkpoint_prints_the_resume_command_and_exits_130(refer
     assert_same_run(reference.run_dir, run_dir)
 
 
-def _interrupt_at_update(monkeypatch, update_number, *, presses):
-    """Press Ctrl-C ``presses`` times (real SIGINTs to this process) right after update N."""
-    original_update = Trainer.update
-    calls = {"n": 0}
-
-    def update(self):
-        original_update(self)
-        calls["n"] += 1
-        if calls["n"] == update_number:
-            for _ in range(presses):
-                os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(Trainer, "update", update)
-
-
-def test_ctrl_c_in_the_middle_of_an_epoch_resumes_inside_that_epoch(reference, config_path, tmp_path, monkeypatch, capsys):
+def test_ctrl_c_in_the_middle_of_an_epoch_resumes_inside_that_epoch(reference, config_path, tmp_path, monkeypatch, ctrl_c_after_update, capsys):
     """WHAT THE USER SEES: Ctrl-C waits for the current batch to finish (milliseconds), then
 
         interrupted: checkpoint saved (epoch 5, after batch 3); continue with: corenn train --resume RUN_DIR
@@ -69,7 +53,7 @@ def test_ctrl_c_in_the_middle_of_an_epoch_resumes_inside_that_epoch(reference, c
     inside epoch 5 with the same batch order and running sums, so the epoch's metrics are exact."""
     out = tmp_path / "out"
     run_dir = out / RUN_NAME
-    _interrupt_at_update(monkeypatch, 4 * BATCHES_PER_EPOCH + 3, presses=1)
+    ctrl_c_after_update(4 * BATCHES_PER_EPOCH + 3)
     assert main(["train", "--config", str(config_path), "--out", str(out), "--quiet"]) == 130
     stderr = capsys.readouterr().err
     assert stderr.strip().splitlines() == [
@@ -85,7 +69,7 @@ def test_ctrl_c_in_the_middle_of_an_epoch_resumes_inside_that_epoch(reference, c
     assert_same_run(reference.run_dir, run_dir)
 
 
-def test_second_ctrl_c_stops_at_once_and_keeps_the_last_whole_checkpoint(reference, config_path, tmp_path, monkeypatch, capsys):
+def test_second_ctrl_c_stops_at_once_and_keeps_the_last_whole_checkpoint(reference, config_path, tmp_path, monkeypatch, ctrl_c_after_update, capsys):
     """WHAT THE USER SEES: a second Ctrl-C stops immediately, even inside an update; a state
     that no run ever had is not saved:
 
@@ -95,7 +79,7 @@ def test_second_ctrl_c_stops_at_once_and_keeps_the_last_whole_checkpoint(referen
     and the resume, from the end of epoch 6, ends exactly as the uninterrupted run."""
     out = tmp_path / "out"
     run_dir = out / RUN_NAME
-    _interrupt_at_update(monkeypatch, 6 * BATCHES_PER_EPOCH + 2, presses=2)
+    ctrl_c_after_update(6 * BATCHES_PER_EPOCH + 2, presses=2)
     assert main(["train", "--config", str(config_path), "--out", str(out), "--quiet"]) == 130
     stderr = capsys.readouterr().err
     assert stderr.strip().splitlines() == [

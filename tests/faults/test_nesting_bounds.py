@@ -6,6 +6,7 @@ import time
 from corenn.composite import MAX_NESTING_DEPTH
 from corenn.config import MAX_CONFIG_NESTING
 from corenn.training import train
+
 from faultkit import one_line_error, run_corenn, write_config
 
 

@@ -6,6 +6,7 @@ import pytest
 from corenn.cli import MAX_ERROR_CHARACTERS, main
 from corenn.initializers import MAX_ARRAY_VALUES
 from corenn.trainer import Trainer
+
 from faultkit import RUN_NAME, SMALL_IRIS_CONFIG, one_line_error, run_corenn, write_config
 
 

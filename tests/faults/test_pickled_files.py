@@ -14,6 +14,7 @@ import pytest
 
 from corenn.errors import CorruptFileError
 from corenn.io import load_arrays
+
 from faultkit import RUN_NAME, load_npz, one_line_error, run_corenn
 
 

@@ -6,6 +6,7 @@ import signal
 
 from corenn.cli import main
 from corenn.records import RunRecorder
+
 from faultkit import RUN_NAME, assert_records_whole, assert_same_run, run_corenn, start_corenn
 
 

@@ -67,13 +67,13 @@ def test_layers_output_the_geometry_shape(m, rows, cols, channels, kh, kw, sh, s
     X = np.zeros((m, rows, cols, channels))
     try:
         geometry = window_geometry(X.shape, (kh, kw), (sh, sw), (pad,) * 4 if isinstance(pad, int) else pad, "test")
-    except ValueError:  # ShapeError: the layers must refuse it too
+    except ValueError as refusal:  # ShapeError: the layers must refuse it too
         for layer in (Conv2D(2, (kh, kw), stride=(sh, sw), pad=pad), Pool2D((kh, kw), stride=(sh, sw), pad=pad)):
             try:
                 layer.forward(X)
             except ValueError:
                 continue
-            raise AssertionError(f"{layer!r} accepted {X.shape}")
+            raise AssertionError(f"{layer!r} accepted {X.shape}") from refusal
         return
     conv = Conv2D(2, (kh, kw), stride=(sh, sw), pad=pad)
     conv.rng = np.random.default_rng(0)

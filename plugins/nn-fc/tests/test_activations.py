@@ -5,8 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import corenn
@@ -97,7 +96,7 @@ def test_softmax_backward_equals_the_full_jacobian_product():
     Z, dY = rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
     softmax = activation("softmax")
     Y = softmax.forward(Z)
-    expected = np.stack([(np.diag(y) - np.outer(y, y)).T @ g for y, g in zip(Y, dY)])
+    expected = np.stack([(np.diag(y) - np.outer(y, y)).T @ g for y, g in zip(Y, dY, strict=True)])
     np.testing.assert_allclose(softmax.backward(Z, dY), expected, rtol=1e-12, atol=1e-15)
 
 

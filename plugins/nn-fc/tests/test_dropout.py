@@ -6,8 +6,7 @@ import pytest
 
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
-from corenn.testing import FixedRandomness
+from corenn.testing import DEFAULT_TOLERANCE, FixedRandomness, check_layer_conformance, check_layer_gradients
 
 
 def dropout(rng=None, **options):

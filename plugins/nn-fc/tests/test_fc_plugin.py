@@ -7,11 +7,10 @@ import sys
 
 import pytest
 
-from corenn.testing import gradcheck
-
 import corenn
 from corenn.plugins import get_plugins
 from corenn.protocols import Activation, Layer
+from corenn.testing import gradcheck
 
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "gelu", "softmax")
 LAYERS = ("fully_connected", "batch_norm", "dropout", "residual", "scale")

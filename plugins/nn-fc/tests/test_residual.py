@@ -7,8 +7,7 @@ import pytest
 
 import corenn
 from corenn.errors import CorennError, ShapeError
-from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
-from corenn.testing import FixedRandomness
+from corenn.testing import DEFAULT_TOLERANCE, FixedRandomness, check_layer_conformance, check_layer_gradients
 
 BLOCK = [
     {"name": "fully_connected", "n_out": 6, "activation": "tanh"},

@@ -1,4 +1,16 @@
-"""Prints the largest cross-backend difference of each component after the test run."""
+"""Set-up shared by the torch backend's tests, and a summary of the largest cross-backend
+difference of each component after the test run."""
+
+import pytest
+
+import corenn.records
+
+
+@pytest.fixture
+def no_plots(monkeypatch):
+    """For runs whose plots no test looks at (drawing them is most of a short run's time)."""
+    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
+    monkeypatch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -8,6 +8,7 @@ import torch
 
 from corenn.config import load_preset
 from corenn.model import Sequential
+
 from torch_agreement import assert_agree
 
 IMAGE_SHAPE = (32, 32, 3)

@@ -7,6 +7,7 @@ import torch
 
 import corenn
 from corenn.testing import DEFAULT_TOLERANCE, check_activation_conformance, check_activation_gradients
+
 from corenn_torch.testing import NumpyFacingActivation
 from torch_agreement import assert_agree
 

@@ -5,20 +5,18 @@ agrees across the backends."""
 import numpy as np
 import pytest
 import torch
-from torch_agreement import assert_agree
 
 import corenn
-import corenn.plugins
-import corenn.records
 from corenn import training
 from corenn.commands import predict
 from corenn.config import config_from_dict
 from corenn.data.loader import augment_batch, averaged_outputs, evaluation_views
 from corenn.data.splits import DatasetSplits, Split
-from corenn.plugins import PluginInfo, PluginSystem
+from corenn.testing import plugin_system_from, plugins_in_use
 from corenn.trainer import NumpyArrays
 
 from corenn_torch.training import TorchArrays
+from torch_agreement import assert_agree
 
 IMAGE_SHAPE = (6, 5, 2)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -95,12 +93,9 @@ class ImagesPlugin:
 
 
 @pytest.fixture
-def with_images(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("torch-augment-modes", "corenn-torch-augment-modes-test", "0.1", "tests"), ImagesPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    monkeypatch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
+def with_images(no_plots):
+    with plugins_in_use(plugin_system_from(ImagesPlugin)):
+        yield
 
 
 def config(backend, name):

@@ -4,12 +4,12 @@ conformance, dtype, errors."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import corenn
 from corenn.errors import CorennError, ShapeError
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients, relative_error
+
 from corenn_torch.testing import NumpyFacingLayer
 from torch_agreement import compare_layer, layer_pair
 

@@ -10,6 +10,7 @@ from corenn.config import ComponentConfig
 from corenn.errors import CorennError
 from corenn.model import Sequential
 from corenn.testing import relative_error
+
 from torch_agreement import assert_agree
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -8,6 +8,7 @@ import torch
 import corenn
 from corenn.errors import CorennError, ShapeError
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
+
 from corenn_torch.testing import NumpyFacingLayer
 from torch_agreement import compare_layer, layer_pair
 

@@ -18,6 +18,7 @@ import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.model import Sequential
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
+
 from corenn_torch.testing import NumpyFacingLayer
 from torch_agreement import assert_agree, compare_layer, layer_pair
 

@@ -7,6 +7,7 @@ import torch
 import corenn
 from corenn.errors import ShapeError
 from corenn.testing import DEFAULT_TOLERANCE, check_loss_conformance, check_loss_gradients, example_classification_batch
+
 from corenn_torch.testing import NumpyFacingLoss
 from torch_agreement import assert_agree
 

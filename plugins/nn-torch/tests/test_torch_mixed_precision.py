@@ -11,8 +11,6 @@ import pytest
 import torch
 
 import corenn
-import corenn.plugins
-import corenn.records
 from corenn import training
 from corenn.cli import main
 from corenn.config import ComponentConfig, config_from_dict, load_config, load_preset, with_overrides
@@ -20,8 +18,7 @@ from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError
 from corenn.io import load_arrays
 from corenn.model import Sequential
-from corenn.plugins import PluginInfo, PluginSystem
-from corenn.testing import relative_error
+from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use, relative_error
 
 # bfloat16 keeps 8 significant bits: one rounding is a relative error of at most 2^-8 ~ 4e-3;
 # the products' inputs are rounded, so their results are off by about that, norm-wise.
@@ -225,12 +222,9 @@ class ImagesPlugin:
 
 
 @pytest.fixture
-def with_images(monkeypatch):
-    system = PluginSystem(strict=False).load()
-    system._add(PluginInfo("torch-mixed-precision", "corenn-torch-mixed-precision-test", "0.1", "tests"), ImagesPlugin)
-    monkeypatch.setattr(corenn.plugins, "_system", system)
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    monkeypatch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
+def with_images(no_plots):
+    with plugins_in_use(plugin_system_from(ImagesPlugin)):
+        yield
 
 
 def conv_config(name, mixed_precision, device="cpu"):
@@ -289,14 +283,7 @@ def test_a_mixed_precision_run_trains_records_float32_and_rebuilds_in_mixed_prec
 
 def test_a_mixed_precision_run_resumes_to_the_uninterrupted_result(tmp_path, with_images):
     whole = training.train(conv_config("run", True), out_dir=tmp_path / "whole", verbose=False)
-
-    class InterruptAt2:
-        @corenn.hookimpl
-        def corenn_epoch_end(self, run, epoch, metrics):
-            if epoch == 2:
-                raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        training.train(conv_config("run", True), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAt2()])
+        training.train(conv_config("run", True), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(2)])
     resumed = training.resume(tmp_path / "cut" / "run", verbose=False)
     assert resumed["test_loss"] == pytest.approx(whole["test_loss"], rel=1e-6)

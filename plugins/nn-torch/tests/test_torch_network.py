@@ -10,6 +10,7 @@ import torch
 import corenn
 from corenn.io import load_arrays, save_arrays
 from corenn.model import Sequential
+
 from torch_agreement import assert_agree
 
 LAYERS = [

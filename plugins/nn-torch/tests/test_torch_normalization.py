@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import corenn
 from corenn.errors import ConfigError, ShapeError
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
+
 from corenn_torch.testing import NumpyFacingLayer
 from torch_agreement import assert_agree, compare_layer, layer_pair
 

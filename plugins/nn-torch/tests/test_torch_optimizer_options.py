@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import corenn
-import corenn.records
-from corenn import training
 from corenn.config import load_config, load_preset
 from corenn.errors import ConfigError
+from corenn.testing import trainer_for
+
 from torch_agreement import assert_agree
 
 SHAPES = {"0.W": (5, 3), "0.b": (1, 3), "1.W": (3, 2), "1.b": (1, 2)}
@@ -151,16 +151,15 @@ def test_lr_scale_on_torch_keeps_float32_and_checks_the_factor(name):
         optimizer.update("0.b", param, torch.ones(3, dtype=torch.float32), lr_scale=-1.0)
 
 
-def test_a_torch_run_with_every_factor_two_is_a_run_at_twice_the_rate(monkeypatch):
+def test_a_torch_run_with_every_factor_two_is_a_run_at_twice_the_rate(no_plots):
     """The trainer passes the model's factors to the torch optimizer too (doubling is exact)."""
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
     results = []
     for factor, lr in ((2.0, 0.02), (1.0, 0.04)):
         data = load_preset("iris-ffnn").to_dict() | {"backend": "torch", "epochs": 2}
         for layer in data["layers"]:
             layer["lr_scale"] = {"W": factor, "b": factor}
         data["optimizer"]["lr"] = lr
-        trainer = training._make_trainer(load_config(data), None, data_dir=None, reporter=None)
+        trainer = trainer_for(load_config(data))
         trainer.fit()
         results.append({key: value.detach().numpy().copy() for key, value in trainer.run.model.named_parameters().items()})
     for key in results[0]:

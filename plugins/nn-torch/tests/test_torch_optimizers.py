@@ -6,6 +6,7 @@ import torch
 
 import corenn
 from corenn.errors import CorruptFileError
+
 from torch_agreement import assert_agree
 
 SETTINGS = [

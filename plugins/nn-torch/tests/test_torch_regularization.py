@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import corenn
 from corenn.errors import ConfigError
 from corenn.testing import DEFAULT_TOLERANCE, check_loss_gradients, example_classification_batch
+
 from corenn_torch.testing import NumpyFacingLoss
 from torch_agreement import assert_agree
 

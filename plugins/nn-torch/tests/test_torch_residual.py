@@ -7,9 +7,9 @@ import torch
 
 import corenn
 from corenn.errors import ShapeError
-from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
+from corenn.testing import DEFAULT_TOLERANCE, FixedRandomness, check_layer_conformance, check_layer_gradients
+
 from corenn_torch.testing import NumpyFacingLayer
-from corenn.testing import FixedRandomness
 from torch_agreement import assert_agree, layer_pair
 
 LABEL = "layer residual"

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import corenn
-import corenn.records
 from corenn import training
 from corenn.commands import predict
 from corenn.config import config_from_dict, load_preset
@@ -16,14 +15,12 @@ from corenn.data.loader import augment_batch
 from corenn.errors import ConfigError
 from corenn.io import load_arrays
 from corenn.model import Sequential
+from corenn.testing import InterruptAtEpochEnd
 from corenn.trainer import NumpyArrays
 
 from corenn_torch.training import TorchArrays, resolve_device
 
-
-@pytest.fixture(autouse=True)
-def no_plots(monkeypatch):
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
+pytestmark = pytest.mark.usefixtures("no_plots")  # no test here looks at a run's plots
 
 
 def iris(backend, **changes):
@@ -94,15 +91,8 @@ def test_a_torch_runs_records_are_numpy_files_that_load_into_a_numpy_model(tmp_p
 
 def test_an_interrupted_torch_run_resumes_to_the_uninterrupted_result(tmp_path):
     whole = training.train(iris("torch", epochs=6), out_dir=tmp_path / "whole", verbose=False)
-
-    class InterruptAt3:
-        @corenn.hookimpl
-        def corenn_epoch_end(self, run, epoch, metrics):
-            if epoch == 3:
-                raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        training.train(iris("torch", epochs=6), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAt3()])
+        training.train(iris("torch", epochs=6), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(3)])
     resumed = training.resume(tmp_path / "cut" / "iris-ffnn", verbose=False)
     for key in ("train_loss", "val_loss", "test_loss", "test_accuracy"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-12), key

@@ -12,6 +12,7 @@ from corenn.config import ComponentConfig
 from corenn.errors import ConfigError, CorennError, ShapeError
 from corenn.model import Sequential
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_gradients
+
 from corenn_torch.testing import NumpyFacingLayer
 from corenn_torch.whitening import patch_covariance
 from torch_agreement import assert_agree

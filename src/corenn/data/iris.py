@@ -37,7 +37,7 @@ def load_iris(data_dir=None):
     for label in range(len(CLASS_NAMES)):
         rows = rng.permutation(np.flatnonzero(labels == label))
         bounds = np.cumsum(SPLIT_SIZES_PER_CLASS)[:-1]
-        for part, chunk in zip(parts, np.split(rows, bounds)):
+        for part, chunk in zip(parts, np.split(rows, bounds), strict=True):
             part.append(chunk)
     train, val, test = (np.sort(np.concatenate(part)) for part in parts)
     return DatasetSplits(

@@ -1,6 +1,7 @@
 """The fully connected (dense) layer."""
 
 import numbers
+
 import numpy as np
 
 from corenn.errors import ConfigError, ShapeError

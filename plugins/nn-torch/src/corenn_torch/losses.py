@@ -7,8 +7,8 @@ or tensors; they are brought to the prediction's dtype and device.
 
 import torch
 
-from corenn.errors import ShapeError
 from corenn import losses as numpy_losses
+from corenn.errors import ShapeError
 from corenn.losses import smoothed
 
 from corenn_torch.tensors import as_float_tensor, like
