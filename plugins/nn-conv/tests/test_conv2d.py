@@ -253,7 +253,7 @@ def test_the_reused_workspace_gives_what_fresh_memory_gives(channels):
     rng = np.random.default_rng(6)
     reused, fresh = make_conv(n_out=5, kernel_shape=3), make_conv(n_out=5, kernel_shape=3)
     buffers = set()
-    for step in range(3):
+    for _ in range(3):
         X = rng.standard_normal((4, 9, 8, channels))
         G = rng.standard_normal((4, 9, 8, 5))
         Y = reused.forward(X)

@@ -1,6 +1,7 @@
 """The 2-d convolution layer (a cross-correlation, as in every deep-learning library)."""
 
 import numbers
+
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, ShapeError
