@@ -35,12 +35,15 @@ def _install(session, *packages):
 
 @nox.session
 def lint(session):
-    """ruff check over the packages, tests, benchmarks and this file (rules: pyproject.toml's [tool.ruff]).
+    """ruff check and ruff format --check over the packages, tests, benchmarks and this file
+    (rules and style: pyproject.toml's [tool.ruff]); ``ruff format`` fixes the format.
 
     ruff is pinned to one minor version, so that a new release adds no findings unasked.
     """
     session.install("ruff~=0.17.6")
-    session.run("ruff", "check", "src", "plugins", "examples", "tests", "bench", "noxfile.py", *session.posargs)
+    paths = ("src", "plugins", "examples", "tests", "bench", "noxfile.py")
+    session.run("ruff", "check", *paths, *session.posargs)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session
@@ -83,12 +86,22 @@ def example(session):
     example_plugin = plugins.get("example")
     if example_plugin is None or example_plugin["status"] != "ok":
         session.error(f"corenn plugins does not list the example plugin as ok: {example_plugin}")
-    session.log(f"corenn plugins lists {example_plugin['distribution']} {example_plugin['version']}: {example_plugin['components']}")
+    session.log(
+        f"corenn plugins lists {example_plugin['distribution']} {example_plugin['version']}: {example_plugin['components']}"
+    )
     session.run("corenn", "gradcheck", "activation", "swish")
     session.run("corenn", "gradcheck", "layer", "scale_shift", "activation=swish")
     run = session.run(
-        "corenn", "train", "--config", "examples/corenn-example-plugin/iris-swish.toml",
-        "--out", session.create_tmp(), "--overwrite", "--quiet", "--json", silent=True,
+        "corenn",
+        "train",
+        "--config",
+        "examples/corenn-example-plugin/iris-swish.toml",
+        "--out",
+        session.create_tmp(),
+        "--overwrite",
+        "--quiet",
+        "--json",
+        silent=True,
     )
     summary = json.loads(run.strip().splitlines()[-1])
     session.log(f"iris-swish: test accuracy {summary['test_accuracy']:.3f} in {summary['seconds']:.2f} s")
@@ -106,7 +119,9 @@ def _run_in_torch_env(session, *pytest_args):
     python = TORCH_ENV / "bin" / "python"
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(TORCH_ENV), external=True)
-    session.run(str(python), "-m", "pip", "install", "--quiet", CORE, FC, CONV, TORCH_PLUGIN, *TORCH, *TEST_DEPS, external=True)
+    session.run(
+        str(python), "-m", "pip", "install", "--quiet", CORE, FC, CONV, TORCH_PLUGIN, *TORCH, *TEST_DEPS, external=True
+    )
     env = {"PATH": f"{TORCH_ENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(TORCH_ENV)}
     session.run(str(python), "-m", "pytest", *pytest_args, *session.posargs, external=True, env=env)
 

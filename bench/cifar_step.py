@@ -104,10 +104,16 @@ def main():
                 samples = times[backend].get((index, direction))
                 row[f"{backend}_{direction}_ms"] = 1000 * statistics.median(samples) if samples else 0.0
         rows.append(row)
-    totals = {backend: sum(row[f"{backend}_forward_ms"] + row[f"{backend}_backward_ms"] for row in rows) for backend in models}
+    totals = {
+        backend: sum(row[f"{backend}_forward_ms"] + row[f"{backend}_backward_ms"] for row in rows) for backend in models
+    }
     summary = {
-        "batch_size": args.batch_size, "dtype": args.dtype, "threads": args.threads or torch.get_num_threads(),
-        "numpy_step_ms": totals["numpy"], "torch_step_ms": totals["torch"], "ratio": totals["numpy"] / totals["torch"],
+        "batch_size": args.batch_size,
+        "dtype": args.dtype,
+        "threads": args.threads or torch.get_num_threads(),
+        "numpy_step_ms": totals["numpy"],
+        "torch_step_ms": totals["torch"],
+        "ratio": totals["numpy"] / totals["torch"],
         "layers": rows,
     }
     if args.json:

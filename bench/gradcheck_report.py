@@ -23,7 +23,13 @@ LAYER_OPTIONS = {
     "dropout": {"rate": 0.5},
     "scale": {"factor": 1 / 9},
     "patch_whitening": {"kernel_size": 2},
-    "residual": {"layers": [{"name": "fully_connected", "n_out": 5, "activation": "tanh"}, {"name": "batch_norm"}, {"name": "dropout", "rate": 0.3}]},
+    "residual": {
+        "layers": [
+            {"name": "fully_connected", "n_out": 5, "activation": "tanh"},
+            {"name": "batch_norm"},
+            {"name": "dropout", "rate": 0.3},
+        ]
+    },
 }
 NO_ACTIVATION = ("pool2d", "flatten")
 
@@ -44,9 +50,11 @@ def main():
         factory = registry.get("layer", name, args.backend).load()
         accepted = option_names(factory) or []
         options = dict(LAYER_OPTIONS.get(name, {"n_out": 3} if "n_out" in accepted else {}))
-        variants = [options] if name in NO_ACTIVATION or "activation" not in accepted else [
-            options | {"activation": activation} for activation in activations
-        ]
+        variants = (
+            [options]
+            if name in NO_ACTIVATION or "activation" not in accepted
+            else [options | {"activation": activation} for activation in activations]
+        )
         for variant in variants:
             rows.append(("layer", name, variant, gradcheck("layer", name, variant, backend=args.backend)))
     if args.json:

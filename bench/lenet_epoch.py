@@ -219,9 +219,18 @@ def run_torch(dtype, batch_size, data_dir):
     torch.manual_seed(config.seed)
     nn = torch.nn
     model = nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+        nn.Conv2d(1, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
     ).to(torch_dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optimizer.options.get("lr", 1e-3))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=learning_rate_factor(config.scheduler))
@@ -245,7 +254,8 @@ def run_torch(dtype, batch_size, data_dir):
     peak = peak_rss_mib()
     with torch.no_grad():
         test_correct = sum(
-            int((model(X_test[s : s + 1024]).argmax(1) == y_test[s : s + 1024]).sum()) for s in range(0, len(y_test), 1024)
+            int((model(X_test[s : s + 1024]).argmax(1) == y_test[s : s + 1024]).sum())
+            for s in range(0, len(y_test), 1024)
         )
     return {
         "seconds": seconds,
@@ -322,7 +332,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
-    parser.add_argument("--data-dir", default=None, help="data root (default: $CORENN_DATA_DIR, then ~/.cache/corenn/data)")
+    parser.add_argument(
+        "--data-dir", default=None, help="data root (default: $CORENN_DATA_DIR, then ~/.cache/corenn/data)"
+    )
     parser.add_argument(
         "--skip-first-input-gradient",
         action="store_true",

@@ -46,8 +46,14 @@ def torch_mirror(model):
     import torch
     from torch import nn
 
-    activations = {"linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-                   "gelu": lambda: nn.GELU(approximate="tanh"), "softmax": nn.Identity}
+    activations = {
+        "linear": nn.Identity,
+        "relu": nn.ReLU,
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+        "gelu": lambda: nn.GELU(approximate="tanh"),
+        "softmax": nn.Identity,
+    }
 
     class Scale(nn.Module):
         def __init__(self, factor):
@@ -155,7 +161,9 @@ def augmenter(augment, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="cifar10-cnn", help="the network and training options (default cifar10-cnn)")
+    parser.add_argument(
+        "--preset", default="cifar10-cnn", help="the network and training options (default cifar10-cnn)"
+    )
     parser.add_argument("--limit", type=int, help="train on the first N images of the epoch's order only")
     parser.add_argument("--chunk", type=int, default=10, help="batches per turn (default 10)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -191,14 +199,24 @@ def main(argv=None):
     groups = [dict(params=others, weight_decay=weight_decay, lr_scale=1.0)]
     if shifts:
         groups.append(dict(params=shifts, weight_decay=weight_decay / shift_scale, lr_scale=shift_scale))
-    torch_optimizer = torch.optim.SGD(groups, lr=opt["lr"], momentum=opt.get("momentum", 0.0),
-                                      nesterov=opt.get("nesterov", False))
+    torch_optimizer = torch.optim.SGD(
+        groups, lr=opt["lr"], momentum=opt.get("momentum", 0.0), nesterov=opt.get("nesterov", False)
+    )
     label_smoothing = config.loss.options.get("label_smoothing", 0.0)
     augment = augmenter(config.dataset.augment, seed=config.seed)
 
-    trainer = Trainer(TrainingRun(config=config, model=model, run_dir=None, epochs=1), data, loss, optimizer, scheduler,
-                      batch_size=batch_size, shuffle_rng=None, arrays=arrays, augment=config.dataset.augment,
-                      augment_rng=np.random.default_rng([config.seed, 1]))
+    trainer = Trainer(
+        TrainingRun(config=config, model=model, run_dir=None, epochs=1),
+        data,
+        loss,
+        optimizer,
+        scheduler,
+        batch_size=batch_size,
+        shuffle_rng=None,
+        arrays=arrays,
+        augment=config.dataset.augment,
+        augment_rng=np.random.default_rng([config.seed, 1]),
+    )
     X = torch.as_tensor(data.train.X, device=device).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
     labels = torch.as_tensor(data.train.labels, device=device).long()
     device_order = torch.as_tensor(order, device=device)
@@ -235,8 +253,10 @@ def main(argv=None):
     losses = {"corenn": 0.0, "torch": 0.0}
     step = args.chunk * batch_size
     for start in range(0, len(order), step):
-        for side, run_chunk, indices in (("corenn", corenn_chunk, order[start : start + step]),
-                                         ("torch", torch_chunk, device_order[start : start + step])):
+        for side, run_chunk, indices in (
+            ("corenn", corenn_chunk, order[start : start + step]),
+            ("torch", torch_chunk, device_order[start : start + step]),
+        ):
             synchronize(device)
             started = time.perf_counter()
             losses[side] += run_chunk(indices)
@@ -258,8 +278,10 @@ def main(argv=None):
     if args.json:
         print(json.dumps(figures))
     else:
-        print(f"{figures['images']} CIFAR-10 images, preset {args.preset}, batch {batch_size}, float32, "
-              f"on {device} ({figures['threads']} threads), turns of {args.chunk} batches")
+        print(
+            f"{figures['images']} CIFAR-10 images, preset {args.preset}, batch {batch_size}, float32, "
+            f"on {device} ({figures['threads']} threads), turns of {args.chunk} batches"
+        )
         print(f"corenn (torch backend)  {seconds['corenn']:8.2f} s   train loss {figures['corenn_train_loss']:.4f}")
         print(f"hand-written PyTorch    {seconds['torch']:8.2f} s   train loss {figures['torch_train_loss']:.4f}")
         print(f"overhead ratio          {figures['ratio']:8.3f}   (target <= 1.05)")

@@ -119,15 +119,23 @@ def test_new_augment_keys_survive_the_round_trip_through_the_config():
 
 
 def test_reflect_padding_wider_than_the_image_is_refused_before_any_record(tmp_path):
-    with pytest.raises(DataError, match=r"dataset\.augment\.crop_padding reflects 5 pixel\(s\) .* images of 6x5 pixels can reflect at most 4"):
+    with pytest.raises(
+        DataError,
+        match=r"dataset\.augment\.crop_padding reflects 5 pixel\(s\) .* images of 6x5 pixels can reflect at most 4",
+    ):
         training.train(config(augment={"crop_padding": 5, "padding_mode": "reflect"}), out_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tiny").exists()
     training.build(config_from_dict(config(augment={"crop_padding": 5})))  # zeros may pad more than the image
 
 
 def test_augmenting_tabular_data_is_refused_at_the_start_naming_the_data_set(tmp_path):
-    tabular = config(dataset={"name": "iris", "augment": {"flip": "alternate"}}, layers=[{"name": "fully_connected", "n_out": "auto", "activation": "softmax"}])
-    with pytest.raises(DataError, match=r"dataset\.augment needs image batches .* data set 'iris' has samples of shape \(4,\)"):
+    tabular = config(
+        dataset={"name": "iris", "augment": {"flip": "alternate"}},
+        layers=[{"name": "fully_connected", "n_out": "auto", "activation": "softmax"}],
+    )
+    with pytest.raises(
+        DataError, match=r"dataset\.augment needs image batches .* data set 'iris' has samples of shape \(4,\)"
+    ):
         training.train(tabular, out_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tiny").exists()
 
@@ -189,7 +197,10 @@ def test_alternate_flips_mirror_each_image_in_every_other_epoch_and_draw_nothing
     indices = np.random.default_rng(4).permutation(1000)[:40]
     rng = np.random.default_rng(9)
     state = rng.bit_generator.state
-    seen = {epoch: augment_batch(X, rng, NumpyArrays(), flip="alternate", indices=indices, epoch=epoch) for epoch in (1, 2, 3, 4)}
+    seen = {
+        epoch: augment_batch(X, rng, NumpyArrays(), flip="alternate", indices=indices, epoch=epoch)
+        for epoch in (1, 2, 3, 4)
+    }
     assert rng.bit_generator.state == state  # no crop, and alternate flips take no draws
     mirrored_in_odd_epochs = alternate_flip_base(indices)
     assert 5 < mirrored_in_odd_epochs.sum() < 35
@@ -203,7 +214,16 @@ def test_alternate_flips_mirror_each_image_in_every_other_epoch_and_draw_nothing
 def test_alternate_flips_with_crops_draw_only_the_offsets():
     X = np.random.default_rng(3).normal(size=(12, *IMAGE_SHAPE))
     indices = np.arange(100, 112)
-    out = augment_batch(X, np.random.default_rng(5), NumpyArrays(), crop_padding=2, padding_mode="reflect", flip="alternate", indices=indices, epoch=2)
+    out = augment_batch(
+        X,
+        np.random.default_rng(5),
+        NumpyArrays(),
+        crop_padding=2,
+        padding_mode="reflect",
+        flip="alternate",
+        indices=indices,
+        epoch=2,
+    )
     offsets = np.random.default_rng(5).integers(0, 5, size=(12, 2))
     assert np.array_equal(out, reference_crops(X, 2, offsets, ~alternate_flip_base(indices), "reflect"))
 
@@ -258,14 +278,19 @@ def assert_same_records(run_dir, reference_dir):
         assert np.array_equal(first[name], second[name]), name
 
     def metrics_without_seconds(folder):
-        return [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads((folder / "metrics.json").read_text())]
+        return [
+            {k: v for k, v in row.items() if k != "seconds"}
+            for row in json.loads((folder / "metrics.json").read_text())
+        ]
 
     assert metrics_without_seconds(run_dir) == metrics_without_seconds(reference_dir)
     assert (run_dir / "steps.csv").read_text() == (reference_dir / "steps.csv").read_text()
 
 
 @pytest.mark.parametrize("how", ["epoch_end", "inside_second_epoch", "inside_third_epoch"])
-def test_a_resumed_run_with_alternate_flips_and_reflect_crops_equals_an_uninterrupted_one(tmp_path, interrupt_on_call, uninterrupted, how):
+def test_a_resumed_run_with_alternate_flips_and_reflect_crops_equals_an_uninterrupted_one(
+    tmp_path, interrupt_on_call, uninterrupted, how
+):
     out = tmp_path / "cut"
     if how == "epoch_end":
         callbacks, interrupting = [InterruptAtEpochEnd(1)], contextlib.nullcontext()
@@ -277,7 +302,9 @@ def test_a_resumed_run_with_alternate_flips_and_reflect_crops_equals_an_uninterr
         callbacks, interrupting = [], interrupt_on_call(corenn.trainer.DeferredInterrupt, "check", call_number)
     with interrupting:
         with pytest.raises(KeyboardInterrupt):
-            training.train(config(epochs=RESUME_EPOCHS, augment=RESUMED_AUGMENT), out_dir=out, verbose=False, callbacks=callbacks)
+            training.train(
+                config(epochs=RESUME_EPOCHS, augment=RESUMED_AUGMENT), out_dir=out, verbose=False, callbacks=callbacks
+            )
     state = json.loads(load_arrays(out / "tiny" / "checkpoint.npz")["state"].tobytes())
     if how == "epoch_end":
         assert state["epoch"] == 1 and "progress" not in state

@@ -62,8 +62,14 @@ def backward_error(model, X=None):
     "mistake, message",
     [
         ("short_dX", "backward returned dL/dX of shape (3, 3); it must have the shape of the layer's input, (3, 4)"),
-        ("row", "backward made gradients['gamma'] of shape (1, 4); it must have the shape of parameters['gamma'], (4,)"),
-        ("float32", "backward made gradients['gamma'] of dtype float32; it must have the dtype of parameters['gamma'], float64"),
+        (
+            "row",
+            "backward made gradients['gamma'] of shape (1, 4); it must have the shape of parameters['gamma'], (4,)",
+        ),
+        (
+            "float32",
+            "backward made gradients['gamma'] of dtype float32; it must have the dtype of parameters['gamma'], float64",
+        ),
         ("missing", "backward left gradients['gamma'] unset; it must fill one gradient per parameter"),
     ],
 )
@@ -73,16 +79,18 @@ def test_the_model_blames_the_layer_that_made_the_gradient(mistake, message):
 
 def test_the_first_layer_is_checked_too():
     model = Sequential([Scale("short_dX")])
-    assert backward_error(model, np.ones((3, 4))).startswith("layers[0] (Scale): backward returned dL/dX of shape (3, 3)")
+    assert backward_error(model, np.ones((3, 4))).startswith(
+        "layers[0] (Scale): backward returned dL/dX of shape (3, 3)"
+    )
 
 
 def test_a_registered_layer_is_named_with_its_plugin():
-    model = Sequential.from_config(
-        [corenn.config.ComponentConfig("fully_connected", {"n_out": 2})], n_classes=2
-    )
+    model = Sequential.from_config([corenn.config.ComponentConfig("fully_connected", {"n_out": 2})], n_classes=2)
     model.forward(np.ones((3, 5)))
     model.layers[0].backward = lambda dLdY: np.ones((3, 4))
-    with pytest.raises(ShapeError, match=r"^layers\[0\] \(fully_connected, from corenn-fc\): backward returned dL/dX of shape \(3, 4\)"):
+    with pytest.raises(
+        ShapeError, match=r"^layers\[0\] \(fully_connected, from corenn-fc\): backward returned dL/dX of shape \(3, 4\)"
+    ):
         model.backward(np.ones((3, 2)))
 
 
@@ -102,7 +110,9 @@ def test_a_first_layer_told_to_skip_its_input_gradient_may_return_none():
     assert model.backward(np.ones((3, 2))) is None
     model.layers[0].needs_input_gradient = True
     model.layers[0].backward = lambda dLdY: None
-    with pytest.raises(ShapeError, match=r"backward returned None; it must return dL/dX, of the input's shape \(3, 2\)"):
+    with pytest.raises(
+        ShapeError, match=r"backward returned None; it must return dL/dX, of the input's shape \(3, 2\)"
+    ):
         model.backward(np.ones((3, 2)))
 
 
@@ -123,7 +133,9 @@ def test_check_backward_passes_a_right_backward():
 
 
 def test_gradient_checks_report_a_wrong_shape_as_an_assertion():
-    with pytest.raises(AssertionError, match=r"^layer scale_by_gamma: backward made gradients\['gamma'\] of shape \(1, 4\)"):
+    with pytest.raises(
+        AssertionError, match=r"^layer scale_by_gamma: backward made gradients\['gamma'\] of shape \(1, 4\)"
+    ):
         check_layer_gradients(Scale("row"), np.ones((3, 4)))
 
 

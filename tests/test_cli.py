@@ -85,13 +85,29 @@ def test_train_prints_a_summary_and_numbers_runs_without_a_name(capsys, tmp_path
     second = last_json_line(out)
     assert second["name"] == "iris-ffnn-2" and second["run_dir"] == str(tmp_path / "iris-ffnn-2")
     assert second["epochs"] == 1
-    assert "name = \"iris-ffnn-2\"" in (tmp_path / "iris-ffnn-2" / "config.toml").read_text()
+    assert 'name = "iris-ffnn-2"' in (tmp_path / "iris-ffnn-2" / "config.toml").read_text()
 
 
 def test_train_overrides_reach_the_run(capsys, tmp_path, no_plots):
     code, out, _ = cli(
-        capsys, "train", "--out", tmp_path, "--name", "custom", "--epochs", 3, "--lr", 0.05, "--batch-size", 15,
-        "--seed", 4, "--dtype", "float32", "--json", "--quiet",
+        capsys,
+        "train",
+        "--out",
+        tmp_path,
+        "--name",
+        "custom",
+        "--epochs",
+        3,
+        "--lr",
+        0.05,
+        "--batch-size",
+        15,
+        "--seed",
+        4,
+        "--dtype",
+        "float32",
+        "--json",
+        "--quiet",
     )
     assert code == 0
     assert last_json_line(out)["epochs"] == 3
@@ -108,7 +124,9 @@ def test_the_same_name_twice_is_refused_without_a_traceback(capsys, tmp_path, no
     assert_one_line_error(code, err, "corenn train: error:", "already exists", "--overwrite", "--resume")
     assert out == ""
     assert (tmp_path / "x" / "parameters.npz").read_bytes() == before
-    code, _, _ = cli(capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet", "--overwrite", "--seed", 1)
+    code, _, _ = cli(
+        capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet", "--overwrite", "--seed", 1
+    )
     assert code == 0
     assert (tmp_path / "x" / "parameters.npz").read_bytes() != before
 
@@ -172,7 +190,9 @@ def test_bad_input_is_one_line_and_exit_1(capsys, tmp_path, config_file, argv, f
     files = {
         "{invalid}": config_file("name = \n[dataset\n", "invalid.toml"),
         "{unknown_key}": config_file("colour = 'blue'\n" + VALID, "unknown_key.toml"),
-        "{unknown_component}": config_file(VALID.replace('"softmax"', '"no_such_activation"'), "unknown_component.toml"),
+        "{unknown_component}": config_file(
+            VALID.replace('"softmax"', '"no_such_activation"'), "unknown_component.toml"
+        ),
         "{bad_option}": config_file(VALID.replace("n_out =", "units = 3\nn_out ="), "bad_option.toml"),
     }
     argv = [str(files.get(arg, arg)) for arg in argv]
@@ -215,7 +235,12 @@ def test_sweep_table_with_a_grid_from_the_command_line(capsys, tmp_path):
     lines = out.splitlines()
     assert lines[0].split() == ["lr", "hidden", "train_loss", "val_acc", "val_loss", "test_acc"]
     rows = lines[1:5]
-    assert [(float(line.split()[0]), int(line.split()[1])) for line in rows] == [(0.01, 4), (0.01, 8), (0.05, 4), (0.05, 8)]
+    assert [(float(line.split()[0]), int(line.split()[1])) for line in rows] == [
+        (0.01, 4),
+        (0.01, 8),
+        (0.05, 4),
+        (0.05, 8),
+    ]
     assert sum("<- best" in line for line in rows) == 1
     best_row = next(line for line in rows if "<- best" in line).split()
     assert f"best by validation accuracy: lr {float(best_row[0]):g}, hidden {best_row[1]}" in out
@@ -297,7 +322,11 @@ def test_help_imports_neither_numpy_nor_torch(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
     timed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "corenn.cli", "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+        [sys.executable, "-X", "importtime", "-m", "corenn.cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert timed.returncode == 0 and "usage: corenn" in timed.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in timed.stderr.splitlines() if "|" in line}
@@ -332,7 +361,9 @@ def test_gradcheck_of_a_layer_passes_and_prints_each_error(capsys):
 
 
 def test_gradcheck_json(capsys):
-    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=3", "activation=tanh", "--input-shape", "6,2", "--json")
+    code, out, _ = cli(
+        capsys, "gradcheck", "layer", "fully_connected", "n_out=3", "activation=tanh", "--input-shape", "6,2", "--json"
+    )
     assert code == 0
     report = last_json_line(out)
     assert set(report["errors"]) == {"X", "W", "b"}
@@ -367,7 +398,9 @@ class BrokenPlugin:
 @pytest.fixture
 def broken_plugin_installed():
     """A plugin system with the installed plugins plus a third party's broken activation."""
-    with plugins_in_use(plugin_system_from(BrokenPlugin, distribution="corenn-broken-example", version="9.9")) as system:
+    with plugins_in_use(
+        plugin_system_from(BrokenPlugin, distribution="corenn-broken-example", version="9.9")
+    ) as system:
         yield system
 
 
@@ -409,7 +442,11 @@ def test_gradcheck_bad_input_is_one_line(capsys, argv, fragment):
         ["layer", "batch_norm"],
         ["layer", "batch_norm", "activation=linear", "--seed", "2"],
         ["layer", "dropout", "rate=0.5"],
-        ["layer", "residual", 'layers=[{name="fully_connected", n_out=5, activation="tanh"}, {name="dropout", rate=0.3}]'],
+        [
+            "layer",
+            "residual",
+            'layers=[{name="fully_connected", n_out=5, activation="tanh"}, {name="dropout", rate=0.3}]',
+        ],
     ],
 )
 def test_gradcheck_passes_on_random_and_batch_statistics_layers(capsys, argv):
@@ -430,14 +467,29 @@ def test_threads_flag_trains_records_the_cap_and_may_change_on_resume(capsys, tm
 @pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "-1"]])
 def test_threads_flag_must_be_positive(capsys, tmp_path, argv):
     code, _, err = cli(capsys, "train", "--out", tmp_path, *argv)
-    assert code == 1 and err.strip().splitlines() == [f"corenn train: error: --threads must be a positive integer, got {argv[1]}"]
+    assert code == 1 and err.strip().splitlines() == [
+        f"corenn train: error: --threads must be a positive integer, got {argv[1]}"
+    ]
 
 
 def test_gradcheck_takes_options_after_flags(capsys):
-    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "--input-shape", "3,4", "n_out=2", "--seed", "1", "activation=tanh")
+    code, out, _ = cli(
+        capsys,
+        "gradcheck",
+        "layer",
+        "fully_connected",
+        "--input-shape",
+        "3,4",
+        "n_out=2",
+        "--seed",
+        "1",
+        "activation=tanh",
+    )
     assert code == 0, out
     assert out.splitlines()[0] == "layer fully_connected (numpy), input (3, 4), tolerance 1e-06"
-    assert out.splitlines()[1] == "  parameters moved to random values (seed 1); --initial-parameters checks them as made"
+    assert (
+        out.splitlines()[1] == "  parameters moved to random values (seed 1); --initial-parameters checks them as made"
+    )
     code, _, err = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "--no-such-flag")
     assert code == 2 and "unrecognized arguments: --no-such-flag" in err
     code, _, err = cli(capsys, "plugins", "n_out=2")
@@ -454,7 +506,10 @@ def test_plugins_check_builds_the_installed_components(capsys):
     code, out, _ = cli(capsys, "plugins", "--check")
     assert code == 0, out
     assert out.splitlines()[-1] == "check: every component imports and builds"
-    assert "    check        9 built, 3 imported only: fully_connected (needs n_out); residual (needs layers); scale" in out
+    assert (
+        "    check        9 built, 3 imported only: fully_connected (needs n_out); residual (needs layers); scale"
+        in out
+    )
     code, out, _ = cli(capsys, "plugins", "--check", "--json")
     fc = plugin_by_distribution(json.loads(out), "corenn-fc")
     assert {result["name"]: result["outcome"] for result in fc["check"]}["relu"] == "built"

@@ -72,10 +72,16 @@ def test_issue_example_parses_into_the_attrs_classes():
 
 def test_defaults_fill_what_a_minimal_config_leaves_out():
     config = config_from_dict(
-        {"name": "m", "dataset": {"name": "iris"}, "layers": [{"name": "fully_connected", "n_out": "auto", "activation": "softmax"}]}
+        {
+            "name": "m",
+            "dataset": {"name": "iris"},
+            "layers": [{"name": "fully_connected", "n_out": "auto", "activation": "softmax"}],
+        }
     )
     assert config.epochs == 10 and config.seed == 0 and config.dataset.batch_size == 32
-    assert config.loss.name == "cross_entropy" and config.optimizer.name == "sgd" and config.scheduler.name == "constant"
+    assert (
+        config.loss.name == "cross_entropy" and config.optimizer.name == "sgd" and config.scheduler.name == "constant"
+    )
 
 
 def test_unknown_top_level_key_names_it_and_lists_the_allowed_keys():
@@ -159,7 +165,10 @@ def test_a_string_n_out_other_than_auto_names_the_allowed_values():
     assert "layers[1].n_out must be a positive integer or 'auto'" in message and "'classes'" in message
 
 
-@pytest.mark.parametrize(("activation", "shown"), [(None, "'linear' (fully_connected's default)"), ("relu", "'relu'"), ("linear", "'linear'")])
+@pytest.mark.parametrize(
+    ("activation", "shown"),
+    [(None, "'linear' (fully_connected's default)"), ("relu", "'relu'"), ("linear", "'linear'")],
+)
 def test_cross_entropy_after_an_output_that_is_no_probability_is_named(activation, shown):
     """Otherwise the first step's log(0) shows up as a 'diverged' run that blames the learning rate."""
     data = example()
@@ -259,10 +268,20 @@ def build_error(data):
     [
         (lambda d: d["layers"][0].update(name="no_such_layer"), "layers[0]", "layer", ["fully_connected"]),
         (lambda d: d["optimizer"].update(name="no_such_optimizer"), "optimizer", "optimizer", ["adam", "sgd"]),
-        (lambda d: d["scheduler"].update(name="no_such_scheduler"), "scheduler", "scheduler", ["constant", "exponential"]),
+        (
+            lambda d: d["scheduler"].update(name="no_such_scheduler"),
+            "scheduler",
+            "scheduler",
+            ["constant", "exponential"],
+        ),
         (lambda d: d.update(loss="no_such_loss"), "loss", "loss", ["cross_entropy", "l2"]),
         (lambda d: d["dataset"].update(name="no_such_dataset"), "dataset", "dataset", ["iris"]),
-        (lambda d: d["layers"][1].update(activation="no_such_activation"), "layers[1]", "activation", ["relu", "softmax", "tanh"]),
+        (
+            lambda d: d["layers"][1].update(activation="no_such_activation"),
+            "layers[1]",
+            "activation",
+            ["relu", "softmax", "tanh"],
+        ),
     ],
 )
 def test_unknown_component_lists_the_known_names_of_its_kind(mutate, prefix, kind, known):
@@ -281,7 +300,12 @@ def test_unknown_component_lists_the_known_names_of_its_kind(mutate, prefix, kin
     ("mutate", "prefix", "option", "allowed"),
     [
         (lambda d: d["layers"][1].update(units=3), "layers[1]", "units", ["n_out", "activation", "weight_init"]),
-        (lambda d: d["optimizer"].update(dampening=0.1), "optimizer", "dampening", ["lr", "momentum", "clip_norm", "nesterov"]),
+        (
+            lambda d: d["optimizer"].update(dampening=0.1),
+            "optimizer",
+            "dampening",
+            ["lr", "momentum", "clip_norm", "nesterov"],
+        ),
         (lambda d: d["scheduler"].update(gamma=0.5), "scheduler", "gamma", ["initial_lr"]),
         (lambda d: d["dataset"].update(shuffle=False), "dataset", "shuffle", ["data_dir"]),
     ],
@@ -304,7 +328,10 @@ def test_unknown_component_option_names_it_and_the_allowed_options(mutate, prefi
         (lambda d: d["layers"][0].pop("n_out"), r"layers\[0\]: .*n_out"),
         (lambda d: d["optimizer"].update(lr=-1.0), r"optimizer: .*'lr' must be > 0"),
         (lambda d: d["optimizer"].update(momentum=1.0), r"optimizer: .*'momentum' must be in \[0, 1\)"),
-        (lambda d: d.update(scheduler={"name": "exponential", "decay": 2.0}), r"scheduler: .*'decay' must be in \(0, 1\]"),
+        (
+            lambda d: d.update(scheduler={"name": "exponential", "decay": 2.0}),
+            r"scheduler: .*'decay' must be in \(0, 1\]",
+        ),
         (lambda d: d.update(backend="jax"), r"backend 'jax' has no components installed; installed backends: .*numpy"),
     ],
 )
@@ -368,7 +395,9 @@ def test_errors_from_a_file_name_the_file_and_the_key(tmp_path):
 def test_an_activation_or_weight_init_table_needs_a_name(key):
     data = example()
     data["layers"][0][key] = {"slope": 0.1}
-    assert error_of(data).startswith(f"layers[0].{key}.name is required: layers[0].{key} is a component name or a table")
+    assert error_of(data).startswith(
+        f"layers[0].{key}.name is required: layers[0].{key} is a component name or a table"
+    )
     data["layers"][0][key] = {"name": 3}
     assert error_of(data) == f"layers[0].{key}.name must be the registered name of a component (a string), got 3"
 
@@ -393,5 +422,8 @@ def test_a_table_as_the_last_activation_is_judged_by_its_name():
 def test_an_unknown_option_of_an_activation_table_is_named():
     data = example()
     data["layers"][0]["activation"] = {"name": "relu", "slope": 0.1}
-    with pytest.raises(ConfigError, match=r"^layers\[0\]: layer 'fully_connected': activation 'relu' has no option 'slope'; its options are: \(none\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^layers\[0\]: layer 'fully_connected': activation 'relu' has no option 'slope'; its options are: \(none\)$",
+    ):
         Sequential.from_config(load_config(data).layers, n_classes=3)

@@ -18,10 +18,31 @@ from corenn.errors import CorennError, TrainingDiverged
 
 ACTIVATIONS = ["linear", "sigmoid", "tanh", "arctan", "relu", "softmax"]
 INITIALIZERS = [
-    "zeros", "ones", "identity", "uniform", "normal", "constant", "sparse",
-    "he_uniform", "he_normal", "xavier_uniform", "xavier_normal",
+    "zeros",
+    "ones",
+    "identity",
+    "uniform",
+    "normal",
+    "constant",
+    "sparse",
+    "he_uniform",
+    "he_normal",
+    "xavier_uniform",
+    "xavier_normal",
 ]
-TOP_LEVEL = ["name", "seed", "epochs", "dtype", "backend", "device", "loss", "dataset", "optimizer", "scheduler", "layers"]
+TOP_LEVEL = [
+    "name",
+    "seed",
+    "epochs",
+    "dtype",
+    "backend",
+    "device",
+    "loss",
+    "dataset",
+    "optimizer",
+    "scheduler",
+    "layers",
+]
 TABLE_KEYS = {
     "dataset": ["name", "batch_size"],
     "optimizer": ["name", "lr", "momentum", "clip_norm", "beta1", "beta2", "epsilon"],
@@ -85,7 +106,11 @@ VALID_TABLES = {
     "optimizer": st.one_of(
         st.fixed_dictionaries(
             {"name": st.just("sgd")},
-            optional={"lr": P["optimizer.lr"], "momentum": P["optimizer.momentum"], "clip_norm": P["optimizer.clip_norm"]},
+            optional={
+                "lr": P["optimizer.lr"],
+                "momentum": P["optimizer.momentum"],
+                "clip_norm": P["optimizer.clip_norm"],
+            },
         ),
         st.fixed_dictionaries(
             {"name": st.just("adam")},
@@ -141,10 +166,14 @@ def mutated_configs(draw, *, valid_only=False):
     data = base_config()
     places = []
     for _ in range(draw(st.integers(1, 3))):
-        kinds = ["top", "table", "layer"] + ([] if valid_only else ["unknown_top", "delete_top", "delete_table", "delete_layer", "layers"])
+        kinds = ["top", "table", "layer"] + (
+            [] if valid_only else ["unknown_top", "delete_top", "delete_table", "delete_layer", "layers"]
+        )
         kind = draw(st.sampled_from(kinds))
         if kind == "top":
-            key = draw(st.sampled_from([k for k in TOP_LEVEL if k not in ("dataset", "optimizer", "scheduler", "layers")]))
+            key = draw(
+                st.sampled_from([k for k in TOP_LEVEL if k not in ("dataset", "optimizer", "scheduler", "layers")])
+            )
             data[key] = draw(value_for(key, valid_only=valid_only))
             places.append(key)
         elif kind == "unknown_top":

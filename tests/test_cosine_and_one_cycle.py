@@ -72,7 +72,11 @@ def test_registered_with_total_steps_among_the_options(name):
         ("cosine", {"total_steps": 10.5}, "option 'total_steps' must be a positive int"),
         ("cosine", {"total_steps": 10, "min_lr": 0.5}, r"option 'min_lr' must be a number in \[0, initial_lr"),
         ("cosine", {"total_steps": 10, "min_lr": -1e-3}, r"option 'min_lr' must be a number in \[0, initial_lr"),
-        ("cosine", {"total_steps": 10, "warmup_steps": 10}, r"option 'warmup_steps' must be an int in \[0, total_steps = 10\)"),
+        (
+            "cosine",
+            {"total_steps": 10, "warmup_steps": 10},
+            r"option 'warmup_steps' must be an int in \[0, total_steps = 10\)",
+        ),
         ("cosine", {"total_steps": 10, "warmup_steps": -1}, "option 'warmup_steps'"),
         ("one_cycle", {"total_steps": 100, "pct_start": 0}, r"option 'pct_start' must be a number in \(0, 1\)"),
         ("one_cycle", {"total_steps": 100, "pct_start": 1.0}, r"option 'pct_start' must be a number in \(0, 1\)"),

@@ -32,7 +32,9 @@ def test_iris_splits_are_disjoint_and_cover_every_row():
     splits = load_iris()
     rows = np.concatenate([splits.train.X, splits.val.X, splits.test.X])
     # Iris has a few duplicate flowers, so compare multisets of rows, not sets.
-    np.testing.assert_array_equal(np.unique(rows, axis=0, return_counts=True)[1], np.unique(features, axis=0, return_counts=True)[1])
+    np.testing.assert_array_equal(
+        np.unique(rows, axis=0, return_counts=True)[1], np.unique(features, axis=0, return_counts=True)[1]
+    )
     assert len(rows) == 150
 
 
@@ -133,7 +135,9 @@ def poisoned_iris(train_X=None, val_X=None, train_y=None):
 def test_nan_or_infinite_inputs_are_a_data_error_naming_split_and_row(bad):
     X = load_iris().train.X.copy()
     X[17, 2] = bad
-    with pytest.raises(DataError, match=r"the train split holds 1 NaN or infinite input value\(s\) in 1 sample\(s\) \(first: row 17\)"):
+    with pytest.raises(
+        DataError, match=r"the train split holds 1 NaN or infinite input value\(s\) in 1 sample\(s\) \(first: row 17\)"
+    ):
         prepare(poisoned_iris(train_X=X))
     val_X = load_iris().val.X.copy()
     val_X[[3, 4]] = bad

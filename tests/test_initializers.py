@@ -87,7 +87,9 @@ def test_every_registered_name_builds_a_float64_initializer_of_the_requested_sha
     assert sample.shape == shape and sample.dtype == np.float64
 
 
-@pytest.mark.parametrize("name", ["uniform", "normal", "sparse", "he_uniform", "he_normal", "xavier_uniform", "xavier_normal"])
+@pytest.mark.parametrize(
+    "name", ["uniform", "normal", "sparse", "he_uniform", "he_normal", "xavier_uniform", "xavier_normal"]
+)
 def test_draws_are_deterministic_for_a_seeded_rng(name):
     np.testing.assert_array_equal(draw(name, (20, 10), seed=7), draw(name, (20, 10), seed=7))
     assert not np.array_equal(draw(name, (20, 10), seed=7), draw(name, (20, 10), seed=8))
@@ -140,7 +142,9 @@ def test_uniform_and_normal_statistics():
     assert_normal(draw("normal", mean=1.5, std=0.2), 1.5, 0.2)
 
 
-@pytest.mark.parametrize(("activation", "gain"), [(None, math.sqrt(2)), ("relu", math.sqrt(2)), ("tanh", 5 / 3), ("linear", 1.0)])
+@pytest.mark.parametrize(
+    ("activation", "gain"), [(None, math.sqrt(2)), ("relu", math.sqrt(2)), ("tanh", 5 / 3), ("linear", 1.0)]
+)
 def test_he_uniform_bound_uses_fan_in_and_gain(activation, gain):
     assert_uniform(draw("he_uniform", activation=activation), gain * math.sqrt(3 / BIG[0]))
     assert_uniform(draw("he_uniform", CONV_BIG, activation=activation), gain * math.sqrt(3 / (5 * 5 * 60)))
@@ -152,7 +156,10 @@ def test_he_normal_std_uses_fan_in_and_gain(activation, gain):
     assert_normal(draw("he_normal", CONV_BIG, activation=activation), 0.0, gain / math.sqrt(5 * 5 * 60))
 
 
-@pytest.mark.parametrize(("activation", "gain"), [(None, 1.0), ("relu", math.sqrt(2)), ("gelu", math.sqrt(2)), ("tanh", 5 / 3), ("softmax", 1.0)])
+@pytest.mark.parametrize(
+    ("activation", "gain"),
+    [(None, 1.0), ("relu", math.sqrt(2)), ("gelu", math.sqrt(2)), ("tanh", 5 / 3), ("softmax", 1.0)],
+)
 def test_xavier_uniform_bound_uses_both_fans_and_gain(activation, gain):
     assert_uniform(draw("xavier_uniform", activation=activation), gain * math.sqrt(6 / sum(BIG)))
     conv_fans = 25 * 60 + 25 * 200
@@ -251,5 +258,8 @@ def test_an_activation_gain_that_is_no_positive_number_is_an_error(gain):
         name = "odd"
 
     Odd.gain = gain
-    with pytest.raises(ConfigError, match=f"activation 'odd' has gain {re.escape(repr(gain))}; an activation's gain must be a finite number > 0"):
+    with pytest.raises(
+        ConfigError,
+        match=f"activation 'odd' has gain {re.escape(repr(gain))}; an activation's gain must be a finite number > 0",
+    ):
         calculate_gain(Odd())

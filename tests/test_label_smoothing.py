@@ -21,7 +21,9 @@ def test_the_loss_is_plain_cross_entropy_against_the_smoothed_targets():
     Y, Y_hat = example_classification_batch(5, 4, seed=1)
     smoothed_targets = 0.8 * Y + 0.2 / 4
     plain = CrossEntropy()
-    assert CrossEntropy(label_smoothing=0.2).forward(Y, Y_hat) == pytest.approx(plain.forward(smoothed_targets, Y_hat), rel=1e-14)
+    assert CrossEntropy(label_smoothing=0.2).forward(Y, Y_hat) == pytest.approx(
+        plain.forward(smoothed_targets, Y_hat), rel=1e-14
+    )
     np.testing.assert_allclose(
         CrossEntropy(label_smoothing=0.2).backward(Y, Y_hat), plain.backward(smoothed_targets, Y_hat), rtol=1e-14
     )
@@ -54,5 +56,7 @@ def test_the_option_is_reachable_through_create():
 
 @pytest.mark.parametrize("eps", [1.0, -0.1, 2, "0.1", True, float("nan")])
 def test_bad_values_name_the_option_and_the_allowed_range(eps):
-    with pytest.raises(ConfigError, match=r"loss 'cross_entropy': option 'label_smoothing' must be a number in \[0, 1\)"):
+    with pytest.raises(
+        ConfigError, match=r"loss 'cross_entropy': option 'label_smoothing' must be a number in \[0, 1\)"
+    ):
         corenn.create("loss", "cross_entropy", label_smoothing=eps)

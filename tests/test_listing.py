@@ -68,7 +68,9 @@ def registry():
         ("layer", "ends_listing", "numpy", EndsListing),
         ("activation", "twice", "numpy", make_twice),
     ]
-    table.add_all(Registration(kind, name, backend, factory, "tests", "tests-dist") for kind, name, backend, factory in entries)
+    table.add_all(
+        Registration(kind, name, backend, factory, "tests", "tests-dist") for kind, name, backend, factory in entries
+    )
     return table
 
 
@@ -111,7 +113,7 @@ def test_chosen_methods_are_dedented_blocks_in_the_order_asked(registry):
 
 def test_inherited_method_shows_the_code_that_runs(registry):
     text = render_listing(["layer:scaled"], methods=["describe"], registry=registry)
-    assert "def describe(self):\n    return f\"scale {self.scale}\"" in text
+    assert 'def describe(self):\n    return f"scale {self.scale}"' in text
 
 
 def test_missing_method_lists_the_class_methods(registry):
@@ -130,7 +132,7 @@ def test_methods_of_a_factory_function_are_refused(registry):
 def test_factory_function_listed_whole(registry):
     text = render_listing(["activation:twice"], registry=registry)
     assert f"`{qualified(make_twice)}`" in text
-    assert "def make_twice():\n    \"\"\"A factory function rather than a class.\"\"\"\n    return Scaled(2.0)" in text
+    assert 'def make_twice():\n    """A factory function rather than a class."""\n    return Scaled(2.0)' in text
 
 
 def test_several_components_in_order_with_level(registry):

@@ -110,8 +110,14 @@ def test_lr_scale_survives_the_config_round_trip_through_toml():
 @pytest.mark.parametrize(
     "table, message",
     [
-        ({"c": 2.0}, r"layers\[0\] \(fully_connected\)\.lr_scale: 'c' is not a parameter of this layer; its parameters are 'W', 'b'"),
-        ({"W": 2.0, "bias": 2.0, "w": 1.0}, r"'bias', 'w' are not parameters of this layer; its parameters are 'W', 'b'"),
+        (
+            {"c": 2.0},
+            r"layers\[0\] \(fully_connected\)\.lr_scale: 'c' is not a parameter of this layer; its parameters are 'W', 'b'",
+        ),
+        (
+            {"W": 2.0, "bias": 2.0, "w": 1.0},
+            r"'bias', 'w' are not parameters of this layer; its parameters are 'W', 'b'",
+        ),
     ],
 )
 def test_an_unknown_key_names_the_layer_and_its_parameters(table, message):
@@ -142,7 +148,10 @@ class Reshape:
 
 def test_a_layer_without_parameters_says_so():
     model = Sequential([Reshape()], ["reshape"], lr_scales={0: {"W": 2.0}})
-    with pytest.raises(ConfigError, match=r"layers\[0\] \(reshape\)\.lr_scale: 'W' is not a parameter of this layer; it has no parameters"):
+    with pytest.raises(
+        ConfigError,
+        match=r"layers\[0\] \(reshape\)\.lr_scale: 'W' is not a parameter of this layer; it has no parameters",
+    ):
         model.initialize((2, 2))
 
 
@@ -172,7 +181,9 @@ def test_a_bad_table_in_a_toml_file_fails_before_training(tmp_path):
         '[[layers]]\nname = "fully_connected"\nn_out = 8\nactivation = "relu"\nlr_scale = { b = -1.0 }\n'
         '[[layers]]\nname = "fully_connected"\nn_out = "auto"\nactivation = "softmax"\n'
     )
-    with pytest.raises(ConfigError, match=r"layers\[0\] \(fully_connected\)\.lr_scale\.b must be a finite number > 0 .*, got -1\.0"):
+    with pytest.raises(
+        ConfigError, match=r"layers\[0\] \(fully_connected\)\.lr_scale\.b must be a finite number > 0 .*, got -1\.0"
+    ):
         training.train(path, record=True, out_dir=tmp_path / "runs", verbose=False)
     assert not (tmp_path / "runs").exists()
 
@@ -186,7 +197,9 @@ def test_the_constructor_checks_layer_indices():
 
 
 def test_the_trainer_passes_lr_scale_only_where_it_is_not_one():
-    model_config = iris(first_layer_scale={"b": 64.0, "W": 1.0}, epochs=1, optimizer={"name": "recording_sgd", "lr": 0.01})
+    model_config = iris(
+        first_layer_scale={"b": 64.0, "W": 1.0}, epochs=1, optimizer={"name": "recording_sgd", "lr": 0.01}
+    )
     trainer = trainer_for(config_from_dict(model_config))
     trainer.fit()
     calls = trainer.optimizer.calls
@@ -226,7 +239,9 @@ def test_an_optimizer_without_lr_scale_is_a_config_error_naming_it():
     config = config_from_dict(iris(first_layer_scale={"b": 64.0}, optimizer={"name": "legacy_sgd", "lr": 0.01}))
     trainer = trainer_for(config)
     before = {name: np.array(value) for name, value in trainer.run.model.named_parameters().items()}
-    with pytest.raises(ConfigError, match=r"optimizer 'legacy_sgd' \(test_lr_scale\.LegacySGD\) takes no lr_scale.*0\.b"):
+    with pytest.raises(
+        ConfigError, match=r"optimizer 'legacy_sgd' \(test_lr_scale\.LegacySGD\) takes no lr_scale.*0\.b"
+    ):
         trainer.fit()
     for name, value in trainer.run.model.named_parameters().items():
         np.testing.assert_array_equal(value, before[name], err_msg=f"{name} changed before the error")
@@ -243,7 +258,9 @@ def test_an_optimizer_without_lr_scale_still_runs_configs_that_scale_nothing():
 def test_a_run_with_lr_scale_resumes_to_the_same_parameters(tmp_path):
     config = iris(first_layer_scale={"b": 64.0}, epochs=3)
     training.train(config, record=True, verbose=False, out_dir=tmp_path / "full")
-    training.train(iris(first_layer_scale={"b": 64.0}, epochs=2), record=True, verbose=False, out_dir=tmp_path / "short")
+    training.train(
+        iris(first_layer_scale={"b": 64.0}, epochs=2), record=True, verbose=False, out_dir=tmp_path / "short"
+    )
     training.resume(tmp_path / "short" / "iris-ffnn", verbose=False, epochs=3)
     full = np.load(tmp_path / "full" / "iris-ffnn" / "parameters.npz")
     resumed = np.load(tmp_path / "short" / "iris-ffnn" / "parameters.npz")

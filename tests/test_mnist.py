@@ -30,7 +30,9 @@ SHARED_DATA = Path(os.environ.get("CORENN_DATA_DIR", "")) if os.environ.get("COR
 
 
 def _has(folder):
-    return SHARED_DATA is not None and all((SHARED_DATA / folder / "raw" / f.name).is_file() for f in mnist.MNIST_FILES.values())
+    return SHARED_DATA is not None and all(
+        (SHARED_DATA / folder / "raw" / f.name).is_file() for f in mnist.MNIST_FILES.values()
+    )
 
 
 needs_mnist = pytest.mark.skipif(not _has("MNIST"), reason="MNIST files not under $CORENN_DATA_DIR")
@@ -184,7 +186,9 @@ def test_offline_error_for_fashion_mnist_names_only_the_missing_file(tmp_path, m
     folder.mkdir(parents=True)
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
         (folder / name).write_bytes(b"placeholder")
-    with pytest.raises(DataError, match=r"fashion_mnist is not in .*FashionMNIST/raw: missing t10k-labels-idx1-ubyte\.gz,"):
+    with pytest.raises(
+        DataError, match=r"fashion_mnist is not in .*FashionMNIST/raw: missing t10k-labels-idx1-ubyte\.gz,"
+    ):
         load_fashion_mnist(tmp_path)
 
 
@@ -203,7 +207,9 @@ def test_a_missing_file_is_downloaded_from_the_next_mirror_and_checked(monkeypat
     content = b"hello, data"
     file = RemoteFile("data.bin", hashlib.md5(content).hexdigest())
     _serve(monkeypatch, {"https://second.example/data.bin": content})
-    paths = ensure_files(tmp_path / "set" / "raw", [file], ["https://first.example/", "https://second.example"], dataset="demo")
+    paths = ensure_files(
+        tmp_path / "set" / "raw", [file], ["https://first.example/", "https://second.example"], dataset="demo"
+    )
     assert paths == [tmp_path / "set" / "raw" / "data.bin"]
     assert paths[0].read_bytes() == content
     assert [p.name for p in paths[0].parent.iterdir()] == ["data.bin"]  # the temporary file is gone
@@ -232,4 +238,6 @@ def test_mnist_downloads_into_the_torchvision_layout(monkeypatch, tmp_path, mnis
     root = tmp_path / "fresh"
     splits = load_mnist(root)
     assert splits.test.X.shape == (10_000, 28, 28, 1)
-    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(f.name for f in mnist.MNIST_FILES.values())
+    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(
+        f.name for f in mnist.MNIST_FILES.values()
+    )

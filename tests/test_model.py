@@ -17,7 +17,9 @@ def layer_configs(hidden=8, last_n_out="auto"):
 
 
 def model(seed=0, hidden=8, n_features=4, n_classes=3, dtype="float64"):
-    return Sequential.from_config(layer_configs(hidden), n_classes=n_classes, seed=seed).initialize((n_features,), dtype)
+    return Sequential.from_config(layer_configs(hidden), n_classes=n_classes, seed=seed).initialize(
+        (n_features,), dtype
+    )
 
 
 def test_auto_n_out_becomes_the_number_of_classes():
@@ -38,7 +40,9 @@ def test_an_explicit_last_n_out_must_match_the_number_of_classes():
 
 
 def test_component_errors_name_the_layer_index():
-    configs = layer_configs() + [ComponentConfig("fully_connected", {"n_out": "auto", "activation": "no_such_activation"})]
+    configs = layer_configs() + [
+        ComponentConfig("fully_connected", {"n_out": "auto", "activation": "no_such_activation"})
+    ]
     configs[1] = ComponentConfig("fully_connected", {"n_out": 4, "activation": "relu"})
     with pytest.raises(ConfigError, match=r"^layers\[2\]: .*unknown activation 'no_such_activation'"):
         Sequential.from_config(configs, n_classes=3)

@@ -127,7 +127,8 @@ def iris_images(data_dir=None):
     """Iris with each sample's four features as a 2x2 single-channel image."""
     splits = load_iris(data_dir)
     parts = {
-        name: Split(getattr(splits, name).X.reshape(-1, 2, 2, 1), getattr(splits, name).y) for name in ("train", "val", "test")
+        name: Split(getattr(splits, name).X.reshape(-1, 2, 2, 1), getattr(splits, name).y)
+        for name in ("train", "val", "test")
     }
     return DatasetSplits(name="iris_images", class_names=splits.class_names, standardize="channel", **parts)
 
@@ -153,7 +154,9 @@ def config(dataset="iris_images", epochs=3, augment=None, first=None, **changes)
     data["dataset"]["name"] = dataset
     if augment is not None:
         data["dataset"]["augment"] = augment
-    data["layers"] = [first or {"name": "probe"}, {"name": "fully_connected", "n_out": 8, "activation": "relu"}] + data["layers"][1:]
+    data["layers"] = [first or {"name": "probe"}, {"name": "fully_connected", "n_out": 8, "activation": "relu"}] + data[
+        "layers"
+    ][1:]
     data.update(changes)
     return data
 
@@ -235,7 +238,10 @@ def test_a_buffer_of_the_wrong_shape_is_rejected_naming_it(tmp_path):
     model = built_model()
     arrays = model.parameter_arrays()
     arrays["buffer/0.running_mean"] = np.zeros((1, 5))
-    with pytest.raises(CorruptFileError, match=r"buffer 0\.running_mean of layers\[0\] \(probe\) has shape \(1, 5\), the model expects \(1, 4\)"):
+    with pytest.raises(
+        CorruptFileError,
+        match=r"buffer 0\.running_mean of layers\[0\] \(probe\) has shape \(1, 5\), the model expects \(1, 4\)",
+    ):
         model.load_parameters(arrays)
 
 
@@ -314,8 +320,18 @@ def test_augmentation_is_kept_in_the_config_and_never_given_to_the_data_set():
 
 
 def test_augmenting_tabular_data_is_an_error():
-    with pytest.raises(DataError, match=r"dataset\.augment needs image batches of shape \(m, height, width, channels\)"):
-        training.train(config(dataset="iris", augment={"flip": True}, layers=[{"name": "fully_connected", "n_out": "auto", "activation": "softmax"}]), record=False, verbose=False)
+    with pytest.raises(
+        DataError, match=r"dataset\.augment needs image batches of shape \(m, height, width, channels\)"
+    ):
+        training.train(
+            config(
+                dataset="iris",
+                augment={"flip": True},
+                layers=[{"name": "fully_connected", "n_out": "auto", "activation": "softmax"}],
+            ),
+            record=False,
+            verbose=False,
+        )
 
 
 def reference_crops(X, padding, offsets, mirrored):
@@ -382,7 +398,10 @@ def assert_same_records(run_dir, reference_dir):
         assert np.array_equal(first[name], second[name]), name
 
     def metrics_without_seconds(folder):
-        return [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads((folder / "metrics.json").read_text())]
+        return [
+            {k: v for k, v in row.items() if k != "seconds"}
+            for row in json.loads((folder / "metrics.json").read_text())
+        ]
 
     assert metrics_without_seconds(run_dir) == metrics_without_seconds(reference_dir)
 
@@ -393,7 +412,9 @@ def augmented():
 
 
 @pytest.mark.parametrize("how", ["epoch_end", "inside_epoch"])
-def test_a_resumed_run_with_buffers_and_augmentation_equals_an_uninterrupted_one(tmp_path, interrupt_on_call, augmented, how):
+def test_a_resumed_run_with_buffers_and_augmentation_equals_an_uninterrupted_one(
+    tmp_path, interrupt_on_call, augmented, how
+):
     training.train(augmented, out_dir=tmp_path / "whole", verbose=False)
     out = tmp_path / "interrupted"
     if how == "epoch_end":
@@ -436,7 +457,10 @@ def test_the_torch_backend_without_its_packages_says_what_to_install():
     manager = corenn.plugins.get_plugins().manager
     manager.register(_BrokenTorchPlugin(), name="test-broken-torch")
     try:
-        with pytest.raises(ConfigError, match=r"backend 'torch' needs PyTorch and corenn-torch .*pip install torch==2\.14\.1 corenn-torch"):
+        with pytest.raises(
+            ConfigError,
+            match=r"backend 'torch' needs PyTorch and corenn-torch .*pip install torch==2\.14\.1 corenn-torch",
+        ):
             training.array_backend("torch", "cpu")
     finally:
         manager.unregister(name="test-broken-torch")
@@ -446,8 +470,12 @@ def test_a_backend_without_trainer_support_is_named(monkeypatch):
     registry = corenn.plugins.get_registry()
     entries = registry.entries
     # 'jax' stands for a backend some plugin registers components for, without an array backend.
-    monkeypatch.setattr(registry, "entries", lambda kind=None, backend=None: entries(kind, "numpy" if backend == "jax" else backend))
-    with pytest.raises(ConfigError, match=r"backend 'jax' has components but no installed plugin lets the trainer run on it"):
+    monkeypatch.setattr(
+        registry, "entries", lambda kind=None, backend=None: entries(kind, "numpy" if backend == "jax" else backend)
+    )
+    with pytest.raises(
+        ConfigError, match=r"backend 'jax' has components but no installed plugin lets the trainer run on it"
+    ):
         training.array_backend("jax", "cpu")
 
 

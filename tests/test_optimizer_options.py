@@ -181,7 +181,9 @@ def test_adam_lr_scale_is_a_larger_rate_with_a_proportionally_smaller_decay():
         np.testing.assert_array_equal(scaled.state[slot]["0.W"], rescaled.state[slot]["0.W"])
 
 
-@pytest.mark.parametrize("make", [lambda: SGD(lr=0.1, momentum=0.9, weight_decay=0.01), lambda: Adam(lr=0.01, weight_decay=0.01)])
+@pytest.mark.parametrize(
+    "make", [lambda: SGD(lr=0.1, momentum=0.9, weight_decay=0.01), lambda: Adam(lr=0.01, weight_decay=0.01)]
+)
 def test_a_scale_of_one_is_bit_for_bit_no_scale(make):
     rng = np.random.default_rng(3)
     with_scale, without = make(), make()

@@ -99,7 +99,9 @@ def test_adam_clips_before_its_moments():
         adam_clipped.update("w", clipped, np.array(grad))
         adam_plain.update("w", unclipped, np.array(grad))
     assert not np.allclose(clipped, unclipped)
-    np.testing.assert_allclose(adam_clipped.state_dict()["m/w"], 0.9 * 0.1 * np.array([0.6, 0.8]) + 0.1 * np.array([0.3, -0.1]))
+    np.testing.assert_allclose(
+        adam_clipped.state_dict()["m/w"], 0.9 * 0.1 * np.array([0.6, 0.8]) + 0.1 * np.array([0.3, -0.1])
+    )
 
 
 @pytest.mark.parametrize("make", [lambda: SGD(lr=0.05, momentum=0.9, clip_norm=1.0), lambda: Adam(lr=0.01)])

@@ -83,7 +83,10 @@ def test_parameters_that_do_not_fit_the_model_name_the_parameter_and_shapes(iris
     arrays = load_arrays(run_dir / "parameters.npz")
     arrays["0.W"] = np.zeros((4, 7))
     save_arrays(run_dir / "parameters.npz", arrays)
-    with pytest.raises(CorruptFileError, match=r"parameter 0\.W of layers\[0\] \(fully_connected\) has shape \(4, 7\), the model expects \(4, 32\)"):
+    with pytest.raises(
+        CorruptFileError,
+        match=r"parameter 0\.W of layers\[0\] \(fully_connected\) has shape \(4, 7\), the model expects \(4, 32\)",
+    ):
         run_predict(run_dir, "--out", tmp_path / "x.csv")
 
 
@@ -91,7 +94,9 @@ def wide_iris(data_dir=None):
     """Iris with two extra zero features: inputs of shape (6,)."""
     splits = load_iris(data_dir)
     parts = {
-        name: Split(np.hstack([getattr(splits, name).X, np.zeros((len(getattr(splits, name)), 2))]), getattr(splits, name).y)
+        name: Split(
+            np.hstack([getattr(splits, name).X, np.zeros((len(getattr(splits, name)), 2))]), getattr(splits, name).y
+        )
         for name in ("train", "val", "test")
     }
     return DatasetSplits(name="wide_iris", class_names=splits.class_names, **parts)
@@ -99,7 +104,9 @@ def wide_iris(data_dir=None):
 
 def iris_without_test(data_dir=None):
     splits = load_iris(data_dir)
-    return DatasetSplits(name="iris_without_test", class_names=splits.class_names, train=splits.train, val=splits.val, test=None)
+    return DatasetSplits(
+        name="iris_without_test", class_names=splits.class_names, train=splits.train, val=splits.val, test=None
+    )
 
 
 class DatasetsPlugin:
@@ -116,8 +123,11 @@ def more_datasets():
 
 
 def test_a_data_set_whose_inputs_do_not_fit_the_model_is_a_shape_error(iris_run, tmp_path, more_datasets):
-    with pytest.raises(ShapeError, match=r"data set 'wide_iris' has inputs of shape \(6,\) and 3 classes, which the model of run .* \(trained on 'iris'\) "
-        r"does not take: .*parameter 0\.W of layers\[0\] \(fully_connected\) has shape \(4, 32\), the model expects \(6, 32\)"):
+    with pytest.raises(
+        ShapeError,
+        match=r"data set 'wide_iris' has inputs of shape \(6,\) and 3 classes, which the model of run .* \(trained on 'iris'\) "
+        r"does not take: .*parameter 0\.W of layers\[0\] \(fully_connected\) has shape \(4, 32\), the model expects \(6, 32\)",
+    ):
         run_predict(iris_run, "--dataset", "wide_iris", "--out", tmp_path / "x.csv")
 
 

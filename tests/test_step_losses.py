@@ -68,7 +68,9 @@ def test_steps_csv_has_one_row_per_update_with_its_epoch(whole_run):
     rows = read_steps(run_dir)
     assert list(rows[0]) == ["step", "epoch", "loss", "learning_rate"]
     assert [int(row["step"]) for row in rows] == list(range(1, EPOCHS * STEPS_PER_EPOCH + 1))
-    assert [int(row["epoch"]) for row in rows] == [epoch for epoch in range(1, EPOCHS + 1) for _ in range(STEPS_PER_EPOCH)]
+    assert [int(row["epoch"]) for row in rows] == [
+        epoch for epoch in range(1, EPOCHS + 1) for _ in range(STEPS_PER_EPOCH)
+    ]
 
 
 def test_the_step_losses_average_to_each_epochs_training_loss(whole_run):
@@ -125,7 +127,9 @@ def test_moving_average_is_the_trailing_mean():
 
 
 @pytest.mark.parametrize("how", ["epoch_end", "inside_epoch"])
-def test_a_resumed_run_writes_the_same_steps_as_an_uninterrupted_one(tmp_path, interrupt_on_call, whole_run, how, no_plots):
+def test_a_resumed_run_writes_the_same_steps_as_an_uninterrupted_one(
+    tmp_path, interrupt_on_call, whole_run, how, no_plots
+):
     _, reference_dir = whole_run
     out = tmp_path / "cut"
     if how == "epoch_end":

@@ -94,7 +94,11 @@ def softmax_of_flat(W):
 
 @pytest.mark.parametrize("value", ["mirror", "", True, 2, "Flip"])
 def test_a_bad_test_augment_names_the_key_and_the_modes(value):
-    with pytest.raises(ConfigError, match=r"dataset\.test_augment must be one of none, flip, flip_translate .*got " + repr(value).replace("(", r"\(")):
+    with pytest.raises(
+        ConfigError,
+        match=r"dataset\.test_augment must be one of none, flip, flip_translate .*got "
+        + repr(value).replace("(", r"\("),
+    ):
         config_from_dict(config(test_augment=value))
 
 
@@ -109,14 +113,22 @@ def test_test_augment_is_kept_in_the_config_and_never_given_to_the_data_set():
 
 
 def test_test_augment_on_tabular_data_is_refused_at_the_start(tmp_path):
-    tabular = config(dataset={"name": "iris", "test_augment": "flip"}, layers=[{"name": "fully_connected", "n_out": "auto", "activation": "softmax"}])
-    with pytest.raises(DataError, match=r"dataset\.test_augment = 'flip' needs images of shape \(height, width, channels\); data set 'iris' has samples of shape \(4,\)"):
+    tabular = config(
+        dataset={"name": "iris", "test_augment": "flip"},
+        layers=[{"name": "fully_connected", "n_out": "auto", "activation": "softmax"}],
+    )
+    with pytest.raises(
+        DataError,
+        match=r"dataset\.test_augment = 'flip' needs images of shape \(height, width, channels\); data set 'iris' has samples of shape \(4,\)",
+    ):
         training.train(tabular, out_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tta").exists()
 
 
 def test_flip_translate_needs_images_that_can_reflect_a_pixel():
-    with pytest.raises(DataError, match=r"dataset\.test_augment = 'flip_translate' .* images of 1x5 pixels can reflect at most 0"):
+    with pytest.raises(
+        DataError, match=r"dataset\.test_augment = 'flip_translate' .* images of 1x5 pixels can reflect at most 0"
+    ):
         check_image_options((1, 5, 2), "thin", test_augment="flip_translate")
     check_image_options((1, 5, 2), "thin", test_augment="flip")
 
@@ -138,9 +150,12 @@ def test_flip_translate_views_are_airbenchs_level_two():
     up_left, down_right = padded[:, 2:8, 2:7], padded[:, 0:6, 0:5]
     assert np.array_equal(up_left[:, :-1, :-1], X[:, 1:, 1:]) and np.array_equal(down_right[:, 1:, 1:], X[:, :-1, :-1])
     expected = [
-        (0.25, X), (0.25, X[:, :, ::-1]),
-        (0.125, up_left), (0.125, up_left[:, :, ::-1]),
-        (0.125, down_right), (0.125, down_right[:, :, ::-1]),
+        (0.25, X),
+        (0.25, X[:, :, ::-1]),
+        (0.125, up_left),
+        (0.125, up_left[:, :, ::-1]),
+        (0.125, down_right),
+        (0.125, down_right[:, :, ::-1]),
     ]
     views = list(evaluation_views(X, NumpyArrays(), "flip_translate"))
     assert len(views) == len(expected) and sum(weight for weight, _ in views) == 1.0

@@ -93,7 +93,16 @@ def test_another_seed_gives_other_weights_and_batch_order():
 
 def test_result_and_epoch_metrics_have_the_documented_keys():
     result, capture = run_captured(iris(epochs=2))
-    assert set(result) >= {"name", "backend", "epochs", "train_loss", "val_accuracy", "test_accuracy", "seconds", "run_dir"}
+    assert set(result) >= {
+        "name",
+        "backend",
+        "epochs",
+        "train_loss",
+        "val_accuracy",
+        "test_accuracy",
+        "seconds",
+        "run_dir",
+    }
     assert result["name"] == "iris-ffnn" and result["backend"] == "numpy" and result["epochs"] == 2
     assert result["run_dir"] is None
     for epoch, metrics in enumerate(capture.history, start=1):
@@ -175,7 +184,9 @@ def test_a_diverging_run_stops_naming_epoch_and_step_and_keeps_the_last_good_par
     assert len(json.loads((run_dir / "metrics.json").read_text())) == good_epochs
     assert (run_dir / "loss.png").is_file()
     assert not (run_dir / "result.json").exists(), "a diverged run has no result"
-    assert [event[0] for event in capture.events] == ["start"] + ["epoch_end"] * good_epochs, "no train_end after a failure"
+    assert [event[0] for event in capture.events] == ["start"] + ["epoch_end"] * good_epochs, (
+        "no train_end after a failure"
+    )
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -281,7 +292,9 @@ def test_interrupt_at_an_epoch_end_then_resume_equals_an_uninterrupted_run(tmp_p
 
 
 @pytest.mark.parametrize("call_number", [3, 8, 13])
-def test_interrupt_inside_an_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, interrupt_on_call, call_number, uninterrupted, no_plots):
+def test_interrupt_inside_an_epoch_then_resume_equals_an_uninterrupted_run(
+    tmp_path, interrupt_on_call, call_number, uninterrupted, no_plots
+):
     """Interrupted before a batch's loss (or during validation): the checkpoint holds the
     batch order and running sums of the unfinished epoch."""
     reference, reference_dir = uninterrupted
@@ -293,7 +306,9 @@ def test_interrupt_inside_an_epoch_then_resume_equals_an_uninterrupted_run(tmp_p
     assert_same_run(out / "iris-ffnn", reference_dir, result, reference)
 
 
-def test_interrupt_between_two_parameter_updates_then_resume_equals_an_uninterrupted_run(tmp_path, interrupt_on_call, uninterrupted, no_plots):
+def test_interrupt_between_two_parameter_updates_then_resume_equals_an_uninterrupted_run(
+    tmp_path, interrupt_on_call, uninterrupted, no_plots
+):
     """A half-done update is no state of the run: the resumed run must not build on it."""
     reference, reference_dir = uninterrupted
     out = tmp_path / "interrupted"

@@ -22,7 +22,8 @@ from corenn.testing import plugin_system_from, plugins_in_use
 
 DATA_ROOT = Path(os.environ["CORENN_DATA_DIR"]) if os.environ.get("CORENN_DATA_DIR") else None
 needs_cifar = pytest.mark.skipif(
-    DATA_ROOT is None or not (DATA_ROOT / cifar10.FOLDER / cifar10.TEST_BATCH).is_file(), reason="CIFAR-10 batches not under $CORENN_DATA_DIR"
+    DATA_ROOT is None or not (DATA_ROOT / cifar10.FOLDER / cifar10.TEST_BATCH).is_file(),
+    reason="CIFAR-10 batches not under $CORENN_DATA_DIR",
 )
 needs_mnist = pytest.mark.skipif(
     DATA_ROOT is None or not all((DATA_ROOT / "MNIST" / "raw" / f.name).is_file() for f in mnist.MNIST_FILES.values()),
@@ -39,7 +40,11 @@ pytestmark = pytest.mark.usefixtures("no_network")  # any download attempt fails
 
 @pytest.mark.parametrize("val_size", [-1, 50_000, 1.5, True, "100"])
 def test_a_bad_val_size_names_the_option_and_the_range(val_size):
-    with pytest.raises(ConfigError, match=r"dataset\.val_size must be an integer from 0 \(no validation split\) to 49999 .*got " + repr(val_size)[:3]):
+    with pytest.raises(
+        ConfigError,
+        match=r"dataset\.val_size must be an integer from 0 \(no validation split\) to 49999 .*got "
+        + repr(val_size)[:3],
+    ):
         check_val_size(val_size, 50_000, "cifar10")
 
 
@@ -107,7 +112,10 @@ def config(epochs=3):
         "epochs": epochs,
         "dataset": {"name": "iris_without_val", "batch_size": 16},
         "optimizer": {"name": "sgd", "lr": 0.1},
-        "layers": [{"name": "fully_connected", "n_out": 8, "activation": "relu"}, {"name": "fully_connected", "n_out": "auto", "activation": "softmax"}],
+        "layers": [
+            {"name": "fully_connected", "n_out": 8, "activation": "relu"},
+            {"name": "fully_connected", "n_out": "auto", "activation": "softmax"},
+        ],
     }
 
 

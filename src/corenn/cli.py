@@ -57,7 +57,9 @@ def build_parser():
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         # SUPPRESS: without --debug here, the value given before the command stays
-        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an unexpected error")
+        sub.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an unexpected error"
+        )
         sub.set_defaults(handler=module.run)
     return parser
 

@@ -85,7 +85,9 @@ class FlatTable(OrderedDict):
 
     def __setitem__(self, key, value):
         if key not in self._owners:
-            raise KeyError(f"{key!r} is none of the inner layers' entries; they are: {', '.join(self._owners) or '(none yet)'}")
+            raise KeyError(
+                f"{key!r} is none of the inner layers' entries; they are: {', '.join(self._owners) or '(none yet)'}"
+            )
         table, inner_key = self._owners[key]
         table[inner_key] = value
         OrderedDict.__setitem__(self, key, value)
@@ -96,7 +98,9 @@ def build_inner_layer(spec, where, backend):
     if isinstance(spec, LayerProtocol) and not isinstance(spec, dict):
         return spec
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise ConfigError(f"{where} must be a table like {{name = \"conv2d\", n_out = 16, kernel_shape = 3}}, got {spec!r}")
+        raise ConfigError(
+            f'{where} must be a table like {{name = "conv2d", n_out = 16, kernel_shape = 3}}, got {spec!r}'
+        )
     options = {key: value for key, value in spec.items() if key != "name"}
     try:
         return corenn.create("layer", spec["name"], backend, **options)
@@ -143,7 +147,7 @@ class ResidualBlock(Layer, abc.ABC):
         if isinstance(layers, (str, dict)) or not isinstance(layers, (list, tuple)) or not layers:
             raise ConfigError(
                 "layers must be a non-empty list of layer tables, e.g. "
-                "[{name = \"conv2d\", n_out = 16, kernel_shape = 3}, {name = \"batch_norm\"}], "
+                '[{name = "conv2d", n_out = 16, kernel_shape = 3}, {name = "batch_norm"}], '
                 f"got {layers!r}"
             )
         self.nesting_depth = check_nesting(layers, shortcut)
@@ -272,7 +276,7 @@ class ResidualBlock(Layer, abc.ABC):
                 f"residual: its layers turn an input of shape {self._shape(X)} into shape {self._shape(F)}, "
                 f"but {shortcut} gives shape {self._shape(S)}; the two are added, so they must match "
                 "(give a shortcut that maps the input to the layers' output shape, e.g. "
-                "shortcut = {name = \"conv2d\", n_out = <channels>, kernel_shape = 1, stride = <stride>})"
+                'shortcut = {name = "conv2d", n_out = <channels>, kernel_shape = 1, stride = <stride>})'
             )
         Z = S + F
         self.n_in = self._shape(X)[-1]

@@ -380,13 +380,13 @@ def _check_mixed_precision(data):
     backend, dtype = data.get("backend", "numpy"), data.get("dtype", "float64")
     if backend != "torch":
         raise ConfigError(
-            f"mixed_precision = true needs backend = \"torch\" (its layers compute in bfloat16), got "
-            f"backend = {backend!r}: set backend = \"torch\" (--backend torch) or mixed_precision = false"
+            f'mixed_precision = true needs backend = "torch" (its layers compute in bfloat16), got '
+            f'backend = {backend!r}: set backend = "torch" (--backend torch) or mixed_precision = false'
         )
     if dtype != "float32":
         raise ConfigError(
             f"mixed_precision = true is for float32 runs (bfloat16 products, float32 parameters), got "
-            f"dtype = {dtype!r}: set dtype = \"float32\" (--dtype float32) or mixed_precision = false"
+            f'dtype = {dtype!r}: set dtype = "float32" (--dtype float32) or mixed_precision = false'
         )
 
 
@@ -412,7 +412,7 @@ def _check_output_fits_loss(layer_configs, loss):
     if activation in NOT_PROBABILITIES:
         raise ConfigError(
             f"layers[{index}].activation is {activation!r}{note}, but loss 'cross_entropy' needs "
-            f"probabilities from the last layer: set activation = \"softmax\" there (or use loss = \"l2\")"
+            f'probabilities from the last layer: set activation = "softmax" there (or use loss = "l2")'
         )
 
 
@@ -462,14 +462,30 @@ def load_preset(name):
 
 
 def with_overrides(
-    config, *, name=None, epochs=None, lr=None, batch_size=None, seed=None, backend=None, device=None, dtype=None,
-    mixed_precision=None, threads=None,
+    config,
+    *,
+    name=None,
+    epochs=None,
+    lr=None,
+    batch_size=None,
+    seed=None,
+    backend=None,
+    device=None,
+    dtype=None,
+    mixed_precision=None,
+    threads=None,
 ):
     """A copy of ``config`` with command-line overrides applied and validated."""
     data = config.to_dict()
     overrides = (
-        ("name", name), ("epochs", epochs), ("seed", seed), ("backend", backend), ("device", device), ("dtype", dtype),
-        ("mixed_precision", mixed_precision), ("threads", threads),
+        ("name", name),
+        ("epochs", epochs),
+        ("seed", seed),
+        ("backend", backend),
+        ("device", device),
+        ("dtype", dtype),
+        ("mixed_precision", mixed_precision),
+        ("threads", threads),
     )
     for key, value in overrides:
         if value is not None:

@@ -43,9 +43,7 @@ def positive_pair(value, option, layer):
         or len(pair) != 2
         or not all(_is_int(v) and v >= 1 for v in pair)
     ):
-        raise ConfigError(
-            f"{layer}: {option} must be a positive integer or a pair of them (rows, cols), got {value!r}"
-        )
+        raise ConfigError(f"{layer}: {option} must be a positive integer or a pair of them (rows, cols), got {value!r}")
     return int(pair[0]), int(pair[1])
 
 
@@ -124,9 +122,7 @@ def window_geometry(input_shape, kernel, stride, pad, layer, geometry_type=Windo
     """
     input_shape = tuple(int(n) for n in input_shape)
     if len(input_shape) != 4:
-        raise ShapeError(
-            f"{layer} expects a 4-d NHWC input (m, H, W, C), got shape {input_shape}"
-        )
+        raise ShapeError(f"{layer} expects a 4-d NHWC input (m, H, W, C), got shape {input_shape}")
     _, rows, cols, channels = input_shape
     if rows < 1 or cols < 1 or channels < 1:
         raise ShapeError(f"{layer} got an empty input of shape {input_shape}; H, W and C must be >= 1")

@@ -150,7 +150,9 @@ def load_arrays(path):
         raise
     except ValueError as exc:
         if "pickle" in str(exc).lower():
-            raise CorruptFileError(f"{path} holds pickled objects; corenn never loads those (they can run code)") from exc
+            raise CorruptFileError(
+                f"{path} holds pickled objects; corenn never loads those (they can run code)"
+            ) from exc
         raise CorruptFileError(f"{path} is not a valid corenn array file: {exc}") from exc
     except _DAMAGED_FILE_ERRORS as exc:
         raise CorruptFileError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc})") from exc

@@ -146,7 +146,9 @@ def build_initializer(weight_init, activation, backend="numpy"):
                 "weight_init has no option 'activation': the gain follows the layer's own activation; "
                 "set gain = <number> to choose another"
             )
-        if activation is None or (not isinstance(activation, (str, dict)) and isinstance(activation, ActivationProtocol)):
+        if activation is None or (
+            not isinstance(activation, (str, dict)) and isinstance(activation, ActivationProtocol)
+        ):
             activation_object = activation
         else:
             activation_object = build_activation(activation, backend)
@@ -168,7 +170,9 @@ def build_initializer(weight_init, activation, backend="numpy"):
 def checked_momentum(momentum):
     """batch_norm's ``momentum``: a number in [0, 1]."""
     if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
-        raise ConfigError(f"momentum must be a number in [0, 1] (the weight of each batch in the running statistics), got {momentum!r}")
+        raise ConfigError(
+            f"momentum must be a number in [0, 1] (the weight of each batch in the running statistics), got {momentum!r}"
+        )
     return float(momentum)
 
 
@@ -184,21 +188,22 @@ def checked_scale(scale):
     import numpy as np  # not at import time: the CLI imports this module to start
 
     if not isinstance(scale, (bool, np.bool_)):
-        raise ConfigError(f"scale must be true or false (whether the layer learns a per-channel scale W), got {scale!r}")
+        raise ConfigError(
+            f"scale must be true or false (whether the layer learns a per-channel scale W), got {scale!r}"
+        )
     return bool(scale)
 
 
 def checked_factor(factor):
     """The ``scale`` layer's ``factor``: required, finite and not 0."""
     if factor is None:
-        raise ConfigError("the option factor is required: a finite number other than 0 (what the input is multiplied by)")
-    if (
-        isinstance(factor, bool)
-        or not isinstance(factor, numbers.Real)
-        or not math.isfinite(factor)
-        or factor == 0
-    ):
-        raise ConfigError(f"factor must be a finite number other than 0 (what the input is multiplied by), got {factor!r}")
+        raise ConfigError(
+            "the option factor is required: a finite number other than 0 (what the input is multiplied by)"
+        )
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not math.isfinite(factor) or factor == 0:
+        raise ConfigError(
+            f"factor must be a finite number other than 0 (what the input is multiplied by), got {factor!r}"
+        )
     return float(factor)
 
 
@@ -209,7 +214,7 @@ def checked_keep_dim(keep_dim):
     """flatten's ``keep_dim``: ``"first"``, ``"last"`` or ``-1`` (the course's three)."""
     if isinstance(keep_dim, bool) or keep_dim not in FLATTEN_KEEP_DIMS:
         raise ConfigError(
-            "keep_dim must be \"first\" (m, ...) -> (m, -1), \"last\" (..., n) -> (-1, n), or -1 "
+            'keep_dim must be "first" (m, ...) -> (m, -1), "last" (..., n) -> (-1, n), or -1 '
             f"(everything in one row, (1, -1)), got {keep_dim!r}"
         )
     return keep_dim

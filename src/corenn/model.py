@@ -62,7 +62,7 @@ class Sequential:
         if isinstance(n_out, int) and not isinstance(n_out, bool) and n_out > 0 and n_out != n_classes:
             raise ConfigError(
                 f"layers[{last}].n_out = {n_out}, but the data set has {n_classes} classes: the last "
-                f"layer needs one output per class; write n_out = \"auto\" to get that"
+                f'layer needs one output per class; write n_out = "auto" to get that'
             )
         layers = []
         lr_scales = {}
@@ -234,7 +234,9 @@ class Sequential:
         was_training = self.training
         self.eval()
         try:
-            return np.concatenate([self.forward(X[start : start + batch_size]) for start in range(0, len(X), batch_size)])
+            return np.concatenate(
+                [self.forward(X[start : start + batch_size]) for start in range(0, len(X), batch_size)]
+            )
         finally:
             self.train(was_training)
 
@@ -244,7 +246,11 @@ class Sequential:
 
     def named_parameters(self):
         """``{"<index>.<key>": array}`` of every parameter (the arrays themselves, not copies)."""
-        return {f"{index}.{key}": value for index, layer in enumerate(self.layers) for key, value in layer.parameters.items()}
+        return {
+            f"{index}.{key}": value
+            for index, layer in enumerate(self.layers)
+            for key, value in layer.parameters.items()
+        }
 
     def named_lr_scales(self):
         """``{"<index>.<key>": factor}`` of every parameter whose learning rate is scaled (named
@@ -274,7 +280,9 @@ class Sequential:
                 )
 
     def named_gradients(self):
-        return {f"{index}.{key}": value for index, layer in enumerate(self.layers) for key, value in layer.gradients.items()}
+        return {
+            f"{index}.{key}": value for index, layer in enumerate(self.layers) for key, value in layer.gradients.items()
+        }
 
     def named_buffers(self):
         """``{"<index>.<key>": array}`` of every layer's buffers (the arrays themselves)."""
@@ -291,7 +299,9 @@ class Sequential:
     def parameter_arrays(self):
         """Parameters and buffers as one table, buffers under ``"buffer/<name>"``: what
         :meth:`save_parameters` writes and :meth:`load_parameters` reads."""
-        return self.named_parameters() | {f"{BUFFER_PREFIX}{name}": value for name, value in self.named_buffers().items()}
+        return self.named_parameters() | {
+            f"{BUFFER_PREFIX}{name}": value for name, value in self.named_buffers().items()
+        }
 
     def save_parameters(self, path):
         """Write every parameter and buffer to an ``.npz`` file, atomically (no pickle)."""

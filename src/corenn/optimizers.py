@@ -109,7 +109,11 @@ def require_lr_scale_support(optimizer, scaled_parameters, registered_name=None)
     if not scaled_parameters or accepts_lr_scale(optimizer):
         return
     cls = type(optimizer)
-    name = f"{registered_name!r} ({cls.__module__}.{cls.__qualname__})" if registered_name else f"{cls.__module__}.{cls.__qualname__}"
+    name = (
+        f"{registered_name!r} ({cls.__module__}.{cls.__qualname__})"
+        if registered_name
+        else f"{cls.__module__}.{cls.__qualname__}"
+    )
     raise ConfigError(
         f"optimizer {name} takes no lr_scale in its update(), but layers set lr_scale for "
         f"{', '.join(sorted(scaled_parameters))}; remove those lr_scale tables or use an optimizer that "

@@ -56,7 +56,9 @@ def required_options(factory):
 
 def check_component(registry, entry):
     """Import one registration's factory and build it with its defaults where it has them."""
-    fields = dict(kind=entry.kind, name=entry.name, backend=entry.backend, plugin=entry.plugin, distribution=entry.distribution)
+    fields = dict(
+        kind=entry.kind, name=entry.name, backend=entry.backend, plugin=entry.plugin, distribution=entry.distribution
+    )
     try:
         factory = entry.load()
     except Exception as exc:  # a plugin's import may fail any way at all

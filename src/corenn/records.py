@@ -282,7 +282,11 @@ def _remove_abandoned_staging(out_dir, name):
     lock is free). Run names never start with '.' (see :mod:`corenn.config`), so no run's own
     folder can look like a staging folder."""
     with os.scandir(out_dir) as entries:
-        candidates = [Path(entry.path) for entry in entries if is_staging_folder_of(entry.name, name) and entry.is_dir(follow_symlinks=False)]
+        candidates = [
+            Path(entry.path)
+            for entry in entries
+            if is_staging_folder_of(entry.name, name) and entry.is_dir(follow_symlinks=False)
+        ]
     for staging in candidates:
         recorder = RunRecorder(staging)
         try:
@@ -330,7 +334,12 @@ def write_plots(history, folder, *, prefix=""):
     for quantity, label in (("loss", "loss"), ("accuracy", "accuracy")):
         figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
         for split in splits:
-            axes.plot(epochs, [row[f"{split}_{quantity}"] for row in history], marker="." if len(epochs) < 40 else None, label=split)
+            axes.plot(
+                epochs,
+                [row[f"{split}_{quantity}"] for row in history],
+                marker="." if len(epochs) < 40 else None,
+                label=split,
+            )
         axes.set_xlabel("epoch")
         axes.set_ylabel(label)
         axes.set_title(f"{label} per epoch")

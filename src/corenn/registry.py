@@ -101,7 +101,11 @@ class Registry:
                     f"kind {registration.kind!r}; kinds are: {', '.join(KINDS)}"
                 )
             existing = self._entries.get(registration.key) or staged.get(registration.key)
-            if existing is not None and is_first_party(existing.distribution) and not is_first_party(registration.distribution):
+            if (
+                existing is not None
+                and is_first_party(existing.distribution)
+                and not is_first_party(registration.distribution)
+            ):
                 raise PluginError(
                     f"{registration.label} belongs to {existing.distribution}, a first-party package, so "
                     f"{registration.distribution} may not register it; give yours another name"

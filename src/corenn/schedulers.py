@@ -99,9 +99,15 @@ class Cosine:
         self.initial_lr = _positive("initial_lr", initial_lr)
         self.total_steps = _positive_int("total_steps", total_steps, "optimizer updates in the whole run")
         if isinstance(min_lr, bool) or not isinstance(min_lr, numbers.Real) or not 0 <= min_lr <= self.initial_lr:
-            raise ConfigError(f"option 'min_lr' must be a number in [0, initial_lr = {self.initial_lr!r}], got {min_lr!r}")
+            raise ConfigError(
+                f"option 'min_lr' must be a number in [0, initial_lr = {self.initial_lr!r}], got {min_lr!r}"
+            )
         self.min_lr = float(min_lr)
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or not 0 <= warmup_steps < self.total_steps:
+        if (
+            isinstance(warmup_steps, bool)
+            or not isinstance(warmup_steps, numbers.Integral)
+            or not 0 <= warmup_steps < self.total_steps
+        ):
             raise ConfigError(
                 f"option 'warmup_steps' must be an int in [0, total_steps = {self.total_steps}), got {warmup_steps!r}"
             )
@@ -148,7 +154,9 @@ class OneCycle:
         self.initial_lr = _positive("initial_lr", initial_lr)
         self.total_steps = _positive_int("total_steps", total_steps, "optimizer updates in the whole run")
         if isinstance(pct_start, bool) or not isinstance(pct_start, numbers.Real) or not 0 < pct_start < 1:
-            raise ConfigError(f"option 'pct_start' must be a number in (0, 1) (the rising part of the cycle), got {pct_start!r}")
+            raise ConfigError(
+                f"option 'pct_start' must be a number in (0, 1) (the rising part of the cycle), got {pct_start!r}"
+            )
         self.pct_start = float(pct_start)
         self.div_factor = _positive("div_factor", div_factor)
         self.final_div_factor = _positive("final_div_factor", final_div_factor)

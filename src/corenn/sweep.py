@@ -39,7 +39,9 @@ def with_hidden_size(config, hidden):
     return config_from_dict(data)
 
 
-def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="experiments", overwrite=False, progress=None):
+def run_sweep(
+    config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="experiments", overwrite=False, progress=None
+):
     """Train every (learning rate, hidden size); returns the rows and the best row.
 
     Writes ``<out>/<name>-sweep/`` with ``sweep.json`` (every row) and the best run's
@@ -64,7 +66,10 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
 
     try:
         recorder = RunRecorder.create(
-            out_dir, f"{config.name}-sweep", overwrite=overwrite, initialize=lambda staged: write_rows(staged, "running")
+            out_dir,
+            f"{config.name}-sweep",
+            overwrite=overwrite,
+            initialize=lambda staged: write_rows(staged, "running"),
         )
     except RunExistsError:  # its message speaks of runs (--name, --resume), which a sweep has not
         raise RunExistsError(
@@ -76,20 +81,25 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
             for (lr, hidden), run_config in zip(grid, configs, strict=True):
                 histories_of_run = []
                 result = train(
-                    run_config, data_dir=data_dir, record=False, verbose=False,
+                    run_config,
+                    data_dir=data_dir,
+                    record=False,
+                    verbose=False,
                     callbacks=[_HistoryCollector(histories_of_run)],
                 )
                 if result.get("val_accuracy") is None:
                     raise ConfigError(NO_VALIDATION)
-                rows.append({
-                    "lr": lr,
-                    "hidden": hidden,
-                    "train_loss": result["train_loss"],
-                    "val_accuracy": result["val_accuracy"],
-                    "val_loss": result["val_loss"],
-                    "test_accuracy": result["test_accuracy"],
-                    "seconds": result["seconds"],
-                })
+                rows.append(
+                    {
+                        "lr": lr,
+                        "hidden": hidden,
+                        "train_loss": result["train_loss"],
+                        "val_accuracy": result["val_accuracy"],
+                        "val_loss": result["val_loss"],
+                        "test_accuracy": result["test_accuracy"],
+                        "seconds": result["seconds"],
+                    }
+                )
                 histories.append(histories_of_run)
                 write_rows(recorder, "running")
                 if progress is not None:
@@ -105,7 +115,8 @@ def run_sweep(config, learning_rates, hidden_sizes, *, data_dir=None, out_dir="e
                 print(
                     f"\ninterrupted: {len(rows)} of {len(grid)} runs finished; their rows are in "
                     f"{Path(recorder.run_dir) / SWEEP_FILE}",
-                    file=sys.stderr, flush=True,
+                    file=sys.stderr,
+                    flush=True,
                 )
             raise
         summary = _summary(config, rows, len(grid), recorder.run_dir, "finished")

@@ -252,7 +252,10 @@ def check_course_layer_api(layer, X):
             f"{name}.forward_with_param({key!r}, X)(value) did not set parameters[{key!r}] to value",
         )
         restored = same_randomness(forward_at, value)
-        _require(np.allclose(restored, Y), f"{name}.forward_with_param({key!r}, X) at the original value differs from forward(X)")
+        _require(
+            np.allclose(restored, Y),
+            f"{name}.forward_with_param({key!r}, X) at the original value differs from forward(X)",
+        )
         _require(moved.shape == Y.shape, f"{name}.forward_with_param({key!r}, X) changed the output's shape")
     layer.forward(X)
     layer.backward(np.ones_like(Y))
@@ -262,7 +265,9 @@ def check_course_layer_api(layer, X):
         _require(
             isinstance(values, list)
             and len(values) == len(expected)
-            and all(a is b or np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(values, expected, strict=True)),
+            and all(
+                a is b or np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(values, expected, strict=True)
+            ),
             f"{name}.{method}() is not the list of {table}' values in key order",
         )
     cache_keys = list(layer.cache)

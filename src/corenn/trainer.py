@@ -130,7 +130,9 @@ class NumpyArrays:
         padding = max(abs(dy), abs(dx))
         height, width = X.shape[1:3]
         padded = self.pad_images(X, padding, "reflect")
-        return np.ascontiguousarray(padded[:, padding - dy : padding - dy + height, padding - dx : padding - dx + width])
+        return np.ascontiguousarray(
+            padded[:, padding - dy : padding - dy + height, padding - dx : padding - dx + width]
+        )
 
 
 class DeferredInterrupt:
@@ -210,8 +212,22 @@ class Trainer:
     """
 
     def __init__(
-        self, run, data, loss, optimizer, scheduler, *, batch_size, shuffle_rng, hooks=None, on_checkpoint=None,
-        progress=None, arrays=None, augment=None, augment_rng=None, test_augment="none",
+        self,
+        run,
+        data,
+        loss,
+        optimizer,
+        scheduler,
+        *,
+        batch_size,
+        shuffle_rng,
+        hooks=None,
+        on_checkpoint=None,
+        progress=None,
+        arrays=None,
+        augment=None,
+        augment_rng=None,
+        test_augment="none",
     ):
         self.run = run
         self.data = data
@@ -376,7 +392,8 @@ class Trainer:
         """The loss of a step is checked before its update; this catches the epoch's last update."""
         n_steps = self.steps_per_epoch
         for name, value in self.run.model.named_parameters().items():
-            finite = value.isfinite().all() if hasattr(value, "isfinite") else np.all(np.isfinite(value))  # torch or numpy
+            # a torch tensor has isfinite(); a numpy array does not
+            finite = value.isfinite().all() if hasattr(value, "isfinite") else np.all(np.isfinite(value))
             if not bool(finite):
                 raise TrainingDiverged(
                     f"parameter {name} became NaN or infinite at epoch {epoch}, step {n_steps} of {n_steps} "
@@ -431,7 +448,9 @@ class Trainer:
             with self.arrays.no_grad():
                 for start in range(0, len(split), batch_size):
                     Y = split.Y[start : start + batch_size]
-                    Y_hat = averaged_outputs(model.forward, split.X[start : start + batch_size], self.arrays, self.test_augment)
+                    Y_hat = averaged_outputs(
+                        model.forward, split.X[start : start + batch_size], self.arrays, self.test_augment
+                    )
                     loss_sum += float(self.loss.forward(Y, Y_hat)) * len(Y)
                     correct += self.arrays.count_correct(Y_hat, split.labels[start : start + batch_size])
         finally:
@@ -495,7 +514,9 @@ class Trainer:
             }
             progress = None
             if "progress" in state:
-                progress = EpochProgress(_checked_order(arrays["progress/order"], len(self.data.train)), **state["progress"])
+                progress = EpochProgress(
+                    _checked_order(arrays["progress/order"], len(self.data.train)), **state["progress"]
+                )
                 n_batches = len(batch_indices(len(self.data.train), self.batch_size))
                 if not 0 <= progress.next_batch <= n_batches:
                     raise ValueError(f"next batch {progress.next_batch} is outside 0..{n_batches}")
@@ -520,7 +541,9 @@ class Trainer:
         except CorruptFileError as exc:
             raise CorruptFileError(f"checkpoint {origin}: {exc}") from exc
         except (KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-            raise CorruptFileError(f"checkpoint {origin} is incomplete or corrupt ({type(exc).__name__}: {exc})") from exc
+            raise CorruptFileError(
+                f"checkpoint {origin} is incomplete or corrupt ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def data_fingerprint(self):
         """A digest of the prepared training split: a resumed run must see the same data.

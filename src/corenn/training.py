@@ -85,12 +85,16 @@ def array_backend(backend, device):
     """
     if backend == "numpy":
         if device not in ("cpu", "auto"):
-            raise ConfigError(f"device {device!r} needs a backend that has devices (--backend torch); numpy runs on the cpu only")
+            raise ConfigError(
+                f"device {device!r} needs a backend that has devices (--backend torch); numpy runs on the cpu only"
+            )
         return NumpyArrays()
     try:
         backend_class = get_plugins().manager.hook.corenn_array_backend(backend=backend)
     except ImportError as exc:
-        raise ConfigError(f"backend {backend!r} needs PyTorch and corenn-torch ({exc}); install them: {TORCH_INSTALL}") from exc
+        raise ConfigError(
+            f"backend {backend!r} needs PyTorch and corenn-torch ({exc}); install them: {TORCH_INSTALL}"
+        ) from exc
     if backend_class is None:
         _check_backend(backend, get_plugins().registry)  # no plugin for it at all: say which to install
         raise ConfigError(
@@ -214,7 +218,9 @@ def _resumable_on_write_error(command):
         if not isinstance(exc.__cause__, OSError):
             raise
         remedy = "make room" if exc.__cause__.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
-        raise CorennError(f"{exc}; the last complete checkpoint is kept: {remedy}, then continue with: {command}") from exc
+        raise CorennError(
+            f"{exc}; the last complete checkpoint is kept: {remedy}, then continue with: {command}"
+        ) from exc
 
 
 def _execute(trainer, recorder, callbacks, *, data_dir=None):
@@ -254,7 +260,9 @@ def _execute(trainer, recorder, callbacks, *, data_dir=None):
     except KeyboardInterrupt:
         if recorder is not None:
             with DeferredInterrupt.ignored():
-                print(f"\n{_save_interrupted(trainer, recorder)}; continue with: {command}", file=sys.stderr, flush=True)
+                print(
+                    f"\n{_save_interrupted(trainer, recorder)}; continue with: {command}", file=sys.stderr, flush=True
+                )
         raise
     result = {
         "name": run.config.name,
@@ -372,7 +380,9 @@ def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None, b
             f"(a run stopped while starting leaves none: start it again with corenn train)"
         )
     if not run_dir.is_dir():
-        raise CorennError(f"{run_dir} is not a directory; --resume takes a run directory, such as experiments/iris-ffnn")
+        raise CorennError(
+            f"{run_dir} is not a directory; --resume takes a run directory, such as experiments/iris-ffnn"
+        )
     if not (run_dir / CONFIG_FILE).is_file():
         raise CorennError(
             f"{run_dir} is not a corenn run directory (it has no {CONFIG_FILE}); --resume takes a "
@@ -383,8 +393,14 @@ def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None, b
         recorder.remove_stale_temporaries()
         try:
             return _resume_locked(
-                recorder, data_dir=data_dir, verbose=verbose, callbacks=callbacks, epochs=epochs, backend=backend,
-                device=device, threads=threads,
+                recorder,
+                data_dir=data_dir,
+                verbose=verbose,
+                callbacks=callbacks,
+                epochs=epochs,
+                backend=backend,
+                device=device,
+                threads=threads,
             )
         except Exception as exc:
             remember_run_dir(exc, run_dir)
@@ -442,7 +458,11 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, backend=No
         recorder.write_parameters(run.model)
         recorder.write_metrics(run.history)
         recorder.write_steps(run, trainer.steps_per_epoch)
-    where = f"epoch {run.epoch + 1}, batch {trainer.epoch_progress.next_batch + 1}" if in_epoch else f"epoch {run.epoch + 1}"
+    where = (
+        f"epoch {run.epoch + 1}, batch {trainer.epoch_progress.next_batch + 1}"
+        if in_epoch
+        else f"epoch {run.epoch + 1}"
+    )
     if run.epoch < config.epochs:
         say(f"resuming {run_dir} at {where} of {config.epochs} epochs")
     else:

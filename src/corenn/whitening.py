@@ -30,7 +30,9 @@ PATCH_ROWS_PER_CHUNK = 2**18
 def checked_kernel_size(kernel_size, layer):
     """``kernel_size`` as a positive int (the patches are square)."""
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, numbers.Integral) or kernel_size < 1:
-        raise ConfigError(f"{layer}: kernel_size must be an integer >= 1 (the side of a square patch), got {kernel_size!r}")
+        raise ConfigError(
+            f"{layer}: kernel_size must be an integer >= 1 (the side of a square patch), got {kernel_size!r}"
+        )
     return int(kernel_size)
 
 
@@ -75,7 +77,9 @@ def patch_covariance(X, kernel_size):
     total = np.zeros((d, d), dtype=np.float64)
     chunk = samples_per_chunk(X.shape[1:], kernel_size)
     for start in range(0, m, chunk):
-        windows = np.lib.stride_tricks.sliding_window_view(X[start : start + chunk], (kernel_size, kernel_size), axis=(1, 2))
+        windows = np.lib.stride_tricks.sliding_window_view(
+            X[start : start + chunk], (kernel_size, kernel_size), axis=(1, 2)
+        )
         # (n, H', W', C, kh, kw) -> rows (kh, kw, C), the kernel layout
         patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, d).astype(np.float64)
         total += patches.T @ patches
@@ -101,7 +105,9 @@ def whitening_filters(patches_covariance, kernel_size, channels, epsilon):
             f"{d} entries, so the covariance must be ({d}, {d}), got shape {covariance.shape}"
         )
     if not np.all(np.isfinite(covariance)):
-        raise DataError("whitening_filters: the patch covariance holds NaN or infinite values; the data the filters are fitted to must be finite")
+        raise DataError(
+            "whitening_filters: the patch covariance holds NaN or infinite values; the data the filters are fitted to must be finite"
+        )
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]
     largest = np.argmax(np.abs(eigenvectors), axis=0)

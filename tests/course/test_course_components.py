@@ -8,14 +8,30 @@ from corenn.errors import ConfigError
 from corenn.plugins import get_registry
 
 COURSE_ACTIVATIONS = {
-    "Linear": "linear", "Sigmoid": "sigmoid", "TanH": "tanh", "ArcTan": "arctan", "ReLU": "relu", "SoftMax": "softmax",
+    "Linear": "linear",
+    "Sigmoid": "sigmoid",
+    "TanH": "tanh",
+    "ArcTan": "arctan",
+    "ReLU": "relu",
+    "SoftMax": "softmax",
 }
 
 
 def test_the_package_has_the_courses_modules():
     import corenn.course as neural_networks
 
-    for module in ("activations", "datasets", "layers", "logs", "losses", "models", "optimizers", "schedulers", "utils", "weights"):
+    for module in (
+        "activations",
+        "datasets",
+        "layers",
+        "logs",
+        "losses",
+        "models",
+        "optimizers",
+        "schedulers",
+        "utils",
+        "weights",
+    ):
         assert getattr(neural_networks, module).__name__ == f"corenn.course.{module}"
     assert callable(neural_networks.models.initialize_model) and neural_networks.utils.AttrDict(a=1).a == 1
 

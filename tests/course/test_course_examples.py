@@ -44,4 +44,7 @@ def test_lenet_script_learns_on_a_small_budget(tmp_path):
 
 def test_import_corenn_does_not_import_the_facade():
     code = "import sys, corenn; corenn.list_components(); print('corenn.course' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

@@ -16,12 +16,22 @@ def make_layers():
     """One of each layer type: its registered name, the layer and the input batch shape it takes."""
     return {
         "fully_connected": ("fully_connected", layers.FullyConnected(n_out=3, activation="tanh"), (4, 5)),
-        "conv2d": ("conv2d", layers.Conv2D(n_out=2, kernel_shape=(3, 3), activation="relu", stride=1, pad="same"), (2, 5, 5, 3)),
+        "conv2d": (
+            "conv2d",
+            layers.Conv2D(n_out=2, kernel_shape=(3, 3), activation="relu", stride=1, pad="same"),
+            (2, 5, 5, 3),
+        ),
         "conv2d_strided_valid": (
-            "conv2d", layers.Conv2D(n_out=2, kernel_shape=(2, 3), activation="sigmoid", stride=2, pad="valid"), (2, 6, 7, 2),
+            "conv2d",
+            layers.Conv2D(n_out=2, kernel_shape=(2, 3), activation="sigmoid", stride=2, pad="valid"),
+            (2, 6, 7, 2),
         ),
         "pool2d_max": ("pool2d", layers.Pool2D(kernel_shape=(2, 2), mode="max", stride=2), (2, 4, 4, 3)),
-        "pool2d_average": ("pool2d", layers.Pool2D(kernel_shape=(3, 3), mode="average", stride=1, pad="same"), (2, 4, 4, 2)),
+        "pool2d_average": (
+            "pool2d",
+            layers.Pool2D(kernel_shape=(3, 3), mode="average", stride=1, pad="same"),
+            (2, 4, 4, 2),
+        ),
         "flatten": ("flatten", layers.Flatten(), (2, 3, 3, 2)),
     }
 
@@ -47,7 +57,10 @@ def test_conv2d_shapes_and_zero_gradients_after_init_parameters():
     layer = layers.Conv2D(n_out=6, kernel_shape=(5, 3), activation="linear")
     layer._init_parameters((2, 9, 9, 3))
     assert layer.parameters["W"].shape == (5, 3, 3, 6) and layer.parameters["b"].shape == (1, 6)
-    assert all(not gradient.any() and gradient.shape == layer.parameters[key].shape for key, gradient in layer.gradients.items())
+    assert all(
+        not gradient.any() and gradient.shape == layer.parameters[key].shape
+        for key, gradient in layer.gradients.items()
+    )
     assert layer.forward(np.ones((2, 9, 9, 3))).shape == (2, 9, 9, 6)
 
 

@@ -15,8 +15,14 @@ def epoch_log(train_loss, validation_loss):
 
 
 def test_logger_writes_its_records(tmp_path):
-    logger = Logger("ffnn", AttrDict({"loss": "cross_entropy", "kernel_shape": (3, 3)}), AttrDict({"name": "iris"}),
-                    save=True, plot=True, save_dir=str(tmp_path))
+    logger = Logger(
+        "ffnn",
+        AttrDict({"loss": "cross_entropy", "kernel_shape": (3, 3)}),
+        AttrDict({"name": "iris"}),
+        save=True,
+        plot=True,
+        save_dir=str(tmp_path),
+    )
     logger.push(epoch_log(1.0, 1.5))
     logger.push(epoch_log(0.5, 0.75))
     logger.push({"loss": {"test": 0.7}, "error": {"test": 0.1}})

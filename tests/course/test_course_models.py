@@ -16,7 +16,9 @@ def iris_model(logger=None, loss="cross_entropy", seed=0):
         AttrDict({"name": "fully_connected", "activation": "relu", "weight_init": "xavier_uniform", "n_out": 8}),
         AttrDict({"name": "fully_connected", "activation": "softmax", "weight_init": "xavier_uniform", "n_out": None}),
     ]
-    optimizer_args = AttrDict({"name": "SGD", "lr": 0.05, "lr_scheduler": "constant", "momentum": 0.9, "clip_norm": 1.0})
+    optimizer_args = AttrDict(
+        {"name": "SGD", "lr": 0.05, "lr_scheduler": "constant", "momentum": 0.9, "clip_norm": 1.0}
+    )
     return initialize_model("ffnn", loss, layer_args, optimizer_args, logger=logger, seed=seed)
 
 
@@ -40,8 +42,12 @@ def test_update_subtracts_the_optimizers_delta_and_clears_gradients():
     loss = model.backward(Y, model.forward(X))
     assert loss == pytest.approx(model.loss.forward(Y, model.forward(X)))
     model.backward(Y, model.forward(X))
-    before = {(i, name): value.copy() for i, layer in enumerate(model.layers) for name, value in layer.parameters.items()}
-    gradients = {(i, name): layer.gradients[name].copy() for i, layer in enumerate(model.layers) for name in layer.parameters}
+    before = {
+        (i, name): value.copy() for i, layer in enumerate(model.layers) for name, value in layer.parameters.items()
+    }
+    gradients = {
+        (i, name): layer.gradients[name].copy() for i, layer in enumerate(model.layers) for name in layer.parameters
+    }
     reference = SGD(lr=0.05, lr_scheduler="constant", momentum=0.9, clip_norm=1.0)
     model.update(epoch=0)
     for (i, name), value in before.items():

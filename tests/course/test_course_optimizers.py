@@ -46,7 +46,9 @@ def test_sgd_keeps_one_cache_per_name():
 
 
 def test_sgd_clips_the_gradient_norm_and_follows_the_schedule():
-    sgd = optimizers.SGD(lr=0.1, lr_scheduler="exponential", clip_norm=1.0, lr_decay=0.5, stage_length=1, staircase=True)
+    sgd = optimizers.SGD(
+        lr=0.1, lr_scheduler="exponential", clip_norm=1.0, lr_decay=0.5, stage_length=1, staircase=True
+    )
     # |(3, 4)| = 5 is clipped to 1: (0.6, 0.8); epoch 2 has lr 0.1 * 0.5**2
     np.testing.assert_allclose(sgd.update("b0", np.zeros(2), np.array([3.0, 4.0]), epoch=2), [0.025 * 0.6, 0.025 * 0.8])
     np.testing.assert_allclose(sgd.update("b1", np.zeros(2), np.array([0.3, 0.4]), epoch=0), [0.03, 0.04])

@@ -78,11 +78,23 @@ def plugin_env(tmp_path_factory):
     site = root / "site"
     install = subprocess.run(
         [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site),
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(site),
             *sorted(str(path) for path in sources.iterdir()),
         ],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     if install.returncode != 0:
         pytest.fail(f"could not install the throw-away plugin distributions:\n{install.stdout}\n{install.stderr}")

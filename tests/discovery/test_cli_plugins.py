@@ -87,7 +87,9 @@ def test_bad_string_factory_is_a_clear_error(plugin_env):
 
 
 def test_listing_of_a_third_party_component(plugin_env):
-    result = plugin_env.corenn("listing", "activation:cube", "--methods", "backward", "--format", "latex", "--level", "1")
+    result = plugin_env.corenn(
+        "listing", "activation:cube", "--methods", "backward", "--format", "latex", "--level", "1"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         "\\section{activation \\texttt{cube}: \\texttt{corenn\\_test\\_good.components.Cube}}\n\n"

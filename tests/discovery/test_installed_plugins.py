@@ -60,10 +60,30 @@ def test_builtins_come_first_as_the_cores(plugin_env):
 @pytest.mark.parametrize(
     "name, distribution, version, error",
     [
-        ("broken_import", "corenn-test-broken-import", "0.1.0", "RuntimeError: corenn-test-broken-import fails at import"),
-        ("broken_hook", "corenn-test-broken-hook", "0.2.0", "ValueError: corenn-test-broken-hook fails while registering"),
-        ("broken_kind", "corenn-test-broken-kind", "0.3.0", "corenn-test-broken-kind registers 'gizmo' under unknown kind 'widget'; kinds are: layer,"),
-        ("shadow", "corenn-test-shadow", "0.4.0", "activation 'relu' (backend numpy) belongs to corenn-fc, a first-party package, so corenn-test-shadow may not register it"),
+        (
+            "broken_import",
+            "corenn-test-broken-import",
+            "0.1.0",
+            "RuntimeError: corenn-test-broken-import fails at import",
+        ),
+        (
+            "broken_hook",
+            "corenn-test-broken-hook",
+            "0.2.0",
+            "ValueError: corenn-test-broken-hook fails while registering",
+        ),
+        (
+            "broken_kind",
+            "corenn-test-broken-kind",
+            "0.3.0",
+            "corenn-test-broken-kind registers 'gizmo' under unknown kind 'widget'; kinds are: layer,",
+        ),
+        (
+            "shadow",
+            "corenn-test-shadow",
+            "0.4.0",
+            "activation 'relu' (backend numpy) belongs to corenn-fc, a first-party package, so corenn-test-shadow may not register it",
+        ),
     ],
 )
 def test_broken_plugin_is_reported_and_skipped(plugin_env, name, distribution, version, error):
@@ -247,6 +267,6 @@ def test_listing_shows_third_party_source(plugin_env):
         "## layer `double`: `corenn_test_good.components.Double`\n\n"
         "```python\ndef forward(self, X):\n"
         "    self.n_in = self.n_out = X.shape[1]\n"
-        "    self.cache[\"Z\"] = 2 * X\n"
-        "    return self.activation.forward(self.cache[\"Z\"])\n```\n"
+        '    self.cache["Z"] = 2 * X\n'
+        '    return self.activation.forward(self.cache["Z"])\n```\n'
     )

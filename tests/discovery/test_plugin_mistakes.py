@@ -66,7 +66,11 @@ def error_line(result):
     installed for the other tests."""
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("corenn train: warning: plugins with problems")]
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if not line.startswith("corenn train: warning: plugins with problems")
+    ]
     assert len(lines) == 1, result.stderr
     return lines[0]
 
@@ -149,7 +153,10 @@ UNMARKED_WARNING = "warning: corenn_register_components is not marked with @core
 
 @pytest.mark.parametrize(
     "name, distribution, warning",
-    [("misspelled", "corenn-test-misspelled", MISSPELLED_WARNING), ("unmarked", "corenn-test-unmarked", UNMARKED_WARNING)],
+    [
+        ("misspelled", "corenn-test-misspelled", MISSPELLED_WARNING),
+        ("unmarked", "corenn-test-unmarked", UNMARKED_WARNING),
+    ],
 )
 def test_a_hook_corenn_never_calls_is_a_warning(plugin_env, name, distribution, warning):
     result = plugin_env.corenn("plugins")
@@ -167,13 +174,19 @@ def test_strict_mode_makes_the_warning_an_error(plugin_env, name):
     others = "broken_hook,broken_import,broken_kind,clash,shadow,twin_a,twin_b,misspelled,unmarked"
     disabled = ",".join(other for other in others.split(",") if other != name)
     line = error_line(plugin_env.corenn("plugins", CORENN_STRICT_PLUGINS="1", CORENN_DISABLE_PLUGINS=disabled))
-    assert line.startswith(f"corenn plugins: error: plugin '{name}' (corenn-test-{name} 0.7.0): corenn_register_component")
+    assert line.startswith(
+        f"corenn plugins: error: plugin '{name}' (corenn-test-{name} 0.7.0): corenn_register_component"
+    )
     assert line.endswith("(unset CORENN_STRICT_PLUGINS to load it anyway)")
 
 
 def test_train_with_a_component_a_silent_plugin_never_registered(plugin_env, tmp_path):
-    line = error_line(train(plugin_env, tmp_path, [layer("fully_connected", n_out=16, activation='"misspelled_identity"'), LAST]))
-    assert line.startswith("corenn train: error: layers[0]: layer 'fully_connected': unknown activation 'misspelled_identity'")
+    line = error_line(
+        train(plugin_env, tmp_path, [layer("fully_connected", n_out=16, activation='"misspelled_identity"'), LAST])
+    )
+    assert line.startswith(
+        "corenn train: error: layers[0]: layer 'fully_connected': unknown activation 'misspelled_identity'"
+    )
     assert line.endswith("misspelled has 1 warning, unmarked has 1 warning (see `corenn plugins`)")
 
 
@@ -279,7 +292,12 @@ def test_check_layer_gradients_catches_it_too(plugin_env):
 def test_an_activation_table_in_a_config(plugin_env, tmp_path):
     layers = [
         layer("fully_connected", n_out=16, activation='{ name = "leaky_relu", slope = 0.1 }'),
-        layer("fully_connected", n_out='"auto"', activation='"softmax"', weight_init='{ name = "uniform", low = -0.1, high = 0.1 }'),
+        layer(
+            "fully_connected",
+            n_out='"auto"',
+            activation='"softmax"',
+            weight_init='{ name = "uniform", low = -0.1, high = 0.1 }',
+        ),
     ]
     result = train(plugin_env, tmp_path, layers, "--json")
     assert result.returncode == 0, result.stderr

@@ -40,7 +40,9 @@ def registration(kind, name, factory=Cube, *, backend="numpy", distribution="dis
 
 def test_entries_and_names_are_sorted():
     registry = Registry()
-    registry.add_all([registration("activation", "cube"), registration("activation", "abs"), registration("loss", "l1")])
+    registry.add_all(
+        [registration("activation", "cube"), registration("activation", "abs"), registration("loss", "l1")]
+    )
     registry.add_all([registration("activation", "cube", backend="torch", distribution="dist-b")])
     assert [(e.kind, e.name, e.backend) for e in registry.entries()] == [
         ("activation", "abs", "numpy"),
@@ -57,17 +59,22 @@ def test_unknown_kind_rejects_the_whole_plugin():
     registry = Registry()
     with pytest.raises(PluginError) as error:
         registry.add_all([registration("activation", "cube"), registration("widget", "gizmo")])
-    assert str(error.value) == (
-        f"dist-a registers 'gizmo' under unknown kind 'widget'; kinds are: {', '.join(KINDS)}"
-    )
+    assert str(error.value) == (f"dist-a registers 'gizmo' under unknown kind 'widget'; kinds are: {', '.join(KINDS)}")
     assert registry.entries() == []
 
 
 def test_duplicate_across_distributions_names_both():
     registry = Registry()
     registry.add_all([registration("activation", "cube", distribution="dist-a")])
-    with pytest.raises(PluginError, match="activation 'cube' \\(backend numpy\\) is registered twice: by dist-a and by dist-b"):
-        registry.add_all([registration("loss", "l1", distribution="dist-b"), registration("activation", "cube", distribution="dist-b")])
+    with pytest.raises(
+        PluginError, match="activation 'cube' \\(backend numpy\\) is registered twice: by dist-a and by dist-b"
+    ):
+        registry.add_all(
+            [
+                registration("loss", "l1", distribution="dist-b"),
+                registration("activation", "cube", distribution="dist-b"),
+            ]
+        )
     assert registry.names("loss") == []
 
 
@@ -85,12 +92,24 @@ def test_same_name_on_another_backend_or_kind_is_no_duplicate():
 
 def test_get_errors_say_what_is_there():
     registry = Registry()
-    registry.add_all([registration("activation", "cube"), registration("activation", "abs"), registration("layer", "dense", backend="torch")])
-    with pytest.raises(UnknownComponentError, match="unknown component kind 'activations'; kinds are: layer, activation"):
+    registry.add_all(
+        [
+            registration("activation", "cube"),
+            registration("activation", "abs"),
+            registration("layer", "dense", backend="torch"),
+        ]
+    )
+    with pytest.raises(
+        UnknownComponentError, match="unknown component kind 'activations'; kinds are: layer, activation"
+    ):
         registry.get("activations", "cube")
-    with pytest.raises(UnknownComponentError, match="unknown activation 'relu' for backend numpy; known activations: abs, cube"):
+    with pytest.raises(
+        UnknownComponentError, match="unknown activation 'relu' for backend numpy; known activations: abs, cube"
+    ):
         registry.get("activation", "relu")
-    with pytest.raises(UnknownComponentError, match="layer 'dense' is not available on the numpy backend; backends that have it: torch"):
+    with pytest.raises(
+        UnknownComponentError, match="layer 'dense' is not available on the numpy backend; backends that have it: torch"
+    ):
         registry.get("layer", "dense")
     with pytest.raises(UnknownComponentError, match=r"\(none registered: is its plugin installed\?\)"):
         registry.get("optimizer", "sgd")
@@ -228,7 +247,9 @@ def test_builtins_first_then_entry_points_in_name_order(entry_points):
 
 def test_plugin_info_as_dict_marks_other_backends(entry_points):
     entry_points.append(
-        FakeEntryPoint("cubes", Registers(("activation", "cube", Cube), ("activation", "cube", Cube, "torch")), "cubes", "2.0")
+        FakeEntryPoint(
+            "cubes", Registers(("activation", "cube", Cube), ("activation", "cube", Cube, "torch")), "cubes", "2.0"
+        )
     )
     info = by_name(PluginSystem().load())["cubes"]
     assert info.as_dict() == {
@@ -253,7 +274,9 @@ def test_entry_point_without_distribution(entry_points):
 def test_failures_are_isolated(entry_points):
     entry_points += [
         FakeEntryPoint("import_fails", RuntimeError("no module for you"), "dist-import"),
-        FakeEntryPoint("hook_fails", Registers(("activation", "partial", Cube), fail_with=KeyError("oops")), "dist-hook"),
+        FakeEntryPoint(
+            "hook_fails", Registers(("activation", "partial", Cube), fail_with=KeyError("oops")), "dist-hook"
+        ),
         FakeEntryPoint("shadows_builtin", Registers(("loss", "l2", Cube)), "dist-shadow"),
         FakeEntryPoint("works", Registers(("activation", "cube", Cube)), "dist-works"),
     ]
@@ -329,7 +352,9 @@ def test_lifecycle_hook_failure_of_a_third_party_plugin_is_a_warning(entry_point
         FakeEntryPoint("steady", Registers(on_train_start=calls.append), "dist-steady"),
     ]
     system = PluginSystem().load()
-    with pytest.warns(RuntimeWarning, match="plugin 'flaky' failed in corenn_train_start: RuntimeError: tracker offline"):
+    with pytest.warns(
+        RuntimeWarning, match="plugin 'flaky' failed in corenn_train_start: RuntimeError: tracker offline"
+    ):
         system.call_hook("corenn_train_start", run="the run")
     assert calls == ["the run"]
 
@@ -363,7 +388,9 @@ def first_party_relu(distribution="corenn-fc"):
 @pytest.mark.parametrize("entry_point_name", ["aaa", "zzz"])
 def test_a_third_party_never_takes_a_first_party_name(entry_points, entry_point_name):
     entry_points += [
-        FakeEntryPoint(entry_point_name, Registers(("activation", "relu", abs), ("activation", "leaky", Cube)), "corenn-extras"),
+        FakeEntryPoint(
+            entry_point_name, Registers(("activation", "relu", abs), ("activation", "leaky", Cube)), "corenn-extras"
+        ),
         first_party_relu(),
     ]
     system = PluginSystem().load()
@@ -391,7 +418,9 @@ def test_first_party_names_are_normalized(spelling):
 def test_two_third_parties_with_one_name_both_fail(entry_points, names):
     first, second = names
     entry_points += [
-        FakeEntryPoint(first, Registers(("activation", "twin", Cube), ("activation", "only_first", Cube)), f"dist-{first}"),
+        FakeEntryPoint(
+            first, Registers(("activation", "twin", Cube), ("activation", "only_first", Cube)), f"dist-{first}"
+        ),
         FakeEntryPoint(second, Registers(("activation", "twin", abs)), f"dist-{second}"),
         FakeEntryPoint("bystander", Registers(("activation", "other", Cube)), "dist-bystander"),
     ]
@@ -447,7 +476,9 @@ def register_cube():
 
 def test_a_misspelled_hook_is_a_warning(entry_points):
     entry_points.append(
-        FakeEntryPoint("typo", plugin_module("typo_hooks", corenn_register_component=hookimpl(register_cube())), "dist-typo")
+        FakeEntryPoint(
+            "typo", plugin_module("typo_hooks", corenn_register_component=hookimpl(register_cube())), "dist-typo"
+        )
     )
     info = by_name(PluginSystem().load())["typo"]
     assert info.status == "ok" and info.components == [] and info.hooks == []
@@ -460,7 +491,9 @@ def test_a_misspelled_hook_is_a_warning(entry_points):
 
 def test_a_hook_without_its_marker_is_a_warning(entry_points):
     entry_points.append(
-        FakeEntryPoint("unmarked", plugin_module("unmarked_hooks", corenn_register_components=register_cube()), "dist-unmarked")
+        FakeEntryPoint(
+            "unmarked", plugin_module("unmarked_hooks", corenn_register_components=register_cube()), "dist-unmarked"
+        )
     )
     info = by_name(PluginSystem().load())["unmarked"]
     assert info.status == "ok" and info.components == []
@@ -491,14 +524,22 @@ def test_a_plugin_that_implements_nothing_is_a_warning(entry_points):
 
 
 def test_a_plugin_with_lifecycle_hooks_only_is_fine(entry_points):
-    entry_points.append(FakeEntryPoint("logger", plugin_module("logger_hooks", corenn_epoch_end=hookimpl(lambda run, epoch, metrics: None)), "dist-logger"))
+    entry_points.append(
+        FakeEntryPoint(
+            "logger",
+            plugin_module("logger_hooks", corenn_epoch_end=hookimpl(lambda run, epoch, metrics: None)),
+            "dist-logger",
+        )
+    )
     info = by_name(PluginSystem().load())["logger"]
     assert (info.status, info.warnings, info.hooks) == ("ok", [], ["corenn_epoch_end"])
 
 
 def test_strict_mode_makes_a_warning_an_error(entry_points, monkeypatch):
     entry_points.append(
-        FakeEntryPoint("typo", plugin_module("typo_hooks", corenn_register_component=hookimpl(register_cube())), "dist-typo", "0.5")
+        FakeEntryPoint(
+            "typo", plugin_module("typo_hooks", corenn_register_component=hookimpl(register_cube())), "dist-typo", "0.5"
+        )
     )
     monkeypatch.setenv("CORENN_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError) as error:
@@ -544,7 +585,9 @@ def test_check_components_imports_and_builds_what_it_can(entry_points):
     assert (results["sized"].outcome, results["sized"].why_not_built) == ("imported", "needs size")
     assert (results["huge"].outcome, results["huge"].why_not_built) == ("imported", "a data set, not loaded")
     assert results["nowhere"].outcome == "failed"
-    assert results["nowhere"].error.startswith("layer 'nowhere' (numpy) from dist-mixed: cannot import 'corenn_no_such_module:Thing'")
+    assert results["nowhere"].error.startswith(
+        "layer 'nowhere' (numpy) from dist-mixed: cannot import 'corenn_no_such_module:Thing'"
+    )
     assert results["bad_default"].outcome == "failed"
     assert results["bad_default"].error.startswith(
         "building it with its default options: layer 'bad_default': unknown activation 'no_such_activation'"

@@ -151,7 +151,9 @@ def assert_same_arrays(expected, actual, what):
     assert sorted(expected) == sorted(actual), f"{what}: names differ: {sorted(expected)} vs {sorted(actual)}"
     for name in expected:
         assert expected[name].dtype == actual[name].dtype, f"{what}: {name} dtype differs"
-        assert np.array_equal(expected[name], actual[name]), f"{what}: {name} differs (max |diff| {np.max(np.abs(expected[name] - actual[name]))})"
+        assert np.array_equal(expected[name], actual[name]), (
+            f"{what}: {name} differs (max |diff| {np.max(np.abs(expected[name] - actual[name]))})"
+        )
 
 
 def assert_same_run(reference_dir, run_dir, epochs=EPOCHS):
@@ -160,7 +162,9 @@ def assert_same_run(reference_dir, run_dir, epochs=EPOCHS):
     Also: ``metrics.json`` holds exactly one row per epoch (a resume never duplicates rows).
     """
     reference_dir, run_dir = Path(reference_dir), Path(run_dir)
-    assert_same_arrays(load_npz(reference_dir / "parameters.npz"), load_npz(run_dir / "parameters.npz"), "parameters.npz")
+    assert_same_arrays(
+        load_npz(reference_dir / "parameters.npz"), load_npz(run_dir / "parameters.npz"), "parameters.npz"
+    )
     expected_arrays, expected_state = checkpoint_state(reference_dir / "checkpoint.npz")
     actual_arrays, actual_state = checkpoint_state(run_dir / "checkpoint.npz")
     assert_same_arrays(expected_arrays, actual_arrays, "checkpoint.npz")
@@ -201,7 +205,12 @@ def assert_records_whole(run_dir):
             raise AssertionError(f"unexpected record {path.name}")
 
 
-MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 SHARED_MNIST = Path(environment()["CORENN_DATA_DIR"]) / "MNIST" / "raw"
 
 

@@ -19,7 +19,9 @@ def _poisoned(split_name, value):
         X[POISONED_ROW, 2] = value
         parts = {name: getattr(splits, name) for name in ("train", "val", "test")}
         parts[split_name] = Split(X, split.y)
-        return DatasetSplits(name=f"iris_{split_name}_{value}", class_names=splits.class_names, standardize=splits.standardize, **parts)
+        return DatasetSplits(
+            name=f"iris_{split_name}_{value}", class_names=splits.class_names, standardize=splits.standardize, **parts
+        )
 
     return load
 

@@ -31,9 +31,13 @@ from faultkit import (
 def _train_on(raw, tmp_path):
     """``corenn train --preset lenet-mnist`` with the damaged data root; returns its one error line."""
     data_root = raw.parent.parent
-    completed = run_corenn("train", "--preset", "lenet-mnist", "--out", tmp_path / "out", env=environment(CORENN_DATA_DIR=str(data_root)))
+    completed = run_corenn(
+        "train", "--preset", "lenet-mnist", "--out", tmp_path / "out", env=environment(CORENN_DATA_DIR=str(data_root))
+    )
     line = one_line_error(completed)
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir()), "bad data must not leave a run directory"
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir()), (
+        "bad data must not leave a run directory"
+    )
     return line
 
 
@@ -106,7 +110,9 @@ def test_a_download_with_the_wrong_checksum_is_not_kept(mnist_copy, tmp_path, mo
     assert f"{requested[0]}: MD5 " in lines[0]
     assert "differs from the expected ec29112dd5afa0611ce80d1b7f02629c" in lines[0]
     assert lines[0].endswith("--data-dir or CORENN_DATA_DIR.")
-    assert sorted(path.name for path in mnist_copy.iterdir()) == sorted(set(MNIST_FILES) - {"t10k-labels-idx1-ubyte.gz"})
+    assert sorted(path.name for path in mnist_copy.iterdir()) == sorted(
+        set(MNIST_FILES) - {"t10k-labels-idx1-ubyte.gz"}
+    )
 
 
 # NaN and infinity: datasets registered by a plugin found through the entry-point group.
@@ -116,7 +122,9 @@ def test_a_download_with_the_wrong_checksum_is_not_kept(mnist_copy, tmp_path, mo
 def poisoned_data_plugin(monkeypatch):
     """Make ``poisoned_data_plugin`` an installed plugin (an extra entry point) for this test."""
     entry_points = importlib.metadata.entry_points
-    plugin = importlib.metadata.EntryPoint(name="faults-poisoned-data", value="poisoned_data_plugin", group=corenn.plugins.ENTRY_POINT_GROUP)
+    plugin = importlib.metadata.EntryPoint(
+        name="faults-poisoned-data", value="poisoned_data_plugin", group=corenn.plugins.ENTRY_POINT_GROUP
+    )
 
     def with_plugin(**selection):
         found = entry_points(**selection)
@@ -132,9 +140,18 @@ def poisoned_data_plugin(monkeypatch):
 @pytest.mark.parametrize(
     ("dataset", "message"),
     [
-        ("iris_nan_in_train", "the train split holds 1 NaN or infinite input value(s) in 1 sample(s) (first: row 3); clean the data before training"),
-        ("iris_inf_in_train", "the train split holds 1 NaN or infinite input value(s) in 1 sample(s) (first: row 3); clean the data before training"),
-        ("iris_inf_in_val", "the val split holds 1 NaN or infinite input value(s) in 1 sample(s) (first: row 3); clean the data before training"),
+        (
+            "iris_nan_in_train",
+            "the train split holds 1 NaN or infinite input value(s) in 1 sample(s) (first: row 3); clean the data before training",
+        ),
+        (
+            "iris_inf_in_train",
+            "the train split holds 1 NaN or infinite input value(s) in 1 sample(s) (first: row 3); clean the data before training",
+        ),
+        (
+            "iris_inf_in_val",
+            "the val split holds 1 NaN or infinite input value(s) in 1 sample(s) (first: row 3); clean the data before training",
+        ),
     ],
 )
 def test_nan_or_infinity_in_the_inputs(poisoned_data_plugin, tmp_path, capsys, dataset, message):

@@ -7,7 +7,15 @@ import time
 
 from faultkit import TIMEOUT_S, one_line_error, run_corenn, start_corenn
 
-SWEEP_ARGS = ("sweep", "--epochs", "2000", "--lrs", "0.01,0.02,0.05", "--hidden", "4,8,16")  # seconds per run: alive while others try
+SWEEP_ARGS = (
+    "sweep",
+    "--epochs",
+    "2000",
+    "--lrs",
+    "0.01,0.02,0.05",
+    "--hidden",
+    "4,8,16",
+)  # seconds per run: alive while others try
 SWEEP_DIR_NAME = "iris-ffnn-sweep"
 
 
@@ -71,7 +79,9 @@ def test_two_sweeps_started_at_once_leave_one_whole_sweep_and_one_error(tmp_path
     winner = next(stdout for process, stdout, _ in results if process.returncode == 0)
     loser = next(stderr for process, _, stderr in results if process.returncode == 1)
     assert len(loser.strip().splitlines()) == 1 and "Traceback" not in loser, loser
-    assert json.loads((out / SWEEP_DIR_NAME / "sweep.json").read_text(encoding="utf-8")) == json.loads(winner.strip().splitlines()[-1])
+    assert json.loads((out / SWEEP_DIR_NAME / "sweep.json").read_text(encoding="utf-8")) == json.loads(
+        winner.strip().splitlines()[-1]
+    )
 
 
 def test_ctrl_c_during_a_sweep_keeps_the_finished_rows(tmp_path):
@@ -90,7 +100,10 @@ def test_ctrl_c_during_a_sweep_keeps_the_finished_rows(tmp_path):
     assert 1 <= len(recorded["rows"]) < 9
     assert recorded["best"] in recorded["rows"]
     lines = stderr.strip().splitlines()
-    assert lines[-2] == f"interrupted: {len(recorded['rows'])} of 9 runs finished; their rows are in {out / SWEEP_DIR_NAME / 'sweep.json'}"
+    assert (
+        lines[-2]
+        == f"interrupted: {len(recorded['rows'])} of 9 runs finished; their rows are in {out / SWEEP_DIR_NAME / 'sweep.json'}"
+    )
     assert lines[-1] == "corenn sweep: interrupted"
 
 

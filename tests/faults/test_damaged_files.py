@@ -92,7 +92,9 @@ def test_a_checkpoint_of_another_model_is_refused(run_copy, capsys):
     del arrays["param/1.W"], arrays["param/1.b"]
     np.savez(run_copy / "checkpoint.npz", **arrays)
     message = _resume_error(capsys, run_copy)
-    assert message.startswith(f"corenn train: error: checkpoint {run_copy / 'checkpoint.npz'}: the parameters does not fit this model: missing ['1.W', '1.b']")
+    assert message.startswith(
+        f"corenn train: error: checkpoint {run_copy / 'checkpoint.npz'}: the parameters does not fit this model: missing ['1.W', '1.b']"
+    )
 
 
 def test_a_checkpoint_with_a_damaged_state_record_is_refused(run_copy, capsys):
@@ -102,10 +104,14 @@ def test_a_checkpoint_with_a_damaged_state_record_is_refused(run_copy, capsys):
     arrays["state"] = arrays["state"][: len(arrays["state"]) // 2]
     np.savez(run_copy / "checkpoint.npz", **arrays)
     message = _resume_error(capsys, run_copy)
-    assert message.startswith(f"corenn train: error: checkpoint {run_copy / 'checkpoint.npz'} is incomplete or corrupt (JSONDecodeError: ")
+    assert message.startswith(
+        f"corenn train: error: checkpoint {run_copy / 'checkpoint.npz'} is incomplete or corrupt (JSONDecodeError: "
+    )
 
 
-def test_a_checkpoint_whose_batch_order_is_not_a_permutation_is_refused(reference, tmp_path, monkeypatch, ctrl_c_after_update, capsys):
+def test_a_checkpoint_whose_batch_order_is_not_a_permutation_is_refused(
+    reference, tmp_path, monkeypatch, ctrl_c_after_update, capsys
+):
     """A mid-epoch checkpoint carries the epoch's batch order; a damaged one would index the wrong
     samples. WHAT THE USER SEES: ``... is incomplete or corrupt (ValueError: the saved batch order
     is not a permutation of the training samples); ...``"""
@@ -118,7 +124,10 @@ def test_a_checkpoint_whose_batch_order_is_not_a_permutation_is_refused(referenc
     arrays["progress/order"][0] = arrays["progress/order"][1]
     np.savez(run_dir / "checkpoint.npz", **arrays)
     message = _resume_error(capsys, run_dir)
-    assert "is incomplete or corrupt (ValueError: the saved batch order is not a permutation of the training samples)" in message
+    assert (
+        "is incomplete or corrupt (ValueError: the saved batch order is not a permutation of the training samples)"
+        in message
+    )
 
 
 def _model(reference):
@@ -150,7 +159,10 @@ def test_parameter_file_of_the_wrong_shape(reference, tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(CorruptFileError) as caught:
         _model(reference).load_parameters(path)
-    assert str(caught.value) == f"{path}: parameter 0.W of layers[0] (fully_connected) has shape (3, 16), the model expects (4, 16)"
+    assert (
+        str(caught.value)
+        == f"{path}: parameter 0.W of layers[0] (fully_connected) has shape (3, 16), the model expects (4, 16)"
+    )
 
 
 def test_a_bare_npy_array_is_not_taken_for_a_parameter_file(reference, tmp_path):

@@ -44,7 +44,7 @@ activation = "linear"
 def test_a_diverging_learning_rate_stops_with_epoch_step_and_the_last_good_parameters(tmp_path, lr, epoch, step, kept):
     """WHAT THE USER SEES (exit 1, one line, no numpy overflow warnings):
 
-        corenn train: error: the loss became inf at epoch 2, step 7 of 7 (learning rate 0.8); training stopped; the last good parameters (end of epoch 1) are in RUN_DIR/parameters.npz; try a smaller learning rate"""
+    corenn train: error: the loss became inf at epoch 2, step 7 of 7 (learning rate 0.8); training stopped; the last good parameters (end of epoch 1) are in RUN_DIR/parameters.npz; try a smaller learning rate"""
     config = write_config(tmp_path, DIVERGING_CONFIG)
     run_dir = tmp_path / "out" / "faults-diverge"
     line = one_line_error(run_corenn("train", "--config", config, "--out", tmp_path / "out", "--lr", lr))
@@ -73,7 +73,6 @@ def test_resuming_a_diverged_run_diverges_again_at_the_same_place(tmp_path):
     assert first == again
 
 
-
 SATURATING_CONFIG = DIVERGING_CONFIG.replace('loss = "l2"\n', "").replace(
     'n_out = "auto"\nactivation = "linear"', 'n_out = "auto"\nactivation = "softmax"'
 )
@@ -81,7 +80,10 @@ SATURATING_CONFIG = DIVERGING_CONFIG.replace('loss = "l2"\n', "").replace(
 
 @pytest.mark.parametrize(
     ("dtype", "loss", "ceiling", "epoch", "step", "kept"),
-    [("float64", "398.5", "708.4", 1, 3, "the initial ones: no epoch completed"), ("float32", "58.2", "87.3", 2, 7, "end of epoch 1")],
+    [
+        ("float64", "398.5", "708.4", 1, 3, "the initial ones: no epoch completed"),
+        ("float32", "58.2", "87.3", 2, 7, "end of epoch 1"),
+    ],
 )
 def test_a_cross_entropy_stuck_at_its_ceiling_is_divergence_too(tmp_path, dtype, loss, ceiling, epoch, step, kept):
     """Softmax + cross-entropy never reaches infinity (probabilities are floored at the dtype's
@@ -92,7 +94,9 @@ def test_a_cross_entropy_stuck_at_its_ceiling_is_divergence_too(tmp_path, dtype,
     assert 'activation = "softmax"' in SATURATING_CONFIG and "l2" not in SATURATING_CONFIG
     config = write_config(tmp_path, SATURATING_CONFIG)
     run_dir = tmp_path / "out" / "faults-diverge"
-    line = one_line_error(run_corenn("train", "--config", config, "--out", tmp_path / "out", "--lr", "20", "--dtype", dtype))
+    line = one_line_error(
+        run_corenn("train", "--config", config, "--out", tmp_path / "out", "--lr", "20", "--dtype", dtype)
+    )
     assert line == (
         f"corenn train: error: the loss reached {loss} at epoch {epoch}, step {step} of 7 (learning rate 20), "
         f"over half the {ceiling} a {dtype} cross-entropy reaches when the true classes get probability 0: "

@@ -73,7 +73,9 @@ EPOCH_5_CHECKPOINT = 3 + 5 * 4 + 1
     [(EPOCH_5_METRICS_CSV, "metrics.csv", 5, 4), (EPOCH_5_CHECKPOINT, "checkpoint.npz", 4, 4)],
     ids=["metrics.csv", "checkpoint.npz"],
 )
-def test_disk_fills_up_during_training(reference, config_path, tmp_path, monkeypatch, capsys, write_number, file_name, checkpoint_epoch, csv_rows):
+def test_disk_fills_up_during_training(
+    reference, config_path, tmp_path, monkeypatch, capsys, write_number, file_name, checkpoint_epoch, csv_rows
+):
     """WHAT THE USER SEES (exit 1, one line on stderr):
 
         corenn train: error: could not write RUN_DIR/metrics.csv: No space left on device; the last complete checkpoint is kept: make room, then continue with: corenn train --resume RUN_DIR
@@ -107,7 +109,9 @@ def test_disk_full_while_the_run_starts_leaves_no_run_directory(config_path, tmp
     _fill_disk_at_write(monkeypatch, 2)
     assert main(["train", "--config", str(config_path), "--out", str(out), "--quiet"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == [f"corenn train: error: cannot create run directory {out / RUN_NAME}: could not write parameters.npz: {NO_SPACE}"]
+    assert lines == [
+        f"corenn train: error: cannot create run directory {out / RUN_NAME}: could not write parameters.npz: {NO_SPACE}"
+    ]
     assert list(out.iterdir()) == []
     monkeypatch.undo()
     assert main(["train", "--config", str(config_path), "--out", str(out), "--quiet"]) == 0

@@ -16,8 +16,6 @@ BOMB_MEMBERS = 256  # 4 GiB once decompressed, from a file of about 4 MB
 MEMORY_LIMIT_BYTES = 1536 << 20  # address space of the reading process: far below what the bomb expands to
 
 
-
-
 def gzip_bomb(header):
     """``header`` then 4 GiB of zeros, as a valid multi-member gzip file of about 4 MB."""
     zeros = gzip.compress(bytes(BOMB_MEMBER_BYTES), compresslevel=9)
@@ -43,7 +41,10 @@ LOAD_UNDER_LIMIT = textwrap.dedent("""\
 def load_under_memory_limit(data_root):
     completed = subprocess.run(
         [sys.executable, "-c", LOAD_UNDER_LIMIT.format(limit=MEMORY_LIMIT_BYTES), str(data_root)],
-        capture_output=True, text=True, timeout=TIMEOUT_S, env=environment(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env=environment(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1"),
     )
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -62,7 +63,9 @@ def test_a_gzip_bomb_is_refused_in_bounded_memory(mnist_copy, count):
     if count == 2**31:
         assert result["outcome"] == f"{path} holds an IDX array of shape (2147483648, 28, 28), expected (60000, 28, 28)"
     else:
-        assert result["outcome"].startswith(f"{path} has more than 47040016 bytes after decompression, expected exactly 47040016")
+        assert result["outcome"].startswith(
+            f"{path} has more than 47040016 bytes after decompression, expected exactly 47040016"
+        )
     assert result["peak_rss_mib"] < 400, result
 
 
@@ -70,9 +73,17 @@ def test_a_gzip_bomb_is_one_line_from_the_cli(mnist_copy, tmp_path):
     header = b"".join(n.to_bytes(4, "big") for n in (2051, 2**31, 28, 28))
     path = replace_file(mnist_copy, "train-images-idx3-ubyte.gz", gzip_bomb(header))
     completed = run_corenn(
-        "train", "--preset", "lenet-mnist", "--out", tmp_path / "out", env=environment(CORENN_DATA_DIR=str(mnist_copy.parent.parent))
+        "train",
+        "--preset",
+        "lenet-mnist",
+        "--out",
+        tmp_path / "out",
+        env=environment(CORENN_DATA_DIR=str(mnist_copy.parent.parent)),
     )
-    assert one_line_error(completed) == f"corenn train: error: {path} holds an IDX array of shape (2147483648, 28, 28), expected (60000, 28, 28)"
+    assert (
+        one_line_error(completed)
+        == f"corenn train: error: {path} holds an IDX array of shape (2147483648, 28, 28), expected (60000, 28, 28)"
+    )
 
 
 def test_a_changed_pixel_in_a_valid_gzip_is_an_error_naming_the_file(mnist_copy, tmp_path):
@@ -84,9 +95,16 @@ def test_a_changed_pixel_in_a_valid_gzip_is_an_error_naming_the_file(mnist_copy,
     raw[16 + 28 * 14 + 14] ^= 0x01  # one pixel in the middle of the first test image
     path = replace_file(mnist_copy, "t10k-images-idx3-ubyte.gz", gzip.compress(bytes(raw)))
     completed = run_corenn(
-        "train", "--preset", "lenet-mnist", "--out", tmp_path / "out", env=environment(CORENN_DATA_DIR=str(mnist_copy.parent.parent))
+        "train",
+        "--preset",
+        "lenet-mnist",
+        "--out",
+        tmp_path / "out",
+        env=environment(CORENN_DATA_DIR=str(mnist_copy.parent.parent)),
     )
     line = one_line_error(completed)
     assert line.startswith(f"corenn train: error: {path} is a valid IDX file but not the official one: its MD5 is ")
-    assert line.endswith(", expected 9fb629c4189551a2d022fa330f9573f3 (a changed pixel or label); delete it to download it again")
+    assert line.endswith(
+        ", expected 9fb629c4189551a2d022fa330f9573f3 (a changed pixel or label); delete it to download it again"
+    )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -73,7 +73,9 @@ def test_long_run_names_are_refused_up_front_with_one_line(tmp_path):
         assert len(line) < 400
     completed = run_corenn("train", "--epochs", "1", "--quiet", "--name", "n" * MAX_RUN_NAME_BYTES, "--out", tmp_path)
     assert completed.returncode == 0, completed.stderr
-    sweep = run_corenn("sweep", "--epochs", "1", "--lrs", "0.1", "--hidden", "4", "--out", tmp_path, "--preset", "iris-ffnn")
+    sweep = run_corenn(
+        "sweep", "--epochs", "1", "--lrs", "0.1", "--hidden", "4", "--out", tmp_path, "--preset", "iris-ffnn"
+    )
     assert sweep.returncode == 0, sweep.stderr
 
 
@@ -81,7 +83,11 @@ NAME_CHARACTERS = string.ascii_letters + string.digits + ".*?[]!{}-_ ~$'\"\\/:é
 
 
 HIDDEN_WIDTHS = st.one_of(
-    st.integers(min_value=-3, max_value=2**70), st.floats(allow_nan=True), st.text(max_size=5), st.booleans(), st.none(),
+    st.integers(min_value=-3, max_value=2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=5),
+    st.booleans(),
+    st.none(),
     st.lists(st.integers(0, 3), max_size=3),
 )
 LEARNING_RATES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2, 2))
@@ -112,7 +118,9 @@ def test_random_run_names_and_option_values_touch_no_other_run(tmp_path_factory,
     try:
         config = tiny_with(name, hidden, lr)
         if sweep:
-            result_dir = run_sweep(config_from_dict(config), [0.1] if not isinstance(lr, float) else [lr], [4], out_dir=out)["sweep_dir"]
+            result_dir = run_sweep(
+                config_from_dict(config), [0.1] if not isinstance(lr, float) else [lr], [4], out_dir=out
+            )["sweep_dir"]
         else:
             result_dir = train(config, out_dir=out, verbose=False)["run_dir"]
     except CorennError as exc:  # a refused name or value, one of the planted runs' names, or a diverged run

@@ -43,7 +43,9 @@ def test_ctrl_c_saves_a_checkpoint_prints_the_resume_command_and_exits_130(refer
     assert_same_run(reference.run_dir, run_dir)
 
 
-def test_ctrl_c_in_the_middle_of_an_epoch_resumes_inside_that_epoch(reference, config_path, tmp_path, monkeypatch, ctrl_c_after_update, capsys):
+def test_ctrl_c_in_the_middle_of_an_epoch_resumes_inside_that_epoch(
+    reference, config_path, tmp_path, monkeypatch, ctrl_c_after_update, capsys
+):
     """WHAT THE USER SEES: Ctrl-C waits for the current batch to finish (milliseconds), then
 
         interrupted: checkpoint saved (epoch 5, after batch 3); continue with: corenn train --resume RUN_DIR
@@ -69,7 +71,9 @@ def test_ctrl_c_in_the_middle_of_an_epoch_resumes_inside_that_epoch(reference, c
     assert_same_run(reference.run_dir, run_dir)
 
 
-def test_second_ctrl_c_stops_at_once_and_keeps_the_last_whole_checkpoint(reference, config_path, tmp_path, monkeypatch, ctrl_c_after_update, capsys):
+def test_second_ctrl_c_stops_at_once_and_keeps_the_last_whole_checkpoint(
+    reference, config_path, tmp_path, monkeypatch, ctrl_c_after_update, capsys
+):
     """WHAT THE USER SEES: a second Ctrl-C stops immediately, even inside an update; a state
     that no run ever had is not saved:
 

@@ -127,7 +127,10 @@ def test_sigkill_inside_a_file_write_then_resume_equals_uninterrupted(reference,
     if write_number <= 3:
         assert not run_dir.exists(), "a run killed while starting must leave no run directory"
         message = run_corenn("train", "--resume", run_dir).stderr.strip()
-        assert message == f"corenn train: error: {run_dir} does not exist: there is no run to resume (a run stopped while starting leaves none: start it again with corenn train)"
+        assert (
+            message
+            == f"corenn train: error: {run_dir} does not exist: there is no run to resume (a run stopped while starting leaves none: start it again with corenn train)"
+        )
         started = run_corenn("train", "--config", config_path, "--out", out, "--quiet")
         assert started.returncode == 0, started.stderr
         assert not list(out.glob(".*")), "the killed start's staging folder was not cleaned up"

@@ -20,8 +20,12 @@ def test_a_huge_layer_is_refused_before_anything_is_allocated(tmp_path, n_out):
     traceback."""
     path = write_config(tmp_path, with_hidden_width(n_out))
     line = one_line_error(run_corenn("train", "--config", path, "--out", tmp_path / "out"))
-    assert line.startswith(f"corenn train: error: layers[0] (fully_connected): a weight of shape (4, {n_out}) would hold ")
-    assert line.endswith(f"corenn refuses any one array of more than {MAX_ARRAY_VALUES:,} values (2 GiB as float64): choose a smaller n_out or kernel")
+    assert line.startswith(
+        f"corenn train: error: layers[0] (fully_connected): a weight of shape (4, {n_out}) would hold "
+    )
+    assert line.endswith(
+        f"corenn refuses any one array of more than {MAX_ARRAY_VALUES:,} values (2 GiB as float64): choose a smaller n_out or kernel"
+    )
     assert not (tmp_path / "out" / RUN_NAME).exists()
 
 
@@ -49,7 +53,9 @@ def _failing_update(monkeypatch, exception, after_updates=10):
     monkeypatch.setattr(Trainer, "update", update)
 
 
-def test_an_unexpected_exception_is_one_line_with_its_traceback_in_the_run_folder(config_path, tmp_path, monkeypatch, capsys):
+def test_an_unexpected_exception_is_one_line_with_its_traceback_in_the_run_folder(
+    config_path, tmp_path, monkeypatch, capsys
+):
     out = tmp_path / "out"
     _failing_update(monkeypatch, RuntimeError("a layer's bug"))
     assert main(["train", "--config", str(config_path), "--out", str(out), "--quiet"]) == 1
@@ -70,7 +76,10 @@ def test_debug_prints_the_traceback(config_path, tmp_path, monkeypatch, capsys):
 
 
 def test_running_out_of_memory_is_one_line(config_path, tmp_path, monkeypatch, capsys):
-    _failing_update(monkeypatch, MemoryError("Unable to allocate 7.45 GiB for an array with shape (1000000000,) and data type float64"))
+    _failing_update(
+        monkeypatch,
+        MemoryError("Unable to allocate 7.45 GiB for an array with shape (1000000000,) and data type float64"),
+    )
     assert main(["train", "--config", str(config_path), "--out", str(tmp_path / "out"), "--quiet"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1

@@ -58,7 +58,7 @@ def test_the_payload_is_live(tmp_path):
 def test_a_checkpoint_with_a_pickled_object_array_is_refused(run_copy, tmp_path):
     """WHAT THE USER SEES (exit 1, no traceback, the payload never runs):
 
-        corenn train: error: RUN_DIR/checkpoint.npz holds pickled objects; corenn never loads those (they can run code); this run cannot be resumed; start it again with: corenn train --config RUN_DIR/config.toml --out OUT --name faults-iris --overwrite"""
+    corenn train: error: RUN_DIR/checkpoint.npz holds pickled objects; corenn never loads those (they can run code); this run cannot be resumed; start it again with: corenn train --config RUN_DIR/config.toml --out OUT --name faults-iris --overwrite"""
     marker = tmp_path / "marker"
     checkpoint = run_copy / "checkpoint.npz"
     arrays = {name: value for name, value in load_npz(checkpoint).items() if name != "param/0.W"}

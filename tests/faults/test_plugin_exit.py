@@ -35,7 +35,9 @@ def install_plugin(folder, module):
     info = folder / f"{distribution.replace('-', '_')}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text(f"[corenn.plugins]\n{module.replace('_', '-')} = {module}\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        f"[corenn.plugins]\n{module.replace('_', '-')} = {module}\n", encoding="utf-8"
+    )
     return environment(PYTHONPATH=str(folder))
 
 
@@ -59,9 +61,16 @@ def test_sys_exit_at_import_is_a_failed_plugin_in_every_command(exit_at_import, 
     listed = run_corenn("plugins", "--json", env=exit_at_import)
     assert listed.returncode == 0, listed.stderr
     failed = {info["name"]: info for info in json.loads(listed.stdout)}["exit-at-import"]
-    assert (failed["status"], failed["error"], failed["distribution"]) == ("failed", "SystemExit: 0", "corenn-test-exit-at-import")
+    assert (failed["status"], failed["error"], failed["distribution"]) == (
+        "failed",
+        "SystemExit: 0",
+        "corenn-test-exit-at-import",
+    )
     version = run_corenn("--version", env=exit_at_import)
-    assert version.returncode == 0 and "exit-at-import: corenn-test-exit-at-import 0.1 (failed: SystemExit: 0)" in version.stdout
+    assert (
+        version.returncode == 0
+        and "exit-at-import: corenn-test-exit-at-import 0.1 (failed: SystemExit: 0)" in version.stdout
+    )
     trained = run_corenn("train", "--epochs", "2", "--json", "--out", tmp_path / "out", env=exit_at_import)
     assert trained.returncode == 0, trained.stderr
     assert json.loads(trained.stdout.strip().splitlines()[-1])["epochs"] == 2
@@ -80,7 +89,9 @@ def test_sys_exit_at_import_in_strict_mode_is_one_line(exit_at_import):
 def test_sys_exit_at_import_does_not_end_a_python_caller(exit_at_import):
     """Before: importing the plugins through the Python API ended the caller's process."""
     script = "import corenn; corenn.create('layer', 'fully_connected', n_out=2); print('still running')"
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=exit_at_import, timeout=TIMEOUT_S)
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=exit_at_import, timeout=TIMEOUT_S
+    )
     assert completed.returncode == 0 and completed.stdout.strip() == "still running", completed.stderr
 
 
@@ -93,7 +104,15 @@ def test_sys_exit_in_an_epoch_end_hook_is_reported_and_training_goes_on(exit_in_
 
 
 def test_sys_exit_in_a_hook_in_strict_mode_is_one_line(exit_in_hook, tmp_path):
-    completed = run_corenn("train", "--epochs", "5", "--quiet", "--out", tmp_path / "out", env=exit_in_hook | {"CORENN_STRICT_PLUGINS": "1"})
+    completed = run_corenn(
+        "train",
+        "--epochs",
+        "5",
+        "--quiet",
+        "--out",
+        tmp_path / "out",
+        env=exit_in_hook | {"CORENN_STRICT_PLUGINS": "1"},
+    )
     assert one_line_error(completed) == (
         "corenn train: error: plugin 'exit-in-hook' failed in corenn_epoch_end: SystemExit: 0 "
         "(unset CORENN_STRICT_PLUGINS to skip failing plugins)"

@@ -30,9 +30,9 @@ def finished_run(reference, tmp_path):
 def test_resuming_a_finished_run_says_so_and_prints_its_result(finished_run, capsys):
     """WHAT THE USER SEES (exit 0, nothing retrained, no file changed):
 
-        RUN_DIR is already complete (12 epochs); nothing to train. To train it longer: corenn train --resume RUN_DIR --epochs N (N > 12)
-        faults-iris: 12 epochs in 0.4s, val accuracy 1.0000, test accuracy 0.9000
-        records: RUN_DIR"""
+    RUN_DIR is already complete (12 epochs); nothing to train. To train it longer: corenn train --resume RUN_DIR --epochs N (N > 12)
+    faults-iris: 12 epochs in 0.4s, val accuracy 1.0000, test accuracy 0.9000
+    records: RUN_DIR"""
     before = {path.name: path.read_bytes() for path in finished_run.iterdir()}
     assert main(["train", "--resume", str(finished_run)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -41,7 +41,9 @@ def test_resuming_a_finished_run_says_so_and_prints_its_result(finished_run, cap
         f"To train it longer: corenn train --resume {finished_run} --epochs N (N > 12)"
     )
     result = json.loads((finished_run / "result.json").read_text())
-    assert lines[1].startswith(f"faults-iris: 12 epochs in {result['seconds']:.1f}s, val accuracy {result['val_accuracy']:.4f}")
+    assert lines[1].startswith(
+        f"faults-iris: 12 epochs in {result['seconds']:.1f}s, val accuracy {result['val_accuracy']:.4f}"
+    )
     assert before == {path.name: path.read_bytes() for path in finished_run.iterdir()}
 
 
@@ -71,9 +73,9 @@ def test_resume_with_fewer_epochs_than_trained_is_refused(finished_run, capsys):
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     """WHAT THE USER SEES, for a folder without config.toml, a missing path and a file:
 
-        corenn train: error: DIR is not a corenn run directory (it has no config.toml); --resume takes a directory that corenn train created under --out, such as experiments/iris-ffnn
-        corenn train: error: DIR does not exist: there is no run to resume (a run stopped while starting leaves none: start it again with corenn train)
-        corenn train: error: FILE is not a directory; --resume takes a run directory, such as experiments/iris-ffnn"""
+    corenn train: error: DIR is not a corenn run directory (it has no config.toml); --resume takes a directory that corenn train created under --out, such as experiments/iris-ffnn
+    corenn train: error: DIR does not exist: there is no run to resume (a run stopped while starting leaves none: start it again with corenn train)
+    corenn train: error: FILE is not a directory; --resume takes a run directory, such as experiments/iris-ffnn"""
     (tmp_path / "notes.txt").write_text("not a run")
     assert _one_error_line(capsys, ["train", "--resume", str(tmp_path)]) == (
         f"corenn train: error: {tmp_path} is not a corenn run directory (it has no config.toml); --resume takes a "
@@ -96,7 +98,9 @@ def test_a_run_without_a_checkpoint_that_never_trained_starts_from_the_beginning
     run_dir.mkdir(parents=True)
     shutil.copy(reference.run_dir / "config.toml", run_dir / "config.toml")
     assert main(["train", "--resume", str(run_dir)]) == 0
-    assert capsys.readouterr().out.startswith(f"{run_dir} has no checkpoint: the run had not started; training it from the beginning")
+    assert capsys.readouterr().out.startswith(
+        f"{run_dir} has no checkpoint: the run had not started; training it from the beginning"
+    )
     assert_same_run(reference.run_dir, run_dir)
 
 
@@ -118,7 +122,22 @@ def test_the_restart_command_it_prints_works(finished_run, reference, capsys):
     """The command the previous error suggests trains the run again from scratch, to the same end."""
     (finished_run / "checkpoint.npz").unlink()
     _one_error_line(capsys, ["train", "--resume", str(finished_run)])
-    assert main(["train", "--config", str(finished_run / "config.toml"), "--out", str(finished_run.parent), "--name", RUN_NAME, "--overwrite", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(finished_run / "config.toml"),
+                "--out",
+                str(finished_run.parent),
+                "--name",
+                RUN_NAME,
+                "--overwrite",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert_same_run(reference.run_dir, finished_run)
 
 
@@ -187,9 +206,18 @@ def test_predict_on_a_torch_run_without_corenn_torch_says_what_to_install(tmp_pa
     it", which does not say what is missing. (corenn-torch, if installed here, is disabled.)"""
     without_torch = environment(CORENN_DISABLE_PLUGINS="torch")
     out = tmp_path / "out"
-    assert run_corenn("train", "--epochs", "1", "--quiet", "--name", "torch-run", "--out", out, env=without_torch).returncode == 0
+    assert (
+        run_corenn(
+            "train", "--epochs", "1", "--quiet", "--name", "torch-run", "--out", out, env=without_torch
+        ).returncode
+        == 0
+    )
     config = out / "torch-run" / "config.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('backend = "numpy"', 'backend = "torch"'), encoding="utf-8")
-    line = one_line_error(run_corenn("predict", out / "torch-run", "--out", tmp_path / "submission.csv", env=without_torch))
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('backend = "numpy"', 'backend = "torch"'), encoding="utf-8"
+    )
+    line = one_line_error(
+        run_corenn("predict", out / "torch-run", "--out", tmp_path / "submission.csv", env=without_torch)
+    )
     assert line.startswith("corenn predict: error: backend 'torch' has no components installed (pip install ")
     assert "corenn-torch" in line, line

@@ -41,7 +41,9 @@ def test_sigterm_saves_a_checkpoint_and_the_resume_ends_bit_identical(reference,
     assert_same_run(reference.run_dir, run_dir)
 
 
-def test_a_second_ctrl_c_while_the_checkpoint_is_saved_keeps_the_hint(reference, config_path, tmp_path, monkeypatch, capsys):
+def test_a_second_ctrl_c_while_the_checkpoint_is_saved_keeps_the_hint(
+    reference, config_path, tmp_path, monkeypatch, capsys
+):
     """Before: the second press raised inside the save, so the resume hint was never printed
     (and run as a command, the process could die of SIGINT: status -2)."""
     out = tmp_path / "out"

@@ -31,7 +31,9 @@ def test_created_by_name_with_options():
 
 
 def test_unknown_option_names_the_allowed_ones():
-    with pytest.raises(corenn.errors.ConfigError, match="activation 'swish' has no option 'alpha'; its options are: beta"):
+    with pytest.raises(
+        corenn.errors.ConfigError, match="activation 'swish' has no option 'alpha'; its options are: beta"
+    ):
         corenn.create("activation", "swish", alpha=1.0)
 
 

@@ -60,8 +60,15 @@ def test_output_size_is_floor_of_padded_minus_kernel_over_stride_plus_one(rows, 
 
 @settings(max_examples=30, deadline=None)
 @given(
-    m=st.integers(1, 3), rows=sizes, cols=sizes, channels=st.integers(1, 3),
-    kh=kernels, kw=kernels, sh=strides, sw=strides, pad=st.sampled_from(["same", "valid", 0, 1, 2]),
+    m=st.integers(1, 3),
+    rows=sizes,
+    cols=sizes,
+    channels=st.integers(1, 3),
+    kh=kernels,
+    kw=kernels,
+    sh=strides,
+    sw=strides,
+    pad=st.sampled_from(["same", "valid", 0, 1, 2]),
 )
 def test_layers_output_the_geometry_shape(m, rows, cols, channels, kh, kw, sh, sw, pad):
     X = np.zeros((m, rows, cols, channels))

@@ -21,16 +21,28 @@ def test_preset_is_the_course_lenet():
     assert config.dataset.name == "mnist"
     assert config.dtype == "float32"
     assert [layer.name for layer in config.layers] == [
-        "conv2d", "pool2d", "conv2d", "pool2d", "flatten", "fully_connected", "fully_connected", "fully_connected",
+        "conv2d",
+        "pool2d",
+        "conv2d",
+        "pool2d",
+        "flatten",
+        "fully_connected",
+        "fully_connected",
+        "fully_connected",
     ]
     model = Sequential.from_config(config.layers, n_classes=10).initialize((28, 28, 1), config.dtype)
     shapes = {name: value.shape for name, value in model.named_parameters().items()}
     assert shapes == {
-        "0.W": (5, 5, 1, 6), "0.b": (1, 6),
-        "2.W": (5, 5, 6, 16), "2.b": (1, 16),
-        "5.W": (400, 120), "5.b": (1, 120),
-        "6.W": (120, 84), "6.b": (1, 84),
-        "7.W": (84, 10), "7.b": (1, 10),
+        "0.W": (5, 5, 1, 6),
+        "0.b": (1, 6),
+        "2.W": (5, 5, 6, 16),
+        "2.b": (1, 16),
+        "5.W": (400, 120),
+        "5.b": (1, 120),
+        "6.W": (120, 84),
+        "6.b": (1, 84),
+        "7.W": (84, 10),
+        "7.b": (1, 10),
     }
     assert model.parameter_count() == 61_706  # LeNet-5's classic count with these shapes
 

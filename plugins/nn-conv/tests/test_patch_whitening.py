@@ -29,7 +29,12 @@ def patches_of(X, k):
     """Every k x k patch of X as a row, in the kernel's (i, j, c) order, one at a time."""
     m, rows, cols, channels = X.shape
     return np.array(
-        [X[n, y : y + k, x : x + k, :].reshape(-1) for n in range(m) for y in range(rows - k + 1) for x in range(cols - k + 1)]
+        [
+            X[n, y : y + k, x : x + k, :].reshape(-1)
+            for n in range(m)
+            for y in range(rows - k + 1)
+            for x in range(cols - k + 1)
+        ]
     )
 
 

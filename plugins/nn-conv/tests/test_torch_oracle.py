@@ -92,7 +92,13 @@ def check_pool_against_torch(kernel, stride, mode, pad, input_shape, X=None, see
 # 12x12x8 and 44x48x4.
 COURSE_CONVS = [(32, (3, 3), 1), (32, (3, 5), 1), (7, (5, 5), 1), (7, (5, 5), 2), (18, (3, 3), 3)]
 COURSE_CONV_INPUTS = [(16, 16, 16, 3), (16, 32, 24, 21)]
-COURSE_POOLS = [((3, 3), 2, "max", 0), ((2, 2), 2, "max", 0), ((2, 2), 1, "average", 0), ((3, 5), 4, "max", "valid"), ((5, 5), 1, "average", 2)]
+COURSE_POOLS = [
+    ((3, 3), 2, "max", 0),
+    ((2, 2), 2, "max", 0),
+    ((2, 2), 1, "average", 0),
+    ((3, 5), 4, "max", "valid"),
+    ((5, 5), 1, "average", 2),
+]
 COURSE_POOL_INPUTS = [(24, 12, 12, 8), (24, 44, 48, 4)]
 
 

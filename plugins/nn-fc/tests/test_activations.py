@@ -190,7 +190,11 @@ def test_softmax_ignores_a_constant_added_to_a_row(Z, shift):
 
 
 @settings(max_examples=200, deadline=None)
-@given(hnp.arrays(np.float64, hnp.array_shapes(max_dims=3, max_side=6), elements=st.floats(allow_nan=False, allow_infinity=False)))
+@given(
+    hnp.arrays(
+        np.float64, hnp.array_shapes(max_dims=3, max_side=6), elements=st.floats(allow_nan=False, allow_infinity=False)
+    )
+)
 def test_sigmoid_is_a_symmetric_probability_for_any_finite_input(Z):
     sigmoid = activation("sigmoid")
     with strict_numerics():

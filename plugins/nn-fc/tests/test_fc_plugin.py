@@ -27,7 +27,9 @@ def test_plugin_loads_and_registers_its_components_as_import_strings():
     assert info.status == "ok", info.error
     assert info.distribution == "corenn-fc" and info.version == "0.1.0"
     registered = {(entry.kind, entry.name, entry.backend) for entry in info.components}
-    assert registered == {("layer", name, "numpy") for name in LAYERS} | {("activation", name, "numpy") for name in ACTIVATIONS}
+    assert registered == {("layer", name, "numpy") for name in LAYERS} | {
+        ("activation", name, "numpy") for name in ACTIVATIONS
+    }
     assert all(isinstance(entry.factory, str) for entry in info.components)
 
 

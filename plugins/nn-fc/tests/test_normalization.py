@@ -78,7 +78,9 @@ def test_without_scale_evaluation_adds_only_the_shift():
     X = np.random.default_rng(4).standard_normal((8, 3))
     layer = scrambled(batch_norm(scale=False), X)
     layer.training = False
-    expected = (X - layer.buffers["running_mean"]) / np.sqrt(layer.buffers["running_var"] + 1e-5) + layer.parameters["b"]
+    expected = (X - layer.buffers["running_mean"]) / np.sqrt(layer.buffers["running_var"] + 1e-5) + layer.parameters[
+        "b"
+    ]
     np.testing.assert_allclose(layer.forward(X), expected, rtol=1e-13)
 
 
@@ -124,7 +126,9 @@ def test_evaluation_mode_normalises_with_the_running_statistics_and_leaves_them_
     layer.training = False
     before = {key: value.copy() for key, value in layer.buffers.items()}
     Y = layer.forward(X)
-    expected = (X - before["running_mean"]) / np.sqrt(before["running_var"] + 1e-5) * layer.parameters["W"] + layer.parameters["b"]
+    expected = (X - before["running_mean"]) / np.sqrt(before["running_var"] + 1e-5) * layer.parameters[
+        "W"
+    ] + layer.parameters["b"]
     np.testing.assert_allclose(Y, expected, rtol=1e-13)
     for key, value in before.items():
         np.testing.assert_array_equal(layer.buffers[key], value)

@@ -37,9 +37,21 @@ def with_random_biases(layer, X, seed=3):
     "options, input_features",
     [
         ({"layers": BLOCK}, 4),
-        ({"layers": BLOCK[:2] + [{"name": "fully_connected", "n_out": 3}], "shortcut": {"name": "fully_connected", "n_out": 3}}, 5),
+        (
+            {
+                "layers": BLOCK[:2] + [{"name": "fully_connected", "n_out": 3}],
+                "shortcut": {"name": "fully_connected", "n_out": 3},
+            },
+            5,
+        ),
         ({"layers": [{"name": "fully_connected", "n_out": 4, "activation": "relu"}], "activation": "tanh"}, 4),
-        ({"layers": [{"name": "residual", "layers": BLOCK[:2] + [{"name": "fully_connected", "n_out": 4}]}], "activation": "linear"}, 4),
+        (
+            {
+                "layers": [{"name": "residual", "layers": BLOCK[:2] + [{"name": "fully_connected", "n_out": 4}]}],
+                "activation": "linear",
+            },
+            4,
+        ),
     ],
     ids=["identity shortcut", "projection shortcut", "tanh output", "nested"],
 )
@@ -58,7 +70,9 @@ def test_output_is_the_activation_of_the_input_plus_the_inner_stack():
     layer = residual(layers=[{"name": "fully_connected", "n_out": 3, "activation": "tanh"}], activation="relu")
     Y = layer.forward(X)
     inner = layer.layers[0]
-    np.testing.assert_allclose(Y, np.maximum(X + np.tanh(X @ inner.parameters["W"] + inner.parameters["b"]), 0), rtol=1e-14)
+    np.testing.assert_allclose(
+        Y, np.maximum(X + np.tanh(X @ inner.parameters["W"] + inner.parameters["b"]), 0), rtol=1e-14
+    )
     assert layer.n_in == layer.n_out == 3
 
 
@@ -146,7 +160,9 @@ def test_a_shape_mismatch_names_the_layer_both_paths_and_their_shapes():
 
 def test_an_inner_shape_error_names_the_inner_layer():
     layer = residual(layers=[{"name": "batch_norm"}, {"name": "fully_connected", "n_out": 2}])
-    with pytest.raises(ShapeError, match=r"^residual layers\[1\] \(fully_connected\): fully_connected expects a 2-d input"):
+    with pytest.raises(
+        ShapeError, match=r"^residual layers\[1\] \(fully_connected\): fully_connected expects a 2-d input"
+    ):
         layer.forward(np.ones((2, 3, 3)))
 
 

@@ -66,16 +66,16 @@ def test_the_input_dtype_is_kept_in_both_passes(dtype):
     assert layer.forward(np.array([[1, 2]])).dtype == np.float64  # integers as float64
 
 
-@pytest.mark.parametrize(
-    "factor", [0, 0.0, -0.0, math.inf, -math.inf, math.nan, True, "1/9", [2.0]]
-)
+@pytest.mark.parametrize("factor", [0, 0.0, -0.0, math.inf, -math.inf, math.nan, True, "1/9", [2.0]])
 def test_a_factor_that_is_not_a_finite_non_zero_number_is_a_config_error(factor):
     with pytest.raises(ConfigError, match=r"layer 'scale': factor must be a finite number other than 0 .* got"):
         scale(factor=factor)
 
 
 def test_the_factor_is_required():
-    with pytest.raises(ConfigError, match=r"layer 'scale': the option factor is required: a finite number other than 0"):
+    with pytest.raises(
+        ConfigError, match=r"layer 'scale': the option factor is required: a finite number other than 0"
+    ):
         scale()
 
 

@@ -40,15 +40,22 @@ def test_the_preset_is_the_documented_network():
     assert len(shifts) == 6 and set(shifts.values()) == {64.0}
     assert all(model.layers[int(name.split(".")[0])].name == "batch_norm" for name in shifts)
     # only the shifts of batch norm: no learned scale
-    assert not any(name.endswith(".W") for index, layer in enumerate(model.layers) if layer.name == "batch_norm"
-                   for name in model.named_parameters() if name.startswith(f"{index}."))
+    assert not any(
+        name.endswith(".W")
+        for index, layer in enumerate(model.layers)
+        if layer.name == "batch_norm"
+        for name in model.named_parameters()
+        if name.startswith(f"{index}.")
+    )
 
 
 def test_numpy_and_torch_agree_on_the_whole_preset_network(images):
     numpy_model, torch_model = preset_model("numpy"), preset_model("torch")
     numpy_model.fit_to_data(images)
     torch_model.fit_to_data(torch.as_tensor(images))
-    assert_agree("cifar10-cnn", "whitening filters", torch_model.layers[0].buffers["W"], numpy_model.layers[0].buffers["W"])
+    assert_agree(
+        "cifar10-cnn", "whitening filters", torch_model.layers[0].buffers["W"], numpy_model.layers[0].buffers["W"]
+    )
     batch = images[:8]
     Y_numpy = numpy_model.forward(batch)
     Y_torch = torch_model.forward(torch.as_tensor(batch))

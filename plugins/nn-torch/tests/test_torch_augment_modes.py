@@ -67,7 +67,9 @@ def test_test_time_views_and_their_average_match_numpy(arrays, mode):
     W = np.random.default_rng(2).normal(size=(60, 3))
     averaged_numpy = averaged_outputs(lambda V: np.tanh(V.reshape(len(V), -1) @ W), X, NumpyArrays(), mode)
     W_torch = arrays.to_device(W)
-    averaged_torch = averaged_outputs(lambda V: torch.tanh(V.reshape(len(V), -1) @ W_torch), arrays.to_device(X), arrays, mode)
+    averaged_torch = averaged_outputs(
+        lambda V: torch.tanh(V.reshape(len(V), -1) @ W_torch), arrays.to_device(X), arrays, mode
+    )
     assert_agree(f"test-time views ({mode})", "averaged outputs", on_host(averaged_torch), averaged_numpy)
 
 
@@ -116,12 +118,22 @@ def config(backend, name):
 
 
 def test_a_float64_run_with_these_options_agrees_across_backends(tmp_path, with_images):
-    runs = {backend: training.train(config(backend, backend), out_dir=tmp_path, verbose=False) for backend in ("numpy", "torch")}
+    runs = {
+        backend: training.train(config(backend, backend), out_dir=tmp_path, verbose=False)
+        for backend in ("numpy", "torch")
+    }
     for key in ("train_loss", "val_loss", "test_loss"):
-        assert_agree("training with augment modes and test-time views", key, np.array(runs["torch"][key]), np.array(runs["numpy"][key]))
+        assert_agree(
+            "training with augment modes and test-time views",
+            key,
+            np.array(runs["torch"][key]),
+            np.array(runs["numpy"][key]),
+        )
     for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
         assert runs["torch"][key] == runs["numpy"][key], key
-    steps = {backend: np.loadtxt(f"{run['run_dir']}/steps.csv", delimiter=",", skiprows=1) for backend, run in runs.items()}
+    steps = {
+        backend: np.loadtxt(f"{run['run_dir']}/steps.csv", delimiter=",", skiprows=1) for backend, run in runs.items()
+    }
     assert steps["numpy"].shape == (15, 4)
     assert_agree("training with augment modes and test-time views", "step losses", steps["torch"], steps["numpy"])
     torch_labels = predict.predict_labels(runs["torch"]["run_dir"], split="val")

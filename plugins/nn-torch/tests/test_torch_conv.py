@@ -56,7 +56,12 @@ def kernel_fits(shape, kernel, pad):
 
 
 @settings(max_examples=60, deadline=None)
-@given(geometry=geometries(), n_out=SIZES, activation=st.sampled_from(["linear", "relu", "tanh"]), seed=st.integers(0, 2**16))
+@given(
+    geometry=geometries(),
+    n_out=SIZES,
+    activation=st.sampled_from(["linear", "relu", "tanh"]),
+    seed=st.integers(0, 2**16),
+)
 def test_conv2d_agrees_with_numpy_on_any_geometry(geometry, n_out, activation, seed):
     shape, kernel, stride, pad = geometry
     numpy_layer, torch_layer = layer_pair(
@@ -87,7 +92,10 @@ def test_pool2d_agrees_with_numpy_on_any_geometry(geometry, mode, ties, seed):
     "shape, options",
     [
         ((8, 32, 32, 3), {"n_out": 16, "kernel_shape": 5, "activation": "relu"}),
-        ((4, 16, 16, 16), {"n_out": 8, "kernel_shape": 3, "stride": 2, "activation": "relu", "weight_init": "he_normal"}),
+        (
+            (4, 16, 16, 16),
+            {"n_out": 8, "kernel_shape": 3, "stride": 2, "activation": "relu", "weight_init": "he_normal"},
+        ),
         ((4, 28, 28, 1), {"n_out": 6, "kernel_shape": (5, 5), "pad": "valid", "activation": "tanh"}),
         ((2, 9, 11, 4), {"n_out": 5, "kernel_shape": (2, 4), "stride": (2, 3), "pad": "same", "activation": "sigmoid"}),
         ((2, 6, 6, 2), {"n_out": 3, "kernel_shape": 3, "pad": (0, 2, 1, 0), "activation": "arctan"}),
@@ -132,13 +140,16 @@ def test_passes_the_finite_difference_check(name, options):
 
 
 @pytest.mark.parametrize(
-    "name, options", [("conv2d", {"n_out": 4, "kernel_shape": 3, "activation": "relu"}), ("pool2d", {"kernel_shape": 2, "stride": 2})]
+    "name, options",
+    [("conv2d", {"n_out": 4, "kernel_shape": 3, "activation": "relu"}), ("pool2d", {"kernel_shape": 2, "stride": 2})],
 )
 def test_conformance(name, options):
     check_layer_conformance(lambda: NumpyFacingLayer(corenn.create("layer", name, "torch", **options)), (2, 6, 6, 3))
 
 
-@pytest.mark.parametrize("name, options", [("conv2d", {"n_out": 4, "kernel_shape": 3}), ("pool2d", {"kernel_shape": 2, "mode": "average"})])
+@pytest.mark.parametrize(
+    "name, options", [("conv2d", {"n_out": 4, "kernel_shape": 3}), ("pool2d", {"kernel_shape": 2, "mode": "average"})]
+)
 def test_float32_stays_float32_and_stays_close_to_numpy(name, options):
     numpy_layer, torch_layer = layer_pair(name, **options)
     X = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(np.float32)
@@ -161,14 +172,18 @@ def test_conv2d_loaded_parameters_decide_n_in_and_a_channel_mismatch_is_the_nump
     compare_layer("layer conv2d", numpy_layer, torch_layer, np.random.default_rng(1).standard_normal((2, 5, 5, 4)))
 
 
-@pytest.mark.parametrize("name, options", [("conv2d", {"n_out": 2, "kernel_shape": 3}), ("pool2d", {"kernel_shape": 2})])
+@pytest.mark.parametrize(
+    "name, options", [("conv2d", {"n_out": 2, "kernel_shape": 3}), ("pool2d", {"kernel_shape": 2})]
+)
 @pytest.mark.parametrize("shape", [(5, 5, 3), (1, 0, 4, 3), (2, 1, 1, 1, 1)])
 def test_bad_inputs_give_the_numpy_layers_shape_error(name, options, shape):
     numpy_layer, torch_layer = layer_pair(name, pad="valid", **options)
     both_raise_the_same_shape_error(numpy_layer, torch_layer, np.ones(shape))
 
 
-@pytest.mark.parametrize("name, options", [("conv2d", {"n_out": 2, "kernel_shape": 3}), ("pool2d", {"kernel_shape": 2})])
+@pytest.mark.parametrize(
+    "name, options", [("conv2d", {"n_out": 2, "kernel_shape": 3}), ("pool2d", {"kernel_shape": 2})]
+)
 def test_backward_errors_match_the_numpy_layers(name, options):
     numpy_layer, torch_layer = layer_pair(name, **options)
     messages = []
@@ -210,7 +225,10 @@ def test_same_is_the_courses_padding_on_torch_too(input_shape, kernel, stride, o
     assert tuple(Y.shape) == (input_shape[0], *output_hw, 3)
     W, b = layer.parameters["W"], layer.parameters["b"]
     expected = torch.nn.functional.conv2d(
-        X.permute(0, 3, 1, 2), W.permute(3, 2, 0, 1), b.reshape(-1), stride=stride,
+        X.permute(0, 3, 1, 2),
+        W.permute(3, 2, 0, 1),
+        b.reshape(-1),
+        stride=stride,
         padding=((kernel[0] - 1) // 2, (kernel[1] - 1) // 2),
     ).permute(0, 2, 3, 1)
     assert torch.allclose(Y, expected, rtol=1e-12, atol=1e-12)

@@ -77,7 +77,9 @@ def test_losses_take_cpu_targets_for_gpu_predictions():
         assert_agree(f"cuda vs cpu loss {name}", "backward", gradient, loss.backward(Y, Y_hat))
 
 
-@pytest.mark.parametrize("name, options", [("sgd", {"lr": 0.1, "momentum": 0.9, "clip_norm": 1.0}), ("adam", {"lr": 0.01, "clip_norm": 0.5})])
+@pytest.mark.parametrize(
+    "name, options", [("sgd", {"lr": 0.1, "momentum": 0.9, "clip_norm": 1.0}), ("adam", {"lr": 0.01, "clip_norm": 0.5})]
+)
 def test_optimizers_update_on_the_gpu_and_checkpoint_as_numpy(name, options):
     rng = np.random.default_rng(0)
     start = rng.standard_normal((5, 3))
@@ -96,7 +98,12 @@ def test_optimizers_update_on_the_gpu_and_checkpoint_as_numpy(name, options):
         cpu_optimizer.update("0.W", cpu_param, torch.from_numpy(grad))
         resumed.update("0.W", gpu_param, torch.from_numpy(grad).to(DEVICE))
     assert gpu_param.device.type == "cuda"
-    assert all(value.device.type == "cuda" for table in resumed.state.values() for value in table.values() if torch.is_tensor(value))
+    assert all(
+        value.device.type == "cuda"
+        for table in resumed.state.values()
+        for value in table.values()
+        if torch.is_tensor(value)
+    )
     assert_agree(f"cuda vs cpu optimizer {name}", "6 steps", gpu_param, cpu_param)
 
 

@@ -33,7 +33,9 @@ def test_evaluation_mode_is_the_identity_on_both_backends():
 
 @pytest.mark.parametrize("shape", [(5, 7), (2, 3, 3, 4)])
 def test_passes_the_finite_difference_check_with_the_mask_held_fixed(shape):
-    layer = NumpyFacingLayer(FixedRandomness(corenn.create("layer", "dropout", "torch", rate=0.3, activation="tanh"), seed=2))
+    layer = NumpyFacingLayer(
+        FixedRandomness(corenn.create("layer", "dropout", "torch", rate=0.3, activation="tanh"), seed=2)
+    )
     errors = check_layer_gradients(layer, np.random.default_rng(10).standard_normal(shape))
     assert errors["X"] <= DEFAULT_TOLERANCE, errors
 

@@ -23,12 +23,16 @@ def test_fully_connected_agrees_with_numpy(activation, shape, n_out):
     X = np.random.default_rng(4).standard_normal(shape) * 2
     compare_layer("layer fully_connected", numpy_layer, torch_layer, X)
     # a second batch of another size through the same weights
-    compare_layer("layer fully_connected", numpy_layer, torch_layer, np.random.default_rng(5).standard_normal((3, shape[1])))
+    compare_layer(
+        "layer fully_connected", numpy_layer, torch_layer, np.random.default_rng(5).standard_normal((3, shape[1]))
+    )
 
 
 @pytest.mark.parametrize("weight_init", INITIALIZERS)
 def test_fully_connected_draws_the_numpy_layers_weights_from_the_same_seed(weight_init):
-    numpy_layer, torch_layer = layer_pair("fully_connected", seed=11, n_out=8, activation="relu", weight_init=weight_init)
+    numpy_layer, torch_layer = layer_pair(
+        "fully_connected", seed=11, n_out=8, activation="relu", weight_init=weight_init
+    )
     X = np.ones((2, 20))
     numpy_layer.forward(X)
     torch_layer.forward(torch.from_numpy(X))
@@ -36,9 +40,7 @@ def test_fully_connected_draws_the_numpy_layers_weights_from_the_same_seed(weigh
 
 
 @pytest.mark.parametrize("keep_dim", ["first", "last", -1])
-@pytest.mark.parametrize(
-    "shape", [(2, 3, 4, 5), (1, 7), (5, 2, 2), (3, 1, 1, 1)]
-)
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 7), (5, 2, 2), (3, 1, 1, 1)])
 def test_flatten_agrees_with_numpy(shape, keep_dim):
     numpy_layer, torch_layer = layer_pair("flatten", keep_dim=keep_dim)
     compare_layer("layer flatten", numpy_layer, torch_layer, np.random.default_rng(0).standard_normal(shape))

@@ -88,13 +88,16 @@ def test_scale_keeps_dtype_and_device(dtype):
     Y = layer.forward(torch.ones(2, 3, dtype=dtype))
     assert Y.dtype == dtype and layer.backward(torch.ones(2, 3, dtype=dtype)).dtype == dtype
     Y = layer.forward(torch.ones(2, 3, dtype=dtype, device="meta"))
-    assert Y.device.type == "meta" and layer.backward(torch.ones(2, 3, dtype=dtype, device="meta")).device.type == "meta"
+    assert (
+        Y.device.type == "meta" and layer.backward(torch.ones(2, 3, dtype=dtype, device="meta")).device.type == "meta"
+    )
     with pytest.raises(CorennError, match="scale backward: the input is on cpu but the layer works on meta"):
         layer.backward(torch.ones(2, 3, dtype=dtype))
 
 
 @pytest.mark.parametrize(
-    "options", [{"factor": 0}, {"factor": float("inf")}, {"factor": float("nan")}, {"factor": True}, {"factor": "1/9"}, {}]
+    "options",
+    [{"factor": 0}, {"factor": float("inf")}, {"factor": float("nan")}, {"factor": True}, {"factor": "1/9"}, {}],
 )
 def test_scale_option_errors_are_the_numpy_backends(options):
     with pytest.raises(ConfigError) as numpy_error:
@@ -208,7 +211,9 @@ def test_batch_norm_without_scale_passes_the_finite_difference_check(shape, trai
 
 @pytest.mark.parametrize("input_shape", [(4, 5), (2, 3, 3, 2)])
 def test_batch_norm_without_scale_conformance(input_shape):
-    check_layer_conformance(lambda: NumpyFacingLayer(corenn.create("layer", "batch_norm", "torch", scale=False)), input_shape)
+    check_layer_conformance(
+        lambda: NumpyFacingLayer(corenn.create("layer", "batch_norm", "torch", scale=False)), input_shape
+    )
 
 
 def test_batch_norm_without_scale_keeps_float32():
@@ -223,10 +228,14 @@ def test_an_epsilon_of_1e_minus_12_is_allowed_and_used_on_torch():
     X = torch.tensor([[0.0], [2e-6]], dtype=torch.float64)  # variance 1e-12: epsilon 1e-12 halves 1 / var
     layer = corenn.create("layer", "batch_norm", "torch", epsilon=1e-12, momentum=0.5, scale=False)
     assert layer.epsilon == 1e-12 and layer.momentum == 0.5
-    torch.testing.assert_close(layer.forward(X), torch.tensor([[-0.5**0.5], [0.5**0.5]], dtype=torch.float64), rtol=1e-9, atol=0)
+    torch.testing.assert_close(
+        layer.forward(X), torch.tensor([[-(0.5**0.5)], [0.5**0.5]], dtype=torch.float64), rtol=1e-9, atol=0
+    )
 
 
-@pytest.mark.parametrize("options", [{"scale": "no"}, {"scale": 1}, {"scale": None}, {"epsilon": -1e-12}, {"momentum": -0.1}])
+@pytest.mark.parametrize(
+    "options", [{"scale": "no"}, {"scale": 1}, {"scale": None}, {"epsilon": -1e-12}, {"momentum": -0.1}]
+)
 def test_batch_norm_option_errors_are_the_numpy_backends(options):
     with pytest.raises(ConfigError) as numpy_error:
         corenn.create("layer", "batch_norm", "numpy", **options)

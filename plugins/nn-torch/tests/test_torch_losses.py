@@ -36,7 +36,12 @@ def test_forward_and_backward_agree_with_numpy(name, case, Y, Y_hat):
     value = torch_loss.forward(torch.from_numpy(Y), torch.from_numpy(Y_hat))
     assert isinstance(value, float)
     assert_agree(label, f"{case} forward", value, numpy_loss.forward(Y, Y_hat))
-    assert_agree(label, f"{case} backward", torch_loss.backward(torch.from_numpy(Y), torch.from_numpy(Y_hat)), numpy_loss.backward(Y, Y_hat))
+    assert_agree(
+        label,
+        f"{case} backward",
+        torch_loss.backward(torch.from_numpy(Y), torch.from_numpy(Y_hat)),
+        numpy_loss.backward(Y, Y_hat),
+    )
 
 
 def test_cross_entropy_of_a_zero_probability_is_finite_with_a_finite_gradient():
@@ -58,7 +63,9 @@ def test_numpy_and_integer_targets_follow_the_predictions_dtype(name):
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_finite_difference_check(name):
-    errors = check_loss_gradients(NumpyFacingLoss(corenn.create("loss", name, "torch")), *example_classification_batch(5, 4))
+    errors = check_loss_gradients(
+        NumpyFacingLoss(corenn.create("loss", name, "torch")), *example_classification_batch(5, 4)
+    )
     assert errors["Y_hat"] <= DEFAULT_TOLERANCE
 
 

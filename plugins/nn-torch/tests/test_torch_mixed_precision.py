@@ -73,7 +73,9 @@ def test_bfloat16_products_agree_with_float32_to_bfloat16_precision(name, option
         assert error <= BFLOAT16_TOLERANCE, f"{name} {what}: relative error {error:.3g}"
     for what, mixed_value, full_value in [("output", Y_mixed, Y_full), ("dL/dX", dX_mixed, dX_full)]:
         error = relative_error(as_numpy(mixed_value), as_numpy(full_value))
-        assert error >= SURELY_ROUNDED, f"{name} {what}: relative error {error:.3g}: the product did not run in bfloat16"
+        assert error >= SURELY_ROUNDED, (
+            f"{name} {what}: relative error {error:.3g}: the product did not run in bfloat16"
+        )
     if "W" in full.gradients:
         error = relative_error(as_numpy(mixed.gradients["W"]), as_numpy(full.gradients["W"]))
         assert error >= SURELY_ROUNDED, f"{name} dL/dW: relative error {error:.3g}: the product did not run in bfloat16"
@@ -109,7 +111,10 @@ def test_without_a_compute_dtype_a_layer_computes_in_its_inputs_dtype():
 @pytest.mark.parametrize("value", ["float16", torch.float16, "bf16", 16, torch.int32])
 def test_an_unknown_compute_dtype_is_a_config_error_naming_the_allowed_ones(value):
     layer = corenn.create("layer", "conv2d", "torch", n_out=2, kernel_shape=3)
-    with pytest.raises(ConfigError, match=r"conv2d: compute_dtype must be None \(the input's dtype\) or one of bfloat16, float32, float64"):
+    with pytest.raises(
+        ConfigError,
+        match=r"conv2d: compute_dtype must be None \(the input's dtype\) or one of bfloat16, float32, float64",
+    ):
         layer.compute_dtype = value
 
 
@@ -128,7 +133,9 @@ def test_the_model_sets_the_compute_dtype_on_every_layer_that_has_one_residual_b
     layers = [
         ComponentConfig("patch_whitening", {"kernel_size": 2}),
         ComponentConfig("conv2d", {"n_out": 4, "kernel_shape": 3}),
-        ComponentConfig("residual", {"layers": [conv, {"name": "batch_norm"}, conv], "shortcut": {**conv, "kernel_shape": 1}}),
+        ComponentConfig(
+            "residual", {"layers": [conv, {"name": "batch_norm"}, conv], "shortcut": {**conv, "kernel_shape": 1}}
+        ),
         ComponentConfig("pool2d", {"kernel_shape": 2, "stride": 2}),
         ComponentConfig("flatten"),
         ComponentConfig("fully_connected", {"n_out": "auto", "activation": "softmax"}),
@@ -165,9 +172,18 @@ def test_mixed_precision_is_false_by_default_and_absent_from_a_configs_table():
     [
         ({"mixed_precision": True}, r'mixed_precision = true needs backend = "torch" .*got backend = \'numpy\''),
         ({"mixed_precision": True, "dtype": "float32"}, r'mixed_precision = true needs backend = "torch"'),
-        ({"mixed_precision": True, "backend": "torch"}, r"mixed_precision = true is for float32 runs .*got dtype = 'float64'.*set dtype = \"float32\""),
-        ({"mixed_precision": "yes", "backend": "torch", "dtype": "float32"}, r"mixed_precision must be true or false, got 'yes'"),
-        ({"mixed_precision": 1, "backend": "torch", "dtype": "float32"}, r"mixed_precision must be true or false, got 1"),
+        (
+            {"mixed_precision": True, "backend": "torch"},
+            r"mixed_precision = true is for float32 runs .*got dtype = 'float64'.*set dtype = \"float32\"",
+        ),
+        (
+            {"mixed_precision": "yes", "backend": "torch", "dtype": "float32"},
+            r"mixed_precision must be true or false, got 'yes'",
+        ),
+        (
+            {"mixed_precision": 1, "backend": "torch", "dtype": "float32"},
+            r"mixed_precision must be true or false, got 1",
+        ),
     ],
 )
 def test_mixed_precision_where_it_cannot_work_is_a_config_error(changes, message):
@@ -277,13 +293,21 @@ def test_a_mixed_precision_run_trains_records_float32_and_rebuilds_in_mixed_prec
     config = with_overrides(config, device="cpu")  # a GPU run's records load on the CPU too
     data, model, *_ = training.build(config)
     model.load_parameters(f"{mixed['run_dir']}/parameters.npz")
-    assert [getattr(layer, "compute_dtype", None) for layer in model.layers] == [torch.bfloat16, torch.bfloat16, None, None, torch.bfloat16]
+    assert [getattr(layer, "compute_dtype", None) for layer in model.layers] == [
+        torch.bfloat16,
+        torch.bfloat16,
+        None,
+        None,
+        torch.bfloat16,
+    ]
     assert np.mean(model.predict(data.test.X) == data.test.labels) == pytest.approx(mixed["test_accuracy"])
 
 
 def test_a_mixed_precision_run_resumes_to_the_uninterrupted_result(tmp_path, with_images):
     whole = training.train(conv_config("run", True), out_dir=tmp_path / "whole", verbose=False)
     with pytest.raises(KeyboardInterrupt):
-        training.train(conv_config("run", True), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(2)])
+        training.train(
+            conv_config("run", True), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(2)]
+        )
     resumed = training.resume(tmp_path / "cut" / "run", verbose=False)
     assert resumed["test_loss"] == pytest.approx(whole["test_loss"], rel=1e-6)

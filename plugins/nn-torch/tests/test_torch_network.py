@@ -53,7 +53,9 @@ def test_the_same_seed_gives_the_same_network_and_the_same_gradients():
         assert_agree("network", f"dL/d{name}", torch_model.named_gradients()[name], value)
 
 
-@pytest.mark.parametrize("optimizer, options", [("sgd", {"lr": 0.1, "momentum": 0.9, "clip_norm": 1.0}), ("adam", {"lr": 0.01})])
+@pytest.mark.parametrize(
+    "optimizer, options", [("sgd", {"lr": 0.1, "momentum": 0.9, "clip_norm": 1.0}), ("adam", {"lr": 0.01})]
+)
 def test_training_steps_agree(optimizer, options):
     models = {"numpy": build("numpy", seed=3), "torch": build("torch", seed=3)}
     optimizers = {backend: corenn.create("optimizer", optimizer, backend, **options) for backend in models}

@@ -22,8 +22,10 @@ def scramble(numpy_layer, torch_layer, seed=1):
     rng = np.random.default_rng(seed)
     shape = numpy_layer.parameters["W"].shape
     values = {
-        "W": rng.standard_normal(shape), "b": rng.standard_normal(shape),
-        "running_mean": rng.standard_normal(shape), "running_var": rng.uniform(0.5, 2.0, shape),
+        "W": rng.standard_normal(shape),
+        "b": rng.standard_normal(shape),
+        "running_mean": rng.standard_normal(shape),
+        "running_var": rng.uniform(0.5, 2.0, shape),
     }
     for key, value in values.items():
         table = "parameters" if key in ("W", "b") else "buffers"
@@ -75,7 +77,9 @@ def test_matches_torchs_own_batch_norm_and_its_autograd(shape, training):
     channels_first = (0, X.ndim - 1, *range(1, X.ndim - 1))  # NHWC -> NCHW, (m, n) unchanged
     X_ref = X.permute(channels_first).clone().requires_grad_(True)
     gamma_ref, beta_ref = gamma.clone().requires_grad_(True), beta.clone().requires_grad_(True)
-    Y_ref = F.batch_norm(X_ref, running_mean, running_var, gamma_ref, beta_ref, training=training, momentum=0.2, eps=1e-3)
+    Y_ref = F.batch_norm(
+        X_ref, running_mean, running_var, gamma_ref, beta_ref, training=training, momentum=0.2, eps=1e-3
+    )
     Y_ref.backward(G.permute(channels_first))
     back = (0, *range(2, X.ndim), 1)
     assert_agree(LABEL + " (vs torch)", "output", Y, Y_ref.detach().permute(back))

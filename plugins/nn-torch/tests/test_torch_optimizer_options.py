@@ -142,7 +142,9 @@ def test_backends_agree_with_lr_scale_nesterov_and_a_changing_rate(name, options
 
 @pytest.mark.parametrize("name", ["sgd", "adam"])
 def test_lr_scale_on_torch_keeps_float32_and_checks_the_factor(name):
-    optimizer = corenn.create("optimizer", name, "torch", lr=0.1, **({"momentum": 0.9, "nesterov": True} if name == "sgd" else {}))
+    optimizer = corenn.create(
+        "optimizer", name, "torch", lr=0.1, **({"momentum": 0.9, "nesterov": True} if name == "sgd" else {})
+    )
     param = torch.ones(3, dtype=torch.float32)
     optimizer.update("0.b", param, torch.full((3,), 0.5, dtype=torch.float32), lr_scale=64.0)
     assert param.dtype == torch.float32
@@ -161,7 +163,9 @@ def test_a_torch_run_with_every_factor_two_is_a_run_at_twice_the_rate(no_plots):
         data["optimizer"]["lr"] = lr
         trainer = trainer_for(load_config(data))
         trainer.fit()
-        results.append({key: value.detach().numpy().copy() for key, value in trainer.run.model.named_parameters().items()})
+        results.append(
+            {key: value.detach().numpy().copy() for key, value in trainer.run.model.named_parameters().items()}
+        )
     for key in results[0]:
         np.testing.assert_array_equal(results[0][key], results[1][key], err_msg=key)
 
@@ -195,6 +199,8 @@ def torch_one_cycle_rates(total_steps, max_lr, **options):
 )
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_one_cycle_linear_is_torchs_linear_one_cycle_lr(total_steps, options, backend):
-    ours = corenn.create("scheduler", "one_cycle", backend, initial_lr=0.4, total_steps=total_steps, anneal="linear", **options)
+    ours = corenn.create(
+        "scheduler", "one_cycle", backend, initial_lr=0.4, total_steps=total_steps, anneal="linear", **options
+    )
     reference = torch_one_cycle_rates(total_steps, 0.4, **options)
     assert [ours(step) for step in range(total_steps)] == pytest.approx(reference, rel=1e-12, abs=0)

@@ -50,7 +50,9 @@ def test_updates_agree_with_numpy_step_by_step(name, options):
     torch_optimizer = corenn.create("optimizer", name, "torch", **options)
     numpy_params = starting_parameters()
     torch_params = {key: torch.from_numpy(value.copy()) for key, value in numpy_params.items()}
-    schedule = corenn.create("scheduler", "exponential", "numpy", initial_lr=numpy_optimizer.lr, decay=0.5, stage_length=3)
+    schedule = corenn.create(
+        "scheduler", "exponential", "numpy", initial_lr=numpy_optimizer.lr, decay=0.5, stage_length=3
+    )
     for step in range(8):
         run(numpy_optimizer, numpy_params, [step], np.asarray, schedule)
         run(torch_optimizer, torch_params, [step], torch.from_numpy, schedule)
@@ -97,7 +99,9 @@ def test_a_checkpoint_of_one_backend_resumes_on_the_other(name, options, directi
     second = corenn.create("optimizer", name, second_backend, **options)
     second.load_state_dict(state)
     convert = torch.from_numpy if second_backend == "torch" else np.asarray
-    params = {key: (torch.from_numpy(value) if second_backend == "torch" else value) for key, value in saved_params.items()}
+    params = {
+        key: (torch.from_numpy(value) if second_backend == "torch" else value) for key, value in saved_params.items()
+    }
     run(second, params, range(3, 6), convert)
     for key in SHAPES:
         assert_agree(label(name, options), f"resumed {direction} {key}", params[key], reference_params[key])

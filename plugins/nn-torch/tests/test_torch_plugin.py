@@ -43,7 +43,15 @@ def test_the_torch_backend_has_every_component_the_numpy_backend_has(kind):
 def test_the_full_course_set_is_there():
     registry = corenn.plugins.get_registry()
     assert registry.names("layer", "torch") == [
-        "batch_norm", "conv2d", "dropout", "flatten", "fully_connected", "patch_whitening", "pool2d", "residual", "scale",
+        "batch_norm",
+        "conv2d",
+        "dropout",
+        "flatten",
+        "fully_connected",
+        "patch_whitening",
+        "pool2d",
+        "residual",
+        "scale",
     ]
     assert registry.names("activation", "torch") == ["arctan", "gelu", "linear", "relu", "sigmoid", "softmax", "tanh"]
     assert registry.names("loss", "torch") == ["cross_entropy", "l2"]

@@ -19,8 +19,18 @@ def test_label_smoothing_agrees_with_numpy(eps):
     Y, Y_hat = example_classification_batch(7, 5, seed=3)
     numpy_loss = corenn.create("loss", "cross_entropy", "numpy", label_smoothing=eps)
     torch_loss = corenn.create("loss", "cross_entropy", "torch", label_smoothing=eps)
-    assert_agree("loss cross_entropy (label_smoothing)", "value", np.array(torch_loss.forward(Y, torch.from_numpy(Y_hat))), np.array(numpy_loss.forward(Y, Y_hat)))
-    assert_agree("loss cross_entropy (label_smoothing)", "dL/dY_hat", torch_loss.backward(Y, torch.from_numpy(Y_hat)), numpy_loss.backward(Y, Y_hat))
+    assert_agree(
+        "loss cross_entropy (label_smoothing)",
+        "value",
+        np.array(torch_loss.forward(Y, torch.from_numpy(Y_hat))),
+        np.array(numpy_loss.forward(Y, Y_hat)),
+    )
+    assert_agree(
+        "loss cross_entropy (label_smoothing)",
+        "dL/dY_hat",
+        torch_loss.backward(Y, torch.from_numpy(Y_hat)),
+        numpy_loss.backward(Y, Y_hat),
+    )
     errors = check_loss_gradients(NumpyFacingLoss(torch_loss), Y, Y_hat)
     assert errors["Y_hat"] <= DEFAULT_TOLERANCE
 
@@ -36,7 +46,9 @@ def test_softmax_then_smoothed_cross_entropy_is_torchs_cross_entropy_loss(eps):
     loss = corenn.create("loss", "cross_entropy", "torch", label_smoothing=eps)
     Y = F.one_hot(labels, 4).double()
     probabilities = softmax.forward(logits.detach())
-    assert_agree("loss cross_entropy (vs torch)", "value", np.array(loss.forward(Y, probabilities)), reference.detach().numpy())
+    assert_agree(
+        "loss cross_entropy (vs torch)", "value", np.array(loss.forward(Y, probabilities)), reference.detach().numpy()
+    )
     dlogits = softmax.backward(logits.detach(), loss.backward(Y, probabilities))
     assert_agree("loss cross_entropy (vs torch)", "dL/dlogits", dlogits, logits.grad)
 
@@ -108,7 +120,9 @@ def test_weight_decay_matches_torchs_sgd_and_adamw(name, options, reference):
     Adam with decoupled decay is torch's AdamW."""
     ours = corenn.create("optimizer", name, "torch", **options)
     params = {key: torch.from_numpy(value.copy()) for key, value in starting_parameters().items()}
-    torch_params = {key: torch.nn.Parameter(torch.from_numpy(value.copy())) for key, value in starting_parameters().items()}
+    torch_params = {
+        key: torch.nn.Parameter(torch.from_numpy(value.copy())) for key, value in starting_parameters().items()
+    }
     optimizer = reference(list(torch_params.values()))
     for step in range(8):
         grads = gradients(step)

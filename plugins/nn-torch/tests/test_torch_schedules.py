@@ -32,7 +32,9 @@ def torch_rates(make_scheduler, total_steps, base_lr):
 def test_one_cycle_is_torchs_one_cycle_lr(total_steps, options):
     ours = corenn.create("scheduler", "one_cycle", "torch", initial_lr=0.4, total_steps=total_steps, **options)
     reference = torch_rates(
-        lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.4, total_steps=total_steps, **options),
+        lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=0.4, total_steps=total_steps, **options
+        ),
         total_steps,
         0.4,
     )

@@ -92,7 +92,9 @@ def test_a_torch_runs_records_are_numpy_files_that_load_into_a_numpy_model(tmp_p
 def test_an_interrupted_torch_run_resumes_to_the_uninterrupted_result(tmp_path):
     whole = training.train(iris("torch", epochs=6), out_dir=tmp_path / "whole", verbose=False)
     with pytest.raises(KeyboardInterrupt):
-        training.train(iris("torch", epochs=6), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(3)])
+        training.train(
+            iris("torch", epochs=6), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(3)]
+        )
     resumed = training.resume(tmp_path / "cut" / "iris-ffnn", verbose=False)
     for key in ("train_loss", "val_loss", "test_loss", "test_accuracy"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-12), key
@@ -124,26 +126,35 @@ def test_resume_still_refuses_other_config_changes(tmp_path):
     run_dir = training.train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)["run_dir"]
     text = open(f"{run_dir}/config.toml").read().replace("seed = 0", "seed = 1")
     open(f"{run_dir}/config.toml", "w").write(text)
-    with pytest.raises(ConfigError, match=r"changed: seed\); a resumed run keeps its config, only --epochs, --backend and --device may change"):
+    with pytest.raises(
+        ConfigError,
+        match=r"changed: seed\); a resumed run keeps its config, only --epochs, --backend and --device may change",
+    ):
         training.resume(run_dir, verbose=False, epochs=3, backend="torch")
 
 
 def test_augmentation_on_tensors_equals_augmentation_on_arrays():
     X = np.random.default_rng(0).normal(size=(8, 6, 5, 3))
     on_numpy = augment_batch(X, np.random.default_rng(3), NumpyArrays(), crop_padding=2, flip=True)
-    on_torch = augment_batch(torch.from_numpy(X), np.random.default_rng(3), TorchArrays(torch.device("cpu")), crop_padding=2, flip=True)
+    on_torch = augment_batch(
+        torch.from_numpy(X), np.random.default_rng(3), TorchArrays(torch.device("cpu")), crop_padding=2, flip=True
+    )
     assert torch.is_tensor(on_torch) and np.array_equal(on_torch.numpy(), on_numpy)
 
 
 def test_a_torch_split_lives_on_the_device_with_int64_labels():
     data = training.build(config_from_dict(iris("torch")))[0]
     split = TorchArrays(torch.device("cpu")).split(data.train)
-    assert split.X.dtype == torch.float64 and split.Y.shape == (len(data.train), 3) and split.labels.dtype == torch.int64
+    assert (
+        split.X.dtype == torch.float64 and split.Y.shape == (len(data.train), 3) and split.labels.dtype == torch.int64
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_a_gpu_is_a_config_error_that_suggests_the_cpu():
-    with pytest.raises(ConfigError, match=r"device 'cuda': no CUDA device is available to torch here; use --device cpu"):
+    with pytest.raises(
+        ConfigError, match=r"device 'cuda': no CUDA device is available to torch here; use --device cpu"
+    ):
         training.train(iris("torch", device="cuda"), record=False, verbose=False)
 
 
@@ -172,7 +183,10 @@ def registered(kind, name, backend="torch"):
     return name in corenn.plugins.get_plugins().registry.names(kind, backend)
 
 
-@pytest.mark.skipif(not (registered("layer", "batch_norm") and registered("layer", "dropout")), reason="needs batch_norm and dropout on torch")
+@pytest.mark.skipif(
+    not (registered("layer", "batch_norm") and registered("layer", "dropout")),
+    reason="needs batch_norm and dropout on torch",
+)
 def test_batch_norm_and_dropout_train_the_same_on_both_backends(tmp_path):
     """Modes and buffers on tensors: the running statistics are saved, and both backends agree."""
     layers = [
@@ -181,7 +195,10 @@ def test_batch_norm_and_dropout_train_the_same_on_both_backends(tmp_path):
         {"name": "dropout", "rate": 0.2},
         {"name": "fully_connected", "n_out": "auto", "activation": "softmax"},
     ]
-    runs = {backend: training.train(iris(backend, epochs=4, layers=layers, name=backend), out_dir=tmp_path, verbose=False) for backend in ("numpy", "torch")}
+    runs = {
+        backend: training.train(iris(backend, epochs=4, layers=layers, name=backend), out_dir=tmp_path, verbose=False)
+        for backend in ("numpy", "torch")
+    }
     numpy_saved = load_arrays(f"{runs['numpy']['run_dir']}/parameters.npz")
     torch_saved = load_arrays(f"{runs['torch']['run_dir']}/parameters.npz")
     assert any(name.startswith("buffer/1.") for name in torch_saved)

@@ -30,7 +30,9 @@ def smooth_images(shape, seed=0):
 
 
 def layers(**options):
-    return corenn.create("layer", "patch_whitening", "numpy", **options), corenn.create("layer", "patch_whitening", "torch", **options)
+    return corenn.create("layer", "patch_whitening", "numpy", **options), corenn.create(
+        "layer", "patch_whitening", "torch", **options
+    )
 
 
 @pytest.mark.parametrize("shape, k", [((6, 7, 8, 3), 2), ((3, 6, 6, 2), 3), ((2, 4, 5, 1), 1)])
@@ -168,7 +170,9 @@ def test_a_torch_model_fits_saves_and_loads_its_filters(tmp_path):
 def test_dirac_is_torchs_default_conv_weight_with_dirac_on_the_first_filters(shape):
     weight = corenn.create("initializer", "dirac", "torch")(shape, np.random.default_rng(0))
     assert torch.is_tensor(weight) and weight.dtype == torch.float64
-    np.testing.assert_array_equal(weight.numpy(), corenn.create("initializer", "dirac")(shape, np.random.default_rng(0)))
+    np.testing.assert_array_equal(
+        weight.numpy(), corenn.create("initializer", "dirac")(shape, np.random.default_rng(0))
+    )
     kernel = weight.reshape(1, 1, *shape) if len(shape) == 2 else weight
     torch_layout = kernel.permute(3, 2, 0, 1).clone()  # (C_out, C_in, kh, kw)
     expected = torch_layout.clone()

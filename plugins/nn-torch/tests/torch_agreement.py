@@ -24,7 +24,9 @@ def as_array(value):
 def assert_agree(component, what, torch_value, numpy_value, tolerance=TOLERANCE):
     """Assert that the torch backend's ``torch_value`` matches the numpy backend's."""
     torch_array, numpy_array = as_array(torch_value), as_array(numpy_value)
-    assert torch_array.shape == numpy_array.shape, f"{component} {what}: shape {torch_array.shape} != {numpy_array.shape}"
+    assert torch_array.shape == numpy_array.shape, (
+        f"{component} {what}: shape {torch_array.shape} != {numpy_array.shape}"
+    )
     error = relative_error(torch_array, numpy_array)
     LARGEST[component] = max(LARGEST.get(component, 0.0), error)
     assert error <= tolerance, f"{component} {what}: relative error {error:.3g} > {tolerance:g}"

@@ -18,8 +18,12 @@ def add_config_arguments(parser):
     parser.add_argument(
         "--threads", type=int, metavar="N", help="threads for the BLAS and torch while training (default: one per core)"
     )
-    parser.add_argument("--out", default="experiments", metavar="DIR", help="where run directories go (default: experiments)")
-    parser.add_argument("--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)")
+    parser.add_argument(
+        "--out", default="experiments", metavar="DIR", help="where run directories go (default: experiments)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
 
 

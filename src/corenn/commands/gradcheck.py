@@ -20,10 +20,16 @@ def add_arguments(parser):
         metavar="KEY=VALUE",
         help="component options as TOML values, e.g. n_out=3 activation=tanh kernel_shape=[3,3] (anywhere after NAME)",
     )
-    parser.add_argument("--input-shape", metavar="N,...", help="input shape, e.g. 4,5 or 2,7,7,3 (default: the component's example)")
+    parser.add_argument(
+        "--input-shape", metavar="N,...", help="input shape, e.g. 4,5 or 2,7,7,3 (default: the component's example)"
+    )
     parser.add_argument("--backend", default="numpy", help="component backend (default numpy)")
-    parser.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error that passes (default 1e-6)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the input, the parameters' perturbation and the projection")
+    parser.add_argument(
+        "--tolerance", type=float, default=1e-6, help="largest relative error that passes (default 1e-6)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the input, the parameters' perturbation and the projection"
+    )
     parser.add_argument(
         "--initial-parameters",
         action="store_true",

@@ -28,9 +28,7 @@ def add_arguments(parser):
         "--level", type=int, default=2, metavar="{1,2,3}", help="heading level of each component (default: 2)"
     )
     parser.add_argument("--backend", default="numpy", help="the backend whose components to list (default: numpy)")
-    parser.add_argument(
-        "--out", metavar="FILE", help="write to FILE (atomically) instead of standard output"
-    )
+    parser.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of standard output")
 
 
 def run(args: argparse.Namespace) -> int:

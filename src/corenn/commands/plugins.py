@@ -45,7 +45,11 @@ def run(args):
         if args.check:
             _print_check(info["check"])
     if args.check:
-        print("check: every component imports and builds" if not failed_checks else f"check: {failed_checks} component(s) FAILED")
+        print(
+            "check: every component imports and builds"
+            if not failed_checks
+            else f"check: {failed_checks} component(s) FAILED"
+        )
     return 1 if failed_checks else 0
 
 
@@ -61,7 +65,9 @@ def _print_check(results):
     imported = [result for result in results if result["outcome"] == "imported"]
     line = f"    {'check':<12} {built} built"
     if imported:
-        line += f", {len(imported)} imported only: " + "; ".join(f"{r['name']} ({r['why_not_built']})" for r in imported)
+        line += f", {len(imported)} imported only: " + "; ".join(
+            f"{r['name']} ({r['why_not_built']})" for r in imported
+        )
     print(line)
     for result in results:
         if result["outcome"] == "failed":

@@ -12,8 +12,12 @@ def add_arguments(parser):
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory that corenn train created")
     parser.add_argument("--dataset", help="the data set to predict (default: the one the run was trained on)")
     parser.add_argument("--split", default="test", help="which split: train, val or test (default: test)")
-    parser.add_argument("--out", default="submission.csv", metavar="FILE", help="the CSV file to write (default: submission.csv)")
-    parser.add_argument("--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)")
+    parser.add_argument(
+        "--out", default="submission.csv", metavar="FILE", help="the CSV file to write (default: submission.csv)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"
+    )
     parser.add_argument("--device", help="device for backends that have several (cpu, cuda, auto; default: the run's)")
     parser.add_argument("--batch-size", type=int, default=1024, help="samples per forward pass (default: 1024)")
     parser.add_argument("--json", action="store_true", help="print a summary as one JSON object")
@@ -42,7 +46,9 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
 
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
-        raise CorennError(f"{run_dir} is not a corenn run directory (it has no {CONFIG_FILE}); pass a directory that corenn train created")
+        raise CorennError(
+            f"{run_dir} is not a corenn run directory (it has no {CONFIG_FILE}); pass a directory that corenn train created"
+        )
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -86,7 +92,9 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
     predictions = []
     with arrays.no_grad():
         for start in range(0, len(X), batch_size):
-            Y_hat = averaged_outputs(model.forward, arrays.to_device(X[start : start + batch_size]), arrays, test_augment)
+            Y_hat = averaged_outputs(
+                model.forward, arrays.to_device(X[start : start + batch_size]), arrays, test_augment
+            )
             predictions.append(as_numpy(Y_hat.argmax(1)))
     return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
 
@@ -102,10 +110,21 @@ def run(args):
     from corenn.io import atomic_write
 
     labels = predict_labels(
-        args.run_dir, dataset=args.dataset, split=args.split, data_dir=args.data_dir, device=args.device, batch_size=args.batch_size
+        args.run_dir,
+        dataset=args.dataset,
+        split=args.split,
+        data_dir=args.data_dir,
+        device=args.device,
+        batch_size=args.batch_size,
     )
     atomic_write(args.out, submission_csv(labels))
-    summary = {"run_dir": str(args.run_dir), "dataset": args.dataset, "split": args.split, "predictions": len(labels), "out": str(args.out)}
+    summary = {
+        "run_dir": str(args.run_dir),
+        "dataset": args.dataset,
+        "split": args.split,
+        "predictions": len(labels),
+        "out": str(args.out),
+    }
     if args.json:
         print_json(summary)
     else:

@@ -15,8 +15,16 @@ def add_arguments(parser):
     from corenn.commands.common import add_config_arguments
 
     add_config_arguments(parser)
-    parser.add_argument("--lrs", type=_floats, default=[0.005, 0.02, 0.05], metavar="A,B,...", help="learning rates (default 0.005,0.02,0.05)")
-    parser.add_argument("--hidden", type=_ints, default=[16, 32], metavar="N,M,...", help="hidden layer sizes (default 16,32)")
+    parser.add_argument(
+        "--lrs",
+        type=_floats,
+        default=[0.005, 0.02, 0.05],
+        metavar="A,B,...",
+        help="learning rates (default 0.005,0.02,0.05)",
+    )
+    parser.add_argument(
+        "--hidden", type=_ints, default=[16, 32], metavar="N,M,...", help="hidden layer sizes (default 16,32)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing sweep directory")
 
 
@@ -27,10 +35,17 @@ def run(args):
     config = load_run_config(args)
 
     def show(row):
-        stderr(f"  lr {row['lr']:<8g} hidden {row['hidden']:<5} val_acc {row['val_accuracy']:.4f}  val_loss {row['val_loss']:.4f}  {row['seconds']:.1f}s")
+        stderr(
+            f"  lr {row['lr']:<8g} hidden {row['hidden']:<5} val_acc {row['val_accuracy']:.4f}  val_loss {row['val_loss']:.4f}  {row['seconds']:.1f}s"
+        )
 
     summary = run_sweep(
-        config, args.lrs, args.hidden, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite,
+        config,
+        args.lrs,
+        args.hidden,
+        data_dir=args.data_dir,
+        out_dir=args.out,
+        overwrite=args.overwrite,
         progress=None if args.json else show,
     )
     if args.json:
@@ -40,7 +55,9 @@ def run(args):
     for row in summary["rows"]:
         marker = "  <- best" if row is summary["best"] or row == summary["best"] else ""
         test = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
-        print(f"{row['lr']:>8g} {row['hidden']:>6} {row['train_loss']:>10.4f} {row['val_accuracy']:>8.4f} {row['val_loss']:>8.4f} {test:>8}{marker}")
+        print(
+            f"{row['lr']:>8g} {row['hidden']:>6} {row['train_loss']:>10.4f} {row['val_accuracy']:>8.4f} {row['val_loss']:>8.4f} {test:>8}{marker}"
+        )
     best = summary["best"]
     print(f"best by validation accuracy: lr {best['lr']:g}, hidden {best['hidden']}")
     if summary["best_test_error"] is not None:

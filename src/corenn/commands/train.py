@@ -43,8 +43,13 @@ def run(args):
 
                 raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
             result = resume(
-                args.resume, data_dir=args.data_dir, verbose=verbose, epochs=args.epochs, backend=args.backend,
-                device=args.device, threads=args.threads,
+                args.resume,
+                data_dir=args.data_dir,
+                verbose=verbose,
+                epochs=args.epochs,
+                backend=args.backend,
+                device=args.device,
+                threads=args.threads,
             )
         else:
             overrides = {"lr": args.lr, "mixed_precision": args.mixed_precision}
@@ -52,7 +57,9 @@ def run(args):
             if args.name is None and not args.overwrite:
                 result = _train_under_a_free_name(args, config, overrides, verbose)
             else:
-                result = train(config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose)
+                result = train(
+                    config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose
+                )
     if args.json:
         print_json(result)
     else:
@@ -94,8 +101,13 @@ def _reject_config_flags_on_resume(args):
     given = [
         flag
         for flag, value in (
-            ("--config", args.config), ("--preset", args.preset), ("--lr", args.lr), ("--name", args.name),
-            ("--batch-size", args.batch_size), ("--seed", args.seed), ("--dtype", args.dtype),
+            ("--config", args.config),
+            ("--preset", args.preset),
+            ("--lr", args.lr),
+            ("--name", args.name),
+            ("--batch-size", args.batch_size),
+            ("--seed", args.seed),
+            ("--dtype", args.dtype),
             (mixed_precision_flag, args.mixed_precision),
         )
         if value is not None

@@ -12,4 +12,15 @@ trainer pieces and run records; nothing here computes a layer, loss or update of
 
 from corenn.course import activations, datasets, layers, logs, losses, models, optimizers, schedulers, utils, weights
 
-__all__ = ["activations", "datasets", "layers", "logs", "losses", "models", "optimizers", "schedulers", "utils", "weights"]
+__all__ = [
+    "activations",
+    "datasets",
+    "layers",
+    "logs",
+    "losses",
+    "models",
+    "optimizers",
+    "schedulers",
+    "utils",
+    "weights",
+]

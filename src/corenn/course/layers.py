@@ -14,6 +14,7 @@ from corenn.layers import Layer
 
 __all__ = ["Conv2D", "Flatten", "FullyConnected", "Layer", "Pool2D", "initialize_layer"]
 
+
 def _weights(weight_init, activation):
     """A weight initializer name becomes the course's, drawing from numpy's global state."""
     return initialize_weights(weight_init, activation=activation) if isinstance(weight_init, str) else weight_init
@@ -30,7 +31,13 @@ def FullyConnected(n_out, activation, weight_init="xavier_uniform"):
 def Conv2D(n_out, kernel_shape, activation, stride=1, pad="same", weight_init="xavier_uniform"):
     """A cross-correlation over NHWC batches: W (kh, kw, C_in, n_out), b (1, n_out)."""
     layer = corenn.create(
-        "layer", "conv2d", n_out=n_out, kernel_shape=kernel_shape, activation=activation, stride=stride, pad=pad,
+        "layer",
+        "conv2d",
+        n_out=n_out,
+        kernel_shape=kernel_shape,
+        activation=activation,
+        stride=stride,
+        pad=pad,
         weight_init=_weights(weight_init, activation),
     )
     return layer
@@ -55,7 +62,15 @@ LAYERS = {
 
 
 def initialize_layer(
-    name, activation=None, weight_init=None, n_out=None, kernel_shape=None, stride=None, pad=None, mode=None, keep_dim="first"
+    name,
+    activation=None,
+    weight_init=None,
+    n_out=None,
+    kernel_shape=None,
+    stride=None,
+    pad=None,
+    mode=None,
+    keep_dim="first",
 ):
     """The layer the course calls ``name`` from the course's layer arguments.
 
@@ -66,15 +81,19 @@ def initialize_layer(
         raise ConfigError(f"unknown layer {name!r}; the course's layers are: {', '.join(LAYERS)}")
     build, takes = LAYERS[name]
     given = {
-        "activation": activation, "weight_init": weight_init, "n_out": n_out, "kernel_shape": kernel_shape,
-        "stride": stride, "pad": pad, "mode": mode, "keep_dim": None if keep_dim == "first" else keep_dim,
+        "activation": activation,
+        "weight_init": weight_init,
+        "n_out": n_out,
+        "kernel_shape": kernel_shape,
+        "stride": stride,
+        "pad": pad,
+        "mode": mode,
+        "keep_dim": None if keep_dim == "first" else keep_dim,
     }
     given = {option: value for option, value in given.items() if value is not None}
     foreign = sorted(set(given) - set(takes))
     if foreign:
-        raise ConfigError(
-            f"layer {name!r} takes no {', '.join(foreign)}; its arguments are: {', '.join(takes)}"
-        )
+        raise ConfigError(f"layer {name!r} takes no {', '.join(foreign)}; its arguments are: {', '.join(takes)}")
     missing = [
         parameter.name
         for parameter in inspect.signature(build).parameters.values()

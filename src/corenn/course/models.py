@@ -150,6 +150,8 @@ class NeuralNetwork:
         if self.logger is None or self.logger.save_dir is None:
             raise ConfigError("save_parameters needs a Logger made with save=True (it names the folder)")
         arrays = {
-            f"{index}.{name}": value for index, layer in enumerate(self.layers) for name, value in layer.parameters.items()
+            f"{index}.{name}": value
+            for index, layer in enumerate(self.layers)
+            for name, value in layer.parameters.items()
         }
         save_arrays(f"{self.logger.save_dir}parameters_epoch{epoch}.npz", arrays)

@@ -20,7 +20,9 @@ class SGD:
     """
 
     def __init__(self, lr, lr_scheduler, momentum=0.0, clip_norm=None, lr_decay=0.9, stage_length=None, staircase=None):
-        self.lr = initialize_scheduler(lr_scheduler, lr=lr, decay=lr_decay, stage_length=stage_length, staircase=staircase)
+        self.lr = initialize_scheduler(
+            lr_scheduler, lr=lr, decay=lr_decay, stage_length=stage_length, staircase=staircase
+        )
         self.momentum = 0.0 if momentum is None else momentum
         self.clip_norm = clip_norm
         self._sgd = corenn.create("optimizer", "sgd", lr=lr, momentum=self.momentum, clip_norm=clip_norm)
@@ -41,7 +43,14 @@ class SGD:
 
 
 def initialize_optimizer(
-    name="SGD", lr=None, lr_scheduler="constant", momentum=0.0, clip_norm=None, lr_decay=0.9, staircase=None, stage_length=None
+    name="SGD",
+    lr=None,
+    lr_scheduler="constant",
+    momentum=0.0,
+    clip_norm=None,
+    lr_decay=0.9,
+    staircase=None,
+    stage_length=None,
 ):
     """The optimizer the course calls ``name`` (``"SGD"``, the only one it has)."""
     if not isinstance(name, str) or name.lower() != "sgd":
@@ -49,6 +58,11 @@ def initialize_optimizer(
     if lr is None:
         raise ConfigError("initialize_optimizer needs lr, the learning rate (a number > 0)")
     return SGD(
-        lr=lr, lr_scheduler=lr_scheduler, momentum=momentum, clip_norm=clip_norm,
-        lr_decay=lr_decay, stage_length=stage_length, staircase=staircase,
+        lr=lr,
+        lr_scheduler=lr_scheduler,
+        momentum=momentum,
+        clip_norm=clip_norm,
+        lr_decay=lr_decay,
+        stage_length=stage_length,
+        staircase=staircase,
     )

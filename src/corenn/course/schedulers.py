@@ -18,7 +18,11 @@ def Exponential(lr, decay, stage_length, staircase):
     ``staircase=None`` (the course's default) means False.
     """
     return corenn.create(
-        "scheduler", "exponential", initial_lr=lr, decay=decay, stage_length=stage_length,
+        "scheduler",
+        "exponential",
+        initial_lr=lr,
+        decay=decay,
+        stage_length=stage_length,
         staircase=False if staircase is None else staircase,
     )
 

@@ -56,8 +56,19 @@ def read_batch(path):
     try:
         with open(path, "rb") as stream:
             batch = _ArrayOnlyUnpickler(io.BufferedReader(stream), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError) as exc:
-        raise DataError(f"{path} is not a CIFAR-10 batch ({type(exc).__name__}: {exc}); delete it to download it again") from exc
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+    ) as exc:
+        raise DataError(
+            f"{path} is not a CIFAR-10 batch ({type(exc).__name__}: {exc}); delete it to download it again"
+        ) from exc
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise DataError(f"{path} lacks the 'data' and 'labels' entries of a CIFAR-10 batch")
     data, labels = batch[b"data"], np.asarray(batch[b"labels"])

@@ -172,13 +172,16 @@ def check_image_options(input_shape, dataset, augment=None, test_augment="none")
     if test_augment != "none" and not is_image:
         raise DataError(
             f"dataset.test_augment = {test_augment!r} needs images of shape (height, width, channels); data set "
-            f"{dataset!r} has samples of shape {input_shape}: use test_augment = \"none\""
+            f'{dataset!r} has samples of shape {input_shape}: use test_augment = "none"'
         )
     if augment and augment.get("padding_mode", "zeros") == "reflect":
         _check_reflect_padding(augment.get("crop_padding", 0), input_shape[:2], "dataset.augment.crop_padding")
     if test_augment == "flip_translate":
         _check_reflect_padding(
-            1, input_shape[:2], "dataset.test_augment = 'flip_translate' (a 1-pixel shift)", remedy='use test_augment = "flip"'
+            1,
+            input_shape[:2],
+            "dataset.test_augment = 'flip_translate' (a 1-pixel shift)",
+            remedy='use test_augment = "flip"',
         )
 
 
@@ -231,9 +234,11 @@ def augment_batch(X, rng, arrays, crop_padding=0, flip=False, padding_mode="zero
             f"dataset.augment needs image batches of shape (m, height, width, channels), got shape {tuple(X.shape)}"
         )
     if padding_mode not in PADDING_MODES:
-        raise ConfigError(f"dataset.augment.padding_mode must be one of {', '.join(PADDING_MODES)}, got {padding_mode!r}")
+        raise ConfigError(
+            f"dataset.augment.padding_mode must be one of {', '.join(PADDING_MODES)}, got {padding_mode!r}"
+        )
     if not (isinstance(flip, bool) or flip == "alternate"):
-        raise ConfigError(f"dataset.augment.flip must be true, false or \"alternate\", got {flip!r}")
+        raise ConfigError(f'dataset.augment.flip must be true, false or "alternate", got {flip!r}')
     m, height, width = X.shape[0], X.shape[1], X.shape[2]
     if padding_mode == "reflect":
         _check_reflect_padding(crop_padding, (height, width), "dataset.augment.crop_padding")

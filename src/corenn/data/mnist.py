@@ -58,7 +58,16 @@ FASHION_MNIST_FILES = {
 }
 MNIST_CLASSES = tuple(str(digit) for digit in range(N_CLASSES))
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 _decoded = {}  # (path, size, mtime_ns) -> read-only array
@@ -74,7 +83,13 @@ def load_mnist(data_dir=None, val_size=N_VALIDATION):
 def load_fashion_mnist(data_dir=None, val_size=N_VALIDATION):
     """Fashion-MNIST's fixed train (60,000 - ``val_size``) / val (``val_size``, default 5,000) / test (10,000) splits."""
     return _load(
-        "fashion_mnist", "FashionMNIST", FASHION_MNIST_FILES, FASHION_MNIST_MIRRORS, FASHION_MNIST_CLASSES, data_dir, val_size
+        "fashion_mnist",
+        "FashionMNIST",
+        FASHION_MNIST_FILES,
+        FASHION_MNIST_MIRRORS,
+        FASHION_MNIST_CLASSES,
+        data_dir,
+        val_size,
     )
 
 
@@ -138,7 +153,9 @@ def _read_idx(path, magic, shape):
         with gzip.open(path, "rb") as stream:
             array = _read_checked(stream, path, magic, shape)
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path} is not a readable gzip file ({type(exc).__name__}: {exc}); delete it to download it again") from exc
+        raise DataError(
+            f"{path} is not a readable gzip file ({type(exc).__name__}: {exc}); delete it to download it again"
+        ) from exc
     array.flags.writeable = False  # callers share the cache: none may change it
     _decoded[key] = array
     return array

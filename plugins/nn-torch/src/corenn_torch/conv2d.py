@@ -99,7 +99,9 @@ class Conv2D(ProductLayer):
 
     def _init_parameters(self, X_shape, dtype=torch.float64, device=None):
         """Make ``W`` and ``b`` (and zero gradients) for NHWC inputs of shape ``X_shape``."""
-        self._init_weights((*self.kernel_shape, X_shape[3], self.n_out), self._initializer, self.weight_init, dtype, device)
+        self._init_weights(
+            (*self.kernel_shape, X_shape[3], self.n_out), self._initializer, self.weight_init, dtype, device
+        )
         self.n_in = X_shape[3]
 
     def backward(self, dLdY):

@@ -16,7 +16,6 @@ and the optimizer's state (the "master weights") stay in the run's dtype. bfloat
 float16: it has float32's exponent range, so gradients neither underflow nor need loss scaling.
 """
 
-
 import numpy as np
 import torch
 

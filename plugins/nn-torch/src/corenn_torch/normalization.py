@@ -55,7 +55,9 @@ class BatchNorm(TorchLayer):
     def forward(self, X):
         X = self._input(X)
         if X.ndim < 2:
-            raise ShapeError(f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {tuple(X.shape)}")
+            raise ShapeError(
+                f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {tuple(X.shape)}"
+            )
         if "b" not in self.parameters:
             self._init_parameters(X.shape, X.dtype, X.device)
         b = self.parameters["b"]
@@ -87,7 +89,12 @@ class BatchNorm(TorchLayer):
         X_c1, weight = self.cache["X_c1"], self.cache["weight"]
         parameter_dtype = self.parameters["b"].dtype
         dX_c1, dW, db = torch.ops.aten.native_batch_norm_backward(
-            dZ.movedim(-1, 1), X_c1, weight, *self.cache["statistics"], self.cache["training"], self.epsilon,
+            dZ.movedim(-1, 1),
+            X_c1,
+            weight,
+            *self.cache["statistics"],
+            self.cache["training"],
+            self.epsilon,
             [True, self.scale, True],
         )
         if self.scale:

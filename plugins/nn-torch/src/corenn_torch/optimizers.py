@@ -58,7 +58,9 @@ class _TensorState:
 
     def load_state_dict(self, state):
         """Restore what ``state_dict`` returned (of either backend; tensors are accepted too)."""
-        super().load_state_dict({key: to_numpy(value) if torch.is_tensor(value) else value for key, value in state.items()})
+        super().load_state_dict(
+            {key: to_numpy(value) if torch.is_tensor(value) else value for key, value in state.items()}
+        )
 
 
 class SGD(_TensorState, numpy_optimizers.SGD):

@@ -41,8 +41,18 @@ SCHEDULERS = {
 INITIALIZERS = {
     name: f"corenn_torch.initializers:{name}"
     for name in (
-        "zeros", "ones", "identity", "uniform", "normal", "constant", "sparse",
-        "he_uniform", "he_normal", "xavier_uniform", "xavier_normal", "dirac",
+        "zeros",
+        "ones",
+        "identity",
+        "uniform",
+        "normal",
+        "constant",
+        "sparse",
+        "he_uniform",
+        "he_normal",
+        "xavier_uniform",
+        "xavier_normal",
+        "dirac",
     )
 }
 

@@ -30,7 +30,9 @@ def resolve_device(device):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r}: no CUDA device is available to torch here; use --device cpu (or auto)")
+            raise ConfigError(
+                f"device {device!r}: no CUDA device is available to torch here; use --device cpu (or auto)"
+            )
         index = torch.device(device).index
         if index is not None and index >= torch.cuda.device_count():
             raise ConfigError(

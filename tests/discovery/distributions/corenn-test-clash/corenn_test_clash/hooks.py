@@ -1,4 +1,5 @@
 """Registers "fully_connected" again; loaded before corenn-fc by name, it must still be the one refused."""
+
 import corenn
 
 

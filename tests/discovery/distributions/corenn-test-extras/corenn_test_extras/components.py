@@ -66,7 +66,9 @@ class LayerNorm(_Layer):
         self.gradients["gamma"] = (dLdY * X_hat).sum(axis=0)
         self.gradients["beta"] = dLdY.sum(axis=0)
         d_hat = self._scaled(dLdY)
-        return inv_std * (d_hat - d_hat.mean(axis=1, keepdims=True) - X_hat * (d_hat * X_hat).mean(axis=1, keepdims=True))
+        return inv_std * (
+            d_hat - d_hat.mean(axis=1, keepdims=True) - X_hat * (d_hat * X_hat).mean(axis=1, keepdims=True)
+        )
 
 
 class LayerNormIgnoringGamma(LayerNorm):

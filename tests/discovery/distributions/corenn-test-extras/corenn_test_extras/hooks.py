@@ -1,4 +1,5 @@
 """Registers the components of :mod:`corenn_test_extras.components` by ``"module:attr"`` strings."""
+
 import corenn
 
 COMPONENTS = "corenn_test_extras.components"

@@ -1,4 +1,5 @@
 """``corenn_register_component``: marked, but no such hook exists, so it is never called."""
+
 import corenn
 
 

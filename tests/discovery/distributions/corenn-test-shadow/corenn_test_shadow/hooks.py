@@ -1,4 +1,5 @@
 """Registers "relu" (corenn-fc's) and a name of its own; corenn must refuse the plugin, not corenn-fc."""
+
 import corenn
 
 

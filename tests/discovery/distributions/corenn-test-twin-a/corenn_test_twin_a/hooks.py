@@ -1,4 +1,5 @@
 """Registers "twin", as corenn-test-twin-a and -b both do, and "only_a", which no one else does."""
+
 import corenn
 
 
