@@ -272,3 +272,12 @@ def test_a_second_backward_after_one_forward_is_refused():
     layer.backward(np.ones_like(Y))
     with pytest.raises(CorennError, match="backward was called twice after one forward"):
         layer.backward(np.ones_like(Y))
+
+
+def test_the_workspace_holds_no_more_than_the_last_batch_needed():
+    """An evaluation on large batches must not leave training holding their memory."""
+    layer = make_conv(n_out=2, kernel_shape=3)
+    layer.forward(np.zeros((64, 6, 6, 3)))  # an evaluation batch
+    Y = layer.forward(np.zeros((4, 6, 6, 3)))  # then training batches
+    layer.backward(np.ones_like(Y))
+    assert layer._workspace._buffer.size == 4 * 6 * 6 * (3 * 3 * 3)

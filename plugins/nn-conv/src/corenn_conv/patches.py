@@ -33,16 +33,17 @@ from numpy.lib.stride_tricks import as_strided
 
 
 class Workspace:
-    """A flat buffer reused from call to call: ``take(size, dtype)`` gives its first ``size``
-    values, growing (a new buffer) when it is too small or of another dtype."""
+    """A flat buffer reused from call to call: ``take(size, dtype)`` gives it, or a new one when
+    the size or dtype changed. It never keeps more than the last call asked for, so after an
+    evaluation on large batches, training holds no more memory than it did before."""
 
     def __init__(self):
         self._buffer = None
 
     def take(self, size, dtype):
-        if self._buffer is None or self._buffer.size < size or self._buffer.dtype != dtype:
+        if self._buffer is None or self._buffer.size != size or self._buffer.dtype != dtype:
             self._buffer = np.empty(size, dtype=dtype)
-        return self._buffer[:size]
+        return self._buffer
 
 
 def zero_padded(X, geometry):
