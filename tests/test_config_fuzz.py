@@ -13,23 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from corenn import training
+from corenn.builtins import INITIALIZERS as BUILTIN_INITIALIZERS
 from corenn.config import config_from_dict, load_preset, parse_toml
 from corenn.errors import CorennError, TrainingDiverged
 
 ACTIVATIONS = ["linear", "sigmoid", "tanh", "arctan", "relu", "softmax"]
-INITIALIZERS = [
-    "zeros",
-    "ones",
-    "identity",
-    "uniform",
-    "normal",
-    "constant",
-    "sparse",
-    "he_uniform",
-    "he_normal",
-    "xavier_uniform",
-    "xavier_normal",
-]
+INITIALIZERS = list(BUILTIN_INITIALIZERS)
 TOP_LEVEL = [
     "name",
     "seed",

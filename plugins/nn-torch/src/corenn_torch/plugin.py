@@ -5,6 +5,7 @@ listing plugins (``corenn plugins``, ``corenn --help``) never imports torch.
 """
 
 import corenn
+from corenn import builtins
 
 BACKEND = "torch"
 
@@ -32,29 +33,9 @@ LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_tor
 OPTIMIZERS = {"sgd": "corenn_torch.optimizers:SGD", "adam": "corenn_torch.optimizers:Adam"}
 # A schedule is a function of the step count alone, with no arrays: the core's classes serve
 # both backends, registered again here so that a torch config finds them.
-SCHEDULERS = {
-    "constant": "corenn.schedulers:Constant",
-    "exponential": "corenn.schedulers:Exponential",
-    "cosine": "corenn.schedulers:Cosine",
-    "one_cycle": "corenn.schedulers:OneCycle",
-}
-INITIALIZERS = {
-    name: f"corenn_torch.initializers:{name}"
-    for name in (
-        "zeros",
-        "ones",
-        "identity",
-        "uniform",
-        "normal",
-        "constant",
-        "sparse",
-        "he_uniform",
-        "he_normal",
-        "xavier_uniform",
-        "xavier_normal",
-        "dirac",
-    )
-}
+SCHEDULERS = dict(builtins.SCHEDULERS)
+# The same initializers as the core's, drawing numpy arrays and handing back tensors.
+INITIALIZERS = {name: f"corenn_torch.initializers:{name}" for name in builtins.INITIALIZERS}
 
 
 @corenn.hookimpl
