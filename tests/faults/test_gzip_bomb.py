@@ -69,17 +69,18 @@ def test_a_gzip_bomb_is_refused_in_bounded_memory(mnist_copy, count):
     assert result["peak_rss_mib"] < 400, result
 
 
+def train_lenet_on(mnist_raw, tmp_path):
+    """``corenn train --preset lenet-mnist`` with the data root holding ``mnist_raw``."""
+    data_root = mnist_raw.parent.parent
+    return run_corenn(
+        "train", "--preset", "lenet-mnist", "--out", tmp_path / "out", env=environment(CORENN_DATA_DIR=str(data_root))
+    )
+
+
 def test_a_gzip_bomb_is_one_line_from_the_cli(mnist_copy, tmp_path):
     header = b"".join(n.to_bytes(4, "big") for n in (2051, 2**31, 28, 28))
     path = replace_file(mnist_copy, "train-images-idx3-ubyte.gz", gzip_bomb(header))
-    completed = run_corenn(
-        "train",
-        "--preset",
-        "lenet-mnist",
-        "--out",
-        tmp_path / "out",
-        env=environment(CORENN_DATA_DIR=str(mnist_copy.parent.parent)),
-    )
+    completed = train_lenet_on(mnist_copy, tmp_path)
     assert (
         one_line_error(completed)
         == f"corenn train: error: {path} holds an IDX array of shape (2147483648, 28, 28), expected (60000, 28, 28)"
@@ -94,14 +95,7 @@ def test_a_changed_pixel_in_a_valid_gzip_is_an_error_naming_the_file(mnist_copy,
     raw = bytearray(gzip.decompress((SHARED_MNIST / "t10k-images-idx3-ubyte.gz").read_bytes()))
     raw[16 + 28 * 14 + 14] ^= 0x01  # one pixel in the middle of the first test image
     path = replace_file(mnist_copy, "t10k-images-idx3-ubyte.gz", gzip.compress(bytes(raw)))
-    completed = run_corenn(
-        "train",
-        "--preset",
-        "lenet-mnist",
-        "--out",
-        tmp_path / "out",
-        env=environment(CORENN_DATA_DIR=str(mnist_copy.parent.parent)),
-    )
+    completed = train_lenet_on(mnist_copy, tmp_path)
     line = one_line_error(completed)
     assert line.startswith(f"corenn train: error: {path} is a valid IDX file but not the official one: its MD5 is ")
     assert line.endswith(

@@ -27,14 +27,24 @@ def add_config_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
 
 
+POSITIVE_FLAGS = {"--epochs": "epochs", "--batch-size": "batch_size", "--threads": "threads"}
+
+
+def check_positive_flags(args, flags=tuple(POSITIVE_FLAGS)):
+    """A ConfigError naming the flag, as the user typed it, when one of ``flags`` is given and not positive."""
+    from corenn.errors import ConfigError
+
+    for flag in flags:
+        value = getattr(args, POSITIVE_FLAGS[flag])
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}")
+
+
 def load_run_config(args, **overrides):
     """The config named by ``--config`` / ``--preset`` with the command-line overrides applied."""
     from corenn.config import load_config, load_preset, with_overrides
-    from corenn.errors import ConfigError
 
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--threads", args.threads)):
-        if value is not None and value <= 0:
-            raise ConfigError(f"{flag} must be a positive integer, got {value}")
+    check_positive_flags(args)
     config = load_config(args.config) if args.config else load_preset(args.preset or "iris-ffnn")
     return with_overrides(
         config,

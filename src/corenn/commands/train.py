@@ -26,7 +26,7 @@ def run(args):
     import contextlib
     import sys
 
-    from corenn.commands.common import load_run_config, print_json, stderr
+    from corenn.commands.common import check_positive_flags, load_run_config, print_json, stderr
     from corenn.plugins import get_plugins
     from corenn.training import resume, train
 
@@ -38,10 +38,7 @@ def run(args):
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         if args.resume:
             _reject_config_flags_on_resume(args)
-            if args.threads is not None and args.threads <= 0:
-                from corenn.errors import ConfigError
-
-                raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
+            check_positive_flags(args, ("--threads",))  # --epochs is checked against the run's own
             result = resume(
                 args.resume,
                 data_dir=args.data_dir,
