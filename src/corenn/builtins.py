@@ -30,6 +30,11 @@ INITIALIZERS = {
         "dirac",
     )
 }
+# The numpy backend's array kernels (the layer kernels come with the plugins holding the layers).
+KERNELS = {
+    name: f"corenn.nn.numpy_kernels:{name}"
+    for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
+}
 DATASETS = {
     "iris": "corenn.data.iris:load_iris",
     "mnist": "corenn.data.mnist:load_mnist",
@@ -46,6 +51,7 @@ def corenn_register_components(register):
         ("scheduler", SCHEDULERS),
         ("initializer", INITIALIZERS),
         ("dataset", DATASETS),
+        ("kernel", KERNELS),
     ):
         for name, factory in table.items():
             register(kind, name, factory)

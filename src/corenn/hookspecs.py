@@ -18,15 +18,21 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def corenn_register_components(register):
     """Register the components this plugin provides.
 
-    Call ``register(kind, name, factory, *, backend="numpy")`` once per component:
+    Call ``register(kind, name, factory, *, backend="numpy", kernels=())`` once per component:
 
     - ``kind`` is one of ``layer``, ``activation``, ``loss``, ``optimizer``, ``scheduler``,
-      ``initializer``, ``dataset``;
+      ``initializer``, ``dataset``, ``kernel``;
     - ``name`` is the name configs use (``"fully_connected"``, ``"relu"``, ...);
     - ``factory`` builds the component from the config's keyword options. Give it as a
       ``"package.module:attr"`` string so that listing plugins imports nothing heavy; it is
       imported the first time the component is created;
-    - ``backend`` is the array library the component works on (``"numpy"`` or ``"torch"``).
+    - ``backend`` is the array library the component works on (``"numpy"`` or ``"torch"``), or
+      ``"any"`` for a component written once (against the array namespace and named kernels,
+      see :mod:`corenn.nn.kernels`): it then serves every backend that registers the kernels
+      it lists in ``kernels`` (``kernels=("conv2d_forward", "conv2d_backward")``);
+    - a ``kernel`` is a function (``factory`` is the function itself, not something that builds
+      it) that components call by name; register it for the backend whose arrays it takes.
+      A backend is added to corenn by registering its kernels and its array backend (below).
 
     A plugin loads whole or not at all: if its registration raises, registers an unknown kind
     or the same (kind, name, backend) twice, it is reported by ``corenn plugins`` (with its

@@ -14,22 +14,26 @@ import math
 import numbers
 from collections import OrderedDict
 
-from corenn.errors import ConfigError
+from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.nn.kernels import OnBackend, array_namespace, current_backend, device_of
 from corenn.protocols import Activation as ActivationProtocol
 
 
-class Layer:
+class Layer(OnBackend):
     """The course package's ``Layer``: the tables every layer has, and the methods the course's
-    models and gradient checks call. Every layer of every backend derives from it, and so
+    models and gradient checks call. Every layer derives from it, on every backend, and so
     should a plugin's (``corenn.testing.check_layer_conformance`` checks this API).
 
-    A subclass sets its options in ``__init__`` (after ``super().__init__()``), makes its
-    parameters in ``_init_parameters(X_shape, ...)`` at the first forward by calling
-    :meth:`_make_parameters`, and implements ``forward(X)`` (filling ``cache``) and
-    ``backward(dLdY)`` (filling ``gradients``, returning dL/dX).
+    A layer is written once: it works on the arrays of the backend it was built for (see
+    :mod:`corenn.nn.kernels`; ``corenn.create("layer", name, "torch")`` builds one for torch,
+    ``FullyConnected(10)`` one for numpy), doing its bookkeeping with the array namespace
+    (:func:`corenn.nn.kernels.array_namespace`) and its hot spots with ``self.kernels``.
 
-    Works on numpy arrays and on torch tensors alike (it imports neither), so the torch
-    backend's layers derive from it too.
+    A subclass sets its options in ``__init__`` (after ``super().__init__()``), makes its
+    parameters in ``_init_parameters(X_shape, dtype, device)`` at the first forward by calling
+    :meth:`_make_parameters` (or :meth:`_init_weights`), and implements ``forward(X)`` (taking
+    ``X`` through :meth:`_input`, filling ``cache``) and ``backward(dLdY)`` (filling
+    ``gradients``, returning dL/dX).
     """
 
     name = "layer"
@@ -78,22 +82,144 @@ class Layer:
     def _get_gradients(self):
         return list(self.gradients.values())
 
+    # Working on the backend's arrays, on the parameters' device.
 
-class Activation:
+    @property
+    def device(self):
+        """The device the parameters live on (``None`` before they are made, or for a layer
+        without parameters)."""
+        for value in self.parameters.values():
+            return device_of(value)
+        return None
+
+    def to(self, device=None, dtype=None):
+        """Move (or cast) the parameters and gradients; returns the layer.
+
+        The cache is dropped, so ``backward`` needs a new ``forward`` first.
+        """
+        move = self.kernels.move
+        for table in (self.parameters, self.gradients):
+            for key, value in table.items():
+                table[key] = move(value, device=device, dtype=dtype)
+        self.cache.clear()
+        return self
+
+    def _input(self, X):
+        """``X`` as a floating array of the layer's backend, on the parameters' device (an
+        array of another library is converted and moved there; one of this backend on another
+        device is an error, see :func:`check_same_device`)."""
+        device = self.device
+        if device is None or _library(X) == self.backend:
+            X = self.kernels.as_float_array(X)
+        else:
+            X = self.kernels.as_float_array(X, device=device)
+        if device is not None:
+            check_same_device(self.name, X, device)
+        return X
+
+    def _gradient_input(self, dLdY, device):
+        """``dLdY`` as a floating array on the forward pass's ``device``."""
+        dLdY = self.kernels.as_float_array(dLdY, device=None if _library(dLdY) == self.backend else device)
+        check_same_device(f"{self.name} backward", dLdY, device)
+        return dLdY
+
+    def _require_forward(self, key):
+        if key not in self.cache:
+            raise CorennError(f"{self.name}: backward was called before any forward")
+
+    def _activation_gradient(self, dLdY, description=None):
+        """dL/dZ for ``backward``: ``dLdY`` checked against the cached output ``Z`` (its shape,
+        its device) and taken back through the activation, in ``Z``'s dtype."""
+        self._require_forward("Z")
+        Z = self.cache["Z"]
+        dLdY = self._gradient_input(dLdY, device_of(Z))
+        if tuple(dLdY.shape) != tuple(Z.shape):
+            raise ShapeError(
+                f"{description or self.name}: the gradient for backward must have the output's shape "
+                f"{tuple(Z.shape)}, got shape {tuple(dLdY.shape)}"
+            )
+        dZ = self.activation.backward(Z, dLdY)
+        return array_namespace(Z).astype(dZ, Z.dtype, copy=False)
+
+    def _init_weights(self, shape, initializer, weight_init, dtype, device=None):
+        """``W`` of ``shape`` from ``initializer`` drawing on ``self.rng`` (numpy arrays, so a
+        seed gives the same weights on every backend) and a zero ``b`` of shape ``(1, shape[-1])``,
+        both of ``dtype`` on ``device``, with their zero gradients."""
+        import numpy as np  # not at import time: the CLI imports this module to start
+
+        rng = self.rng if self.rng is not None else np.random.default_rng()
+        W = np.asarray(initializer(tuple(shape), rng))
+        if W.shape != tuple(shape):
+            raise ConfigError(
+                f"{self.name}: weight_init {weight_init!r} made weights of shape {W.shape}, expected {tuple(shape)}"
+            )
+        W = self.kernels.asarray(W, dtype=dtype, device=device)
+        b = self.kernels.asarray(np.zeros((1, shape[-1])), dtype=dtype, device=device)
+        self._make_parameters(W=W, b=b)
+
+
+class ProductLayer(Layer):
+    """A layer whose work is a large product (a convolution, a matrix product), which it can
+    run in another dtype than its input's: ``compute_dtype``. ``None`` (the default) means the
+    input's dtype; on the torch backend ``"bfloat16"`` runs the products on bfloat16 copies of
+    the input and the weights and casts the results back, so activations, normalisation, the
+    loss, the parameters and the optimizer's state stay in the run's dtype (mixed precision).
+    Only these layers have the attribute, so ``Sequential.set_compute_dtype`` reaches them alone."""
+
+    def __init__(self):
+        super().__init__()
+        self._compute_dtype = None
+
+    @property
+    def compute_dtype(self):
+        """The backend dtype the layer's products run in; ``None``: the input's dtype."""
+        return self._compute_dtype
+
+    @compute_dtype.setter
+    def compute_dtype(self, dtype):
+        try:
+            self._compute_dtype = self.kernels.compute_dtype(dtype)
+        except ConfigError as exc:
+            raise type(exc)(f"{self.name}: {exc}") from exc
+
+    def _working_dtype(self, dtype):
+        """The dtype of the products for inputs of ``dtype``."""
+        return dtype if self._compute_dtype is None else self._compute_dtype
+
+
+class Activation(OnBackend):
     """Base of the activations: calling one is its ``forward``, as in the course package
-    (``relu(Z)``). A subclass implements ``forward(Z)`` and ``backward(Z, dY)``."""
+    (``relu(Z)``). A subclass implements ``forward(Z)`` and ``backward(Z, dY)``, with the array
+    namespace of ``Z`` (and ``self.kernels`` where the backends differ)."""
 
     def __call__(self, Z):
         return self.forward(Z)
 
 
 def _zeros_like(value):
-    """Zeros of ``value``'s shape, dtype (and device): a torch tensor has ``new_zeros``."""
-    if hasattr(value, "new_zeros"):
-        return value.new_zeros(value.shape)
-    import numpy as np  # not at import time: the CLI imports this module to start
+    """Zeros of ``value``'s shape, dtype and device."""
+    return array_namespace(value).zeros_like(value)
 
-    return np.zeros_like(value)
+
+def _library(array):
+    """The top-level module of an array's type: ``"numpy"``, ``"torch"``, ..."""
+    return type(array).__module__.partition(".")[0]
+
+
+def check_same_device(component, array, expected_device):
+    """Raise when an input is on another device than the component's parameters (or than
+    the forward pass that ``backward`` follows).
+
+    Moving it silently would hide a host-to-device copy in every step; the caller moves its
+    batches (or the component, with ``.to(device)``) once instead.
+    """
+    actual = device_of(array)
+    if str(actual) != str(expected_device):
+        raise CorennError(
+            f"{component}: the input is on {actual} but the layer works on "
+            f"{expected_device}; move the batch with .to({str(expected_device)!r}) or the layer "
+            f"with layer.to({str(actual)!r})"
+        )
 
 
 def component_table(value, option, example):
@@ -112,10 +238,11 @@ def component_table(value, option, example):
     return name, options
 
 
-def build_activation(activation, backend="numpy"):
+def build_activation(activation, backend=None):
     """An activation object from its registered name or its table, or the object itself."""
     from corenn.plugins import create
 
+    backend = backend or current_backend()
     table = component_table(activation, "activation", '{ name = "leaky_relu", slope = 0.1 }')
     if table is not None:
         return create("activation", table[0], backend, **table[1])
@@ -133,11 +260,12 @@ def activation_name(activation):
     return getattr(activation, "name", type(activation).__name__.lower())
 
 
-def build_initializer(weight_init, activation, backend="numpy"):
+def build_initializer(weight_init, activation, backend=None):
     """``init(shape, rng)`` from a registered initializer's name or table, its gain chosen for
     the layer's ``activation`` (an object, a name or a table), or the callable itself."""
     from corenn.plugins import create
 
+    backend = backend or current_backend()
     table = component_table(weight_init, "weight_init", '{ name = "uniform", low = -0.1, high = 0.1 }')
     if table is not None:
         name, options = table

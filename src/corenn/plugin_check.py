@@ -15,8 +15,9 @@ import inspect
 import attrs
 
 from corenn.errors import ConfigError, CorennError, PluginError, UnknownComponentError
+from corenn.registry import factory_signature
 
-IMPORT_ONLY_KINDS = ("dataset",)
+IMPORT_ONLY_KINDS = ("dataset", "kernel")
 
 
 @attrs.frozen
@@ -43,7 +44,7 @@ class CheckResult:
 def required_options(factory):
     """Names of the factory's parameters that have no default (``()`` when it cannot tell)."""
     try:
-        signature = inspect.signature(factory)
+        signature = factory_signature(factory)
     except (TypeError, ValueError):
         return ()
     return tuple(
@@ -64,7 +65,8 @@ def check_component(registry, entry):
     except Exception as exc:  # a plugin's import may fail any way at all
         return CheckResult(**fields, outcome="failed", error=_describe(exc))
     if entry.kind in IMPORT_ONLY_KINDS:
-        return CheckResult(**fields, outcome="imported", why_not_built="a data set, not loaded")
+        why = "a data set, not loaded" if entry.kind == "dataset" else "a kernel, called by components"
+        return CheckResult(**fields, outcome="imported", why_not_built=why)
     needed = required_options(factory)
     if needed:
         return CheckResult(**fields, outcome="imported", why_not_built=f"needs {', '.join(needed)}")

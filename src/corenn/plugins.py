@@ -28,7 +28,8 @@ import pluggy
 
 from corenn import hookspecs
 from corenn.errors import PluginError, UnknownComponentError
-from corenn.registry import DEFAULT_BACKEND, Registration, Registry, is_first_party
+from corenn.nn.kernels import Kernels
+from corenn.registry import ANY_BACKEND, DEFAULT_BACKEND, Registration, Registry, is_first_party
 
 ENTRY_POINT_GROUP = "corenn.plugins"
 STRICT_ENV = "CORENN_STRICT_PLUGINS"
@@ -94,6 +95,14 @@ class PluginSystem:
         self.manager.add_hookspecs(hookspecs)
         self.registry = Registry()
         self.plugins = []
+        self._kernels = {}
+
+    def kernels(self, backend):
+        """The :class:`corenn.nn.kernels.Kernels` of ``backend`` (one object per backend, which
+        keeps the kernels it has looked up)."""
+        if backend not in self._kernels:
+            self._kernels[backend] = Kernels(backend, self.registry)
+        return self._kernels[backend]
 
     def load(self):
         """Register the built-ins, then the first-party plugins, then the third-party ones.
@@ -151,8 +160,17 @@ class PluginSystem:
         """
         staged = []
 
-        def register(kind, name, factory, *, backend=DEFAULT_BACKEND):
-            staged.append(Registration(kind, name, backend, factory, info.name, info.distribution))
+        def register(kind, name, factory, *, backend=DEFAULT_BACKEND, kernels=()):
+            if isinstance(kernels, str) or not all(isinstance(kernel, str) for kernel in kernels):
+                raise PluginError(f"{kind} {name!r}: kernels must be a tuple of kernel names, got {kernels!r}")
+            if kernels and backend != ANY_BACKEND:
+                raise PluginError(
+                    f"{kind} {name!r}: kernels=... is for components registered with backend={ANY_BACKEND!r}, "
+                    f"which run on every backend that has them; this one is for backend {backend!r}"
+                )
+            staged.append(
+                Registration(kind, name, backend, factory, info.name, info.distribution, kernels=tuple(kernels))
+            )
 
         try:
             module = load_module()

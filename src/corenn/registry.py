@@ -2,6 +2,11 @@
 
 Factories may be ``"module:attr"`` strings; they are imported on first use, so building the
 table (and listing it) imports no layer code, and never torch.
+
+A component registered for ``backend="any"`` is written once against the array namespace and
+named kernels (see :mod:`corenn.nn.kernels`); it serves every backend that registers the
+kernels it declares it needs. A registration for one backend, by the same distribution, takes
+precedence on that backend.
 """
 
 import importlib
@@ -10,9 +15,14 @@ import inspect
 import attrs
 
 from corenn.errors import ConfigError, PluginError, UnknownComponentError
+from corenn.nn.kernels import building_for
 
-KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset")
+KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset", "kernel")
 DEFAULT_BACKEND = "numpy"
+ANY_BACKEND = "any"
+# The kernels every backend registers, which the ``Layer`` base calls to take inputs in, make
+# parameters and move them (see corenn.nn.numpy_kernels for what each does).
+ARRAY_KERNELS = ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
 # The packages that make up corenn itself. They load before any third party and keep their
 # names: a third party registering one of them is refused, whatever its entry point is called.
 FIRST_PARTY_DISTRIBUTIONS = ("corenn", "corenn-fc", "corenn-conv", "corenn-torch")
@@ -34,6 +44,7 @@ class Registration:
     factory: object = attrs.field(eq=False)
     plugin: str
     distribution: str
+    kernels: tuple = ()  # the kernels a component for backend "any" calls
 
     @property
     def key(self):
@@ -61,10 +72,24 @@ class Registration:
         return target
 
 
+def factory_signature(factory):
+    """The signature a factory is called with: a class's is its ``__init__``'s (without
+    ``self``), not the ``__new__`` of :class:`corenn.nn.kernels.OnBackend`, which takes anything
+    to record the backend. Raises ``TypeError`` / ``ValueError`` when there is none to read."""
+    if isinstance(factory, type):
+        for klass in factory.__mro__:
+            if "__init__" in vars(klass):
+                if klass is object:
+                    return inspect.Signature()
+                parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
+                return inspect.Signature(parameters)
+    return inspect.signature(factory)
+
+
 def option_names(factory):
     """The keyword options a factory accepts, or ``None`` when it accepts any (``**kwargs``)."""
     try:
-        signature = inspect.signature(factory)
+        signature = factory_signature(factory)
     except (TypeError, ValueError):
         return None
     names = []
@@ -100,7 +125,11 @@ class Registry:
                     f"{registration.distribution} registers {registration.name!r} under unknown "
                     f"kind {registration.kind!r}; kinds are: {', '.join(KINDS)}"
                 )
-            existing = self._entries.get(registration.key) or staged.get(registration.key)
+            existing = (
+                self._entries.get(registration.key)
+                or staged.get(registration.key)
+                or self._other_distributions_variant(registration, staged)
+            )
             if (
                 existing is not None
                 and is_first_party(existing.distribution)
@@ -117,12 +146,53 @@ class Registry:
             staged[registration.key] = registration
         return list(staged.values())
 
+    def _other_distributions_variant(self, registration, staged):
+        """A registration of the same kind and name by another distribution, one of the two for
+        backend "any" and the other for one backend: that would be an override across
+        distributions, refused like a name registered twice."""
+        for table in (self._entries, staged):
+            for entry in table.values():
+                if (
+                    entry.kind == registration.kind
+                    and entry.name == registration.name
+                    and ANY_BACKEND in (entry.backend, registration.backend)
+                    and entry.backend != registration.backend
+                    and entry.distribution != registration.distribution
+                ):
+                    return entry
+        return None
+
+    def backends(self):
+        """The backends something is registered for (kernels or components), ``any`` aside."""
+        return sorted({entry.backend for entry in self._entries.values() if entry.backend != ANY_BACKEND})
+
+    def missing_kernels(self, entry, backend):
+        """The kernels a component for backend "any" needs that ``backend`` does not register
+        (every such component needs the :data:`ARRAY_KERNELS`)."""
+        return [
+            kernel
+            for kernel in (*ARRAY_KERNELS, *entry.kernels)
+            if ("kernel", kernel, backend) not in self._entries and ("kernel", kernel, ANY_BACKEND) not in self._entries
+        ]
+
+    def serves(self, entry, backend):
+        """Whether ``entry`` can be built for ``backend``: its own, or "any" with the kernels there."""
+        if entry.backend == backend:
+            return True
+        return (
+            entry.backend == ANY_BACKEND
+            and backend in self.backends()
+            and (entry.kind, entry.name, backend) not in self._entries
+            and not self.missing_kernels(entry, backend)
+        )
+
     def entries(self, kind=None, backend=None):
-        """Registrations, sorted by kind, name and backend, optionally of one kind / backend."""
+        """Registrations, sorted by kind, name and backend, optionally of one kind / backend (the
+        components for backend "any" that serve it included)."""
         return [
             entry
             for key, entry in sorted(self._entries.items())
-            if (kind is None or entry.kind == kind) and (backend is None or entry.backend == backend)
+            if (kind is None or entry.kind == kind) and (backend is None or self.serves(entry, backend))
         ]
 
     def names(self, kind, backend=None):
@@ -136,6 +206,21 @@ class Registry:
         entry = self._entries.get((kind, name, backend))
         if entry is not None:
             return entry
+        generic = self._entries.get((kind, name, ANY_BACKEND))
+        if generic is not None and backend != ANY_BACKEND:
+            if backend not in self.backends():
+                raise UnknownComponentError(
+                    f"unknown backend {backend!r} for {kind} {name!r}; backends: {', '.join(self.backends())}"
+                )
+            missing = self.missing_kernels(generic, backend)
+            if not missing:
+                return generic
+            serving = [other for other in self.backends() if not self.missing_kernels(generic, other)]
+            raise UnknownComponentError(
+                f"{kind} {name!r} needs the kernel{'s' if len(missing) > 1 else ''} {', '.join(missing)}, "
+                f"which backend {backend} does not register; backends that have "
+                f"{'them' if len(missing) > 1 else 'it'}: {', '.join(serving) if serving else '(none)'}"
+            )
         elsewhere = sorted(e.backend for e in self.entries(kind) if e.name == name)
         if elsewhere:
             raise UnknownComponentError(
@@ -150,8 +235,14 @@ class Registry:
         )
 
     def create(self, kind, name, backend=DEFAULT_BACKEND, **options):
-        """Build a component from its keyword options, checking them against its factory."""
+        """Build a component from its keyword options, checking them against its factory; it is
+        built for ``backend`` (see :func:`corenn.nn.kernels.building_for`). A kernel is returned
+        as it is: it takes no options."""
         factory = self.get(kind, name, backend).load()
+        if kind == "kernel":
+            if options:
+                raise ConfigError(f"kernel {name!r} is a function; it takes no options, got {', '.join(options)}")
+            return factory
         allowed = option_names(factory)
         if allowed is not None:
             unknown = sorted(set(options) - set(allowed))
@@ -161,7 +252,8 @@ class Registry:
                     f"its options are: {', '.join(allowed) if allowed else '(none)'}"
                 )
         try:
-            return factory(**options)
+            with building_for(backend):
+                return factory(**options)
         except ConfigError as exc:
             raise type(exc)(f"{kind} {name!r}: {exc}") from exc
         except (TypeError, ValueError) as exc:

@@ -29,6 +29,11 @@ ACTIVATIONS = {
     "gelu": "corenn_torch.activations:GELU",
     "softmax": "corenn_torch.activations:Softmax",
 }
+# Kernels: what components written once (backend "any") call where the backends differ.
+KERNELS = {
+    name: f"corenn_torch.kernels.arrays:{name}"
+    for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
+}
 LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_torch.losses:L2"}
 OPTIMIZERS = {"sgd": "corenn_torch.optimizers:SGD", "adam": "corenn_torch.optimizers:Adam"}
 # A schedule is a function of the step count alone, with no arrays: the core's classes serve
@@ -47,6 +52,7 @@ def corenn_register_components(register):
         ("optimizer", OPTIMIZERS),
         ("scheduler", SCHEDULERS),
         ("initializer", INITIALIZERS),
+        ("kernel", KERNELS),
     ):
         for name, factory in table.items():
             register(kind, name, factory, backend=BACKEND)

@@ -1,0 +1,105 @@
+"""Kernels: the hot routines a component calls by name, each backend supplying its own.
+
+A component (a layer, an activation, a loss, an optimizer) is written once. Its bookkeeping
+(options and their checks, parameter and gradient tables, caches, lazy initialization, train
+and evaluation modes) works on any backend's arrays through their array namespace (the Python
+array API standard, :func:`array_namespace`); the few routines where the backends truly differ
+(a convolution and its gradients, pooling, batch normalization, gelu, random masks, moving an
+array to a device) are *kernels*: plain functions a plugin registers per backend::
+
+    register("kernel", "conv2d_forward", "my_plugin.kernels:conv2d_forward", backend="cupy")
+
+and a component calls them as ``self.kernels.conv2d_forward(...)``. numpy's kernels are the
+readable reference (the course's math); torch's call PyTorch's kernels. A third party adds a
+backend by registering its kernels, and every component that needs only those runs on it.
+
+Which backend a component is built for is fixed when it is built: ``corenn.create(kind, name,
+backend)`` builds it inside :func:`building_for`, and the component bases (:class:`OnBackend`)
+record :func:`current_backend` as the object is made. A component built directly
+(``FullyConnected(10)``) is numpy's.
+"""
+
+import contextlib
+import contextvars
+
+DEFAULT_BACKEND = "numpy"
+
+_building_for = contextvars.ContextVar("corenn_building_for", default=DEFAULT_BACKEND)
+
+
+def current_backend():
+    """The backend components made now are built for (``"numpy"`` outside :func:`building_for`)."""
+    return _building_for.get()
+
+
+@contextlib.contextmanager
+def building_for(backend):
+    """Components made inside this block (and the activations, initializers and inner layers
+    they make themselves) are built for ``backend``."""
+    token = _building_for.set(backend)
+    try:
+        yield backend
+    finally:
+        _building_for.reset(token)
+
+
+def kernels_for(backend):
+    """The :class:`Kernels` of ``backend`` from the loaded plugins."""
+    from corenn.plugins import get_plugins
+
+    return get_plugins().kernels(backend)
+
+
+def array_namespace(*arrays):
+    """The array API namespace of ``arrays`` (``array_api_compat``'s view of numpy, torch, ...)."""
+    from array_api_compat import array_namespace as namespace_of
+
+    return namespace_of(*arrays)
+
+
+def device_of(array):
+    """The device an array lives on (``"cpu"`` for numpy)."""
+    from array_api_compat import device
+
+    return device(array)
+
+
+class Kernels:
+    """One backend's kernels, as attributes: ``kernels.conv2d_forward(...)``.
+
+    Each name is looked up in the registry the first time it is used and then kept, so later
+    calls cost an attribute access. A kernel the backend lacks is an error that says which
+    backends have it.
+    """
+
+    def __init__(self, backend, registry):
+        self.backend = backend
+        self._registry = registry
+
+    def __repr__(self):
+        return f"Kernels({self.backend!r})"
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        kernel = self._registry.get("kernel", name, self.backend).load()
+        self.__dict__[name] = kernel
+        return kernel
+
+
+class OnBackend:
+    """Base of the components written once: the backend an object was built for, and its kernels.
+
+    ``backend`` is recorded in ``__new__``, so a subclass's ``__init__`` need not pass anything
+    on (nor even call ``super().__init__()``) for its object to know it.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        component = super().__new__(cls)
+        component.backend = current_backend()
+        return component
+
+    @property
+    def kernels(self):
+        """The kernels of this component's backend."""
+        return kernels_for(self.backend)
