@@ -6,7 +6,7 @@ HELP = "train a network (default: the iris-ffnn preset, offline, in seconds)"
 
 
 def add_arguments(parser):
-    from corenn.commands.common import add_config_arguments
+    from corenn.cli.common import add_config_arguments
 
     add_config_arguments(parser)
     parser.add_argument("--lr", type=float, help="the optimizer's learning rate")
@@ -26,9 +26,10 @@ def run(args):
     import contextlib
     import sys
 
-    from corenn.commands.common import check_positive_flags, load_run_config, print_json, stderr
+    from corenn.cli.common import check_positive_flags, load_run_config, print_json, stderr
     from corenn.plugins import get_plugins
-    from corenn.training import resume, train
+    from corenn.run.checkpoints import resume
+    from corenn.run.train import train, train_under_a_free_name
 
     troubles = get_plugins().troubles()
     if troubles:  # a run goes on without them, but its components may be missing for that reason
@@ -49,10 +50,9 @@ def run(args):
                 threads=args.threads,
             )
         else:
-            overrides = {"lr": args.lr, "mixed_precision": args.mixed_precision}
-            config = load_run_config(args, name=args.name, **overrides)
+            config = load_run_config(args, name=args.name, lr=args.lr, mixed_precision=args.mixed_precision)
             if args.name is None and not args.overwrite:
-                result = _train_under_a_free_name(args, config, overrides, verbose)
+                result = train_under_a_free_name(config, data_dir=args.data_dir, out_dir=args.out, verbose=verbose)
             else:
                 result = train(
                     config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose
@@ -68,26 +68,6 @@ def run(args):
         print(summary)
         print(f"records: {result['run_dir']}")
     return 0
-
-
-NAME_ATTEMPTS = 20
-
-
-def _train_under_a_free_name(args, config, overrides, verbose):
-    """Train under the config's name or the first free ``name-N``. Runs started at the same
-    moment can pick the same free name; the one that loses the race takes the next one."""
-    from corenn.commands.common import load_run_config
-    from corenn.errors import RunExistsError
-    from corenn.records import unique_run_name
-    from corenn.training import train
-
-    for attempt in range(NAME_ATTEMPTS):
-        named = load_run_config(args, name=unique_run_name(args.out, config.name), **overrides)
-        try:
-            return train(named, data_dir=args.data_dir, out_dir=args.out, verbose=verbose)
-        except RunExistsError:
-            if attempt == NAME_ATTEMPTS - 1:
-                raise
 
 
 def _reject_config_flags_on_resume(args):

@@ -25,7 +25,7 @@ AUGMENT_KEYS = {
 }
 PADDING_MODES = ("zeros", "reflect")
 TEST_AUGMENT_MODES = ("none", "flip", "flip_translate")  # corenn.data.loader.evaluation_views makes the views
-MAX_CONFIG_NESTING = 100  # tables and arrays inside one another; the layers' own bound is lower (corenn.composite)
+MAX_CONFIG_NESTING = 100  # tables and arrays inside one another; the layers' own bound is lower (corenn.nn.composite)
 
 
 def _component(table, where, *, default_name=None):

@@ -14,7 +14,7 @@
   step with its moving average;
 - ``result.json``: the final summary that ``corenn train --json`` prints.
 
-Every file is written atomically (see :mod:`corenn.io`), and the directory itself appears only
+Every file is written atomically (see :mod:`corenn.run.files`), and the directory itself appears only
 once its first records are complete (see :meth:`RunRecorder.create`). At each epoch's end the
 checkpoint is written first; the other records follow and may lag it by one epoch if the process
 is killed in between, until the next epoch's end (or a resume) rewrites them from the checkpoint.
@@ -31,10 +31,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from corenn.errors import CorennError, RunExistsError
-from corenn.io import atomic_write, load_arrays, process_umask, remove_stale_temporaries, save_arrays, write_json
+from corenn.run import plots
+from corenn.run.files import atomic_write, load_arrays, process_umask, remove_stale_temporaries, save_arrays, write_json
 
 try:
     import fcntl
@@ -210,7 +209,7 @@ class RunRecorder:
 
     def write_steps(self, run, steps_per_epoch):
         """Rewrite ``steps.csv`` from the run's per-step losses and learning rates (see
-        :class:`corenn.trainer.TrainingRun`); step ``s`` (from 1) is in epoch
+        :class:`corenn.run.loop.TrainingRun`); step ``s`` (from 1) is in epoch
         ``(s - 1) // steps_per_epoch + 1``. Floats are written in full (``repr``), so the file
         holds the very values the checkpoint does."""
         buffer = io.StringIO()
@@ -221,10 +220,11 @@ class RunRecorder:
         atomic_write(self.path(STEPS_CSV_FILE), buffer.getvalue())
 
     def write_plots(self, history, step_losses=()):
+        """``loss.png``, ``accuracy.png`` and ``loss_steps.png`` (see :mod:`corenn.run.plots`)."""
         if history:
-            write_plots(history, self.run_dir)
+            plots.write_plots(history, self.run_dir)
         if len(step_losses):
-            write_step_plot(step_losses, self.run_dir)
+            plots.write_step_plot(step_losses, self.run_dir)
 
     def write_result(self, result):
         write_json(self.path(RESULT_FILE), result)
@@ -279,7 +279,7 @@ def _starting_runs_guard(out_dir):
 
 def _remove_abandoned_staging(out_dir, name):
     """Delete staging folders of runs named ``name`` that were killed while starting (their
-    lock is free). Run names never start with '.' (see :mod:`corenn.config`), so no run's own
+    lock is free). Run names never start with '.' (see :mod:`corenn.run.config`), so no run's own
     folder can look like a staging folder."""
     with os.scandir(out_dir) as entries:
         candidates = [
@@ -304,77 +304,3 @@ def metric_columns(history):
     epoch has them (a data set without a validation split)."""
     has_validation = not history or any("val_loss" in row for row in history)
     return [column for column in METRIC_COLUMNS if has_validation or not column.startswith("val_")]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save_figure(plt, figure, path):
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    atomic_write(path, buffer.getvalue())
-    return path
-
-
-def write_plots(history, folder, *, prefix=""):
-    """``loss.png`` and ``accuracy.png``: training and (when there is a validation split)
-    validation curves per epoch."""
-    plt = _pyplot()
-    epochs = [row["epoch"] for row in history]
-    splits = [split for split in ("train", "val") if all(f"{split}_loss" in row for row in history)]
-    written = []
-    for quantity, label in (("loss", "loss"), ("accuracy", "accuracy")):
-        figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-        for split in splits:
-            axes.plot(
-                epochs,
-                [row[f"{split}_{quantity}"] for row in history],
-                marker="." if len(epochs) < 40 else None,
-                label=split,
-            )
-        axes.set_xlabel("epoch")
-        axes.set_ylabel(label)
-        axes.set_title(f"{label} per epoch")
-        axes.grid(alpha=0.3)
-        axes.legend()
-        written.append(_save_figure(plt, figure, Path(folder) / f"{prefix}{quantity}.png"))
-    return written
-
-
-def moving_average(values, window):
-    """The trailing mean of the last ``window`` values at each position from ``window - 1`` on
-    (``len(values) - window + 1`` means); fewer values than ``window`` give none."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < window:
-        return np.zeros(0)
-    sums = np.cumsum(np.concatenate([[0.0], values]))
-    return (sums[window:] - sums[:-window]) / window
-
-
-def write_step_plot(step_losses, folder, *, prefix=""):
-    """``loss_steps.png``: the training loss of every step, and its moving average over
-    about a tenth of the run (2 to 100 steps), which shows the trend the noisy mini-batch
-    losses hide."""
-    plt = _pyplot()
-    losses = np.asarray(step_losses, dtype=np.float64)
-    steps = np.arange(1, len(losses) + 1)
-    window = int(min(100, max(2, len(losses) // 10)))
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-    axes.plot(steps, losses, linewidth=0.6, alpha=0.45, label="loss per step")
-    averaged = moving_average(losses, window)
-    if len(averaged):
-        axes.plot(steps[window - 1 :], averaged, linewidth=1.6, label=f"moving average ({window} steps)")
-    axes.set_xlabel("step")
-    axes.set_ylabel("loss")
-    axes.set_title("training loss per step")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    return _save_figure(plt, figure, Path(folder) / f"{prefix}loss_steps.png")

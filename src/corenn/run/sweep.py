@@ -3,7 +3,7 @@
 The test split is looked at once, for the best combination only, as a held-out estimate of its
 error; choosing by test accuracy would make that estimate optimistic.
 
-A sweep's folder is a run directory like any other (see :class:`corenn.records.RunRecorder`):
+A sweep's folder is a run directory like any other (see :class:`corenn.run.records.RunRecorder`):
 it appears only once it holds a first ``sweep.json``, and the sweep holds its lock until it
 ends, so a second sweep into the same folder (with or without ``--overwrite``) is refused
 instead of replacing the first one's rows. ``sweep.json`` is rewritten after every finished
@@ -15,12 +15,13 @@ import itertools
 import sys
 from pathlib import Path
 
-from corenn.config import config_from_dict
 from corenn.errors import ConfigError, CorennError, RunExistsError, remember_run_dir
-from corenn.io import write_json
-from corenn.records import RunRecorder, write_plots
-from corenn.trainer import DeferredInterrupt
-from corenn.training import train
+from corenn.run.config import config_from_dict
+from corenn.run.files import write_json
+from corenn.run.interrupts import DeferredInterrupt
+from corenn.run.plots import write_plots
+from corenn.run.records import RunRecorder
+from corenn.run.train import train
 
 NO_VALIDATION = (
     "corenn sweep judges runs on the validation split, and this data set has none "

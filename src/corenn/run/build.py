@@ -1,0 +1,112 @@
+"""Building a run from its config: the data, the model, the loss, the optimizer, the scheduler
+and the array backend, all checked before anything is recorded; and the trainer over them.
+"""
+
+import math
+
+import numpy as np
+
+from corenn.data.loader import check_image_options, prepare
+from corenn.errors import ConfigError, CorennError
+from corenn.nn.model import Sequential
+from corenn.plugins import create, get_plugins
+from corenn.registry import option_names
+from corenn.run.arrays import array_backend, check_backend
+from corenn.run.loop import Trainer, TrainingRun
+
+SHUFFLE_STREAM = 0x5EED
+AUGMENT_STREAM = 0xA06
+
+
+def _component(kind, component_config, backend, where, **extra):
+    try:
+        return create(kind, component_config.name, backend, **component_config.options, **extra)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _scheduler_options(config, optimizer, n_train):
+    """``initial_lr`` always; ``total_steps`` (the run's number of updates) when the scheduler
+    takes it and the config does not set it."""
+    extra = {"initial_lr": optimizer.lr}
+    try:
+        factory = get_plugins().registry.get("scheduler", config.scheduler.name, config.backend).load()
+    except CorennError:
+        return extra  # an unknown or broken scheduler: create() below says what is wrong
+    names = option_names(factory)
+    if names is not None and "total_steps" in names and "total_steps" not in config.scheduler.options:
+        extra["total_steps"] = config.epochs * math.ceil(n_train / config.dataset.batch_size)
+    return extra
+
+
+MIXED_PRECISION_DTYPE = "bfloat16"
+
+
+def compute_dtype(config):
+    """The dtype the layers' heavy products run in for ``config``: bfloat16 with
+    ``mixed_precision = true`` (the config checked it is a float32 torch run), else ``None``,
+    the input's dtype. For :meth:`Sequential.set_compute_dtype`."""
+    return MIXED_PRECISION_DTYPE if config.mixed_precision else None
+
+
+def build(config, *, data_dir=None):
+    """Everything a run needs, built and checked before any record is written."""
+    data, model, loss, optimizer, scheduler, _ = build_with_arrays(config, data_dir=data_dir)
+    return data, model, loss, optimizer, scheduler
+
+
+def build_with_arrays(config, *, data_dir=None):
+    """:func:`build`, plus the array backend the model's parameters were made on."""
+    registry = get_plugins().registry
+    check_backend(config.backend, registry)
+    arrays = array_backend(config.backend, config.device)
+    splits = _component("dataset", config.dataset, "numpy", "dataset", data_dir=data_dir)
+    check_image_options(splits.input_shape, config.dataset.name, config.dataset.augment, config.dataset.test_augment)
+    data = prepare(splits, config.dtype)
+    model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
+    model.skip_input_gradient()
+    if config.mixed_precision:
+        model.set_compute_dtype(compute_dtype(config))
+    model.initialize(splits.input_shape, config.dtype, to_device=arrays.to_device)
+    loss = _component("loss", config.loss, config.backend, "loss")
+    optimizer = _component("optimizer", config.optimizer, config.backend, "optimizer")
+    extra = _scheduler_options(config, optimizer, len(data.train))
+    scheduler = _component("scheduler", config.scheduler, config.backend, "scheduler", **extra)
+    return data, model, loss, optimizer, scheduler, arrays
+
+
+def make_trainer(config, run_dir, *, data_dir, reporter):
+    """The trainer of a run of ``config``, over everything :func:`build_with_arrays` makes, with
+    its generators seeded from the run's seed; ``reporter`` (a :class:`ConsoleReporter` or
+    ``None``) shows the progress over the batches."""
+    data, model, loss, optimizer, scheduler, arrays = build_with_arrays(config, data_dir=data_dir)
+    run = TrainingRun(config=config, model=model, run_dir=run_dir, epochs=config.epochs)
+    shuffle_rng = np.random.default_rng([config.seed, SHUFFLE_STREAM])
+    augment = config.dataset.augment
+    return Trainer(
+        run,
+        data,
+        loss,
+        optimizer,
+        scheduler,
+        batch_size=config.dataset.batch_size,
+        shuffle_rng=shuffle_rng,
+        hooks=get_plugins().call_hook,
+        progress=reporter.progress if reporter else None,
+        arrays=arrays,
+        augment=augment,
+        augment_rng=np.random.default_rng([config.seed, AUGMENT_STREAM]) if augment else None,
+        test_augment=config.dataset.test_augment,
+    )
+
+
+FIT_SAMPLE_SIZE = 5000
+
+
+def fit_to_data(trainer):
+    """Fit the layers that are fitted to data (``patch_whitening``) to the first
+    ``FIT_SAMPLE_SIZE`` training images, unaugmented, as airbench does: once, for a fresh run,
+    before its initial records (a resumed run loads what was fitted)."""
+    train = trainer.data.train
+    sample = trainer.arrays.to_device(train.X[: min(FIT_SAMPLE_SIZE, len(train))])
+    trainer.run.model.fit_to_data(sample)

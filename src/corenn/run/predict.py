@@ -1,0 +1,90 @@
+"""A trained run's class predictions for a data set's split, and the competition's CSV of them.
+
+The file has the competition format: a header ``Id,Category``, then one row per sample in the
+split's order, ``Id`` counting from 1 and ``Category`` the predicted class index.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from corenn.data.loader import averaged_outputs, check_image_options, prepare
+from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError, ShapeError
+from corenn.nn.model import Sequential
+from corenn.plugins import create
+from corenn.run.arrays import array_backend
+from corenn.run.build import compute_dtype
+from corenn.run.config import DatasetConfig, load_config, with_overrides
+from corenn.run.files import as_numpy
+from corenn.run.records import CONFIG_FILE, PARAMETERS_FILE
+
+SPLITS = ("train", "val", "test")
+
+
+def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=1024):
+    """The class index the run's model predicts for every sample of ``split``, as a numpy array.
+
+    The run's config rebuilds the model on its backend; its ``parameters.npz`` (read without
+    pickle) fills it. The inputs are standardised as in training: with the statistics of the
+    named data set's *training* split. The run's ``[dataset] test_augment`` applies as in its
+    evaluations: the outputs are averaged over the same views before the arg-max.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise CorennError(
+            f"{run_dir} is not a corenn run directory (it has no {CONFIG_FILE}); pass a directory that corenn train created"
+        )
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ConfigError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    config = load_config(run_dir / CONFIG_FILE)
+    if device is not None:
+        config = with_overrides(config, device=device)
+    # The run's data set keeps its options; another one is loaded with its defaults.
+    dataset_config = config.dataset if dataset in (None, config.dataset.name) else DatasetConfig(dataset)
+    try:
+        splits = create("dataset", dataset_config.name, **dataset_config.options, data_dir=data_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"dataset: {exc}") from exc
+    if getattr(splits, split) is None:
+        hint = " (its val_size is 0)" if split == "val" and "val_size" in dataset_config.options else ""
+        raise DataError(f"data set {dataset_config.name!r} has no {split} split{hint}")
+    test_augment = config.dataset.test_augment
+    check_image_options(splits.input_shape, dataset_config.name, test_augment=test_augment)
+    data = prepare(splits, config.dtype)
+    arrays = array_backend(config.backend, config.device)
+    model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
+    if config.mixed_precision:  # predict as the run evaluated: products in bfloat16
+        model.set_compute_dtype(compute_dtype(config))
+    other_data = dataset_config.name != config.dataset.name
+    mismatch = (
+        f"data set {dataset_config.name!r} has inputs of shape {splits.input_shape} and {data.n_classes} classes, "
+        f"which the model of run {run_dir} (trained on {config.dataset.name!r}) does not take"
+    )
+    try:
+        model.initialize(splits.input_shape, config.dtype, to_device=arrays.to_device)
+    except ShapeError as exc:
+        raise ShapeError(f"{mismatch}: {exc}") from exc
+    try:
+        model.load_parameters(run_dir / PARAMETERS_FILE)
+    except CorruptFileError as exc:
+        if other_data and "shape" in str(exc):
+            raise ShapeError(f"{mismatch}: {exc}") from exc
+        raise
+    X = getattr(data, split).X
+    model.eval()
+    predictions = []
+    with arrays.no_grad():
+        for start in range(0, len(X), batch_size):
+            Y_hat = averaged_outputs(
+                model.forward, arrays.to_device(X[start : start + batch_size]), arrays, test_augment
+            )
+            predictions.append(as_numpy(Y_hat.argmax(1)))
+    return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+
+
+def submission_csv(labels):
+    """``Id,Category`` rows for predicted class indices, ``Id`` counting from 1."""
+    rows = "".join(f"{number},{int(label)}\n" for number, label in enumerate(labels, start=1))
+    return "Id,Category\n" + rows
