@@ -27,8 +27,8 @@ def build(backend, dtype, batch_size, seed):
     random batch; returns ``(model, X)`` with ``X`` that batch on the backend."""
     import numpy as np
 
-    from corenn.config import load_preset
-    from corenn.model import Sequential
+    from corenn.nn.model import Sequential
+    from corenn.run.config import load_preset
 
     config = load_preset("cifar10-cnn")
     model = Sequential.from_config(config.layers, n_classes=10, backend=backend, seed=seed)

@@ -68,7 +68,7 @@ def current_rss_mib():
 
 
 def lenet_config(dtype, batch_size):
-    from corenn.config import load_preset, with_overrides
+    from corenn.run.config import load_preset, with_overrides
 
     return with_overrides(load_preset("lenet-mnist"), dtype=dtype, batch_size=batch_size, epochs=1)
 
@@ -86,8 +86,8 @@ def epoch_order(n_samples, seed):
 def run_corenn(dtype, batch_size, data_dir, skip_first_input_gradient):
     import numpy as np
 
-    from corenn.trainer import Trainer, TrainingRun
-    from corenn.training import build
+    from corenn.run.build import build
+    from corenn.run.loop import Trainer, TrainingRun
 
     config = lenet_config(dtype, batch_size)
     data, model, loss, optimizer, scheduler = build(config, data_dir=data_dir)
@@ -170,7 +170,7 @@ def traced_peak_mib(trainer, batches):
     before them: the working set of a step, the same at every step of the epoch."""
     import tracemalloc
 
-    from corenn.trainer import EpochProgress
+    from corenn.run.loop import EpochProgress
 
     n = min(len(trainer.data.train), batches * trainer.batch_size)
     trainer.epoch_progress = EpochProgress(epoch_order(len(trainer.data.train), 0)[:n])
@@ -376,7 +376,7 @@ def main(argv=None):
 
 
 def _preset_batch_size():
-    from corenn.config import load_preset
+    from corenn.run.config import load_preset
 
     return load_preset("lenet-mnist").dataset.batch_size
 

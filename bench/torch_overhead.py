@@ -175,9 +175,9 @@ def main(argv=None):
     import torch
     import torch.nn.functional as F
 
-    from corenn.config import load_preset, with_overrides
-    from corenn.trainer import EpochProgress, Trainer, TrainingRun
-    from corenn.training import build_with_arrays
+    from corenn.run.build import build_with_arrays
+    from corenn.run.config import load_preset, with_overrides
+    from corenn.run.loop import EpochProgress, Trainer, TrainingRun
 
     config = with_overrides(load_preset(args.preset), backend="torch", device=args.device, epochs=1)
     data, model, loss, optimizer, scheduler, arrays = build_with_arrays(config, data_dir=args.data_dir)

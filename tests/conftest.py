@@ -5,7 +5,7 @@ import urllib.error
 
 import pytest
 
-import corenn.records
+import corenn.run.plots
 from corenn.data import download
 
 
@@ -22,8 +22,8 @@ def no_network(monkeypatch):
 @contextlib.contextmanager
 def _plots_skipped():
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-        patch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
+        patch.setattr(corenn.run.plots, "write_plots", lambda history, folder, prefix="": [])
+        patch.setattr(corenn.run.plots, "write_step_plot", lambda losses, folder, prefix="": None)
         yield
 
 

@@ -12,15 +12,17 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.trainer
-from corenn import training
-from corenn.config import config_from_dict
+import corenn.run.interrupts
 from corenn.data.loader import alternate_flip_base, augment_batch
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, DataError
-from corenn.io import load_arrays
+from corenn.run.arrays import NumpyArrays
+from corenn.run.build import SHUFFLE_STREAM, build
+from corenn.run.checkpoints import resume
+from corenn.run.config import config_from_dict
+from corenn.run.files import load_arrays
+from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use
-from corenn.trainer import NumpyArrays
 
 IMAGE_SHAPE = (6, 5, 2)  # not square, so rows and columns cannot be mixed up unseen
 
@@ -123,9 +125,9 @@ def test_reflect_padding_wider_than_the_image_is_refused_before_any_record(tmp_p
         DataError,
         match=r"dataset\.augment\.crop_padding reflects 5 pixel\(s\) .* images of 6x5 pixels can reflect at most 4",
     ):
-        training.train(config(augment={"crop_padding": 5, "padding_mode": "reflect"}), out_dir=tmp_path, verbose=False)
+        train(config(augment={"crop_padding": 5, "padding_mode": "reflect"}), out_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tiny").exists()
-    training.build(config_from_dict(config(augment={"crop_padding": 5})))  # zeros may pad more than the image
+    build(config_from_dict(config(augment={"crop_padding": 5})))  # zeros may pad more than the image
 
 
 def test_augmenting_tabular_data_is_refused_at_the_start_naming_the_data_set(tmp_path):
@@ -136,7 +138,7 @@ def test_augmenting_tabular_data_is_refused_at_the_start_naming_the_data_set(tmp
     with pytest.raises(
         DataError, match=r"dataset\.augment needs image batches .* data set 'iris' has samples of shape \(4,\)"
     ):
-        training.train(tabular, out_dir=tmp_path, verbose=False)
+        train(tabular, out_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tiny").exists()
 
 
@@ -241,9 +243,9 @@ def test_the_trainer_flips_each_training_image_by_its_index_and_epoch():
     """Replays the batch order from the run's shuffle stream and checks every training batch."""
     keep = KeepModel()
     parsed = config_from_dict(config(epochs=2, augment={"flip": "alternate"}))
-    training.train(parsed, record=False, verbose=False, callbacks=[keep])
-    train_X = training.build(parsed)[0].train.X
-    shuffle = np.random.default_rng([parsed.seed, training.SHUFFLE_STREAM])
+    train(parsed, record=False, verbose=False, callbacks=[keep])
+    train_X = build(parsed)[0].train.X
+    shuffle = np.random.default_rng([parsed.seed, SHUFFLE_STREAM])
     expected = []
     for epoch in (1, 2):
         order = shuffle.permutation(len(train_X))
@@ -256,7 +258,7 @@ def test_the_trainer_flips_each_training_image_by_its_index_and_epoch():
     for got, want in zip(trained, expected, strict=True):
         assert np.array_equal(got, want)
     evaluated = [X for mode, X in keep.model.layers[0].batches[1:] if not mode]
-    assert np.array_equal(evaluated[0], training.build(parsed)[0].val.X)  # validation is never augmented
+    assert np.array_equal(evaluated[0], build(parsed)[0].val.X)  # validation is never augmented
 
 
 RESUME_EPOCHS = 4
@@ -267,7 +269,7 @@ RESUMED_AUGMENT = {"crop_padding": 2, "padding_mode": "reflect", "flip": "altern
 def uninterrupted(tmp_path_factory, plots_skipped):
     out = tmp_path_factory.mktemp("whole")
     with plugins_in_use(plugin_system_from(AugmentPlugin)), plots_skipped():
-        training.train(config(epochs=RESUME_EPOCHS, augment=RESUMED_AUGMENT), out_dir=out, verbose=False)
+        train(config(epochs=RESUME_EPOCHS, augment=RESUMED_AUGMENT), out_dir=out, verbose=False)
     return out / "tiny"
 
 
@@ -299,10 +301,10 @@ def test_a_resumed_run_with_alternate_flips_and_reflect_crops_equals_an_uninterr
         # is saved. check() runs once per epoch, then before each of its 5 batches: call 10 is
         # before epoch 2's third batch, call 16 before epoch 3's (an odd epoch again).
         call_number = 10 if how == "inside_second_epoch" else 16
-        callbacks, interrupting = [], interrupt_on_call(corenn.trainer.DeferredInterrupt, "check", call_number)
+        callbacks, interrupting = [], interrupt_on_call(corenn.run.interrupts.DeferredInterrupt, "check", call_number)
     with interrupting:
         with pytest.raises(KeyboardInterrupt):
-            training.train(
+            train(
                 config(epochs=RESUME_EPOCHS, augment=RESUMED_AUGMENT), out_dir=out, verbose=False, callbacks=callbacks
             )
     state = json.loads(load_arrays(out / "tiny" / "checkpoint.npz")["state"].tobytes())
@@ -310,5 +312,5 @@ def test_a_resumed_run_with_alternate_flips_and_reflect_crops_equals_an_uninterr
         assert state["epoch"] == 1 and "progress" not in state
     else:
         assert state["progress"]["next_batch"] == 2 and state["epoch"] == (1 if how == "inside_second_epoch" else 2)
-    training.resume(out / "tiny", verbose=False)
+    resume(out / "tiny", verbose=False)
     assert_same_records(out / "tiny", uninterrupted)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn.backward_checks import check_backward
 from corenn.errors import ShapeError
-from corenn.model import Sequential
+from corenn.nn.backward_checks import check_backward
+from corenn.nn.model import Sequential
 from corenn.testing import check_layer_gradients, gradcheck, perturb_parameters
 
 
@@ -85,7 +85,7 @@ def test_the_first_layer_is_checked_too():
 
 
 def test_a_registered_layer_is_named_with_its_plugin():
-    model = Sequential.from_config([corenn.config.ComponentConfig("fully_connected", {"n_out": 2})], n_classes=2)
+    model = Sequential.from_config([corenn.run.config.ComponentConfig("fully_connected", {"n_out": 2})], n_classes=2)
     model.forward(np.ones((3, 5)))
     model.layers[0].backward = lambda dLdY: np.ones((3, 4))
     with pytest.raises(

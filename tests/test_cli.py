@@ -322,7 +322,7 @@ def test_help_imports_neither_numpy_nor_torch(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
     timed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "corenn.cli", "--help"],
+        [sys.executable, "-X", "importtime", "-m", "corenn", "--help"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

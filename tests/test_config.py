@@ -5,7 +5,10 @@ import re
 
 import pytest
 
-from corenn.config import (
+from corenn.errors import ConfigError, UnknownComponentError
+from corenn.nn.model import Sequential
+from corenn.run.build import build
+from corenn.run.config import (
     ComponentConfig,
     RunConfig,
     config_from_dict,
@@ -15,9 +18,6 @@ from corenn.config import (
     preset_names,
     with_overrides,
 )
-from corenn.errors import ConfigError, UnknownComponentError
-from corenn.model import Sequential
-from corenn.training import build
 
 ISSUE_EXAMPLE = """
 name = "iris-relu"

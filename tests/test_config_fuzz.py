@@ -12,10 +12,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from corenn import training
 from corenn.builtins import INITIALIZERS as BUILTIN_INITIALIZERS
-from corenn.config import config_from_dict, load_preset, parse_toml
 from corenn.errors import CorennError, TrainingDiverged
+from corenn.run.config import config_from_dict, load_preset, parse_toml
+from corenn.run.train import train
 
 ACTIVATIONS = ["linear", "sigmoid", "tanh", "arctan", "relu", "softmax"]
 INITIALIZERS = list(BUILTIN_INITIALIZERS)
@@ -227,7 +227,7 @@ def mutated_configs(draw, *, valid_only=False):
 def train_or_error(data):
     """Train one small run; the CorennError if it failed (anything else fails the test)."""
     try:
-        training.train(data, record=False, verbose=False)
+        train(data, record=False, verbose=False)
     except CorennError as error:
         return error
     return None

@@ -11,9 +11,9 @@ import pytest
 
 import corenn
 from corenn.errors import ConfigError
+from corenn.nn.schedulers import Cosine, OneCycle
 from corenn.plugins import get_registry
 from corenn.registry import option_names
-from corenn.schedulers import Cosine, OneCycle
 
 
 def test_cosine_without_warmup_falls_from_initial_to_min_along_half_a_cosine():

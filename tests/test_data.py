@@ -8,7 +8,7 @@ from corenn.data.iris import CLASS_NAMES, load_iris, read_iris_table
 from corenn.data.loader import Standardizer, batch_indices, iterate_batches, one_hot, prepare
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import DataError
-from corenn.training import train
+from corenn.run.train import train
 
 
 def test_iris_table_has_150_rows_of_4_features_and_50_per_class():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn import initializers
 from corenn.builtins import INITIALIZERS
 from corenn.errors import ConfigError, ShapeError
-from corenn.initializers import calculate_gain, compute_fans
+from corenn.nn import initializers
+from corenn.nn.initializers import calculate_gain, compute_fans
 from corenn.protocols import Initializer
 
 BIG = (600, 500)  # 300,000 draws: sample std within ~0.2% of the true one
@@ -235,7 +235,7 @@ def test_fan_based_initializers_need_a_non_empty_weight_of_two_or_more_dimension
 
 def test_module_exports_each_registered_factory():
     for name, target in INITIALIZERS.items():
-        assert target == f"corenn.initializers:{name}"
+        assert target == f"corenn.nn.initializers:{name}"
         assert callable(getattr(initializers, name))
 
 

@@ -5,7 +5,7 @@ import pytest
 
 import corenn
 from corenn.errors import ConfigError
-from corenn.losses import CrossEntropy
+from corenn.nn.losses import CrossEntropy
 from corenn.testing import DEFAULT_TOLERANCE, check_loss_gradients, example_classification_batch
 
 

@@ -5,7 +5,7 @@ import inspect
 
 import pytest
 
-from corenn.commands import listing as listing_command
+from corenn.cli import listing as listing_command
 from corenn.errors import ConfigError, UnknownComponentError
 from corenn.listing import latex_escape, parse_component_spec, render_listing, write_listing
 from corenn.plugins import get_registry

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 import corenn
 from corenn.errors import ShapeError
-from corenn.losses import L2, CrossEntropy
+from corenn.nn.losses import L2, CrossEntropy
 from corenn.protocols import Loss
 from corenn.testing import check_loss_conformance, check_loss_gradients, example_classification_batch
 

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn import training
-from corenn.config import config_from_dict, load_preset, parse_toml
 from corenn.errors import ConfigError
-from corenn.model import Sequential
-from corenn.optimizers import SGD
+from corenn.nn.model import Sequential
+from corenn.nn.optimizers import SGD
+from corenn.run.build import build
+from corenn.run.checkpoints import resume
+from corenn.run.config import config_from_dict, load_preset, parse_toml
+from corenn.run.train import train
 from corenn.testing import plugin_system_from, plugins_in_use, trainer_for
 
 
@@ -76,7 +78,7 @@ def iris(first_layer_scale=None, last_layer_scale=None, epochs=2, **changes):
 
 def built(config):
     """The model and optimizer of a config, initialised as for a run."""
-    _, model, _, optimizer, _ = training.build(config_from_dict(config))
+    _, model, _, optimizer, _ = build(config_from_dict(config))
     return model, optimizer
 
 
@@ -184,7 +186,7 @@ def test_a_bad_table_in_a_toml_file_fails_before_training(tmp_path):
     with pytest.raises(
         ConfigError, match=r"layers\[0\] \(fully_connected\)\.lr_scale\.b must be a finite number > 0 .*, got -1\.0"
     ):
-        training.train(path, record=True, out_dir=tmp_path / "runs", verbose=False)
+        train(path, record=True, out_dir=tmp_path / "runs", verbose=False)
     assert not (tmp_path / "runs").exists()
 
 
@@ -249,7 +251,7 @@ def test_an_optimizer_without_lr_scale_is_a_config_error_naming_it():
 
 def test_an_optimizer_without_lr_scale_still_runs_configs_that_scale_nothing():
     for scale in (None, {"b": 1.0}):
-        result = training.train(
+        result = train(
             iris(first_layer_scale=scale, optimizer={"name": "legacy_sgd", "lr": 0.05}), record=False, verbose=False
         )
         assert result["epochs"] == 2
@@ -257,11 +259,9 @@ def test_an_optimizer_without_lr_scale_still_runs_configs_that_scale_nothing():
 
 def test_a_run_with_lr_scale_resumes_to_the_same_parameters(tmp_path):
     config = iris(first_layer_scale={"b": 64.0}, epochs=3)
-    training.train(config, record=True, verbose=False, out_dir=tmp_path / "full")
-    training.train(
-        iris(first_layer_scale={"b": 64.0}, epochs=2), record=True, verbose=False, out_dir=tmp_path / "short"
-    )
-    training.resume(tmp_path / "short" / "iris-ffnn", verbose=False, epochs=3)
+    train(config, record=True, verbose=False, out_dir=tmp_path / "full")
+    train(iris(first_layer_scale={"b": 64.0}, epochs=2), record=True, verbose=False, out_dir=tmp_path / "short")
+    resume(tmp_path / "short" / "iris-ffnn", verbose=False, epochs=3)
     full = np.load(tmp_path / "full" / "iris-ffnn" / "parameters.npz")
     resumed = np.load(tmp_path / "short" / "iris-ffnn" / "parameters.npz")
     assert sorted(full.files) == sorted(resumed.files)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from corenn.config import ComponentConfig
 from corenn.errors import ConfigError, CorruptFileError, ShapeError
-from corenn.io import save_arrays
-from corenn.model import Sequential, check_finite_parameters
+from corenn.nn.model import Sequential, check_finite_parameters
+from corenn.run.config import ComponentConfig
+from corenn.run.files import save_arrays
 
 
 def layer_configs(hidden=8, last_n_out="auto"):

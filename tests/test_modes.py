@@ -16,17 +16,19 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.losses
+import corenn.nn.losses
 import corenn.plugins
-from corenn import training
-from corenn.config import config_from_dict, load_preset
 from corenn.data.iris import load_iris
 from corenn.data.loader import augment_batch
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, CorruptFileError, DataError
-from corenn.io import load_arrays
+from corenn.run.arrays import NumpyArrays, array_backend
+from corenn.run.build import build
+from corenn.run.checkpoints import resume
+from corenn.run.config import config_from_dict, load_preset
+from corenn.run.files import load_arrays
+from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use
-from corenn.trainer import NumpyArrays
 
 
 class Probe:
@@ -166,7 +168,7 @@ def probe_of(model):
 
 
 def built_model(**changes):
-    return training.build(config_from_dict(config(**changes)))[1]
+    return build(config_from_dict(config(**changes)))[1]
 
 
 # Train and eval modes
@@ -197,7 +199,7 @@ def test_the_trainer_trains_in_training_mode_and_evaluates_in_eval_mode():
         def corenn_train_end(self, run, metrics):
             captured["model"] = run.model
 
-    training.train(config(epochs=2), record=False, verbose=False, callbacks=[Keep()])
+    train(config(epochs=2), record=False, verbose=False, callbacks=[Keep()])
     model = captured["model"]
     seen = probe_of(model).seen[1:]  # after the initialising sample
     batch_size = 25
@@ -257,13 +259,13 @@ def test_a_file_without_the_models_buffers_is_rejected(tmp_path):
 def test_a_composite_layers_inner_names_are_split_on_the_first_dot_only(tmp_path):
     data = config()
     data["layers"] = [{"name": "probe"}, {"name": "wrapper", "n_out": 6, "activation": "relu"}, data["layers"][-1]]
-    model = training.build(config_from_dict(data))[1]
+    model = build(config_from_dict(data))[1]
     assert {"1.0.W", "1.0.b", "2.W", "2.b"} == set(model.named_parameters())
     replacement = np.full((4, 6), 0.25)
     model.set_parameter("1.0.W", replacement)
     assert model.layers[1].inner.parameters["W"] is replacement
     model.save_parameters(tmp_path / "p.npz")
-    other = training.build(config_from_dict(data | {"seed": 9}))[1]
+    other = build(config_from_dict(data | {"seed": 9}))[1]
     other.load_parameters(tmp_path / "p.npz")
     assert np.array_equal(other.layers[1].inner.parameters["W"], replacement)
     captured = {}
@@ -273,8 +275,8 @@ def test_a_composite_layers_inner_names_are_split_on_the_first_dot_only(tmp_path
         def corenn_train_end(self, run, metrics):
             captured["W"] = run.model.layers[1].inner.parameters["W"]
 
-    initial = training.build(config_from_dict(data))[1].named_parameters()["1.0.W"]
-    training.train(data | {"epochs": 2}, record=False, verbose=False, callbacks=[Keep()])
+    initial = build(config_from_dict(data))[1].named_parameters()["1.0.W"]
+    train(data | {"epochs": 2}, record=False, verbose=False, callbacks=[Keep()])
     assert captured["W"].shape == initial.shape and not np.array_equal(captured["W"], initial)  # the updates reached it
 
 
@@ -283,13 +285,13 @@ def test_a_composite_layers_inner_names_are_split_on_the_first_dot_only(tmp_path
 
 def test_a_scheduler_that_takes_total_steps_gets_the_runs_number_of_updates():
     StepsSchedule.made_with.clear()
-    training.build(config_from_dict(config(epochs=3, scheduler={"name": "steps_schedule"})))
+    build(config_from_dict(config(epochs=3, scheduler={"name": "steps_schedule"})))
     assert StepsSchedule.made_with == [3 * math.ceil(105 / 25)]
 
 
 def test_total_steps_set_in_the_config_is_kept():
     StepsSchedule.made_with.clear()
-    training.build(config_from_dict(config(scheduler={"name": "steps_schedule", "total_steps": 7})))
+    build(config_from_dict(config(scheduler={"name": "steps_schedule", "total_steps": 7})))
     assert StepsSchedule.made_with == [7]
 
 
@@ -316,14 +318,14 @@ def test_augmentation_is_kept_in_the_config_and_never_given_to_the_data_set():
     assert parsed.dataset.augment == {"crop_padding": 1, "flip": True}
     assert "augment" not in parsed.dataset.options
     assert config_from_dict(parsed.to_dict()).dataset.augment == parsed.dataset.augment
-    training.build(parsed)  # iris_images takes no 'augment' option: it was not passed
+    build(parsed)  # iris_images takes no 'augment' option: it was not passed
 
 
 def test_augmenting_tabular_data_is_an_error():
     with pytest.raises(
         DataError, match=r"dataset\.augment needs image batches of shape \(m, height, width, channels\)"
     ):
-        training.train(
+        train(
             config(
                 dataset="iris",
                 augment={"flip": True},
@@ -372,8 +374,8 @@ def test_the_trainer_augments_training_batches_only():
         def corenn_train_end(self, run, metrics):
             captured["model"] = run.model
 
-    training.train(config(epochs=1, augment={"flip": True}), record=False, verbose=False, callbacks=[Keep()])
-    data = training.build(config_from_dict(config()))[0]
+    train(config(epochs=1, augment={"flip": True}), record=False, verbose=False, callbacks=[Keep()])
+    data = build(config_from_dict(config()))[0]
     train_images = {data.train.X[i].tobytes() for i in range(len(data.train))}
     mirrored_images = {data.train.X[i][:, ::-1].tobytes() for i in range(len(data.train))}
     seen = probe_of(captured["model"]).seen[1:]
@@ -415,19 +417,19 @@ def augmented():
 def test_a_resumed_run_with_buffers_and_augmentation_equals_an_uninterrupted_one(
     tmp_path, interrupt_on_call, augmented, how
 ):
-    training.train(augmented, out_dir=tmp_path / "whole", verbose=False)
+    train(augmented, out_dir=tmp_path / "whole", verbose=False)
     out = tmp_path / "interrupted"
     if how == "epoch_end":
         callbacks, interrupting = [InterruptAtEpochEnd(2)], contextlib.nullcontext()
     else:
         # call 11: inside the second epoch (5 batches and 2 evaluations per epoch)
-        callbacks, interrupting = [], interrupt_on_call(corenn.losses.CrossEntropy, "forward", 11)
+        callbacks, interrupting = [], interrupt_on_call(corenn.nn.losses.CrossEntropy, "forward", 11)
     with interrupting:
         with pytest.raises(KeyboardInterrupt):
-            training.train(augmented, out_dir=out, verbose=False, callbacks=callbacks)
+            train(augmented, out_dir=out, verbose=False, callbacks=callbacks)
     state = json.loads(load_arrays(out / "iris-ffnn" / "checkpoint.npz")["state"].tobytes())
     assert "augment_rng" in state
-    training.resume(out / "iris-ffnn", verbose=False)
+    resume(out / "iris-ffnn", verbose=False)
     assert_same_records(out / "iris-ffnn", tmp_path / "whole" / "iris-ffnn")
 
 
@@ -436,8 +438,8 @@ def test_a_resumed_run_with_buffers_and_augmentation_equals_an_uninterrupted_one
 
 def test_numpy_runs_on_the_cpu_only():
     with pytest.raises(ConfigError, match=r"device 'cuda' needs a backend that has devices \(--backend torch\)"):
-        training.build(config_from_dict(config(device="cuda")))
-    training.build(config_from_dict(config(device="auto")))
+        build(config_from_dict(config(device="cuda")))
+    build(config_from_dict(config(device="auto")))
 
 
 def test_an_unknown_device_is_a_config_error():
@@ -461,7 +463,7 @@ def test_the_torch_backend_without_its_packages_says_what_to_install():
             ConfigError,
             match=r"backend 'torch' needs PyTorch and corenn-torch .*pip install torch==2\.14\.1 corenn-torch",
         ):
-            training.array_backend("torch", "cpu")
+            array_backend("torch", "cpu")
     finally:
         manager.unregister(name="test-broken-torch")
 
@@ -476,19 +478,19 @@ def test_a_backend_without_trainer_support_is_named(monkeypatch):
     with pytest.raises(
         ConfigError, match=r"backend 'jax' has components but no installed plugin lets the trainer run on it"
     ):
-        training.array_backend("jax", "cpu")
+        array_backend("jax", "cpu")
 
 
 def test_a_backend_no_plugin_provides_is_named_with_the_installed_ones():
     with pytest.raises(ConfigError, match=r"backend 'jax' has no components installed; installed backends: numpy"):
-        training.array_backend("jax", "cpu")
+        array_backend("jax", "cpu")
 
 
 def test_training_on_numpy_never_imports_torch(tmp_path):
     script = (
         "import sys\n"
-        "from corenn.config import load_preset, with_overrides\n"
-        "from corenn.training import train\n"
+        "from corenn.run.config import load_preset, with_overrides\n"
+        "from corenn.run.train import train\n"
         f"train(with_overrides(load_preset('iris-ffnn'), epochs=2), out_dir={str(tmp_path)!r}, verbose=False)\n"
         "assert 'torch' not in sys.modules, 'numpy training imported torch'\n"
     )

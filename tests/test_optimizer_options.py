@@ -13,10 +13,10 @@ import pytest
 
 import corenn
 from corenn.errors import ConfigError
-from corenn.optimizers import SGD, Adam, accepts_lr_scale, require_lr_scale_support
+from corenn.nn.optimizers import SGD, Adam, accepts_lr_scale, require_lr_scale_support
+from corenn.nn.schedulers import OneCycle
 from corenn.plugins import get_registry
 from corenn.registry import option_names
-from corenn.schedulers import OneCycle
 
 # Nesterov momentum
 

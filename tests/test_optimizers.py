@@ -8,7 +8,7 @@ import pytest
 
 import corenn
 from corenn.errors import ConfigError, CorruptFileError
-from corenn.optimizers import SGD, Adam, clip_by_norm
+from corenn.nn.optimizers import SGD, Adam, clip_by_norm
 from corenn.protocols import Optimizer
 
 

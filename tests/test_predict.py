@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn import training
-from corenn.commands import predict
-from corenn.config import config_from_dict, load_preset
+from corenn.cli.predict import add_arguments, run
 from corenn.data.iris import load_iris
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, CorruptFileError, DataError, ShapeError
-from corenn.io import load_arrays, save_arrays
+from corenn.run.build import build
+from corenn.run.config import config_from_dict, load_preset
+from corenn.run.files import load_arrays, save_arrays
+from corenn.run.predict import predict_labels
+from corenn.run.train import train
 from corenn.testing import plugin_system_from, plugins_in_use
 
 
@@ -20,19 +22,19 @@ from corenn.testing import plugin_system_from, plugins_in_use
 def iris_run(tmp_path_factory):
     """A short recorded Iris run (numpy)."""
     data = load_preset("iris-ffnn").to_dict() | {"epochs": 20}
-    result = training.train(data, out_dir=tmp_path_factory.mktemp("runs"), verbose=False)
+    result = train(data, out_dir=tmp_path_factory.mktemp("runs"), verbose=False)
     return result["run_dir"]
 
 
 def run_predict(*argv):
     parser = argparse.ArgumentParser()
-    predict.add_arguments(parser)
-    return predict.run(parser.parse_args([str(arg) for arg in argv]))
+    add_arguments(parser)
+    return run(parser.parse_args([str(arg) for arg in argv]))
 
 
 def expected_labels(run_dir, split):
     """The run's model rebuilt by hand, predicting the prepared split."""
-    data, model, *_ = training.build(config_from_dict(load_preset("iris-ffnn").to_dict() | {"epochs": 20}))
+    data, model, *_ = build(config_from_dict(load_preset("iris-ffnn").to_dict() | {"epochs": 20}))
     model.load_parameters(f"{run_dir}/parameters.npz")
     return model.predict(getattr(data, split).X)
 
@@ -55,7 +57,7 @@ def test_predict_of_the_test_split_matches_the_runs_test_accuracy(iris_run, tmp_
     import json
     from pathlib import Path
 
-    labels = predict.predict_labels(iris_run)
+    labels = predict_labels(iris_run)
     truth = load_iris().test.y
     recorded = json.loads((Path(iris_run) / "result.json").read_text())["test_accuracy"]
     assert np.mean(labels == truth) == pytest.approx(recorded)

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn import training
-from corenn.config import load_config, load_preset
 from corenn.errors import CorennError, RunExistsError
-from corenn.io import load_arrays
-from corenn.records import METRIC_COLUMNS, unique_run_name
+from corenn.run.checkpoints import resume
+from corenn.run.config import load_config, load_preset
+from corenn.run.files import load_arrays
+from corenn.run.records import METRIC_COLUMNS, unique_run_name
+from corenn.run.train import train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RUN_FILES = {
@@ -57,7 +58,7 @@ def finished_run(tmp_path_factory):
     """One recorded 2-epoch run: ``(result, final parameters, run_dir)``."""
     out = tmp_path_factory.mktemp("records")
     final = FinalParameters()
-    result = training.train(iris(), out_dir=out, verbose=False, callbacks=[final])
+    result = train(iris(), out_dir=out, verbose=False, callbacks=[final])
     return result, final.parameters, out / "iris-ffnn"
 
 
@@ -106,11 +107,11 @@ def test_parameters_and_result_are_those_of_the_run(finished_run):
 
 
 def test_an_existing_run_is_never_overwritten_silently(tmp_path):
-    training.train(iris(epochs=1), out_dir=tmp_path, verbose=False)
+    train(iris(epochs=1), out_dir=tmp_path, verbose=False)
     run_dir = tmp_path / "iris-ffnn"
     before = snapshot(run_dir)
     with pytest.raises(RunExistsError) as info:
-        training.train(iris(epochs=1, seed=9), out_dir=tmp_path, verbose=False)
+        train(iris(epochs=1, seed=9), out_dir=tmp_path, verbose=False)
     message = str(info.value)
     assert str(run_dir) in message and "--overwrite" in message and "--resume" in message
     assert snapshot(run_dir) == before
@@ -118,11 +119,11 @@ def test_an_existing_run_is_never_overwritten_silently(tmp_path):
 
 
 def test_overwrite_replaces_the_whole_run(tmp_path):
-    training.train(iris(epochs=1), out_dir=tmp_path, verbose=False)
+    train(iris(epochs=1), out_dir=tmp_path, verbose=False)
     run_dir = tmp_path / "iris-ffnn"
     (run_dir / "stray.txt").write_text("from before")
     old_parameters = load_arrays(run_dir / "parameters.npz")
-    result = training.train(iris(epochs=2, seed=9), out_dir=tmp_path, verbose=False, overwrite=True)
+    result = train(iris(epochs=2, seed=9), out_dir=tmp_path, verbose=False, overwrite=True)
     assert result["epochs"] == 2
     assert visible_files(run_dir) == RUN_FILES
     assert not np.array_equal(load_arrays(run_dir / "parameters.npz")["0.W"], old_parameters["0.W"])
@@ -131,14 +132,14 @@ def test_overwrite_replaces_the_whole_run(tmp_path):
 
 def test_an_empty_existing_folder_may_be_used(tmp_path):
     (tmp_path / "iris-ffnn").mkdir()
-    training.train(iris(epochs=1), out_dir=tmp_path, verbose=False)
+    train(iris(epochs=1), out_dir=tmp_path, verbose=False)
     assert visible_files(tmp_path / "iris-ffnn") == RUN_FILES
 
 
 def test_a_file_where_the_run_directory_should_be_is_an_error(tmp_path):
     (tmp_path / "iris-ffnn").write_text("not a folder")
     with pytest.raises(RunExistsError, match="is not a directory"):
-        training.train(iris(epochs=1), out_dir=tmp_path, verbose=False, overwrite=True)
+        train(iris(epochs=1), out_dir=tmp_path, verbose=False, overwrite=True)
     assert (tmp_path / "iris-ffnn").read_text() == "not a folder"
 
 
@@ -165,7 +166,7 @@ def test_a_full_disk_mid_run_stops_it_with_whole_files_that_resume(tmp_path, mon
 
     monkeypatch.setattr(os, "replace", replace_until_full)
     with pytest.raises(CorennError) as info:
-        training.train(iris(epochs=3), out_dir=tmp_path, verbose=False)
+        train(iris(epochs=3), out_dir=tmp_path, verbose=False)
     monkeypatch.undo()
     run_dir = tmp_path / "iris-ffnn"
     message = str(info.value)
@@ -176,7 +177,7 @@ def test_a_full_disk_mid_run_stops_it_with_whole_files_that_resume(tmp_path, mon
     assert json.loads(load_arrays(run_dir / "checkpoint.npz")["state"].tobytes())["epoch"] >= 1
     assert not (run_dir / "result.json").exists()
 
-    result = training.resume(run_dir, verbose=False)
+    result = resume(run_dir, verbose=False)
     assert result["epochs"] == 3
     assert [row["epoch"] for row in json.loads((run_dir / "metrics.json").read_text())] == [1, 2, 3]
     assert visible_files(run_dir) == RUN_FILES

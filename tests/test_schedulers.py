@@ -5,8 +5,8 @@ from hypothesis import given, strategies as st
 
 import corenn
 from corenn.errors import ConfigError
+from corenn.nn.schedulers import Constant, Exponential
 from corenn.protocols import Scheduler
-from corenn.schedulers import Constant, Exponential
 
 
 def test_constant_gives_the_initial_rate_at_every_step():

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.losses
-from corenn import training
-from corenn.config import load_preset
+import corenn.nn.losses
 from corenn.errors import CorruptFileError
-from corenn.io import load_arrays, save_arrays
-from corenn.records import moving_average
+from corenn.run.checkpoints import resume
+from corenn.run.config import load_preset
+from corenn.run.files import load_arrays, save_arrays
+from corenn.run.plots import moving_average
+from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -45,21 +46,21 @@ class LossesSeen:
 
     def __init__(self, monkeypatch):
         self.values = []
-        original = corenn.losses.CrossEntropy.forward
+        original = corenn.nn.losses.CrossEntropy.forward
 
         def recording(loss, Y, Y_hat):
             value = original(loss, Y, Y_hat)
             self.values.append(float(value))
             return value
 
-        monkeypatch.setattr(corenn.losses.CrossEntropy, "forward", recording)
+        monkeypatch.setattr(corenn.nn.losses.CrossEntropy, "forward", recording)
 
 
 @pytest.fixture(scope="module")
 def whole_run(tmp_path_factory):
     """One uninterrupted recorded run (with its plots): ``(result, run_dir)``."""
     out = tmp_path_factory.mktemp("whole")
-    result = training.train(iris(), out_dir=out, verbose=False)
+    result = train(iris(), out_dir=out, verbose=False)
     return result, out / "iris-ffnn"
 
 
@@ -103,7 +104,7 @@ def test_the_checkpoint_holds_the_very_floats_of_steps_csv(whole_run):
 
 def test_the_loss_read_at_each_step_is_the_one_recorded(tmp_path, monkeypatch):
     seen = LossesSeen(monkeypatch)
-    training.train(iris(epochs=1), out_dir=tmp_path, verbose=False)
+    train(iris(epochs=1), out_dir=tmp_path, verbose=False)
     # per epoch: 7 training steps, then the validation pass (one batch); then the test pass
     recorded = [float(row["loss"]) for row in read_steps(tmp_path / "iris-ffnn")]
     assert recorded == seen.values[:STEPS_PER_EPOCH]
@@ -136,26 +137,26 @@ def test_a_resumed_run_writes_the_same_steps_as_an_uninterrupted_one(
         callbacks, interrupting = [InterruptAtEpochEnd(2)], contextlib.nullcontext()
     else:
         call_number = 2 * (STEPS_PER_EPOCH + 1) + 4  # epoch 3, before its 4th step's update
-        callbacks, interrupting = [], interrupt_on_call(corenn.losses.CrossEntropy, "forward", call_number)
+        callbacks, interrupting = [], interrupt_on_call(corenn.nn.losses.CrossEntropy, "forward", call_number)
     with interrupting:
         with pytest.raises(KeyboardInterrupt):
-            training.train(iris(), out_dir=out, verbose=False, callbacks=callbacks)
+            train(iris(), out_dir=out, verbose=False, callbacks=callbacks)
     saved = load_arrays(out / "iris-ffnn" / "checkpoint.npz")
     expected_steps = 2 * STEPS_PER_EPOCH + (3 if how == "inside_epoch" else 0)
     assert saved["steps/loss"].shape == (expected_steps,)
     assert len(read_steps(out / "iris-ffnn")) == expected_steps
-    training.resume(out / "iris-ffnn", verbose=False)
+    resume(out / "iris-ffnn", verbose=False)
     assert (out / "iris-ffnn" / "steps.csv").read_text() == (reference_dir / "steps.csv").read_text()
 
 
 def test_a_checkpoint_from_before_step_losses_resumes_with_unknown_early_steps(tmp_path, no_plots):
     with pytest.raises(KeyboardInterrupt):
-        training.train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAtEpochEnd(1)])
+        train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAtEpochEnd(1)])
     run_dir = tmp_path / "iris-ffnn"
     arrays = load_arrays(run_dir / "checkpoint.npz")
     del arrays["steps/loss"], arrays["steps/learning_rate"]
     save_arrays(run_dir / "checkpoint.npz", arrays)
-    training.resume(run_dir, verbose=False)
+    resume(run_dir, verbose=False)
     rows = read_steps(run_dir)
     assert [int(row["step"]) for row in rows] == list(range(1, EPOCHS * STEPS_PER_EPOCH + 1))
     assert all(math.isnan(float(row["loss"])) for row in rows[:STEPS_PER_EPOCH])
@@ -164,10 +165,10 @@ def test_a_checkpoint_from_before_step_losses_resumes_with_unknown_early_steps(t
 
 def test_step_losses_that_do_not_fit_the_checkpoint_are_reported_as_corrupt(tmp_path, no_plots):
     with pytest.raises(KeyboardInterrupt):
-        training.train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAtEpochEnd(1)])
+        train(iris(), out_dir=tmp_path, verbose=False, callbacks=[InterruptAtEpochEnd(1)])
     run_dir = tmp_path / "iris-ffnn"
     arrays = load_arrays(run_dir / "checkpoint.npz")
     arrays["steps/loss"] = arrays["steps/loss"][:-1]
     save_arrays(run_dir / "checkpoint.npz", arrays)
     with pytest.raises(CorruptFileError, match=r"per-step losses have shape \(6,\), expected \(7,\) floats"):
-        training.resume(run_dir, verbose=False)
+        resume(run_dir, verbose=False)

@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn import training
-from corenn.commands import predict
-from corenn.config import config_from_dict
 from corenn.data.loader import averaged_outputs, check_image_options, evaluation_views
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, DataError
-from corenn.losses import CrossEntropy
+from corenn.nn.losses import CrossEntropy
+from corenn.run.arrays import NumpyArrays
+from corenn.run.build import build
+from corenn.run.config import config_from_dict
+from corenn.run.predict import predict_labels
+from corenn.run.train import train
 from corenn.testing import plugin_system_from, plugins_in_use
-from corenn.trainer import NumpyArrays
 
 IMAGE_SHAPE = (6, 5, 2)
 
@@ -107,7 +108,7 @@ def test_test_augment_is_kept_in_the_config_and_never_given_to_the_data_set():
     assert parsed.dataset.test_augment == "flip_translate" and "test_augment" not in parsed.dataset.options
     assert config_from_dict(parsed.to_dict()).dataset.test_augment == "flip_translate"
     assert 'test_augment = "flip_translate"' in parsed.to_toml()
-    training.build(parsed)  # tiny_images takes no test_augment option: it was not passed
+    build(parsed)  # tiny_images takes no test_augment option: it was not passed
     plain = config_from_dict(config())
     assert plain.dataset.test_augment == "none" and "test_augment" not in plain.to_dict()["dataset"]
 
@@ -121,7 +122,7 @@ def test_test_augment_on_tabular_data_is_refused_at_the_start(tmp_path):
         DataError,
         match=r"dataset\.test_augment = 'flip' needs images of shape \(height, width, channels\); data set 'iris' has samples of shape \(4,\)",
     ):
-        training.train(tabular, out_dir=tmp_path, verbose=False)
+        train(tabular, out_dir=tmp_path, verbose=False)
     assert not (tmp_path / "tta").exists()
 
 
@@ -206,8 +207,8 @@ def expected_metrics(model, split, mode):
 def test_validation_and_test_metrics_are_those_of_the_averaged_outputs(mode):
     parsed = config_from_dict(config(test_augment=mode))
     keep = KeepModel()
-    result = training.train(parsed, record=False, verbose=False, callbacks=[keep])
-    data = training.build(parsed)[0]
+    result = train(parsed, record=False, verbose=False, callbacks=[keep])
+    data = build(parsed)[0]
     for split, prefix in ((data.val, "val"), (data.test, "test")):
         loss, accuracy, _ = expected_metrics(keep.model, split, mode)
         assert result[f"{prefix}_loss"] == pytest.approx(loss, rel=1e-12)
@@ -218,13 +219,13 @@ def test_validation_and_test_metrics_are_those_of_the_averaged_outputs(mode):
 
 
 def test_predict_uses_the_runs_test_augment(tmp_path):
-    result = training.train(config(test_augment="flip", epochs=1), out_dir=tmp_path, verbose=False)
+    result = train(config(test_augment="flip", epochs=1), out_dir=tmp_path, verbose=False)
     parsed = config_from_dict(config(test_augment="flip", epochs=1))
-    data, model, *_ = training.build(parsed)
+    data, model, *_ = build(parsed)
     model.load_parameters(f"{result['run_dir']}/parameters.npz")
     for split in ("train", "test"):
-        labels = predict.predict_labels(result["run_dir"], split=split, batch_size=7)
+        labels = predict_labels(result["run_dir"], split=split, batch_size=7)
         _, _, averaged = expected_metrics(model, getattr(data, split), "flip")
         assert np.array_equal(labels, averaged.argmax(axis=1)), split
     _, _, plain = expected_metrics(model, data.train, "none")
-    assert not np.array_equal(plain.argmax(axis=1), predict.predict_labels(result["run_dir"], split="train"))
+    assert not np.array_equal(plain.argmax(axis=1), predict_labels(result["run_dir"], split="train"))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn.config import config_from_dict, load_preset
 from corenn.errors import PluginError, UnknownComponentError
 from corenn.plugins import get_plugins
+from corenn.run.config import config_from_dict, load_preset
 from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use, trainer_for
 
 

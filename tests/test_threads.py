@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import threadpoolctl
 
-from corenn import training
-from corenn.config import load_preset, with_overrides
 from corenn.errors import ConfigError
 from corenn.hookspecs import hookimpl
+from corenn.run.config import load_config, load_preset, with_overrides
+from corenn.run.train import train
 
 
 def blas_threads():
@@ -31,7 +31,7 @@ def test_threads_caps_the_blas_while_training_and_restores_it():
     assert before, "no BLAS found by threadpoolctl"
     spy = ThreadSpy()
     config = with_overrides(load_preset("iris-ffnn"), epochs=2, threads=1)
-    training.train(config, record=False, verbose=False, callbacks=[spy])
+    train(config, record=False, verbose=False, callbacks=[spy])
     assert spy.seen == [[1] * len(before)] * 2
     assert blas_threads() == before
 
@@ -39,7 +39,7 @@ def test_threads_caps_the_blas_while_training_and_restores_it():
 def test_without_threads_the_blas_is_left_alone():
     before = blas_threads()
     spy = ThreadSpy()
-    training.train(with_overrides(load_preset("iris-ffnn"), epochs=1), record=False, verbose=False, callbacks=[spy])
+    train(with_overrides(load_preset("iris-ffnn"), epochs=1), record=False, verbose=False, callbacks=[spy])
     assert spy.seen == [before]
 
 
@@ -53,4 +53,4 @@ def test_threads_is_a_config_key_written_back_only_when_set():
 def test_threads_must_be_a_positive_integer(value):
     data = load_preset("iris-ffnn").to_dict() | {"threads": value}
     with pytest.raises(ConfigError, match="threads must be"):
-        training.load_config(data)
+        load_config(data)

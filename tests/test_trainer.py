@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 import corenn
-import corenn.losses
-import corenn.optimizers
-from corenn import training
-from corenn.config import load_preset
+import corenn.nn.losses
+import corenn.nn.optimizers
 from corenn.errors import CorennError, TrainingDiverged
-from corenn.io import load_arrays
+from corenn.run.checkpoints import resume
+from corenn.run.config import load_preset
+from corenn.run.files import load_arrays
+from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd
 
 EPOCH_METRICS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"}
@@ -62,7 +63,7 @@ class Capture:
 def run_captured(config, **kwargs):
     capture = Capture()
     kwargs.setdefault("record", False)
-    result = training.train(config, verbose=False, callbacks=[capture], **kwargs)
+    result = train(config, verbose=False, callbacks=[capture], **kwargs)
     return result, capture
 
 
@@ -136,7 +137,7 @@ def test_hooks_are_called_in_order_with_the_run_and_its_metrics(tmp_path, no_plo
 def test_callbacks_are_unregistered_after_the_run():
     _, capture = run_captured(iris(epochs=1))
     calls = len(capture.events)
-    training.train(iris(epochs=1), record=False, verbose=False)
+    train(iris(epochs=1), record=False, verbose=False)
     assert len(capture.events) == calls
 
 
@@ -152,7 +153,7 @@ class StopAfter:
 
 def test_early_stopping_ends_the_run_after_the_requesting_epoch():
     capture = Capture()
-    result = training.train(iris(epochs=10), record=False, verbose=False, callbacks=[StopAfter(2), capture])
+    result = train(iris(epochs=10), record=False, verbose=False, callbacks=[StopAfter(2), capture])
     assert result["epochs"] == 2
     assert len(capture.history) == 2
     assert capture.events[-1][0] == "end" and "test_accuracy" in capture.events[-1][2]
@@ -170,7 +171,7 @@ def diverging(**changes):
 def test_a_diverging_run_stops_naming_epoch_and_step_and_keeps_the_last_good_parameters(tmp_path):
     capture = Capture()
     with pytest.raises(TrainingDiverged) as info:
-        training.train(diverging(), out_dir=tmp_path, verbose=False, callbacks=[capture])
+        train(diverging(), out_dir=tmp_path, verbose=False, callbacks=[capture])
     error = info.value
     good_epochs = len(capture.history)
     assert good_epochs >= 1 and error.epoch == good_epochs + 1 and 1 <= error.step <= 5
@@ -192,18 +193,18 @@ def test_a_diverging_run_stops_naming_epoch_and_step_and_keeps_the_last_good_par
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_without_records_says_so():
     with pytest.raises(TrainingDiverged, match="no run directory was recorded"):
-        training.train(diverging(), record=False, verbose=False)
+        train(diverging(), record=False, verbose=False)
 
 
 def test_the_scheduler_learning_rate_reaches_the_optimizer(monkeypatch):
     seen = []
-    update = corenn.optimizers.SGD.update
+    update = corenn.nn.optimizers.SGD.update
 
     def recording_update(self, param_name, param, param_grad):
         seen.append(self.lr)
         return update(self, param_name, param, param_grad)
 
-    monkeypatch.setattr(corenn.optimizers.SGD, "update", recording_update)
+    monkeypatch.setattr(corenn.nn.optimizers.SGD, "update", recording_update)
     scheduler = {"name": "exponential", "decay": 0.5, "stage_length": 3, "staircase": True}
     result, capture = run_captured(iris(epochs=2, scheduler=scheduler))
     per_step = seen[::4]  # four parameters (0.W, 0.b, 1.W, 1.b) per step
@@ -216,14 +217,14 @@ def test_the_scheduler_learning_rate_reaches_the_optimizer(monkeypatch):
 
 def test_a_float32_run_keeps_float32_parameters_and_optimizer_state(monkeypatch):
     dtypes = set()
-    update = corenn.optimizers.SGD.update
+    update = corenn.nn.optimizers.SGD.update
 
     def checking_update(self, param_name, param, param_grad):
         returned = update(self, param_name, param, param_grad)
         dtypes.update({param_grad.dtype, returned.dtype, self.state["velocity"][param_name].dtype})
         return returned
 
-    monkeypatch.setattr(corenn.optimizers.SGD, "update", checking_update)
+    monkeypatch.setattr(corenn.nn.optimizers.SGD, "update", checking_update)
     result, capture = run_captured(iris(epochs=3, dtype="float32"))
     assert dtypes == {np.dtype(np.float32)}
     assert {value.dtype for value in capture.final_parameters.values()} == {np.dtype(np.float32)}
@@ -231,7 +232,7 @@ def test_a_float32_run_keeps_float32_parameters_and_optimizer_state(monkeypatch)
 
 
 def test_verbose_runs_print_one_plain_line_per_epoch_when_not_a_terminal(capsys):
-    training.train(iris(epochs=3), record=False, verbose=True)
+    train(iris(epochs=3), record=False, verbose=True)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
     assert lines[0].startswith("epoch 1/3  train_loss ") and "val_acc" in lines[0] and "lr 0.02" in lines[0]
@@ -244,7 +245,7 @@ RESUME_EPOCHS = 4
 
 def recorded_run(folder, label, **changes):
     capture = Capture()
-    result = training.train(iris(**changes), out_dir=folder / label, verbose=False, callbacks=[capture])
+    result = train(iris(**changes), out_dir=folder / label, verbose=False, callbacks=[capture])
     return result, capture, folder / label / "iris-ffnn"
 
 
@@ -270,7 +271,7 @@ def test_resuming_a_finished_run_to_more_epochs_equals_an_uninterrupted_run(tmp_
     continued_dir = tmp_path / "continued"
     shutil.copytree(short_dir, continued_dir)
     capture = Capture()
-    result = training.resume(continued_dir, verbose=False, epochs=RESUME_EPOCHS, callbacks=[capture])
+    result = resume(continued_dir, verbose=False, epochs=RESUME_EPOCHS, callbacks=[capture])
     assert [event[2] for event in capture.events if event[0] == "epoch_end"] == [3, 4]
     assert_same_run(continued_dir, reference_dir, result, reference)
     assert f"epochs = {RESUME_EPOCHS}" in (continued_dir / "config.toml").read_text()
@@ -283,11 +284,11 @@ def test_interrupt_at_an_epoch_end_then_resume_equals_an_uninterrupted_run(tmp_p
     reference, reference_dir = uninterrupted
     out = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        training.train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False, callbacks=[InterruptAtEpochEnd(2)])
+        train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False, callbacks=[InterruptAtEpochEnd(2)])
     run_dir = out / "iris-ffnn"
     assert f"corenn train --resume {run_dir}" in capsys.readouterr().err
     assert len(json.loads((run_dir / "metrics.json").read_text())) == 2
-    result = training.resume(run_dir, verbose=False)
+    result = resume(run_dir, verbose=False)
     assert_same_run(run_dir, reference_dir, result, reference)
 
 
@@ -299,10 +300,10 @@ def test_interrupt_inside_an_epoch_then_resume_equals_an_uninterrupted_run(
     batch order and running sums of the unfinished epoch."""
     reference, reference_dir = uninterrupted
     out = tmp_path / "interrupted"
-    with interrupt_on_call(corenn.losses.CrossEntropy, "forward", call_number):
+    with interrupt_on_call(corenn.nn.losses.CrossEntropy, "forward", call_number):
         with pytest.raises(KeyboardInterrupt):
-            training.train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False)
-    result = training.resume(out / "iris-ffnn", verbose=False)
+            train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False)
+    result = resume(out / "iris-ffnn", verbose=False)
     assert_same_run(out / "iris-ffnn", reference_dir, result, reference)
 
 
@@ -312,13 +313,13 @@ def test_interrupt_between_two_parameter_updates_then_resume_equals_an_uninterru
     """A half-done update is no state of the run: the resumed run must not build on it."""
     reference, reference_dir = uninterrupted
     out = tmp_path / "interrupted"
-    with interrupt_on_call(corenn.optimizers.SGD, "update", 4 * 7 + 2):  # step 8, second parameter
+    with interrupt_on_call(corenn.nn.optimizers.SGD, "update", 4 * 7 + 2):  # step 8, second parameter
         with pytest.raises(KeyboardInterrupt):
-            training.train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False)
-    result = training.resume(out / "iris-ffnn", verbose=False)
+            train(iris(epochs=RESUME_EPOCHS), out_dir=out, verbose=False)
+    result = resume(out / "iris-ffnn", verbose=False)
     assert_same_run(out / "iris-ffnn", reference_dir, result, reference)
 
 
 def test_resume_of_a_folder_that_is_not_a_run_is_an_error(tmp_path):
     with pytest.raises(CorennError, match="is not a corenn run directory"):
-        training.resume(tmp_path, verbose=False)
+        resume(tmp_path, verbose=False)

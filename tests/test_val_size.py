@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn import training
 from corenn.cli import main
-from corenn.commands import predict
 from corenn.data import cifar10, mnist
 from corenn.data.iris import load_iris
 from corenn.data.loader import check_val_size, split_off_validation
 from corenn.data.splits import DatasetSplits
 from corenn.errors import ConfigError, DataError
-from corenn.records import METRIC_COLUMNS
+from corenn.run import train as run_train
+from corenn.run.checkpoints import resume
+from corenn.run.predict import predict_labels
+from corenn.run.records import METRIC_COLUMNS
 from corenn.testing import plugin_system_from, plugins_in_use
 
 DATA_ROOT = Path(os.environ["CORENN_DATA_DIR"]) if os.environ.get("CORENN_DATA_DIR") else None
@@ -123,7 +124,7 @@ def config(epochs=3):
 def run_without_val(tmp_path_factory):
     out = tmp_path_factory.mktemp("no-val")
     with plugins_in_use(plugin_system_from(NoValPlugin)):
-        result = training.train(config(), out_dir=out, verbose=False)
+        result = run_train.train(config(), out_dir=out, verbose=False)
     return result, out / "no-val"
 
 
@@ -149,12 +150,12 @@ def test_a_run_without_validation_resumes_to_more_epochs(run_without_val, tmp_pa
     _, run_dir = run_without_val
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
-    result = training.resume(copy, verbose=False, epochs=4)
+    result = resume(copy, verbose=False, epochs=4)
     assert result["epochs"] == 4 and result["val_loss"] is None
 
 
 def test_the_console_lines_leave_out_validation(capsys):
-    training.train(config(epochs=2), record=False, verbose=True)
+    run_train.train(config(epochs=2), record=False, verbose=True)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
     assert len(lines) == 2 and all("train_loss" in line and "lr " in line and "val_" not in line for line in lines)
 
@@ -172,4 +173,4 @@ def test_corenn_train_prints_a_summary_without_validation_accuracy(tmp_path, cap
 def test_predicting_the_missing_validation_split_says_so(run_without_val):
     _, run_dir = run_without_val
     with pytest.raises(DataError, match=r"data set 'iris_without_val' has no val split"):
-        predict.predict_labels(run_dir, split="val")
+        predict_labels(run_dir, split="val")

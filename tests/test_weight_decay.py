@@ -5,7 +5,7 @@ import pytest
 
 import corenn
 from corenn.errors import ConfigError
-from corenn.optimizers import SGD, Adam
+from corenn.nn.optimizers import SGD, Adam
 
 
 def test_sgd_adds_weight_decay_times_the_parameter_to_the_gradient():

@@ -5,16 +5,16 @@ Factories are ``"module:attr"`` strings, so ``corenn plugins`` imports none of t
 
 from corenn.hookspecs import hookimpl
 
-LOSSES = {"cross_entropy": "corenn.losses:CrossEntropy", "l2": "corenn.losses:L2"}
-OPTIMIZERS = {"sgd": "corenn.optimizers:SGD", "adam": "corenn.optimizers:Adam"}
+LOSSES = {"cross_entropy": "corenn.nn.losses:CrossEntropy", "l2": "corenn.nn.losses:L2"}
+OPTIMIZERS = {"sgd": "corenn.nn.optimizers:SGD", "adam": "corenn.nn.optimizers:Adam"}
 SCHEDULERS = {
-    "constant": "corenn.schedulers:Constant",
-    "exponential": "corenn.schedulers:Exponential",
-    "cosine": "corenn.schedulers:Cosine",
-    "one_cycle": "corenn.schedulers:OneCycle",
+    "constant": "corenn.nn.schedulers:Constant",
+    "exponential": "corenn.nn.schedulers:Exponential",
+    "cosine": "corenn.nn.schedulers:Cosine",
+    "one_cycle": "corenn.nn.schedulers:OneCycle",
 }
 INITIALIZERS = {
-    name: f"corenn.initializers:{name}"
+    name: f"corenn.nn.initializers:{name}"
     for name in (
         "zeros",
         "ones",

@@ -61,7 +61,7 @@ def corenn_array_backend(backend):
     The trainer is the same code for every backend; what differs (moving the data to a device,
     indexing batches, counting correct predictions, turning off gradient tracking, batched
     augmentation) goes through an array backend object. numpy's is built in
-    (:class:`corenn.trainer.NumpyArrays`, the reference for the methods); a plugin that adds a
+    (:class:`corenn.run.arrays.NumpyArrays`, the reference for the methods); a plugin that adds a
     backend returns a class whose ``for_device(device)`` builds one. Import the heavy library
     inside this hook, not at the top of the plugin module, so that listing plugins stays cheap.
     """
@@ -71,7 +71,7 @@ def corenn_array_backend(backend):
 def corenn_train_start(run):
     """Called once before the first epoch (also when a run is resumed).
 
-    ``run`` is a :class:`corenn.trainer.TrainingRun`: its ``config``, ``model``, ``run_dir``
+    ``run`` is a :class:`corenn.run.loop.TrainingRun`: its ``config``, ``model``, ``run_dir``
     (``None`` when nothing is recorded) and ``epochs``. Set ``run.stop_requested = True`` to
     end training after the current epoch.
     """

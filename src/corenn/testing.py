@@ -24,9 +24,9 @@ import attrs
 import numpy as np
 
 import corenn.plugins
-from corenn.backward_checks import check_backward, layer_origin
 from corenn.errors import ShapeError
 from corenn.hookspecs import hookimpl
+from corenn.nn.backward_checks import check_backward, layer_origin
 from corenn.plugins import PluginInfo, PluginSystem
 from corenn.protocols import Activation, Layer, Loss
 
@@ -101,7 +101,7 @@ def check_layer_gradients(layer, X, *, seed=0, step=DEFAULT_STEP, perturb=True):
     :func:`perturb_parameters`), so that a backward that is right only at the initial values
     fails; ``perturb=False`` checks at the layer's parameters as they are. The layer's first
     backward is checked for shapes and dtypes as the model checks it, an ``AssertionError``
-    naming what is wrong (:func:`corenn.backward_checks.check_backward`).
+    naming what is wrong (:func:`corenn.nn.backward_checks.check_backward`).
 
     The layer's parameters are changed in place, so its ``forward`` must read
     ``layer.parameters`` each time (as the course's layers do). Outputs and parameters may be
@@ -182,7 +182,9 @@ def check_layer_conformance(make_layer, input_shape, *, seed=0):
         name = type(layer).__name__
         _require(isinstance(layer, Layer), f"{name} lacks the Layer protocol's attributes")
         missing = [method for method in COURSE_LAYER_METHODS if not callable(getattr(layer, method, None))]
-        _require(not missing, f"{name} lacks the course's Layer methods {missing} (derive it from corenn.layers.Layer)")
+        _require(
+            not missing, f"{name} lacks the course's Layer methods {missing} (derive it from corenn.nn.layers.Layer)"
+        )
         _require(not layer.parameters, f"{name} has parameters before its first forward (they must be lazy)")
         X = rng.standard_normal(input_shape).astype(dtype)
         Y = layer.forward(X)
@@ -292,7 +294,7 @@ def check_activation_conformance(activation, shape=(4, 5), *, seed=0):
         _require(dZ.shape == Z.shape, f"{name}: backward returned {dZ.shape} for Z of {Z.shape}")
         _require(
             callable(activation) and np.array_equal(np.asarray(activation(Z)), np.asarray(Y)),
-            f"{name}: calling it is not its forward (derive it from corenn.layers.Activation)",
+            f"{name}: calling it is not its forward (derive it from corenn.nn.layers.Activation)",
         )
 
 
@@ -308,7 +310,7 @@ def check_loss_conformance(loss, n_samples=4, n_classes=3):
     _require(loss.backward(Y, Y_hat).shape == Y_hat.shape, f"{name}: backward shape differs from Y_hat's")
     _require(
         callable(loss) and np.asarray(loss(Y, Y_hat)) == np.asarray(value),
-        f"{name}: calling it is not its forward (derive it from corenn.losses.Loss)",
+        f"{name}: calling it is not its forward (derive it from corenn.nn.losses.Loss)",
     )
 
 
@@ -459,13 +461,13 @@ class InterruptAtEpochEnd:
 
 
 def trainer_for(config, *, data_dir=None):
-    """The trainer that a run of ``config`` (a loaded config, :mod:`corenn.config`) would use,
+    """The trainer that a run of ``config`` (a loaded config, :mod:`corenn.run.config`) would use,
     with no run folder: it records and prints nothing.
 
     For tests that look inside training: ``trainer = trainer_for(config); trainer.fit()`` trains
     as ``corenn train`` does, and then ``trainer.optimizer`` and ``trainer.run`` (the model, the
     steps taken) are there to read.
     """
-    from corenn.training import _make_trainer  # imported on use: training pulls in the data sets
+    from corenn.run.build import make_trainer  # imported on use: training pulls in the data sets
 
-    return _make_trainer(config, None, data_dir=data_dir, reporter=None)
+    return make_trainer(config, None, data_dir=data_dir, reporter=None)

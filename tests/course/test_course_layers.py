@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-import corenn.layers
+import corenn.nn.layers
 from corenn.course import layers
 from corenn.course.utils import check_gradients
 from corenn.errors import ConfigError
@@ -148,7 +148,7 @@ def test_initialize_layer_errors_name_what_is_allowed():
 
 
 def test_layer_is_corenns_base_class():
-    assert layers.Layer is corenn.layers.Layer
+    assert layers.Layer is corenn.nn.layers.Layer
     assert isinstance(layers.FullyConnected(n_out=2, activation="relu"), layers.Layer)
 
 

@@ -54,7 +54,7 @@ class PluginEnvironment:
 def corenn_command():
     """The installed ``corenn`` script of the interpreter running the tests."""
     script = shutil.which("corenn", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "corenn.cli"]
+    return [script] if script else [sys.executable, "-m", "corenn"]
 
 
 def can_build_wheels():

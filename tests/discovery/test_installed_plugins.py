@@ -189,7 +189,7 @@ def test_loading_imports_no_string_factory(plugin_env):
             get_plugins()
             watched = [
                 "corenn_test_good.hooks", "corenn_test_good.components", "corenn_test_lazy.hooks",
-                "corenn.losses", "corenn.optimizers", "corenn.initializers",
+                "corenn.nn.losses", "corenn.nn.optimizers", "corenn.nn.initializers",
                 "corenn_fc.fully_connected", "corenn_fc.activations", "torch",
             ]
             loaded = {name: name in sys.modules for name in watched}
@@ -202,9 +202,9 @@ def test_loading_imports_no_string_factory(plugin_env):
         "corenn_test_good.hooks": True,
         "corenn_test_good.components": False,
         "corenn_test_lazy.hooks": True,
-        "corenn.losses": False,
-        "corenn.optimizers": False,
-        "corenn.initializers": False,
+        "corenn.nn.losses": False,
+        "corenn.nn.optimizers": False,
+        "corenn.nn.initializers": False,
         "corenn_fc.fully_connected": False,
         "corenn_fc.activations": False,
         "torch": False,

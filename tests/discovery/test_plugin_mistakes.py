@@ -334,7 +334,7 @@ def test_the_initializer_gain_comes_from_the_activation(plugin_env):
             """
             import json
             import corenn
-            from corenn.initializers import calculate_gain
+            from corenn.nn.initializers import calculate_gain
 
             print(json.dumps([
                 calculate_gain(corenn.create("activation", "leaky_relu", slope=0.5)),

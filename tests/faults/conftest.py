@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from corenn.trainer import Trainer
+from corenn.run.loop import Trainer
 
 from faultkit import MNIST_FILES, RUN_NAME, SHARED_MNIST, run_corenn, write_config
 

@@ -62,7 +62,7 @@ def write_config(folder, text=SMALL_IRIS_CONFIG, name="faults-iris.toml"):
 def corenn_command():
     """The ``corenn`` script of the interpreter running the tests (what a user runs)."""
     script = shutil.which("corenn", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "corenn.cli"]
+    return [script] if script else [sys.executable, "-m", "corenn"]
 
 
 def environment(**variables):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from corenn.cli import main
-from corenn.config import load_config
 from corenn.errors import CorruptFileError
-from corenn.io import load_arrays
-from corenn.training import build
+from corenn.run.build import build
+from corenn.run.config import load_config
+from corenn.run.files import load_arrays
 
 from faultkit import RUN_NAME, load_npz, one_line_error, run_corenn
 

@@ -1,6 +1,6 @@
 """A full disk while writing run records (simulated): no half-written file ever looks whole.
 
-The disk "fills up" inside ``corenn.io``: the chosen write puts half its bytes down and then
+The disk "fills up" inside ``corenn.run.files``: the chosen write puts half its bytes down and then
 fails with ENOSPC, as ``write(2)`` does on a full file system (or ``mkstemp`` fails to create
 the temporary file at all).
 """
@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-import corenn.io
+import corenn.run.files
 from corenn.cli import main
 from corenn.errors import CorennError
 
@@ -23,7 +23,7 @@ NO_SPACE = os.strerror(errno.ENOSPC)
 
 def _fill_disk_at_write(monkeypatch, write_number):
     """Make the N-th record write fail halfway with ENOSPC (the writes before it succeed)."""
-    write_all = corenn.io._write_all
+    write_all = corenn.run.files._write_all
     calls = {"n": 0}
 
     def write_until_full(fd, data):
@@ -33,7 +33,7 @@ def _fill_disk_at_write(monkeypatch, write_number):
             raise OSError(errno.ENOSPC, NO_SPACE)
         write_all(fd, data)
 
-    monkeypatch.setattr(corenn.io, "_write_all", write_until_full)
+    monkeypatch.setattr(corenn.run.files, "_write_all", write_until_full)
 
 
 def test_atomic_write_on_a_full_disk_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -43,7 +43,7 @@ def test_atomic_write_on_a_full_disk_keeps_the_previous_file(tmp_path, monkeypat
     path.write_text('["previous"]\n')
     _fill_disk_at_write(monkeypatch, 1)
     with pytest.raises(CorennError) as caught:
-        corenn.io.write_json(path, ["new"] * 1000)
+        corenn.run.files.write_json(path, ["new"] * 1000)
     assert str(caught.value) == f"could not write {path}: {NO_SPACE}"
     assert path.read_text() == '["previous"]\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
@@ -56,9 +56,9 @@ def test_no_room_for_the_temporary_file_itself(tmp_path, monkeypatch):
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, NO_SPACE)
 
-    monkeypatch.setattr(corenn.io.tempfile, "mkstemp", no_space)
+    monkeypatch.setattr(corenn.run.files.tempfile, "mkstemp", no_space)
     with pytest.raises(CorennError, match=f"^could not write {path}: {NO_SPACE}$"):
-        corenn.io.atomic_write(path, b"x")
+        corenn.run.files.atomic_write(path, b"x")
     assert not path.exists()
 
 

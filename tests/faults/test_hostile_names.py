@@ -5,10 +5,10 @@ import string
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from corenn.config import MAX_RUN_NAME_BYTES, config_from_dict, load_preset, with_overrides
 from corenn.errors import CorennError
-from corenn.sweep import run_sweep
-from corenn.training import train
+from corenn.run.config import MAX_RUN_NAME_BYTES, config_from_dict, load_preset, with_overrides
+from corenn.run.sweep import run_sweep
+from corenn.run.train import train
 
 from faultkit import one_line_error, run_corenn
 

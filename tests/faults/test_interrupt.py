@@ -102,7 +102,7 @@ def test_ctrl_c_outside_the_main_thread_is_not_deferred(config_path, tmp_path):
     """Training in a worker thread cannot own signal handlers; it must still train normally."""
     import threading
 
-    from corenn.training import train
+    from corenn.run.train import train
 
     results = []
     worker = threading.Thread(

@@ -3,9 +3,9 @@ depth, and nesting past the documented bounds is refused up front with one line.
 
 import time
 
-from corenn.composite import MAX_NESTING_DEPTH
-from corenn.config import MAX_CONFIG_NESTING
-from corenn.training import train
+from corenn.nn.composite import MAX_NESTING_DEPTH
+from corenn.run.config import MAX_CONFIG_NESTING
+from corenn.run.train import train
 
 from faultkit import one_line_error, run_corenn, write_config
 

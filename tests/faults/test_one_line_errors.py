@@ -4,8 +4,8 @@ traceback (which is kept in the run folder's ``error.log`` and shown with ``--de
 import pytest
 
 from corenn.cli import MAX_ERROR_CHARACTERS, main
-from corenn.initializers import MAX_ARRAY_VALUES
-from corenn.trainer import Trainer
+from corenn.nn.initializers import MAX_ARRAY_VALUES
+from corenn.run.loop import Trainer
 
 from faultkit import RUN_NAME, SMALL_IRIS_CONFIG, one_line_error, run_corenn, write_config
 

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from corenn.cli import main
-from corenn.records import RunRecorder
+from corenn.run.records import RunRecorder
 
 from faultkit import RUN_NAME, SMALL_IRIS_CONFIG, assert_same_run, environment, one_line_error, run_corenn, write_config
 

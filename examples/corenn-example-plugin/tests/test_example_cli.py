@@ -11,7 +11,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "iris-swish.toml"
 
 def corenn(*args):
     script = shutil.which("corenn", path=str(Path(sys.executable).parent))
-    command = [script] if script else [sys.executable, "-m", "corenn.cli"]
+    command = [script] if script else [sys.executable, "-m", "corenn"]
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=300, check=False)
 
 

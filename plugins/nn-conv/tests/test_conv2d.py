@@ -5,7 +5,7 @@ import pytest
 
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.geometry import window_geometry
+from corenn.nn.geometry import window_geometry
 from corenn.testing import check_layer_conformance, check_layer_gradients, gradcheck
 
 from corenn_conv.conv2d import Conv2D

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 
 from corenn.errors import ShapeError
-from corenn.geometry import window_geometry
+from corenn.nn.geometry import window_geometry
 
 from corenn_conv.conv2d import Conv2D
 from corenn_conv.pool2d import Pool2D

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from corenn.config import load_preset
-from corenn.model import Sequential
+from corenn.nn.model import Sequential
+from corenn.run.config import load_preset
 
 DATA_DIR = os.environ.get("CORENN_DATA_DIR")
 HAS_MNIST = DATA_DIR is not None and (Path(DATA_DIR) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").is_file()
@@ -49,7 +49,7 @@ def test_preset_is_the_course_lenet():
 
 @pytest.mark.skipif(not HAS_MNIST, reason="MNIST files not under $CORENN_DATA_DIR")
 def test_one_epoch_reaches_98_percent_test_accuracy():
-    from corenn.training import train
+    from corenn.run.train import train
 
     result = train(load_preset("lenet-mnist"), data_dir=DATA_DIR, record=False, verbose=False)
     assert result["epochs"] == 1

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn import whitening
-from corenn.config import ComponentConfig
 from corenn.errors import ConfigError, CorennError, DataError, ShapeError
-from corenn.model import Sequential
+from corenn.nn import whitening
+from corenn.nn.model import Sequential
+from corenn.run.config import ComponentConfig
 from corenn.testing import check_layer_gradients
 
 from corenn_conv.whitening import PatchWhitening

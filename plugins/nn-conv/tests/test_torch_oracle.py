@@ -221,7 +221,7 @@ def test_random_poolings(m, rows, cols, channels, kh, kw, sh, sw, mode, pad, see
 
 
 def _padded_size(rows, cols, kernel, stride, pad):
-    from corenn.geometry import checked_pad, same_padding
+    from corenn.nn.geometry import checked_pad, same_padding
 
     pad = checked_pad(pad, "test")
     if pad == "same":

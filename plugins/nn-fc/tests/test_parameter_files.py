@@ -4,9 +4,9 @@ hold, that they load back exactly, and that they do not load into a model that d
 import numpy as np
 import pytest
 
-from corenn.config import ComponentConfig
 from corenn.errors import CorruptFileError
-from corenn.model import Sequential
+from corenn.nn.model import Sequential
+from corenn.run.config import ComponentConfig
 
 N_FEATURES, N_CLASSES = 5, 3
 

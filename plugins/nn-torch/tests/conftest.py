@@ -3,14 +3,14 @@ difference of each component after the test run."""
 
 import pytest
 
-import corenn.records
+import corenn.run.plots
 
 
 @pytest.fixture
 def no_plots(monkeypatch):
     """For runs whose plots no test looks at (drawing them is most of a short run's time)."""
-    monkeypatch.setattr(corenn.records, "write_plots", lambda history, folder, prefix="": [])
-    monkeypatch.setattr(corenn.records, "write_step_plot", lambda losses, folder, prefix="": None)
+    monkeypatch.setattr(corenn.run.plots, "write_plots", lambda history, folder, prefix="": [])
+    monkeypatch.setattr(corenn.run.plots, "write_step_plot", lambda losses, folder, prefix="": None)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from corenn.config import load_preset
-from corenn.model import Sequential
+from corenn.nn.model import Sequential
+from corenn.run.config import load_preset
 
 from torch_agreement import assert_agree
 

@@ -7,13 +7,14 @@ import pytest
 import torch
 
 import corenn
-from corenn import training
-from corenn.commands import predict
-from corenn.config import config_from_dict
 from corenn.data.loader import augment_batch, averaged_outputs, evaluation_views
 from corenn.data.splits import DatasetSplits, Split
+from corenn.run.arrays import NumpyArrays
+from corenn.run.build import build
+from corenn.run.config import config_from_dict
+from corenn.run.predict import predict_labels
+from corenn.run.train import train
 from corenn.testing import plugin_system_from, plugins_in_use
-from corenn.trainer import NumpyArrays
 
 from corenn_torch.training import TorchArrays
 from torch_agreement import assert_agree
@@ -118,10 +119,7 @@ def config(backend, name):
 
 
 def test_a_float64_run_with_these_options_agrees_across_backends(tmp_path, with_images):
-    runs = {
-        backend: training.train(config(backend, backend), out_dir=tmp_path, verbose=False)
-        for backend in ("numpy", "torch")
-    }
+    runs = {backend: train(config(backend, backend), out_dir=tmp_path, verbose=False) for backend in ("numpy", "torch")}
     for key in ("train_loss", "val_loss", "test_loss"):
         assert_agree(
             "training with augment modes and test-time views",
@@ -136,9 +134,9 @@ def test_a_float64_run_with_these_options_agrees_across_backends(tmp_path, with_
     }
     assert steps["numpy"].shape == (15, 4)
     assert_agree("training with augment modes and test-time views", "step losses", steps["torch"], steps["numpy"])
-    torch_labels = predict.predict_labels(runs["torch"]["run_dir"], split="val")
-    numpy_labels = predict.predict_labels(runs["numpy"]["run_dir"], split="val")
-    data, model, *_ = training.build(config_from_dict(config("numpy", "check")))
+    torch_labels = predict_labels(runs["torch"]["run_dir"], split="val")
+    numpy_labels = predict_labels(runs["numpy"]["run_dir"], split="val")
+    data, model, *_ = build(config_from_dict(config("numpy", "check")))
     model.load_parameters(f"{runs['torch']['run_dir']}/parameters.npz")
     model.eval()
     averaged = averaged_outputs(model.forward, data.val.X, NumpyArrays(), "flip_translate")

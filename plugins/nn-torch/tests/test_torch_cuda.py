@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import corenn
-from corenn.config import ComponentConfig
 from corenn.errors import CorennError
-from corenn.model import Sequential
+from corenn.nn.model import Sequential
+from corenn.run.config import ComponentConfig
 from corenn.testing import relative_error
 
 from torch_agreement import assert_agree

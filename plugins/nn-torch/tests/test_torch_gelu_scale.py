@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.model import Sequential
+from corenn.nn.model import Sequential
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
 
 from corenn_torch.testing import NumpyFacingLayer

@@ -11,13 +11,15 @@ import pytest
 import torch
 
 import corenn
-from corenn import training
 from corenn.cli import main
-from corenn.config import ComponentConfig, config_from_dict, load_config, load_preset, with_overrides
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError
-from corenn.io import load_arrays
-from corenn.model import Sequential
+from corenn.nn.model import Sequential
+from corenn.run.build import build
+from corenn.run.checkpoints import resume
+from corenn.run.config import ComponentConfig, config_from_dict, load_config, load_preset, with_overrides
+from corenn.run.files import load_arrays
+from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use, relative_error
 
 # bfloat16 keeps 8 significant bits: one rounding is a relative error of at most 2^-8 ~ 4e-3;
@@ -274,8 +276,8 @@ class FirstEpoch:
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_mixed_precision_run_trains_records_float32_and_rebuilds_in_mixed_precision(tmp_path, with_images, device):
     mixed_epoch, full_epoch = FirstEpoch(), FirstEpoch()
-    mixed = training.train(conv_config("mixed", True, device), out_dir=tmp_path, verbose=False, callbacks=[mixed_epoch])
-    training.train(conv_config("full", False, device), out_dir=tmp_path, verbose=False, callbacks=[full_epoch])
+    mixed = train(conv_config("mixed", True, device), out_dir=tmp_path, verbose=False, callbacks=[mixed_epoch])
+    train(conv_config("full", False, device), out_dir=tmp_path, verbose=False, callbacks=[full_epoch])
 
     steps = np.loadtxt(f"{mixed['run_dir']}/steps.csv", delimiter=",", skiprows=1)
     header = open(f"{mixed['run_dir']}/steps.csv").readline().strip().split(",")
@@ -291,7 +293,7 @@ def test_a_mixed_precision_run_trains_records_float32_and_rebuilds_in_mixed_prec
     config = load_config(f"{mixed['run_dir']}/config.toml")
     assert config.mixed_precision is True and config.device == device
     config = with_overrides(config, device="cpu")  # a GPU run's records load on the CPU too
-    data, model, *_ = training.build(config)
+    data, model, *_ = build(config)
     model.load_parameters(f"{mixed['run_dir']}/parameters.npz")
     assert [getattr(layer, "compute_dtype", None) for layer in model.layers] == [
         torch.bfloat16,
@@ -304,10 +306,8 @@ def test_a_mixed_precision_run_trains_records_float32_and_rebuilds_in_mixed_prec
 
 
 def test_a_mixed_precision_run_resumes_to_the_uninterrupted_result(tmp_path, with_images):
-    whole = training.train(conv_config("run", True), out_dir=tmp_path / "whole", verbose=False)
+    whole = train(conv_config("run", True), out_dir=tmp_path / "whole", verbose=False)
     with pytest.raises(KeyboardInterrupt):
-        training.train(
-            conv_config("run", True), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(2)]
-        )
-    resumed = training.resume(tmp_path / "cut" / "run", verbose=False)
+        train(conv_config("run", True), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(2)])
+    resumed = resume(tmp_path / "cut" / "run", verbose=False)
     assert resumed["test_loss"] == pytest.approx(whole["test_loss"], rel=1e-6)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import corenn
-from corenn.config import load_config, load_preset
 from corenn.errors import ConfigError
+from corenn.run.config import load_config, load_preset
 from corenn.testing import trainer_for
 
 from torch_agreement import assert_agree

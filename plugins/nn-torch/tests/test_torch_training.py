@@ -8,15 +8,17 @@ import pytest
 import torch
 
 import corenn
-from corenn import training
-from corenn.commands import predict
-from corenn.config import config_from_dict, load_preset
 from corenn.data.loader import augment_batch
 from corenn.errors import ConfigError
-from corenn.io import load_arrays
-from corenn.model import Sequential
+from corenn.nn.model import Sequential
+from corenn.run.arrays import NumpyArrays
+from corenn.run.build import build
+from corenn.run.checkpoints import resume
+from corenn.run.config import config_from_dict, load_preset
+from corenn.run.files import load_arrays
+from corenn.run.predict import predict_labels
+from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd
-from corenn.trainer import NumpyArrays
 
 from corenn_torch.training import TorchArrays, resolve_device
 
@@ -46,7 +48,7 @@ class Keep:
 
 def trained(config):
     keep = Keep()
-    result = training.train(config, record=False, verbose=False, callbacks=[keep])
+    result = train(config, record=False, verbose=False, callbacks=[keep])
     return result, keep
 
 
@@ -80,22 +82,20 @@ def test_float32_torch_training_keeps_float32_and_learns():
 
 
 def test_a_torch_runs_records_are_numpy_files_that_load_into_a_numpy_model(tmp_path):
-    result = training.train(iris("torch", epochs=5), out_dir=tmp_path, verbose=False)
+    result = train(iris("torch", epochs=5), out_dir=tmp_path, verbose=False)
     saved = load_arrays(f"{result['run_dir']}/parameters.npz")
     assert all(isinstance(value, np.ndarray) for value in saved.values())
     numpy_config = config_from_dict(iris("numpy"))
-    data, model, *_ = training.build(numpy_config)
+    data, model, *_ = build(numpy_config)
     model.load_parameters(f"{result['run_dir']}/parameters.npz")
     assert np.mean(model.predict(data.test.X) == data.test.labels) == pytest.approx(result["test_accuracy"])
 
 
 def test_an_interrupted_torch_run_resumes_to_the_uninterrupted_result(tmp_path):
-    whole = training.train(iris("torch", epochs=6), out_dir=tmp_path / "whole", verbose=False)
+    whole = train(iris("torch", epochs=6), out_dir=tmp_path / "whole", verbose=False)
     with pytest.raises(KeyboardInterrupt):
-        training.train(
-            iris("torch", epochs=6), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(3)]
-        )
-    resumed = training.resume(tmp_path / "cut" / "iris-ffnn", verbose=False)
+        train(iris("torch", epochs=6), out_dir=tmp_path / "cut", verbose=False, callbacks=[InterruptAtEpochEnd(3)])
+    resumed = resume(tmp_path / "cut" / "iris-ffnn", verbose=False)
     for key in ("train_loss", "val_loss", "test_loss", "test_accuracy"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-12), key
     first = load_arrays(tmp_path / "whole" / "iris-ffnn" / "parameters.npz")
@@ -109,9 +109,9 @@ def test_a_run_resumes_on_the_other_backend(tmp_path, first, second):
     """The records are plain arrays, so ``corenn train --resume RUN --backend OTHER`` goes on
     where the run stopped and ends as the whole run on the first backend does (float64: to the
     backends' agreement), and the recorded config names the backend it now trains on."""
-    whole = training.train(iris(first, epochs=4), out_dir=tmp_path / "whole", verbose=False)
-    cut = training.train(iris(first, epochs=2), out_dir=tmp_path / "cut", verbose=False)
-    resumed = training.resume(cut["run_dir"], verbose=False, epochs=4, backend=second)
+    whole = train(iris(first, epochs=4), out_dir=tmp_path / "whole", verbose=False)
+    cut = train(iris(first, epochs=2), out_dir=tmp_path / "cut", verbose=False)
+    resumed = resume(cut["run_dir"], verbose=False, epochs=4, backend=second)
     assert resumed["backend"] == second and resumed["epochs"] == 4
     for key in ("train_loss", "val_loss", "test_loss", "test_accuracy"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-9), key
@@ -123,14 +123,14 @@ def test_a_run_resumes_on_the_other_backend(tmp_path, first, second):
 
 
 def test_resume_still_refuses_other_config_changes(tmp_path):
-    run_dir = training.train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)["run_dir"]
+    run_dir = train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)["run_dir"]
     text = open(f"{run_dir}/config.toml").read().replace("seed = 0", "seed = 1")
     open(f"{run_dir}/config.toml", "w").write(text)
     with pytest.raises(
         ConfigError,
         match=r"changed: seed\); a resumed run keeps its config, only --epochs, --backend and --device may change",
     ):
-        training.resume(run_dir, verbose=False, epochs=3, backend="torch")
+        resume(run_dir, verbose=False, epochs=3, backend="torch")
 
 
 def test_augmentation_on_tensors_equals_augmentation_on_arrays():
@@ -143,7 +143,7 @@ def test_augmentation_on_tensors_equals_augmentation_on_arrays():
 
 
 def test_a_torch_split_lives_on_the_device_with_int64_labels():
-    data = training.build(config_from_dict(iris("torch")))[0]
+    data = build(config_from_dict(iris("torch")))[0]
     split = TorchArrays(torch.device("cpu")).split(data.train)
     assert (
         split.X.dtype == torch.float64 and split.Y.shape == (len(data.train), 3) and split.labels.dtype == torch.int64
@@ -155,7 +155,7 @@ def test_cuda_without_a_gpu_is_a_config_error_that_suggests_the_cpu():
     with pytest.raises(
         ConfigError, match=r"device 'cuda': no CUDA device is available to torch here; use --device cpu"
     ):
-        training.train(iris("torch", device="cuda"), record=False, verbose=False)
+        train(iris("torch", device="cuda"), record=False, verbose=False)
 
 
 def test_auto_picks_cuda_when_there_is_one_else_the_cpu():
@@ -172,9 +172,9 @@ def test_training_on_cuda_matches_the_cpu():
 
 
 def test_predict_of_a_torch_run_equals_the_numpy_rebuild(tmp_path):
-    result = training.train(iris("torch", epochs=10), out_dir=tmp_path, verbose=False)
-    labels = predict.predict_labels(result["run_dir"])
-    data, model, *_ = training.build(config_from_dict(iris("numpy")))
+    result = train(iris("torch", epochs=10), out_dir=tmp_path, verbose=False)
+    labels = predict_labels(result["run_dir"])
+    data, model, *_ = build(config_from_dict(iris("numpy")))
     model.load_parameters(f"{result['run_dir']}/parameters.npz")
     assert np.array_equal(labels, model.predict(data.test.X))
 
@@ -196,7 +196,7 @@ def test_batch_norm_and_dropout_train_the_same_on_both_backends(tmp_path):
         {"name": "fully_connected", "n_out": "auto", "activation": "softmax"},
     ]
     runs = {
-        backend: training.train(iris(backend, epochs=4, layers=layers, name=backend), out_dir=tmp_path, verbose=False)
+        backend: train(iris(backend, epochs=4, layers=layers, name=backend), out_dir=tmp_path, verbose=False)
         for backend in ("numpy", "torch")
     }
     numpy_saved = load_arrays(f"{runs['numpy']['run_dir']}/parameters.npz")
@@ -212,7 +212,7 @@ def test_batch_norm_and_dropout_train_the_same_on_both_backends(tmp_path):
 
 def test_parameter_files_load_into_a_torch_model_in_place():
     config = config_from_dict(iris("torch"))
-    model = training.build(config)[1]
+    model = build(config)[1]
     tensors = model.named_parameters()
     arrays = {name: np.full(tuple(value.shape), 0.5) for name, value in tensors.items()}
     model.load_parameters(arrays)
@@ -222,8 +222,8 @@ def test_parameter_files_load_into_a_torch_model_in_place():
 
 
 def test_threads_caps_torchs_intra_op_threads_while_training():
-    from corenn.config import load_preset, with_overrides
     from corenn.hookspecs import hookimpl
+    from corenn.run.config import load_preset, with_overrides
 
     seen = []
 
@@ -234,7 +234,7 @@ def test_threads_caps_torchs_intra_op_threads_while_training():
 
     before = torch.get_num_threads()
     config = with_overrides(load_preset("iris-ffnn"), epochs=2, backend="torch", threads=1)
-    training.train(config, record=False, verbose=False, callbacks=[Spy()])
+    train(config, record=False, verbose=False, callbacks=[Spy()])
     assert seen == [1, 1]
     assert torch.get_num_threads() == before
 
@@ -242,6 +242,6 @@ def test_threads_caps_torchs_intra_op_threads_while_training():
 def test_the_cli_resumes_a_numpy_run_on_torch(tmp_path, capsys):
     from corenn.cli import main
 
-    run_dir = training.train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)["run_dir"]
+    run_dir = train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)["run_dir"]
     assert main(["train", "--resume", run_dir, "--backend", "torch", "--epochs", "3", "--quiet", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["backend"] == "torch"

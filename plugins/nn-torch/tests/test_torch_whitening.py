@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import corenn
-from corenn import whitening
-from corenn.config import ComponentConfig
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.model import Sequential
+from corenn.nn import whitening
+from corenn.nn.model import Sequential
+from corenn.run.config import ComponentConfig
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_gradients
 
 from corenn_torch.testing import NumpyFacingLayer

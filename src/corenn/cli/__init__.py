@@ -1,6 +1,6 @@
 """The ``corenn`` command line.
 
-Each sub-command lives in ``corenn.commands.<name>``, a module that imports only argparse at
+Each sub-command lives in ``corenn.cli.<name>``, a module that imports only argparse at
 the top (so ``corenn --help`` stays fast and never imports numpy or torch) and defines
 ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
 
@@ -53,7 +53,7 @@ def build_parser():
     parser.add_argument("--debug", action="store_true", help="print the traceback of an unexpected error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"corenn.commands.{name}")
+        module = importlib.import_module(f"corenn.cli.{name}")
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         # SUPPRESS: without --debug here, the value given before the command stays
@@ -70,7 +70,7 @@ def _parse(parser, argv):
     args, extra = parser.parse_known_args(argv)
     if not extra:
         return args
-    module = importlib.import_module(f"corenn.commands.{args.command}") if getattr(args, "command", None) else None
+    module = importlib.import_module(f"corenn.cli.{args.command}") if getattr(args, "command", None) else None
     destination = getattr(module, "ACCEPTS_OPTIONS_ANYWHERE", None)
     if destination is None or any(word.startswith("-") or "=" not in word for word in extra):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -127,7 +127,7 @@ def _unexpected(exc, *, debug):
     kept = None
     run_dir = run_dir_of(exc)
     if run_dir is not None:
-        from corenn.io import atomic_write
+        from corenn.run.files import atomic_write
 
         try:
             atomic_write(run_dir / ERROR_LOG_FILE, trace)

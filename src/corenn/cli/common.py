@@ -42,7 +42,7 @@ def check_positive_flags(args, flags=tuple(POSITIVE_FLAGS)):
 
 def load_run_config(args, **overrides):
     """The config named by ``--config`` / ``--preset`` with the command-line overrides applied."""
-    from corenn.config import load_config, load_preset, with_overrides
+    from corenn.run.config import load_config, load_preset, with_overrides
 
     check_positive_flags(args)
     config = load_config(args.config) if args.config else load_preset(args.preset or "iris-ffnn")

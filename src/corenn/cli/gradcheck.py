@@ -69,7 +69,7 @@ def parse_shape(text):
 
 
 def run(args):
-    from corenn.commands.common import print_json
+    from corenn.cli.common import print_json
     from corenn.testing import gradcheck
 
     report = gradcheck(

@@ -13,7 +13,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from corenn.commands.common import print_json
+    from corenn.cli.common import print_json
     from corenn.plugins import get_plugins
 
     system = get_plugins()

@@ -12,7 +12,7 @@ def _ints(text):
 
 
 def add_arguments(parser):
-    from corenn.commands.common import add_config_arguments
+    from corenn.cli.common import add_config_arguments
 
     add_config_arguments(parser)
     parser.add_argument(
@@ -29,8 +29,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from corenn.commands.common import load_run_config, print_json, stderr
-    from corenn.sweep import run_sweep
+    from corenn.cli.common import load_run_config, print_json, stderr
+    from corenn.run.sweep import run_sweep
 
     config = load_run_config(args)
 

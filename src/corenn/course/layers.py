@@ -10,7 +10,7 @@ import inspect
 import corenn
 from corenn.course.weights import initialize_weights
 from corenn.errors import ConfigError
-from corenn.layers import Layer
+from corenn.nn.layers import Layer
 
 __all__ = ["Conv2D", "Flatten", "FullyConnected", "Layer", "Pool2D", "initialize_layer"]
 

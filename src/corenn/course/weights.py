@@ -1,7 +1,7 @@
 """The course's ``weights`` module: corenn's registered initializers, called as ``init(shape)``
 and drawing from numpy's global random state.
 
-The formulas are corenn's (:mod:`corenn.initializers`), whose fan-in for a convolution kernel
+The formulas are corenn's (:mod:`corenn.nn.initializers`), whose fan-in for a convolution kernel
 ``(kh, kw, C_in, C_out)`` is ``kh * kw * C_in`` as in PyTorch, where the course used
 ``shape[0]``.
 """

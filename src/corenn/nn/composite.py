@@ -12,9 +12,9 @@ from collections import OrderedDict
 import numpy as np
 
 import corenn
-from corenn.backward_checks import check_backward, layer_origin
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.layers import Layer, build_activation
+from corenn.nn.backward_checks import check_backward, layer_origin
+from corenn.nn.layers import Layer, build_activation
 from corenn.protocols import Layer as LayerProtocol
 
 MAX_NESTING_DEPTH = 40
@@ -135,7 +135,7 @@ class ResidualBlock(Layer, abc.ABC):
     from it in a fixed order (their weights at their first forward, dropout masks at each), so
     one generator's state decides all of them and restoring it resumes them all.
 
-    The course's methods come from :class:`corenn.layers.Layer` and act on the inner layers
+    The course's methods come from :class:`corenn.nn.layers.Layer` and act on the inner layers
     through the flat tables (``clear_gradients`` clears each inner layer).
     """
 

@@ -7,7 +7,7 @@ activation's options (``{"name": "leaky_relu", "slope": 0.1}``, what a config's
 ``forward(Z)`` / ``backward(Z, dY)``. Its weight initializer is a registered name, a table
 (``{"name": "uniform", "low": -0.1, "high": 0.1}``) or a callable ``init(shape, rng)``; a
 registered one's gain follows the layer's activation (its ``gain`` attribute, see
-:func:`corenn.initializers.calculate_gain`).
+:func:`corenn.nn.initializers.calculate_gain`).
 """
 
 import math

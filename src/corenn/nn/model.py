@@ -25,11 +25,11 @@ import numbers
 
 import numpy as np
 
-from corenn.backward_checks import check_backward, layer_origin
-from corenn.config import AUTO
 from corenn.errors import ConfigError, CorennError, CorruptFileError, ShapeError
-from corenn.io import load_arrays, save_arrays
+from corenn.nn.backward_checks import check_backward, layer_origin
 from corenn.plugins import create
+from corenn.run.config import AUTO
+from corenn.run.files import load_arrays, save_arrays
 
 BUFFER_PREFIX = "buffer/"
 
@@ -149,7 +149,7 @@ class Sequential:
         third parties), ``layer.fit(input of that layer)`` is called, so a later layer is
         fitted to what the already fitted layers before it output. The trainer calls this
         once, on the first 5,000 training images of a fresh run (``FIT_SAMPLE_SIZE`` in
-        :mod:`corenn.training`); a resumed run loads what was fitted instead. Such a layer also
+        :mod:`corenn.run.train`); a resumed run loads what was fitted instead. Such a layer also
         has ``allocate(X)``, used by :meth:`initialize`. Layers inside a composite (a residual
         block) are not reached.
         """
@@ -215,7 +215,7 @@ class Sequential:
         first layer was told not to compute it (``needs_input_gradient = False``).
 
         After each layer's backward, its dL/dX and parameter gradients are checked against
-        its input's and parameters' shapes (see :mod:`corenn.backward_checks`), so a wrong
+        its input's and parameters' shapes (see :mod:`corenn.nn.backward_checks`), so a wrong
         one is blamed on the layer that made it, not on the next layer that reads it.
         """
         for index in reversed(range(len(self.layers))):

@@ -25,7 +25,7 @@ with the largest gradients. Neither changes the format of ``state_dict``.
 
 ``lr_scale`` multiplies one parameter's learning rate for the gradient step only, never for
 the weight decay (a layer's ``lr_scale`` table in the config sets it, see
-:meth:`corenn.model.Sequential.named_lr_scales`). airbench trains batch-norm shifts at a rate
+:meth:`corenn.nn.model.Sequential.named_lr_scales`). airbench trains batch-norm shifts at a rate
 64 times the others' while their decay per step stays that of every other parameter; torch
 gets the same by giving such a parameter group ``lr * scale`` and ``weight_decay / scale``.
 SGD steps with ``g = lr_scale * clip(grad) + weight_decay * param``; Adam with

@@ -8,7 +8,7 @@ the affine half of batch normalisation, without the normalisation.
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.layers import Layer, build_activation, build_initializer
+from corenn.nn.layers import Layer, build_activation, build_initializer
 
 from corenn_example.swish import as_float_array
 
@@ -70,7 +70,7 @@ class ScaleShift(Layer):
 
     def _init_parameters(self, X_shape, dtype=np.float64):
         """Make ``W`` and ``b`` for inputs of shape ``X_shape`` ``(m, n)``; ``_make_parameters``
-        (from ``corenn.layers.Layer``) also makes their zero gradients."""
+        (from ``corenn.nn.layers.Layer``) also makes their zero gradients."""
         n = X_shape[1]
         if n < 1:
             raise ShapeError(f"scale_shift needs at least one input feature, got input of shape (m, {n})")

@@ -5,8 +5,8 @@ import numbers
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.geometry import checked_pad, positive_pair, window_geometry
-from corenn.layers import Layer, build_activation, build_initializer
+from corenn.nn.geometry import checked_pad, positive_pair, window_geometry
+from corenn.nn.layers import Layer, build_activation, build_initializer
 
 from corenn_conv.patches import PatchMatrix, Workspace
 
@@ -21,7 +21,7 @@ class Conv2D(Layer):
     """``Y = activation(Z)``, ``Z[n, y, x, o] = b[o] + sum_{i, j, c} Xp[n, y*sh + i, x*sw + j, c] W[i, j, c, o]``.
 
     ``X`` is an NHWC batch ``(m, H, W, C_in)`` and ``Xp`` it zero-padded (see
-    :mod:`corenn.geometry` for ``pad``; ``"same"`` is the course's ``(k - 1) // 2`` zeros on
+    :mod:`corenn.nn.geometry` for ``pad``; ``"same"`` is the course's ``(k - 1) // 2`` zeros on
     each side at every stride). ``W`` is ``(kh, kw, C_in, n_out)`` and ``b`` is ``(1, n_out)``, made at
     the first forward in the input's dtype, ``W`` from ``weight_init`` drawing on ``self.rng``.
 

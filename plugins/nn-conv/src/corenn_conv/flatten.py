@@ -1,7 +1,7 @@
 """Flatten: from image batches to the rows a fully connected layer takes."""
 
 from corenn.errors import CorennError, ShapeError
-from corenn.layers import Layer, checked_keep_dim, flattened_shape
+from corenn.nn.layers import Layer, checked_keep_dim, flattened_shape
 
 from corenn_conv.conv2d import as_float_array
 

@@ -3,8 +3,8 @@
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.geometry import checked_pad, positive_pair, window_geometry
-from corenn.layers import Layer
+from corenn.nn.geometry import checked_pad, positive_pair, window_geometry
+from corenn.nn.layers import Layer
 
 from corenn_conv.conv2d import as_float_array
 from corenn_conv.patches import crop_padding, zero_padded

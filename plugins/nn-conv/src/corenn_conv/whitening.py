@@ -5,9 +5,9 @@ from collections import OrderedDict
 import numpy as np
 
 from corenn.errors import CorennError, ShapeError
-from corenn.geometry import window_geometry
-from corenn.layers import Layer, build_activation
-from corenn.whitening import (
+from corenn.nn.geometry import window_geometry
+from corenn.nn.layers import Layer, build_activation
+from corenn.nn.whitening import (
     check_patch_input,
     checked_epsilon,
     checked_kernel_size,
@@ -34,18 +34,18 @@ class PatchWhitening(Layer):
     speeds early training a lot. The filters are frozen because a high learning rate would
     soon undo the whitening.
 
-    :meth:`fit` computes the filters once from a batch (see :mod:`corenn.whitening`): the
+    :meth:`fit` computes the filters once from a batch (see :mod:`corenn.nn.whitening`): the
     eigenvectors of the patches' second-moment matrix scaled by ``1 / sqrt(eigenvalue +
     epsilon)``, then the same ``d`` filters negated. They live in ``buffers["W"]`` (saved and
     loaded with the parameters, never trained); ``parameters`` holds only the bias ``b``
     ``(1, 2d)``, zeros at first, which is trained. ``backward`` fills ``gradients["b"]`` and
     returns dL/dX.
 
-    A model fits the layer with :meth:`corenn.model.Sequential.fit_to_data` (the trainer does so
+    A model fits the layer with :meth:`corenn.nn.model.Sequential.fit_to_data` (the trainer does so
     on the first 5,000 training images of a fresh run); a resumed run loads the filters instead.
     ``forward`` before either raises CorennError. :meth:`allocate` makes ``W`` (zeros: not
     fitted yet) and ``b`` for an input's shape without fitting, for
-    :meth:`~corenn.model.Sequential.initialize`, whose zero sample has nothing to fit to.
+    :meth:`~corenn.nn.model.Sequential.initialize`, whose zero sample has nothing to fit to.
 
     Options: ``kernel_size`` (default 2, an int >= 1: the side of the square patches),
     ``epsilon`` (default 5e-4, > 0: added to each eigenvalue, so that directions of almost no
@@ -98,7 +98,7 @@ class PatchWhitening(Layer):
         """Make ``W`` (zeros: not fitted) and ``b`` for inputs shaped like ``X``, if not made
         yet, and return zeros of the output's shape and dtype.
 
-        For :meth:`~corenn.model.Sequential.initialize`, which needs every layer's arrays to
+        For :meth:`~corenn.nn.model.Sequential.initialize`, which needs every layer's arrays to
         exist (a checkpoint is then loaded into them) and the output's shape for the next
         layer, but whose zero sample has no patches worth fitting to.
         """

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from corenn.errors import CorennError, ShapeError
-from corenn.layers import Activation
+from corenn.nn.layers import Activation
 
 
 def as_float_array(array):

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from corenn.errors import ConfigError, ShapeError
-from corenn.layers import Layer, build_activation
+from corenn.nn.layers import Layer, build_activation
 
 from corenn_fc.activations import activation_gradient, as_float_array
 

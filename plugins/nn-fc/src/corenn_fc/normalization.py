@@ -5,7 +5,7 @@ from collections import OrderedDict
 import numpy as np
 
 from corenn.errors import ShapeError
-from corenn.layers import Layer, build_activation, checked_epsilon, checked_momentum, checked_scale
+from corenn.nn.layers import Layer, build_activation, checked_epsilon, checked_momentum, checked_scale
 
 from corenn_fc.activations import activation_gradient, as_float_array
 

@@ -1,10 +1,10 @@
 """The residual block (He et al. 2016) on numpy arrays: ``activation(shortcut(X) + F(X))``.
 
-The block itself is the core's :class:`corenn.composite.ResidualBlock`; this backend builds its
+The block itself is the core's :class:`corenn.nn.composite.ResidualBlock`; this backend builds its
 inner layers on numpy and takes float arrays.
 """
 
-from corenn.composite import ResidualBlock
+from corenn.nn.composite import ResidualBlock
 
 from corenn_fc.activations import as_float_array
 

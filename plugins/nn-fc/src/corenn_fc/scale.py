@@ -1,7 +1,7 @@
 """A fixed scale: the input multiplied by a constant, such as a softmax temperature."""
 
 from corenn.errors import ShapeError
-from corenn.layers import Layer, build_activation, checked_factor
+from corenn.nn.layers import Layer, build_activation, checked_factor
 
 from corenn_fc.activations import activation_gradient, as_float_array
 

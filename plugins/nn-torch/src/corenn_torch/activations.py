@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from corenn.layers import Activation
+from corenn.nn.layers import Activation
 
 from corenn_torch.tensors import as_float_tensor
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from corenn.errors import ConfigError, ShapeError
-from corenn.geometry import checked_pad, positive_pair
+from corenn.nn.geometry import checked_pad, positive_pair
 
 from corenn_torch.geometry import window_geometry
 from corenn_torch.layer import ProductLayer, build_activation, build_initializer
@@ -17,7 +17,7 @@ class Conv2D(ProductLayer):
 
     The numpy layer's options and layout: ``X`` is NHWC ``(m, H, W, C_in)``, ``W`` is
     ``(kh, kw, C_in, n_out)``, ``b`` is ``(1, n_out)``, ``pad`` as in
-    :mod:`corenn.geometry`.
+    :mod:`corenn.nn.geometry`.
 
     An NHWC batch seen through ``permute(0, 3, 1, 2)`` *is* an NCHW tensor in torch's
     channels-last memory format, so ``torch.nn.functional.conv2d`` runs on it without a copy

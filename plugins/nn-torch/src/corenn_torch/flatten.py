@@ -1,7 +1,7 @@
 """Flatten on torch tensors: from image batches to the rows a fully connected layer takes."""
 
 from corenn.errors import ShapeError
-from corenn.layers import checked_keep_dim, flattened_shape
+from corenn.nn.layers import checked_keep_dim, flattened_shape
 
 from corenn_torch.layer import TorchLayer
 

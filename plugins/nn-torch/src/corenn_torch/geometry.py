@@ -1,4 +1,4 @@
-"""The window geometry of the core (``corenn.geometry``), plus the views of its padding that
+"""The window geometry of the core (``corenn.nn.geometry``), plus the views of its padding that
 torch's kernels take.
 
 The kernel, stride and padding rules, "same" included, and the output sizes are the core's,
@@ -8,7 +8,7 @@ lives here.
 
 import dataclasses
 
-from corenn.geometry import WindowGeometry, window_geometry as core_window_geometry
+from corenn.nn.geometry import WindowGeometry, window_geometry as core_window_geometry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,5 +35,5 @@ class TorchWindowGeometry(WindowGeometry):
 
 
 def window_geometry(input_shape, kernel, stride, pad, layer):
-    """``corenn.geometry.window_geometry``, checked the same way, as a ``TorchWindowGeometry``."""
+    """``corenn.nn.geometry.window_geometry``, checked the same way, as a ``TorchWindowGeometry``."""
     return core_window_geometry(input_shape, kernel, stride, pad, layer, TorchWindowGeometry)

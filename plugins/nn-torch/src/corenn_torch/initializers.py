@@ -12,7 +12,7 @@ import functools
 
 import torch
 
-from corenn import initializers as numpy_initializers
+from corenn.nn import initializers as numpy_initializers
 
 
 def _on_torch(numpy_factory):

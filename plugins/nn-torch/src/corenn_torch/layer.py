@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 import corenn
-import corenn.layers
+import corenn.nn.layers
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.layers import Layer
+from corenn.nn.layers import Layer
 
 from corenn_torch.tensors import as_float_tensor, check_same_device
 
@@ -144,18 +144,18 @@ def checked_compute_dtype(dtype, layer):
 def build_activation(activation, layer):
     """A torch activation from its registered name or its table (``{"name": "leaky_relu",
     "slope": 0.1}``), or the object itself; errors name the layer. See
-    :func:`corenn.layers.build_activation`."""
+    :func:`corenn.nn.layers.build_activation`."""
     try:
-        return corenn.layers.build_activation(activation, BACKEND)
+        return corenn.nn.layers.build_activation(activation, BACKEND)
     except ConfigError as exc:
         raise type(exc)(f"{layer}: {exc}") from exc
 
 
 def build_initializer(weight_init, activation, layer):
     """``init(shape, rng)`` from a registered initializer's name or table (its gain chosen for
-    the activation, see :func:`corenn.layers.build_initializer`), or the callable itself; errors
+    the activation, see :func:`corenn.nn.layers.build_initializer`), or the callable itself; errors
     name the layer."""
     try:
-        return corenn.layers.build_initializer(weight_init, activation, BACKEND)
+        return corenn.nn.layers.build_initializer(weight_init, activation, BACKEND)
     except ConfigError as exc:
         raise type(exc)(f"{layer}: {exc}") from exc

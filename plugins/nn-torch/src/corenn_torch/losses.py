@@ -1,4 +1,4 @@
-"""The losses on torch tensors: the numpy backend's formulas (see :mod:`corenn.losses`).
+"""The losses on torch tensors: the numpy backend's formulas (see :mod:`corenn.nn.losses`).
 
 ``forward(Y, Y_hat)`` is the mean over the batch as a Python float; ``backward(Y, Y_hat)`` is
 ``dL/dY_hat``, a tensor of ``Y_hat``'s shape, dtype and device. Targets may be numpy arrays
@@ -7,9 +7,9 @@ or tensors; they are brought to the prediction's dtype and device.
 
 import torch
 
-from corenn import losses as numpy_losses
 from corenn.errors import ShapeError
-from corenn.losses import smoothed
+from corenn.nn import losses as numpy_losses
+from corenn.nn.losses import smoothed
 
 from corenn_torch.tensors import as_float_tensor, like
 

@@ -5,7 +5,7 @@ from collections import OrderedDict
 import torch
 
 from corenn.errors import ShapeError
-from corenn.layers import checked_epsilon, checked_momentum, checked_scale
+from corenn.nn.layers import checked_epsilon, checked_momentum, checked_scale
 
 from corenn_torch.layer import TorchLayer, build_activation
 

@@ -1,6 +1,6 @@
 """The optimizers on the torch backend: the core's SGD and Adam, updating tensors in place.
 
-Options, their checks and the update formulas are the core's (:mod:`corenn.optimizers`); the
+Options, their checks and the update formulas are the core's (:mod:`corenn.nn.optimizers`); the
 classes here subclass them and do the arithmetic with torch ops, on the parameter's device.
 State (velocity, moment estimates) is kept as tensors beside each parameter, made lazily in
 its dtype and on its device.
@@ -13,8 +13,8 @@ each array moves to its parameter's device at that parameter's next update.
 
 import torch
 
-from corenn import optimizers as numpy_optimizers
-from corenn.optimizers import SLOT_SEPARATOR, check_lr_scale
+from corenn.nn import optimizers as numpy_optimizers
+from corenn.nn.optimizers import SLOT_SEPARATOR, check_lr_scale
 
 from corenn_torch.tensors import like, to_numpy
 

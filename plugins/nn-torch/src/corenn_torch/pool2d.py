@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from corenn.errors import ConfigError, ShapeError
-from corenn.geometry import checked_pad, positive_pair
+from corenn.nn.geometry import checked_pad, positive_pair
 
 from corenn_torch.geometry import window_geometry
 from corenn_torch.layer import TorchLayer

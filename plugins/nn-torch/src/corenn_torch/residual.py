@@ -1,11 +1,11 @@
 """The residual block on torch tensors: ``activation(shortcut(X) + F(X))``, as on numpy.
 
-The block itself is the core's :class:`corenn.composite.ResidualBlock`; this backend builds its
+The block itself is the core's :class:`corenn.nn.composite.ResidualBlock`; this backend builds its
 inner layers on torch, takes tensors on the inner layers' device, and adds ``to(device)``
 moving them all.
 """
 
-from corenn.composite import ResidualBlock
+from corenn.nn.composite import ResidualBlock
 
 from corenn_torch.layer import BACKEND, build_activation
 from corenn_torch.tensors import as_float_tensor

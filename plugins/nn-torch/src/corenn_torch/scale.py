@@ -1,7 +1,7 @@
 """A fixed scale on torch tensors: the input multiplied by a constant, such as a softmax temperature."""
 
 from corenn.errors import ShapeError
-from corenn.layers import checked_factor
+from corenn.nn.layers import checked_factor
 
 from corenn_torch.layer import TorchLayer, build_activation
 

@@ -1,8 +1,8 @@
 """The trainer's array backend for torch: the data on the device, every step kept there.
 
-corenn's trainer (:mod:`corenn.trainer`) is backend-neutral; what it does with arrays goes
+corenn's trainer (:mod:`corenn.run.loop`) is backend-neutral; what it does with arrays goes
 through an array backend object. :class:`TorchArrays` is the torch one. corenn imports this
-module only when a run's backend is ``torch`` (``corenn.training.ARRAY_BACKEND_MODULES``), so
+module only when a run's backend is ``torch`` (``corenn.run.arrays.array_backend``), so
 numpy runs never import torch.
 
 - Each split is converted once: inputs in the run's dtype, one-hot targets, int64 labels,
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from corenn.data.loader import PreparedSplit
 from corenn.errors import ConfigError
-from corenn.trainer import limited_blas_threads
+from corenn.run.arrays import limited_blas_threads
 
 
 def resolve_device(device):
@@ -43,7 +43,7 @@ def resolve_device(device):
 
 
 class TorchArrays:
-    """What the trainer does with tensors on one device (see corenn.trainer.NumpyArrays)."""
+    """What the trainer does with tensors on one device (see corenn.run.arrays.NumpyArrays)."""
 
     name = "torch"
 

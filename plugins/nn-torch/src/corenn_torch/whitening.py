@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from corenn.errors import CorennError, ShapeError
-from corenn.whitening import (
+from corenn.nn.whitening import (
     check_patch_input,
     checked_epsilon,
     checked_kernel_size,
@@ -20,7 +20,7 @@ from corenn_torch.layer import ProductLayer, build_activation
 
 def patch_covariance(X, kernel_size):
     """``P^T P / n_patches`` (float64, on ``X``'s device) over every ``k x k`` patch of the NHWC
-    tensor ``X``, rows in the kernel's ``(i, j, c)`` order: ``corenn.whitening.patch_covariance``
+    tensor ``X``, rows in the kernel's ``(i, j, c)`` order: ``corenn.nn.whitening.patch_covariance``
     computed where the data is."""
     m, rows, cols, channels = X.shape
     d = kernel_size * kernel_size * channels
@@ -45,7 +45,7 @@ class PatchWhitening(ProductLayer):
 
     :meth:`fit` computes the patches' second-moment matrix in float64 on the data's device,
     moves that small ``d x d`` matrix to numpy and takes the filters from
-    ``corenn.whitening.whitening_filters``, the numpy layer's own function: both backends fit
+    ``corenn.nn.whitening.whitening_filters``, the numpy layer's own function: both backends fit
     the same filters from the same data. ``forward`` before :meth:`fit` (or a load of saved
     filters) raises CorennError; :meth:`allocate` makes the arrays unfitted for
     ``Sequential.initialize``.
