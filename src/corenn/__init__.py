@@ -8,12 +8,42 @@ The public entry points::
 
 Plugins implement the hooks in :mod:`corenn.hookspecs`, marked with :data:`corenn.hookimpl`.
 Plugins are loaded on the first call that needs them, so ``import corenn`` stays cheap.
+
+A plugin's components derive from the bases exported here: :class:`Layer` (and
+:class:`ProductLayer` for a layer whose heavy products may run in another dtype),
+:class:`Activation` and :class:`Loss`. They are imported on first use (they need numpy).
+
+The package's layout: the plugin system at the top (:mod:`~corenn.hookspecs`,
+:mod:`~corenn.plugins`, :mod:`~corenn.registry`, :mod:`~corenn.builtins`, :mod:`~corenn.errors`,
+:mod:`~corenn.protocols`, :mod:`~corenn.testing`, :mod:`~corenn.plugin_check`,
+:mod:`~corenn.listing`); :mod:`corenn.nn`, the network's components and the kernels they call;
+:mod:`corenn.run`, a training run from its config to its records; :mod:`corenn.data`, the data
+sets; :mod:`corenn.cli`, the command line; :mod:`corenn.course`, the course's API.
 """
 
 from corenn.errors import CorennError
 from corenn.hookspecs import hookimpl, hookspec
 
-__all__ = ["CorennError", "__version__", "create", "hookimpl", "hookspec", "list_components"]
+__all__ = [
+    "Activation",
+    "CorennError",
+    "Layer",
+    "Loss",
+    "ProductLayer",
+    "__version__",
+    "create",
+    "hookimpl",
+    "hookspec",
+    "list_components",
+]
+
+# Public names imported on first use: (module, name).
+_LAZY = {
+    "Layer": ("corenn.nn.layers", "Layer"),
+    "ProductLayer": ("corenn.nn.layers", "ProductLayer"),
+    "Activation": ("corenn.nn.layers", "Activation"),
+    "Loss": ("corenn.nn.losses", "Loss"),
+}
 
 
 def create(kind, name, backend="numpy", **options):
@@ -35,4 +65,11 @@ def __getattr__(name):
         from corenn.plugins import _core_version
 
         return _core_version()
-    raise AttributeError(name)
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value  # found directly from now on
+        return value
+    raise AttributeError(f"module 'corenn' has no attribute {name!r}")
