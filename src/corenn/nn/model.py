@@ -149,7 +149,7 @@ class Sequential:
         third parties), ``layer.fit(input of that layer)`` is called, so a later layer is
         fitted to what the already fitted layers before it output. The trainer calls this
         once, on the first 5,000 training images of a fresh run (``FIT_SAMPLE_SIZE`` in
-        :mod:`corenn.run.train`); a resumed run loads what was fitted instead. Such a layer also
+        :mod:`corenn.run.build`); a resumed run loads what was fitted instead. Such a layer also
         has ``allocate(X)``, used by :meth:`initialize`. Layers inside a composite (a residual
         block) are not reached.
         """
