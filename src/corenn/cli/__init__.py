@@ -143,7 +143,3 @@ def _unexpected(exc, *, debug):
         summary = f"unexpected {what} (a bug in corenn or a plugin)"
     where = f"the traceback is in {kept}" if kept else "run again with --debug for the traceback"
     return one_line(f"{summary}; {where}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
