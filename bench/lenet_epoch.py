@@ -139,7 +139,7 @@ def conv_flops(model, X, repeats=20):
                 layer.forward(h)
                 layer.backward(G)
             seconds += (time.perf_counter() - started) / repeats
-            patches = layer.cache["patch_matrix"]  # P itself is overwritten by dP in backward
+            patches = layer.cache["convolution"].patch_matrix  # P itself is overwritten by dP in backward
             products = 3 if getattr(layer, "needs_input_gradient", True) else 2
             flops += products * 2.0 * patches.n_rows * patches.n_cols * layer.n_out
             h = Y

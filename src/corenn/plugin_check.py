@@ -7,7 +7,8 @@ registration and names the plugin of each failure. Components whose factory has 
 options (``fully_connected`` needs ``n_out``), or that refuse their defaults with a
 ``ConfigError`` (``scale`` needs a ``factor``), are imported but not built: there is no value to
 build them with. A default that names an unknown component, though, is a failure. Data sets are
-only imported: building one loads (or downloads) its data.
+only imported: building one loads (or downloads) its data. A component written once for every
+backend (``backend="any"``) is built for each backend that has the kernels it needs.
 """
 
 import inspect
@@ -15,7 +16,7 @@ import inspect
 import attrs
 
 from corenn.errors import ConfigError, CorennError, PluginError, UnknownComponentError
-from corenn.registry import factory_signature
+from corenn.registry import ANY_BACKEND, factory_signature
 
 IMPORT_ONLY_KINDS = ("dataset", "kernel")
 
@@ -70,15 +71,30 @@ def check_component(registry, entry):
     needed = required_options(factory)
     if needed:
         return CheckResult(**fields, outcome="imported", why_not_built=f"needs {', '.join(needed)}")
-    try:
-        registry.create(entry.kind, entry.name, entry.backend)
-    except (UnknownComponentError, PluginError) as exc:
-        return CheckResult(**fields, outcome="failed", error=f"building it with its default options: {exc}")
-    except ConfigError as exc:
-        return CheckResult(**fields, outcome="imported", why_not_built=f"its defaults are refused: {exc}")
-    except Exception as exc:
-        return CheckResult(**fields, outcome="failed", error=f"building it with its default options: {_describe(exc)}")
+    backends = _backends_to_build_on(registry, entry)
+    if not backends:
+        return CheckResult(**fields, outcome="imported", why_not_built="no backend registers the kernels it needs")
+    for backend in backends:
+        on = "" if backend == entry.backend else f" on backend {backend}"
+        try:
+            registry.create(entry.kind, entry.name, backend)
+        except (UnknownComponentError, PluginError) as exc:
+            return CheckResult(**fields, outcome="failed", error=f"building it with its default options{on}: {exc}")
+        except ConfigError as exc:
+            return CheckResult(**fields, outcome="imported", why_not_built=f"its defaults are refused{on}: {exc}")
+        except Exception as exc:
+            return CheckResult(
+                **fields, outcome="failed", error=f"building it with its default options{on}: {_describe(exc)}"
+            )
     return CheckResult(**fields, outcome="built")
+
+
+def _backends_to_build_on(registry, entry):
+    """A component written once (backend "any") is built for every backend it serves, each
+    with its own kernels and activations; any other for its own backend."""
+    if entry.backend != ANY_BACKEND:
+        return [entry.backend]
+    return [backend for backend in registry.backends() if registry.serves(entry, backend)]
 
 
 def check_components(registry):

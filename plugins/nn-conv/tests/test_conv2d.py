@@ -281,3 +281,41 @@ def test_the_workspace_holds_no_more_than_the_last_batch_needed():
     Y = layer.forward(np.zeros((4, 6, 6, 3)))  # then training batches
     layer.backward(np.ones_like(Y))
     assert layer._workspace._buffer.size == 4 * 6 * 6 * (3 * 3 * 3)
+
+
+def test_a_compute_dtype_runs_the_products_in_it_and_keeps_the_runs_dtype():
+    """conv2d is a product layer on numpy too: float32 products of a float64 run give float64
+    results, those of a float32 layer to rounding; bfloat16 (mixed precision) is torch's."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((2, 6, 6, 3))
+    full, single = make_conv(n_out=4, kernel_shape=3), make_conv(n_out=4, kernel_shape=3)
+    single.compute_dtype = "float32"
+    assert single.compute_dtype == np.float32 and full.compute_dtype is None
+    Y_full, Y_single = full.forward(X), single.forward(X)
+    assert Y_single.dtype == np.float64 and single.parameters["W"].dtype == np.float64
+    assert single.cache["convolution"].P.dtype == np.float32
+    np.testing.assert_allclose(Y_single, Y_full, rtol=1e-5, atol=1e-5)
+    assert not np.array_equal(Y_single, Y_full)
+    G = rng.standard_normal(Y_full.shape)
+    dX_full, dX_single = full.backward(G), single.backward(G)
+    assert dX_single.dtype == np.float64
+    np.testing.assert_allclose(dX_single, dX_full, rtol=1e-5, atol=1e-5)
+    for key in ("W", "b"):
+        assert single.gradients[key].dtype == np.float64
+        np.testing.assert_allclose(single.gradients[key], full.gradients[key], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(single.gradients["b"], full.gradients["b"])  # summed in the run's dtype
+    with pytest.raises(
+        ConfigError, match=r"conv2d: compute_dtype must be .*bfloat16 \(mixed precision\) needs backend torch"
+    ):
+        single.compute_dtype = "bfloat16"
+
+
+def test_a_second_backward_is_allowed_when_the_first_skipped_the_input_gradient():
+    """Only dP overwrites the patch matrix; without it, P is still there for dW."""
+    layer = make_conv(n_out=2, kernel_shape=3)
+    layer.needs_input_gradient = False
+    Y = layer.forward(np.random.default_rng(8).standard_normal((2, 5, 5, 3)))
+    layer.backward(np.ones_like(Y))
+    first = layer.gradients["W"].copy()
+    assert layer.backward(np.ones_like(Y)) is None
+    np.testing.assert_array_equal(layer.gradients["W"], first)

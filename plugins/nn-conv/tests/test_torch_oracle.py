@@ -49,7 +49,7 @@ def check_conv_against_torch(n_out, kernel, stride, pad, input_shape, activation
     Y = layer.forward(X)
     G = rng.standard_normal(Y.shape)
     dX = layer.backward(G)
-    padding = layer.cache["patch_matrix"].geometry.padding
+    padding = layer.cache["geometry"].padding
 
     X_t = to_torch(X)
     W_t = torch.tensor(layer.parameters["W"].transpose(3, 2, 0, 1).copy(), requires_grad=True)

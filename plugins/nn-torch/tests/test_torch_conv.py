@@ -206,6 +206,20 @@ def test_conv2d_forward_needs_no_autograd():
     assert not Y.requires_grad and not layer.gradients["W"].requires_grad
 
 
+def test_conv2d_skips_the_input_gradient_of_a_first_layer_and_gives_the_same_parameter_gradients():
+    X = torch.from_numpy(np.random.default_rng(5).standard_normal((2, 6, 6, 2)))
+    full = corenn.create("layer", "conv2d", "torch", n_out=3, kernel_shape=3, pad=(1, 0, 2, 1))
+    first = corenn.create("layer", "conv2d", "torch", n_out=3, kernel_shape=3, pad=(1, 0, 2, 1))
+    full.rng, first.rng = np.random.default_rng(0), np.random.default_rng(0)
+    first.needs_input_gradient = False
+    G = torch.from_numpy(np.random.default_rng(6).standard_normal(tuple(full.forward(X).shape)))
+    first.forward(X)
+    assert full.backward(G).shape == X.shape
+    assert first.backward(G) is None
+    for key in ("W", "b"):
+        torch.testing.assert_close(first.gradients[key], full.gradients[key], rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
     "input_shape, kernel, stride, output_hw",
     [

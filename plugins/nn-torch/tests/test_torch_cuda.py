@@ -145,7 +145,7 @@ def test_one_mixed_precision_step_on_the_gpu_agrees_with_float32():
     Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 32)]
     full, Y_full, gradients_full = one_step_on_the_gpu(None, X, Y)
     mixed, Y_mixed, gradients_mixed = one_step_on_the_gpu("bfloat16", X, Y)
-    assert mixed.layers[1].cache["X_nchw"].dtype == torch.bfloat16  # half the memory kept for backward
+    assert mixed.layers[1].cache["convolution"].X_nchw.dtype == torch.bfloat16  # half the memory kept for backward
     assert Y_mixed.dtype == torch.float32 and Y_mixed.device.type == "cuda"
     error = relative_error(Y_mixed.cpu().double().numpy(), Y_full.cpu().double().numpy())
     assert 1e-5 <= error <= 2e-2, f"outputs: relative error {error:.3g}"

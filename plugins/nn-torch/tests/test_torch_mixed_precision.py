@@ -107,7 +107,7 @@ def test_without_a_compute_dtype_a_layer_computes_in_its_inputs_dtype():
     layer = layer_in("conv2d", {"n_out": 2, "kernel_shape": 3}, None)
     assert layer.compute_dtype is None
     layer.forward(X)
-    assert layer.cache["X_nchw"].dtype == torch.float64
+    assert layer.cache["convolution"].X_nchw.dtype == torch.float64
 
 
 @pytest.mark.parametrize("value", ["float16", torch.float16, "bf16", 16, torch.int32])

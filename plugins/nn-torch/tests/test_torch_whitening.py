@@ -14,7 +14,6 @@ from corenn.run.config import ComponentConfig
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_gradients
 
 from corenn_torch.testing import NumpyFacingLayer
-from corenn_torch.whitening import patch_covariance
 from torch_agreement import assert_agree
 
 LABEL = "layer patch_whitening"
@@ -38,6 +37,7 @@ def layers(**options):
 @pytest.mark.parametrize("shape, k", [((6, 7, 8, 3), 2), ((3, 6, 6, 2), 3), ((2, 4, 5, 1), 1)])
 def test_the_covariance_on_torch_is_numpys(shape, k):
     X = smooth_images(shape)
+    patch_covariance = corenn.create("kernel", "patch_whitening_covariance", "torch")
     assert_agree(LABEL, "patch covariance", patch_covariance(torch.from_numpy(X), k), whitening.patch_covariance(X, k))
 
 

@@ -1,9 +1,9 @@
 """Where a sliding window goes: kernel, stride and padding options, and the output size they give.
 
 Shared by convolution and pooling, which slide their windows the same way, in every backend:
-the numpy plugin uses ``WindowGeometry`` as it is, the torch plugin subclasses it to add the
-torch-specific views of the padding. Pure Python, so backends agree on every size by
-construction.
+the layers compute the geometry of each input and hand it to their backend's kernels (the
+torch kernels derive the padding torch's functions take from it). Pure Python, so backends
+agree on every size by construction.
 
 Kernel and stride: a positive int, or a pair ``(rows, cols)``.
 
@@ -111,11 +111,10 @@ class WindowGeometry:
         return slice(top, top + self.input_shape[1]), slice(left, left + self.input_shape[2])
 
 
-def window_geometry(input_shape, kernel, stride, pad, layer, geometry_type=WindowGeometry):
+def window_geometry(input_shape, kernel, stride, pad, layer):
     """The geometry of ``kernel`` windows with ``stride`` and ``pad`` on an NHWC ``input_shape``.
 
-    ``kernel`` and ``stride`` come from ``positive_pair`` and ``pad`` from ``checked_pad``;
-    ``geometry_type`` is ``WindowGeometry`` or a backend's subclass of it.
+    ``kernel`` and ``stride`` come from ``positive_pair`` and ``pad`` from ``checked_pad``.
 
     Raises ShapeError, naming ``layer`` and the shapes, when the input is not 4-d, is empty,
     or is smaller than the kernel even after padding.
@@ -132,7 +131,7 @@ def window_geometry(input_shape, kernel, stride, pad, layer, geometry_type=Windo
         padding = same_padding(kernel)
     else:
         padding = tuple(pad)
-    geometry = geometry_type(input_shape, tuple(kernel), tuple(stride), padding)
+    geometry = WindowGeometry(input_shape, tuple(kernel), tuple(stride), padding)
     padded_rows, padded_cols = geometry.padded_size
     if padded_rows < kernel[0] or padded_cols < kernel[1]:
         raise ShapeError(

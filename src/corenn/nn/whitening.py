@@ -9,9 +9,11 @@ map each patch to ``d`` outputs that are decorrelated and of (almost) unit varia
 data: the whitened patch. ``epsilon`` keeps the directions the data barely varies in (noise)
 from being blown up.
 
-Both backends fit their filters here: the numpy layer with :func:`patch_covariance`, the torch
-layer with its own covariance (on its device), handing the small ``d x d`` matrix to
-:func:`whitening_filters`. So given the same data both get the same filters, to rounding.
+Every backend fits its filters here: the ``patch_whitening`` layer takes the patches'
+second-moment matrix from its backend's kernel ``patch_whitening_covariance`` (numpy's is
+:func:`patch_covariance`; torch's computes it on the data's device) and hands that small
+``d x d`` matrix to :func:`whitening_filters`. So given the same data all get the same filters,
+to rounding.
 Eigenvectors are defined only up to sign; each is flipped so that its largest-magnitude entry is
 positive, which makes the filters a function of the data alone.
 """

@@ -94,7 +94,7 @@ def check_backend(backend, registry):
     """Refuse a backend for which no plugin registers any component, naming the installed ones
     (and, for torch, how to install it)."""
     if not registry.entries(backend=backend) and backend != "numpy":
-        backends = sorted({entry.backend for entry in registry.entries()})
+        backends = registry.backends()  # those with components or kernels of their own ("any" is none)
         hint = f" ({TORCH_INSTALL})" if backend == "torch" else ""
         raise ConfigError(
             f"backend {backend!r} has no components installed{hint}; installed backends: {', '.join(backends)}"

@@ -1,33 +1,31 @@
-"""The 2-d convolution layer (a cross-correlation, as in every deep-learning library)."""
+"""The 2-d convolution layer (a cross-correlation, as in every deep-learning library), for every backend."""
 
 import numbers
 
-import numpy as np
-
-from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.errors import ConfigError, ShapeError
 from corenn.nn.geometry import checked_pad, positive_pair, window_geometry
-from corenn.nn.layers import Layer, build_activation, build_initializer
+from corenn.nn.kernels import device_of
+from corenn.nn.layers import ProductLayer, build_activation, build_initializer
 
-from corenn_conv.patches import PatchMatrix, Workspace
-
-
-def as_float_array(array):
-    """``array`` as a floating ndarray; float32 stays float32, integers become float64."""
-    array = np.asarray(array)
-    return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
+from corenn_conv.patches import Workspace
 
 
-class Conv2D(Layer):
+class Conv2D(ProductLayer):
     """``Y = activation(Z)``, ``Z[n, y, x, o] = b[o] + sum_{i, j, c} Xp[n, y*sh + i, x*sw + j, c] W[i, j, c, o]``.
 
     ``X`` is an NHWC batch ``(m, H, W, C_in)`` and ``Xp`` it zero-padded (see
     :mod:`corenn.nn.geometry` for ``pad``; ``"same"`` is the course's ``(k - 1) // 2`` zeros on
     each side at every stride). ``W`` is ``(kh, kw, C_in, n_out)`` and ``b`` is ``(1, n_out)``, made at
-    the first forward in the input's dtype, ``W`` from ``weight_init`` drawing on ``self.rng``.
+    the first forward in the input's dtype on its device, ``W`` from ``weight_init`` drawing on
+    ``self.rng`` (so a seed gives the same weights on every backend).
 
-    Forward is one matrix product of the batch's patch matrix with ``W`` (im2col, see
-    :mod:`corenn_conv.patches`); backward is one product each for ``dW`` and ``dX``. Everything
-    is computed in the input's dtype, so float32 batches run on single-precision BLAS.
+    The convolution and its gradients are the backend's kernels ``conv2d_forward`` and
+    ``conv2d_backward``: on numpy one matrix product of the batch's patch matrix with ``W``
+    (im2col, see :mod:`corenn_conv.patches`), and one product each for ``dW`` and ``dX``; on
+    torch ``F.conv2d`` on the batch's channels-last view and ``aten.convolution_backward``.
+    Everything is computed in the input's dtype, so float32 batches run in single precision,
+    unless ``compute_dtype`` says otherwise (``"bfloat16"`` on torch: mixed precision, see
+    :class:`corenn.nn.layers.ProductLayer`).
 
     ``needs_input_gradient`` (default True) may be set to False on a network's first layer,
     whose ``dL/dX`` nobody uses: ``backward`` then still fills ``gradients`` but skips ``dX``
@@ -50,7 +48,9 @@ class Conv2D(Layer):
         self.weight_init = weight_init
         self._initializer = build_initializer(weight_init, self.activation)
         self.needs_input_gradient = True
-        self._workspace = Workspace()  # P, then dP, from step to step (see corenn_conv.patches)
+        # scratch memory a backend's kernels may reuse from step to step (numpy: the patch
+        # matrix P, then dP; see corenn_conv.patches); others leave it empty
+        self._workspace = Workspace()
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
@@ -65,63 +65,36 @@ class Conv2D(Layer):
         return f"conv2d (n_out={self.n_out}, kernel {kh}x{kw}, stride {self.stride}, pad {self.pad!r})"
 
     def forward(self, X):
-        X = as_float_array(X)
+        X = self._input(X)
         geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
         if "W" not in self.parameters:
-            self._init_parameters(X.shape, X.dtype)
+            self._init_parameters(X.shape, X.dtype, device_of(X))
         W = self.parameters["W"]
         # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
         self.n_in = W.shape[2]
         if X.shape[3] != self.n_in:
             raise ShapeError(
                 f"{self._description} was initialised for {self.n_in} input channels (W of shape "
-                f"{W.shape}), got an input of shape {X.shape} with {X.shape[3]} channels"
+                f"{tuple(W.shape)}), got an input of shape {tuple(X.shape)} with {X.shape[3]} channels"
             )
-        patches = PatchMatrix(geometry)
-        P = patches.gather(X, self._workspace)
-        Z = P @ self._weight_matrix(X.dtype)
-        Z += self.parameters["b"].astype(X.dtype, copy=False)
-        m = X.shape[0]
-        Z = Z.reshape(m, *geometry.output_size, self.n_out)
-        self.cache["X"] = X
+        Z, saved = self.kernels.conv2d_forward(
+            X, W, self.parameters["b"], geometry, compute_dtype=self.compute_dtype, workspace=self._workspace
+        )
         self.cache["Z"] = Z
-        self.cache["patches"] = P
-        self.cache["patch_matrix"] = patches
+        self.cache["geometry"] = geometry
+        self.cache["convolution"] = saved
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        if "Z" not in self.cache:
-            raise CorennError("conv2d: backward was called before any forward")
-        if "patches" not in self.cache:
-            raise CorennError("conv2d: backward was called twice after one forward (it overwrites what it needs)")
-        Z, P, patches = self.cache["Z"], self.cache.pop("patches"), self.cache["patch_matrix"]
-        dLdY = as_float_array(dLdY)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"{self._description}: the gradient for backward must have the output's shape "
-                f"{Z.shape}, got shape {dLdY.shape}"
-            )
-        dZ = self.activation.backward(Z, dLdY).reshape(-1, self.n_out).astype(Z.dtype, copy=False)
+        dZ = self._activation_gradient(dLdY, self._description)
         W = self.parameters["W"]
-        self.gradients["W"] = (P.T @ dZ).reshape(W.shape).astype(W.dtype, copy=False)
-        # a BLAS product sums the tall dZ's columns many times faster than dZ.sum(axis=0)
-        self.gradients["b"] = (np.ones((1, dZ.shape[0]), dtype=dZ.dtype) @ dZ).astype(W.dtype, copy=False)
-        if not self.needs_input_gradient:
-            return None
-        return patches.input_gradient(dZ, self._weight_matrix(Z.dtype), self._workspace)
+        dX, self.gradients["W"], self.gradients["b"] = self.kernels.conv2d_backward(
+            dZ, W, self.cache["convolution"], input_gradient=self.needs_input_gradient, weight_gradient=True
+        )
+        return dX
 
-    def _weight_matrix(self, dtype):
-        """``W`` as the ``(kh * kw * C_in, n_out)`` matrix the patch matrix multiplies."""
-        return self.parameters["W"].reshape(-1, self.n_out).astype(dtype, copy=False)
-
-    def _init_parameters(self, X_shape, dtype=np.float64):
+    def _init_parameters(self, X_shape, dtype="float64", device=None):
         """Make ``W`` and ``b`` (and zero gradients) for NHWC inputs of shape ``X_shape``."""
+        shape = (*self.kernel_shape, X_shape[3], self.n_out)
+        self._init_weights(shape, self._initializer, self.weight_init, dtype, device)
         self.n_in = X_shape[3]
-        shape = (*self.kernel_shape, self.n_in, self.n_out)
-        rng = self.rng if self.rng is not None else np.random.default_rng()
-        W = np.asarray(self._initializer(shape, rng))
-        if W.shape != shape:
-            raise ConfigError(
-                f"conv2d: weight_init {self.weight_init!r} made weights of shape {W.shape}, expected {shape}"
-            )
-        self._make_parameters(W=W.astype(dtype), b=np.zeros((1, self.n_out), dtype=dtype))

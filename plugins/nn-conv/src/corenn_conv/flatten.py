@@ -1,9 +1,8 @@
-"""Flatten: from image batches to the rows a fully connected layer takes."""
+"""Flatten: from image batches to the rows a fully connected layer takes, for every backend."""
 
 from corenn.errors import CorennError, ShapeError
+from corenn.nn.kernels import device_of
 from corenn.nn.layers import Layer, checked_keep_dim, flattened_shape
-
-from corenn_conv.conv2d import as_float_array
 
 
 class Flatten(Layer):
@@ -16,7 +15,8 @@ class Flatten(Layer):
 
     NHWC order is kept, so with ``"first"`` feature ``(y, x, c)`` lands at column
     ``(y * W + x) * C + c``. No parameters; ``n_in`` is the shape of one sample and ``n_out``
-    the length of an output row.
+    the length of an output row. A reshape is the same on every backend's arrays, so this
+    layer needs no kernel of its own.
     """
 
     name = "flatten"
@@ -30,23 +30,24 @@ class Flatten(Layer):
         return f"Flatten(keep_dim={self.keep_dim!r})"
 
     def forward(self, X):
-        X = as_float_array(X)
+        X = self._input(X)
         if X.ndim < 2:
-            raise ShapeError(f"flatten expects a batch (m, ...) of at least 2 dimensions, got shape {X.shape}")
-        Y_shape = flattened_shape(X.shape, self.keep_dim)
-        self.n_in = X.shape[1:]
+            raise ShapeError(f"flatten expects a batch (m, ...) of at least 2 dimensions, got shape {tuple(X.shape)}")
+        Y_shape = flattened_shape(tuple(X.shape), self.keep_dim)
+        self.n_in = tuple(X.shape[1:])
         self.n_out = Y_shape[1]
-        self.cache["X_shape"] = X.shape
+        self.cache["X_shape"] = tuple(X.shape)
         self.cache["Y_shape"] = Y_shape
+        self.cache["device"] = device_of(X)
         return X.reshape(Y_shape)
 
     def backward(self, dLdY):
         if not isinstance(self.cache.get("X_shape"), tuple):
             raise CorennError("flatten: backward was called before any forward")
-        dLdY = as_float_array(dLdY)
-        if dLdY.shape != self.cache["Y_shape"]:
+        dLdY = self._gradient_input(dLdY, self.cache["device"])
+        if tuple(dLdY.shape) != self.cache["Y_shape"]:
             raise ShapeError(
                 f"flatten: the gradient for backward must have the output's shape "
-                f"{self.cache['Y_shape']}, got shape {dLdY.shape}"
+                f"{self.cache['Y_shape']}, got shape {tuple(dLdY.shape)}"
             )
         return dLdY.reshape(self.cache["X_shape"])

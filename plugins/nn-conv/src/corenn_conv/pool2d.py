@@ -1,13 +1,9 @@
-"""2-d max and average pooling over NHWC batches."""
+"""2-d max and average pooling over NHWC batches, for every backend."""
 
-import numpy as np
-
-from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.errors import ConfigError, ShapeError
 from corenn.nn.geometry import checked_pad, positive_pair, window_geometry
+from corenn.nn.kernels import device_of
 from corenn.nn.layers import Layer
-
-from corenn_conv.conv2d import as_float_array
-from corenn_conv.patches import crop_padding, zero_padded
 
 MODES = ("max", "average")
 
@@ -24,8 +20,11 @@ class Pool2D(Layer):
     maximum, the first in row-major window order (top row first, then left to right) takes all
     of it, as torch's CPU kernel does; the choice is made in ``forward`` and cached.
 
-    Both directions loop over the ``kh * kw`` kernel offsets only, each step working on the
-    whole batch through a strided view: no loop over samples or output pixels. No parameters.
+    The pooling and its gradient are the backend's kernels ``pool2d_forward`` and
+    ``pool2d_backward``: on numpy loops over the ``kh * kw`` kernel offsets only, each step
+    working on the whole batch through a strided view (no loop over samples or output pixels);
+    on torch its pooling kernels on the batch's channels-last view, the zeros added with
+    ``F.pad``. No parameters.
     """
 
     name = "pool2d"
@@ -49,60 +48,22 @@ class Pool2D(Layer):
         return f"pool2d ({self.mode}, kernel {kh}x{kw}, stride {self.stride}, pad {self.pad!r})"
 
     def forward(self, X):
-        X = as_float_array(X)
+        X = self._input(X)
         geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
         self.n_in = self.n_out = X.shape[3]
-        padded = zero_padded(X, geometry)
-        windows = [padded[:, rows, cols, :] for _, _, rows, cols in geometry.window_offsets()]
-        Y = windows[0].copy()
-        if self.mode == "max":
-            # argmax: the offset of each window's first maximum. Offsets only grow, so "the
-            # window moved to offset k" is max(argmax, k * larger); plain ufuncs, no masked writes.
-            index_dtype = np.uint8 if len(windows) <= 256 else np.intp
-            argmax = np.zeros(Y.shape, dtype=index_dtype)
-            larger = np.empty(Y.shape, dtype=bool)
-            moved = np.empty(Y.shape, dtype=index_dtype)
-            for offset, window in enumerate(windows[1:], start=1):
-                np.greater(window, Y, out=larger)
-                np.maximum(Y, window, out=Y)
-                np.multiply(larger, index_dtype(offset), out=moved)
-                np.maximum(argmax, moved, out=argmax)
-            self.cache["argmax"] = argmax
-        else:
-            for window in windows[1:]:
-                Y += window
-            Y *= X.dtype.type(1.0 / len(windows))
+        Y, saved = self.kernels.pool2d_forward(X, geometry, self.mode)
         self.cache["geometry"] = geometry
-        self.cache["Y_shape"] = Y.shape
+        self.cache["pooling"] = saved
+        self.cache["Y_shape"] = tuple(Y.shape)
+        self.cache["device"] = device_of(X)
         return Y
 
     def backward(self, dLdY):
-        if "geometry" not in self.cache:
-            raise CorennError("pool2d: backward was called before any forward")
-        geometry = self.cache["geometry"]
-        dLdY = as_float_array(dLdY)
-        if dLdY.shape != self.cache["Y_shape"]:
+        self._require_forward("geometry")
+        dLdY = self._gradient_input(dLdY, self.cache["device"])
+        if tuple(dLdY.shape) != self.cache["Y_shape"]:
             raise ShapeError(
                 f"{self._description}: the gradient for backward must have the output's shape "
-                f"{self.cache['Y_shape']}, got shape {dLdY.shape}"
+                f"{self.cache['Y_shape']}, got shape {tuple(dLdY.shape)}"
             )
-        m, _, _, channels = geometry.input_shape
-        d_padded = np.zeros((m, *geometry.padded_size, channels), dtype=dLdY.dtype)
-        offsets = list(geometry.window_offsets())
-        if self.mode == "max":
-            argmax = self.cache["argmax"]
-            chosen = np.empty(argmax.shape, dtype=bool)
-            for offset, (_, _, rows, cols) in enumerate(offsets):
-                np.equal(argmax, offset, out=chosen)
-                if geometry.overlapping:
-                    d_padded[:, rows, cols, :] += dLdY * chosen
-                else:
-                    np.multiply(dLdY, chosen, out=d_padded[:, rows, cols, :])
-        else:
-            share = dLdY * dLdY.dtype.type(1.0 / len(offsets))
-            for _, _, rows, cols in offsets:
-                if geometry.overlapping:
-                    d_padded[:, rows, cols, :] += share
-                else:
-                    d_padded[:, rows, cols, :] = share
-        return crop_padding(d_padded, geometry)
+        return self.kernels.pool2d_backward(dLdY, self.cache["pooling"])

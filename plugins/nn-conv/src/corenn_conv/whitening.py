@@ -1,4 +1,4 @@
-"""The patch-whitening layer: a convolution whose filters are fitted to the data, not trained."""
+"""The patch-whitening layer: a convolution whose filters are fitted to the data, not trained; for every backend."""
 
 from collections import OrderedDict
 
@@ -6,25 +6,14 @@ import numpy as np
 
 from corenn.errors import CorennError, ShapeError
 from corenn.nn.geometry import window_geometry
-from corenn.nn.layers import Layer, build_activation
-from corenn.nn.whitening import (
-    check_patch_input,
-    checked_epsilon,
-    checked_kernel_size,
-    patch_covariance,
-    whitening_filters,
-)
+from corenn.nn.kernels import array_namespace, device_of
+from corenn.nn.layers import ProductLayer, build_activation
+from corenn.nn.whitening import check_patch_input, checked_epsilon, checked_kernel_size, whitening_filters
 
-from corenn_conv.patches import PatchMatrix
+from corenn_conv.patches import Workspace
 
 
-def _as_float_array(array):
-    """``array`` as a floating ndarray; float32 stays float32, integers become float64."""
-    array = np.asarray(array)
-    return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
-
-
-class PatchWhitening(Layer):
+class PatchWhitening(ProductLayer):
     """``Y = activation(Z)``, ``Z`` the valid (no padding, stride 1) convolution of the NHWC
     ``X`` with frozen whitening filters ``W`` ``(k, k, C, 2d)``, ``d = k * k * C``, plus ``b``.
 
@@ -36,10 +25,13 @@ class PatchWhitening(Layer):
 
     :meth:`fit` computes the filters once from a batch (see :mod:`corenn.nn.whitening`): the
     eigenvectors of the patches' second-moment matrix scaled by ``1 / sqrt(eigenvalue +
-    epsilon)``, then the same ``d`` filters negated. They live in ``buffers["W"]`` (saved and
-    loaded with the parameters, never trained); ``parameters`` holds only the bias ``b``
-    ``(1, 2d)``, zeros at first, which is trained. ``backward`` fills ``gradients["b"]`` and
-    returns dL/dX.
+    epsilon)``, then the same ``d`` filters negated. The second-moment matrix is the backend's
+    kernel ``patch_whitening_covariance`` (float64, computed where the data is); the filters
+    are taken from that small ``d x d`` matrix by ``corenn.nn.whitening.whitening_filters`` on
+    every backend, so all fit the same filters from the same data. They live in
+    ``buffers["W"]`` (saved and loaded with the parameters, never trained); ``parameters``
+    holds only the bias ``b`` ``(1, 2d)``, zeros at first, which is trained. ``backward`` fills
+    ``gradients["b"]`` and returns dL/dX.
 
     A model fits the layer with :meth:`corenn.nn.model.Sequential.fit_to_data` (the trainer does so
     on the first 5,000 training images of a fresh run); a resumed run loads the filters instead.
@@ -53,6 +45,12 @@ class PatchWhitening(Layer):
 
     ``needs_input_gradient`` (default True) may be set to False when this is the network's
     first layer: ``backward`` then fills ``gradients`` only and returns ``None``.
+
+    Forward and backward are the backend's convolution kernels (``conv2d_forward``,
+    ``conv2d_backward`` without ``dW``: the filters are frozen). ``compute_dtype`` (default
+    ``None``: the input's dtype) may be ``"bfloat16"`` on torch for mixed precision: the
+    convolution and dL/dX run on bfloat16 copies of the input and the filters (which are
+    fitted, and kept, in the run's dtype); Z, dL/dX and db come back in the run's dtype.
     """
 
     name = "patch_whitening"
@@ -66,6 +64,7 @@ class PatchWhitening(Layer):
         self.needs_input_gradient = True
         self.buffers = OrderedDict()
         self._fitted = False
+        self._workspace = Workspace()  # scratch memory for the backend's kernels, as in conv2d
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
@@ -76,40 +75,51 @@ class PatchWhitening(Layer):
         """Whether the filters are known: fitted by :meth:`fit`, or loaded into ``buffers``
         (any filter that is not all zeros; :meth:`allocate` leaves zeros)."""
         if not self._fitted and "W" in self.buffers:
-            self._fitted = bool(np.any(self.buffers["W"]))
+            W = self.buffers["W"]
+            self._fitted = bool(array_namespace(W).any(W))
         return self._fitted
+
+    def to(self, device=None, dtype=None):
+        """Move (or cast) the filters with the parameters and gradients; returns the layer."""
+        for key, value in self.buffers.items():
+            self.buffers[key] = self.kernels.move(value, device=device, dtype=dtype)
+        return super().to(device=device, dtype=dtype)
 
     def fit(self, X):
         """Fit the filters to the NHWC batch ``X`` (all its ``k x k`` patches); returns the layer.
 
-        Made in ``X``'s dtype, like every layer's arrays. The bias is made (zeros) if it does
+        Made in ``X``'s dtype on its device (an array of another library is moved to the
+        layer's device first), like every layer's arrays. The bias is made (zeros) if it does
         not exist yet, and kept otherwise.
         """
-        X = _as_float_array(X)
+        X = self._input(X)
         check_patch_input(X.shape, self.kernel_size, self.name)
         channels = X.shape[3]
-        filters = whitening_filters(patch_covariance(X, self.kernel_size), self.kernel_size, channels, self.epsilon)
-        self._make_arrays(channels, X.dtype)
-        self.buffers["W"][...] = filters
+        covariance = self.kernels.to_numpy(self.kernels.patch_whitening_covariance(X, self.kernel_size))
+        filters = whitening_filters(covariance, self.kernel_size, channels, self.epsilon)
+        self._make_arrays(X)
+        W = self.buffers["W"]
+        W[...] = self.kernels.asarray(filters, dtype=W.dtype, device=device_of(W))
         self._fitted = True
         return self
 
     def allocate(self, X):
         """Make ``W`` (zeros: not fitted) and ``b`` for inputs shaped like ``X``, if not made
-        yet, and return zeros of the output's shape and dtype.
+        yet, and return zeros of the output's shape, dtype and device.
 
         For :meth:`~corenn.nn.model.Sequential.initialize`, which needs every layer's arrays to
         exist (a checkpoint is then loaded into them) and the output's shape for the next
         layer, but whose zero sample has no patches worth fitting to.
         """
-        X = _as_float_array(X)
+        X = self._input(X)
         check_patch_input(X.shape, self.kernel_size, self.name)
-        self._make_arrays(X.shape[3], X.dtype)
+        self._make_arrays(X)
         k = self.kernel_size
-        return np.zeros((X.shape[0], X.shape[1] - k + 1, X.shape[2] - k + 1, self.n_out), dtype=X.dtype)
+        shape = (X.shape[0], X.shape[1] - k + 1, X.shape[2] - k + 1, self.n_out)
+        return array_namespace(X).zeros(shape, dtype=X.dtype, device=device_of(X))
 
     def forward(self, X):
-        X = _as_float_array(X)
+        X = self._input(X)
         check_patch_input(X.shape, self.kernel_size, self.name)
         if not self.fitted:
             raise CorennError(
@@ -122,45 +132,40 @@ class PatchWhitening(Layer):
         self.n_in, self.n_out = W.shape[2], W.shape[3]
         self._check_channels(X.shape)
         geometry = window_geometry(X.shape, (self.kernel_size,) * 2, (1, 1), "valid", self.name)
-        patches = PatchMatrix(geometry)
-        P = patches.gather(X)
-        Z = P @ W.reshape(-1, self.n_out).astype(X.dtype, copy=False)
-        Z += self.parameters["b"].astype(X.dtype, copy=False)
-        Z = Z.reshape(X.shape[0], *geometry.output_size, self.n_out)
+        Z, saved = self.kernels.conv2d_forward(
+            X, W, self.parameters["b"], geometry, compute_dtype=self.compute_dtype, workspace=self._workspace
+        )
         self.cache["Z"] = Z
-        self.cache["patch_matrix"] = patches
+        self.cache["convolution"] = saved
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        if "Z" not in self.cache:
-            raise CorennError(f"{self.name}: backward was called before any forward")
-        Z, patches = self.cache["Z"], self.cache["patch_matrix"]
-        dLdY = _as_float_array(dLdY)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"{self.name}: the gradient for backward must have the output's shape {Z.shape}, got shape {dLdY.shape}"
-            )
-        dZ = self.activation.backward(Z, dLdY).reshape(-1, self.n_out).astype(Z.dtype, copy=False)
-        b = self.parameters["b"]
-        # a BLAS product sums the tall dZ's columns many times faster than dZ.sum(axis=0)
-        self.gradients["b"] = (np.ones((1, dZ.shape[0]), dtype=dZ.dtype) @ dZ).astype(b.dtype, copy=False)
-        if not self.needs_input_gradient:
-            return None
-        return patches.input_gradient(dZ, self.buffers["W"].reshape(-1, self.n_out).astype(Z.dtype, copy=False))
+        dZ = self._activation_gradient(dLdY)
+        dX, _, self.gradients["b"] = self.kernels.conv2d_backward(
+            dZ,
+            self.buffers["W"],
+            self.cache["convolution"],
+            input_gradient=self.needs_input_gradient,
+            weight_gradient=False,  # the filters are frozen
+        )
+        return dX
 
-    def _make_arrays(self, channels, dtype):
-        """``W`` (zeros) and ``b`` for ``channels`` input channels, unless they exist already."""
-        k = self.kernel_size
+    def _make_arrays(self, X):
+        """``W`` (zeros) and ``b`` for ``X``'s channels, in its dtype on its device, unless
+        they exist already."""
+        k, channels = self.kernel_size, X.shape[3]
         n_out = 2 * k * k * channels
         if "W" not in self.buffers:
-            self.buffers["W"] = np.zeros((k, k, channels, n_out), dtype=dtype)
-            self._make_parameters(b=np.zeros((1, n_out), dtype=dtype))
+            W = np.zeros((k, k, channels, n_out))
+            options = {"dtype": X.dtype, "device": device_of(X)}
+            self.buffers["W"] = self.kernels.asarray(W, **options)
+            self._make_parameters(b=self.kernels.asarray(np.zeros((1, n_out)), **options))
         self.n_in, self.n_out = self.buffers["W"].shape[2], self.buffers["W"].shape[3]
-        self._check_channels((None, None, None, channels))
+        self._check_channels(X.shape)
 
     def _check_channels(self, input_shape):
         if input_shape[3] != self.n_in:
             raise ShapeError(
                 f"{self.name} was made for {self.n_in} input channels (W of shape "
-                f"{self.buffers['W'].shape}), got an input with {input_shape[3]} channels"
+                f"{tuple(self.buffers['W'].shape)}), got an input with {input_shape[3]} channels"
             )

@@ -11,13 +11,9 @@ BACKEND = "torch"
 
 LAYERS = {
     "fully_connected": "corenn_torch.fully_connected:FullyConnected",
-    "conv2d": "corenn_torch.conv2d:Conv2D",
-    "pool2d": "corenn_torch.pool2d:Pool2D",
-    "flatten": "corenn_torch.flatten:Flatten",
     "batch_norm": "corenn_torch.normalization:BatchNorm",
     "dropout": "corenn_torch.dropout:Dropout",
     "residual": "corenn_torch.residual:Residual",
-    "patch_whitening": "corenn_torch.whitening:PatchWhitening",
     "scale": "corenn_torch.scale:Scale",
 }
 ACTIVATIONS = {
@@ -33,6 +29,13 @@ ACTIVATIONS = {
 KERNELS = {
     name: f"corenn_torch.kernels.arrays:{name}"
     for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
+}
+KERNELS |= {  # those of corenn-conv's layers (conv2d, pool2d, patch_whitening)
+    "conv2d_forward": "corenn_torch.kernels.conv:conv2d_forward",
+    "conv2d_backward": "corenn_torch.kernels.conv:conv2d_backward",
+    "pool2d_forward": "corenn_torch.kernels.pooling:pool2d_forward",
+    "pool2d_backward": "corenn_torch.kernels.pooling:pool2d_backward",
+    "patch_whitening_covariance": "corenn_torch.kernels.whitening:patch_whitening_covariance",
 }
 LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_torch.losses:L2"}
 OPTIMIZERS = {"sgd": "corenn_torch.optimizers:SGD", "adam": "corenn_torch.optimizers:Adam"}
