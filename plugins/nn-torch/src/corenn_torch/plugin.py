@@ -10,30 +10,33 @@ from corenn import builtins
 BACKEND = "torch"
 
 LAYERS = {
-    "fully_connected": "corenn_torch.fully_connected:FullyConnected",
     "conv2d": "corenn_torch.conv2d:Conv2D",
     "pool2d": "corenn_torch.pool2d:Pool2D",
     "flatten": "corenn_torch.flatten:Flatten",
-    "batch_norm": "corenn_torch.normalization:BatchNorm",
-    "dropout": "corenn_torch.dropout:Dropout",
-    "residual": "corenn_torch.residual:Residual",
     "patch_whitening": "corenn_torch.whitening:PatchWhitening",
-    "scale": "corenn_torch.scale:Scale",
-}
-ACTIVATIONS = {
-    "linear": "corenn_torch.activations:Linear",
-    "sigmoid": "corenn_torch.activations:Sigmoid",
-    "tanh": "corenn_torch.activations:Tanh",
-    "arctan": "corenn_torch.activations:ArcTan",
-    "relu": "corenn_torch.activations:ReLU",
-    "gelu": "corenn_torch.activations:GELU",
-    "softmax": "corenn_torch.activations:Softmax",
 }
 # Kernels: what components written once (backend "any") call where the backends differ.
 KERNELS = {
     name: f"corenn_torch.kernels.arrays:{name}"
     for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
 }
+# The kernels of corenn-fc's layers and activations (fully_connected, batch_norm, dropout, ...).
+FC_KERNELS = {
+    "dense": ("fully_connected_forward",),
+    "activations": (
+        "sigmoid_forward",
+        "relu_forward",
+        "relu_backward",
+        "gelu_forward",
+        "gelu_backward",
+        "softmax_forward",
+    ),
+    "normalization": ("batch_norm_forward", "batch_norm_backward"),
+    "dropout": ("dropout_mask",),
+}
+KERNELS.update(
+    (name, f"corenn_torch.kernels.{module}:{name}") for module, names in FC_KERNELS.items() for name in names
+)
 LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_torch.losses:L2"}
 OPTIMIZERS = {"sgd": "corenn_torch.optimizers:SGD", "adam": "corenn_torch.optimizers:Adam"}
 # A schedule is a function of the step count alone, with no arrays: the core's classes serve
@@ -47,7 +50,6 @@ INITIALIZERS = {name: f"corenn_torch.initializers:{name}" for name in builtins.I
 def corenn_register_components(register):
     for kind, table in (
         ("layer", LAYERS),
-        ("activation", ACTIVATIONS),
         ("loss", LOSSES),
         ("optimizer", OPTIMIZERS),
         ("scheduler", SCHEDULERS),
