@@ -14,6 +14,18 @@ from corenn.testing import gradcheck
 
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "arctan", "relu", "gelu", "softmax")
 LAYERS = ("fully_connected", "batch_norm", "dropout", "residual", "scale")
+KERNELS = (
+    "fully_connected_forward",
+    "sigmoid_forward",
+    "relu_forward",
+    "relu_backward",
+    "gelu_forward",
+    "gelu_backward",
+    "softmax_forward",
+    "batch_norm_forward",
+    "batch_norm_backward",
+    "dropout_mask",
+)
 
 
 def test_entry_point_names_the_hook_module():
@@ -23,13 +35,16 @@ def test_entry_point_names_the_hook_module():
 
 
 def test_plugin_loads_and_registers_its_components_as_import_strings():
+    """The layers and activations are written once (backend any); the kernels are numpy's."""
     info = next(info for info in get_plugins().plugins if info.name == "fc")
     assert info.status == "ok", info.error
     assert info.distribution == "corenn-fc" and info.version == "0.1.0"
     registered = {(entry.kind, entry.name, entry.backend) for entry in info.components}
-    assert registered == {("layer", name, "numpy") for name in LAYERS} | {
-        ("activation", name, "numpy") for name in ACTIVATIONS
-    }
+    assert registered == (
+        {("layer", name, "any") for name in LAYERS}
+        | {("activation", name, "any") for name in ACTIVATIONS}
+        | {("kernel", name, "numpy") for name in KERNELS}
+    )
     assert all(isinstance(entry.factory, str) for entry in info.components)
 
 
@@ -37,6 +52,16 @@ def test_every_registered_factory_imports():
     for entry in corenn.list_components():
         if entry.distribution == "corenn-fc":
             assert callable(entry.load()), entry
+
+
+def test_each_component_lists_the_kernels_it_calls_and_numpy_has_them_all():
+    registry = get_plugins().registry
+    listed = set()
+    for entry in corenn.list_components():
+        if entry.distribution == "corenn-fc" and entry.kind != "kernel":
+            assert not registry.missing_kernels(entry, "numpy"), entry
+            listed.update(entry.kernels)
+    assert listed == set(KERNELS)
 
 
 def test_listing_imports_none_of_the_component_modules():

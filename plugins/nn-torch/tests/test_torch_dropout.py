@@ -9,7 +9,7 @@ import corenn
 from corenn.errors import ConfigError, ShapeError
 from corenn.testing import DEFAULT_TOLERANCE, FixedRandomness, check_layer_conformance, check_layer_gradients
 
-from corenn_torch.dropout import seeded_keep_mask
+from corenn_torch.kernels.dropout import seeded_keep_mask
 from corenn_torch.testing import NumpyFacingLayer
 from torch_agreement import compare_layer, layer_pair
 

@@ -125,8 +125,12 @@ def test_an_initializer_makes_torch_tensors():
 
 
 def test_layers_build_their_activation_on_the_torch_backend():
+    import numpy as np
+    import torch
+
     layer = corenn.create("layer", "fully_connected", "torch", n_out=2, activation="tanh")
-    assert type(layer.activation).__module__ == "corenn_torch.activations"
+    assert layer.backend == "torch" and layer.activation.backend == "torch"
+    assert torch.is_tensor(layer.forward(np.ones((1, 3))))
 
 
 @pytest.mark.parametrize(

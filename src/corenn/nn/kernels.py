@@ -45,9 +45,21 @@ def building_for(backend):
 
 def kernels_for(backend):
     """The :class:`Kernels` of ``backend`` from the loaded plugins."""
-    from corenn.plugins import get_plugins
+    return _plugins_module().get_plugins().kernels(backend)
 
-    return get_plugins().kernels(backend)
+
+def _plugins_module():
+    """:mod:`corenn.plugins`, imported on first use (it imports this module), then kept: the
+    components look their kernels up on every call."""
+    global _plugins
+    if _plugins is None:
+        import corenn.plugins
+
+        _plugins = corenn.plugins
+    return _plugins
+
+
+_plugins = None
 
 
 def array_namespace(*arrays):
@@ -59,9 +71,12 @@ def array_namespace(*arrays):
 
 def device_of(array):
     """The device an array lives on (``"cpu"`` for numpy)."""
-    from array_api_compat import device
+    device = getattr(array, "device", None)
+    if device is not None and not callable(device):
+        return device  # torch tensors, numpy >= 2 and cupy arrays: an attribute read, on every layer call
+    from array_api_compat import device as namespace_device
 
-    return device(array)
+    return namespace_device(array)
 
 
 class Kernels:

@@ -139,7 +139,7 @@ class Layer(OnBackend):
                 f"{tuple(Z.shape)}, got shape {tuple(dLdY.shape)}"
             )
         dZ = self.activation.backward(Z, dLdY)
-        return array_namespace(Z).astype(dZ, Z.dtype, copy=False)
+        return dZ if dZ.dtype == Z.dtype else array_namespace(Z).astype(dZ, Z.dtype)
 
     def _init_weights(self, shape, initializer, weight_init, dtype, device=None):
         """``W`` of ``shape`` from ``initializer`` drawing on ``self.rng`` (numpy arrays, so a

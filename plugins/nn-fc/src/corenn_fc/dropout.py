@@ -7,7 +7,7 @@ import numpy as np
 from corenn.errors import ConfigError, ShapeError
 from corenn.nn.layers import Layer, build_activation
 
-from corenn_fc.activations import activation_gradient, as_float_array
+from corenn_fc.arrays import namespace
 
 
 def checked_rate(rate):
@@ -16,24 +16,24 @@ def checked_rate(rate):
     return float(rate)
 
 
-def keep_mask(rng, shape, rate):
-    """A boolean array of ``shape``, each entry True (kept) with probability ``1 - rate``.
-
-    One uniform draw per entry from ``rng``, so the mask is a function of the generator's
-    state alone; the torch backend draws the same way on the CPU and so gets the same mask.
-    """
-    return rng.random(shape) >= rate
-
-
 class Dropout(Layer):
     """In training mode, zero each input with probability ``rate`` and scale the rest by
     ``1 / (1 - rate)``, so that the expected output is the input; in evaluation mode
     (``training = False``), the identity.
 
     Scaling at training time (inverted dropout) is what lets evaluation use the layer as it is.
-    The mask comes from ``self.rng``, the generator the model spawns from the run's seed, so a
-    run is reproducible and a resumed one draws what it would have drawn. No parameters.
-    ``activation`` is ``"linear"`` by default, as for every layer, and is applied after the mask.
+    No parameters. ``activation`` is ``"linear"`` by default, as for every layer, and is applied
+    after the mask.
+
+    Where the mask comes from: every mask is decided by ``self.rng``, the numpy generator the
+    model spawns from the run's seed, so a run is reproducible and a resumed one draws what it
+    would have drawn. The kernel ``dropout_mask`` draws it: on numpy, and on torch's CPU,
+    ``rng.random(shape) >= rate``, so both backends drop the same inputs from the same generator
+    (the cross-backend tests rely on it). On another torch device (a GPU), drawing the uniforms
+    with numpy and copying them over every step would cost more than the layer itself; there one
+    63-bit seed is drawn from ``self.rng`` per forward and a torch generator on the device,
+    reseeded with it, draws the mask: still a function of ``self.rng``'s state alone, but not
+    the numpy backend's mask.
     """
 
     name = "dropout"
@@ -50,14 +50,15 @@ class Dropout(Layer):
         return f"Dropout(rate={self.rate!r}, activation={activation!r})"
 
     def forward(self, X):
-        X = as_float_array(X)
+        X = self._input(X)
         if X.ndim < 1:
-            raise ShapeError(f"dropout expects a batch (m, ...), got a scalar of shape {X.shape}")
+            raise ShapeError(f"dropout expects a batch (m, ...), got a scalar of shape {tuple(X.shape)}")
         self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else 1
         if self.training and self.rate > 0:
             if self.rng is None:
                 self.rng = np.random.default_rng()
-            scale = keep_mask(self.rng, X.shape, self.rate).astype(X.dtype) * X.dtype.type(1.0 / (1.0 - self.rate))
+            keep = self.kernels.dropout_mask(self.rng, X, self.rate)
+            scale = namespace(keep).astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
             Z = X * scale
         else:
             scale = None
@@ -67,6 +68,6 @@ class Dropout(Layer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = activation_gradient(self, dLdY)
+        dZ = self._activation_gradient(dLdY)
         scale = self.cache["scale"]
         return dZ if scale is None else dZ * scale

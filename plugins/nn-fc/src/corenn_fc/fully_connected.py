@@ -2,20 +2,27 @@
 
 import numbers
 
-import numpy as np
-
 from corenn.errors import ConfigError, ShapeError
-from corenn.nn.layers import Layer, build_activation, build_initializer
+from corenn.nn.kernels import device_of
+from corenn.nn.layers import ProductLayer, build_activation, build_initializer
 
-from corenn_fc.activations import activation_gradient, as_float_array
+from corenn_fc.arrays import as_dtype, namespace
 
 
-class FullyConnected(Layer):
+class FullyConnected(ProductLayer):
     """``Y = activation(X @ W + b)`` for a batch ``X`` of shape (m, n_in).
 
     ``W`` (n_in, n_out) and ``b`` (1, n_out) are made at the first forward, once the input
-    tells ``n_in``: ``W`` from the ``weight_init`` initializer drawing on ``self.rng``, ``b``
-    zero, both in the input's dtype.
+    tells ``n_in``: ``W`` from the ``weight_init`` initializer drawing on ``self.rng`` (numpy,
+    so a seed gives the same weights on every backend), ``b`` zero, both in the input's dtype
+    and on its device. The backward pass is derived by hand: three matrix products.
+
+    An input and weights of different float dtypes compute in the wider one, as numpy promotes.
+    ``compute_dtype`` (default ``None``: that dtype) may be ``"bfloat16"`` on torch for mixed
+    precision: the three products run on bfloat16 copies of ``X``, ``W`` and dL/dZ; Z, dL/dX
+    and the gradients come back in the run's dtype, and db is summed in it (see
+    :class:`corenn.nn.layers.ProductLayer`). The forward product is the kernel
+    ``fully_connected_forward`` (torch's fused ``addmm``).
     """
 
     name = "fully_connected"
@@ -36,42 +43,41 @@ class FullyConnected(Layer):
         return f"FullyConnected(n_out={self.n_out}, activation={activation!r}, weight_init={self.weight_init!r})"
 
     def forward(self, X):
-        X = as_float_array(X)
+        X = self._input(X)
         if X.ndim != 2:
             expected = f"(m, {self.n_in})" if self.n_in is not None else "(m, n_in)"
             raise ShapeError(
-                f"fully_connected expects a 2-d input of shape {expected}, got shape {X.shape} "
+                f"fully_connected expects a 2-d input of shape {expected}, got shape {tuple(X.shape)} "
                 f"(flatten image batches first)"
             )
         if "W" not in self.parameters:
-            self._init_parameters(X.shape, X.dtype)
+            self._init_parameters(X.shape, X.dtype, device_of(X))
+        W, b = self.parameters["W"], self.parameters["b"]
         # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
-        self.n_in = self.parameters["W"].shape[0]
+        self.n_in = W.shape[0]
         if X.shape[1] != self.n_in:
-            raise ShapeError(f"fully_connected expects input of shape (m, {self.n_in}), got shape {X.shape}")
-        Z = X @ self.parameters["W"] + self.parameters["b"]
+            raise ShapeError(f"fully_connected expects input of shape (m, {self.n_in}), got shape {tuple(X.shape)}")
+        dtype = X.dtype if X.dtype == W.dtype else namespace(X).result_type(X.dtype, W.dtype)  # numpy's promotion
+        working = self._working_dtype(dtype)
+        X = as_dtype(X, working)
+        Z = as_dtype(self.kernels.fully_connected_forward(X, as_dtype(W, working), as_dtype(b, working)), dtype)
         self.cache["X"] = X
         self.cache["Z"] = Z
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = activation_gradient(self, dLdY)
-        X = self.cache["X"]
-        self.gradients["W"] = X.T @ dZ
-        self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
-        return dZ @ self.parameters["W"].T
+        dZ = self._activation_gradient(dLdY)
+        X, Z, W = self.cache["X"], self.cache["Z"], self.parameters["W"]
+        dZ_working = as_dtype(dZ, X.dtype)  # the products run in the forward pass's working dtype
+        self.gradients["W"] = as_dtype(X.T @ dZ_working, W.dtype)
+        self.gradients["b"] = as_dtype(dZ.sum(axis=0, keepdims=True), W.dtype)  # a sum: in Z's dtype always
+        return as_dtype(dZ_working @ as_dtype(W, X.dtype).T, Z.dtype)
 
-    def _init_parameters(self, X_shape, dtype=np.float64):
-        """Make ``W`` and ``b`` (and zero gradients) for inputs of shape ``X_shape`` ``(m, n_in)``."""
+    def _init_parameters(self, X_shape, dtype="float64", device=None):
+        """Make ``W`` and ``b`` (and zero gradients) for inputs of shape ``X_shape`` ``(m, n_in)``,
+        of ``dtype`` on ``device``."""
         n_in = X_shape[1]
         if n_in < 1:
             raise ShapeError(f"fully_connected needs at least one input feature, got input of shape (m, {n_in})")
-        rng = self.rng if self.rng is not None else np.random.default_rng()
-        W = np.asarray(self._initializer((n_in, self.n_out), rng))
-        if W.shape != (n_in, self.n_out):
-            raise ConfigError(
-                f"fully_connected: weight_init {self.weight_init!r} made weights of shape {W.shape}, "
-                f"expected {(n_in, self.n_out)}"
-            )
+        self._init_weights((n_in, self.n_out), self._initializer, self.weight_init, dtype, device)
         self.n_in = n_in
-        self._make_parameters(W=W.astype(dtype), b=np.zeros((1, self.n_out), dtype=dtype))

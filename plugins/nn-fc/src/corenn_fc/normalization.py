@@ -5,22 +5,10 @@ from collections import OrderedDict
 import numpy as np
 
 from corenn.errors import ShapeError
+from corenn.nn.kernels import device_of
 from corenn.nn.layers import Layer, build_activation, checked_epsilon, checked_momentum, checked_scale
 
-from corenn_fc.activations import activation_gradient, as_float_array
-
-
-def channel_sum(A):
-    """The sum over every axis but the last (the channels), as one matrix product
-    ``ones(1, n) @ A.reshape(n, C)``: the BLAS sums the tall matrix's columns many times
-    faster than ``A.sum(axis=(0, 1, 2))``."""
-    rows = A.reshape(-1, A.shape[-1])
-    return (np.ones((1, rows.shape[0]), dtype=A.dtype) @ rows)[0]
-
-
-def channel_dot(A, B):
-    """``(A * B).sum`` over every axis but the last, without the product's temporary array."""
-    return np.einsum("ij,ij->j", A.reshape(-1, A.shape[-1]), B.reshape(-1, B.shape[-1]))
+from corenn_fc.arrays import as_dtype
 
 
 class BatchNorm(Layer):
@@ -48,6 +36,12 @@ class BatchNorm(Layer):
     nearly ReLU away from 0, nearly nothing). airbench fixes it at 1 in this way.
 
     ``momentum`` is in [0, 1]; ``epsilon`` is any finite number > 0 (1e-12 included).
+
+    Both passes are kernels, ``batch_norm_forward`` and ``batch_norm_backward``: numpy's are the
+    formulas (:mod:`corenn_fc.kernels` holds the derivation), torch's call its own fused
+    batch-norm kernels (``aten.native_batch_norm`` and its backward, what autograd itself runs,
+    without recording a graph); the tests hold the two to 1e-8 in float64. ``to(device,
+    dtype)`` moves the running statistics with the parameters.
     """
 
     name = "batch_norm"
@@ -69,71 +63,62 @@ class BatchNorm(Layer):
             f"activation={activation!r}, scale={self.scale!r})"
         )
 
+    def to(self, device=None, dtype=None):
+        """Move (or cast) the parameters, gradients and running statistics; returns the layer."""
+        for key, value in self.buffers.items():
+            self.buffers[key] = self.kernels.move(value, device=device, dtype=dtype)
+        return super().to(device=device, dtype=dtype)
+
     def forward(self, X):
-        X = as_float_array(X)
+        X = self._input(X)
         if X.ndim < 2:
-            raise ShapeError(f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {X.shape}")
+            raise ShapeError(
+                f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {tuple(X.shape)}"
+            )
         if "b" not in self.parameters:
-            self._init_parameters(X.shape, X.dtype)
-        channels = self.parameters["b"].shape[1]
+            self._init_parameters(X.shape, X.dtype, device_of(X))
+        b = self.parameters["b"]
+        channels = b.shape[1]
         if X.shape[-1] != channels:
-            raise ShapeError(f"batch_norm expects {channels} channels on the last axis, got shape {X.shape}")
+            raise ShapeError(f"batch_norm expects {channels} channels on the last axis, got shape {tuple(X.shape)}")
         self.n_in = self.n_out = channels
-        if self.training:
-            mean = channel_sum(X) / (X.size // channels)
-            X_hat = X - mean
-            var = channel_dot(X_hat, X_hat) / (X.size // channels)  # two passes: no cancellation
-            self._update_running_statistics(mean, var, X.size // channels)
-        else:
-            mean, var = self.buffers["running_mean"][0], self.buffers["running_var"][0]
-            X_hat = X - mean
-        inverse_std = 1.0 / np.sqrt(var + self.epsilon)
-        X_hat *= inverse_std.astype(X_hat.dtype, copy=False)
-        Z = (self.parameters["W"][0] * X_hat if self.scale else X_hat) + self.parameters["b"][0]
-        self.cache["X_hat"] = X_hat
-        self.cache["inverse_std"] = inverse_std
+        Z, saved = self.kernels.batch_norm_forward(
+            X,
+            self.parameters["W"] if self.scale else None,
+            b,
+            self.buffers["running_mean"],
+            self.buffers["running_var"],
+            self.training,
+            self.momentum,
+            self.epsilon,
+        )
+        self.cache["saved"] = saved  # what the backward kernel needs (numpy: X_hat and 1 / std)
         self.cache["training"] = self.training
         self.cache["Z"] = Z
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = activation_gradient(self, dLdY)
-        X_hat, inverse_std, Z = self.cache["X_hat"], self.cache["inverse_std"], self.cache["Z"]
-        sum_dZ = channel_sum(dZ)
-        sum_dZ_X_hat = channel_dot(dZ, X_hat)
+        dZ = self._activation_gradient(dLdY)
+        dX, dW, db = self.kernels.batch_norm_backward(dZ, self.cache["saved"], self.cache["training"], self.epsilon)
+        parameter_dtype = self.parameters["b"].dtype
         if self.scale:
-            self.gradients["W"] = sum_dZ_X_hat[np.newaxis, :]
-        self.gradients["b"] = sum_dZ[np.newaxis, :]
-        dX_hat_scale = self.parameters["W"][0] * inverse_std if self.scale else inverse_std
-        if not self.cache["training"]:
-            return dZ * dX_hat_scale
-        # The mean and variance depend on every input of the channel: d/dX of the normalised
-        # batch removes the gradient's mean and its component along X_hat:
-        # dX = dX_hat_scale * (dZ - sum_dZ / count - X_hat * (sum_dZ_X_hat / count)).
-        count = Z.size // Z.shape[-1]
-        dX = X_hat * (-sum_dZ_X_hat / count)
-        dX += dZ
-        dX -= sum_dZ / count
-        dX *= dX_hat_scale
+            self.gradients["W"] = as_dtype(dW, parameter_dtype)
+        self.gradients["b"] = as_dtype(db, parameter_dtype)
         return dX
 
-    def _update_running_statistics(self, mean, var, count):
-        if count < 2:
-            return
-        unbiased_var = var * (count / (count - 1))
-        for key, batch_value in (("running_mean", mean), ("running_var", unbiased_var)):
-            running = self.buffers[key]
-            running *= 1.0 - self.momentum
-            running += self.momentum * batch_value[np.newaxis, :]
-
-    def _init_parameters(self, X_shape, dtype=np.float64):
+    def _init_parameters(self, X_shape, dtype="float64", device=None):
         """Make ``W`` (ones, unless ``scale`` is false), ``b`` (zeros) and the running
-        statistics for inputs whose last axis of ``X_shape`` holds the channels."""
+        statistics for inputs whose last axis of ``X_shape`` holds the channels, of ``dtype``
+        on ``device``."""
         channels = X_shape[-1]
         if channels < 1:
             raise ShapeError("batch_norm needs at least one channel on the last axis, got 0")
+
+        def made(fill):  # a new array each time: kernels.asarray may share the numpy array's memory
+            return self.kernels.asarray(fill((1, channels)), dtype=dtype, device=device)
+
         if self.scale:
-            self._make_parameters(W=np.ones((1, channels), dtype=dtype))
-        self._make_parameters(b=np.zeros((1, channels), dtype=dtype))
-        self.buffers["running_mean"] = np.zeros((1, channels), dtype=dtype)
-        self.buffers["running_var"] = np.ones((1, channels), dtype=dtype)
+            self._make_parameters(W=made(np.ones))
+        self._make_parameters(b=made(np.zeros))
+        self.buffers["running_mean"] = made(np.zeros)
+        self.buffers["running_var"] = made(np.ones)

@@ -3,8 +3,6 @@
 from corenn.errors import ShapeError
 from corenn.nn.layers import Layer, build_activation, checked_factor
 
-from corenn_fc.activations import activation_gradient, as_float_array
-
 
 class Scale(Layer):
     """``Y = activation(factor * X)`` for a batch ``X`` of any shape; ``factor`` is fixed.
@@ -18,6 +16,7 @@ class Scale(Layer):
     a constant, not a parameter, so the layer has no parameters, and ``backward`` is
     ``factor * activation.backward(Z, dL/dY)`` (``factor * dL/dY`` with the default
     ``"linear"``). ``n_in`` and ``n_out`` are the size of the last axis of the latest input.
+    The output keeps the input's dtype and device.
     """
 
     name = "scale"
@@ -33,13 +32,13 @@ class Scale(Layer):
         return f"Scale(factor={self.factor!r}, activation={activation!r})"
 
     def forward(self, X):
-        X = as_float_array(X)
+        X = self._input(X)
         if X.ndim < 1:
-            raise ShapeError(f"scale expects a batch (m, ...), got a scalar of shape {X.shape}")
+            raise ShapeError(f"scale expects a batch (m, ...), got a scalar of shape {tuple(X.shape)}")
         self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else 1
         Z = X * self.factor
         self.cache["Z"] = Z
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        return activation_gradient(self, dLdY) * self.factor
+        return self._activation_gradient(dLdY) * self.factor

@@ -9,34 +9,19 @@ from corenn import builtins
 
 BACKEND = "torch"
 
-LAYERS = {
-    "fully_connected": "corenn_torch.fully_connected:FullyConnected",
-    "batch_norm": "corenn_torch.normalization:BatchNorm",
-    "dropout": "corenn_torch.dropout:Dropout",
-    "residual": "corenn_torch.residual:Residual",
-    "scale": "corenn_torch.scale:Scale",
+# The kernels that components written once (backend "any") call where the backends differ,
+# by the module of corenn_torch.kernels that holds them.
+KERNEL_MODULES = {
+    "arrays": ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype"),
+    "dense": ("fully_connected_forward",),
+    "activations": ("sigmoid_forward", "relu_forward", "relu_backward", "gelu_forward", "gelu_backward", "softmax_forward"),
+    "normalization": ("batch_norm_forward", "batch_norm_backward"),
+    "dropout": ("dropout_mask",),
+    "conv": ("conv2d_forward", "conv2d_backward"),
+    "pooling": ("pool2d_forward", "pool2d_backward"),
+    "whitening": ("patch_whitening_covariance",),
 }
-ACTIVATIONS = {
-    "linear": "corenn_torch.activations:Linear",
-    "sigmoid": "corenn_torch.activations:Sigmoid",
-    "tanh": "corenn_torch.activations:Tanh",
-    "arctan": "corenn_torch.activations:ArcTan",
-    "relu": "corenn_torch.activations:ReLU",
-    "gelu": "corenn_torch.activations:GELU",
-    "softmax": "corenn_torch.activations:Softmax",
-}
-# Kernels: what components written once (backend "any") call where the backends differ.
-KERNELS = {
-    name: f"corenn_torch.kernels.arrays:{name}"
-    for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
-}
-KERNELS |= {  # those of corenn-conv's layers (conv2d, pool2d, patch_whitening)
-    "conv2d_forward": "corenn_torch.kernels.conv:conv2d_forward",
-    "conv2d_backward": "corenn_torch.kernels.conv:conv2d_backward",
-    "pool2d_forward": "corenn_torch.kernels.pooling:pool2d_forward",
-    "pool2d_backward": "corenn_torch.kernels.pooling:pool2d_backward",
-    "patch_whitening_covariance": "corenn_torch.kernels.whitening:patch_whitening_covariance",
-}
+KERNELS = {name: f"corenn_torch.kernels.{module}:{name}" for module, names in KERNEL_MODULES.items() for name in names}
 LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_torch.losses:L2"}
 OPTIMIZERS = {"sgd": "corenn_torch.optimizers:SGD", "adam": "corenn_torch.optimizers:Adam"}
 # A schedule is a function of the step count alone, with no arrays: the core's classes serve
@@ -49,8 +34,6 @@ INITIALIZERS = {name: f"corenn_torch.initializers:{name}" for name in builtins.I
 @corenn.hookimpl
 def corenn_register_components(register):
     for kind, table in (
-        ("layer", LAYERS),
-        ("activation", ACTIVATIONS),
         ("loss", LOSSES),
         ("optimizer", OPTIMIZERS),
         ("scheduler", SCHEDULERS),
