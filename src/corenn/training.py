@@ -69,7 +69,7 @@ def _component(kind, component_config, backend, where, **extra):
 
 def _check_backend(backend, registry):
     if not registry.entries(backend=backend) and backend != "numpy":
-        backends = sorted({entry.backend for entry in registry.entries()})
+        backends = registry.backends()  # those with kernels or components of their own (not 'any')
         hint = f" ({TORCH_INSTALL})" if backend == "torch" else ""
         raise ConfigError(
             f"backend {backend!r} has no components installed{hint}; installed backends: {', '.join(backends)}"

@@ -115,13 +115,19 @@ def test_create_builds_components_that_follow_the_protocols(kind, name, options,
     assert isinstance(corenn.create(kind, name, "torch", **options), protocol)
 
 
-def test_an_initializer_makes_torch_tensors():
+def test_an_initializer_draws_numpy_weights_that_torch_layers_turn_into_tensors():
     import numpy as np
     import torch
 
     init = corenn.create("initializer", "he_normal", "torch", activation="relu")
     weights = init((3, 4), np.random.default_rng(0))
-    assert torch.is_tensor(weights) and weights.dtype == torch.float64 and weights.shape == (3, 4)
+    assert isinstance(weights, np.ndarray) and weights.dtype == np.float64 and weights.shape == (3, 4)
+    layer = corenn.create("layer", "fully_connected", "torch", n_out=4, activation="relu", weight_init="he_normal")
+    layer.rng = np.random.default_rng(0)
+    layer.forward(torch.zeros((2, 3), dtype=torch.float64))
+    W = layer.parameters["W"]
+    assert torch.is_tensor(W) and W.dtype == torch.float64 and tuple(W.shape) == (3, 4)
+    np.testing.assert_array_equal(W.numpy(), weights)
 
 
 def test_layers_build_their_activation_on_the_torch_backend():

@@ -5,7 +5,6 @@ listing plugins (``corenn plugins``, ``corenn --help``) never imports torch.
 """
 
 import corenn
-from corenn import builtins
 
 BACKEND = "torch"
 
@@ -34,13 +33,12 @@ KERNELS = {
     name: f"corenn_torch.kernels.arrays:{name}"
     for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
 }
-LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_torch.losses:L2"}
-OPTIMIZERS = {"sgd": "corenn_torch.optimizers:SGD", "adam": "corenn_torch.optimizers:Adam"}
-# A schedule is a function of the step count alone, with no arrays: the core's classes serve
-# both backends, registered again here so that a torch config finds them.
-SCHEDULERS = dict(builtins.SCHEDULERS)
-# The same initializers as the core's, drawing numpy arrays and handing back tensors.
-INITIALIZERS = {name: f"corenn_torch.initializers:{name}" for name in builtins.INITIALIZERS}
+# The kernels of the core's losses and optimizers (the core registers those for backend "any";
+# its schedulers and initializers need no kernel of their own).
+LOSS_AND_OPTIMIZER_KERNELS = {
+    "loss_value": "corenn_torch.kernels.losses:loss_value",
+    "optimizer_clip_by_norm": "corenn_torch.kernels.optimizers:optimizer_clip_by_norm",
+}
 
 
 @corenn.hookimpl
@@ -48,11 +46,8 @@ def corenn_register_components(register):
     for kind, table in (
         ("layer", LAYERS),
         ("activation", ACTIVATIONS),
-        ("loss", LOSSES),
-        ("optimizer", OPTIMIZERS),
-        ("scheduler", SCHEDULERS),
-        ("initializer", INITIALIZERS),
         ("kernel", KERNELS),
+        ("kernel", LOSS_AND_OPTIMIZER_KERNELS),
     ):
         for name, factory in table.items():
             register(kind, name, factory, backend=BACKEND)
