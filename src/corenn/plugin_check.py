@@ -7,7 +7,9 @@ registration and names the plugin of each failure. Components whose factory has 
 options (``fully_connected`` needs ``n_out``), or that refuse their defaults with a
 ``ConfigError`` (``scale`` needs a ``factor``), are imported but not built: there is no value to
 build them with. A default that names an unknown component, though, is a failure. Data sets are
-only imported: building one loads (or downloads) its data.
+only imported: building one loads (or downloads) its data. A component written once (backend
+``"any"``) is built for each installed backend it serves, as a config would build it: a default
+naming a component one of them lacks is a failure that names that backend.
 """
 
 import inspect
@@ -15,7 +17,7 @@ import inspect
 import attrs
 
 from corenn.errors import ConfigError, CorennError, PluginError, UnknownComponentError
-from corenn.registry import factory_signature
+from corenn.registry import ANY_BACKEND, factory_signature
 
 IMPORT_ONLY_KINDS = ("dataset", "kernel")
 
@@ -70,15 +72,26 @@ def check_component(registry, entry):
     needed = required_options(factory)
     if needed:
         return CheckResult(**fields, outcome="imported", why_not_built=f"needs {', '.join(needed)}")
-    try:
-        registry.create(entry.kind, entry.name, entry.backend)
-    except (UnknownComponentError, PluginError) as exc:
-        return CheckResult(**fields, outcome="failed", error=f"building it with its default options: {exc}")
-    except ConfigError as exc:
-        return CheckResult(**fields, outcome="imported", why_not_built=f"its defaults are refused: {exc}")
-    except Exception as exc:
-        return CheckResult(**fields, outcome="failed", error=f"building it with its default options: {_describe(exc)}")
+    for backend in _backends_to_build(registry, entry):
+        where = f" on backend {backend}" if backend != entry.backend else ""
+        try:
+            registry.create(entry.kind, entry.name, backend)
+        except (UnknownComponentError, PluginError) as exc:
+            return CheckResult(**fields, outcome="failed", error=f"building it with its default options{where}: {exc}")
+        except ConfigError as exc:
+            return CheckResult(**fields, outcome="imported", why_not_built=f"its defaults are refused: {exc}")
+        except Exception as exc:
+            error = f"building it with its default options{where}: {_describe(exc)}"
+            return CheckResult(**fields, outcome="failed", error=error)
     return CheckResult(**fields, outcome="built")
+
+
+def _backends_to_build(registry, entry):
+    """The backends to build a registration for: its own, or, for a component written once,
+    every installed backend that serves it (its own name, ``"any"``, when none does)."""
+    if entry.backend != ANY_BACKEND:
+        return [entry.backend]
+    return [backend for backend in registry.backends() if registry.serves(entry, backend)] or [entry.backend]
 
 
 def check_components(registry):

@@ -69,7 +69,7 @@ def _component(kind, component_config, backend, where, **extra):
 
 def _check_backend(backend, registry):
     if not registry.entries(backend=backend) and backend != "numpy":
-        backends = registry.backends()  # those with kernels or components of their own (not 'any')
+        backends = registry.backends()  # "any" aside: components written once are no backend
         hint = f" ({TORCH_INSTALL})" if backend == "torch" else ""
         raise ConfigError(
             f"backend {backend!r} has no components installed{hint}; installed backends: {', '.join(backends)}"
