@@ -7,9 +7,8 @@ registration and names the plugin of each failure. Components whose factory has 
 options (``fully_connected`` needs ``n_out``), or that refuse their defaults with a
 ``ConfigError`` (``scale`` needs a ``factor``), are imported but not built: there is no value to
 build them with. A default that names an unknown component, though, is a failure. Data sets are
-only imported: building one loads (or downloads) its data. A component written once (backend
-``"any"``) is built for each installed backend it serves, as a config would build it: a default
-naming a component one of them lacks is a failure that names that backend.
+only imported: building one loads (or downloads) its data. A component written once for every
+backend (``backend="any"``) is built for each backend that has the kernels it needs.
 """
 
 import inspect
@@ -72,26 +71,30 @@ def check_component(registry, entry):
     needed = required_options(factory)
     if needed:
         return CheckResult(**fields, outcome="imported", why_not_built=f"needs {', '.join(needed)}")
-    for backend in _backends_to_build(registry, entry):
-        where = f" on backend {backend}" if backend != entry.backend else ""
+    backends = _backends_to_build_on(registry, entry)
+    if not backends:
+        return CheckResult(**fields, outcome="imported", why_not_built="no backend registers the kernels it needs")
+    for backend in backends:
+        on = "" if backend == entry.backend else f" on backend {backend}"
         try:
             registry.create(entry.kind, entry.name, backend)
         except (UnknownComponentError, PluginError) as exc:
-            return CheckResult(**fields, outcome="failed", error=f"building it with its default options{where}: {exc}")
+            return CheckResult(**fields, outcome="failed", error=f"building it with its default options{on}: {exc}")
         except ConfigError as exc:
-            return CheckResult(**fields, outcome="imported", why_not_built=f"its defaults are refused: {exc}")
+            return CheckResult(**fields, outcome="imported", why_not_built=f"its defaults are refused{on}: {exc}")
         except Exception as exc:
-            error = f"building it with its default options{where}: {_describe(exc)}"
-            return CheckResult(**fields, outcome="failed", error=error)
+            return CheckResult(
+                **fields, outcome="failed", error=f"building it with its default options{on}: {_describe(exc)}"
+            )
     return CheckResult(**fields, outcome="built")
 
 
-def _backends_to_build(registry, entry):
-    """The backends to build a registration for: its own, or, for a component written once,
-    every installed backend that serves it (its own name, ``"any"``, when none does)."""
+def _backends_to_build_on(registry, entry):
+    """A component written once (backend "any") is built for every backend it serves, each
+    with its own kernels and activations; any other for its own backend."""
     if entry.backend != ANY_BACKEND:
         return [entry.backend]
-    return [backend for backend in registry.backends() if registry.serves(entry, backend)] or [entry.backend]
+    return [backend for backend in registry.backends() if registry.serves(entry, backend)]
 
 
 def check_components(registry):
