@@ -110,7 +110,8 @@ def example(session):
 
 
 def _run_in_torch_env(session, *pytest_args):
-    """Install corenn, its three plugins and torch into one environment, then run pytest there.
+    """Install corenn, its three plugins, the example plugin and torch into one environment, then
+    run pytest there.
 
     torch is a 5.5 GB install that takes minutes, so the two sessions that need it (``conv``,
     where it is the test oracle, and ``torch``, the backend itself) share this environment
@@ -119,9 +120,8 @@ def _run_in_torch_env(session, *pytest_args):
     python = TORCH_ENV / "bin" / "python"
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(TORCH_ENV), external=True)
-    session.run(
-        str(python), "-m", "pip", "install", "--quiet", CORE, FC, CONV, TORCH_PLUGIN, *TORCH, *TEST_DEPS, external=True
-    )
+    packages = (CORE, FC, CONV, TORCH_PLUGIN, EXAMPLE)
+    session.run(str(python), "-m", "pip", "install", "--quiet", *packages, *TORCH, *TEST_DEPS, external=True)
     env = {"PATH": f"{TORCH_ENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(TORCH_ENV)}
     session.run(str(python), "-m", "pytest", *pytest_args, *session.posargs, external=True, env=env)
 
@@ -134,5 +134,6 @@ def conv(session):
 
 @nox.session(venv_backend="none")
 def torch(session):
-    """The nn-torch plugin: the torch backend, checked against the numpy one component by component."""
-    _run_in_torch_env(session, "plugins/nn-torch/tests")
+    """The nn-torch plugin: the torch backend, checked against the numpy one component by component,
+    and the example plugin's components (written once, for any backend) trained on it."""
+    _run_in_torch_env(session, "plugins/nn-torch/tests", "examples/corenn-example-plugin/tests/test_example_torch.py")

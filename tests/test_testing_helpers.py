@@ -1,15 +1,29 @@
-"""corenn.testing's helpers for tests that train: in-memory plugins, Ctrl-C at an epoch's end, a bare trainer."""
+"""corenn.testing's helpers: in-memory plugins, Ctrl-C at an epoch's end, a bare trainer, and the
+comparison of one component across backends."""
 
+import subprocess
+import sys
 import types
+import unittest
 
 import numpy as np
 import pytest
 
 import corenn
-from corenn.errors import PluginError, UnknownComponentError
+from corenn.errors import ConfigError, PluginError, UnknownComponentError
+from corenn.nn.kernels import array_namespace, device_of
+from corenn.nn.layers import Activation, Layer, build_initializer
 from corenn.plugins import get_plugins
+from corenn.registry import ARRAY_KERNELS
 from corenn.run.config import config_from_dict, load_preset
-from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use, trainer_for
+from corenn.testing import (
+    BackendNotInstalled,
+    InterruptAtEpochEnd,
+    check_across_backends,
+    plugin_system_from,
+    plugins_in_use,
+    trainer_for,
+)
 
 
 class Doubling:
@@ -124,3 +138,153 @@ def test_trainer_for_trains_as_a_run_does_and_records_nothing(tmp_path, monkeypa
     assert trainer.run.run_dir is None and trainer.run.epoch == 2 and len(trainer.run.history) == 2
     assert trainer.run.step == len(trainer.run.step_losses) > 0
     assert list(tmp_path.iterdir()) == []
+
+
+# check_across_backends: one component on several backends. The core's test session has numpy
+# alone, so a second backend is made here from numpy's own kernels ("mirror"), and a third that
+# gets one kernel slightly wrong ("skewed"), which the check must catch.
+
+
+class Shift(Layer):
+    """``Y = X * W + b``, written once (any backend), weights drawn by the Layer base."""
+
+    name = "shift"
+
+    def forward(self, X):
+        X = self._input(X)
+        if "W" not in self.parameters:
+            init = build_initializer("normal", None)
+            self._init_weights((1, X.shape[1]), init, "normal", X.dtype, device_of(X))
+        self.cache["X"] = X
+        return X * self.parameters["W"] + self.parameters["b"]
+
+    def backward(self, dLdY):
+        X = self.cache["X"]
+        dLdY = self._gradient_input(dLdY, device_of(X))
+        xp = array_namespace(X)
+        self.gradients["W"] = xp.sum(dLdY * X, axis=0, keepdims=True)
+        self.gradients["b"] = xp.sum(dLdY, axis=0, keepdims=True)
+        return dLdY * self.parameters["W"]
+
+
+class Cube(Activation):
+    name = "cube"
+
+    def forward(self, Z):
+        return self.kernels.as_float_array(Z) ** 3
+
+    def backward(self, Z, dY):
+        return 3 * self.kernels.as_float_array(Z) ** 2 * dY
+
+
+def skewed_loss_value(mean):
+    """numpy's loss_value, one part in a million too large."""
+    return mean.dtype.type(mean * (1 + 1e-6))
+
+
+class TwoMoreBackends:
+    @corenn.hookimpl
+    def corenn_register_components(self, register):
+        for backend in ("mirror", "skewed"):
+            for kernel in ARRAY_KERNELS:
+                register("kernel", kernel, f"corenn.nn.numpy_kernels:{kernel}", backend=backend)
+        register("kernel", "loss_value", "corenn.nn.loss_kernels:loss_value", backend="mirror")
+        register("kernel", "loss_value", skewed_loss_value, backend="skewed")
+        register("layer", "shift", Shift, backend="any")
+        register("activation", "cube", Cube, backend="any")
+
+
+@pytest.fixture
+def two_more_backends():
+    with plugins_in_use(plugin_system_from(TwoMoreBackends)) as system:
+        yield system
+
+
+@pytest.mark.parametrize(
+    "kind, name, options",
+    [
+        ("layer", "shift", {}),
+        ("activation", "cube", {}),
+        ("loss", "cross_entropy", {"label_smoothing": 0.1}),
+        ("loss", "l2", {}),
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_same_kernels_on_two_backends_agree_exactly(two_more_backends, kind, name, options, dtype):
+    report = check_across_backends(kind, name, options, backends=("numpy", "mirror"), dtype=dtype)
+    assert report.passed, report
+    assert report.max_error == 0.0 and report.reference == "numpy" and report.dtype == dtype
+    expected = {
+        "layer": {"W (initial)", "b (initial)", "output", "dL/dX", "dL/dW", "dL/db"},
+        "activation": {"output", "dL/dZ"},
+        "loss": {"value", "dL/dY_hat"},
+    }[kind]
+    assert set(report.errors["mirror"]) == expected
+    assert "passed" in str(report) and "mirror" in str(report)
+
+
+def test_a_backend_that_computes_differently_fails_naming_the_array(two_more_backends):
+    report = check_across_backends("loss", "l2", backends=("numpy", "mirror", "skewed"))
+    assert not report.passed
+    assert report.errors["mirror"] == {"value": 0.0, "dL/dY_hat": 0.0}
+    assert report.errors["skewed"]["dL/dY_hat"] == 0.0
+    assert report.errors["skewed"]["value"] == pytest.approx(0.5e-6, rel=1e-3)  # |a - b| / (|a| + |b|)
+    assert "skewed   value" in str(report) and "FAILED" in str(report)
+    # a looser tolerance lets it pass
+    assert check_across_backends("loss", "l2", backends=("numpy", "skewed"), tolerance=1e-6).passed
+
+
+def test_given_inputs_are_used_as_they_are(two_more_backends):
+    X = np.arange(6.0).reshape(2, 3)
+    report = check_across_backends("layer", "shift", inputs=X, backends=("numpy", "mirror"), perturb=False)
+    assert report.passed, report
+    pair = (np.eye(2), np.array([[0.9, 0.1], [0.2, 0.8]]))
+    assert check_across_backends("loss", "cross_entropy", inputs=pair, backends=("mirror", "numpy")).passed
+
+
+def test_a_backend_that_is_not_installed_is_a_skip_with_the_installed_ones():
+    with pytest.raises(BackendNotInstalled, match=r"backend 'jax' is not installed .*installed backends: .*numpy"):
+        check_across_backends("loss", "l2", backends=("numpy", "jax"))
+    assert issubclass(BackendNotInstalled, unittest.SkipTest)  # what pytest reports as skipped
+
+
+@pytest.mark.parametrize(
+    "kind, backends, dtype, message",
+    [
+        ("optimizer", ("numpy", "torch"), "float64", "compares a layer, activation or loss, not a 'optimizer'"),
+        ("loss", ("numpy",), "float64", "needs two or more different backends"),
+        ("loss", ("numpy", "numpy"), "float64", "needs two or more different backends"),
+        ("loss", ("numpy", "torch"), "int64", "float64 or float32 arrays, got dtype 'int64'"),
+    ],
+)
+def test_what_it_cannot_compare_is_a_config_error(kind, backends, dtype, message):
+    with pytest.raises(ConfigError, match=message):
+        check_across_backends(kind, "l2", backends=backends, dtype=dtype)
+
+
+def test_the_cross_backend_check_imports_no_backend_library():
+    code = (
+        "import sys, corenn.testing; from corenn.testing import check_across_backends\n"
+        "try: check_across_backends('loss', 'l2', backends=('numpy', 'not-installed'))\n"
+        "except Exception as exc: print(type(exc).__name__)\n"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["BackendNotInstalled", "False"], result.stderr
+
+
+@pytest.mark.parametrize(
+    "kind, name, options",
+    [
+        ("loss", "cross_entropy", {"label_smoothing": 0.1}),
+        ("loss", "l2", {}),
+        ("activation", "tanh", {}),
+        ("layer", "fully_connected", {"n_out": 3, "activation": "relu"}),
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_numpy_and_torch_agree_where_torch_is_installed(kind, name, options, dtype):
+    pytest.importorskip("torch")
+    report = check_across_backends(kind, name, options, dtype=dtype)
+    assert report.passed, report
+    assert set(report.errors) == {"torch"} and report.errors["torch"]

@@ -1,9 +1,16 @@
 """The core's own components, registered through the same hook as any third-party plugin.
 
 Factories are ``"module:attr"`` strings, so ``corenn plugins`` imports none of them.
+
+The losses, optimizers, schedulers and initializers are written once and registered for
+backend ``"any"`` (see :mod:`corenn.nn.kernels`): each serves every backend that registers the
+kernels it lists in :data:`ANY_BACKEND_KERNELS` (numpy's are below, torch's come with
+corenn-torch). Initializers draw numpy arrays on a numpy Generator on every backend (so a seed
+gives the same weights everywhere); the layers turn them into their backend's arrays.
 """
 
 from corenn.hookspecs import hookimpl
+from corenn.registry import ANY_BACKEND
 
 LOSSES = {"cross_entropy": "corenn.nn.losses:CrossEntropy", "l2": "corenn.nn.losses:L2"}
 OPTIMIZERS = {"sgd": "corenn.nn.optimizers:SGD", "adam": "corenn.nn.optimizers:Adam"}
@@ -30,10 +37,22 @@ INITIALIZERS = {
         "dirac",
     )
 }
-# The numpy backend's array kernels (the layer kernels come with the plugins holding the layers).
+# What each kind above calls beyond the array kernels every backend has (registry.ARRAY_KERNELS).
+ANY_BACKEND_KERNELS = {
+    "loss": ("loss_value",),
+    "optimizer": ("optimizer_clip_by_norm",),
+    "scheduler": (),
+    "initializer": (),
+}
+# The numpy backend's kernels: its array kernels and those of the losses and optimizers above
+# (the layer kernels come with the plugins holding the layers).
 KERNELS = {
-    name: f"corenn.nn.numpy_kernels:{name}"
-    for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
+    **{
+        name: f"corenn.nn.numpy_kernels:{name}"
+        for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
+    },
+    "loss_value": "corenn.nn.loss_kernels:loss_value",
+    "optimizer_clip_by_norm": "corenn.nn.optimizer_kernels:optimizer_clip_by_norm",
 }
 DATASETS = {
     "iris": "corenn.data.iris:load_iris",
@@ -50,8 +69,9 @@ def corenn_register_components(register):
         ("optimizer", OPTIMIZERS),
         ("scheduler", SCHEDULERS),
         ("initializer", INITIALIZERS),
-        ("dataset", DATASETS),
-        ("kernel", KERNELS),
     ):
+        for name, factory in table.items():
+            register(kind, name, factory, backend=ANY_BACKEND, kernels=ANY_BACKEND_KERNELS[kind])
+    for kind, table in (("dataset", DATASETS), ("kernel", KERNELS)):
         for name, factory in table.items():
             register(kind, name, factory)

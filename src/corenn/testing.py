@@ -19,6 +19,7 @@ that it resumes exactly, and :func:`trainer_for` gives the trainer itself, to lo
 
 import contextlib
 import types
+import unittest
 
 import attrs
 import numpy as np
@@ -405,6 +406,218 @@ def gradcheck(
             raise ConfigError(f"a loss is checked on (samples, classes) predictions, not shape {shape}")
         errors = check_loss_gradients(component, *example_classification_batch(*shape, seed=seed))
     return GradcheckReport(kind, name, backend, options, shape, errors, tolerance, kind == "layer" and perturb, failure)
+
+
+# Comparing backends: the same component, weights and inputs on numpy and on another backend.
+
+CROSS_BACKEND_TOLERANCES = {"float64": 1e-10, "float32": 1e-5}
+"""The default largest norm-wise relative error between backends, by dtype."""
+
+
+class BackendNotInstalled(unittest.SkipTest):
+    """A backend asked for by :func:`check_across_backends` is not installed. It derives from
+    ``unittest.SkipTest``, so pytest (and unittest) report the test as skipped, with this
+    message, instead of failed; outside a test runner it is an exception that says so."""
+
+
+@attrs.frozen
+class CrossBackendReport:
+    """The outcome of :func:`check_across_backends`.
+
+    ``errors[backend][array]`` is the norm-wise relative error (:func:`relative_error`) of one
+    array of ``backend`` against the same array of ``reference`` (the first backend): the
+    output, ``dL/dX`` (``dL/dZ``, ``dL/dY_hat``), each ``dL/d<param>`` and each initial
+    parameter. ``failures`` lists what made a comparison impossible (shapes, dtypes, parameter
+    keys that differ).
+    """
+
+    kind: str
+    name: str
+    options: dict
+    dtype: str
+    reference: str
+    errors: dict
+    tolerance: float
+    failures: tuple = ()
+
+    @property
+    def max_error(self):
+        return max((error for table in self.errors.values() for error in table.values()), default=0.0)
+
+    @property
+    def passed(self):
+        return not self.failures and self.max_error <= self.tolerance
+
+    def as_dict(self):
+        return attrs.asdict(self) | {"max_error": self.max_error, "passed": self.passed}
+
+    def __str__(self):
+        options = f" {self.options}" if self.options else ""
+        lines = [f"{self.kind} {self.name}{options} ({self.dtype}) against the {self.reference} backend:"]
+        for backend, table in self.errors.items():
+            for array, error in table.items():
+                verdict = "ok" if error <= self.tolerance else f"> {self.tolerance:g}"
+                lines.append(f"  {backend:<8} {array:<16} relative error {error:.3e}  {verdict}")
+        lines.extend(f"  failure: {failure}" for failure in self.failures)
+        lines.append("passed" if self.passed else "FAILED")
+        return "\n".join(lines)
+
+
+def check_across_backends(
+    kind,
+    name,
+    options=None,
+    inputs=None,
+    *,
+    backends=("numpy", "torch"),
+    dtype="float64",
+    input_shape=None,
+    seed=0,
+    tolerance=None,
+    perturb=True,
+):
+    """Run one registered layer, activation or loss on several backends and compare every array.
+
+    Each backend gets the component built from the same ``options`` and the same inputs, cast to
+    ``dtype`` (``"float64"`` or ``"float32"``), through the backend's own kernels (``asarray``
+    in, ``to_numpy`` out), so this module imports no backend library itself.
+
+    - ``layer``: ``inputs`` is ``X`` (default: standard normal of ``input_shape``, the layer's
+      ``example_input_shape`` or ``(4, 5)``). Every layer draws its weights from a numpy
+      Generator of ``seed``, so all start alike (compared as ``W (initial)``, ...); with
+      ``perturb`` (the default) the parameters are then moved to the same random values on every
+      backend (see :func:`perturb_parameters`). Compared: the output, ``dL/dX`` and every
+      parameter gradient for one random upstream gradient. A layer fitted to data (``fit``) is
+      fitted to ``X`` first.
+    - ``activation``: ``inputs`` is ``Z``; compared: ``forward(Z)`` and ``backward(Z, G)``.
+    - ``loss``: ``inputs`` is ``(Y, Y_hat)`` (default: a one-hot batch and softmax
+      probabilities of ``input_shape``, ``(4, 3)``); compared: the value and ``dL/dY_hat``.
+
+    The first of ``backends`` is the reference. A backend that is not installed (no plugin
+    registers it, or its library cannot be imported) raises :class:`BackendNotInstalled`, which
+    test runners report as a skip. ``tolerance`` defaults to
+    :data:`CROSS_BACKEND_TOLERANCES` of the dtype. Returns a :class:`CrossBackendReport`::
+
+        report = check_across_backends("activation", "swish", {"beta": 1.5})
+        assert report.passed, report
+    """
+    from corenn.errors import ConfigError
+
+    if kind not in ("layer", "activation", "loss"):
+        raise ConfigError(f"check_across_backends compares a layer, activation or loss, not a {kind!r}")
+    backends = tuple(backends)
+    if len(backends) < 2 or len(set(backends)) != len(backends):
+        raise ConfigError(f"check_across_backends needs two or more different backends, got {backends!r}")
+    dtype = np.dtype(dtype)
+    if dtype.name not in CROSS_BACKEND_TOLERANCES:
+        raise ConfigError(f"check_across_backends compares float64 or float32 arrays, got dtype {dtype.name!r}")
+    tolerance = CROSS_BACKEND_TOLERANCES[dtype.name] if tolerance is None else float(tolerance)
+    options = dict(options or {})
+    for backend in backends:
+        _require_installed(backend)
+    run = {"layer": _run_layer, "activation": _run_activation, "loss": _run_loss}[kind]
+    results = {
+        backend: run(name, options, inputs, backend=backend, dtype=dtype, shape=input_shape, seed=seed, perturb=perturb)
+        for backend in backends
+    }
+    reference, *others = backends
+    errors, failures = {}, []
+    for backend in others:
+        errors[backend] = {}
+        for array, expected in results[reference].items():
+            actual = results[backend].get(array)
+            if actual is None:
+                failures.append(f"{backend} has no {array} (the {reference} backend has)")
+            elif actual.shape != expected.shape:
+                failures.append(f"{backend} {array}: shape {actual.shape}, {reference} has {expected.shape}")
+            elif actual.dtype != expected.dtype:
+                failures.append(f"{backend} {array}: dtype {actual.dtype}, {reference} has {expected.dtype}")
+            else:
+                errors[backend][array] = relative_error(actual, expected)
+        failures.extend(
+            f"{backend} has {array}, which the {reference} backend has not"
+            for array in results[backend]
+            if array not in results[reference]
+        )
+    return CrossBackendReport(kind, name, options, dtype.name, reference, errors, tolerance, tuple(failures))
+
+
+def _require_installed(backend):
+    """Raise :class:`BackendNotInstalled` unless ``backend``'s array kernels load."""
+    from corenn.errors import PluginError
+    from corenn.plugins import get_registry
+
+    installed = get_registry().backends()
+    if backend not in installed:
+        raise BackendNotInstalled(
+            f"backend {backend!r} is not installed (no plugin registers it); installed backends: {', '.join(installed)}"
+        )
+    try:
+        get_registry().get("kernel", "to_numpy", backend).load()  # imports the backend's library
+    except PluginError as exc:
+        raise BackendNotInstalled(f"backend {backend!r} is registered but cannot load: {exc}") from exc
+
+
+def _on_backend(kernels, array, dtype):
+    return kernels.asarray(np.asarray(array, dtype=dtype), dtype=dtype)
+
+
+def _run_layer(name, options, X, *, backend, dtype, shape, seed, perturb):
+    from corenn.nn.kernels import device_of, kernels_for
+    from corenn.plugins import create
+
+    kernels = kernels_for(backend)
+    layer = create("layer", name, backend, **options)
+    if X is None:
+        X = np.random.default_rng(seed).standard_normal(tuple(shape or getattr(layer, "example_input_shape", (4, 5))))
+    X = _on_backend(kernels, X, dtype)
+    if hasattr(layer, "rng"):
+        layer.rng = np.random.default_rng(seed)
+    if callable(getattr(layer, "fit", None)):
+        layer.fit(X)
+    layer.forward(X)  # makes lazy parameters
+    arrays = {f"{key} (initial)": kernels.to_numpy(value) for key, value in layer.parameters.items()}
+    if perturb:
+        rng = np.random.default_rng([seed, PERTURBATION_STREAM])
+        for value in layer.parameters.values():
+            array = kernels.to_numpy(value).astype(np.float64)
+            rms = float(np.sqrt(np.mean(np.square(array)))) if array.size else 0.0
+            moved = array + rng.normal(scale=0.5 * rms if rms > 0 else 0.1, size=array.shape)
+            value[...] = kernels.asarray(moved, dtype=value.dtype, device=device_of(value))
+    if hasattr(layer, "rng"):
+        layer.rng = np.random.default_rng(seed)  # the same draws (a dropout mask) on every backend
+    Y = layer.forward(X)
+    arrays["output"] = kernels.to_numpy(Y)
+    G = _projection(arrays["output"].shape, seed).astype(dtype)
+    arrays["dL/dX"] = kernels.to_numpy(layer.backward(kernels.asarray(G, dtype=dtype, device=device_of(Y))))
+    arrays |= {f"dL/d{key}": kernels.to_numpy(value) for key, value in layer.gradients.items()}
+    return arrays
+
+
+def _run_activation(name, options, Z, *, backend, dtype, shape, seed, perturb):
+    from corenn.nn.kernels import kernels_for
+    from corenn.plugins import create
+
+    kernels = kernels_for(backend)
+    activation = create("activation", name, backend, **options)
+    if Z is None:
+        Z = np.random.default_rng(seed).standard_normal(tuple(shape or (4, 5)))
+    Z = _on_backend(kernels, Z, dtype)
+    Y = kernels.to_numpy(activation.forward(Z))
+    G = _on_backend(kernels, _projection(Y.shape, seed), dtype)
+    return {"output": Y, "dL/dZ": kernels.to_numpy(activation.backward(Z, G))}
+
+
+def _run_loss(name, options, pair, *, backend, dtype, shape, seed, perturb):
+    from corenn.nn.kernels import kernels_for
+    from corenn.plugins import create
+
+    kernels = kernels_for(backend)
+    loss = create("loss", name, backend, **options)
+    Y, Y_hat = pair if pair is not None else example_classification_batch(*(shape or (4, 3)), seed=seed)
+    Y, Y_hat = _on_backend(kernels, Y, dtype), _on_backend(kernels, Y_hat, dtype)
+    value = kernels.to_numpy(loss.forward(Y, Y_hat)).astype(dtype)
+    return {"value": value, "dL/dY_hat": kernels.to_numpy(loss.backward(Y, Y_hat))}
 
 
 def plugin_system_from(*plugins, strict=False, distribution=None, version="0"):

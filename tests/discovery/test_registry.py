@@ -593,3 +593,34 @@ def test_check_components_imports_and_builds_what_it_can(entry_points):
         "building it with its default options: layer 'bad_default': unknown activation 'no_such_activation'"
     )
     assert all(result.ok for result in check_components(system.registry) if result.plugin != "mixed")
+
+
+class DefaultActivationOfOneBackend:
+    """Written once (backend "any"), but its default activation exists on numpy only."""
+
+    def __init__(self, activation="numpy_only_cube"):
+        self.activation = corenn.create("activation", activation, corenn.nn.kernels.current_backend())
+
+
+def test_check_components_builds_a_component_written_once_on_every_backend_it_serves():
+    from corenn.plugin_check import check_components
+    from corenn.registry import ARRAY_KERNELS
+    from corenn.testing import plugin_system_from, plugins_in_use
+
+    class Mirror:
+        @hookimpl
+        def corenn_register_components(self, register):
+            for kernel in ARRAY_KERNELS:  # a second backend: numpy's array kernels under another name
+                register("kernel", kernel, f"corenn.nn.numpy_kernels:{kernel}", backend="mirror")
+            register("activation", "numpy_only_cube", Cube)
+            register("activation", "any_cube", Cube, backend="any")
+            register("layer", "one_backend_default", DefaultActivationOfOneBackend, backend="any")
+
+    with plugins_in_use(plugin_system_from(Mirror)) as system:
+        results = {result.name: result for result in check_components(system.registry) if result.plugin == "Mirror"}
+    assert results["any_cube"].outcome == "built"
+    assert results["one_backend_default"].outcome == "failed"
+    assert results["one_backend_default"].error.startswith(
+        "building it with its default options on backend mirror: layer 'one_backend_default': activation "
+        "'numpy_only_cube' is not available on the mirror backend; backends that have it: numpy"
+    )

@@ -83,3 +83,16 @@ def test_shape_errors_match_numpy(name, Y_shape, Y_hat_shape):
             corenn.create("loss", name, backend).forward(convert(np.ones(Y_shape)), convert(np.ones(Y_hat_shape)))
         messages.append(str(error.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize(
+    "torch_dtype, numpy_name", [(torch.float64, "float64"), (torch.float32, "float32"), (torch.bfloat16, "float32")]
+)
+def test_the_cross_entropy_ceiling_takes_torch_dtypes_and_their_names(torch_dtype, numpy_name):
+    """The trainer's divergence check asks for the ceiling of the predictions' dtype; bfloat16 has
+    float32's smallest normal number, so its ceiling is float32's."""
+    loss = corenn.create("loss", "cross_entropy", "torch")
+    expected = loss.ceiling(numpy_name)
+    assert loss.ceiling(torch_dtype) == pytest.approx(expected, rel=1e-7)
+    assert loss.ceiling(str(torch_dtype).removeprefix("torch.")) == pytest.approx(expected, rel=1e-7)
+    assert loss.ceiling(torch_dtype) == pytest.approx(-np.log(float(torch.finfo(torch_dtype).tiny)), rel=1e-7)

@@ -13,8 +13,15 @@ from corenn.plugins import get_plugins
 from corenn.protocols import Activation, Layer, Loss, Optimizer, Scheduler
 
 SHARED_KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer")
-# the numpy backend's own distributions (third-party plugins may add numpy-only components)
+# the numpy backend's own distributions (third-party plugins may add numpy-only components, or
+# components for every backend, like the example plugin's)
 NUMPY_BACKEND = ("corenn", "corenn-fc", "corenn-conv")
+FIRST_PARTY = (*NUMPY_BACKEND, "corenn-torch")
+
+
+def first_party_names(kind, backend):
+    """The names of corenn's own components of ``kind`` that serve ``backend``."""
+    return sorted(entry.name for entry in corenn.list_components(kind, backend) if entry.distribution in FIRST_PARTY)
 
 
 def test_entry_point_names_the_hook_module():
@@ -33,16 +40,13 @@ def test_plugin_loads_and_registers_only_torch_components_as_import_strings():
 
 @pytest.mark.parametrize("kind", SHARED_KINDS)
 def test_the_torch_backend_has_every_component_the_numpy_backend_has(kind):
-    numpy_names = sorted(
-        entry.name for entry in corenn.list_components(kind, "numpy") if entry.distribution in NUMPY_BACKEND
-    )
+    numpy_names = first_party_names(kind, "numpy")
     assert numpy_names, f"no numpy {kind}s registered: are corenn-fc and corenn-conv installed?"
-    assert corenn.plugins.get_registry().names(kind, "torch") == numpy_names
+    assert first_party_names(kind, "torch") == numpy_names
 
 
 def test_the_full_course_set_is_there():
-    registry = corenn.plugins.get_registry()
-    assert registry.names("layer", "torch") == [
+    assert first_party_names("layer", "torch") == [
         "batch_norm",
         "conv2d",
         "dropout",
@@ -53,11 +57,19 @@ def test_the_full_course_set_is_there():
         "residual",
         "scale",
     ]
-    assert registry.names("activation", "torch") == ["arctan", "gelu", "linear", "relu", "sigmoid", "softmax", "tanh"]
-    assert registry.names("loss", "torch") == ["cross_entropy", "l2"]
-    assert registry.names("optimizer", "torch") == ["adam", "sgd"]
-    assert registry.names("scheduler", "torch") == ["constant", "cosine", "exponential", "one_cycle"]
-    assert len(registry.names("initializer", "torch")) == 12
+    assert first_party_names("activation", "torch") == [
+        "arctan",
+        "gelu",
+        "linear",
+        "relu",
+        "sigmoid",
+        "softmax",
+        "tanh",
+    ]
+    assert first_party_names("loss", "torch") == ["cross_entropy", "l2"]
+    assert first_party_names("optimizer", "torch") == ["adam", "sgd"]
+    assert first_party_names("scheduler", "torch") == ["constant", "cosine", "exponential", "one_cycle"]
+    assert len(first_party_names("initializer", "torch")) == 12
 
 
 def test_every_registered_factory_imports_and_takes_the_numpy_options():
@@ -115,13 +127,19 @@ def test_create_builds_components_that_follow_the_protocols(kind, name, options,
     assert isinstance(corenn.create(kind, name, "torch", **options), protocol)
 
 
-def test_an_initializer_makes_torch_tensors():
+def test_an_initializer_draws_numpy_weights_that_torch_layers_turn_into_tensors():
     import numpy as np
     import torch
 
     init = corenn.create("initializer", "he_normal", "torch", activation="relu")
     weights = init((3, 4), np.random.default_rng(0))
-    assert torch.is_tensor(weights) and weights.dtype == torch.float64 and weights.shape == (3, 4)
+    assert isinstance(weights, np.ndarray) and weights.dtype == np.float64 and weights.shape == (3, 4)
+    layer = corenn.create("layer", "fully_connected", "torch", n_out=4, activation="relu", weight_init="he_normal")
+    layer.rng = np.random.default_rng(0)
+    layer.forward(torch.zeros((2, 3), dtype=torch.float64))
+    W = layer.parameters["W"]
+    assert torch.is_tensor(W) and W.dtype == torch.float64 and tuple(W.shape) == (3, 4)
+    np.testing.assert_array_equal(W.numpy(), weights)
 
 
 def test_layers_build_their_activation_on_the_torch_backend():

@@ -1,8 +1,14 @@
-"""Losses over a mini-batch: ``forward(Y, Y_hat)`` is the mean over the batch (a float),
+"""Losses over a mini-batch: ``forward(Y, Y_hat)`` is the mean over the batch (a scalar),
 ``backward(Y, Y_hat)`` is ``dL/dY_hat`` of that mean (an array of ``Y_hat``'s shape and dtype).
 
 The batch is the first axis; everything after it belongs to one sample, so a loss works on
 ``(m, classes)`` predictions as well as on ``(m, H, W, C)`` outputs.
+
+Each loss is written once, for every backend: its arithmetic uses only what numpy arrays and
+torch tensors share (operators, ``sum``, ``clip``, the array namespace's ``log``), its inputs
+come in through the backend's ``as_float_array`` / ``asarray`` kernels, and the value
+``forward`` hands back comes from the ``loss_value`` kernel (numpy: a numpy scalar of the
+predictions' dtype, as the course's losses give; torch: a Python float).
 """
 
 import numbers
@@ -10,27 +16,12 @@ import numbers
 import numpy as np
 
 from corenn.errors import ConfigError, ShapeError
+from corenn.nn.kernels import OnBackend, array_namespace, device_of
 
-
-def _as_pair(loss_name, Y, Y_hat):
-    """``Y`` and ``Y_hat`` as float arrays of one shape, in ``Y_hat``'s float dtype.
-
-    The prediction's dtype wins so that a float32 network stays float32 even when its targets
-    were stored as float64 or as integers.
-    """
-    Y_hat = np.asarray(Y_hat)
-    if not np.issubdtype(Y_hat.dtype, np.floating):
-        Y_hat = Y_hat.astype(np.float64)
-    Y = np.asarray(Y, dtype=Y_hat.dtype)
-    if Y.shape != Y_hat.shape:
-        raise ShapeError(
-            f"{loss_name}: targets Y of shape {Y.shape} do not match predictions Y_hat of shape "
-            f"{Y_hat.shape}; both must be (batch, ...) of the same shape (one-hot targets for "
-            "cross-entropy)"
-        )
-    if Y_hat.ndim == 0 or Y_hat.shape[0] == 0:
-        raise ShapeError(f"{loss_name}: predictions need a non-empty batch axis, got shape {Y_hat.shape}")
-    return Y, Y_hat
+# dtypes numpy has no finfo for, and the smallest normal number of each (bfloat16 has
+# float32's exponent range)
+SMALLEST_NORMAL = {"bfloat16": 2.0**-126}
+_TINY = {}  # the floor of cross-entropy's predictions by dtype, as the array namespace's finfo gives it
 
 
 def checked_label_smoothing(label_smoothing):
@@ -47,6 +38,22 @@ def checked_label_smoothing(label_smoothing):
     return float(label_smoothing)
 
 
+def smallest_normal(dtype):
+    """The smallest normal number of a floating dtype (``np.finfo(dtype).tiny``): a name
+    (``"float32"``), a numpy dtype, or another library's dtype numpy knows by name
+    (``torch.float32``); bfloat16 (torch's) has float32's exponent range."""
+    try:
+        return np.finfo(np.dtype(dtype)).tiny
+    except TypeError:
+        name = str(dtype).rpartition(".")[2]  # torch.float32 -> float32
+    if name in SMALLEST_NORMAL:
+        return np.float64(SMALLEST_NORMAL[name])
+    try:
+        return np.finfo(np.dtype(name)).tiny
+    except TypeError:
+        raise TypeError(f"not a floating dtype numpy or corenn knows: {dtype!r}") from None
+
+
 def smoothed(Y, label_smoothing):
     """``(1 - eps) * Y + eps / K`` over the ``K`` classes of the last axis (``Y`` when eps is 0).
 
@@ -57,13 +64,37 @@ def smoothed(Y, label_smoothing):
     return Y * (1.0 - label_smoothing) + label_smoothing / Y.shape[-1]
 
 
-class Loss:
+class Loss(OnBackend):
     """Base of the losses: calling one is its ``forward``, as in the course package
     (``loss(Y, Y_hat)``). A subclass implements ``forward(Y, Y_hat)``, the mean over the batch
-    as a numpy scalar of the predictions' dtype, and ``backward(Y, Y_hat)``."""
+    (handed back through the backend's ``loss_value`` kernel), and ``backward(Y, Y_hat)``.
+
+    It knows the backend it was built for (:class:`corenn.nn.kernels.OnBackend`), whose kernels
+    turn the targets and predictions into its arrays (:meth:`_as_pair`).
+    """
 
     def __call__(self, Y, Y_hat):
         return self.forward(Y, Y_hat)
+
+    def _as_pair(self, loss_name, Y, Y_hat):
+        """``Y`` and ``Y_hat`` as float arrays of the backend, of one shape, in ``Y_hat``'s float
+        dtype and on its device.
+
+        The prediction's dtype wins so that a float32 network stays float32 even when its
+        targets were stored as float64 or as integers.
+        """
+        kernels = self.kernels
+        Y_hat = kernels.as_float_array(Y_hat)
+        Y = kernels.asarray(Y, dtype=Y_hat.dtype, device=device_of(Y_hat))
+        if Y.shape != Y_hat.shape:
+            raise ShapeError(
+                f"{loss_name}: targets Y of shape {tuple(Y.shape)} do not match predictions Y_hat of shape "
+                f"{tuple(Y_hat.shape)}; both must be (batch, ...) of the same shape (one-hot targets for "
+                "cross-entropy)"
+            )
+        if Y_hat.ndim == 0 or Y_hat.shape[0] == 0:
+            raise ShapeError(f"{loss_name}: predictions need a non-empty batch axis, got shape {tuple(Y_hat.shape)}")
+        return Y, Y_hat
 
 
 class CrossEntropy(Loss):
@@ -90,23 +121,30 @@ class CrossEntropy(Loss):
         self.label_smoothing = checked_label_smoothing(label_smoothing)
 
     def _clipped(self, Y, Y_hat):
-        Y, Y_hat = _as_pair("CrossEntropy", Y, Y_hat)
-        return smoothed(Y, self.label_smoothing), np.maximum(Y_hat, np.finfo(Y_hat.dtype).tiny)
+        """Smoothed targets, the predictions floored at their dtype's ``tiny``, and their namespace."""
+        Y, Y_hat = self._as_pair("CrossEntropy", Y, Y_hat)
+        xp = array_namespace(Y_hat)
+        tiny = _TINY.get(Y_hat.dtype)
+        if tiny is None:
+            tiny = _TINY[Y_hat.dtype] = xp.finfo(Y_hat.dtype).smallest_normal
+        # clip(min=...), a method numpy arrays and torch tensors share, is maximum(Y_hat, tiny)
+        # on numpy and clamp on torch (the namespace's clip costs a copy and masks on numpy)
+        return smoothed(Y, self.label_smoothing), Y_hat.clip(min=tiny), xp
 
     @staticmethod
     def ceiling(dtype):
         """The loss of a sample whose true class got probability 0: ``-log(tiny)`` of ``dtype``
-        (a name, ``"float64"``), about 708.4 in float64 and 87.3 in float32. A mean loss near it
-        means the network predicts 0 for the true classes: it has diverged, though the floor
-        keeps the loss finite."""
-        return float(-np.log(np.finfo(np.dtype(dtype)).tiny))
+        (a name, ``"float64"``, or a numpy or torch dtype), about 708.4 in float64 and 87.3 in
+        float32 and bfloat16. A mean loss near it means the network predicts 0 for the true
+        classes: it has diverged, though the floor keeps the loss finite."""
+        return float(-np.log(smallest_normal(dtype)))
 
     def forward(self, Y, Y_hat):
-        Y, clipped = self._clipped(Y, Y_hat)
-        return clipped.dtype.type(-np.sum(Y * np.log(clipped)) / Y.shape[0])
+        Y, clipped, xp = self._clipped(Y, Y_hat)
+        return self.kernels.loss_value(-(Y * xp.log(clipped)).sum() / Y.shape[0])
 
     def backward(self, Y, Y_hat):
-        Y, clipped = self._clipped(Y, Y_hat)
+        Y, clipped, _ = self._clipped(Y, Y_hat)
         return -Y / clipped / Y.shape[0]
 
     def __repr__(self):
@@ -122,11 +160,11 @@ class L2(Loss):
     name = "l2"
 
     def forward(self, Y, Y_hat):
-        Y, Y_hat = _as_pair("L2", Y, Y_hat)
-        return Y_hat.dtype.type(0.5 * np.sum((Y_hat - Y) ** 2) / Y.shape[0])
+        Y, Y_hat = self._as_pair("L2", Y, Y_hat)
+        return self.kernels.loss_value(0.5 * ((Y_hat - Y) ** 2).sum() / Y.shape[0])
 
     def backward(self, Y, Y_hat):
-        Y, Y_hat = _as_pair("L2", Y, Y_hat)
+        Y, Y_hat = self._as_pair("L2", Y, Y_hat)
         return (Y_hat - Y) / Y.shape[0]
 
     def __repr__(self):

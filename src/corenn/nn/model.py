@@ -99,9 +99,10 @@ class Sequential:
         block's ``layers`` and ``shortcut``) included; returns the model.
 
         Mixed precision is ``set_compute_dtype("bfloat16")`` on a float32 model of the torch
-        backend (``mixed_precision = true`` in a config): see ``corenn_torch.layer``. Layers
-        without the attribute (pooling, normalisation, the numpy backend's) keep computing in
-        their input's dtype; each layer checks the value itself.
+        backend (``mixed_precision = true`` in a config): see :class:`corenn.nn.layers.ProductLayer`.
+        Layers without the attribute (pooling, normalisation) keep computing in their input's
+        dtype; each layer checks the value with its backend's ``compute_dtype`` kernel (numpy
+        refuses bfloat16).
         """
         pending = list(self.layers)
         while pending:

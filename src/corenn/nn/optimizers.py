@@ -32,17 +32,29 @@ SGD steps with ``g = lr_scale * clip(grad) + weight_decay * param``; Adam with
 ``lr * lr_scale * m_hat / (sqrt(v_hat) + epsilon)``. The trainer passes ``lr_scale`` only to
 parameters whose scale is not 1, so an optimizer whose ``update`` has no such keyword keeps
 working in runs that scale nothing (see :func:`accepts_lr_scale`).
+
+Each optimizer is written once, for every backend: the updates use in-place operators
+(``velocity *= momentum``, ``param -= step``), which numpy arrays and torch tensors both have
+(on torch they are ``mul_``, ``sub_``, ...), and the array namespace's ``square`` / ``sqrt``;
+state arrays are made like their parameter (dtype, device). Clipping is the backend's
+``optimizer_clip_by_norm`` kernel: numpy decides on the host whether to scale, torch on the
+device, since reading a GPU's norm back would stall it at every update. ``state_dict()`` gives
+numpy arrays on every backend (the backend's ``to_numpy`` kernel), so a checkpoint written by
+either backend resumes on either: a restored array becomes the parameter's kind of array, in its
+dtype and on its device, at that parameter's next update.
 """
 
 import inspect
 import math
 import numbers
 
-import numpy as np
-
 from corenn.errors import ConfigError, CorruptFileError
+from corenn.nn.kernels import OnBackend, array_namespace, device_of
+from corenn.nn.optimizer_kernels import optimizer_clip_by_norm
 
 SLOT_SEPARATOR = "/"
+# Clipping numpy gradients, by its name before kernels (the numpy backend's kernel itself).
+clip_by_norm = optimizer_clip_by_norm
 
 
 def _number(name, value):
@@ -121,21 +133,18 @@ def require_lr_scale_support(optimizer, scaled_parameters, registered_name=None)
     )
 
 
-def clip_by_norm(grad, clip_norm):
-    """``grad`` scaled so that its L2 norm is at most ``clip_norm`` (unchanged if ``None``).
-
-    Returns a new array when it scales, never changing the layer's own gradient.
-    """
-    if clip_norm is None:
-        return grad
-    norm = float(np.sqrt(np.sum(np.square(grad, dtype=np.float64))))
-    if norm > clip_norm:
-        return grad * (clip_norm / norm)
-    return grad
+def _like(value, param):
+    """Whether a state array is already the parameter's kind of array, dtype and device."""
+    return (
+        type(value) is type(param)
+        and value.dtype == param.dtype
+        and getattr(value, "device", None) == getattr(param, "device", None)
+    )
 
 
-class _StatefulOptimizer:
-    """Per-parameter state slots (arrays or int counters) and their flat ``state_dict``."""
+class Optimizer(OnBackend):
+    """Base of the optimizers: per-parameter state slots (arrays or int counters) and their
+    flat ``state_dict``, on the backend the optimizer was built for."""
 
     ARRAY_SLOTS = ()
     COUNTER_SLOTS = ()
@@ -144,23 +153,36 @@ class _StatefulOptimizer:
         self.state = {slot: {} for slot in (*self.ARRAY_SLOTS, *self.COUNTER_SLOTS)}
 
     def _array_slot(self, slot, param_name, param):
-        """The state array for ``param_name``, made as zeros like ``param`` on first use."""
+        """The state array for ``param_name``: made as zeros like ``param`` on first use, and
+        brought to ``param``'s kind of array, dtype and device when it is not (restored from a
+        checkpoint, or the model moved to another device)."""
         table = self.state[slot]
-        if param_name not in table:
-            table[param_name] = np.zeros_like(param)
-        return table[param_name]
+        value = table.get(param_name)
+        if value is None:
+            value = table[param_name] = array_namespace(param).zeros_like(param)
+        elif not _like(value, param):
+            value = table[param_name] = self.kernels.asarray(value, dtype=param.dtype, device=device_of(param))
+        return value
+
+    def _clipped(self, grad):
+        """``grad`` clipped to norm ``clip_norm`` by the backend's kernel (as it is without one)."""
+        return grad if self.clip_norm is None else self.kernels.optimizer_clip_by_norm(grad, self.clip_norm)
 
     def state_dict(self):
+        to_numpy = self.kernels.to_numpy
         state = {"lr": float(self.lr)}
         for slot, table in self.state.items():
             for param_name, value in table.items():
                 state[f"{slot}{SLOT_SEPARATOR}{param_name}"] = (
-                    int(value) if slot in self.COUNTER_SLOTS else value.copy()
+                    int(value) if slot in self.COUNTER_SLOTS else to_numpy(value)
                 )
         return state
 
     def load_state_dict(self, state):
-        """Replace all state with ``state`` (as from ``state_dict``; 0-d arrays from ``.npz`` work)."""
+        """Replace all state with ``state`` (as from ``state_dict`` of either backend; 0-d arrays
+        from ``.npz`` and tensors work). Arrays are kept as numpy copies until their parameter's
+        next update."""
+        to_numpy = self.kernels.to_numpy
         restored = {slot: {} for slot in self.state}
         lr = self.lr
         for key, value in state.items():
@@ -173,12 +195,12 @@ class _StatefulOptimizer:
                     f"{type(self).__name__} state has an unknown key {key!r}; keys are 'lr' and "
                     f"'<slot>/<param_name>' with slot one of: {', '.join(restored)}"
                 )
-            restored[slot][param_name] = int(value) if slot in self.COUNTER_SLOTS else np.array(value, copy=True)
+            restored[slot][param_name] = int(value) if slot in self.COUNTER_SLOTS else to_numpy(value)
         self.lr = lr
         self.state = restored
 
 
-class SGD(_StatefulOptimizer):
+class SGD(Optimizer):
     """Stochastic gradient descent with (heavy-ball or Nesterov) momentum.
 
     ``v = momentum * v - lr * g``; ``param += v``. With ``momentum=0`` that is ``param -= lr * g``.
@@ -203,7 +225,7 @@ class SGD(_StatefulOptimizer):
         self.nesterov = _nesterov(nesterov, self.momentum)
 
     def update(self, param_name, param, param_grad, lr_scale=1.0):
-        grad = clip_by_norm(param_grad, self.clip_norm)
+        grad = self._clipped(param_grad)
         lr_scale = check_lr_scale(lr_scale)
         if lr_scale != 1.0:
             grad = lr_scale * grad
@@ -236,7 +258,7 @@ def _nesterov(nesterov, momentum):
     return nesterov
 
 
-class Adam(_StatefulOptimizer):
+class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction and a step count per parameter.
 
     For parameter step ``t`` (from 1): ``m = beta1*m + (1-beta1)*g``,
@@ -263,20 +285,21 @@ class Adam(_StatefulOptimizer):
 
     def update(self, param_name, param, param_grad, lr_scale=1.0):
         step_lr = self.lr * check_lr_scale(lr_scale)
-        grad = clip_by_norm(param_grad, self.clip_norm)
+        grad = self._clipped(param_grad)
         if self.weight_decay:
             param *= 1.0 - self.lr * self.weight_decay
         step = self.state["t"].get(param_name, 0) + 1
         self.state["t"][param_name] = step
         m = self._array_slot("m", param_name, param)
         v = self._array_slot("v", param_name, param)
+        xp = array_namespace(param)
         m *= self.beta1
         m += (1.0 - self.beta1) * grad
         v *= self.beta2
-        v += (1.0 - self.beta2) * np.square(grad)
+        v += (1.0 - self.beta2) * xp.square(grad)
         m_hat = m / (1.0 - self.beta1**step)
         v_hat = v / (1.0 - self.beta2**step)
-        param -= step_lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
+        param -= step_lr * m_hat / (xp.sqrt(v_hat) + self.epsilon)
         return param
 
     def __repr__(self):

@@ -193,7 +193,7 @@ class RunConfig:
     ``backend = "torch"`` and ``dtype = "float32"``. It is meant for GPUs: on a CPU without
     bfloat16 units it is allowed but much slower (a 3x3 convolution's step took 12 times as
     long on a 2-core CPU). Parameter files and checkpoints stay float32. See
-    ``corenn_torch.layer``.
+    :class:`corenn.nn.layers.ProductLayer`.
 
     ``threads`` (a positive integer; unset: the libraries' own default, one per core) caps the
     threads the BLAS (through threadpoolctl) and torch (``torch.set_num_threads``) use while the

@@ -3,14 +3,16 @@
 ``Y = activation(X * W + b)`` with ``W`` and ``b`` of shape (1, n), broadcast over the batch;
 the layer keeps the number of features (``n_in = n_out = n``, read from the first input). It is
 the affine half of batch normalisation, without the normalisation.
+
+Written once, for every backend: ``corenn.nn.layers.Layer`` takes inputs in as the backend's
+arrays (``_input``), makes the weights from a numpy draw (``_init_weights``, so a seed gives
+the same weights on every backend) and checks the gradient it gets (``_activation_gradient``);
+the rest is arithmetic every array library has.
 """
 
-import numpy as np
-
-from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.errors import ShapeError
+from corenn.nn.kernels import array_namespace, device_of
 from corenn.nn.layers import Layer, build_activation, build_initializer
-
-from corenn_example.swish import as_float_array
 
 
 class ScaleShift(Layer):
@@ -18,7 +20,7 @@ class ScaleShift(Layer):
 
     ``W`` comes from the ``weight_init`` initializer (default ``"ones"``, so the layer starts as
     the identity) drawing on ``self.rng``, ``b`` starts at zero; both are made at the first
-    forward, in the input's dtype. The gradients::
+    forward, in the input's dtype and on its device. The gradients::
 
         dZ = activation.backward(Z, dL/dY)
         dL/dW = sum over the batch of dZ * X
@@ -40,42 +42,32 @@ class ScaleShift(Layer):
         return f"ScaleShift(activation={activation!r}, weight_init={self.weight_init!r})"
 
     def forward(self, X):
-        X = as_float_array(X)
+        X = self._input(X)
         if X.ndim != 2:
-            raise ShapeError(f"scale_shift expects a 2-d input of shape (m, n), got shape {X.shape}")
+            raise ShapeError(f"scale_shift expects a 2-d input of shape (m, n), got shape {tuple(X.shape)}")
         if "W" not in self.parameters:
-            self._init_parameters(X.shape, X.dtype)
+            self._init_parameters(X.shape, X.dtype, device_of(X))
         # Parameters may also have been set from outside (a loaded checkpoint): W decides n.
         self.n_in = self.n_out = self.parameters["W"].shape[1]
         if X.shape[1] != self.n_in:
-            raise ShapeError(f"scale_shift expects input of shape (m, {self.n_in}), got shape {X.shape}")
+            raise ShapeError(f"scale_shift expects input of shape (m, {self.n_in}), got shape {tuple(X.shape)}")
         Z = X * self.parameters["W"] + self.parameters["b"]
         self.cache["X"] = X
         self.cache["Z"] = Z
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        if "Z" not in self.cache:
-            raise CorennError("scale_shift: backward was called before any forward")
-        X, Z = self.cache["X"], self.cache["Z"]
-        dLdY = as_float_array(dLdY)
-        if dLdY.shape != Z.shape:
-            raise ShapeError(
-                f"scale_shift: the gradient for backward must have the output's shape {Z.shape}, got shape {dLdY.shape}"
-            )
-        dZ = self.activation.backward(Z, dLdY)
-        self.gradients["W"] = (dZ * X).sum(axis=0, keepdims=True)
-        self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
+        dZ = self._activation_gradient(dLdY)
+        xp = array_namespace(dZ)
+        self.gradients["W"] = xp.sum(dZ * self.cache["X"], axis=0, keepdims=True)
+        self.gradients["b"] = xp.sum(dZ, axis=0, keepdims=True)
         return dZ * self.parameters["W"]
 
-    def _init_parameters(self, X_shape, dtype=np.float64):
-        """Make ``W`` and ``b`` for inputs of shape ``X_shape`` ``(m, n)``; ``_make_parameters``
+    def _init_parameters(self, X_shape, dtype, device=None):
+        """Make ``W`` (from the initializer, on ``self.rng``) and a zero ``b`` of shape (1, n) for
+        inputs of shape ``X_shape`` ``(m, n)``, in ``dtype`` on ``device``; ``_init_weights``
         (from ``corenn.nn.layers.Layer``) also makes their zero gradients."""
         n = X_shape[1]
         if n < 1:
             raise ShapeError(f"scale_shift needs at least one input feature, got input of shape (m, {n})")
-        rng = self.rng if self.rng is not None else np.random.default_rng()
-        W = np.asarray(self._initializer((1, n), rng))
-        if W.shape != (1, n):
-            raise ConfigError(f"scale_shift: weight_init {self.weight_init!r} made shape {W.shape}, expected {(1, n)}")
-        self._make_parameters(W=W.astype(dtype), b=np.zeros((1, n), dtype=dtype))
+        self._init_weights((1, n), self._initializer, self.weight_init, dtype, device)

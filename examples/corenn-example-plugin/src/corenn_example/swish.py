@@ -2,34 +2,34 @@
 
 With ``beta = 1`` it is the SiLU; as ``beta`` grows it approaches ReLU, and ``beta = 0`` gives
 the straight line ``Z / 2``.
+
+Written once, for every backend corenn has: the arithmetic uses the array namespace of its input
+(:func:`corenn.nn.kernels.array_namespace`: numpy's functions for numpy arrays, torch's for
+tensors), and inputs come in through the backend's ``as_float_array`` kernel. No line here
+names numpy or torch, so the plugin is registered for backend ``"any"``.
 """
 
 import math
 import numbers
 
-import numpy as np
-
 from corenn.errors import ConfigError
+from corenn.nn.kernels import array_namespace, device_of
 from corenn.nn.layers import Activation
-
-
-def as_float_array(array):
-    """``array`` as a floating ndarray; float32 stays float32, integers become float64."""
-    array = np.asarray(array)
-    return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
 
 
 def sigmoid(Z):
     """``1 / (1 + exp(-Z))`` from ``exp(-|Z|)``, which never overflows."""
-    decay = np.exp(-np.abs(Z))
-    return np.where(Z >= 0, 1 / (1 + decay), decay / (1 + decay))
+    xp = array_namespace(Z)
+    decay = xp.exp(-xp.abs(Z))
+    return xp.where(Z >= 0, 1 / (1 + decay), decay / (1 + decay))
 
 
 class Swish(Activation):
     """``forward(Z) = Z * s`` and ``dY/dZ = s + beta * Z * s * (1 - s)``, with ``s = sigmoid(beta * Z)``.
 
     Holds no state besides ``beta``: ``backward`` recomputes ``s`` from ``Z``, so one object
-    can serve several layers.
+    can serve several layers. Floating inputs keep their dtype (float32 stays float32);
+    integers become float64.
     """
 
     name = "swish"
@@ -43,10 +43,11 @@ class Swish(Activation):
         return f"Swish(beta={self.beta!r})"
 
     def forward(self, Z):
-        Z = as_float_array(Z)
+        Z = self.kernels.as_float_array(Z)
         return Z * sigmoid(self.beta * Z)
 
     def backward(self, Z, dY):
-        Z = as_float_array(Z)
+        Z = self.kernels.as_float_array(Z)
+        dY = self.kernels.as_float_array(dY, device=device_of(Z))
         s = sigmoid(self.beta * Z)
-        return as_float_array(dY) * (s + self.beta * Z * s * (1 - s))
+        return dY * (s + self.beta * Z * s * (1 - s))

@@ -1,47 +1,44 @@
-"""corenn's entry point into this package: registers the torch backend's components.
+"""corenn's entry point into this package: the torch backend's kernels and its array backend.
 
-Factories are ``"module:attr"`` strings and this module imports nothing but corenn, so that
-listing plugins (``corenn plugins``, ``corenn --help``) never imports torch.
+corenn's components (layers, activations, losses, optimizers, ...) are written once and
+registered by their own packages for backend "any"; what this package adds is what they call
+where torch differs from numpy (the kernels in :mod:`corenn_torch.kernels`) and the trainer's
+array backend (:mod:`corenn_torch.training`). Factories are ``"module:attr"`` strings and this
+module imports nothing but corenn, so that listing plugins (``corenn plugins``,
+``corenn --help``) never imports torch.
 """
 
 import corenn
-from corenn import builtins
 
 BACKEND = "torch"
 
-# The kernels that components written once (backend "any") call where the backends differ,
-# by the module of corenn_torch.kernels that holds them.
+# The kernels, by the module of corenn_torch.kernels that holds them.
 KERNEL_MODULES = {
     "arrays": ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype"),
     "dense": ("fully_connected_forward",),
-    "activations": ("sigmoid_forward", "relu_forward", "relu_backward", "gelu_forward", "gelu_backward", "softmax_forward"),
+    "activations": (
+        "sigmoid_forward",
+        "relu_forward",
+        "relu_backward",
+        "gelu_forward",
+        "gelu_backward",
+        "softmax_forward",
+    ),
     "normalization": ("batch_norm_forward", "batch_norm_backward"),
     "dropout": ("dropout_mask",),
     "conv": ("conv2d_forward", "conv2d_backward"),
     "pooling": ("pool2d_forward", "pool2d_backward"),
     "whitening": ("patch_whitening_covariance",),
+    "losses": ("loss_value",),
+    "optimizers": ("optimizer_clip_by_norm",),
 }
 KERNELS = {name: f"corenn_torch.kernels.{module}:{name}" for module, names in KERNEL_MODULES.items() for name in names}
-LOSSES = {"cross_entropy": "corenn_torch.losses:CrossEntropy", "l2": "corenn_torch.losses:L2"}
-OPTIMIZERS = {"sgd": "corenn_torch.optimizers:SGD", "adam": "corenn_torch.optimizers:Adam"}
-# A schedule is a function of the step count alone, with no arrays: the core's classes serve
-# both backends, registered again here so that a torch config finds them.
-SCHEDULERS = dict(builtins.SCHEDULERS)
-# The same initializers as the core's, drawing numpy arrays and handing back tensors.
-INITIALIZERS = {name: f"corenn_torch.initializers:{name}" for name in builtins.INITIALIZERS}
 
 
 @corenn.hookimpl
 def corenn_register_components(register):
-    for kind, table in (
-        ("loss", LOSSES),
-        ("optimizer", OPTIMIZERS),
-        ("scheduler", SCHEDULERS),
-        ("initializer", INITIALIZERS),
-        ("kernel", KERNELS),
-    ):
-        for name, factory in table.items():
-            register(kind, name, factory, backend=BACKEND)
+    for name, factory in KERNELS.items():
+        register("kernel", name, factory, backend=BACKEND)
 
 
 @corenn.hookimpl
