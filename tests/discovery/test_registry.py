@@ -624,3 +624,137 @@ def test_check_components_builds_a_component_written_once_on_every_backend_it_se
         "building it with its default options on backend mirror: layer 'one_backend_default': activation "
         "'numpy_only_cube' is not available on the mirror backend; backends that have it: numpy"
     )
+
+
+# Components written once (backend "any") and the kernels they need
+
+
+def shifted(value):
+    return value + 1
+
+
+def mirror_backend_registrations(distribution="dist-mirror", kernels=("asarray", "as_float_array", "to_numpy", "move")):
+    """A second backend, "mirror", with numpy's array kernels under its name."""
+    import corenn.nn.numpy_kernels as numpy_kernels
+
+    names = (*kernels, "compute_dtype")
+    return [
+        Registration("kernel", name, "mirror", getattr(numpy_kernels, name), "mirror", distribution) for name in names
+    ]
+
+
+def any_registration(name, factory=Cube, *, kernels=(), distribution="dist-a", kind="activation"):
+    return Registration(kind, name, "any", factory, distribution.replace("-", "_"), distribution, kernels=kernels)
+
+
+def registry_with_numpy_kernels():
+    registry = Registry()
+    import corenn.nn.numpy_kernels as numpy_kernels
+
+    registry.add_all(
+        [
+            Registration("kernel", name, "numpy", getattr(numpy_kernels, name), "corenn", "corenn")
+            for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
+        ]
+        + [Registration("kernel", "shift", "numpy", shifted, "corenn", "corenn")]
+    )
+    return registry
+
+
+def test_a_component_for_any_backend_serves_each_backend_that_has_its_kernels():
+    registry = registry_with_numpy_kernels()
+    registry.add_all(mirror_backend_registrations())
+    registry.add_all([any_registration("cube")])
+    assert registry.get("activation", "cube", "numpy").backend == "any"
+    assert registry.get("activation", "cube", "mirror").backend == "any"
+    assert [entry.name for entry in registry.entries("activation", backend="mirror")] == ["cube"]
+
+
+def test_a_component_for_any_backend_is_built_for_the_backend_asked():
+    from corenn.nn.kernels import OnBackend
+
+    class Recorder(OnBackend):
+        pass
+
+    registry = registry_with_numpy_kernels()
+    registry.add_all(mirror_backend_registrations())
+    registry.add_all([any_registration("recorder", Recorder)])
+    assert registry.create("activation", "recorder", "mirror").backend == "mirror"
+    assert registry.create("activation", "recorder", "numpy").backend == "numpy"
+    assert Recorder().backend == "numpy"  # built directly: numpy's
+
+
+def test_a_backend_without_a_kernel_a_component_needs_is_named_with_those_that_have_it():
+    registry = registry_with_numpy_kernels()
+    registry.add_all(mirror_backend_registrations())
+    registry.add_all([any_registration("shifter", kernels=("shift",))])
+    assert registry.get("activation", "shifter", "numpy").backend == "any"
+    with pytest.raises(
+        UnknownComponentError,
+        match=r"^activation 'shifter' needs the kernel shift, which backend mirror does not register; "
+        r"backends that have it: numpy$",
+    ):
+        registry.get("activation", "shifter", "mirror")
+    assert registry.entries("activation", backend="mirror") == []
+
+
+def test_a_backend_nothing_is_registered_for_is_an_unknown_backend():
+    registry = registry_with_numpy_kernels()
+    registry.add_all([any_registration("cube")])
+    with pytest.raises(UnknownComponentError, match=r"^unknown backend 'trch' for activation 'cube'; backends: numpy$"):
+        registry.get("activation", "cube", "trch")
+
+
+def test_a_registration_for_one_backend_takes_precedence_over_the_same_plugins_any():
+    registry = registry_with_numpy_kernels()
+    registry.add_all(mirror_backend_registrations())
+
+    class FasterOnMirror(Cube):
+        pass
+
+    registry.add_all(
+        [any_registration("cube"), Registration("activation", "cube", "mirror", FasterOnMirror, "dist_a", "dist-a")]
+    )
+    assert registry.get("activation", "cube", "mirror").factory is FasterOnMirror
+    assert registry.get("activation", "cube", "numpy").factory is Cube
+
+
+def test_another_distribution_may_not_override_a_component_for_any_backend_on_one_backend():
+    registry = registry_with_numpy_kernels()
+    registry.add_all([any_registration("cube", distribution="dist-a")])
+    with pytest.raises(PluginError, match=r"registered twice: by dist-a and by dist-b"):
+        registry.add_all([registration("activation", "cube", backend="numpy", distribution="dist-b")])
+    with pytest.raises(PluginError, match=r"belongs to corenn-fc, a first-party package, so dist-b may not register it"):
+        registry.add_all(
+            [any_registration("relu", distribution="corenn-fc"), registration("activation", "relu", distribution="dist-b")]
+        )
+
+
+def test_a_kernel_is_returned_as_registered_and_takes_no_options():
+    registry = registry_with_numpy_kernels()
+    assert registry.create("kernel", "shift", "numpy") is shifted
+    with pytest.raises(ConfigError, match=r"^kernel 'shift' is a function; it takes no options, got by$"):
+        registry.create("kernel", "shift", "numpy", by=2)
+
+
+def test_kernels_are_listed_only_with_backend_any():
+    from corenn.testing import plugin_system_from
+
+    class KernelsOnOneBackend:
+        @hookimpl
+        def corenn_register_components(self, register):
+            register("activation", "cube", Cube, backend="numpy", kernels=("shift",))
+
+    system = plugin_system_from(KernelsOnOneBackend)
+    (failed,) = [info for info in system.failures() if info.name == "KernelsOnOneBackend"]
+    assert "kernels=... is for components registered with backend='any'" in failed.error
+
+
+def test_the_kernels_of_a_backend_are_attributes_looked_up_once():
+    system = get_plugins()
+    kernels = system.kernels("numpy")
+    assert kernels is system.kernels("numpy")
+    assert kernels.as_float_array([1, 2]).dtype.name == "float64"
+    assert "as_float_array" in vars(kernels)  # kept: later calls cost an attribute access
+    with pytest.raises(UnknownComponentError, match=r"unknown kernel 'no_such_kernel' for backend numpy"):
+        kernels.no_such_kernel  # noqa: B018

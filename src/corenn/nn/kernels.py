@@ -62,11 +62,30 @@ def _plugins_module():
 _plugins = None
 
 
+_namespaces = {}  # array type -> its array API namespace
+
+
 def array_namespace(*arrays):
-    """The array API namespace of ``arrays`` (``array_api_compat``'s view of numpy, torch, ...)."""
+    """The array API namespace of ``arrays`` (``array_api_compat``'s view of numpy, torch, ...).
+
+    A namespace depends on the array's type alone, so for one array it is looked up once per
+    type and then kept: components call this in their hot paths.
+    """
+    if len(arrays) == 1:
+        namespace = _namespaces.get(type(arrays[0]))
+        if namespace is not None:
+            return namespace
     from array_api_compat import array_namespace as namespace_of
 
-    return namespace_of(*arrays)
+    namespace = namespace_of(*arrays)
+    if len(arrays) == 1:
+        _namespaces[type(arrays[0])] = namespace
+    return namespace
+
+
+def as_dtype(array, dtype):
+    """``array`` in ``dtype``: itself when it has it already (a comparison), else a cast copy."""
+    return array if array.dtype == dtype else array_namespace(array).astype(array, dtype)
 
 
 def device_of(array):

@@ -14,10 +14,8 @@ import math
 
 import numpy as np
 
-from corenn.nn.kernels import device_of
+from corenn.nn.kernels import array_namespace, device_of
 from corenn.nn.layers import Activation
-
-from corenn_fc.arrays import namespace
 
 
 def _float_pair(kernels, Z, dY):
@@ -64,11 +62,11 @@ class Tanh(Activation):
 
     def forward(self, Z):
         Z = self.kernels.as_float_array(Z)
-        return namespace(Z).tanh(Z)
+        return array_namespace(Z).tanh(Z)
 
     def backward(self, Z, dY):
         Z, dY = _float_pair(self.kernels, Z, dY)
-        Y = namespace(Z).tanh(Z)
+        Y = array_namespace(Z).tanh(Z)
         return dY * (1 - Y * Y)
 
 
@@ -79,7 +77,7 @@ class ArcTan(Activation):
 
     def forward(self, Z):
         Z = self.kernels.as_float_array(Z)
-        return namespace(Z).atan(Z)
+        return array_namespace(Z).atan(Z)
 
     def backward(self, Z, dY):
         Z, dY = _float_pair(self.kernels, Z, dY)

@@ -5,9 +5,8 @@ import numbers
 import numpy as np
 
 from corenn.errors import ConfigError, ShapeError
+from corenn.nn.kernels import array_namespace
 from corenn.nn.layers import Layer, build_activation
-
-from corenn_fc.arrays import namespace
 
 
 def checked_rate(rate):
@@ -58,7 +57,7 @@ class Dropout(Layer):
             if self.rng is None:
                 self.rng = np.random.default_rng()
             keep = self.kernels.dropout_mask(self.rng, X, self.rate)
-            scale = namespace(keep).astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
+            scale = array_namespace(keep).astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
             Z = X * scale
         else:
             scale = None

@@ -3,10 +3,8 @@
 import numbers
 
 from corenn.errors import ConfigError, ShapeError
-from corenn.nn.kernels import device_of
+from corenn.nn.kernels import array_namespace, as_dtype, device_of
 from corenn.nn.layers import ProductLayer, build_activation, build_initializer
-
-from corenn_fc.arrays import as_dtype, namespace
 
 
 class FullyConnected(ProductLayer):
@@ -57,7 +55,7 @@ class FullyConnected(ProductLayer):
         self.n_in = W.shape[0]
         if X.shape[1] != self.n_in:
             raise ShapeError(f"fully_connected expects input of shape (m, {self.n_in}), got shape {tuple(X.shape)}")
-        dtype = X.dtype if X.dtype == W.dtype else namespace(X).result_type(X.dtype, W.dtype)  # numpy's promotion
+        dtype = X.dtype if X.dtype == W.dtype else array_namespace(X).result_type(X.dtype, W.dtype)  # numpy's promotion
         working = self._working_dtype(dtype)
         X = as_dtype(X, working)
         Z = as_dtype(self.kernels.fully_connected_forward(X, as_dtype(W, working), as_dtype(b, working)), dtype)

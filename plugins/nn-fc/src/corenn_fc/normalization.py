@@ -5,10 +5,8 @@ from collections import OrderedDict
 import numpy as np
 
 from corenn.errors import ShapeError
-from corenn.nn.kernels import device_of
+from corenn.nn.kernels import as_dtype, device_of
 from corenn.nn.layers import Layer, build_activation, checked_epsilon, checked_momentum, checked_scale
-
-from corenn_fc.arrays import as_dtype
 
 
 class BatchNorm(Layer):
