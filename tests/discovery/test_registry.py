@@ -724,9 +724,14 @@ def test_another_distribution_may_not_override_a_component_for_any_backend_on_on
     registry.add_all([any_registration("cube", distribution="dist-a")])
     with pytest.raises(PluginError, match=r"registered twice: by dist-a and by dist-b"):
         registry.add_all([registration("activation", "cube", backend="numpy", distribution="dist-b")])
-    with pytest.raises(PluginError, match=r"belongs to corenn-fc, a first-party package, so dist-b may not register it"):
+    with pytest.raises(
+        PluginError, match=r"belongs to corenn-fc, a first-party package, so dist-b may not register it"
+    ):
         registry.add_all(
-            [any_registration("relu", distribution="corenn-fc"), registration("activation", "relu", distribution="dist-b")]
+            [
+                any_registration("relu", distribution="corenn-fc"),
+                registration("activation", "relu", distribution="dist-b"),
+            ]
         )
 
 
