@@ -1,4 +1,4 @@
-"""Checks for component authors: finite-difference gradients and protocol conformance.
+"""Checks for component authors: finite-difference gradients, protocol conformance, agreement across backends.
 
 Plugin authors import this in their own tests::
 
