@@ -306,6 +306,29 @@ def test_plugins_table(capsys):
     assert any(line.split()[0] == "activation" and "softmax" in line for line in lines)
 
 
+class MirrorBackendWithoutShift:
+    """A second backend with numpy's array kernels, and a component needing a kernel only numpy has."""
+
+    @corenn.hookimpl
+    def corenn_register_components(self, register):
+        for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype"):
+            register("kernel", name, f"corenn.nn.numpy_kernels:{name}", backend="mirror")
+        register("kernel", "shift", "corenn.nn.numpy_kernels:asarray", backend="numpy")
+        register("activation", "shifted", "corenn_fc.activations:Linear", backend="any", kernels=("shift",))
+
+
+def test_plugins_table_names_the_backends_and_what_a_component_for_any_lacks_on_one(capsys):
+    with plugins_in_use(plugin_system_from(MirrorBackendWithoutShift)):
+        code, out, _ = cli(capsys, "plugins")
+    assert code == 0
+    lines = out.splitlines()
+    backends, _, explanation = lines[-1].partition("; ")
+    assert {"mirror", "numpy"} <= set(backends.removeprefix("backends: ").split(", "))
+    assert explanation.startswith("a component marked [any] is written once")
+    block = lines[lines.index(next(line for line in lines if line.startswith("MirrorBackendWithoutShift"))) :]
+    assert "    not on       mirror: shifted (needs shift)" in block
+
+
 def test_version_lists_the_plugins(capsys):
     code, out, _ = cli(capsys, "--version")
     assert code == 0
