@@ -248,6 +248,19 @@ def test_sweep_table_with_a_grid_from_the_command_line(capsys, tmp_path):
     assert len(err.splitlines()) == 4, "one progress line per combination on stderr"
 
 
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--lrs", "0.1,abc"], "--lrs takes numbers separated by commas, e.g. 0.005,0.02,0.05; got 'abc'"),
+        (["--hidden", "8,1.5"], "--hidden takes whole numbers separated by commas, e.g. 16,32; got '1.5'"),
+    ],
+)
+def test_sweep_grid_words_that_are_not_numbers_are_named(capsys, tmp_path, argv, fragment):
+    code, _, err = cli(capsys, "sweep", "--out", tmp_path, *argv)
+    assert_one_line_error(code, err, "corenn sweep: error:", fragment)
+    assert not any(tmp_path.iterdir())
+
+
 def test_sweep_refuses_bad_grids_and_an_existing_sweep(capsys, tmp_path):
     code, _, err = cli(capsys, "sweep", "--lrs", "0,0.1", "--out", tmp_path)
     assert_one_line_error(code, err, "corenn sweep: error:", "learning rates must be positive")
@@ -442,6 +455,8 @@ def test_gradcheck_tolerance_decides_the_exit_code(capsys):
         (["layer", "fully_connected", "n_out=3", "units=2"], "no option 'units'"),
         (["layer", "fully_connected", "n_out=3", "--input-shape", "4,x"], "--input-shape takes positive integers"),
         (["loss", "l2", "--input-shape", "2,3,4"], "(samples, classes)"),
+        (["layer", "pool2d"], "layer 'pool2d' needs the option kernel_shape (no default); its options are:"),
+        (["layer", "fully_connected"], "needs the option n_out (no default)"),
     ],
 )
 def test_gradcheck_bad_input_is_one_line(capsys, argv, fragment):
