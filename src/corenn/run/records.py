@@ -237,12 +237,14 @@ class RunRecorder:
             writer.writerow((index + 1, index // steps_per_epoch + 1, repr(float(loss)), repr(float(learning_rate))))
         atomic_write(self.path(STEPS_CSV_FILE), buffer.getvalue())
 
-    def write_plots(self, history, step_losses=()):
-        """``loss.png``, ``accuracy.png`` and ``loss_steps.png`` (see :mod:`corenn.run.plots`)."""
+    def write_plots(self, history, step_losses=(), step_learning_rates=None):
+        """``loss.png``, ``accuracy.png`` and ``loss_steps.png`` (see :mod:`corenn.run.plots`),
+        titled with the run's name."""
+        name = self.run_dir.name
         if history:
-            plots.write_plots(history, self.run_dir)
+            plots.write_plots(history, self.run_dir, name=name)
         if len(step_losses):
-            plots.write_step_plot(step_losses, self.run_dir)
+            plots.write_step_plot(step_losses, self.run_dir, learning_rates=step_learning_rates, name=name)
 
     def write_result(self, result):
         write_json(self.path(RESULT_FILE), result)

@@ -138,7 +138,7 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
             with contextlib.suppress(CorennError):  # a full disk must not hide why training stopped
                 recorder.write_metrics(run.history)
                 recorder.write_steps(run, trainer.steps_per_epoch)
-                recorder.write_plots(run.history, run.step_losses)
+                recorder.write_plots(run.history, run.step_losses, run.step_learning_rates)
             kept = f"end of epoch {run.epoch}" if run.epoch else "the initial ones: no epoch completed"
             where = f"the last good parameters ({kept}) are in {recorder.path(PARAMETERS_FILE)}"
         else:
@@ -175,7 +175,7 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
                 write_parameter_files(run, recorder)
                 recorder.write_metrics(run.history)
                 recorder.write_steps(run, trainer.steps_per_epoch)
-                recorder.write_plots(run.history, run.step_losses)
+                recorder.write_plots(run.history, run.step_losses, run.step_learning_rates)
                 recorder.write_result(result)
         except KeyboardInterrupt:
             message = f"interrupted while writing the final records; training is complete; finish with: {command}"
