@@ -15,7 +15,8 @@
   optimizer state and the generators (batch order, augmentation), for ``--resume``;
 - ``loss.png`` and ``accuracy.png``: per-epoch curves; ``loss_steps.png``: the loss of every
   step with its moving average;
-- ``result.json``: the final summary that ``corenn train --json`` prints.
+- ``result.json``: the final summary that ``corenn train --json`` prints;
+- ``diverged.json``: only for a run that diverged: the epoch, step and message.
 
 Every file is written atomically (see :mod:`corenn.run.files`), and the directory itself appears only
 once its first records are complete (see :meth:`RunRecorder.create`). At each epoch's end the
@@ -54,6 +55,7 @@ METRICS_JSON_FILE = "metrics.json"
 STEPS_CSV_FILE = "steps.csv"
 STEP_COLUMNS = ("step", "epoch", "loss", "learning_rate")
 RESULT_FILE = "result.json"
+DIVERGED_FILE = "diverged.json"  # where and why a diverged run stopped (see corenn.run.runs)
 STAGING_SUFFIX = ".staging"
 
 

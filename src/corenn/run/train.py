@@ -24,8 +24,9 @@ from corenn.run.checkpoints import (
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
 from corenn.run.early_stopping import EarlyStopping
+from corenn.run.files import write_json
 from corenn.run.interrupts import DeferredInterrupt
-from corenn.run.records import PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
+from corenn.run.records import DIVERGED_FILE, PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
 
 NAME_ATTEMPTS = 20
 
@@ -130,6 +131,9 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
                 record_epoch(trainer, recorder)
 
     trainer.on_checkpoint = checkpoint
+    if recorder is not None:  # a resumed run that had diverged is running again
+        with contextlib.suppress(FileNotFoundError):
+            recorder.path(DIVERGED_FILE).unlink()
     try:
         with _run_callbacks(callbacks), trainer.arrays.limit_threads(run.config.threads):
             final = trainer.fit()
@@ -141,6 +145,8 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
                 recorder.write_plots(run.history, run.step_losses, run.step_learning_rates)
             kept = f"end of epoch {run.epoch}" if run.epoch else "the initial ones: no epoch completed"
             where = f"the last good parameters ({kept}) are in {recorder.path(PARAMETERS_FILE)}"
+            with contextlib.suppress(CorennError):  # marks the run for corenn runs
+                write_json(recorder.path(DIVERGED_FILE), {"epoch": exc.epoch, "step": exc.step, "error": str(exc)})
         else:
             where = "no run directory was recorded"
         raise TrainingDiverged(f"{exc}; {where}; try a smaller learning rate", epoch=exc.epoch, step=exc.step) from exc
