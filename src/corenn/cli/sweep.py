@@ -1,6 +1,9 @@
 """``corenn sweep``: a learning-rate x hidden-size grid for a preset or config."""
 
-HELP = "grid-search learning rate and hidden size; report the best by validation accuracy"
+HELP = (
+    "grid-search learning rate and hidden size; report the best by validation accuracy, "
+    "and its test accuracy only (every combination's run is kept)"
+)
 
 
 def parse_numbers(text, flag, kind):
@@ -75,4 +78,5 @@ def run(args):
     if summary["best_test_error"] is not None:
         print(f"its test error: {summary['best_test_error']:.4f}")
     print(f"its loss plot: {summary['best_loss_plot']}")
+    print(f"its run (for corenn predict / evaluate): {summary['best_run_dir']}")
     return 0

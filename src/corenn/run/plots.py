@@ -2,6 +2,7 @@
 average and the learning rate it was taken at. Titles name the run; epoch axes have whole-number ticks."""
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,12 @@ def _pyplot():
 
 
 def _save_figure(plt, figure, path):
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    with warnings.catch_warnings():
+        # A run name in a script the font lacks is drawn as boxes; that is no reason to warn.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
     plt.close(figure)
     atomic_write(path, buffer.getvalue())
     return path
