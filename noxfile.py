@@ -121,7 +121,10 @@ def _run_in_torch_env(session, *pytest_args):
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(TORCH_ENV), external=True)
     packages = (CORE, FC, CONV, TORCH_PLUGIN, EXAMPLE)
-    session.run(str(python), "-m", "pip", "install", "--quiet", *packages, *TORCH, *TEST_DEPS, external=True)
+    session.log(f"installing torch into {TORCH_ENV} (about 5.6 GB the first time, several minutes)")
+    session.run(
+        str(python), "-m", "pip", "install", "--progress-bar", "on", *packages, *TORCH, *TEST_DEPS, external=True
+    )
     env = {"PATH": f"{TORCH_ENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(TORCH_ENV)}
     session.run(str(python), "-m", "pytest", *pytest_args, *session.posargs, external=True, env=env)
 

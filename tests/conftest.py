@@ -22,8 +22,8 @@ def no_network(monkeypatch):
 @contextlib.contextmanager
 def _plots_skipped():
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(corenn.run.plots, "write_plots", lambda history, folder, prefix="": [])
-        patch.setattr(corenn.run.plots, "write_step_plot", lambda losses, folder, prefix="": None)
+        patch.setattr(corenn.run.plots, "write_plots", lambda history, folder, **options: [])
+        patch.setattr(corenn.run.plots, "write_step_plot", lambda losses, folder, **options: None)
         yield
 
 

@@ -224,6 +224,18 @@ def test_sweep_json_names_the_best_by_validation_accuracy(capsys, tmp_path):
     tied = [row for row in rows if row["val_accuracy"] == best["val_accuracy"]]
     assert best["val_loss"] == min(row["val_loss"] for row in tied)
     assert summary["best_test_error"] == pytest.approx(1 - best["test_accuracy"])
+    # The test split is looked at once, for the best only, as the docs say.
+    assert [row["test_accuracy"] is None for row in rows] == [row is not best and row != best for row in rows]
+    best_run = Path(summary["best_run_dir"])
+    assert best_run == Path(best["run_dir"]) and best_run.parent == Path(summary["sweep_dir"]) / "runs"
+    assert json.loads((best_run / "result.json").read_text())["test_accuracy"] == best["test_accuracy"]
+    assert (best_run / "parameters.npz").is_file() and (best_run / "best.npz").is_file()
+    for row in rows:
+        assert (
+            json.loads((Path(row["run_dir"]) / "metrics.json").read_text())[-1]["val_accuracy"] == row["val_accuracy"]
+        )
+    code, out, _ = cli(capsys, "evaluate", best_run, "--json")  # no retraining needed
+    assert code == 0 and last_json_line(out)["accuracy"] == best["test_accuracy"]
     plot = Path(summary["best_loss_plot"])
     assert plot.is_file() and plot.read_bytes().startswith(b"\x89PNG")
     assert json.loads((Path(summary["sweep_dir"]) / "sweep.json").read_text()) == summary
@@ -242,10 +254,24 @@ def test_sweep_table_with_a_grid_from_the_command_line(capsys, tmp_path):
         (0.05, 8),
     ]
     assert sum("<- best" in line for line in rows) == 1
+    assert [line.split()[5] == "-" for line in rows] == ["<- best" not in line for line in rows]
     best_row = next(line for line in rows if "<- best" in line).split()
     assert f"best by validation accuracy: lr {float(best_row[0]):g}, hidden {best_row[1]}" in out
     assert "its test error:" in out and "its loss plot:" in out
     assert len(err.splitlines()) == 4, "one progress line per combination on stderr"
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--lrs", "0.1,abc"], "--lrs takes numbers separated by commas, e.g. 0.005,0.02,0.05; got 'abc'"),
+        (["--hidden", "8,1.5"], "--hidden takes whole numbers separated by commas, e.g. 16,32; got '1.5'"),
+    ],
+)
+def test_sweep_grid_words_that_are_not_numbers_are_named(capsys, tmp_path, argv, fragment):
+    code, _, err = cli(capsys, "sweep", "--out", tmp_path, *argv)
+    assert_one_line_error(code, err, "corenn sweep: error:", fragment)
+    assert not any(tmp_path.iterdir())
 
 
 def test_sweep_refuses_bad_grids_and_an_existing_sweep(capsys, tmp_path):
@@ -465,6 +491,8 @@ def test_gradcheck_tolerance_decides_the_exit_code(capsys):
         (["layer", "fully_connected", "n_out=3", "units=2"], "no option 'units'"),
         (["layer", "fully_connected", "n_out=3", "--input-shape", "4,x"], "--input-shape takes positive integers"),
         (["loss", "l2", "--input-shape", "2,3,4"], "(samples, classes)"),
+        (["layer", "pool2d"], "layer 'pool2d' needs the option kernel_shape (no default); its options are:"),
+        (["layer", "fully_connected"], "needs the option n_out (no default)"),
     ],
 )
 def test_gradcheck_bad_input_is_one_line(capsys, argv, fragment):

@@ -461,7 +461,8 @@ def test_the_torch_backend_without_its_packages_says_what_to_install():
     try:
         with pytest.raises(
             ConfigError,
-            match=r"backend 'torch' needs PyTorch and corenn-torch .*pip install torch==2\.14\.1 corenn-torch",
+            match=r"backend 'torch' needs PyTorch and corenn-torch .*not on PyPI.*pip install torch==2\.14\.1 "
+            r"torchvision==0\.29\.1 \./plugins/nn-torch$",
         ):
             array_backend("torch", "cpu")
     finally:

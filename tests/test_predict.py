@@ -1,6 +1,8 @@
 """``corenn predict``: a run's predictions as an ``Id,Category`` CSV file, and its errors."""
 
 import argparse
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,9 +113,18 @@ def iris_without_test(data_dir=None):
     )
 
 
+def renamed_iris(data_dir=None):
+    """Iris under another name and other class names: fits an Iris model by shape alone."""
+    splits = load_iris(data_dir)
+    return DatasetSplits(
+        name="renamed_iris", class_names=("a", "b", "c"), train=splits.train, val=splits.val, test=splits.test
+    )
+
+
 class DatasetsPlugin:
     @corenn.hookimpl
     def corenn_register_components(self, register):
+        register("dataset", "renamed_iris", renamed_iris)
         register("dataset", "wide_iris", wide_iris)
         register("dataset", "iris_without_test", iris_without_test)
 
@@ -143,3 +154,34 @@ def test_predict_needs_a_run_directory(tmp_path):
 
     with pytest.raises(CorennError, match=r"is not a corenn run directory \(it has no config.toml\)"):
         run_predict(tmp_path, "--out", tmp_path / "x.csv")
+
+
+def test_predict_writes_beside_the_run_by_default_and_names_the_classes(iris_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_predict(iris_run) == 0
+    out = Path(iris_run) / "predictions-iris-test.csv"
+    assert out.is_file() and not (tmp_path / "submission.csv").exists()
+    printed = capsys.readouterr().out
+    labels = expected_labels(iris_run, "test")
+    counts = np.bincount(labels, minlength=3)
+    assert f"0 setosa: {counts[0]}, 1 versicolor: {counts[1]}, 2 virginica: {counts[2]}" in printed
+    assert run_predict(iris_run, "--json", "--which", "last") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["classes"] == ["setosa", "versicolor", "virginica"]
+    assert summary["predicted_per_class"] == {"setosa": counts[0], "versicolor": counts[1], "virginica": counts[2]}
+
+
+def test_predict_with_best_uses_best_npz(iris_run, tmp_path):
+    assert run_predict(iris_run, "--which", "best", "--out", tmp_path / "best.csv") == 0
+    data, model, *_ = build(config_from_dict(load_preset("iris-ffnn").to_dict() | {"epochs": 20}))
+    model.load_parameters(f"{iris_run}/best.npz")
+    rows = (tmp_path / "best.csv").read_text().splitlines()[1:]
+    assert [int(row.split(",")[1]) for row in rows] == list(model.predict(data.test.X))
+
+
+def test_predicting_another_data_set_than_the_runs_says_so(iris_run, tmp_path, more_datasets, capsys):
+    assert run_predict(iris_run, "--dataset", "renamed_iris", "--out", tmp_path / "x.csv") == 0
+    err = capsys.readouterr().err
+    assert "warning: run" in err and "was trained on 'iris', not 'renamed_iris'" in err
+    assert run_predict(iris_run, "--out", tmp_path / "y.csv") == 0
+    assert "warning" not in capsys.readouterr().err

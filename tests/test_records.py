@@ -4,6 +4,7 @@ import csv
 import errno
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ RUN_FILES = {
     "metrics.csv",
     "metrics.json",
     "parameters.npz",
+    "best.npz",
     "checkpoint.npz",
     "loss.png",
     "accuracy.png",
@@ -111,11 +113,19 @@ def test_an_existing_run_is_never_overwritten_silently(tmp_path):
     run_dir = tmp_path / "iris-ffnn"
     before = snapshot(run_dir)
     with pytest.raises(RunExistsError) as info:
-        train(iris(epochs=1, seed=9), out_dir=tmp_path, verbose=False)
+        train(iris(epochs=1, seed=9), out_dir=tmp_path, verbose=False, free_name=False)
     message = str(info.value)
     assert str(run_dir) in message and "--overwrite" in message and "--resume" in message
     assert snapshot(run_dir) == before
     assert visible_files(tmp_path) == {"iris-ffnn"}
+
+
+def test_train_from_python_takes_a_free_name_as_the_cli_does(tmp_path):
+    first = train(iris(epochs=1), out_dir=tmp_path, verbose=False)
+    second = train(iris(epochs=1, seed=9), out_dir=tmp_path, verbose=False)
+    assert Path(first["run_dir"]).name == "iris-ffnn"
+    assert Path(second["run_dir"]).name == second["name"] == "iris-ffnn-2"
+    assert visible_files(tmp_path) == {"iris-ffnn", "iris-ffnn-2"}
 
 
 def test_overwrite_replaces_the_whole_run(tmp_path):
@@ -146,8 +156,10 @@ def test_a_file_where_the_run_directory_should_be_is_an_error(tmp_path):
 def test_unique_run_name_counts_up(tmp_path):
     assert unique_run_name(tmp_path, "run") == "run"
     (tmp_path / "run").mkdir()
+    assert unique_run_name(tmp_path, "run") == "run"  # an empty folder is free: train uses it
+    (tmp_path / "run" / "config.toml").write_text("")
     assert unique_run_name(tmp_path, "run") == "run-2"
-    (tmp_path / "run-2").mkdir()
+    (tmp_path / "run-2").write_text("a file")
     assert unique_run_name(tmp_path, "run") == "run-3"
 
 

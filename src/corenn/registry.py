@@ -101,6 +101,20 @@ def option_names(factory):
     return names
 
 
+def required_option_names(factory):
+    """The keyword options a factory needs (those without a default), or ``()`` when unknown."""
+    try:
+        signature = factory_signature(factory)
+    except (TypeError, ValueError):
+        return ()
+    return tuple(
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and parameter.default is inspect.Parameter.empty
+    )
+
+
 class Registry:
     """Registered components, keyed by (kind, name, backend)."""
 
@@ -250,6 +264,12 @@ class Registry:
                 raise ConfigError(
                     f"{kind} {name!r} has no option {', '.join(map(repr, unknown))}; "
                     f"its options are: {', '.join(allowed) if allowed else '(none)'}"
+                )
+            missing = [name for name in required_option_names(factory) if name not in options]
+            if missing:
+                raise ConfigError(
+                    f"{kind} {name!r} needs the option{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                    f"(no default); its options are: {', '.join(allowed)}"
                 )
         try:
             with building_for(backend):

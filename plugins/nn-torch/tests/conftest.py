@@ -9,8 +9,8 @@ import corenn.run.plots
 @pytest.fixture
 def no_plots(monkeypatch):
     """For runs whose plots no test looks at (drawing them is most of a short run's time)."""
-    monkeypatch.setattr(corenn.run.plots, "write_plots", lambda history, folder, prefix="": [])
-    monkeypatch.setattr(corenn.run.plots, "write_step_plot", lambda losses, folder, prefix="": None)
+    monkeypatch.setattr(corenn.run.plots, "write_plots", lambda history, folder, **options: [])
+    monkeypatch.setattr(corenn.run.plots, "write_step_plot", lambda losses, folder, **options: None)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -70,18 +70,24 @@ def parse_shape(text):
 
 def run(args):
     from corenn.cli.common import print_json
+    from corenn.errors import ConfigError
     from corenn.testing import gradcheck
 
-    report = gradcheck(
-        args.kind,
-        args.name,
-        parse_options(args.options),
-        backend=args.backend,
-        input_shape=parse_shape(args.input_shape) if args.input_shape else None,
-        seed=args.seed,
-        tolerance=args.tolerance,
-        perturb=not args.initial_parameters,
-    )
+    try:
+        report = gradcheck(
+            args.kind,
+            args.name,
+            parse_options(args.options),
+            backend=args.backend,
+            input_shape=parse_shape(args.input_shape) if args.input_shape else None,
+            seed=args.seed,
+            tolerance=args.tolerance,
+            perturb=not args.initial_parameters,
+        )
+    except ConfigError as exc:
+        if "needs the option" not in str(exc):
+            raise
+        raise ConfigError(f"{exc}; give options as KEY=VALUE after the name, e.g. kernel_shape=[2,2] n_out=3") from exc
     if args.json:
         print_json(report.as_dict())
     else:

@@ -9,7 +9,15 @@ def add_arguments(parser):
     parser.add_argument("--dataset", help="the data set to predict (default: the one the run was trained on)")
     parser.add_argument("--split", default="test", help="which split: train, val or test (default: test)")
     parser.add_argument(
-        "--out", default="submission.csv", metavar="FILE", help="the CSV file to write (default: submission.csv)"
+        "--out",
+        metavar="FILE",
+        help="the CSV file to write (default: predictions-<dataset>-<split>.csv in RUN_DIR)",
+    )
+    parser.add_argument(
+        "--which",
+        choices=("last", "best"),
+        default="last",
+        help="the parameters to use: the last epoch's (parameters.npz) or the best validation epoch's (best.npz)",
     )
     parser.add_argument(
         "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"
@@ -20,28 +28,44 @@ def add_arguments(parser):
 
 
 def run(args):
-    from corenn.cli.common import print_json
-    from corenn.run.files import atomic_write
-    from corenn.run.predict import predict_labels, submission_csv
+    from pathlib import Path
 
-    labels = predict_labels(
+    import numpy as np
+
+    from corenn.cli.common import print_json, stderr
+    from corenn.run.files import atomic_write
+    from corenn.run.predict import class_counts, other_data_warning, split_outputs, submission_csv
+
+    outputs = split_outputs(
         args.run_dir,
         dataset=args.dataset,
         split=args.split,
         data_dir=args.data_dir,
         device=args.device,
         batch_size=args.batch_size,
+        which=args.which,
     )
-    atomic_write(args.out, submission_csv(labels))
+    warning = other_data_warning(outputs, args.run_dir)
+    if warning:
+        stderr(warning)
+    labels = outputs.predicted
+    # Beside the run, never into whatever folder the shell happens to be in.
+    out = args.out or Path(args.run_dir) / f"predictions-{outputs.dataset}-{args.split}.csv"
+    atomic_write(out, submission_csv(labels))
+    counts = np.bincount(labels.astype(np.int64), minlength=len(outputs.class_names))
     summary = {
         "run_dir": str(args.run_dir),
-        "dataset": args.dataset,
+        "dataset": outputs.dataset,
         "split": args.split,
+        "which": args.which,
         "predictions": len(labels),
-        "out": str(args.out),
+        "classes": list(outputs.class_names),
+        "predicted_per_class": {name: int(count) for name, count in zip(outputs.class_names, counts, strict=False)},
+        "out": str(out),
     }
     if args.json:
         print_json(summary)
     else:
-        print(f"wrote {len(labels)} predictions ({args.split} split) to {args.out}")
+        print(f"wrote {len(labels)} predictions ({args.split} split) to {out}")
+        print(f"classes (index name: predicted): {class_counts(labels, outputs.class_names)}")
     return 0

@@ -1,14 +1,30 @@
 """``corenn sweep``: a learning-rate x hidden-size grid for a preset or config."""
 
-HELP = "grid-search learning rate and hidden size; report the best by validation accuracy"
+HELP = (
+    "grid-search learning rate and hidden size; report the best by validation accuracy, "
+    "and its test accuracy only (every combination's run is kept)"
+)
 
 
-def _floats(text):
-    return [float(part) for part in text.split(",") if part]
+def parse_numbers(text, flag, kind):
+    """``"0.1,0.02"`` -> ``[0.1, 0.02]``; a word that is not a number is a ConfigError naming
+    the flag and the word (argparse's own would say ``invalid _floats value``)."""
+    from corenn.errors import ConfigError
+
+    numbers = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            numbers.append(kind(part))
+        except ValueError:
+            what = "numbers" if kind is float else "whole numbers"
+            raise ConfigError(f"{flag} takes {what} separated by commas, e.g. {EXAMPLES[flag]}; got {part!r}") from None
+    return numbers
 
 
-def _ints(text):
-    return [int(part) for part in text.split(",") if part]
+EXAMPLES = {"--lrs": "0.005,0.02,0.05", "--hidden": "16,32"}
 
 
 def add_arguments(parser):
@@ -17,14 +33,11 @@ def add_arguments(parser):
     add_config_arguments(parser)
     parser.add_argument(
         "--lrs",
-        type=_floats,
-        default=[0.005, 0.02, 0.05],
+        default="0.005,0.02,0.05",
         metavar="A,B,...",
         help="learning rates (default 0.005,0.02,0.05)",
     )
-    parser.add_argument(
-        "--hidden", type=_ints, default=[16, 32], metavar="N,M,...", help="hidden layer sizes (default 16,32)"
-    )
+    parser.add_argument("--hidden", default="16,32", metavar="N,M,...", help="hidden layer sizes (default 16,32)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing sweep directory")
 
 
@@ -32,6 +45,8 @@ def run(args):
     from corenn.cli.common import load_run_config, print_json, stderr
     from corenn.run.sweep import run_sweep
 
+    learning_rates = parse_numbers(args.lrs, "--lrs", float)
+    hidden_sizes = parse_numbers(args.hidden, "--hidden", int)
     config = load_run_config(args)
 
     def show(row):
@@ -41,8 +56,8 @@ def run(args):
 
     summary = run_sweep(
         config,
-        args.lrs,
-        args.hidden,
+        learning_rates,
+        hidden_sizes,
         data_dir=args.data_dir,
         out_dir=args.out,
         overwrite=args.overwrite,
@@ -63,4 +78,5 @@ def run(args):
     if summary["best_test_error"] is not None:
         print(f"its test error: {summary['best_test_error']:.4f}")
     print(f"its loss plot: {summary['best_loss_plot']}")
+    print(f"its run (for corenn predict / evaluate): {summary['best_run_dir']}")
     return 0

@@ -29,7 +29,7 @@ def run(args):
     from corenn.cli.common import check_positive_flags, load_run_config, print_json, stderr
     from corenn.plugins import get_plugins
     from corenn.run.checkpoints import resume
-    from corenn.run.train import train, train_under_a_free_name
+    from corenn.run.train import train
 
     troubles = get_plugins().troubles()
     if troubles:  # a run goes on without them, but its components may be missing for that reason
@@ -51,12 +51,15 @@ def run(args):
             )
         else:
             config = load_run_config(args, name=args.name, lr=args.lr, mixed_precision=args.mixed_precision)
-            if args.name is None and not args.overwrite:
-                result = train_under_a_free_name(config, data_dir=args.data_dir, out_dir=args.out, verbose=verbose)
-            else:
-                result = train(
-                    config, data_dir=args.data_dir, out_dir=args.out, overwrite=args.overwrite, verbose=verbose
-                )
+            # Without --name a taken name becomes name-2 (as train() from Python does); --name means that one.
+            result = train(
+                config,
+                data_dir=args.data_dir,
+                out_dir=args.out,
+                overwrite=args.overwrite,
+                free_name=args.name is None,
+                verbose=verbose,
+            )
     if args.json:
         print_json(result)
     else:

@@ -14,7 +14,11 @@ import numpy as np
 from corenn.errors import ConfigError
 from corenn.plugins import get_plugins
 
-TORCH_INSTALL = "pip install torch==2.14.1 corenn-torch (from a checkout: pip install -e plugins/nn-torch)"
+# corenn-torch is not on the package index: it is installed from the corenn repository.
+TORCH_INSTALL = (
+    "corenn-torch is not on PyPI; from a clone of the corenn repository run "
+    "pip install torch==2.14.1 torchvision==0.29.1 ./plugins/nn-torch"
+)
 
 
 def limited_blas_threads(threads):

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import json
 import shlex
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,14 @@ from corenn.run.build import fit_to_data, make_trainer
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
 from corenn.run.loop import EpochProgress
-from corenn.run.records import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSON_FILE, RESULT_FILE, RunRecorder
+from corenn.run.records import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    METRICS_JSON_FILE,
+    RESULT_FILE,
+    RunRecorder,
+    best_epoch,
+)
 
 RESUMABLE_CHANGES = {"epochs", "backend", "device", "threads"}  # what a resume may change of a run's config
 
@@ -42,6 +50,7 @@ def checkpoint_arrays(trainer):
     if hasattr(run.config, "to_dict"):
         state["config"] = run.config.to_dict()
     state["data"] = data_fingerprint(trainer)
+    state["seconds"] = elapsed_seconds(trainer)
     # Buffers go in as "param/buffer/<name>": the parameter file's table, prefixed.
     arrays = {f"param/{name}": value for name, value in run.model.parameter_arrays().items()}
     arrays |= {f"optimizer/{key}": np.asarray(value) for key, value in trainer.optimizer.state_dict().items()}
@@ -105,12 +114,26 @@ def restore_checkpoint(trainer, arrays, origin):
         trainer.run.epoch, trainer.run.step, trainer.run.history = epoch, step, history
         trainer.run.step_losses, trainer.run.step_learning_rates = step_losses, step_learning_rates
         trainer.epoch_progress = progress
+        # Older checkpoints hold no total: their epochs' own times are the best estimate.
+        trainer.seconds_before = float(state.get("seconds", sum(row.get("seconds", 0.0) for row in history)))
     except (ConfigError, DataError):
         raise
     except CorruptFileError as exc:
         raise CorruptFileError(f"checkpoint {origin}: {exc}") from exc
     except (KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise CorruptFileError(f"checkpoint {origin} is incomplete or corrupt ({type(exc).__name__}: {exc})") from exc
+
+
+def elapsed_seconds(trainer):
+    """The run's training time so far, over every session of it: what the checkpoint it was
+    resumed from held (``seconds_before``) plus this session's (since :func:`start_clock`)."""
+    before = getattr(trainer, "seconds_before", 0.0)
+    started = getattr(trainer, "clock_started", None)
+    return before + (time.perf_counter() - started if started is not None else 0.0)
+
+
+def start_clock(trainer):
+    trainer.clock_started = time.perf_counter()
 
 
 def data_fingerprint(trainer):
@@ -206,9 +229,16 @@ def record_epoch(trainer, recorder):
     lag the checkpoint by one epoch; the next epoch's end (or a resume) rewrites them."""
     run = trainer.run
     recorder.write_checkpoint(checkpoint_arrays(trainer))
-    recorder.write_parameters(run.model)
+    write_parameter_files(run, recorder)
     recorder.write_metrics(run.history)
     recorder.write_steps(run, trainer.steps_per_epoch)
+
+
+def write_parameter_files(run, recorder):
+    """``parameters.npz``, and ``best.npz`` too when the last epoch is the best so far."""
+    recorder.write_parameters(run.model)
+    if run.epoch and best_epoch(run.history, getattr(run.config, "best_metric", "val_accuracy")) == run.epoch:
+        recorder.write_best_parameters(run.model)
 
 
 def write_initial_records(trainer, config):
@@ -370,7 +400,7 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, backend=No
         recorder.write_config(config)
     if not in_epoch:
         # Bring the records level with the checkpoint (a kill between files leaves them behind).
-        recorder.write_parameters(run.model)
+        write_parameter_files(run, recorder)
         recorder.write_metrics(run.history)
         recorder.write_steps(run, trainer.steps_per_epoch)
     where = (

@@ -181,6 +181,22 @@ class DatasetConfig:
         return data
 
 
+BEST_METRICS = ("val_accuracy", "val_loss")  # what best.npz is kept by (higher accuracy, lower loss)
+
+
+def _check_best_metric(instance, attribute, value):
+    if value not in BEST_METRICS:
+        raise ConfigError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {value!r}")
+
+
+def _check_plugin_tables(value):
+    """``[plugins.<name>]`` tables: a table of tables; each plugin checks its own keys."""
+    for name, table in value.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"plugins.{name} must be a table of the plugin's options, got {table!r}")
+    return value
+
+
 @attrs.define
 class RunConfig:
     """Everything one training run needs; ``corenn train`` writes it back as ``config.toml``.
@@ -198,6 +214,12 @@ class RunConfig:
     ``threads`` (a positive integer; unset: the libraries' own default, one per core) caps the
     threads the BLAS (through threadpoolctl) and torch (``torch.set_num_threads``) use while the
     run trains. It changes speed, not results, so a run may be resumed with another value.
+
+    ``best_metric`` (``"val_accuracy"``, the default, or ``"val_loss"``) is what the run's
+    ``best.npz`` is kept by: the parameters of the epoch where it was best. ``patience`` (a
+    positive integer; unset: never) stops training early once that metric has not improved for
+    that many epochs. ``plugins`` holds one table per optional plugin that is to act on the run
+    (``[plugins.tensorboard]``); each such plugin checks its own table's keys.
     """
 
     name: str = attrs.field(validator=_check_run_name)
@@ -213,13 +235,22 @@ class RunConfig:
     device: str = "cpu"
     mixed_precision: bool = False
     threads: int = attrs.field(default=None, validator=attrs.validators.optional(_positive_int("threads")))
+    best_metric: str = attrs.field(default="val_accuracy", validator=_check_best_metric)
+    patience: int = attrs.field(default=None, validator=attrs.validators.optional(_positive_int("patience")))
+    plugins: dict = attrs.Factory(dict)
 
     def to_dict(self):
-        # mixed_precision is absent when false and threads when unset, so the configs of older
-        # runs still match
+        # mixed_precision is absent when false, threads and patience when unset, best_metric
+        # at its default and plugins when empty, so the configs of older runs still match
         extra = {"mixed_precision": True} if self.mixed_precision else {}
         if self.threads is not None:
             extra["threads"] = self.threads
+        if self.best_metric != "val_accuracy":
+            extra["best_metric"] = self.best_metric
+        if self.patience is not None:
+            extra["patience"] = self.patience
+        if self.plugins:
+            extra["plugins"] = {name: dict(table) for name, table in self.plugins.items()}
         return {
             "name": self.name,
             "seed": self.seed,
@@ -250,6 +281,9 @@ TOP_LEVEL_KEYS = {
     "device": str,
     "mixed_precision": bool,
     "threads": int,
+    "best_metric": str,
+    "patience": int,
+    "plugins": dict,
     "loss": (str, dict),
     "dataset": dict,
     "optimizer": dict,
@@ -364,6 +398,9 @@ def config_from_dict(data):
         device=device,
         mixed_precision=data.get("mixed_precision", False),
         threads=data.get("threads"),
+        best_metric=data.get("best_metric", "val_accuracy"),
+        patience=data.get("patience"),
+        plugins=_check_plugin_tables(data.get("plugins", {})),
         loss=loss,
         dataset=DatasetConfig(dataset_name, batch_size, dataset, augment, test_augment),
         optimizer=_component(optimizer, "optimizer"),

@@ -1,6 +1,8 @@
-"""The plots of a run: loss and accuracy per epoch, and the loss of every step with its moving average."""
+"""The plots of a run: loss and accuracy per epoch, and the loss of every step with its moving
+average and the learning rate it was taken at. Titles name the run; epoch axes have whole-number ticks."""
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +20,30 @@ def _pyplot():
 
 
 def _save_figure(plt, figure, path):
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    with warnings.catch_warnings():
+        # A run name in a script the font lacks is drawn as boxes; that is no reason to warn.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
     plt.close(figure)
     atomic_write(path, buffer.getvalue())
     return path
 
 
-def write_plots(history, folder, *, prefix=""):
+def _titled(label, name):
+    return f"{name}: {label}" if name else label
+
+
+def _whole_epochs(axes):
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def write_plots(history, folder, *, prefix="", name=None):
     """``loss.png`` and ``accuracy.png``: training and (when there is a validation split)
-    validation curves per epoch."""
+    validation curves per epoch; ``name`` (the run's) heads the titles."""
     plt = _pyplot()
     epochs = [row["epoch"] for row in history]
     splits = [split for split in ("train", "val") if all(f"{split}_loss" in row for row in history)]
@@ -43,8 +58,9 @@ def write_plots(history, folder, *, prefix=""):
                 label=split,
             )
         axes.set_xlabel("epoch")
+        _whole_epochs(axes)
         axes.set_ylabel(label)
-        axes.set_title(f"{label} per epoch")
+        axes.set_title(_titled(f"{label} per epoch", name))
         axes.grid(alpha=0.3)
         axes.legend()
         written.append(_save_figure(plt, figure, Path(folder) / f"{prefix}{quantity}.png"))
@@ -61,10 +77,11 @@ def moving_average(values, window):
     return (sums[window:] - sums[:-window]) / window
 
 
-def write_step_plot(step_losses, folder, *, prefix=""):
+def write_step_plot(step_losses, folder, *, prefix="", learning_rates=None, name=None):
     """``loss_steps.png``: the training loss of every step, and its moving average over
     about a tenth of the run (2 to 100 steps), which shows the trend the noisy mini-batch
-    losses hide."""
+    losses hide; with ``learning_rates`` (one per step), the learning rate on a second axis
+    on the right, so a loss that jumps can be read against the schedule."""
     plt = _pyplot()
     losses = np.asarray(step_losses, dtype=np.float64)
     steps = np.arange(1, len(losses) + 1)
@@ -76,7 +93,14 @@ def write_step_plot(step_losses, folder, *, prefix=""):
         axes.plot(steps[window - 1 :], averaged, linewidth=1.6, label=f"moving average ({window} steps)")
     axes.set_xlabel("step")
     axes.set_ylabel("loss")
-    axes.set_title("training loss per step")
+    axes.set_title(_titled("training loss per step", name))
     axes.grid(alpha=0.3)
-    axes.legend()
+    handles, labels = axes.get_legend_handles_labels()
+    if learning_rates is not None and len(learning_rates) == len(losses):
+        rate_axes = axes.twinx()
+        rate_axes.plot(steps, learning_rates, color="tab:red", linewidth=1.0, label="learning rate")
+        rate_axes.set_ylabel("learning rate")
+        more_handles, more_labels = rate_axes.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    axes.legend(handles, labels)
     return _save_figure(plt, figure, Path(folder) / f"{prefix}loss_steps.png")

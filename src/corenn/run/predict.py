@@ -1,11 +1,13 @@
 """A trained run's class predictions for a data set's split, and the competition's CSV of them.
 
 The file has the competition format: a header ``Id,Category``, then one row per sample in the
-split's order, ``Id`` counting from 1 and ``Category`` the predicted class index.
+split's order, ``Id`` counting from 1 and ``Category`` the predicted class index (the class
+names belong to the data set: :func:`split_outputs` returns them).
 """
 
 from pathlib import Path
 
+import attrs
 import numpy as np
 
 from corenn.data.loader import averaged_outputs, check_image_options, prepare
@@ -16,18 +18,45 @@ from corenn.run.arrays import array_backend
 from corenn.run.build import compute_dtype
 from corenn.run.config import DatasetConfig, load_config, with_overrides
 from corenn.run.files import as_numpy
-from corenn.run.records import CONFIG_FILE, PARAMETERS_FILE
+from corenn.run.records import CONFIG_FILE, parameters_file
 
 SPLITS = ("train", "val", "test")
 
 
-def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=1024):
-    """The class index the run's model predicts for every sample of ``split``, as a numpy array.
+def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=1024, which="last"):
+    """The class index the run's model predicts for every sample of ``split``, as a numpy array."""
+    outputs = split_outputs(
+        run_dir, dataset=dataset, split=split, data_dir=data_dir, device=device, batch_size=batch_size, which=which
+    )
+    return outputs.predicted
 
-    The run's config rebuilds the model on its backend; its ``parameters.npz`` (read without
-    pickle) fills it. The inputs are standardised as in training: with the statistics of the
-    named data set's *training* split. The run's ``[dataset] test_augment`` applies as in its
-    evaluations: the outputs are averaged over the same views before the arg-max.
+
+@attrs.frozen
+class SplitOutputs:
+    """A run's model's outputs for one split: ``outputs`` (samples x classes, numpy), the
+    split's true ``labels``, the data set's ``class_names``, and ``trained_on``, the name of the
+    data set the run was trained on (another one than ``dataset`` deserves a word to the user)."""
+
+    outputs: np.ndarray
+    labels: np.ndarray
+    class_names: tuple
+    dataset: str
+    trained_on: str
+    parameters: Path
+
+    @property
+    def predicted(self):
+        return self.outputs.argmax(1) if len(self.outputs) else np.zeros(0, dtype=np.int64)
+
+
+def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=1024, which="last"):
+    """The run's model's outputs for every sample of ``split`` (see :class:`SplitOutputs`).
+
+    The run's config rebuilds the model on its backend; its ``parameters.npz`` (``which="last"``)
+    or ``best.npz`` (``which="best"``), read without pickle, fills it. The inputs are
+    standardised as in training: with the statistics of the named data set's *training* split.
+    The run's ``[dataset] test_augment`` applies as in its evaluations: the outputs are averaged
+    over the same views.
     """
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
@@ -38,6 +67,7 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
         raise ConfigError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ConfigError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    parameters = parameters_file(run_dir, which)
     config = load_config(run_dir / CONFIG_FILE)
     if device is not None:
         config = with_overrides(config, device=device)
@@ -67,21 +97,47 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
     except ShapeError as exc:
         raise ShapeError(f"{mismatch}: {exc}") from exc
     try:
-        model.load_parameters(run_dir / PARAMETERS_FILE)
+        model.load_parameters(parameters)
     except CorruptFileError as exc:
         if other_data and "shape" in str(exc):
             raise ShapeError(f"{mismatch}: {exc}") from exc
         raise
     X = getattr(data, split).X
     model.eval()
-    predictions = []
+    outputs = []
     with arrays.no_grad():
         for start in range(0, len(X), batch_size):
             Y_hat = averaged_outputs(
                 model.forward, arrays.to_device(X[start : start + batch_size]), arrays, test_augment
             )
-            predictions.append(as_numpy(Y_hat.argmax(1)))
-    return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+            outputs.append(np.asarray(as_numpy(Y_hat), dtype=np.float64))
+    return SplitOutputs(
+        outputs=np.concatenate(outputs) if outputs else np.zeros((0, data.n_classes)),
+        labels=np.asarray(getattr(data, split).labels),
+        class_names=tuple(data.class_names),
+        dataset=dataset_config.name,
+        trained_on=config.dataset.name,
+        parameters=parameters,
+    )
+
+
+def other_data_warning(outputs, run_dir):
+    """A word for predictions on another data set than the run's (an MNIST model scoring
+    Fashion-MNIST fits by shape, yet its classes mean other things), or ``None``."""
+    if outputs.dataset == outputs.trained_on:
+        return None
+    return (
+        f"warning: run {run_dir} was trained on {outputs.trained_on!r}, not {outputs.dataset!r}: its class indices "
+        f"are read as {outputs.dataset!r}'s classes only because the shapes fit"
+    )
+
+
+def class_counts(labels, class_names):
+    """``"0 setosa: 10, 1 versicolor: 12"``: how often each class was predicted, with its name."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
+    return ", ".join(
+        f"{index} {name}: {int(count)}" for index, (name, count) in enumerate(zip(class_names, counts, strict=False))
+    )
 
 
 def submission_csv(labels):

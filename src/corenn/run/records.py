@@ -8,11 +8,15 @@
 - ``parameters.npz``: the learned parameters (the last good ones if training diverged), and
   the layers' buffers (running statistics) under ``buffer/<name>``; numpy arrays on either
   backend;
+- ``best.npz``: the parameters (and buffers) of the epoch with the best validation metric
+  (the config's ``best_metric``, ``val_accuracy`` by default; ties keep the earlier epoch), for
+  runs with a validation split; see :func:`best_epoch`;
 - ``checkpoint.npz``: parameters and buffers (``param/<name>``, ``param/buffer/<name>``),
   optimizer state and the generators (batch order, augmentation), for ``--resume``;
 - ``loss.png`` and ``accuracy.png``: per-epoch curves; ``loss_steps.png``: the loss of every
   step with its moving average;
-- ``result.json``: the final summary that ``corenn train --json`` prints.
+- ``result.json``: the final summary that ``corenn train --json`` prints;
+- ``diverged.json``: only for a run that diverged: the epoch, step and message.
 
 Every file is written atomically (see :mod:`corenn.run.files`), and the directory itself appears only
 once its first records are complete (see :meth:`RunRecorder.create`). At each epoch's end the
@@ -43,22 +47,35 @@ except ImportError:  # Windows: no advisory locks; runs are then not guarded aga
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 CONFIG_FILE = "config.toml"
 PARAMETERS_FILE = "parameters.npz"
+BEST_PARAMETERS_FILE = "best.npz"
+WHICH_PARAMETERS = ("last", "best")  # predict / evaluate --which
 CHECKPOINT_FILE = "checkpoint.npz"
 METRICS_CSV_FILE = "metrics.csv"
 METRICS_JSON_FILE = "metrics.json"
 STEPS_CSV_FILE = "steps.csv"
 STEP_COLUMNS = ("step", "epoch", "loss", "learning_rate")
 RESULT_FILE = "result.json"
+DIVERGED_FILE = "diverged.json"  # where and why a diverged run stopped (see corenn.run.runs)
 STAGING_SUFFIX = ".staging"
 
 
 def unique_run_name(out_dir, name):
-    """``name``, or ``name-2``, ``name-3``... : the first that has no run directory yet."""
+    """``name``, or ``name-2``, ``name-3``... : the first that has no run directory yet (an
+    empty folder counts as free: :meth:`RunRecorder.create` uses it)."""
     candidate, number = name, 1
-    while (Path(out_dir) / candidate).exists():
+    while _taken(Path(out_dir) / candidate):
         number += 1
         candidate = f"{name}-{number}"
     return candidate
+
+
+def _taken(path):
+    if not path.exists():
+        return False
+    try:
+        return not path.is_dir() or any(path.iterdir())
+    except OSError:
+        return True
 
 
 class RunRecorder:
@@ -185,6 +202,9 @@ class RunRecorder:
     def write_parameters(self, model):
         model.save_parameters(self.path(PARAMETERS_FILE))
 
+    def write_best_parameters(self, model):
+        model.save_parameters(self.path(BEST_PARAMETERS_FILE))
+
     def write_checkpoint(self, arrays):
         save_arrays(self.path(CHECKPOINT_FILE), arrays)
 
@@ -219,12 +239,14 @@ class RunRecorder:
             writer.writerow((index + 1, index // steps_per_epoch + 1, repr(float(loss)), repr(float(learning_rate))))
         atomic_write(self.path(STEPS_CSV_FILE), buffer.getvalue())
 
-    def write_plots(self, history, step_losses=()):
-        """``loss.png``, ``accuracy.png`` and ``loss_steps.png`` (see :mod:`corenn.run.plots`)."""
+    def write_plots(self, history, step_losses=(), step_learning_rates=None):
+        """``loss.png``, ``accuracy.png`` and ``loss_steps.png`` (see :mod:`corenn.run.plots`),
+        titled with the run's name."""
+        name = self.run_dir.name
         if history:
-            plots.write_plots(history, self.run_dir)
+            plots.write_plots(history, self.run_dir, name=name)
         if len(step_losses):
-            plots.write_step_plot(step_losses, self.run_dir)
+            plots.write_step_plot(step_losses, self.run_dir, learning_rates=step_learning_rates, name=name)
 
     def write_result(self, result):
         write_json(self.path(RESULT_FILE), result)
@@ -238,6 +260,34 @@ class RunRecorder:
         """Forget the final result (a run being extended is no longer finished)."""
         with contextlib.suppress(FileNotFoundError):
             self.path(RESULT_FILE).unlink()
+
+
+def best_epoch(history, metric="val_accuracy"):
+    """The epoch (from 1) whose ``metric`` was best (highest accuracy, lowest loss; the earlier
+    on ties), or ``None`` when no epoch has it (no validation split). Derived from the history
+    alone, so a resumed run agrees with the one that was never stopped."""
+    scored = [(row[metric], row["epoch"]) for row in history if row.get(metric) is not None]
+    if not scored:
+        return None
+    sign = 1 if metric.endswith("accuracy") else -1
+    return max(scored, key=lambda item: (sign * item[0], -item[1]))[1]
+
+
+def parameters_file(run_dir, which="last"):
+    """The parameter file of a run that ``--which`` names: ``last`` (``parameters.npz``) or
+    ``best`` (``best.npz``); raises a CorennError saying what is missing."""
+    run_dir = Path(run_dir)
+    if which not in WHICH_PARAMETERS:
+        raise CorennError(f"--which must be one of {', '.join(WHICH_PARAMETERS)}, got {which!r}")
+    path = run_dir / (BEST_PARAMETERS_FILE if which == "best" else PARAMETERS_FILE)
+    if not path.is_file():
+        if which == "best":
+            raise CorennError(
+                f"run {run_dir} has no {BEST_PARAMETERS_FILE}: it has no validation split (val_size = 0), finished no "
+                "epoch, or was trained before corenn kept one; use --which last"
+            )
+        raise CorennError(f"run {run_dir} has no {PARAMETERS_FILE}; pass a directory that corenn train created")
+    return path
 
 
 def _read_json_or_none(path):

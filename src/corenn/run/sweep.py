@@ -1,7 +1,10 @@
 """A grid search over learning rate and hidden size, judged on the validation split.
 
 The test split is looked at once, for the best combination only, as a held-out estimate of its
-error; choosing by test accuracy would make that estimate optimistic.
+error; choosing by test accuracy would make that estimate optimistic. Every combination is a
+recorded run in ``<sweep>/runs/<name>-lr<lr>-h<hidden>/`` (trained without looking at the test
+split), so the best one need not be trained again: ``corenn predict`` and ``corenn evaluate``
+take its directory, whose ``result.json`` gets the test accuracy once the sweep has chosen it.
 
 A sweep's folder is a run directory like any other (see :class:`corenn.run.records.RunRecorder`):
 it appears only once it holds a first ``sweep.json``, and the sweep holds its lock until it
@@ -45,8 +48,8 @@ def run_sweep(
 ):
     """Train every (learning rate, hidden size); returns the rows and the best row.
 
-    Writes ``<out>/<name>-sweep/`` with ``sweep.json`` (every row) and the best run's
-    ``best-loss.png`` / ``best-accuracy.png``.
+    Writes ``<out>/<name>-sweep/`` with ``sweep.json`` (every row), the best run's
+    ``best-loss.png`` / ``best-accuracy.png`` and every combination's run under ``runs/``.
     """
     for lr in learning_rates:
         if not lr > 0:
@@ -84,9 +87,11 @@ def run_sweep(
                 result = train(
                     run_config,
                     data_dir=data_dir,
-                    record=False,
+                    out_dir=Path(recorder.run_dir) / RUNS_FOLDER,
+                    free_name=False,
                     verbose=False,
                     callbacks=[_HistoryCollector(histories_of_run)],
+                    evaluate_test=False,
                 )
                 if result.get("val_accuracy") is None:
                     raise ConfigError(NO_VALIDATION)
@@ -97,8 +102,9 @@ def run_sweep(
                         "train_loss": result["train_loss"],
                         "val_accuracy": result["val_accuracy"],
                         "val_loss": result["val_loss"],
-                        "test_accuracy": result["test_accuracy"],
+                        "test_accuracy": None,  # looked at for the best run only, below
                         "seconds": result["seconds"],
+                        "run_dir": result["run_dir"],
                     }
                 )
                 histories.append(histories_of_run)
@@ -120,8 +126,9 @@ def run_sweep(
                     flush=True,
                 )
             raise
+        best_index = rows.index(_summary(config, rows, len(grid), recorder.run_dir, "running")["best"])
+        rows[best_index]["test_accuracy"] = _test_accuracy_of(rows[best_index]["run_dir"], data_dir)
         summary = _summary(config, rows, len(grid), recorder.run_dir, "finished")
-        best_index = rows.index(summary["best"])
         plots = write_plots(histories[best_index], recorder.run_dir, prefix="best-")
         summary["best_loss_plot"] = str(plots[0])
         write_json(Path(recorder.run_dir) / SWEEP_FILE, summary)
@@ -129,6 +136,24 @@ def run_sweep(
 
 
 SWEEP_FILE = "sweep.json"
+RUNS_FOLDER = "runs"
+
+
+def _test_accuracy_of(run_dir, data_dir):
+    """The chosen run's test accuracy (``None`` when its data set has no test split), also
+    written into its ``result.json`` so that its records say what the sweep found."""
+    from corenn.errors import DataError
+    from corenn.run.evaluate import evaluate_run
+
+    try:
+        accuracy = evaluate_run(run_dir, split="test", data_dir=data_dir)["accuracy"]
+    except DataError:
+        return None
+    with RunRecorder(run_dir) as run_records:
+        result = run_records.read_result()
+        if result is not None:
+            run_records.write_result(result | {"test_accuracy": accuracy})
+    return accuracy
 
 
 def _grid_config(config, lr, hidden):
@@ -151,6 +176,7 @@ def _summary(config, rows, n_runs, sweep_dir, status):
         "best": best,
         "best_test_error": None if best is None or best["test_accuracy"] is None else 1 - best["test_accuracy"],
         "best_loss_plot": None,
+        "best_run_dir": None if best is None else best["run_dir"],
         "sweep_dir": str(sweep_dir),
     }
 

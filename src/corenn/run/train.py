@@ -5,37 +5,77 @@ ends. Both return the run's result (the dict that ``corenn train --json`` prints
 
 import contextlib
 import sys
-import time
+
+import attrs
 
 from corenn.errors import CorennError, RunExistsError, TrainingDiverged, remember_run_dir
 from corenn.plugins import get_plugins
 from corenn.run.build import fit_to_data, make_trainer
 from corenn.run.checkpoints import (
+    elapsed_seconds,
     record_epoch,
     resumable_on_write_error,
     resume_command,
     save_interrupted,
+    start_clock,
     write_initial_records,
+    write_parameter_files,
 )
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
+from corenn.run.early_stopping import EarlyStopping
+from corenn.run.files import write_json
 from corenn.run.interrupts import DeferredInterrupt
-from corenn.run.records import PARAMETERS_FILE, RunRecorder, unique_run_name
+from corenn.run.records import DIVERGED_FILE, PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
+
+NAME_ATTEMPTS = 20
 
 
-def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, record=True, verbose=True, callbacks=()):
+def train(
+    config,
+    *,
+    data_dir=None,
+    out_dir="experiments",
+    overwrite=False,
+    free_name=True,
+    record=True,
+    verbose=True,
+    callbacks=(),
+    evaluate_test=True,
+):
     """Train a config (a RunConfig, a mapping, or a TOML path) and return its result.
 
-    With ``record``, the run's records go to ``out_dir/<name>/`` (see :mod:`corenn.run.records`);
-    an existing run directory is an error unless ``overwrite``. The directory appears only
-    once it holds the config, the initial parameters and a checkpoint, so a run killed at
-    any moment can be continued with :func:`corenn.run.checkpoints.resume` (or had not started
-    at all).
+    With ``record``, the run's records go to ``out_dir/<name>/`` (see :mod:`corenn.run.records`).
+    A name already taken is handled as ``corenn train`` does: with ``free_name`` (the default,
+    the CLI without ``--name``) the run takes the first free ``name-2``, ``name-3``...; without
+    it (the CLI's ``--name``) an existing run directory is an error unless ``overwrite``. The
+    directory appears only once it holds the config, the initial parameters and a checkpoint,
+    so a run killed at any moment can be continued with :func:`corenn.run.checkpoints.resume`
+    (or had not started at all).
+
+    ``evaluate_test=False`` leaves the test split alone (a sweep looks at it once, for its best
+    run only): the result's ``test_*`` entries are then ``None``.
     """
     config = load_config(config)
+    if not (record and free_name and not overwrite):
+        return _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test)
+    # Runs started at the same moment can pick the same free name; the one that loses the race
+    # takes the next one.
+    for attempt in range(NAME_ATTEMPTS):
+        named = with_overrides(config, name=unique_run_name(out_dir, config.name))
+        try:
+            return _train(named, data_dir, out_dir, False, record, verbose, callbacks, evaluate_test)
+        except RunExistsError:
+            if attempt == NAME_ATTEMPTS - 1:
+                raise
+
+
+def _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test):
     reporter = ConsoleReporter() if verbose else None
     trainer = make_trainer(config, None, data_dir=data_dir, reporter=reporter)
     fit_to_data(trainer)
+    if not evaluate_test:
+        trainer.data = attrs.evolve(trainer.data, test=None)
     recorder = None
     if record:
         initialize = write_initial_records(trainer, config)
@@ -52,20 +92,10 @@ def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, reco
             recorder.close()
 
 
-NAME_ATTEMPTS = 20
-
-
 def train_under_a_free_name(config, *, data_dir=None, out_dir="experiments", verbose=True):
-    """:func:`train` under the config's name or the first free ``name-N`` in ``out_dir``. Runs
-    started at the same moment can pick the same free name; the one that loses the race takes
-    the next one."""
-    for attempt in range(NAME_ATTEMPTS):
-        named = with_overrides(config, name=unique_run_name(out_dir, config.name))
-        try:
-            return train(named, data_dir=data_dir, out_dir=out_dir, verbose=verbose)
-        except RunExistsError:
-            if attempt == NAME_ATTEMPTS - 1:
-                raise
+    """:func:`train` under the config's name or the first free ``name-N`` in ``out_dir`` (what
+    :func:`train` does by default; kept for callers that name it)."""
+    return train(config, data_dir=data_dir, out_dir=out_dir, verbose=verbose, free_name=True)
 
 
 @contextlib.contextmanager
@@ -90,7 +120,9 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
     ``None`` for a run that records nothing. :func:`train` and
     :func:`corenn.run.checkpoints.resume` both end here."""
     run = trainer.run
-    started = time.perf_counter()
+    start_clock(trainer)
+    if getattr(run.config, "patience", None) is not None:
+        callbacks = [*callbacks, EarlyStopping(run.config.patience, run.config.best_metric)]
     command = resume_command(recorder.run_dir, data_dir) if recorder is not None else None
 
     def checkpoint(trainer):
@@ -99,6 +131,9 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
                 record_epoch(trainer, recorder)
 
     trainer.on_checkpoint = checkpoint
+    if recorder is not None:  # a resumed run that had diverged is running again
+        with contextlib.suppress(FileNotFoundError):
+            recorder.path(DIVERGED_FILE).unlink()
     try:
         with _run_callbacks(callbacks), trainer.arrays.limit_threads(run.config.threads):
             final = trainer.fit()
@@ -107,9 +142,11 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
             with contextlib.suppress(CorennError):  # a full disk must not hide why training stopped
                 recorder.write_metrics(run.history)
                 recorder.write_steps(run, trainer.steps_per_epoch)
-                recorder.write_plots(run.history, run.step_losses)
+                recorder.write_plots(run.history, run.step_losses, run.step_learning_rates)
             kept = f"end of epoch {run.epoch}" if run.epoch else "the initial ones: no epoch completed"
             where = f"the last good parameters ({kept}) are in {recorder.path(PARAMETERS_FILE)}"
+            with contextlib.suppress(CorennError):  # marks the run for corenn runs
+                write_json(recorder.path(DIVERGED_FILE), {"epoch": exc.epoch, "step": exc.step, "error": str(exc)})
         else:
             where = "no run directory was recorded"
         raise TrainingDiverged(f"{exc}; {where}; try a smaller learning rate", epoch=exc.epoch, step=exc.step) from exc
@@ -128,18 +165,23 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
         "val_accuracy": final.get("val_accuracy"),
         "test_loss": final.get("test_loss"),
         "test_accuracy": final.get("test_accuracy"),
-        "seconds": time.perf_counter() - started,
+        "seconds": elapsed_seconds(trainer),  # every session of a resumed run, not only this one
         "run_dir": str(recorder.run_dir) if recorder is not None else None,
     }
+    metric = getattr(run.config, "best_metric", "val_accuracy")
+    best = best_epoch(run.history, metric)
+    result["best_epoch"] = best
+    result[f"best_{metric}"] = None if best is None else run.history[best - 1][metric]
+    result["stopped_early"] = run.epoch < run.epochs
     if recorder is not None:
         try:
             with resumable_on_write_error(command):
                 # Rewritten here too: a run killed between its last checkpoint and these files
                 # and then resumed must still leave them whole and current.
-                recorder.write_parameters(run.model)
+                write_parameter_files(run, recorder)
                 recorder.write_metrics(run.history)
                 recorder.write_steps(run, trainer.steps_per_epoch)
-                recorder.write_plots(run.history, run.step_losses)
+                recorder.write_plots(run.history, run.step_losses, run.step_learning_rates)
                 recorder.write_result(result)
         except KeyboardInterrupt:
             message = f"interrupted while writing the final records; training is complete; finish with: {command}"

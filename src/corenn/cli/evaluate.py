@@ -1,0 +1,52 @@
+"""``corenn evaluate``: a trained run's accuracy, per-class precision and recall and confusion
+matrix on a data set's split (see :mod:`corenn.run.evaluate`)."""
+
+HELP = "evaluate a trained run on a split: accuracy, per-class precision/recall, confusion matrix (and confusion.png)"
+
+
+def add_arguments(parser):
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory that corenn train created")
+    parser.add_argument("--dataset", help="the data set to evaluate on (default: the one the run was trained on)")
+    parser.add_argument("--split", default="test", help="which split: train, val or test (default: test)")
+    parser.add_argument(
+        "--which",
+        choices=("last", "best"),
+        default="last",
+        help="the parameters: the last epoch's (parameters.npz) or the best validation epoch's (best.npz)",
+    )
+    parser.add_argument(
+        "--plot", metavar="FILE", help="where to draw the confusion matrix (default: RUN_DIR/confusion.png)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"
+    )
+    parser.add_argument("--device", help="device for backends that have several (cpu, cuda, auto; default: the run's)")
+    parser.add_argument("--batch-size", type=int, default=1024, help="samples per forward pass (default: 1024)")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def run(args):
+    from pathlib import Path
+
+    from corenn.cli.common import print_json, stderr
+    from corenn.run.evaluate import CONFUSION_PLOT, evaluate_run, format_report, write_confusion_plot
+
+    report = evaluate_run(
+        args.run_dir,
+        dataset=args.dataset,
+        split=args.split,
+        which=args.which,
+        data_dir=args.data_dir,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    if report["warning"]:
+        stderr(report["warning"])
+    plot = write_confusion_plot(report, args.plot or Path(args.run_dir) / CONFUSION_PLOT)
+    report["plot"] = str(plot)
+    if args.json:
+        print_json(report)
+    else:
+        print(format_report(report))
+        print(f"\nconfusion plot: {plot}")
+    return 0
