@@ -22,6 +22,7 @@ RUN_FILES = {
     "metrics.csv",
     "metrics.json",
     "parameters.npz",
+    "preprocessing.json",
     "checkpoint.npz",
     "loss.png",
     "accuracy.png",

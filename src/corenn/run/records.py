@@ -8,6 +8,9 @@
 - ``parameters.npz``: the learned parameters (the last good ones if training diverged), and
   the layers' buffers (running statistics) under ``buffer/<name>``; numpy arrays on either
   backend;
+- ``preprocessing.json``: the class names, what a raw sample is and the standardisation fitted
+  on the training split, so the run predicts new samples without its data set (see
+  :mod:`corenn.run.preprocessing`);
 - ``checkpoint.npz``: parameters and buffers (``param/<name>``, ``param/buffer/<name>``),
   optimizer state and the generators (batch order, augmentation), for ``--resume``;
 - ``loss.png`` and ``accuracy.png``: per-epoch curves; ``loss_steps.png``: the loss of every
