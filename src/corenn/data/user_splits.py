@@ -6,7 +6,8 @@ from :data:`SPLIT_SEED`, not from the run's seed, so every run and every tool on
 sees the same validation and test samples; ``split_seed`` chooses another fixed split.
 
 ``val_size`` and ``test_size`` are a fraction of the samples (a float between 0 and 1) or a
-number of samples (an integer); ``0`` leaves the split out. When the data comes with its own
+number of samples (an integer); ``0`` leaves the split out. The test split is drawn first, from
+all the samples; ``val_size`` then counts from what is left. When the data comes with its own
 test file or folder, the test split is that, and ``val_size`` is taken from the training data.
 """
 
@@ -44,28 +45,27 @@ def check_split_seed(split_seed):
 
 
 def stratified_take(labels, n_take, seed, stream):
-    """``(kept, taken)`` sorted index arrays: ``n_take`` samples taken out of ``labels``, each
-    class contributing in proportion to its size (largest remainders round), and every class
-    keeping at least one sample, so that no class vanishes from the training split."""
-    labels = np.asarray(labels)
-    classes, counts = np.unique(labels, return_counts=True)
+    """``(kept, taken)`` sorted index arrays: ``n_take`` samples taken out of ``labels`` (class
+    indices), each class contributing in proportion to its size (largest remainders round), and
+    every class keeping at least one sample, so that no class vanishes from the training split."""
+    labels = np.asarray(labels, dtype=np.int64)
     if n_take == 0:
         return np.arange(len(labels)), np.zeros(0, dtype=np.int64)
+    counts = np.bincount(labels)
     quotas = counts * (n_take / len(labels))
-    shares = np.minimum(np.floor(quotas).astype(np.int64), counts - 1)
-    order = np.argsort(-(quotas - shares), kind="stable")
-    for index in order:  # hand out what rounding down left over
+    shares = np.minimum(np.floor(quotas).astype(np.int64), np.maximum(counts - 1, 0))
+    for index in np.argsort(-(quotas - shares), kind="stable"):  # hand out what rounding down left over
         if shares.sum() >= n_take:
             break
         if shares[index] < counts[index] - 1:
             shares[index] += 1
     rng = np.random.default_rng([seed, stream])
-    taken = [
-        rng.permutation(np.flatnonzero(labels == label))[:share] for label, share in zip(classes, shares, strict=True)
-    ]
-    taken = np.sort(np.concatenate(taken)) if taken else np.zeros(0, dtype=np.int64)
-    kept = np.setdiff1d(np.arange(len(labels)), taken)
-    return kept, taken
+    by_class = np.split(np.argsort(labels, kind="stable"), np.cumsum(counts)[:-1])
+    taken = np.zeros(len(labels), dtype=bool)
+    for members, share in zip(by_class, shares, strict=True):
+        if share:
+            taken[rng.permutation(members)[:share]] = True
+    return np.flatnonzero(~taken), np.flatnonzero(taken)
 
 
 def class_names_of(values):
@@ -120,15 +120,16 @@ def make_splits(
         )
     if len(labels) < 2:
         raise DataError(f"data set {name!r} holds {len(labels)} sample(s); training needs at least 2")
+    rest = np.arange(len(labels))
     if test is None:
         n_test = split_count(DEFAULT_TEST_SIZE if test_size is None else test_size, len(labels), "test_size")
         rest, test_index = stratified_take(labels, n_test, split_seed, _TEST_STREAM)
         test_split = Split(X[test_index], labels[test_index]) if n_test else None
-        X, labels = X[rest], labels[rest]
     else:
         test_split = Split(*test)
-    n_val = split_count(val_size, len(labels), "val_size")
-    train_index, val_index = stratified_take(labels, n_val, split_seed, _VAL_STREAM)
+    n_val = split_count(val_size, len(rest), "val_size")
+    kept, taken = stratified_take(labels[rest], n_val, split_seed, _VAL_STREAM)
+    train_index, val_index = rest[kept], rest[taken]
     return DatasetSplits(
         name=name,
         train=Split(X[train_index], labels[train_index]),
