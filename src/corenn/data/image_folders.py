@@ -206,7 +206,12 @@ def load_image_folder(
         split_seed=split_seed,
         standardize="channel",
         scale=255.0,
-        inputs={"kind": "image", "size": [int(X.shape[1]), int(X.shape[2])], "grayscale": grayscale},
+        inputs={
+            "kind": "image",
+            "size": [int(X.shape[1]), int(X.shape[2])],
+            "grayscale": grayscale,
+            "resize": size is not None,  # new images are resized to `size` too, else must have it
+        },
     )
 
 

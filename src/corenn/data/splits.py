@@ -42,8 +42,8 @@ class DatasetSplits:
     ``inputs`` says what one raw sample is, so that a trained run can read new samples the way
     it read its training data (``corenn predict --input``, :func:`corenn.load`); it is kept in
     the run's ``preprocessing.json``. ``{"kind": "table", "features": [names], "label": name}``
-    for rows of numbers, ``{"kind": "image", "size": [h, w], "grayscale": bool}`` for pictures
-    (decoded to NHWC and resized to ``size``), ``{"kind": "array"}`` for arrays of the sample
+    for rows of numbers, ``{"kind": "image", "size": [h, w], "grayscale": bool, "resize": bool}`` for
+    pictures (decoded to NHWC; resized to ``size`` if ``resize``, else they must have it), ``{"kind": "array"}`` for arrays of the sample
     shape; empty when unknown.
     """
 

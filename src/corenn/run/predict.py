@@ -25,8 +25,9 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
     """The class index the run's model predicts for every sample of ``split``, as a numpy array.
 
     The run's config rebuilds the model on its backend; its ``parameters.npz`` (read without
-    pickle) fills it. The inputs are standardised as in training: with the statistics of the
-    named data set's *training* split. The run's ``[dataset] test_augment`` applies as in its
+    pickle) fills it. The inputs are standardised as in training: with the statistics the run
+    recorded in ``preprocessing.json`` (for an older run without one, those of the named data
+    set's *training* split). The run's ``[dataset] test_augment`` applies as in its
     evaluations: the outputs are averaged over the same views before the arg-max.
     """
     run_dir = Path(run_dir)
@@ -52,7 +53,7 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
         raise DataError(f"data set {dataset_config.name!r} has no {split} split{hint}")
     test_augment = config.dataset.test_augment
     check_image_options(splits.input_shape, dataset_config.name, test_augment=test_augment)
-    data = prepare(splits, config.dtype)
+    data = prepare(splits, config.dtype, standardizer=_recorded_standardizer(run_dir, splits.input_shape))
     arrays = array_backend(config.backend, config.device)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
     if config.mixed_precision:  # predict as the run evaluated: products in bfloat16
@@ -82,6 +83,17 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
             )
             predictions.append(as_numpy(Y_hat.argmax(1)))
     return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+
+
+def _recorded_standardizer(run_dir, input_shape):
+    """The run's own standardisation (its ``preprocessing.json``) for inputs of its shape; None
+    for a run recorded without one, or inputs of another shape (refused further on)."""
+    from corenn.run.preprocessing import read_preprocessing
+
+    recorded = read_preprocessing(run_dir)
+    if recorded is None or tuple(recorded.input_shape) != tuple(input_shape):
+        return None
+    return recorded.standardizer
 
 
 def submission_csv(labels):
