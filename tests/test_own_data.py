@@ -5,7 +5,11 @@ with ``corenn predict --input`` and ``corenn.load`` without the training files."
 import csv
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,9 +165,6 @@ def test_the_second_image_folder_load_does_not_decode(files, tmp_path, monkeypat
     assert len(decoded) == n_images, "the second load decoded images again"
     np.testing.assert_array_equal(first.train.X, second.train.X)
     changed = sorted((root / "5").iterdir())[0]
-    changed.touch()
-    import os
-
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
     load_image_folder(root=str(root), grayscale=True)
     assert len(decoded) == 2 * n_images, "a touched image must invalidate the cache"
@@ -215,12 +216,34 @@ def test_npz_labels_as_indices_with_class_names(files):
 
 
 def test_corenn_train_is_the_run_trainer_and_import_stays_cheap():
-    import subprocess
-    import sys
-
     from corenn.run.load import load
     from corenn.run.train import train
 
     assert corenn.train is train and corenn.load is load
     code = "import sys, corenn; assert 'corenn.run.train' not in sys.modules and 'pyarrow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def _readme_blocks():
+    """The bash and python blocks of the README's own-data example, as a newcomer copies them."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme[readme.index("<!-- own-data example") :]
+    bash = example[example.index("```bash\n") + 8 :]
+    python = example[example.index("```python\n") + 10 :]
+    return bash[: bash.index("```")], python[: python.index("```")]
+
+
+def test_the_readme_example_runs(tmp_path):
+    bash, python = _readme_blocks()
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    done = subprocess.run(
+        ["bash", "-e", "-c", bash], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    table = list(csv.reader(io.StringIO(done.stdout[done.stdout.index("row,prediction") :])))
+    assert table[0] == ["row", "prediction", "class_1", "probability_1", "class_2", "probability_2"]
+    assert [row[1] for row in table[1:]] == ["setosa"] * 3
+    done = subprocess.run([sys.executable, "-c", python], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "('setosa', 'versicolor', 'virginica')" in done.stdout and "['setosa' 'virginica']" in done.stdout
+    assert "'accuracy': 1.0" in done.stdout
