@@ -247,3 +247,26 @@ def test_the_readme_example_runs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "('setosa', 'versicolor', 'virginica')" in done.stdout and "['setosa' 'virginica']" in done.stdout
     assert "'accuracy': 1.0" in done.stdout
+
+
+def test_the_recorded_standardisation_is_the_training_splits(files, tmp_path, capsys, no_plots):
+    path = files["csv", "breast_cancer"]["path"]
+    config = tmp_path / "bc.toml"
+    config.write_text(mlp_config("bc", {"name": "csv", "path": path}, epochs=1))
+    assert cli(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet")[0] == 0
+    recorded = json.loads((tmp_path / "runs" / "bc" / "preprocessing.json").read_text())["standardize"]
+    splits = load_csv(path=str(path))
+    np.testing.assert_array_equal(recorded["mean"], splits.train.X.mean(axis=0))  # exactly: JSON keeps every bit
+    all_rows = np.concatenate([splits.train.X, splits.val.X, splits.test.X])
+    assert not np.allclose(recorded["mean"], all_rows.mean(axis=0), rtol=1e-6), "fitted on more than the training split"
+
+
+def test_a_run_recorded_without_preprocessing_refits_it_from_its_data_set(tmp_path, capsys, no_plots):
+    assert cli(capsys, "train", "--out", tmp_path / "runs", "--epochs", 20, "--quiet")[0] == 0
+    run = tmp_path / "runs" / "iris-ffnn"
+    recorded = corenn.load(run)
+    (run / "preprocessing.json").unlink()  # as an older corenn left it
+    refitted = corenn.load(run)
+    assert refitted.classes == recorded.classes == ("setosa", "versicolor", "virginica")
+    rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+    np.testing.assert_allclose(refitted.predict_proba(rows), recorded.predict_proba(rows))

@@ -216,3 +216,14 @@ def test_config_mistakes_name_the_key(tmp_path, capsys):
     one_line_error(
         capsys, train_argv(tmp_path, {"name": "image_folder", "root": tmp_path, "size": [0, 3]}), "dataset.size"
     )
+
+
+def test_a_class_folder_only_in_the_test_folder(tmp_path, capsys):
+    write_images(tmp_path / "pictures" / "train" / "cats", colour=10)
+    write_images(tmp_path / "pictures" / "train" / "dogs", colour=200)
+    write_images(tmp_path / "pictures" / "test" / "cats", count=1)
+    write_images(tmp_path / "pictures" / "test" / "owls", count=1)
+    argv = train_argv(
+        tmp_path, {"name": "image_folder", "root": tmp_path / "pictures", "grayscale": True}, flatten=True
+    )
+    one_line_error(capsys, argv, "'owls'", "only in the test folder")
