@@ -50,7 +50,8 @@ def lint(session):
 def core(session):
     """The core package: registry, built-ins, model, trainer, data, records, CLI, the course facade
     (with the nn-fc layers, and nn-conv's, which corenn.course builds)."""
-    _install(session, CORE, FC, CONV)
+    # scikit-learn: its small real data sets, written out as a user's own files (tests/own_data_files.py)
+    _install(session, CORE, FC, CONV, "scikit-learn>=1.3")
     session.run("pytest", "tests", "--ignore=tests/discovery", "--ignore=tests/faults", *session.posargs)
 
 

@@ -24,6 +24,7 @@ RUN_FILES = {
     "metrics.json",
     "parameters.npz",
     "best.npz",
+    "preprocessing.json",
     "checkpoint.npz",
     "loss.png",
     "accuracy.png",

@@ -5,6 +5,8 @@ The public entry points::
     import corenn
     layer = corenn.create("layer", "fully_connected", n_out=10, activation="relu")
     corenn.list_components("activation")
+    result = corenn.train("my-run.toml")        # a TOML path, a dict or a RunConfig
+    model = corenn.load(result["run_dir"])       # predict / predict_proba / evaluate / classes
 
 Plugins implement the hooks in :mod:`corenn.hookspecs`, marked with :data:`corenn.hookimpl`.
 Plugins are loaded on the first call that needs them, so ``import corenn`` stays cheap.
@@ -35,6 +37,8 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "list_components",
+    "load",
+    "train",
 ]
 
 # Public names imported on first use: (module, name).
@@ -43,6 +47,11 @@ _LAZY = {
     "ProductLayer": ("corenn.nn.layers", "ProductLayer"),
     "Activation": ("corenn.nn.layers", "Activation"),
     "Loss": ("corenn.nn.losses", "Loss"),
+    "train": (
+        "corenn.run.train",
+        "train",
+    ),  # train(config, *, data_dir, out_dir, overwrite, record, verbose, callbacks)
+    "load": ("corenn.run.load", "load"),  # load(run_dir, *, which="last", device, data_dir) -> TrainedModel
 }
 
 

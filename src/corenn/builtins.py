@@ -59,6 +59,10 @@ DATASETS = {
     "mnist": "corenn.data.mnist:load_mnist",
     "fashion_mnist": "corenn.data.mnist:load_fashion_mnist",
     "cifar10": "corenn.data.cifar10:load_cifar10",
+    # a user's own files: see each module's docstring for its [dataset] keys
+    "csv": "corenn.data.csv_table:load_csv",
+    "npz": "corenn.data.npz_arrays:load_npz",
+    "image_folder": "corenn.data.image_folders:load_image_folder",
 }
 
 

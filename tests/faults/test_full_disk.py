@@ -62,10 +62,11 @@ def test_no_room_for_the_temporary_file_itself(tmp_path, monkeypatch):
     assert not path.exists()
 
 
-# Writes of the small run: config, parameters, checkpoint (initial records, in the staging
-# folder), then per epoch: checkpoint, parameters, metrics.csv, metrics.json, steps.csv.
-EPOCH_5_METRICS_CSV = 3 + 5 * 4 + 3
-EPOCH_5_CHECKPOINT = 3 + 5 * 4 + 1
+# Writes of the small run: config, preprocessing.json, parameters, checkpoint (initial records, in
+# the staging folder), then per epoch: checkpoint, parameters, metrics.csv, metrics.json, steps.csv.
+INITIAL_WRITES = 4
+EPOCH_5_METRICS_CSV = INITIAL_WRITES + 5 * 4 + 3
+EPOCH_5_CHECKPOINT = INITIAL_WRITES + 5 * 4 + 1
 
 
 @pytest.mark.parametrize(
@@ -106,7 +107,7 @@ def test_disk_full_while_the_run_starts_leaves_no_run_directory(config_path, tmp
     not write parameters.npz: No space left on device``, and no run directory (nor a staging
     folder) is left behind, so the same command works once there is room."""
     out = tmp_path / "out"
-    _fill_disk_at_write(monkeypatch, 2)
+    _fill_disk_at_write(monkeypatch, 3)  # config.toml, preprocessing.json, then parameters.npz
     assert main(["train", "--config", str(config_path), "--out", str(out), "--quiet"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [

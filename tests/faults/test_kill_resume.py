@@ -100,17 +100,19 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(reference, c
     print("\n".join(notes))  # shown with pytest -s: where the kills landed
 
 
-# Writes of the small run: 3 initial records, 4 per epoch (checkpoint, parameters,
-# metrics.csv, metrics.json) and 6 at the end (parameters, metrics x2, two plots, result).
+# Writes of the small run: 4 initial records (config.toml, preprocessing.json, parameters, checkpoint),
+# 4 per epoch (checkpoint, parameters, metrics.csv, metrics.json) and 6 at the end (parameters,
+# metrics x2, two plots, result).
+INITIAL_WRITES = 4
 KILL_AT_WRITES = {
     1: "config.toml while the run starts",
-    3: "the first checkpoint",
-    4: "epoch 1's checkpoint",
-    5: "epoch 1's parameters",
-    7: "epoch 1's metrics.json",
-    3 + 5 * 6 + 1: "epoch 7's checkpoint",
-    3 + 5 * 12 - 1: "the last epoch's metrics.json",
-    3 + 5 * 12 + 8: "result.json",
+    INITIAL_WRITES: "the first checkpoint",
+    INITIAL_WRITES + 1: "epoch 1's checkpoint",
+    INITIAL_WRITES + 2: "epoch 1's parameters",
+    INITIAL_WRITES + 4: "epoch 1's metrics.json",
+    INITIAL_WRITES + 5 * 6 + 1: "epoch 7's checkpoint",
+    INITIAL_WRITES + 5 * 12 - 1: "the last epoch's metrics.json",
+    INITIAL_WRITES + 5 * 12 + 8: "result.json",
 }
 
 
@@ -124,7 +126,7 @@ def test_sigkill_inside_a_file_write_then_resume_equals_uninterrupted(reference,
     killed = run_python("kill_inside_write.py", write_number, "train", "--config", config_path, "--out", out, "--quiet")
     assert killed.returncode == -9, f"the process was not killed at write {write_number}: {killed.stderr}"
     run_dir = out / RUN_NAME
-    if write_number <= 3:
+    if write_number <= INITIAL_WRITES:
         assert not run_dir.exists(), "a run killed while starting must leave no run directory"
         message = run_corenn("train", "--resume", run_dir).stderr.strip()
         assert (

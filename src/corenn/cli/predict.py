@@ -1,17 +1,27 @@
 """``corenn predict``: a trained run's predictions for a data set's split, as a CSV file
-(Id,Category; see :mod:`corenn.run.predict`)."""
+(Id,Category; see :mod:`corenn.run.predict`), or with ``--input`` for new samples in files
+(class names and probabilities; see :mod:`corenn.run.predict_input`)."""
 
-HELP = "write a trained run's predictions for a data set's split as a CSV file (Id,Category)"
+HELP = "a trained run's predictions: for a data set's split, or for new samples (--input FILE or FOLDER)"
 
 
 def add_arguments(parser):
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory that corenn train created")
+    parser.add_argument(
+        "--input",
+        metavar="PATH",
+        help="new samples: a CSV of feature rows, an .npz (array X), one image or a folder of images; "
+        "writes the predicted class and each class's probability per sample",
+    )
+    parser.add_argument(
+        "--top-k", type=int, metavar="K", help="with --input: the K most probable classes only (default: every class)"
+    )
     parser.add_argument("--dataset", help="the data set to predict (default: the one the run was trained on)")
     parser.add_argument("--split", default="test", help="which split: train, val or test (default: test)")
     parser.add_argument(
         "--out",
         metavar="FILE",
-        help="the CSV file to write (default: predictions-<dataset>-<split>.csv in RUN_DIR)",
+        help="the CSV file to write (default: predictions-<dataset>-<split>.csv in RUN_DIR; with --input, standard output)",
     )
     parser.add_argument(
         "--which",
@@ -36,6 +46,12 @@ def run(args):
     from corenn.run.files import atomic_write
     from corenn.run.predict import class_counts, other_data_warning, split_outputs, submission_csv
 
+    if args.input is not None:
+        return _run_on_input(args)
+    if args.top_k is not None:
+        from corenn.errors import ConfigError
+
+        raise ConfigError("--top-k goes with --input (the split mode writes one class per sample)")
     outputs = split_outputs(
         args.run_dir,
         dataset=args.dataset,
@@ -68,4 +84,37 @@ def run(args):
     else:
         print(f"wrote {len(labels)} predictions ({args.split} split) to {out}")
         print(f"classes (index name: predicted): {class_counts(labels, outputs.class_names)}")
+    return 0
+
+
+def _run_on_input(args):
+    import sys
+
+    from corenn.cli.common import print_json, stderr
+    from corenn.errors import ConfigError
+    from corenn.run.files import atomic_write
+    from corenn.run.predict_input import predict_input
+
+    if args.dataset is not None or args.split != "test":
+        raise ConfigError("--input replaces --dataset and --split: give one or the other")
+    text, count = predict_input(
+        args.run_dir,
+        args.input,
+        top_k=args.top_k,
+        which=args.which,
+        device=args.device,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+    )
+    if args.out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if args.json:
+            stderr("--json: the predictions went to standard output; a summary needs --out FILE")
+        return 0
+    atomic_write(args.out, text)
+    if args.json:
+        print_json({"run_dir": str(args.run_dir), "input": str(args.input), "predictions": count, "out": str(args.out)})
+    else:
+        print(f"wrote {count} predictions for {args.input} to {args.out}")
     return 0

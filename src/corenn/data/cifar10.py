@@ -118,4 +118,5 @@ def load_cifar10(data_dir=None, val_size=N_VALIDATION):
         class_names=CLASS_NAMES,
         standardize="channel",
         scale=255.0,
+        inputs={"kind": "image", "size": [32, 32], "grayscale": False},
     )

@@ -13,6 +13,7 @@ import numpy as np
 from corenn.data.splits import DatasetSplits, Split
 
 CLASS_NAMES = ("setosa", "versicolor", "virginica")
+FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 SPLIT_SIZES_PER_CLASS = (35, 5, 10)
 SPLIT_SEED = 20240601
 
@@ -47,4 +48,5 @@ def load_iris(data_dir=None):
         test=Split(features[test], labels[test]),
         class_names=CLASS_NAMES,
         standardize="feature",
+        inputs={"kind": "table", "features": list(FEATURES), "label": "species"},
     )

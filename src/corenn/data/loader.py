@@ -38,7 +38,7 @@ class Standardizer:
 
     def transform(self, X, dtype):
         X = np.asarray(X, dtype=np.float64) / self.scale
-        return ((X - self.mean) / self.std).astype(dtype, copy=False)
+        return np.ascontiguousarray(((X - self.mean) / self.std).astype(dtype, copy=False))
 
 
 def one_hot(labels, n_classes, dtype=np.float64):
@@ -70,6 +70,8 @@ class PreparedData:
     n_classes: int
     class_names: tuple
     standardizer: Standardizer
+    input_shape: tuple = ()  # of one raw sample
+    inputs: dict = attrs.Factory(dict)  # what one raw sample is: see DatasetSplits.inputs
 
 
 def _check_finite(name, X):
@@ -86,10 +88,11 @@ def _check_finite(name, X):
         )
 
 
-def prepare(splits, dtype="float64"):
+def prepare(splits, dtype="float64", standardizer=None):
     """Standardise every split with the training statistics and one-hot encode the labels.
 
-    Every split is checked before the statistics are fitted, so bad values are reported as
+    ``standardizer`` (a trained run's own, from its ``preprocessing.json``) replaces the
+    statistics fitted on ``splits.train``. Every split is checked before the statistics are fitted, so bad values are reported as
     such rather than surfacing as NaN statistics (or numpy warnings) first.
     """
     dtype = np.dtype(dtype)
@@ -108,7 +111,8 @@ def prepare(splits, dtype="float64"):
                 f"the {name} split has labels outside 0..{splits.n_classes - 1} "
                 f"(found {split.y.min()}..{split.y.max()})"
             )
-    standardizer = Standardizer.fit(splits.train.X, splits.standardize, splits.scale)
+    if standardizer is None:
+        standardizer = Standardizer.fit(splits.train.X, splits.standardize, splits.scale)
     prepared = {
         name: None
         if split is None
@@ -116,7 +120,14 @@ def prepare(splits, dtype="float64"):
         for name, split in named.items()
     }
     return PreparedData(
-        prepared["train"], prepared["val"], prepared["test"], splits.n_classes, splits.class_names, standardizer
+        prepared["train"],
+        prepared["val"],
+        prepared["test"],
+        splits.n_classes,
+        splits.class_names,
+        standardizer,
+        splits.input_shape,
+        dict(splits.inputs),
     )
 
 

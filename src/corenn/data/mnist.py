@@ -115,6 +115,7 @@ def _load(name, folder_name, files, mirrors, class_names, data_dir, val_size):
         class_names=class_names,
         standardize="channel",
         scale=255.0,
+        inputs={"kind": "image", "size": list(IMAGE_SIZE), "grayscale": True},
     )
 
 

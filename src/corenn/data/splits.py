@@ -38,6 +38,13 @@ class DatasetSplits:
     ``standardize`` is ``"feature"`` (per column of 2-d tabular inputs), ``"channel"`` (per
     last axis of NHWC images) or ``"none"``. ``scale`` divides raw inputs first (255 for
     8-bit images).
+
+    ``inputs`` says what one raw sample is, so that a trained run can read new samples the way
+    it read its training data (``corenn predict --input``, :func:`corenn.load`); it is kept in
+    the run's ``preprocessing.json``. ``{"kind": "table", "features": [names], "label": name}``
+    for rows of numbers, ``{"kind": "image", "size": [h, w], "grayscale": bool, "resize": bool}`` for
+    pictures (decoded to NHWC; resized to ``size`` if ``resize``, else they must have it), ``{"kind": "array"}`` for arrays of the sample
+    shape; empty when unknown.
     """
 
     name: str
@@ -47,6 +54,7 @@ class DatasetSplits:
     class_names: tuple = attrs.field(converter=tuple)
     standardize: str = attrs.field(default="feature", validator=attrs.validators.in_(STANDARDIZE_MODES))
     scale: float = 1.0
+    inputs: dict = attrs.field(factory=dict)
 
     @property
     def n_classes(self):

@@ -23,6 +23,7 @@ from corenn.run.build import fit_to_data, make_trainer
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
 from corenn.run.loop import EpochProgress
+from corenn.run.preprocessing import Preprocessing, write_preprocessing
 from corenn.run.records import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -247,6 +248,7 @@ def write_initial_records(trainer, config):
 
     def initialize(recorder):
         recorder.write_config(config)
+        write_preprocessing(recorder.run_dir, Preprocessing.of(trainer.data, config.dataset.name))
         recorder.write_parameters(trainer.run.model)
         recorder.write_checkpoint(checkpoint_arrays(trainer))
 

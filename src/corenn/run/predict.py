@@ -54,9 +54,10 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
 
     The run's config rebuilds the model on its backend; its ``parameters.npz`` (``which="last"``)
     or ``best.npz`` (``which="best"``), read without pickle, fills it. The inputs are
-    standardised as in training: with the statistics of the named data set's *training* split.
-    The run's ``[dataset] test_augment`` applies as in its evaluations: the outputs are averaged
-    over the same views.
+    standardised as in training: with the statistics the run recorded in ``preprocessing.json``
+    (for an older run without one, those of the named data set's *training* split). The run's
+    ``[dataset] test_augment`` applies as in its evaluations: the outputs are averaged over the
+    same views.
     """
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
@@ -82,7 +83,7 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
         raise DataError(f"data set {dataset_config.name!r} has no {split} split{hint}")
     test_augment = config.dataset.test_augment
     check_image_options(splits.input_shape, dataset_config.name, test_augment=test_augment)
-    data = prepare(splits, config.dtype)
+    data = prepare(splits, config.dtype, standardizer=_recorded_standardizer(run_dir, splits.input_shape))
     arrays = array_backend(config.backend, config.device)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
     if config.mixed_precision:  # predict as the run evaluated: products in bfloat16
@@ -138,6 +139,17 @@ def class_counts(labels, class_names):
     return ", ".join(
         f"{index} {name}: {int(count)}" for index, (name, count) in enumerate(zip(class_names, counts, strict=False))
     )
+
+
+def _recorded_standardizer(run_dir, input_shape):
+    """The run's own standardisation (its ``preprocessing.json``) for inputs of its shape; None
+    for a run recorded without one, or inputs of another shape (refused further on)."""
+    from corenn.run.preprocessing import read_preprocessing
+
+    recorded = read_preprocessing(run_dir)
+    if recorded is None or tuple(recorded.input_shape) != tuple(input_shape):
+        return None
+    return recorded.standardizer
 
 
 def submission_csv(labels):

@@ -11,6 +11,9 @@
 - ``best.npz``: the parameters (and buffers) of the epoch with the best validation metric
   (the config's ``best_metric``, ``val_accuracy`` by default; ties keep the earlier epoch), for
   runs with a validation split; see :func:`best_epoch`;
+- ``preprocessing.json``: the class names, what a raw sample is and the standardisation fitted
+  on the training split, so the run predicts new samples without its data set (see
+  :mod:`corenn.run.preprocessing`);
 - ``checkpoint.npz``: parameters and buffers (``param/<name>``, ``param/buffer/<name>``),
   optimizer state and the generators (batch order, augmentation), for ``--resume``;
 - ``loss.png`` and ``accuracy.png``: per-epoch curves; ``loss_steps.png``: the loss of every
