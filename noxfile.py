@@ -26,6 +26,7 @@ FC = "./plugins/nn-fc"
 CONV = "./plugins/nn-conv"
 EXAMPLE = "./examples/corenn-example-plugin"
 TORCH_PLUGIN = "./plugins/nn-torch"
+TENSORBOARD = "./plugins/tensorboard"
 TORCH_ENV = Path(__file__).resolve().parent / ".nox" / "torch-env"
 
 
@@ -60,6 +61,13 @@ def fc(session):
     """The nn-fc plugin: fully connected layer and activations."""
     _install(session, CORE, FC)
     session.run("pytest", "plugins/nn-fc/tests", *session.posargs)
+
+
+@nox.session
+def tensorboard(session):
+    """The corenn-tensorboard plugin: iris runs' event files read back by TensorBoard's own reader."""
+    _install(session, CORE, FC, TENSORBOARD)
+    session.run("pytest", "plugins/tensorboard/tests", *session.posargs)
 
 
 @nox.session

@@ -172,3 +172,30 @@ def test_step_losses_that_do_not_fit_the_checkpoint_are_reported_as_corrupt(tmp_
     save_arrays(run_dir / "checkpoint.npz", arrays)
     with pytest.raises(CorruptFileError, match=r"per-step losses have shape \(6,\), expected \(7,\) floats"):
         resume(run_dir, verbose=False)
+
+
+class StepRecorder:
+    """A callback implementing corenn_step_end."""
+
+    def __init__(self):
+        self.calls = []
+
+    @corenn.hookimpl
+    def corenn_step_end(self, run, step, metrics):
+        self.calls.append((step, dict(metrics), len(run.step_losses)))
+
+
+def test_step_end_hook_sees_every_update_as_the_records_do(tmp_path):
+    recorder = StepRecorder()
+    result = train(iris(), out_dir=tmp_path, verbose=False, callbacks=[recorder])
+    history = json.loads((tmp_path / result["name"] / "metrics.json").read_text())
+    with open(tmp_path / result["name"] / "steps.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [step for step, _, _ in recorder.calls] == [int(row["step"]) for row in rows]
+    assert all(step == recorded for step, _, recorded in recorder.calls)  # called once the step is on the run
+    assert [metrics["loss"] for _, metrics, _ in recorder.calls] == [float(row["loss"]) for row in rows]
+    assert [metrics["learning_rate"] for _, metrics, _ in recorder.calls] == [float(r["learning_rate"]) for r in rows]
+    first_epoch = [metrics["accuracy"] for _, metrics, _ in recorder.calls[:STEPS_PER_EPOCH]]
+    batch_sizes = [16] * (STEPS_PER_EPOCH - 1) + [105 - 16 * (STEPS_PER_EPOCH - 1)]
+    correct = sum(accuracy * size for accuracy, size in zip(first_epoch, batch_sizes, strict=True))
+    assert correct / 105 == pytest.approx(history[0]["train_accuracy"])

@@ -68,12 +68,38 @@ def corenn_array_backend(backend):
 
 
 @hookspec
+def corenn_check_config(config):
+    """Check this plugin's own ``[plugins.<name>]`` table of a run's config (``config.plugins``, a
+    dict of tables) before anything of the run is built or recorded; also when a run is resumed.
+
+    Raise :class:`corenn.errors.ConfigError` naming the key and what is allowed (for example
+    ``plugins.tensorboard.flush_seconds must be a positive number, got -1``): the run then does
+    not start and ``corenn train`` prints that one line and exits with status 1. A table without
+    an installed plugin of that name is only a warning, so a config still runs where an optional
+    plugin is not installed.
+    """
+
+
+@hookspec
 def corenn_train_start(run):
     """Called once before the first epoch (also when a run is resumed).
 
     ``run`` is a :class:`corenn.run.loop.TrainingRun`: its ``config``, ``model``, ``run_dir``
     (``None`` when nothing is recorded) and ``epochs``. Set ``run.stop_requested = True`` to
     end training after the current epoch.
+    """
+
+
+@hookspec
+def corenn_step_end(run, step, metrics):
+    """Called after each update, with ``step`` counting from 1 over the whole run (a resumed run
+    goes on from its last step), for live per-step curves.
+
+    ``metrics`` is a dict of floats: ``loss`` (the mini-batch's loss before the update, as in
+    ``run.step_losses``), ``accuracy`` (the fraction of the mini-batch predicted right before the
+    update) and ``learning_rate`` (as in ``run.step_learning_rates``). The trainer calls it only
+    when a plugin or callback implements it: training without one pays nothing for it. Keep it
+    cheap; it runs between two updates.
     """
 
 

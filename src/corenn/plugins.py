@@ -27,7 +27,7 @@ import attrs
 import pluggy
 
 from corenn import hookspecs
-from corenn.errors import PluginError, UnknownComponentError
+from corenn.errors import ConfigError, PluginError, UnknownComponentError
 from corenn.nn.kernels import Kernels
 from corenn.registry import ANY_BACKEND, DEFAULT_BACKEND, Registration, Registry, is_first_party
 
@@ -36,6 +36,7 @@ STRICT_ENV = "CORENN_STRICT_PLUGINS"
 DISABLE_ENV = "CORENN_DISABLE_PLUGINS"
 BUILTIN_PLUGINS = ("corenn.builtins",)
 CORE_DISTRIBUTION = "corenn"
+CHECK_CONFIG_HOOK = "corenn_check_config"
 HOOK_PREFIX = "corenn_"  # reserved for hooks: any other function so named in a plugin is a mistake
 
 
@@ -281,6 +282,10 @@ class PluginSystem:
         ]
         return f"plugins with problems: {', '.join(notes)} (see `corenn plugins`)" if notes else ""
 
+    def implements(self, hook_name):
+        """Whether any plugin or registered callback implements the hook ``hook_name``."""
+        return bool(getattr(self.manager.hook, hook_name).get_hookimpls())
+
     def call_hook(self, hook_name, **kwargs):
         """Call a lifecycle hook on every plugin, isolating third-party failures.
 
@@ -298,6 +303,8 @@ class PluginSystem:
             except BaseException as exc:  # SystemExit too: see the module's docstring
                 if impl.plugin_name == CORE_DISTRIBUTION or _is_local(impl):
                     raise
+                if hook_name == CHECK_CONFIG_HOOK and isinstance(exc, ConfigError):
+                    raise  # the plugin's word that the config is wrong: the run must not start
                 if self.strict:
                     if isinstance(exc, Exception):
                         raise

@@ -2,7 +2,9 @@
 and the array backend, all checked before anything is recorded; and the trainer over them.
 """
 
+import difflib
 import math
+import sys
 
 import numpy as np
 
@@ -79,6 +81,7 @@ def make_trainer(config, run_dir, *, data_dir, reporter):
     """The trainer of a run of ``config``, over everything :func:`build_with_arrays` makes, with
     its generators seeded from the run's seed; ``reporter`` (a :class:`ConsoleReporter` or
     ``None``) shows the progress over the batches."""
+    check_plugin_tables(config)
     data, model, loss, optimizer, scheduler, arrays = build_with_arrays(config, data_dir=data_dir)
     run = TrainingRun(config=config, model=model, run_dir=run_dir, epochs=config.epochs)
     shuffle_rng = np.random.default_rng([config.seed, SHUFFLE_STREAM])
@@ -98,6 +101,30 @@ def make_trainer(config, run_dir, *, data_dir, reporter):
         augment_rng=np.random.default_rng([config.seed, AUGMENT_STREAM]) if augment else None,
         test_augment=config.dataset.test_augment,
     )
+
+
+def check_plugin_tables(config):
+    """The config's ``[plugins.<name>]`` tables, before anything is recorded: each plugin checks
+    its own through ``corenn_check_config`` (a bad option stops the run); a table that no loaded
+    plugin is named after is a warning on stderr, so the run goes on where that optional plugin
+    is not installed."""
+    if not config.plugins:
+        return
+    system = get_plugins()
+    loaded = {info.name for info in system.plugins if info.status == "ok"}
+    for name in config.plugins:
+        if name not in loaded:
+            print(
+                f"corenn: warning: [plugins.{name}] is set but no installed plugin is named {name!r}"
+                f"{_did_you_mean(name, loaded)} (see `corenn plugins`); the run goes on without it",
+                file=sys.stderr,
+            )
+    system.call_hook("corenn_check_config", config=config)
+
+
+def _did_you_mean(name, names):
+    close = difflib.get_close_matches(name, sorted(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 FIT_SAMPLE_SIZE = 5000

@@ -18,6 +18,7 @@ import numpy as np
 from corenn.data.loader import augment_batch, averaged_outputs
 from corenn.errors import TrainingDiverged
 from corenn.nn.optimizers import require_lr_scale_support
+from corenn.plugins import get_plugins
 from corenn.run.arrays import NumpyArrays
 from corenn.run.interrupts import DeferredInterrupt
 
@@ -115,6 +116,7 @@ class Trainer:
         self.epoch_progress = None
         self.changing_state = False
         self.interrupts = DeferredInterrupt()
+        self._step_hook = False  # whether corenn_step_end is implemented, see _fit
         self.data_digest = None  # the training split's digest, see corenn.run.checkpoints.data_fingerprint
 
     def _hook(self, name, **kwargs):
@@ -142,6 +144,8 @@ class Trainer:
 
     def _fit(self):
         run = self.run
+        # Checked once: without an implementation the per-step hook costs nothing.
+        self._step_hook = self.hooks is not None and get_plugins().implements("corenn_step_end")
         self._hook("corenn_train_start")
         while run.epoch < run.epochs and not run.stop_requested:
             self.interrupts.check()
@@ -216,9 +220,13 @@ class Trainer:
                 self.run.step_losses.append(loss)
                 self.run.step_learning_rates.append(float(self.optimizer.lr))
                 progress.loss_sum += loss * batch_size
-                progress.correct += self.arrays.count_correct(Y_hat, train.labels[index])
+                correct = self.arrays.count_correct(Y_hat, train.labels[index])
+                progress.correct += correct
                 progress.seen += batch_size
                 progress.next_batch = batch_number + 1
+            if self._step_hook:
+                step_metrics = {"loss": loss, "accuracy": int(correct) / batch_size, "learning_rate": self.optimizer.lr}
+                self._hook("corenn_step_end", step=self.run.step, metrics=step_metrics)
         return {
             "epoch": epoch,
             "train_loss": progress.loss_sum / progress.seen,
