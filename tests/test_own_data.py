@@ -270,3 +270,42 @@ def test_a_run_recorded_without_preprocessing_refits_it_from_its_data_set(tmp_pa
     assert refitted.classes == recorded.classes == ("setosa", "versicolor", "virginica")
     rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
     np.testing.assert_allclose(refitted.predict_proba(rows), recorded.predict_proba(rows))
+
+
+def test_evaluate_on_labelled_files_a_csv_and_a_folder_of_class_folders(files, tmp_path, capsys, monkeypatch, no_plots):
+    monkeypatch.setenv("CORENN_CACHE_DIR", str(tmp_path / "cache"))
+    wine = tmp_path / "wine.toml"
+    wine.write_text(mlp_config("wine", {"name": "csv", "path": files["csv", "wine"]["path"], "label": "label"}))
+    assert cli(capsys, "train", "--config", wine, "--out", tmp_path / "runs", "--quiet")[0] == 0
+    run = tmp_path / "runs" / "wine"
+    code, out, err = cli(capsys, "evaluate", run, "--input", files["csv", "wine"]["path"], "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    model = corenn.load(run)
+    rows = list(csv.reader(files["csv", "wine"]["path"].open()))
+    X = np.array([[float(v) for v in row[:-1]] for row in rows[1:]])
+    assert report["split"] == "input" and report["samples"] == len(X) == sum(map(sum, report["confusion"]))
+    assert report["accuracy"] == model.evaluate(X, [row[-1] for row in rows[1:]])["accuracy"]
+    assert report["classes"] == ["class_0", "class_1", "class_2"]
+
+    digits = tmp_path / "digits.toml"
+    root = files["image_folder", "digits"]["root"]
+    dataset = {"name": "image_folder", "root": root, "grayscale": True, "size": [8, 8]}
+    digits.write_text(mlp_config("digits", dataset, epochs=15, flatten=True))
+    assert cli(capsys, "train", "--config", digits, "--out", tmp_path / "runs", "--quiet")[0] == 0
+    code, out, err = cli(capsys, "evaluate", tmp_path / "runs" / "digits", "--input", root)
+    assert code == 0, err
+    assert out.startswith(
+        f"{tmp_path / 'runs' / 'digits'} (last parameters) on {root} input: 1797 samples, accuracy 0.9"
+    )
+    assert "confusion matrix (rows: true class, columns: predicted class)" in out
+
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    shutil.copy(sorted((root / "3").iterdir())[0], unlabelled / "one.png")
+    code, _, err = cli(capsys, "evaluate", tmp_path / "runs" / "digits", "--input", unlabelled)
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"corenn evaluate: error: input {unlabelled} holds no labels to evaluate against: give a folder of class "
+        "folders (root/<class>/image.png) or an .npz with X and y"
+    ]

@@ -1,11 +1,17 @@
 """``corenn evaluate``: a trained run's accuracy, per-class precision and recall and confusion
-matrix on a data set's split (see :mod:`corenn.run.evaluate`)."""
+matrix on a data set's split, or on labelled samples in files (see :mod:`corenn.run.evaluate`)."""
 
 HELP = "evaluate a trained run on a split: accuracy, per-class precision/recall, confusion matrix (and confusion.png)"
 
 
 def add_arguments(parser):
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory that corenn train created")
+    parser.add_argument(
+        "--input",
+        metavar="PATH",
+        help="labelled samples instead of a data set's split: a CSV with the run's label column, an .npz with X "
+        "and y, or a folder of class folders (root/<class>/image.png)",
+    )
     parser.add_argument("--dataset", help="the data set to evaluate on (default: the one the run was trained on)")
     parser.add_argument("--split", default="test", help="which split: train, val or test (default: test)")
     parser.add_argument(
@@ -29,17 +35,16 @@ def run(args):
     from pathlib import Path
 
     from corenn.cli.common import print_json, stderr
-    from corenn.run.evaluate import CONFUSION_PLOT, evaluate_run, format_report, write_confusion_plot
+    from corenn.errors import ConfigError
+    from corenn.run.evaluate import CONFUSION_PLOT, evaluate_input, evaluate_run, format_report, write_confusion_plot
 
-    report = evaluate_run(
-        args.run_dir,
-        dataset=args.dataset,
-        split=args.split,
-        which=args.which,
-        data_dir=args.data_dir,
-        device=args.device,
-        batch_size=args.batch_size,
-    )
+    options = dict(which=args.which, data_dir=args.data_dir, device=args.device, batch_size=args.batch_size)
+    if args.input is not None:
+        if args.dataset is not None or args.split != "test":
+            raise ConfigError("--input replaces --dataset and --split: give one or the other")
+        report = evaluate_input(args.run_dir, args.input, **options)
+    else:
+        report = evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, **options)
     if report["warning"]:
         stderr(report["warning"])
     plot = write_confusion_plot(report, args.plot or Path(args.run_dir) / CONFUSION_PLOT)

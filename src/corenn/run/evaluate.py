@@ -67,6 +67,49 @@ def evaluate_run(run_dir, *, dataset=None, split="test", which="last", data_dir=
     }
 
 
+def evaluate_input(run_dir, input_path, *, which="last", device=None, batch_size=1024, data_dir=None):
+    """The evaluation report (as :func:`evaluate_run`'s) of a run on labelled samples in files: a
+    CSV holding the run's label column, an ``.npz`` with ``y``, or a folder of class folders
+    (``root/<class name>/*.png``, the ``image_folder`` layout), read and preprocessed as
+    ``corenn predict --input`` reads them."""
+    from corenn.data.image_folders import is_image_file
+    from corenn.errors import DataError
+    from corenn.run.load import load
+    from corenn.run.predict_input import read_inputs
+
+    model = load(run_dir, which=which, device=device, data_dir=data_dir)
+    X, _, ids, labels = read_inputs(input_path, model)
+    if labels is None and Path(input_path).is_dir():
+        labels = [Path(path).relative_to(input_path).parts[0] for path in ids]
+        if any(len(Path(path).relative_to(input_path).parts) != 2 for path in ids) or not all(
+            is_image_file(Path(path)) for path in ids
+        ):
+            labels = None
+    if labels is None:
+        if model.preprocessing.inputs.get("kind") == "image":
+            ways = "a folder of class folders (root/<class>/image.png) or an .npz with X and y"
+        else:
+            ways = f"a CSV with the run's label column {model.preprocessing.inputs.get('label', '')!r} or an .npz with X and y"
+        raise DataError(f"input {input_path} holds no labels to evaluate against: give {ways}")
+    truth = model.class_indices(labels, source=f"the labels of {input_path}")
+    probabilities = model.predict_proba(X, batch_size, source=f"input {input_path}")
+    matrix = confusion_matrix(truth, probabilities.argmax(axis=1), len(model.classes))
+    samples = len(truth)
+    return {
+        "run_dir": str(run_dir),
+        "dataset": str(input_path),
+        "split": "input",
+        "which": which,
+        "parameters": str(model.parameters_path),
+        "samples": samples,
+        "accuracy": float(np.trace(matrix) / samples) if samples else None,
+        "classes": list(model.classes),
+        "per_class": class_scores(matrix, model.classes),
+        "confusion": matrix.tolist(),
+        "warning": None,
+    }
+
+
 def write_confusion_plot(report, path):
     """The confusion matrix as a heat map with the counts written in (class names on both axes)."""
     from corenn.run.plots import _pyplot, _save_figure

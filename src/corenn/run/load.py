@@ -36,7 +36,8 @@ def check_run_dir(run_dir):
 def load(run_dir, *, which="last", device=None, data_dir=None):
     """The model trained in ``run_dir`` with its preprocessing, ready to predict.
 
-    ``which`` chooses the parameters (``"last"``: ``parameters.npz``, those of the last epoch).
+    ``which`` chooses the parameters: ``"last"`` (``parameters.npz``, those of the last epoch) or
+    ``"best"`` (``best.npz``, those of the epoch with the best validation metric).
     ``device`` moves a torch run (``cpu``, ``cuda``...). ``data_dir`` is only read for a run
     recorded before corenn kept ``preprocessing.json``, whose statistics are refitted from its
     data set.
@@ -63,7 +64,7 @@ def load(run_dir, *, which="last", device=None, data_dir=None):
     model.initialize(preprocessing.input_shape, config.dtype, to_device=arrays.to_device)
     model.load_parameters(path)
     model.eval()
-    return TrainedModel(run_dir, config, preprocessing, model, arrays, which)
+    return TrainedModel(run_dir, config, preprocessing, model, arrays, which, path)
 
 
 def _as_probabilities(outputs):
@@ -78,8 +79,9 @@ def _as_probabilities(outputs):
 class TrainedModel:
     """A trained run's model and preprocessing (see :func:`load`)."""
 
-    def __init__(self, run_dir, config, preprocessing, model, arrays, which):
+    def __init__(self, run_dir, config, preprocessing, model, arrays, which, parameters_path=None):
         self.run_dir = Path(run_dir)
+        self.parameters_path = parameters_path  # the file the parameters came from
         self.config = config
         self.preprocessing = preprocessing
         self.model = model
