@@ -198,6 +198,14 @@ class RunConfig:
     ``threads`` (a positive integer; unset: the libraries' own default, one per core) caps the
     threads the BLAS (through threadpoolctl) and torch (``torch.set_num_threads``) use while the
     run trains. It changes speed, not results, so a run may be resumed with another value.
+
+    ``sync_batch_norm = true`` (default false) matters only in a data-parallel run (``torchrun``,
+    ``corenn train --nproc N``): each ``batch_norm`` layer then normalises with the mean and
+    variance of the whole global batch, reduced across the processes, so the run computes what one
+    process would. By default, as PyTorch's DistributedDataParallel, each process normalises its
+    own share of the batch with that share's statistics (cheaper: no reduction inside the forward
+    pass; but the result then depends on the number of processes), and the running statistics are
+    rank 0's, given to every rank at each epoch's end.
     """
 
     name: str = attrs.field(validator=_check_run_name)
@@ -213,6 +221,7 @@ class RunConfig:
     device: str = "cpu"
     mixed_precision: bool = False
     threads: int = attrs.field(default=None, validator=attrs.validators.optional(_positive_int("threads")))
+    sync_batch_norm: bool = False
 
     def to_dict(self):
         # mixed_precision is absent when false and threads when unset, so the configs of older
@@ -220,6 +229,8 @@ class RunConfig:
         extra = {"mixed_precision": True} if self.mixed_precision else {}
         if self.threads is not None:
             extra["threads"] = self.threads
+        if self.sync_batch_norm:  # absent when false, as mixed_precision
+            extra["sync_batch_norm"] = True
         return {
             "name": self.name,
             "seed": self.seed,
@@ -250,6 +261,7 @@ TOP_LEVEL_KEYS = {
     "device": str,
     "mixed_precision": bool,
     "threads": int,
+    "sync_batch_norm": bool,
     "loss": (str, dict),
     "dataset": dict,
     "optimizer": dict,
@@ -364,6 +376,7 @@ def config_from_dict(data):
         device=device,
         mixed_precision=data.get("mixed_precision", False),
         threads=data.get("threads"),
+        sync_batch_norm=data.get("sync_batch_norm", False),
         loss=loss,
         dataset=DatasetConfig(dataset_name, batch_size, dataset, augment, test_augment),
         optimizer=_component(optimizer, "optimizer"),

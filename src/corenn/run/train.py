@@ -19,6 +19,7 @@ from corenn.run.checkpoints import (
 )
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
+from corenn.run.distributed import launch_from_environment
 from corenn.run.interrupts import DeferredInterrupt
 from corenn.run.records import PARAMETERS_FILE, RunRecorder, unique_run_name
 
@@ -33,8 +34,11 @@ def train(config, *, data_dir=None, out_dir="experiments", overwrite=False, reco
     at all).
     """
     config = load_config(config)
+    launch = launch_from_environment()
+    if not launch.is_main:  # in a data-parallel run, rank 0 alone reports and records
+        verbose = record = False
     reporter = ConsoleReporter() if verbose else None
-    trainer = make_trainer(config, None, data_dir=data_dir, reporter=reporter)
+    trainer = make_trainer(config, None, data_dir=data_dir, reporter=reporter, launch=launch)
     fit_to_data(trainer)
     recorder = None
     if record:
