@@ -51,7 +51,14 @@ def core(session):
     """The core package: registry, built-ins, model, trainer, data, records, CLI, the course facade
     (with the nn-fc layers, and nn-conv's, which corenn.course builds)."""
     _install(session, CORE, FC, CONV)
-    session.run("pytest", "tests", "--ignore=tests/discovery", "--ignore=tests/faults", *session.posargs)
+    session.run(
+        "pytest",
+        "tests",
+        "--ignore=tests/discovery",
+        "--ignore=tests/faults",
+        "--ignore=tests/distributed",
+        *session.posargs,
+    )
 
 
 @nox.session
@@ -137,3 +144,11 @@ def torch(session):
     """The nn-torch plugin: the torch backend, checked against the numpy one component by component,
     and the example plugin's components (written once, for any backend) trained on it."""
     _run_in_torch_env(session, "plugins/nn-torch/tests", "examples/corenn-example-plugin/tests/test_example_torch.py")
+
+
+@nox.session(venv_backend="none")
+def distributed(session):
+    """Data-parallel training with 2 processes on 127.0.0.1 (torchrun, gloo): 2 ranks equal 1 on numpy and torch,
+    sync batch norm, records by rank 0, resume on another world size, a killed rank restarted, one-line errors,
+    two --nnodes 2 launches forming one run. Every launch is bounded in time and killed with its process group."""
+    _run_in_torch_env(session, "tests/distributed")

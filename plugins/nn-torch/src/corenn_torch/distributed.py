@@ -9,6 +9,7 @@ reads and writes in place through ``torch.from_numpy`` (shared memory, no furthe
 
 import atexit
 import datetime
+import os
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ class ProcessGroup:
         try:
             dist.init_process_group(
                 backend,
+                store=_store(launch, timeout),
                 rank=launch.rank,
                 world_size=launch.world_size,
                 timeout=datetime.timedelta(seconds=timeout),
@@ -120,6 +122,27 @@ class ProcessGroup:
 
     def close(self):
         _leave()
+
+
+def _store(launch, timeout):
+    """The key-value store the ranks meet in: torchrun's own (its agent hosts it at ``MASTER_ADDR``
+    and ``MASTER_PORT``), else one that rank 0 hosts there; its keys prefixed by the restart's
+    number, so that ranks restarted by torchrun never read the addresses of the ranks they replace."""
+    hosted_by_torchrun = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    address, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    if not address or not port or not port.isdigit():
+        raise CorennError(
+            f"rank {launch.rank} of {launch.world_size}: MASTER_ADDR and MASTER_PORT must say where rank 0 listens "
+            "(torchrun sets them); start the processes with torchrun or corenn train --nproc N"
+        )
+    store = dist.TCPStore(
+        address,
+        int(port),
+        launch.world_size,
+        is_master=launch.is_main and not hosted_by_torchrun,
+        timeout=datetime.timedelta(seconds=timeout),
+    )
+    return dist.PrefixStore(f"corenn/restart_{launch.restart_count}", store)
 
 
 def _leave():

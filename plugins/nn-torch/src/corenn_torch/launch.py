@@ -12,11 +12,11 @@ import sys
 
 
 def _failure_line(error):
-    """One line for torch's ChildFailedError, or ``None`` when every rank failed with status 1
-    (corenn's own errors, each already printed on one line)."""
+    """One line for torch's ChildFailedError, or ``None`` when a rank failed with status 1: corenn's
+    own error, already printed on one line (torchrun then stops the other ranks)."""
     failures = getattr(error, "failures", {}) or {}
     codes = {rank: failure.exitcode for rank, failure in failures.items()}
-    if codes and all(code == 1 for code in codes.values()):
+    if any(code == 1 for code in codes.values()):
         return None
     parts = []
     for rank, code in sorted(codes.items()):
@@ -35,7 +35,9 @@ def main(argv=None):
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    for name in list(logging.root.manager.loggerDict):  # torch gives each module's logger its own level
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     args = get_args_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         run(args)
