@@ -10,6 +10,7 @@ Needs corenn-torch (torchrun). Prints one line per preset; the epoch times are t
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,10 @@ def probe(n_values, dtype):
 
 def all_reduce_seconds(n_values, dtype):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
-    command += ["--master-port", "0", __file__, "--probe", str(n_values), dtype]
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    command += ["--master-port", str(port), __file__, "--probe", str(n_values), dtype]
     output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=600).stdout
     return json.loads(output.strip().splitlines()[-1])["seconds"]
 
@@ -73,6 +77,7 @@ def main(presets):
         for preset in presets:
             one = epoch_seconds(preset, out, 1)
             two = epoch_seconds(preset, out, 2)
+            print(f"{preset}: epoch 1 rank x 1 thread {one:.2f} s, 2 ranks x 1 thread {two:.2f} s", flush=True)
             values, dtype = step_buffer(preset)
             reduce_seconds = all_reduce_seconds(values, dtype)
             size = values * (4 if dtype == "float32" else 8)
