@@ -53,7 +53,14 @@ def core(session):
     (with the nn-fc layers, and nn-conv's, which corenn.course builds)."""
     # scikit-learn: its small real data sets, written out as a user's own files (tests/own_data_files.py)
     _install(session, CORE, FC, CONV, "scikit-learn>=1.3")
-    session.run("pytest", "tests", "--ignore=tests/discovery", "--ignore=tests/faults", *session.posargs)
+    session.run(
+        "pytest",
+        "tests",
+        "--ignore=tests/discovery",
+        "--ignore=tests/faults",
+        "--ignore=tests/distributed",
+        *session.posargs,
+    )
 
 
 @nox.session
@@ -149,3 +156,11 @@ def torch(session):
     """The nn-torch plugin: the torch backend, checked against the numpy one component by component,
     and the example plugin's components (written once, for any backend) trained on it."""
     _run_in_torch_env(session, "plugins/nn-torch/tests", "examples/corenn-example-plugin/tests/test_example_torch.py")
+
+
+@nox.session(venv_backend="none")
+def distributed(session):
+    """Data-parallel training with 2 processes on 127.0.0.1 (torchrun, gloo): 2 ranks equal 1 on numpy and torch,
+    sync batch norm, records by rank 0, resume on another world size, a killed rank restarted, one-line errors,
+    two --nnodes 2 launches forming one run. Every launch is bounded in time and killed with its process group."""
+    _run_in_torch_env(session, "tests/distributed")

@@ -67,6 +67,35 @@ def corenn_array_backend(backend):
     """
 
 
+@hookspec(firstresult=True)
+def corenn_process_group(launch, arrays, timeout):
+    """Start and return the process group of a data-parallel run, or ``None`` if this plugin has none.
+
+    Called once per process, only when ``WORLD_SIZE`` is above 1 (a launch by ``torchrun`` or
+    ``corenn train --nproc N``); a single process never calls it. ``launch`` is a
+    :class:`corenn.run.distributed.Launch` (``rank``, ``local_rank``, ``world_size``), ``arrays``
+    the run's array backend (its ``name`` and ``device``: the group must reduce arrays of that
+    kind on that device), ``timeout`` the seconds any collective may wait for the other ranks.
+    corenn-torch implements it on ``torch.distributed`` (gloo on CPUs, NCCL on CUDA devices);
+    import the heavy library inside the hook.
+
+    The group returned has ``rank`` and ``world_size`` and these methods (every rank calls each
+    of them, in the same order):
+
+    - ``all_reduce_sum(arrays, scalars=())``: sum the arrays (the backend's, one dtype, on its
+      device) across ranks, in place, together with the numbers ``scalars`` (floats, or device
+      scalars), in one or a few flat buffers, never one call per array; returns the summed
+      scalars as a list of floats;
+    - ``all_reduce_max(values)``: the element-wise maximum across ranks of a float64 numpy
+      vector, as a new numpy vector;
+    - ``broadcast(arrays)``: overwrite the arrays, in place, with rank 0's;
+    - ``sync_batch_norm_kernels(kernels)``: ``batch_norm_forward`` and ``batch_norm_backward``
+      that take their statistics over the global batch (see ``sync_batch_norm`` in
+      :class:`corenn.run.config.RunConfig`), the other kernels those of ``kernels``;
+    - ``close()``: leave the group.
+    """
+
+
 @hookspec
 def corenn_check_config(config):
     """Check this plugin's own ``[plugins.<name>]`` table of a run's config (``config.plugins``, a

@@ -81,6 +81,7 @@ def _parse(parser, argv):
 def main(argv=None):
     parser = build_parser()
     args = _parse(parser, argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # corenn train --nproc starts torchrun with them
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2

@@ -20,9 +20,55 @@ def add_arguments(parser):
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory of the same name")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train data-parallel on N processes of this machine (starts torchrun; needs corenn-torch); "
+        "the global batch stays --batch-size",
+    )
+    parser.add_argument(
+        "--master-port", type=int, metavar="PORT", help="with --nproc: rank 0's port on 127.0.0.1 (default: a free one)"
+    )
 
 
 def run(args):
+    from corenn.errors import ConfigError
+    from corenn.run.distributed import launch_from_environment
+
+    if args.nproc is not None:
+        from corenn.run.launcher import launch_on_this_machine
+
+        return launch_on_this_machine(args.argv, args.nproc, args.master_port)
+    if args.master_port is not None:
+        raise ConfigError("--master-port goes with --nproc (under torchrun, give torchrun --master-port)")
+    launch = launch_from_environment()
+    try:
+        return _run(args, launch)
+    except ConfigError:
+        if launch.is_main:
+            raise
+        return 1  # every rank finds the same mistake in the config: rank 0 alone says it
+
+
+def _restarted_run(args, launch):
+    """The run directory a restarted torchrun group continues (``--out``/``--name``), or ``None``."""
+    from pathlib import Path
+
+    from corenn.errors import ConfigError
+    from corenn.run.records import CHECKPOINT_FILE
+
+    if args.resume or launch.max_restarts == 0:
+        return None
+    if args.name is None:
+        raise ConfigError(
+            "under torchrun --max-restarts, give the run a --name: a restarted group continues the run of that name"
+        )
+    run_dir = Path(args.out) / args.name
+    return run_dir if launch.restarted and (run_dir / CHECKPOINT_FILE).is_file() else None
+
+
+def _run(args, launch):
     import contextlib
     import sys
 
@@ -31,6 +77,11 @@ def run(args):
     from corenn.run.checkpoints import resume
     from corenn.run.train import train
 
+    restarted = _restarted_run(args, launch)
+    if restarted is not None:
+        args.resume = str(restarted)
+        if launch.is_main:
+            stderr(f"corenn train: torchrun restarted the group (restart {launch.restart_count}); resuming {restarted}")
     troubles = get_plugins().troubles()
     if troubles:  # a run goes on without them, but its components may be missing for that reason
         stderr(f"corenn train: warning: {troubles}")
@@ -38,7 +89,8 @@ def run(args):
     # With --json the per-epoch lines go to stderr, so stdout holds only the result.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         if args.resume:
-            _reject_config_flags_on_resume(args)
+            if restarted is None:
+                _reject_config_flags_on_resume(args)
             check_positive_flags(args, ("--threads",))  # --epochs is checked against the run's own
             result = resume(
                 args.resume,
@@ -60,6 +112,8 @@ def run(args):
                 free_name=args.name is None,
                 verbose=verbose,
             )
+    if not launch.is_main:
+        return 0  # rank 0 alone reports
     if args.json:
         print_json(result)
     else:

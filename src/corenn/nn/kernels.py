@@ -135,5 +135,12 @@ class OnBackend:
 
     @property
     def kernels(self):
-        """The kernels of this component's backend."""
-        return kernels_for(self.backend)
+        """The kernels of this component's backend, or those given to :meth:`use_kernels`."""
+        replaced = self.__dict__.get("_replaced_kernels")
+        return replaced if replaced is not None else kernels_for(self.backend)
+
+    def use_kernels(self, kernels):
+        """Make this one object call ``kernels`` (an object with the backend's kernel names as
+        attributes) instead of its backend's: a data-parallel run gives its batch-norm layers
+        kernels that take their statistics over every rank's share of the batch."""
+        self._replaced_kernels = kernels

@@ -14,6 +14,7 @@ from corenn.nn.model import Sequential
 from corenn.plugins import create, get_plugins
 from corenn.registry import option_names
 from corenn.run.arrays import array_backend, check_backend
+from corenn.run.distributed import check_world_fits, start_process_group
 from corenn.run.loop import Trainer, TrainingRun
 
 SHUFFLE_STREAM = 0x5EED
@@ -77,12 +78,24 @@ def build_with_arrays(config, *, data_dir=None):
     return data, model, loss, optimizer, scheduler, arrays
 
 
-def make_trainer(config, run_dir, *, data_dir, reporter):
+def make_trainer(config, run_dir, *, data_dir, reporter, launch=None):
     """The trainer of a run of ``config``, over everything :func:`build_with_arrays` makes, with
     its generators seeded from the run's seed; ``reporter`` (a :class:`ConsoleReporter` or
-    ``None``) shows the progress over the batches."""
+    ``None``) shows the progress over the batches. ``launch`` (a
+    :class:`corenn.run.distributed.Launch` of several processes) makes it one rank of a
+    data-parallel run: it joins the process group, and with ``sync_batch_norm`` its batch-norm
+    layers take their statistics over the global batch."""
     check_plugin_tables(config)
     data, model, loss, optimizer, scheduler, arrays = build_with_arrays(config, data_dir=data_dir)
+    group = None
+    if launch is not None and launch.distributed:
+        batch_norms = [layer for layer in _all_layers(model.layers) if getattr(layer, "name", None) == "batch_norm"]
+        synced = bool(batch_norms) and config.sync_batch_norm
+        check_world_fits(launch.world_size, config.dataset.batch_size, len(data.train), synced)
+        group = start_process_group(launch, arrays)
+        if config.sync_batch_norm:
+            for layer in batch_norms:
+                layer.use_kernels(group.sync_batch_norm_kernels(layer.kernels))
     run = TrainingRun(config=config, model=model, run_dir=run_dir, epochs=config.epochs)
     shuffle_rng = np.random.default_rng([config.seed, SHUFFLE_STREAM])
     augment = config.dataset.augment
@@ -100,6 +113,7 @@ def make_trainer(config, run_dir, *, data_dir, reporter):
         augment=augment,
         augment_rng=np.random.default_rng([config.seed, AUGMENT_STREAM]) if augment else None,
         test_augment=config.dataset.test_augment,
+        group=group,
     )
 
 
@@ -125,6 +139,15 @@ def check_plugin_tables(config):
 def _did_you_mean(name, names):
     close = difflib.get_close_matches(name, sorted(names), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _all_layers(layers):
+    """Every layer, those inside composite layers (their ``layers``) included."""
+    for layer in layers:
+        yield layer
+        inner = list(getattr(layer, "layers", None) or ())
+        shortcut = getattr(layer, "shortcut", None)
+        yield from _all_layers(inner + ([shortcut] if hasattr(shortcut, "forward") else []))
 
 
 FIT_SAMPLE_SIZE = 5000

@@ -22,6 +22,7 @@ from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError,
 from corenn.run.build import fit_to_data, make_trainer
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
+from corenn.run.distributed import launch_from_environment
 from corenn.run.loop import EpochProgress
 from corenn.run.preprocessing import Preprocessing, write_preprocessing
 from corenn.run.records import (
@@ -331,6 +332,15 @@ def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None, b
             f"{run_dir} is not a corenn run directory (it has no {CONFIG_FILE}); --resume takes a "
             f"directory that corenn train created under --out, such as experiments/iris-ffnn"
         )
+    launch = launch_from_environment()
+    if not launch.is_main:
+        try:
+            return _resume_as_follower(
+                run_dir, launch, data_dir=data_dir, epochs=epochs, backend=backend, device=device
+            )
+        except Exception as exc:
+            remember_run_dir(exc, run_dir)
+            raise
     with RunRecorder(run_dir) as recorder:
         recorder.lock()
         recorder.remove_stale_temporaries()
@@ -360,7 +370,7 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, backend=No
     config = with_overrides(recorded, epochs=epochs, backend=backend, device=device, threads=threads)
     reporter = ConsoleReporter() if verbose else None
     say = (lambda message: print(message, file=reporter.stream, flush=True)) if reporter else (lambda message: None)
-    trainer = make_trainer(config, run_dir, data_dir=data_dir, reporter=reporter)
+    trainer = make_trainer(config, run_dir, data_dir=data_dir, reporter=reporter, launch=launch_from_environment())
     run = trainer.run
     run_callbacks = ([reporter] if reporter else []) + list(callbacks)
 
@@ -415,3 +425,27 @@ def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, backend=No
     else:
         say(f"{run_dir} had trained all {run.epoch} epochs; finishing it (test evaluation and final records)")
     return execute(trainer, recorder, run_callbacks, data_dir=data_dir)
+
+
+def _resume_as_follower(run_dir, launch, *, data_dir, epochs, backend, device):
+    """Rank ``launch.rank`` (not 0) of a data-parallel resume: it reads the run's config and
+    checkpoint, never writes nor locks the run directory, and takes the same decisions as rank 0
+    (train from the start, continue, or nothing to do), so that every rank joins the same steps."""
+    from corenn.run.train import execute
+
+    recorder = RunRecorder(run_dir)
+    config = with_overrides(load_config(recorder.path(CONFIG_FILE)), epochs=epochs, backend=backend, device=device)
+    trainer = make_trainer(config, run_dir, data_dir=data_dir, reporter=None, launch=launch)
+    if not recorder.has_checkpoint():
+        fit_to_data(trainer)
+        return execute(trainer, None, [], data_dir=data_dir)
+    restore_checkpoint(trainer, recorder.read_checkpoint(), recorder.path(CHECKPOINT_FILE))
+    run = trainer.run
+    in_epoch = trainer.epoch_progress is not None
+    if config.epochs < run.epoch + (1 if in_epoch else 0):
+        raise ConfigError(f"epochs = {config.epochs} is fewer than the epochs this run has already trained")
+    result = recorder.read_result()
+    finished = result is not None and result.get("epochs") == run.epoch and not in_epoch
+    if finished and (epochs is None or config.epochs == run.epoch):
+        return result
+    return execute(trainer, None, [], data_dir=data_dir)

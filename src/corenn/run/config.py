@@ -220,6 +220,14 @@ class RunConfig:
     positive integer; unset: never) stops training early once that metric has not improved for
     that many epochs. ``plugins`` holds one table per optional plugin that is to act on the run
     (``[plugins.tensorboard]``); each such plugin checks its own table's keys.
+
+    ``sync_batch_norm = true`` (default false) matters only in a data-parallel run (``torchrun``,
+    ``corenn train --nproc N``): each ``batch_norm`` layer then normalises with the mean and
+    variance of the whole global batch, reduced across the processes, so the run computes what one
+    process would. By default, as PyTorch's DistributedDataParallel, each process normalises its
+    own share of the batch with that share's statistics (cheaper: no reduction inside the forward
+    pass; but the result then depends on the number of processes), and the running statistics are
+    rank 0's, given to every rank at each epoch's end.
     """
 
     name: str = attrs.field(validator=_check_run_name)
@@ -238,6 +246,7 @@ class RunConfig:
     best_metric: str = attrs.field(default="val_accuracy", validator=_check_best_metric)
     patience: int = attrs.field(default=None, validator=attrs.validators.optional(_positive_int("patience")))
     plugins: dict = attrs.Factory(dict)
+    sync_batch_norm: bool = False
 
     def to_dict(self):
         # mixed_precision is absent when false, threads and patience when unset, best_metric
@@ -251,6 +260,8 @@ class RunConfig:
             extra["patience"] = self.patience
         if self.plugins:
             extra["plugins"] = {name: dict(table) for name, table in self.plugins.items()}
+        if self.sync_batch_norm:  # absent when false, as mixed_precision
+            extra["sync_batch_norm"] = True
         return {
             "name": self.name,
             "seed": self.seed,
@@ -284,6 +295,7 @@ TOP_LEVEL_KEYS = {
     "best_metric": str,
     "patience": int,
     "plugins": dict,
+    "sync_batch_norm": bool,
     "loss": (str, dict),
     "dataset": dict,
     "optimizer": dict,
@@ -401,6 +413,7 @@ def config_from_dict(data):
         best_metric=data.get("best_metric", "val_accuracy"),
         patience=data.get("patience"),
         plugins=_check_plugin_tables(data.get("plugins", {})),
+        sync_batch_norm=data.get("sync_batch_norm", False),
         loss=loss,
         dataset=DatasetConfig(dataset_name, batch_size, dataset, augment, test_augment),
         optimizer=_component(optimizer, "optimizer"),

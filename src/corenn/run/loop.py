@@ -20,6 +20,7 @@ from corenn.errors import TrainingDiverged
 from corenn.nn.optimizers import require_lr_scale_support
 from corenn.plugins import get_plugins
 from corenn.run.arrays import NumpyArrays
+from corenn.run.distributed import check_same_parameters, share
 from corenn.run.interrupts import DeferredInterrupt
 
 SATURATED_FRACTION = 0.5  # of a loss's ceiling: see Trainer._saturated
@@ -91,8 +92,10 @@ class Trainer:
         augment=None,
         augment_rng=None,
         test_augment="none",
+        group=None,
     ):
         self.run = run
+        self.group = group  # a data-parallel run's process group (see corenn.run.distributed), else None
         self.data = data
         self.arrays = arrays if arrays is not None else NumpyArrays()
         # The splits where the model computes (the host arrays themselves on numpy).
@@ -151,6 +154,8 @@ class Trainer:
             self.interrupts.check()
             metrics = self.train_epoch(run.epoch + 1)
             self._check_finite_parameters(run.epoch + 1)
+            if self.group is not None:
+                self._agree_across_ranks(run.epoch + 1)
             if self.data.val is not None:
                 metrics |= self.evaluate(self.data.val, "val")
             metrics["learning_rate"] = float(self.scheduler(max(run.step - 1, 0)))  # the epoch's last update's
@@ -194,6 +199,10 @@ class Trainer:
         )
         for batch_number in steps:
             self.interrupts.check()
+            if self.group is not None:
+                with self._changing_state():
+                    self._data_parallel_step(train, order, batch_number, n_batches, epoch)
+                continue
             start = batch_number * self.batch_size
             index = order[start : start + self.batch_size]
             batch_size = len(index)
@@ -232,6 +241,62 @@ class Trainer:
             "train_loss": progress.loss_sum / progress.seen,
             "train_accuracy": int(progress.correct) / progress.seen,
         }
+
+    def _data_parallel_step(self, train, order, batch_number, n_batches, epoch):
+        """One step of a data-parallel run: this rank's contiguous share of the global batch
+        (augmented as one process would augment the whole batch), its gradients scaled by its
+        share of the batch's samples, then one all-reduce of the gradients with the loss and the
+        correct count, the same update on every rank. Sums are reordered, nothing else."""
+        progress = self.epoch_progress
+        start = batch_number * self.batch_size
+        index = order[start : start + self.batch_size]
+        batch_size = len(index)
+        X = train.X[index]
+        if self.augment:
+            sample_indices = progress.order[start : start + self.batch_size]
+            X = augment_batch(X, self.augment_rng, self.arrays, **self.augment, indices=sample_indices, epoch=epoch)
+        low, high = share(batch_size, self.group.rank, self.group.world_size)
+        model = self.run.model
+        gradients = model.named_gradients()
+        local_loss, local_correct = 0.0, 0
+        if high > low:
+            X, Y, labels = X[low:high], train.Y[index[low:high]], train.labels[index[low:high]]
+            Y_hat = model.forward(X)
+            local_loss = float(self.loss.forward(Y, Y_hat)) * (high - low)
+            # The loss is this share's mean: scaled, its gradient is the global batch mean's share.
+            model.backward(self.loss.backward(Y, Y_hat) * ((high - low) / batch_size))
+            local_correct = self.arrays.count_correct(Y_hat, labels)
+            gradients = model.named_gradients()
+        else:
+            for value in gradients.values():
+                value[...] = 0
+        first = next(iter(gradients.values()))
+        loss_sum, correct = self.group.all_reduce_sum(list(gradients.values()), scalars=[local_loss, local_correct])
+        loss = loss_sum / batch_size
+        if not np.isfinite(loss) or self._saturated(loss, first):
+            what = f"became {loss}" if not np.isfinite(loss) else f"reached {loss:.1f}"
+            why = "" if not np.isfinite(loss) else f", {self._saturation_reason(first)}"
+            raise TrainingDiverged(
+                f"the loss {what} at epoch {epoch}, step {batch_number + 1} of {n_batches} "
+                f"(learning rate {self.optimizer.lr:g}){why}; training stopped",
+                epoch=epoch,
+                step=batch_number + 1,
+            )
+        self.update()
+        self.run.step_losses.append(loss)
+        self.run.step_learning_rates.append(float(self.optimizer.lr))
+        progress.loss_sum += loss * batch_size
+        progress.correct += int(round(correct))
+        progress.seen += batch_size
+        progress.next_batch = batch_number + 1
+
+    def _agree_across_ranks(self, epoch):
+        """At an epoch's end: rank 0's running statistics to every rank (unless batch norm is
+        synchronised, which keeps them equal), then the parameters' checksums compared."""
+        buffers = self.run.model.named_buffers()
+        if buffers and not getattr(self.run.config, "sync_batch_norm", False):
+            self.group.broadcast(list(buffers.values()))
+        check_same_parameters(self.group, self.run.model, epoch)
 
     def _ceiling(self, Y_hat):
         """The loss's ceiling for predictions like ``Y_hat`` (numpy or torch), or ``None`` for a
@@ -312,17 +377,19 @@ class Trainer:
         split = self._device_split(split)
         loss_sum = 0.0
         correct = 0
+        low, high = (0, len(split)) if self.group is None else share(len(split), self.group.rank, self.group.world_size)
         was_training = model.training
         model.eval()
         try:
             with self.arrays.no_grad():
-                for start in range(0, len(split), batch_size):
-                    Y = split.Y[start : start + batch_size]
-                    Y_hat = averaged_outputs(
-                        model.forward, split.X[start : start + batch_size], self.arrays, self.test_augment
-                    )
+                for start in range(low, high, batch_size):
+                    stop = min(start + batch_size, high)
+                    Y = split.Y[start:stop]
+                    Y_hat = averaged_outputs(model.forward, split.X[start:stop], self.arrays, self.test_augment)
                     loss_sum += float(self.loss.forward(Y, Y_hat)) * len(Y)
-                    correct += self.arrays.count_correct(Y_hat, split.labels[start : start + batch_size])
+                    correct += self.arrays.count_correct(Y_hat, split.labels[start:stop])
         finally:
             model.train(was_training)
+        if self.group is not None:  # each rank evaluated its share: the sums over every rank
+            loss_sum, correct = self.group.all_reduce_sum([], scalars=[loss_sum, int(correct)])
         return {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_accuracy": int(correct) / len(split)}

@@ -23,6 +23,7 @@ from corenn.run.checkpoints import (
 )
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
+from corenn.run.distributed import launch_from_environment
 from corenn.run.early_stopping import EarlyStopping
 from corenn.run.files import write_json
 from corenn.run.interrupts import DeferredInterrupt
@@ -57,22 +58,25 @@ def train(
     run only): the result's ``test_*`` entries are then ``None``.
     """
     config = load_config(config)
+    launch = launch_from_environment()
+    if not launch.is_main:  # in a data-parallel run, rank 0 alone reports and records
+        verbose = record = False
     if not (record and free_name and not overwrite):
-        return _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test)
+        return _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test, launch)
     # Runs started at the same moment can pick the same free name; the one that loses the race
     # takes the next one.
     for attempt in range(NAME_ATTEMPTS):
         named = with_overrides(config, name=unique_run_name(out_dir, config.name))
         try:
-            return _train(named, data_dir, out_dir, False, record, verbose, callbacks, evaluate_test)
+            return _train(named, data_dir, out_dir, False, record, verbose, callbacks, evaluate_test, launch)
         except RunExistsError:
             if attempt == NAME_ATTEMPTS - 1:
                 raise
 
 
-def _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test):
+def _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test, launch):
     reporter = ConsoleReporter() if verbose else None
-    trainer = make_trainer(config, None, data_dir=data_dir, reporter=reporter)
+    trainer = make_trainer(config, None, data_dir=data_dir, reporter=reporter, launch=launch)
     fit_to_data(trainer)
     if not evaluate_test:
         trainer.data = attrs.evolve(trainer.data, test=None)

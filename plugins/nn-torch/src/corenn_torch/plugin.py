@@ -3,7 +3,8 @@
 corenn's components (layers, activations, losses, optimizers, ...) are written once and
 registered by their own packages for backend "any"; what this package adds is what they call
 where torch differs from numpy (the kernels in :mod:`corenn_torch.kernels`) and the trainer's
-array backend (:mod:`corenn_torch.training`). Factories are ``"module:attr"`` strings and this
+array backend (:mod:`corenn_torch.training`) and the process group of data-parallel runs
+(:mod:`corenn_torch.distributed`). Factories are ``"module:attr"`` strings and this
 module imports nothing but corenn, so that listing plugins (``corenn plugins``,
 ``corenn --help``) never imports torch.
 """
@@ -49,3 +50,13 @@ def corenn_array_backend(backend):
 
         return TorchArrays
     return None
+
+
+@corenn.hookimpl
+def corenn_process_group(launch, arrays, timeout):
+    """The process group of a data-parallel run on torch.distributed (imports torch, so only when
+    a launch has more than one process): numpy runs and torch runs on the CPU reduce with gloo,
+    torch runs on CUDA with NCCL."""
+    from corenn_torch.distributed import ProcessGroup
+
+    return ProcessGroup.start(launch, arrays, timeout)

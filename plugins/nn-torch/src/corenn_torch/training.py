@@ -15,6 +15,7 @@ numpy runs never import torch.
 """
 
 import contextlib
+import os
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +26,15 @@ from corenn.run.arrays import limited_blas_threads
 
 
 def resolve_device(device):
-    """A ``torch.device`` for a config's ``device`` (``cpu``, ``cuda``, ``cuda:<n>`` or ``auto``)."""
+    """A ``torch.device`` for a config's ``device`` (``cpu``, ``cuda``, ``cuda:<n>`` or ``auto``).
+
+    Under torchrun, ``cuda`` (and ``auto`` on a machine with GPUs) means this process's GPU,
+    ``cuda:<LOCAL_RANK>``: one process per GPU."""
+    local_rank = os.environ.get("LOCAL_RANK")
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and local_rank is not None and local_rank.isdigit():
+        device = f"cuda:{local_rank}"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(

@@ -1,0 +1,213 @@
+"""The process group of a data-parallel run, on torch.distributed: gloo on CPUs, NCCL on CUDA.
+
+corenn's trainer (:mod:`corenn.run.loop`) asks for it through the ``corenn_process_group`` hook
+when ``WORLD_SIZE`` is above 1, and calls the methods the hook's documentation lists. Each step's
+gradients and its two totals (loss and correct predictions) are copied into one flat buffer and
+reduced by one ``all_reduce``; for numpy runs that buffer is a numpy array that the gloo call
+reads and writes in place through ``torch.from_numpy`` (shared memory, no further copy).
+"""
+
+import atexit
+import datetime
+import os
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from corenn.errors import CorennError
+
+
+def _is_numpy(array):
+    return isinstance(array, np.ndarray)
+
+
+class ProcessGroup:
+    """This process's membership of the run's group, and the collectives the trainer uses."""
+
+    def __init__(self, rank, world_size, device):
+        self.rank = rank
+        self.world_size = world_size
+        self.device = device  # where the collectives' buffers live: the CPU (gloo) or this rank's GPU (NCCL)
+        self._buffers = {}
+
+    @classmethod
+    def start(cls, launch, arrays, timeout):
+        """Join the group described by torchrun's variables (``MASTER_ADDR``, ``MASTER_PORT``,
+        ``RANK``, ``WORLD_SIZE``); NCCL when the run computes on a CUDA device, else gloo."""
+        device = arrays.device if isinstance(arrays.device, torch.device) else torch.device("cpu")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        options = {"device_id": device} if backend == "nccl" else {}
+        try:
+            dist.init_process_group(
+                backend,
+                store=_store(launch, timeout),
+                rank=launch.rank,
+                world_size=launch.world_size,
+                timeout=datetime.timedelta(seconds=timeout),
+                **options,
+            )
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CorennError(
+                f"rank {launch.rank} of {launch.world_size} could not join the {backend} process group within "
+                f"{timeout} s ({first}); start every process with torchrun (MASTER_ADDR and MASTER_PORT must "
+                "reach rank 0), or raise CORENN_DISTRIBUTED_TIMEOUT"
+            ) from exc
+        atexit.register(_leave)
+        return cls(launch.rank, launch.world_size, device)
+
+    def _flat(self, size, dtype, numpy):
+        """A flat buffer kept between steps (one per size and dtype): no allocation per step."""
+        key = (size, str(dtype), numpy)
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = np.empty(size, dtype=dtype) if numpy else torch.empty(size, dtype=dtype, device=self.device)
+            self._buffers[key] = buffer
+        return buffer
+
+    def _all_reduce(self, tensor, op=dist.ReduceOp.SUM):
+        try:
+            dist.all_reduce(tensor, op=op)
+        except RuntimeError as exc:  # a peer died or timed out: gloo and NCCL say so in a long message
+            first = str(exc).strip().splitlines()[0]
+            raise CorennError(f"rank {self.rank}: a collective with the other ranks failed ({first})") from exc
+
+    def all_reduce_sum(self, arrays, scalars=()):
+        """Sum ``arrays`` (numpy arrays or tensors of one dtype) across ranks in place, with the
+        numbers ``scalars``, in one flat buffer and one ``all_reduce``; returns the summed scalars."""
+        numpy = not arrays or _is_numpy(arrays[0])
+        dtype = arrays[0].dtype if arrays else (np.float64 if self.device.type == "cpu" else torch.float64)
+        numpy = numpy and self.device.type == "cpu"
+        sizes = [int(np.prod(array.shape)) for array in arrays]
+        total = sum(sizes)
+        flat = self._flat(total + len(scalars), dtype, numpy)
+        position = 0
+        for array, size in zip(arrays, sizes, strict=True):
+            if numpy:
+                flat[position : position + size] = array.reshape(-1)
+            else:
+                flat[position : position + size].copy_(array.reshape(-1))
+            position += size
+        for offset, value in enumerate(scalars):
+            flat[position + offset] = float(value)
+        self._all_reduce(torch.from_numpy(flat) if numpy else flat)
+        position = 0
+        for array, size in zip(arrays, sizes, strict=True):
+            if numpy:
+                np.copyto(array, flat[position : position + size].reshape(array.shape))
+            else:
+                array.copy_(flat[position : position + size].view(array.shape))
+            position += size
+        return [float(value) for value in flat[position:].tolist()]
+
+    def all_reduce_max(self, values):
+        tensor = torch.as_tensor(np.array(values, dtype=np.float64), device=self.device)
+        self._all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return tensor.cpu().numpy()
+
+    def broadcast(self, arrays):
+        """Overwrite ``arrays`` with rank 0's, in place."""
+        for array in arrays:
+            tensor = torch.from_numpy(array) if _is_numpy(array) else array
+            if tensor.is_contiguous() and tensor.device == self.device:
+                dist.broadcast(tensor, src=0)
+            else:
+                copy = tensor.contiguous().to(self.device)
+                dist.broadcast(copy, src=0)
+                tensor.copy_(copy)
+
+    def sync_batch_norm_kernels(self, kernels):
+        return SyncBatchNormKernels(kernels, self)
+
+    def close(self):
+        _leave()
+
+
+def _store(launch, timeout):
+    """The key-value store the ranks meet in: torchrun's own (its agent hosts it at ``MASTER_ADDR``
+    and ``MASTER_PORT``), else one that rank 0 hosts there; its keys prefixed by the restart's
+    number, so that ranks restarted by torchrun never read the addresses of the ranks they replace."""
+    hosted_by_torchrun = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    address, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    if not address or not port or not port.isdigit():
+        raise CorennError(
+            f"rank {launch.rank} of {launch.world_size}: MASTER_ADDR and MASTER_PORT must say where rank 0 listens "
+            "(torchrun sets them); start the processes with torchrun or corenn train --nproc N"
+        )
+    store = dist.TCPStore(
+        address,
+        int(port),
+        launch.world_size,
+        is_master=launch.is_main and not hosted_by_torchrun,
+        timeout=datetime.timedelta(seconds=timeout),
+    )
+    return dist.PrefixStore(f"corenn/restart_{launch.restart_count}", store)
+
+
+def _leave():
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _rows(A):
+    return A.reshape(-1, A.shape[-1])
+
+
+def _copy(A):
+    return A.copy() if _is_numpy(A) else A.clone()
+
+
+class SyncBatchNormKernels:
+    """A backend's kernels with ``batch_norm_forward`` and ``batch_norm_backward`` taking their
+    statistics over the global batch: the sums over each rank's share are all-reduced (the mean
+    first, then the variance around it, two passes as the numpy kernel; the backward pass's two
+    sums in one), so the normalised values and the gradients are those of one process, sums
+    reordered. The parameters' own gradients stay this rank's sums: the step's all-reduce adds
+    them. In evaluation mode the backend's own kernels run (running statistics, no reduction).
+    Written once for numpy arrays and torch tensors."""
+
+    def __init__(self, kernels, group):
+        self._kernels = kernels
+        self._group = group
+
+    def __getattr__(self, name):
+        return getattr(self._kernels, name)
+
+    def batch_norm_forward(self, X, W, b, running_mean, running_var, training, momentum, epsilon):
+        if not training:
+            return self._kernels.batch_norm_forward(X, W, b, running_mean, running_var, training, momentum, epsilon)
+        sums = _copy(_rows(X).sum(0))
+        (count,) = self._group.all_reduce_sum([sums], scalars=[_rows(X).shape[0]])
+        mean = sums / count
+        X_hat = X - mean
+        rows = _rows(X_hat)
+        squares = _copy((rows * rows).sum(0))
+        self._group.all_reduce_sum([squares])
+        var = squares / count
+        if count >= 2:
+            unbiased_var = var * (count / (count - 1))
+            for running, batch_value in ((running_mean, mean), (running_var, unbiased_var)):
+                running *= 1.0 - momentum
+                running += momentum * batch_value[None, :]
+        inverse_std = 1.0 / (var + epsilon) ** 0.5
+        X_hat *= inverse_std
+        Z = (W[0] * X_hat if W is not None else X_hat) + b[0]
+        return Z, ("sync", X_hat, inverse_std, W)
+
+    def batch_norm_backward(self, dZ, saved, training, epsilon):
+        if not (training and isinstance(saved, tuple) and saved and saved[0] == "sync"):
+            return self._kernels.batch_norm_backward(dZ, saved, training, epsilon)
+        _, X_hat, inverse_std, W = saved
+        rows = _rows(dZ)
+        sum_dZ = rows.sum(0)
+        sum_dZ_X_hat = (rows * _rows(X_hat)).sum(0)
+        dW = None if W is None else _copy(sum_dZ_X_hat)[None, :]  # this rank's: the step's all-reduce adds them
+        db = _copy(sum_dZ)[None, :]
+        (count,) = self._group.all_reduce_sum([sum_dZ, sum_dZ_X_hat], scalars=[rows.shape[0]])
+        scale = W[0] * inverse_std if W is not None else inverse_std
+        dX = X_hat * (-sum_dZ_X_hat / count)
+        dX += dZ
+        dX -= sum_dZ / count
+        dX *= scale
+        return dX, dW, db

@@ -1,0 +1,166 @@
+"""Data-parallel training, the core's side: torchrun's variables, each rank's share of a batch,
+and the process group found through the ``corenn_process_group`` hook.
+
+A run started by ``torchrun`` (or ``corenn train --nproc N``) runs one process per rank. Every
+process builds the same run from the same config and seed; each step, every rank takes its
+contiguous share of the same global batch (the config's ``batch_size``, in the order one process
+would use), and one all-reduce sums the gradients (see :class:`corenn.run.loop.Trainer`). The
+process group itself (gloo or NCCL) lives in a plugin that may import torch (corenn-torch's
+``corenn_torch.distributed``): the core never imports torch, and a run without ``WORLD_SIZE``
+(or with ``WORLD_SIZE=1``) is exactly the single process it always was.
+"""
+
+import os
+
+import attrs
+
+from corenn.errors import ConfigError, CorennError
+
+TORCH_DISTRIBUTED_INSTALL = "pip install torch==2.14.1 corenn-torch (from a checkout: pip install -e plugins/nn-torch)"
+TIMEOUT_VARIABLE = "CORENN_DISTRIBUTED_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 300
+
+
+class ParametersDrifted(CorennError):
+    """The ranks' parameters differ: the data-parallel run no longer trains one model."""
+
+
+@attrs.frozen
+class Launch:
+    """Where this process sits in a launch: torchrun's ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
+    and how often the group was restarted (``TORCHELASTIC_RESTART_COUNT``) of at most
+    ``TORCHELASTIC_MAX_RESTARTS``. A plain ``corenn train`` is rank 0 of a world of 1."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    restart_count: int = 0
+    max_restarts: int = 0
+
+    @property
+    def distributed(self):
+        return self.world_size > 1
+
+    @property
+    def is_main(self):
+        """Rank 0 alone writes the run's records and checkpoints, and prints progress."""
+        return self.rank == 0
+
+    @property
+    def restarted(self):
+        return self.restart_count > 0
+
+
+def _variable(environ, name, default, minimum):
+    text = environ.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={text!r} must be an integer (torchrun sets it)") from None
+    if value < minimum:
+        raise ConfigError(f"environment variable {name}={value} must be at least {minimum}")
+    return value
+
+
+def launch_from_environment(environ=None):
+    """The :class:`Launch` described by torchrun's variables (all absent: a single process)."""
+    environ = os.environ if environ is None else environ
+    launch = Launch(
+        rank=_variable(environ, "RANK", 0, 0),
+        local_rank=_variable(environ, "LOCAL_RANK", 0, 0),
+        world_size=_variable(environ, "WORLD_SIZE", 1, 1),
+        restart_count=_variable(environ, "TORCHELASTIC_RESTART_COUNT", 0, 0),
+        max_restarts=_variable(environ, "TORCHELASTIC_MAX_RESTARTS", 0, 0),
+    )
+    if launch.rank >= launch.world_size:
+        raise ConfigError(f"RANK={launch.rank} must be below WORLD_SIZE={launch.world_size}")
+    return launch
+
+
+def timeout_seconds(environ=None):
+    """How long a collective (and the group's start) may wait for the other ranks before the run
+    stops with an error: ``CORENN_DISTRIBUTED_TIMEOUT`` seconds, 300 when unset."""
+    environ = os.environ if environ is None else environ
+    return _variable(environ, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_SECONDS, 1)
+
+
+def share(n_samples, rank, world_size):
+    """``(start, stop)`` of rank ``rank``'s contiguous share of ``n_samples`` samples: the first
+    ``n_samples % world_size`` ranks take one sample more than the others."""
+    base, extra = divmod(n_samples, world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+def check_world_fits(world_size, batch_size, n_train, uses_sync_batch_norm):
+    """Refuse a world that cannot share the global batch: every rank needs a sample of every full
+    batch; with synchronised batch norm also of the last, smaller one (each rank's statistics
+    take part in every step's reductions)."""
+    if world_size > batch_size:
+        raise ConfigError(
+            f"world size {world_size} is larger than the global batch (dataset.batch_size = {batch_size}): "
+            f"every rank needs a share of each batch; use at most {batch_size} processes or a larger batch"
+        )
+    last = n_train % batch_size
+    if uses_sync_batch_norm and 0 < last < world_size:
+        raise ConfigError(
+            f"sync_batch_norm with {world_size} processes needs every batch to hold at least {world_size} samples, "
+            f"but the last batch of each epoch holds {last} ({n_train} training samples, batch_size = {batch_size}); "
+            "change the batch size or the number of processes"
+        )
+
+
+def start_process_group(launch, arrays):
+    """The process group of a distributed launch, from the plugin that implements the
+    ``corenn_process_group`` hook (corenn-torch), or ``None`` for a single process."""
+    if not launch.distributed:
+        return None
+    from corenn.plugins import get_plugins
+
+    try:
+        group = get_plugins().manager.hook.corenn_process_group(launch=launch, arrays=arrays, timeout=timeout_seconds())
+    except ImportError as exc:
+        raise ConfigError(
+            f"training on {launch.world_size} processes needs PyTorch and corenn-torch ({exc}); "
+            f"install them: {TORCH_DISTRIBUTED_INSTALL}"
+        ) from exc
+    if group is None:
+        raise ConfigError(
+            f"training on {launch.world_size} processes (WORLD_SIZE={launch.world_size}) needs a plugin with a "
+            f"process group (the corenn_process_group hook), such as corenn-torch: {TORCH_DISTRIBUTED_INSTALL}"
+        )
+    return group
+
+
+def checksums(named_arrays):
+    """Two float64 numbers per array (its sum and its sum of squares): cheap to compare across ranks,
+    and changed by any drift worth the name."""
+    import numpy as np
+
+    values = []
+    for value in named_arrays.values():
+        as_float = value.double() if hasattr(value, "double") else np.asarray(value, dtype=np.float64)
+        values += [float(as_float.sum()), float((as_float * as_float).sum())]
+    return np.asarray(values, dtype=np.float64)
+
+
+def check_same_parameters(group, model, epoch):
+    """Stop with :class:`ParametersDrifted` when the ranks' parameters differ after ``epoch``:
+    one all-reduce of the checksums and of their negatives (max both) gives every rank the
+    largest and the smallest value of each."""
+    import numpy as np
+
+    named = model.named_parameters()
+    mine = checksums(named)
+    extremes = group.all_reduce_max(np.concatenate([mine, -mine]))
+    largest, smallest = extremes[: len(mine)], -extremes[len(mine) :]
+    differ = np.flatnonzero(largest != smallest)
+    if differ.size:
+        name = list(named)[differ[0] // 2]
+        raise ParametersDrifted(
+            f"the ranks' parameters differ after epoch {epoch} (first {name}: checksums from {smallest[differ[0]]!r} "
+            f"to {largest[differ[0]]!r}); the ranks no longer train one model (a non-deterministic plugin "
+            "component, or a rank started from other parameters?)"
+        )
