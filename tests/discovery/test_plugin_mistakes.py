@@ -18,6 +18,8 @@ import textwrap
 
 import pytest
 
+from corenn import hookspecs
+
 IRIS = """
 name = "mistake"
 epochs = 2
@@ -143,10 +145,10 @@ def test_disabling_one_twin_keeps_the_other(plugin_env, kept, disabled):
 # A misspelled hook, or one without its marker, is reported
 
 
+ALL_HOOKS = ", ".join(sorted(name for name in dir(hookspecs) if name.startswith("corenn_")))
 MISSPELLED_WARNING = (
     "warning: corenn_register_component is marked with @corenn.hookimpl but is not a corenn hook (did you mean "
-    "corenn_register_components?), so corenn never calls it; the hooks are: corenn_array_backend, corenn_epoch_end, "
-    "corenn_register_components, corenn_train_end, corenn_train_start"
+    f"corenn_register_components?), so corenn never calls it; the hooks are: {ALL_HOOKS}"
 )
 UNMARKED_WARNING = "warning: corenn_register_components is not marked with @corenn.hookimpl, so corenn never calls it"
 

@@ -34,7 +34,11 @@ LOAD_UNDER_LIMIT = textwrap.dedent("""\
         outcome = str(exc)
     except MemoryError:
         outcome = "MemoryError"
-    print(json.dumps({{"outcome": outcome, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+    # VmHWM is this process's own peak; ru_maxrss would also count the parent's pages at fork
+    # (Linux keeps that high-water mark across exec), so a big pytest process would fail the test.
+    with open("/proc/self/status") as status:
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({{"outcome": outcome, "peak_rss_mib": peak_kib / 1024}}))
 """)
 
 
