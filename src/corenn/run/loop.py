@@ -214,15 +214,7 @@ class Trainer:
                 X = augment_batch(X, self.augment_rng, self.arrays, **self.augment, indices=sample_indices, epoch=epoch)
             Y_hat = self.run.model.forward(X)
             loss = float(self.loss.forward(Y, Y_hat))
-            if not np.isfinite(loss) or self._saturated(loss, Y_hat):
-                what = f"became {loss}" if not np.isfinite(loss) else f"reached {loss:.1f}"
-                why = "" if not np.isfinite(loss) else f", {self._saturation_reason(Y_hat)}"
-                raise TrainingDiverged(
-                    f"the loss {what} at epoch {epoch}, step {batch_number + 1} of {n_batches} "
-                    f"(learning rate {self.optimizer.lr:g}){why}; training stopped",
-                    epoch=epoch,
-                    step=batch_number + 1,
-                )
+            self._check_divergence(loss, Y_hat, epoch, batch_number, n_batches)
             self.run.model.backward(self.loss.backward(Y, Y_hat))
             with self._changing_state():
                 self.update()
@@ -270,18 +262,10 @@ class Trainer:
         else:
             for value in gradients.values():
                 value[...] = 0
-        first = next(iter(gradients.values()))
         loss_sum, correct = self.group.all_reduce_sum(list(gradients.values()), scalars=[local_loss, local_correct])
         loss = loss_sum / batch_size
-        if not np.isfinite(loss) or self._saturated(loss, first):
-            what = f"became {loss}" if not np.isfinite(loss) else f"reached {loss:.1f}"
-            why = "" if not np.isfinite(loss) else f", {self._saturation_reason(first)}"
-            raise TrainingDiverged(
-                f"the loss {what} at epoch {epoch}, step {batch_number + 1} of {n_batches} "
-                f"(learning rate {self.optimizer.lr:g}){why}; training stopped",
-                epoch=epoch,
-                step=batch_number + 1,
-            )
+        # the gradients have the predictions' dtype, which is all the ceiling depends on
+        self._check_divergence(loss, next(iter(gradients.values())), epoch, batch_number, n_batches)
         self.update()
         self.run.step_losses.append(loss)
         self.run.step_learning_rates.append(float(self.optimizer.lr))
@@ -289,6 +273,9 @@ class Trainer:
         progress.correct += int(round(correct))
         progress.seen += batch_size
         progress.next_batch = batch_number + 1
+        if self._step_hook:
+            step_metrics = {"loss": loss, "accuracy": round(correct) / batch_size, "learning_rate": self.optimizer.lr}
+            self._hook("corenn_step_end", step=self.run.step, metrics=step_metrics)
 
     def _agree_across_ranks(self, epoch):
         """At an epoch's end: rank 0's running statistics to every rank (unless batch norm is
@@ -303,6 +290,20 @@ class Trainer:
         loss without one (``ceiling(dtype)``: cross-entropy's floor makes its loss finite)."""
         ceiling = getattr(self.loss, "ceiling", None)
         return None if ceiling is None else ceiling(str(Y_hat.dtype).removeprefix("torch."))
+
+    def _check_divergence(self, loss, Y_hat, epoch, batch_number, n_batches):
+        """Stop training (:class:`TrainingDiverged`) on a loss that is not finite or is stuck near
+        its ceiling (see :meth:`_saturated`) for predictions of ``Y_hat``'s dtype."""
+        if np.isfinite(loss) and not self._saturated(loss, Y_hat):
+            return
+        what = f"became {loss}" if not np.isfinite(loss) else f"reached {loss:.1f}"
+        why = "" if not np.isfinite(loss) else f", {self._saturation_reason(Y_hat)}"
+        raise TrainingDiverged(
+            f"the loss {what} at epoch {epoch}, step {batch_number + 1} of {n_batches} "
+            f"(learning rate {self.optimizer.lr:g}){why}; training stopped",
+            epoch=epoch,
+            step=batch_number + 1,
+        )
 
     def _saturated(self, loss, Y_hat):
         """Whether a finite ``loss`` is stuck near its ceiling, which only a diverged network
