@@ -7,9 +7,11 @@ import json
 import subprocess
 import sys
 import tomllib
+import types
 from pathlib import Path
 
 import pytest
+from corenn_tensorboard.plugin import log_dir_of
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from corenn.run.checkpoints import resume
@@ -99,10 +101,15 @@ def test_log_dir_holds_one_folder_per_run_even_unrecorded(tmp_path):
 
 def test_nothing_written_where_the_run_writes_nothing(tmp_path, monkeypatch):
     train(iris_config(), out_dir=tmp_path / "unrecorded", record=False, verbose=False)
-    monkeypatch.setenv("RANK", "1")  # a data-parallel run's other ranks: rank 0 alone records
-    rank_one = train(iris_config(), out_dir=tmp_path / "rank1", verbose=False)
     assert not (tmp_path / "unrecorded").exists()
-    assert not (Path(rank_one["run_dir"]) / "tensorboard").exists()
+    # A data-parallel run's other ranks (torchrun sets RANK): rank 0 alone records. Training on
+    # several ranks needs torch (tests/distributed); the plugin's decision is checked here.
+    run = types.SimpleNamespace(run_dir=tmp_path / "run", config=types.SimpleNamespace(name="run"))
+    assert log_dir_of(run, {}) == tmp_path / "run" / "tensorboard"
+    assert log_dir_of(run, {"log_dir": str(tmp_path / "tb")}) == tmp_path / "tb" / "run"
+    monkeypatch.setenv("RANK", "1")
+    assert log_dir_of(run, {}) is None
+    assert log_dir_of(run, {"log_dir": str(tmp_path / "tb")}) is None
 
 
 def test_without_the_table_nothing_is_written_nor_imported(tmp_path):
