@@ -12,7 +12,7 @@ import pytest
 
 import corenn
 from corenn.cli import main
-from corenn.testing import plugin_system_from, plugins_in_use
+from corenn.testing import plugin_system_from, plugins_in_use, run_command
 
 RESULT_KEYS = {"name", "backend", "epochs", "train_loss", "val_accuracy", "test_accuracy", "seconds", "run_dir"}
 
@@ -21,16 +21,6 @@ RESULT_KEYS = {"name", "backend", "epochs", "train_loss", "val_accuracy", "test_
 def in_tmp_path(tmp_path, monkeypatch):
     """A stray default ``--out experiments`` lands in the test's folder, never in the repository."""
     monkeypatch.chdir(tmp_path)
-
-
-def cli(capsys, *argv):
-    """``(exit code, stdout, stderr)`` of ``corenn *argv`` run in this process."""
-    try:
-        code = main([str(arg) for arg in argv])
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def last_json_line(out):
@@ -76,11 +66,11 @@ def test_console_script_trains_the_default_network_and_prints_json(tmp_path):
 
 
 def test_train_prints_a_summary_and_numbers_runs_without_a_name(capsys, tmp_path, no_plots):
-    code, out, err = cli(capsys, "train", "--out", tmp_path, "--epochs", 2, "--quiet")
+    code, out, err = run_command(capsys, "train", "--out", tmp_path, "--epochs", 2, "--quiet")
     assert code == 0 and err == ""
     assert "iris-ffnn: 2 epochs in" in out and "test accuracy" in out
     assert f"records: {tmp_path / 'iris-ffnn'}" in out
-    code, out, _ = cli(capsys, "train", "--out", tmp_path, "--epochs", 1, "--quiet", "--json")
+    code, out, _ = run_command(capsys, "train", "--out", tmp_path, "--epochs", 1, "--quiet", "--json")
     assert code == 0
     second = last_json_line(out)
     assert second["name"] == "iris-ffnn-2" and second["run_dir"] == str(tmp_path / "iris-ffnn-2")
@@ -89,7 +79,7 @@ def test_train_prints_a_summary_and_numbers_runs_without_a_name(capsys, tmp_path
 
 
 def test_train_overrides_reach_the_run(capsys, tmp_path, no_plots):
-    code, out, _ = cli(
+    code, out, _ = run_command(
         capsys,
         "train",
         "--out",
@@ -117,14 +107,14 @@ def test_train_overrides_reach_the_run(capsys, tmp_path, no_plots):
 
 
 def test_the_same_name_twice_is_refused_without_a_traceback(capsys, tmp_path, no_plots):
-    code, _, _ = cli(capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet")
+    code, _, _ = run_command(capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet")
     assert code == 0
     before = (tmp_path / "x" / "parameters.npz").read_bytes()
-    code, out, err = cli(capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet")
+    code, out, err = run_command(capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet")
     assert_one_line_error(code, err, "corenn train: error:", "already exists", "--overwrite", "--resume")
     assert out == ""
     assert (tmp_path / "x" / "parameters.npz").read_bytes() == before
-    code, _, _ = cli(
+    code, _, _ = run_command(
         capsys, "train", "--out", tmp_path, "--name", "x", "--epochs", 1, "--quiet", "--overwrite", "--seed", 1
     )
     assert code == 0
@@ -132,8 +122,8 @@ def test_the_same_name_twice_is_refused_without_a_traceback(capsys, tmp_path, no
 
 
 def test_resume_extends_a_run(capsys, tmp_path, no_plots):
-    assert cli(capsys, "train", "--out", tmp_path, "--name", "r", "--epochs", 2, "--quiet")[0] == 0
-    code, out, _ = cli(capsys, "train", "--resume", tmp_path / "r", "--epochs", 3, "--json", "--quiet")
+    assert run_command(capsys, "train", "--out", tmp_path, "--name", "r", "--epochs", 2, "--quiet")[0] == 0
+    code, out, _ = run_command(capsys, "train", "--resume", tmp_path / "r", "--epochs", 3, "--json", "--quiet")
     assert code == 0
     result = last_json_line(out)
     assert result["epochs"] == 3 and result["run_dir"] == str(tmp_path / "r")
@@ -163,7 +153,7 @@ activation = "softmax"
 
 
 def test_train_from_a_config_file(capsys, tmp_path, no_plots, config_file):
-    code, out, _ = cli(capsys, "train", "--config", config_file(VALID), "--out", tmp_path, "--json", "--quiet")
+    code, out, _ = run_command(capsys, "train", "--config", config_file(VALID), "--out", tmp_path, "--json", "--quiet")
     assert code == 0 and last_json_line(out)["name"] == "from-file"
 
 
@@ -196,7 +186,7 @@ def test_bad_input_is_one_line_and_exit_1(capsys, tmp_path, config_file, argv, f
         "{bad_option}": config_file(VALID.replace("n_out =", "units = 3\nn_out ="), "bad_option.toml"),
     }
     argv = [str(files.get(arg, arg)) for arg in argv]
-    code, out, err = cli(capsys, "train", "--out", tmp_path / "runs", "--quiet", *argv)
+    code, out, err = run_command(capsys, "train", "--out", tmp_path / "runs", "--quiet", *argv)
     assert_one_line_error(code, err, "corenn train: error:", *fragments)
     assert out == ""
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
@@ -212,7 +202,7 @@ def test_bad_input_through_the_console_script_has_no_traceback(tmp_path):
 
 
 def test_sweep_json_names_the_best_by_validation_accuracy(capsys, tmp_path):
-    code, out, err = cli(capsys, "sweep", "--epochs", 20, "--json", "--out", tmp_path)
+    code, out, err = run_command(capsys, "sweep", "--epochs", 20, "--json", "--out", tmp_path)
     assert code == 0
     summary = last_json_line(out)
     rows = summary["rows"]
@@ -234,7 +224,7 @@ def test_sweep_json_names_the_best_by_validation_accuracy(capsys, tmp_path):
         assert (
             json.loads((Path(row["run_dir"]) / "metrics.json").read_text())[-1]["val_accuracy"] == row["val_accuracy"]
         )
-    code, out, _ = cli(capsys, "evaluate", best_run, "--json")  # no retraining needed
+    code, out, _ = run_command(capsys, "evaluate", best_run, "--json")  # no retraining needed
     assert code == 0 and last_json_line(out)["accuracy"] == best["test_accuracy"]
     plot = Path(summary["best_loss_plot"])
     assert plot.is_file() and plot.read_bytes().startswith(b"\x89PNG")
@@ -242,7 +232,9 @@ def test_sweep_json_names_the_best_by_validation_accuracy(capsys, tmp_path):
 
 
 def test_sweep_table_with_a_grid_from_the_command_line(capsys, tmp_path):
-    code, out, err = cli(capsys, "sweep", "--epochs", 5, "--lrs", "0.01,0.05", "--hidden", "4,8", "--out", tmp_path)
+    code, out, err = run_command(
+        capsys, "sweep", "--epochs", 5, "--lrs", "0.01,0.05", "--hidden", "4,8", "--out", tmp_path
+    )
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["lr", "hidden", "train_loss", "val_acc", "val_loss", "test_acc"]
@@ -269,18 +261,18 @@ def test_sweep_table_with_a_grid_from_the_command_line(capsys, tmp_path):
     ],
 )
 def test_sweep_grid_words_that_are_not_numbers_are_named(capsys, tmp_path, argv, fragment):
-    code, _, err = cli(capsys, "sweep", "--out", tmp_path, *argv)
+    code, _, err = run_command(capsys, "sweep", "--out", tmp_path, *argv)
     assert_one_line_error(code, err, "corenn sweep: error:", fragment)
     assert not any(tmp_path.iterdir())
 
 
 def test_sweep_refuses_bad_grids_and_an_existing_sweep(capsys, tmp_path):
-    code, _, err = cli(capsys, "sweep", "--lrs", "0,0.1", "--out", tmp_path)
+    code, _, err = run_command(capsys, "sweep", "--lrs", "0,0.1", "--out", tmp_path)
     assert_one_line_error(code, err, "corenn sweep: error:", "learning rates must be positive")
-    code, _, err = cli(capsys, "sweep", "--hidden", "0", "--out", tmp_path)
+    code, _, err = run_command(capsys, "sweep", "--hidden", "0", "--out", tmp_path)
     assert_one_line_error(code, err, "hidden sizes must be positive")
-    assert cli(capsys, "sweep", "--epochs", 1, "--lrs", "0.1", "--hidden", "4", "--out", tmp_path)[0] == 0
-    code, _, err = cli(capsys, "sweep", "--epochs", 1, "--lrs", "0.1", "--hidden", "4", "--out", tmp_path)
+    assert run_command(capsys, "sweep", "--epochs", 1, "--lrs", "0.1", "--hidden", "4", "--out", tmp_path)[0] == 0
+    code, _, err = run_command(capsys, "sweep", "--epochs", 1, "--lrs", "0.1", "--hidden", "4", "--out", tmp_path)
     assert_one_line_error(code, err, "already exists")
 
 
@@ -294,7 +286,7 @@ def plugin_by_distribution(plugins, distribution):
 
 
 def test_plugins_json_shows_the_builtins_as_the_core_and_nn_fc_components(capsys):
-    code, out, _ = cli(capsys, "plugins", "--json")
+    code, out, _ = run_command(capsys, "plugins", "--json")
     assert code == 0
     plugins = json.loads(out)
     core = plugin_by_distribution(plugins, "corenn")
@@ -323,7 +315,7 @@ def test_plugins_json_shows_the_builtins_as_the_core_and_nn_fc_components(capsys
 
 
 def test_plugins_table(capsys):
-    code, out, _ = cli(capsys, "plugins")
+    code, out, _ = run_command(capsys, "plugins")
     assert code == 0
     lines = out.splitlines()
     core_line = next(line for line in lines if line.startswith("corenn "))
@@ -345,7 +337,7 @@ class MirrorBackendWithoutShift:
 
 def test_plugins_table_names_the_backends_and_what_a_component_for_any_lacks_on_one(capsys):
     with plugins_in_use(plugin_system_from(MirrorBackendWithoutShift)):
-        code, out, _ = cli(capsys, "plugins")
+        code, out, _ = run_command(capsys, "plugins")
     assert code == 0
     lines = out.splitlines()
     backends, _, explanation = lines[-1].partition("; ")
@@ -356,14 +348,14 @@ def test_plugins_table_names_the_backends_and_what_a_component_for_any_lacks_on_
 
 
 def test_version_lists_the_plugins(capsys):
-    code, out, _ = cli(capsys, "--version")
+    code, out, _ = run_command(capsys, "--version")
     assert code == 0
     assert out.splitlines()[0] == f"corenn {corenn.__version__}"
     assert any("corenn-fc" in line for line in out.splitlines()[1:])
 
 
 def test_help_lists_the_commands(capsys):
-    code, out, _ = cli(capsys, "--help")
+    code, out, _ = run_command(capsys, "--help")
     assert code == 0
     for command in ("train", "sweep", "plugins", "gradcheck"):
         assert command in out
@@ -412,7 +404,7 @@ def test_listing_plugins_imports_no_torch(tmp_path):
 
 
 def test_gradcheck_of_a_layer_passes_and_prints_each_error(capsys):
-    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=3", "activation=tanh")
+    code, out, _ = run_command(capsys, "gradcheck", "layer", "fully_connected", "n_out=3", "activation=tanh")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("layer fully_connected (numpy), input (4, 5)")
@@ -423,7 +415,7 @@ def test_gradcheck_of_a_layer_passes_and_prints_each_error(capsys):
 
 
 def test_gradcheck_json(capsys):
-    code, out, _ = cli(
+    code, out, _ = run_command(
         capsys, "gradcheck", "layer", "fully_connected", "n_out=3", "activation=tanh", "--input-shape", "6,2", "--json"
     )
     assert code == 0
@@ -435,7 +427,7 @@ def test_gradcheck_json(capsys):
 
 @pytest.mark.parametrize(("kind", "name"), [("activation", "softmax"), ("loss", "cross_entropy"), ("loss", "l2")])
 def test_gradcheck_of_activations_and_losses(capsys, kind, name):
-    code, out, _ = cli(capsys, "gradcheck", kind, name, "--json")
+    code, out, _ = run_command(capsys, "gradcheck", kind, name, "--json")
     assert code == 0 and last_json_line(out)["passed"] is True
 
 
@@ -467,20 +459,22 @@ def broken_plugin_installed():
 
 
 def test_gradcheck_of_a_broken_third_party_component_exits_1(capsys, broken_plugin_installed):
-    code, out, _ = cli(capsys, "gradcheck", "activation", "broken_tanh")
+    code, out, _ = run_command(capsys, "gradcheck", "activation", "broken_tanh")
     assert code == 1
     assert "TOO LARGE" in out and out.splitlines()[-1].startswith("FAILED: largest relative error")
-    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "activation=broken_tanh", "--json")
+    code, out, _ = run_command(
+        capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "activation=broken_tanh", "--json"
+    )
     assert code == 1
     report = last_json_line(out)
     assert report["passed"] is False and report["max_error"] > 1e-3
-    code, out, _ = cli(capsys, "plugins", "--json")
+    code, out, _ = run_command(capsys, "plugins", "--json")
     broken = plugin_by_distribution(json.loads(out), "corenn-broken-example")
     assert broken["components"] == {"activation": ["broken_tanh"]} and broken["version"] == "9.9"
 
 
 def test_gradcheck_tolerance_decides_the_exit_code(capsys):
-    assert cli(capsys, "gradcheck", "activation", "tanh", "--tolerance", "0")[0] == 1
+    assert run_command(capsys, "gradcheck", "activation", "tanh", "--tolerance", "0")[0] == 1
 
 
 @pytest.mark.parametrize(
@@ -496,7 +490,7 @@ def test_gradcheck_tolerance_decides_the_exit_code(capsys):
     ],
 )
 def test_gradcheck_bad_input_is_one_line(capsys, argv, fragment):
-    code, _, err = cli(capsys, "gradcheck", *argv)
+    code, _, err = run_command(capsys, "gradcheck", *argv)
     assert_one_line_error(code, err, "corenn gradcheck: error:", fragment)
 
 
@@ -522,22 +516,26 @@ def test_gradcheck_passes_on_random_and_batch_statistics_layers(capsys, argv):
 
 
 def test_threads_flag_trains_records_the_cap_and_may_change_on_resume(capsys, tmp_path, no_plots):
-    assert cli(capsys, "train", "--out", tmp_path, "--name", "t", "--epochs", 2, "--threads", 1, "--quiet")[0] == 0
+    assert (
+        run_command(capsys, "train", "--out", tmp_path, "--name", "t", "--epochs", 2, "--threads", 1, "--quiet")[0] == 0
+    )
     assert "threads = 1" in (tmp_path / "t" / "config.toml").read_text()
-    code, out, _ = cli(capsys, "train", "--resume", tmp_path / "t", "--epochs", 3, "--threads", 2, "--json", "--quiet")
+    code, out, _ = run_command(
+        capsys, "train", "--resume", tmp_path / "t", "--epochs", 3, "--threads", 2, "--json", "--quiet"
+    )
     assert code == 0 and last_json_line(out)["epochs"] == 3
 
 
 @pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "-1"]])
 def test_threads_flag_must_be_positive(capsys, tmp_path, argv):
-    code, _, err = cli(capsys, "train", "--out", tmp_path, *argv)
+    code, _, err = run_command(capsys, "train", "--out", tmp_path, *argv)
     assert code == 1 and err.strip().splitlines() == [
         f"corenn train: error: --threads must be a positive integer, got {argv[1]}"
     ]
 
 
 def test_gradcheck_takes_options_after_flags(capsys):
-    code, out, _ = cli(
+    code, out, _ = run_command(
         capsys,
         "gradcheck",
         "layer",
@@ -554,20 +552,20 @@ def test_gradcheck_takes_options_after_flags(capsys):
     assert (
         out.splitlines()[1] == "  parameters moved to random values (seed 1); --initial-parameters checks them as made"
     )
-    code, _, err = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "--no-such-flag")
+    code, _, err = run_command(capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "--no-such-flag")
     assert code == 2 and "unrecognized arguments: --no-such-flag" in err
-    code, _, err = cli(capsys, "plugins", "n_out=2")
+    code, _, err = run_command(capsys, "plugins", "n_out=2")
     assert code == 2 and "unrecognized arguments: n_out=2" in err
 
 
 def test_gradcheck_at_the_initial_parameters_says_so(capsys):
-    code, out, _ = cli(capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "--initial-parameters")
+    code, out, _ = run_command(capsys, "gradcheck", "layer", "fully_connected", "n_out=2", "--initial-parameters")
     assert code == 0, out
     assert out.splitlines()[1] == "  parameters as the layer made them (--initial-parameters)"
 
 
 def test_plugins_check_builds_the_installed_components(capsys):
-    code, out, _ = cli(capsys, "plugins", "--check")
+    code, out, _ = run_command(capsys, "plugins", "--check")
     assert code == 0, out
     assert out.splitlines()[-1] == "check: every component imports and builds"
     # corenn-fc: its 12 components and, imported only, its 10 numpy kernels
@@ -575,6 +573,6 @@ def test_plugins_check_builds_the_installed_components(capsys):
     assert fc_check.startswith("    check        9 built, 13 imported only: ")
     assert "dropout_mask (a kernel, called by components); " in fc_check
     assert "; fully_connected (needs n_out); residual (needs layers); scale" in fc_check
-    code, out, _ = cli(capsys, "plugins", "--check", "--json")
+    code, out, _ = run_command(capsys, "plugins", "--check", "--json")
     fc = plugin_by_distribution(json.loads(out), "corenn-fc")
     assert {result["name"]: result["outcome"] for result in fc["check"]}["relu"] == "built"

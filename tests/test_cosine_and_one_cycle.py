@@ -80,7 +80,7 @@ def test_registered_with_total_steps_among_the_options(name):
         ("cosine", {"total_steps": 10, "warmup_steps": -1}, "option 'warmup_steps'"),
         ("one_cycle", {"total_steps": 100, "pct_start": 0}, r"option 'pct_start' must be a number in \(0, 1\)"),
         ("one_cycle", {"total_steps": 100, "pct_start": 1.0}, r"option 'pct_start' must be a number in \(0, 1\)"),
-        ("one_cycle", {"total_steps": 100, "div_factor": 0}, "option 'div_factor' must be a finite number > 0"),
+        ("one_cycle", {"total_steps": 100, "div_factor": 0}, "option 'div_factor' must be > 0, got 0.0"),
         ("one_cycle", {"total_steps": 100, "final_div_factor": -2}, "option 'final_div_factor'"),
         ("one_cycle", {"total_steps": 3}, "the peak's step"),
         ("one_cycle", {"total_steps": True}, "option 'total_steps' must be a positive int"),

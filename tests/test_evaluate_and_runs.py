@@ -6,11 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from corenn.cli import main
 from corenn.run.config import load_preset
 from corenn.run.evaluate import class_scores, confusion_matrix
 from corenn.run.train import train
-from corenn.testing import InterruptAtEpochEnd
+from corenn.testing import InterruptAtEpochEnd, run_command
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -19,15 +18,6 @@ def iris(epochs=15, **changes):
     data = load_preset("iris-ffnn").to_dict() | {"epochs": epochs} | changes
     data["layers"][0]["n_out"] = 8
     return data
-
-
-def cli(capsys, *argv):
-    try:
-        code = main([str(arg) for arg in argv])
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +46,7 @@ def test_confusion_matrix_and_scores_by_hand():
 def test_evaluate_json_agrees_with_the_runs_own_test_accuracy(runs, capsys):
     out, finished = runs
     run_dir = out / "iris-ffnn"
-    code, printed, _ = cli(capsys, "evaluate", run_dir, "--json")
+    code, printed, _ = run_command(capsys, "evaluate", run_dir, "--json")
     assert code == 0
     report = json.loads(printed)
     assert report["accuracy"] == pytest.approx(finished["test_accuracy"])
@@ -70,7 +60,7 @@ def test_evaluate_json_agrees_with_the_runs_own_test_accuracy(runs, capsys):
 
 def test_evaluate_prints_a_table_with_class_names_and_takes_the_best_parameters(runs, capsys, tmp_path):
     out, _ = runs
-    code, printed, _ = cli(
+    code, printed, _ = run_command(
         capsys, "evaluate", out / "iris-ffnn", "--which", "best", "--split", "val", "--plot", tmp_path / "c.png"
     )
     assert code == 0
@@ -93,14 +83,14 @@ def test_evaluate_prints_a_table_with_class_names_and_takes_the_best_parameters(
 def test_evaluate_bad_input_is_one_line(runs, capsys, tmp_path, argv, fragment):
     out, _ = runs
     places = {"{missing}": tmp_path / "nothing", "{run}": out / "iris-ffnn", "{cut}": out / "cut"}
-    code, _, err = cli(capsys, "evaluate", *[places.get(arg, arg) for arg in argv])
+    code, _, err = run_command(capsys, "evaluate", *[places.get(arg, arg) for arg in argv])
     assert code == 1 and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and fragment in err
 
 
 def test_runs_lists_each_run_with_its_status(runs, capsys):
     out, finished = runs
-    code, printed, _ = cli(capsys, "runs", out, "--json")
+    code, printed, _ = run_command(capsys, "runs", out, "--json")
     assert code == 0
     rows = {row["name"]: row for row in json.loads(printed)}
     assert {name: row["status"] for name, row in rows.items()} == {
@@ -114,21 +104,21 @@ def test_runs_lists_each_run_with_its_status(runs, capsys):
     history = json.loads((out / "iris-ffnn" / "metrics.json").read_text())
     assert done["best_val_accuracy"] == max(row["val_accuracy"] for row in history)
     assert rows["cut"]["epochs"] == 2 and rows["cut"]["test_accuracy"] is None
-    code, table, _ = cli(capsys, "runs", out)
+    code, table, _ = run_command(capsys, "runs", out)
     lines = table.splitlines()
     assert lines[0].split() == ["name", "dataset", "epochs", "best", "val", "test", "time", "status"]
     assert any(line.startswith("cut ") and line.endswith("interrupted") and " 2/15 " in line for line in lines)
 
 
 def test_runs_of_a_missing_folder_is_one_line(capsys, tmp_path):
-    code, _, err = cli(capsys, "runs", tmp_path / "nowhere")
+    code, _, err = run_command(capsys, "runs", tmp_path / "nowhere")
     assert code == 1 and "is not a folder" in err and len(err.strip().splitlines()) == 1
 
 
 def test_compare_overlays_the_runs_curves(runs, capsys, tmp_path):
     out, _ = runs
-    code, printed, _ = cli(capsys, "compare", out / "iris-ffnn", out / "cut", "--out", tmp_path / "curves.png")
+    code, printed, _ = run_command(capsys, "compare", out / "iris-ffnn", out / "cut", "--out", tmp_path / "curves.png")
     assert code == 0 and "wrote" in printed
     assert (tmp_path / "curves.png").read_bytes().startswith(PNG)
-    code, _, err = cli(capsys, "compare", out / "iris-ffnn", tmp_path / "nothing", "--out", tmp_path / "c.png")
+    code, _, err = run_command(capsys, "compare", out / "iris-ffnn", tmp_path / "nothing", "--out", tmp_path / "c.png")
     assert code == 1 and "is not a corenn run directory" in err

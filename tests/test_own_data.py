@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn.cli import main
 from corenn.data import image_folders
 from corenn.data.csv_table import load_csv, read_table
 from corenn.data.image_folders import load_image_folder
 from corenn.data.npz_arrays import load_npz
+from corenn.testing import run_command
 
 from own_data_files import digit_images, mlp_config, sklearn_data, write_csv, write_image_folder
 
@@ -49,15 +49,6 @@ def files(tmp_path_factory):
     return written
 
 
-def cli(capsys, *argv):
-    try:
-        code = main([str(arg) for arg in argv])
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 RUNS = [
     ("csv", "wine"),
     ("csv", "breast_cancer"),
@@ -76,7 +67,7 @@ def test_trains_on_real_data_through_the_cli(files, reader, name, tmp_path, caps
     flatten = reader != "csv" and name == "digits"
     config = tmp_path / "run.toml"
     config.write_text(mlp_config(f"{reader}-{name}", dataset, epochs=25 if name == "digits" else 40, flatten=flatten))
-    code, out, err = cli(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet", "--json")
+    code, out, err = run_command(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet", "--json")
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     print(f"{reader} {name}: test accuracy {result['test_accuracy']:.3f}")
@@ -92,7 +83,7 @@ def test_a_csv_run_predicts_new_rows_without_its_training_file(files, tmp_path, 
     shutil.copy(source, training)
     config = tmp_path / "wine.toml"
     config.write_text(mlp_config("wine", {"name": "csv", "path": training, "label": "label"}))
-    assert cli(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet")[0] == 0
+    assert run_command(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet")[0] == 0
     rows = list(csv.reader(source.open()))
     new = tmp_path / "new.csv"  # the columns shuffled and the label column dropped: matched by name
     header = rows[0][:-1]
@@ -103,7 +94,7 @@ def test_a_csv_run_predicts_new_rows_without_its_training_file(files, tmp_path, 
         for row in rows[1:6]:
             writer.writerow([row[i] for i in order])
     training.unlink()  # predicting needs the run only
-    code, out, err = cli(capsys, "predict", tmp_path / "runs" / "wine", "--input", new)
+    code, out, err = run_command(capsys, "predict", tmp_path / "runs" / "wine", "--input", new)
     assert code == 0, err
     table = list(csv.reader(io.StringIO(out)))
     assert table[0] == ["row", "prediction", "class_0", "class_1", "class_2"]
@@ -111,7 +102,7 @@ def test_a_csv_run_predicts_new_rows_without_its_training_file(files, tmp_path, 
     assert [r[1] for r in table[1:]] == [r[-1] for r in rows[1:6]]  # the first wines are class_0
     for r in table[1:]:
         assert abs(sum(float(p) for p in r[2:]) - 1) < 1e-5
-    code, out, _ = cli(capsys, "predict", tmp_path / "runs" / "wine", "--input", new, "--top-k", "2")
+    code, out, _ = run_command(capsys, "predict", tmp_path / "runs" / "wine", "--input", new, "--top-k", "2")
     table = list(csv.reader(io.StringIO(out)))
     assert table[0] == ["row", "prediction", "class_1", "probability_1", "class_2", "probability_2"]
     assert table[1][1] == table[1][2] and float(table[1][3]) >= float(table[1][5])
@@ -133,16 +124,16 @@ def test_an_image_run_predicts_one_image_and_a_folder(files, tmp_path, capsys, m
     config = tmp_path / "digits.toml"
     dataset = {"name": "image_folder", "root": root, "grayscale": True, "size": [8, 8]}
     config.write_text(mlp_config("digits", dataset, epochs=15, flatten=True))
-    assert cli(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet")[0] == 0
+    assert run_command(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet")[0] == 0
     run = tmp_path / "runs" / "digits"
-    code, out, err = cli(capsys, "predict", run, "--input", root / "3")
+    code, out, err = run_command(capsys, "predict", run, "--input", root / "3")
     assert code == 0, err
     table = list(csv.reader(io.StringIO(out)))
     assert table[0] == ["path", "prediction", *[str(d) for d in range(10)]]
     assert len(table) - 1 == len(list((root / "3").iterdir()))
     assert sum(r[1] == "3" for r in table[1:]) >= 0.9 * (len(table) - 1)
     one = sorted((root / "7").iterdir())[0]
-    code, out, _ = cli(capsys, "predict", run, "--input", one, "--out", tmp_path / "one.csv")
+    code, out, _ = run_command(capsys, "predict", run, "--input", one, "--out", tmp_path / "one.csv")
     assert code == 0 and "wrote 1 predictions" in out
     assert (tmp_path / "one.csv").read_text().splitlines()[1].startswith(f"{one},")
     model = corenn.load(run)
@@ -253,7 +244,7 @@ def test_the_recorded_standardisation_is_the_training_splits(files, tmp_path, ca
     path = files["csv", "breast_cancer"]["path"]
     config = tmp_path / "bc.toml"
     config.write_text(mlp_config("bc", {"name": "csv", "path": path}, epochs=1))
-    assert cli(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet")[0] == 0
+    assert run_command(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet")[0] == 0
     recorded = json.loads((tmp_path / "runs" / "bc" / "preprocessing.json").read_text())["standardize"]
     splits = load_csv(path=str(path))
     np.testing.assert_array_equal(recorded["mean"], splits.train.X.mean(axis=0))  # exactly: JSON keeps every bit
@@ -262,7 +253,7 @@ def test_the_recorded_standardisation_is_the_training_splits(files, tmp_path, ca
 
 
 def test_a_run_recorded_without_preprocessing_refits_it_from_its_data_set(tmp_path, capsys, no_plots):
-    assert cli(capsys, "train", "--out", tmp_path / "runs", "--epochs", 20, "--quiet")[0] == 0
+    assert run_command(capsys, "train", "--out", tmp_path / "runs", "--epochs", 20, "--quiet")[0] == 0
     run = tmp_path / "runs" / "iris-ffnn"
     recorded = corenn.load(run)
     (run / "preprocessing.json").unlink()  # as an older corenn left it
@@ -276,9 +267,9 @@ def test_evaluate_on_labelled_files_a_csv_and_a_folder_of_class_folders(files, t
     monkeypatch.setenv("CORENN_CACHE_DIR", str(tmp_path / "cache"))
     wine = tmp_path / "wine.toml"
     wine.write_text(mlp_config("wine", {"name": "csv", "path": files["csv", "wine"]["path"], "label": "label"}))
-    assert cli(capsys, "train", "--config", wine, "--out", tmp_path / "runs", "--quiet")[0] == 0
+    assert run_command(capsys, "train", "--config", wine, "--out", tmp_path / "runs", "--quiet")[0] == 0
     run = tmp_path / "runs" / "wine"
-    code, out, err = cli(capsys, "evaluate", run, "--input", files["csv", "wine"]["path"], "--json")
+    code, out, err = run_command(capsys, "evaluate", run, "--input", files["csv", "wine"]["path"], "--json")
     assert code == 0, err
     report = json.loads(out)
     model = corenn.load(run)
@@ -292,8 +283,8 @@ def test_evaluate_on_labelled_files_a_csv_and_a_folder_of_class_folders(files, t
     root = files["image_folder", "digits"]["root"]
     dataset = {"name": "image_folder", "root": root, "grayscale": True, "size": [8, 8]}
     digits.write_text(mlp_config("digits", dataset, epochs=15, flatten=True))
-    assert cli(capsys, "train", "--config", digits, "--out", tmp_path / "runs", "--quiet")[0] == 0
-    code, out, err = cli(capsys, "evaluate", tmp_path / "runs" / "digits", "--input", root)
+    assert run_command(capsys, "train", "--config", digits, "--out", tmp_path / "runs", "--quiet")[0] == 0
+    code, out, err = run_command(capsys, "evaluate", tmp_path / "runs" / "digits", "--input", root)
     assert code == 0, err
     assert out.startswith(
         f"{tmp_path / 'runs' / 'digits'} (last parameters) on {root} input: 1797 samples, accuracy 0.9"
@@ -303,7 +294,7 @@ def test_evaluate_on_labelled_files_a_csv_and_a_folder_of_class_folders(files, t
     unlabelled = tmp_path / "unlabelled"
     unlabelled.mkdir()
     shutil.copy(sorted((root / "3").iterdir())[0], unlabelled / "one.png")
-    code, _, err = cli(capsys, "evaluate", tmp_path / "runs" / "digits", "--input", unlabelled)
+    code, _, err = run_command(capsys, "evaluate", tmp_path / "runs" / "digits", "--input", unlabelled)
     assert code == 1
     assert err.strip().splitlines() == [
         f"corenn evaluate: error: input {unlabelled} holds no labels to evaluate against: give a folder of class "

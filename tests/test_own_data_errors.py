@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corenn.cli import main
+from corenn.testing import run_command
 
 from own_data_files import mlp_config
 
@@ -18,17 +18,8 @@ def in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.setenv("CORENN_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def cli(capsys, *argv):
-    try:
-        code = main([str(arg) for arg in argv])
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def one_line_error(capsys, argv, *fragments):
-    code, _, err = cli(capsys, *argv)
+    code, _, err = run_command(capsys, *argv)
     assert code == 1, err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip()]
@@ -142,7 +133,7 @@ def test_images_of_different_sizes_need_size(tmp_path, capsys):
     argv = train_argv(tmp_path, {"name": "image_folder", "root": root, "grayscale": True}, flatten=True)
     one_line_error(capsys, argv, "images differ in size", "7x9", "dataset.size")
     argv = train_argv(tmp_path, {"name": "image_folder", "root": root, "grayscale": True, "size": [6, 6]}, flatten=True)
-    assert cli(capsys, *argv)[0] == 0
+    assert run_command(capsys, *argv)[0] == 0
 
 
 class _Touch:
@@ -170,7 +161,7 @@ def test_an_npz_with_pickled_objects_is_refused_unread(tmp_path, capsys):
 def table_run(tmp_path, capsys, no_plots):
     path = tmp_path / "data.csv"
     path.write_text(GOOD_ROWS)
-    assert cli(capsys, *train_argv(tmp_path, {"name": "csv", "path": path}, name="table"))[0] == 0
+    assert run_command(capsys, *train_argv(tmp_path, {"name": "csv", "path": path}, name="table"))[0] == 0
     return tmp_path / "runs" / "table"
 
 
@@ -192,7 +183,7 @@ def test_predict_input_with_the_wrong_number_of_features(tmp_path, capsys, table
 def test_predict_input_with_the_wrong_image_shape(tmp_path, capsys, no_plots):
     root = image_folder(tmp_path)
     argv = train_argv(tmp_path, {"name": "image_folder", "root": root, "grayscale": True}, name="pics", flatten=True)
-    assert cli(capsys, *argv)[0] == 0
+    assert run_command(capsys, *argv)[0] == 0
     run = tmp_path / "runs" / "pics"
     write_images(tmp_path / "other", count=1, size=(10, 8))
     one_line_error(capsys, ["predict", run, "--input", tmp_path / "other"], "0.png is 8x10", "takes 6x6 images")

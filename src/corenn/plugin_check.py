@@ -11,12 +11,10 @@ only imported: building one loads (or downloads) its data. A component written o
 backend (``backend="any"``) is built for each backend that has the kernels it needs.
 """
 
-import inspect
-
 import attrs
 
 from corenn.errors import ConfigError, CorennError, PluginError, UnknownComponentError
-from corenn.registry import ANY_BACKEND, factory_signature
+from corenn.registry import ANY_BACKEND, required_option_names
 
 IMPORT_ONLY_KINDS = ("dataset", "kernel")
 
@@ -42,20 +40,6 @@ class CheckResult:
         return attrs.asdict(self)
 
 
-def required_options(factory):
-    """Names of the factory's parameters that have no default (``()`` when it cannot tell)."""
-    try:
-        signature = factory_signature(factory)
-    except (TypeError, ValueError):
-        return ()
-    return tuple(
-        parameter.name
-        for parameter in signature.parameters.values()
-        if parameter.default is inspect.Parameter.empty
-        and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    )
-
-
 def check_component(registry, entry):
     """Import one registration's factory and build it with its defaults where it has them."""
     fields = dict(
@@ -68,7 +52,7 @@ def check_component(registry, entry):
     if entry.kind in IMPORT_ONLY_KINDS:
         why = "a data set, not loaded" if entry.kind == "dataset" else "a kernel, called by components"
         return CheckResult(**fields, outcome="imported", why_not_built=why)
-    needed = required_options(factory)
+    needed = required_option_names(factory)
     if needed:
         return CheckResult(**fields, outcome="imported", why_not_built=f"needs {', '.join(needed)}")
     backends = _backends_to_build_on(registry, entry)

@@ -673,6 +673,19 @@ class InterruptAtEpochEnd:
             raise KeyboardInterrupt
 
 
+def run_command(capsys, *argv):
+    """``(exit code, stdout, stderr)`` of ``corenn *argv`` run in this process; ``capsys`` is
+    pytest's fixture that captures the output. Arguments may be paths or numbers."""
+    from corenn.cli import main
+
+    try:
+        code = main([str(arg) for arg in argv])
+    except SystemExit as exit:
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def trainer_for(config, *, data_dir=None):
     """The trainer that a run of ``config`` (a loaded config, :mod:`corenn.run.config`) would use,
     with no run folder: it records and prints nothing.

@@ -43,6 +43,7 @@ import numbers
 import numpy as np
 
 from corenn.errors import ConfigError, ShapeError
+from corenn.nn.options import finite_number, positive_number
 
 RELU_GAIN = math.sqrt(2.0)
 MAX_ARRAY_VALUES = 2**28
@@ -120,23 +121,9 @@ def _as_shape(shape):
     return dims
 
 
-def _number(name, value):
-    """``value`` as a finite float, or a ConfigError naming the option."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"option {name!r} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _positive(name, value):
-    value = _number(name, value)
-    if value <= 0:
-        raise ConfigError(f"option {name!r} must be > 0, got {value!r}")
-    return value
-
-
 def _gain(gain, default):
     """The explicit ``gain`` if given (checked > 0), else ``default``."""
-    return default if gain is None else _positive("gain", gain)
+    return default if gain is None else positive_number("gain", gain)
 
 
 def _draw(shape, rng, sample):
@@ -167,7 +154,7 @@ def ones(activation=None):
 
 def constant(activation=None, value=0.5):
     """Every entry equal to ``value``."""
-    value = _number("value", value)
+    value = finite_number("value", value)
     return lambda shape, rng=None: _draw(shape, rng, lambda s, r: np.full(s, value))
 
 
@@ -189,7 +176,7 @@ def identity(activation=None, gain=None):
 
 def uniform(activation=None, low=-1.0, high=1.0):
     """Uniform on ``[low, high)``."""
-    low, high = _number("low", low), _number("high", high)
+    low, high = finite_number("low", low), finite_number("high", high)
     if not low < high:
         raise ConfigError(f"option 'low' must be less than option 'high', got low={low!r}, high={high!r}")
     return lambda shape, rng=None: _draw(shape, rng, lambda s, r: r.uniform(low, high, s))
@@ -197,7 +184,7 @@ def uniform(activation=None, low=-1.0, high=1.0):
 
 def normal(activation=None, mean=0.0, std=1.0):
     """Normal with ``mean`` and standard deviation ``std`` (> 0; use ``constant`` for a fixed value)."""
-    mean, std = _number("mean", mean), _positive("std", std)
+    mean, std = finite_number("mean", mean), positive_number("std", std)
     return lambda shape, rng=None: _draw(shape, rng, lambda s, r: r.normal(mean, std, s))
 
 
@@ -208,10 +195,10 @@ def sparse(activation=None, sparsity=0.1, std=0.01):
     weight ``(kh * kw * C_in, C_out)``, so each output channel gets its share of zeros among all
     its inputs. Which rows are zero is drawn independently for each column.
     """
-    sparsity = _number("sparsity", sparsity)
+    sparsity = finite_number("sparsity", sparsity)
     if not 0.0 <= sparsity <= 1.0:
         raise ConfigError(f"option 'sparsity' must be in [0, 1], got {sparsity!r}")
-    std = _positive("std", std)
+    std = positive_number("std", std)
 
     def init(shape, rng=None):
         shape = _as_shape(shape)

@@ -51,42 +51,30 @@ import numbers
 from corenn.errors import ConfigError, CorruptFileError
 from corenn.nn.kernels import OnBackend, array_namespace, device_of
 from corenn.nn.optimizer_kernels import optimizer_clip_by_norm
+from corenn.nn.options import finite_number, positive_number
 
 SLOT_SEPARATOR = "/"
 # Clipping numpy gradients, by its name before kernels (the numpy backend's kernel itself).
 clip_by_norm = optimizer_clip_by_norm
 
 
-def _number(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"option {name!r} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _positive(name, value):
-    value = _number(name, value)
-    if value <= 0:
-        raise ConfigError(f"option {name!r} must be > 0, got {value!r}")
-    return value
-
-
 def _in_unit_interval(name, value):
     """A value in [0, 1): a decay rate for momentum or a moment estimate."""
-    value = _number(name, value)
+    value = finite_number(name, value)
     if not 0.0 <= value < 1.0:
         raise ConfigError(f"option {name!r} must be in [0, 1), got {value!r}")
     return value
 
 
 def _non_negative(name, value):
-    value = _number(name, value)
+    value = finite_number(name, value)
     if value < 0:
         raise ConfigError(f"option {name!r} must be >= 0 (0 turns it off), got {value!r}")
     return value
 
 
 def _optional_positive(name, value):
-    return None if value is None else _positive(name, value)
+    return None if value is None else positive_number(name, value)
 
 
 def check_lr_scale(lr_scale):
@@ -218,7 +206,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, clip_norm=None, weight_decay=0.0, nesterov=False):
         super().__init__()
-        self.lr = _positive("lr", lr)
+        self.lr = positive_number("lr", lr)
         self.momentum = _in_unit_interval("momentum", momentum)
         self.clip_norm = _optional_positive("clip_norm", clip_norm)
         self.weight_decay = _non_negative("weight_decay", weight_decay)
@@ -276,10 +264,10 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, clip_norm=None, weight_decay=0.0):
         super().__init__()
-        self.lr = _positive("lr", lr)
+        self.lr = positive_number("lr", lr)
         self.beta1 = _in_unit_interval("beta1", beta1)
         self.beta2 = _in_unit_interval("beta2", beta2)
-        self.epsilon = _positive("epsilon", epsilon)
+        self.epsilon = positive_number("epsilon", epsilon)
         self.clip_norm = _optional_positive("clip_norm", clip_norm)
         self.weight_decay = _non_negative("weight_decay", weight_decay)
 

@@ -10,12 +10,7 @@ import math
 import numbers
 
 from corenn.errors import ConfigError
-
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"option {name!r} must be a finite number > 0, got {value!r}")
-    return float(value)
+from corenn.nn.options import positive_number
 
 
 def _check_step(step):
@@ -28,7 +23,7 @@ class Constant:
     """The same learning rate at every step."""
 
     def __init__(self, initial_lr):
-        self.initial_lr = _positive("initial_lr", initial_lr)
+        self.initial_lr = positive_number("initial_lr", initial_lr)
 
     def __call__(self, step):
         _check_step(step)
@@ -47,8 +42,8 @@ class Exponential:
     """
 
     def __init__(self, initial_lr, decay=0.1, stage_length=500, staircase=False):
-        self.initial_lr = _positive("initial_lr", initial_lr)
-        self.decay = _positive("decay", decay)
+        self.initial_lr = positive_number("initial_lr", initial_lr)
+        self.decay = positive_number("decay", decay)
         if self.decay > 1:
             raise ConfigError(f"option 'decay' must be in (0, 1] (1 keeps the rate constant), got {decay!r}")
         if isinstance(stage_length, bool) or not isinstance(stage_length, numbers.Integral) or stage_length <= 0:
@@ -96,7 +91,7 @@ class Cosine:
     """
 
     def __init__(self, initial_lr, total_steps, min_lr=0.0, warmup_steps=0):
-        self.initial_lr = _positive("initial_lr", initial_lr)
+        self.initial_lr = positive_number("initial_lr", initial_lr)
         self.total_steps = _positive_int("total_steps", total_steps, "optimizer updates in the whole run")
         if isinstance(min_lr, bool) or not isinstance(min_lr, numbers.Real) or not 0 <= min_lr <= self.initial_lr:
             raise ConfigError(
@@ -151,15 +146,15 @@ class OneCycle:
     """
 
     def __init__(self, initial_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4, anneal="cos"):
-        self.initial_lr = _positive("initial_lr", initial_lr)
+        self.initial_lr = positive_number("initial_lr", initial_lr)
         self.total_steps = _positive_int("total_steps", total_steps, "optimizer updates in the whole run")
         if isinstance(pct_start, bool) or not isinstance(pct_start, numbers.Real) or not 0 < pct_start < 1:
             raise ConfigError(
                 f"option 'pct_start' must be a number in (0, 1) (the rising part of the cycle), got {pct_start!r}"
             )
         self.pct_start = float(pct_start)
-        self.div_factor = _positive("div_factor", div_factor)
-        self.final_div_factor = _positive("final_div_factor", final_div_factor)
+        self.div_factor = positive_number("div_factor", div_factor)
+        self.final_div_factor = positive_number("final_div_factor", final_div_factor)
         if not isinstance(anneal, str) or anneal not in ANNEALING:
             raise ConfigError(f"option 'anneal' must be one of {', '.join(map(repr, ANNEALING))}, got {anneal!r}")
         self.anneal = anneal
