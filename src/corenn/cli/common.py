@@ -59,6 +59,22 @@ def load_run_config(args, **overrides):
     )
 
 
+def add_trained_run_arguments(parser):
+    """What every command reading a trained run takes (``predict``, ``evaluate``): which
+    parameters, where the data live, the device and the batch size of the forward passes."""
+    parser.add_argument(
+        "--which",
+        choices=("last", "best"),
+        default="last",
+        help="the parameters to use: the last epoch's (parameters.npz) or the best validation epoch's (best.npz)",
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"
+    )
+    parser.add_argument("--device", help="device for backends that have several (cpu, cuda, auto; default: the run's)")
+    parser.add_argument("--batch-size", type=int, default=1024, help="samples per forward pass (default: 1024)")
+
+
 def print_json(value):
     print(json.dumps(value), flush=True)
 

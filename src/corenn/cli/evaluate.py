@@ -5,6 +5,8 @@ HELP = "evaluate a trained run on a split: accuracy, per-class precision/recall,
 
 
 def add_arguments(parser):
+    from corenn.cli.common import add_trained_run_arguments
+
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory that corenn train created")
     parser.add_argument(
         "--input",
@@ -15,19 +17,9 @@ def add_arguments(parser):
     parser.add_argument("--dataset", help="the data set to evaluate on (default: the one the run was trained on)")
     parser.add_argument("--split", default="test", help="which split: train, val or test (default: test)")
     parser.add_argument(
-        "--which",
-        choices=("last", "best"),
-        default="last",
-        help="the parameters: the last epoch's (parameters.npz) or the best validation epoch's (best.npz)",
-    )
-    parser.add_argument(
         "--plot", metavar="FILE", help="where to draw the confusion matrix (default: RUN_DIR/confusion.png)"
     )
-    parser.add_argument(
-        "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"
-    )
-    parser.add_argument("--device", help="device for backends that have several (cpu, cuda, auto; default: the run's)")
-    parser.add_argument("--batch-size", type=int, default=1024, help="samples per forward pass (default: 1024)")
+    add_trained_run_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 

@@ -6,6 +6,8 @@ HELP = "a trained run's predictions: for a data set's split, or for new samples 
 
 
 def add_arguments(parser):
+    from corenn.cli.common import add_trained_run_arguments
+
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory that corenn train created")
     parser.add_argument(
         "--input",
@@ -23,17 +25,7 @@ def add_arguments(parser):
         metavar="FILE",
         help="the CSV file to write (default: predictions-<dataset>-<split>.csv in RUN_DIR; with --input, standard output)",
     )
-    parser.add_argument(
-        "--which",
-        choices=("last", "best"),
-        default="last",
-        help="the parameters to use: the last epoch's (parameters.npz) or the best validation epoch's (best.npz)",
-    )
-    parser.add_argument(
-        "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"
-    )
-    parser.add_argument("--device", help="device for backends that have several (cpu, cuda, auto; default: the run's)")
-    parser.add_argument("--batch-size", type=int, default=1024, help="samples per forward pass (default: 1024)")
+    add_trained_run_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print a summary as one JSON object")
 
 
