@@ -15,8 +15,8 @@ import os
 import attrs
 
 from corenn.errors import ConfigError, CorennError
+from corenn.run.arrays import TORCH_INSTALL
 
-TORCH_DISTRIBUTED_INSTALL = "pip install torch==2.14.1 corenn-torch (from a checkout: pip install -e plugins/nn-torch)"
 TIMEOUT_VARIABLE = "CORENN_DISTRIBUTED_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 300
 
@@ -124,12 +124,12 @@ def start_process_group(launch, arrays):
     except ImportError as exc:
         raise ConfigError(
             f"training on {launch.world_size} processes needs PyTorch and corenn-torch ({exc}); "
-            f"install them: {TORCH_DISTRIBUTED_INSTALL}"
+            f"install them: {TORCH_INSTALL}"
         ) from exc
     if group is None:
         raise ConfigError(
             f"training on {launch.world_size} processes (WORLD_SIZE={launch.world_size}) needs a plugin with a "
-            f"process group (the corenn_process_group hook), such as corenn-torch: {TORCH_DISTRIBUTED_INSTALL}"
+            f"process group (the corenn_process_group hook), such as corenn-torch: {TORCH_INSTALL}"
         )
     return group
 

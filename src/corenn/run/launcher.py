@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from corenn.errors import ConfigError
+from corenn.run.arrays import TORCH_INSTALL
 
 LAUNCHER_FLAGS = ("--nproc", "--master-port")
 
@@ -82,8 +83,7 @@ def launch_on_this_machine(argv, nproc, port=None):
         raise ConfigError("--nproc starts torchrun; a process already started by torchrun must not have it")
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("corenn_torch") is None:
         raise ConfigError(
-            "--nproc starts the processes with torchrun, which needs PyTorch and corenn-torch: "
-            "pip install torch==2.14.1 corenn-torch (from a checkout: pip install -e plugins/nn-torch)"
+            f"--nproc starts the processes with torchrun, which needs PyTorch and corenn-torch: {TORCH_INSTALL}"
         )
     if port is None:
         port = free_port()
