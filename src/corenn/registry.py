@@ -189,13 +189,14 @@ class Registry:
             if ("kernel", kernel, backend) not in self._entries and ("kernel", kernel, ANY_BACKEND) not in self._entries
         ]
 
-    def serves(self, entry, backend):
-        """Whether ``entry`` can be built for ``backend``: its own, or "any" with the kernels there."""
+    def serves(self, entry, backend, backends=None):
+        """Whether ``entry`` can be built for ``backend``: its own, or "any" with the kernels there
+        (``backends``: :meth:`backends`, when the caller has it already)."""
         if entry.backend == backend:
             return True
         return (
             entry.backend == ANY_BACKEND
-            and backend in self.backends()
+            and backend in (self.backends() if backends is None else backends)
             and (entry.kind, entry.name, backend) not in self._entries
             and not self.missing_kernels(entry, backend)
         )
@@ -203,10 +204,11 @@ class Registry:
     def entries(self, kind=None, backend=None):
         """Registrations, sorted by kind, name and backend, optionally of one kind / backend (the
         components for backend "any" that serve it included)."""
+        backends = self.backends() if backend is not None else None
         return [
             entry
             for key, entry in sorted(self._entries.items())
-            if (kind is None or entry.kind == kind) and (backend is None or self.serves(entry, backend))
+            if (kind is None or entry.kind == kind) and (backend is None or self.serves(entry, backend, backends))
         ]
 
     def names(self, kind, backend=None):

@@ -144,3 +144,10 @@ class OnBackend:
         attributes) instead of its backend's: a data-parallel run gives its batch-norm layers
         kernels that take their statistics over every rank's share of the batch."""
         self._replaced_kernels = kernels
+
+    def _as_float_on(self, value, device):
+        """``value`` as a floating array of this component's backend: an array of the backend's
+        own library stays where it is (the caller checks its device), anything else (a numpy
+        batch for a torch component, a list) is made on ``device``."""
+        own = type(value).__module__.partition(".")[0] == self.backend
+        return self.kernels.as_float_array(value, device=None if own else device)

@@ -109,17 +109,14 @@ class Layer(OnBackend):
         array of another library is converted and moved there; one of this backend on another
         device is an error, see :func:`check_same_device`)."""
         device = self.device
-        if device is None or _library(X) == self.backend:
-            X = self.kernels.as_float_array(X)
-        else:
-            X = self.kernels.as_float_array(X, device=device)
+        X = self._as_float_on(X, device)
         if device is not None:
             check_same_device(self.name, X, device)
         return X
 
     def _gradient_input(self, dLdY, device):
         """``dLdY`` as a floating array on the forward pass's ``device``."""
-        dLdY = self.kernels.as_float_array(dLdY, device=None if _library(dLdY) == self.backend else device)
+        dLdY = self._as_float_on(dLdY, device)
         check_same_device(f"{self.name} backward", dLdY, device)
         return dLdY
 
@@ -199,11 +196,6 @@ class Activation(OnBackend):
 def _zeros_like(value):
     """Zeros of ``value``'s shape, dtype and device."""
     return array_namespace(value).zeros_like(value)
-
-
-def _library(array):
-    """The top-level module of an array's type: ``"numpy"``, ``"torch"``, ..."""
-    return type(array).__module__.partition(".")[0]
 
 
 def check_same_device(component, array, expected_device):

@@ -203,31 +203,19 @@ class Trainer:
                 with self._changing_state():
                     self._data_parallel_step(train, order, batch_number, n_batches, epoch)
                 continue
-            start = batch_number * self.batch_size
-            index = order[start : start + self.batch_size]
-            batch_size = len(index)
-            X, Y = train.X[index], train.Y[index]
             if forward_changes_state:
                 self.changing_state = True  # reset by the update's block below
-            if self.augment:
-                sample_indices = progress.order[start : start + self.batch_size]  # on the host, for "alternate" flips
-                X = augment_batch(X, self.augment_rng, self.arrays, **self.augment, indices=sample_indices, epoch=epoch)
+            index, X = self._global_batch(train, order, batch_number, epoch)
+            Y = train.Y[index]
             Y_hat = self.run.model.forward(X)
             loss = float(self.loss.forward(Y, Y_hat))
             self._check_divergence(loss, Y_hat, epoch, batch_number, n_batches)
             self.run.model.backward(self.loss.backward(Y, Y_hat))
             with self._changing_state():
                 self.update()
-                self.run.step_losses.append(loss)
-                self.run.step_learning_rates.append(float(self.optimizer.lr))
-                progress.loss_sum += loss * batch_size
                 correct = self.arrays.count_correct(Y_hat, train.labels[index])
-                progress.correct += correct
-                progress.seen += batch_size
-                progress.next_batch = batch_number + 1
-            if self._step_hook:
-                step_metrics = {"loss": loss, "accuracy": int(correct) / batch_size, "learning_rate": self.optimizer.lr}
-                self._hook("corenn_step_end", step=self.run.step, metrics=step_metrics)
+                self._record_step(loss, correct, len(index), batch_number)
+            self._report_step(loss, correct, len(index))
         return {
             "epoch": epoch,
             "train_loss": progress.loss_sum / progress.seen,
@@ -239,14 +227,8 @@ class Trainer:
         (augmented as one process would augment the whole batch), its gradients scaled by its
         share of the batch's samples, then one all-reduce of the gradients with the loss and the
         correct count, the same update on every rank. Sums are reordered, nothing else."""
-        progress = self.epoch_progress
-        start = batch_number * self.batch_size
-        index = order[start : start + self.batch_size]
+        index, X = self._global_batch(train, order, batch_number, epoch)
         batch_size = len(index)
-        X = train.X[index]
-        if self.augment:
-            sample_indices = progress.order[start : start + self.batch_size]
-            X = augment_batch(X, self.augment_rng, self.arrays, **self.augment, indices=sample_indices, epoch=epoch)
         low, high = share(batch_size, self.group.rank, self.group.world_size)
         model = self.run.model
         gradients = model.named_gradients()
@@ -267,14 +249,37 @@ class Trainer:
         # the gradients have the predictions' dtype, which is all the ceiling depends on
         self._check_divergence(loss, next(iter(gradients.values())), epoch, batch_number, n_batches)
         self.update()
+        correct = int(round(correct))  # summed in the gradients' dtype: a float holding a count
+        self._record_step(loss, correct, batch_size, batch_number)
+        self._report_step(loss, correct, batch_size)
+
+    def _global_batch(self, train, order, batch_number, epoch):
+        """Batch ``batch_number`` of the epoch's ``order``: its sample indices, and its inputs
+        augmented as one process augments them (the draws advance ``augment_rng``)."""
+        start = batch_number * self.batch_size
+        index = order[start : start + self.batch_size]
+        X = train.X[index]
+        if self.augment:
+            # the indices on the host, where "alternate" flips read them
+            sample_indices = self.epoch_progress.order[start : start + self.batch_size]
+            X = augment_batch(X, self.augment_rng, self.arrays, **self.augment, indices=sample_indices, epoch=epoch)
+        return index, X
+
+    def _record_step(self, loss, correct, batch_size, batch_number):
+        """After an update: the step's loss and learning rate, and the epoch's running totals
+        (``correct`` may stay on the device: the epoch's end reads it once)."""
+        progress = self.epoch_progress
         self.run.step_losses.append(loss)
         self.run.step_learning_rates.append(float(self.optimizer.lr))
         progress.loss_sum += loss * batch_size
-        progress.correct += int(round(correct))
+        progress.correct += correct
         progress.seen += batch_size
         progress.next_batch = batch_number + 1
+
+    def _report_step(self, loss, correct, batch_size):
+        """The step's loss, accuracy and learning rate to ``corenn_step_end``, when a plugin listens."""
         if self._step_hook:
-            step_metrics = {"loss": loss, "accuracy": round(correct) / batch_size, "learning_rate": self.optimizer.lr}
+            step_metrics = {"loss": loss, "accuracy": int(correct) / batch_size, "learning_rate": self.optimizer.lr}
             self._hook("corenn_step_end", step=self.run.step, metrics=step_metrics)
 
     def _agree_across_ranks(self, epoch):

@@ -18,15 +18,10 @@ LAYERS = {
         ("conv2d_forward", "conv2d_backward", "patch_whitening_covariance"),
     ),
 }
+# numpy's kernels for them (corenn_conv.kernels): every kernel they list, once.
 KERNELS = {
-    name: f"corenn_conv.kernels:{name}"
-    for name in (
-        "conv2d_forward",
-        "conv2d_backward",
-        "pool2d_forward",
-        "pool2d_backward",
-        "patch_whitening_covariance",
-    )
+    kernel: f"corenn_conv.kernels:{kernel}"
+    for kernel in dict.fromkeys(kernel for _, kernels in LAYERS.values() for kernel in kernels)
 }
 
 

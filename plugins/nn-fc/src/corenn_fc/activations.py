@@ -18,12 +18,10 @@ from corenn.nn.kernels import array_namespace, device_of
 from corenn.nn.layers import Activation
 
 
-def _float_pair(kernels, Z, dY):
-    """``Z`` and ``dY`` as floating arrays of the backend of ``kernels``, ``dY`` on ``Z``'s device."""
-    Z = kernels.as_float_array(Z)
-    if type(dY) is type(Z):  # an array of the backend stays where it is
-        return Z, kernels.as_float_array(dY)
-    return Z, kernels.as_float_array(dY, device=device_of(Z))
+def _float_pair(activation, Z, dY):
+    """``Z`` and ``dY`` as floating arrays of the activation's backend, ``dY`` on ``Z``'s device."""
+    Z = activation.kernels.as_float_array(Z)
+    return Z, activation._as_float_on(dY, device_of(Z))
 
 
 class Linear(Activation):
@@ -35,7 +33,7 @@ class Linear(Activation):
         return self.kernels.as_float_array(Z)
 
     def backward(self, Z, dY):
-        return _float_pair(self.kernels, Z, dY)[1]
+        return _float_pair(self, Z, dY)[1]
 
 
 class Sigmoid(Activation):
@@ -49,7 +47,7 @@ class Sigmoid(Activation):
 
     def backward(self, Z, dY):
         kernels = self.kernels
-        Z, dY = _float_pair(kernels, Z, dY)
+        Z, dY = _float_pair(self, Z, dY)
         Y = kernels.sigmoid_forward(Z)
         return dY * Y * (1 - Y)
 
@@ -65,7 +63,7 @@ class Tanh(Activation):
         return array_namespace(Z).tanh(Z)
 
     def backward(self, Z, dY):
-        Z, dY = _float_pair(self.kernels, Z, dY)
+        Z, dY = _float_pair(self, Z, dY)
         Y = array_namespace(Z).tanh(Z)
         return dY * (1 - Y * Y)
 
@@ -80,7 +78,7 @@ class ArcTan(Activation):
         return array_namespace(Z).atan(Z)
 
     def backward(self, Z, dY):
-        Z, dY = _float_pair(self.kernels, Z, dY)
+        Z, dY = _float_pair(self, Z, dY)
         with np.errstate(over="ignore"):  # Z * Z = inf for huge Z gives the right limit, 0
             return dY / (1 + Z * Z)
 
@@ -98,7 +96,7 @@ class ReLU(Activation):
 
     def backward(self, Z, dY):
         kernels = self.kernels
-        return kernels.relu_backward(*_float_pair(kernels, Z, dY))
+        return kernels.relu_backward(*_float_pair(self, Z, dY))
 
 
 class GELU(Activation):
@@ -122,7 +120,7 @@ class GELU(Activation):
 
     def backward(self, Z, dY):
         kernels = self.kernels
-        return kernels.gelu_backward(*_float_pair(kernels, Z, dY))
+        return kernels.gelu_backward(*_float_pair(self, Z, dY))
 
 
 class Softmax(Activation):
@@ -139,6 +137,6 @@ class Softmax(Activation):
         # The Jacobian of row y = softmax(z) is diag(y) - y y^T, so J^T dy = y * (dy - <dy, y>),
         # which is this, for all rows at once and without building any Jacobian.
         kernels = self.kernels
-        Z, dY = _float_pair(kernels, Z, dY)
+        Z, dY = _float_pair(self, Z, dY)
         Y = kernels.softmax_forward(Z)
         return Y * (dY - (dY * Y).sum(axis=-1, keepdims=True))

@@ -26,19 +26,8 @@ ACTIVATIONS = {
     "gelu": ("corenn_fc.activations:GELU", ("gelu_forward", "gelu_backward")),
     "softmax": ("corenn_fc.activations:Softmax", ("softmax_forward",)),
 }
-# The numpy backend's kernels for them: the course's math.
-KERNELS = (
-    "fully_connected_forward",
-    "sigmoid_forward",
-    "relu_forward",
-    "relu_backward",
-    "gelu_forward",
-    "gelu_backward",
-    "softmax_forward",
-    "batch_norm_forward",
-    "batch_norm_backward",
-    "dropout_mask",
-)
+# The numpy backend's kernels for them (the course's math): every kernel they list, once.
+KERNELS = tuple(dict.fromkeys(kernel for _, kernels in (*LAYERS.values(), *ACTIVATIONS.values()) for kernel in kernels))
 
 
 @corenn.hookimpl
