@@ -10,12 +10,12 @@ from faultkit import TIMEOUT_S, one_line_error, run_corenn, start_corenn
 SWEEP_ARGS = (
     "sweep",
     "--epochs",
-    "2000",
+    "300",
     "--lrs",
     "0.01,0.02,0.05",
     "--hidden",
     "4,8,16",
-)  # seconds per run: alive while others try
+)  # seconds per run (each combination is a recorded run): alive while others try
 SWEEP_DIR_NAME = "iris-ffnn-sweep"
 
 
