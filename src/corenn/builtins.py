@@ -4,8 +4,8 @@ Factories are ``"module:attr"`` strings, so ``corenn plugins`` imports none of t
 
 The losses, optimizers, schedulers and initializers are written once and registered for
 backend ``"any"`` (see :mod:`corenn.nn.kernels`): each serves every backend that registers the
-kernels it lists in :data:`ANY_BACKEND_KERNELS` (numpy's are below, torch's come with
-corenn-torch). Initializers draw numpy arrays on a numpy Generator on every backend (so a seed
+kernels listed for it in :data:`ANY_BACKEND_KERNELS` and :data:`COMPONENT_KERNELS` (numpy's are
+below, torch's come with corenn-torch). Initializers draw numpy arrays on a numpy Generator on every backend (so a seed
 gives the same weights everywhere); the layers turn them into their backend's arrays.
 """
 
@@ -44,6 +44,8 @@ ANY_BACKEND_KERNELS = {
     "scheduler": (),
     "initializer": (),
 }
+# What one component calls beyond its kind's kernels above.
+COMPONENT_KERNELS = {("optimizer", "adam"): ("optimizer_adam_step",)}
 # The numpy backend's kernels: its array kernels and those of the losses and optimizers above
 # (the layer kernels come with the plugins holding the layers).
 KERNELS = {
@@ -53,6 +55,7 @@ KERNELS = {
     },
     "loss_value": "corenn.nn.loss_kernels:loss_value",
     "optimizer_clip_by_norm": "corenn.nn.optimizer_kernels:optimizer_clip_by_norm",
+    "optimizer_adam_step": "corenn.nn.optimizer_kernels:optimizer_adam_step",
 }
 DATASETS = {
     "iris": "corenn.data.iris:load_iris",
@@ -75,7 +78,8 @@ def corenn_register_components(register):
         ("initializer", INITIALIZERS),
     ):
         for name, factory in table.items():
-            register(kind, name, factory, backend=ANY_BACKEND, kernels=ANY_BACKEND_KERNELS[kind])
+            kernels = (*ANY_BACKEND_KERNELS[kind], *COMPONENT_KERNELS.get((kind, name), ()))
+            register(kind, name, factory, backend=ANY_BACKEND, kernels=kernels)
     for kind, table in (("dataset", DATASETS), ("kernel", KERNELS)):
         for name, factory in table.items():
             register(kind, name, factory)

@@ -33,12 +33,18 @@ SGD steps with ``g = lr_scale * clip(grad) + weight_decay * param``; Adam with
 parameters whose scale is not 1, so an optimizer whose ``update`` has no such keyword keeps
 working in runs that scale nothing (see :func:`accepts_lr_scale`).
 
-Each optimizer is written once, for every backend: the updates use in-place operators
-(``velocity *= momentum``, ``param -= step``), which numpy arrays and torch tensors both have
-(on torch they are ``mul_``, ``sub_``, ...), and the array namespace's ``square`` / ``sqrt``;
-state arrays are made like their parameter (dtype, device). Clipping is the backend's
-``optimizer_clip_by_norm`` kernel: numpy decides on the host whether to scale, torch on the
-device, since reading a GPU's norm back would stall it at every update. ``state_dict()`` gives
+Each optimizer is written once, for every backend: its bookkeeping (options, state slots, step
+counts) is here, SGD's update uses in-place operators (``velocity *= momentum``, ``param +=
+velocity``), which numpy arrays and torch tensors both have (on torch they are ``mul_``,
+``add_``, ...), and state arrays are made like their parameter (dtype, device). Two routines
+are the backend's kernels (see :mod:`corenn.nn.optimizer_kernels`). Clipping,
+``optimizer_clip_by_norm``: numpy decides on the host whether to scale, torch on the device,
+since reading a GPU's norm back would stall it at every update. And Adam's step,
+``optimizer_adam_step``: its formula is written once (:mod:`corenn.nn.optimizer_formulas`),
+numpy runs it block by block so that each block stays in the CPU's cache and nothing is
+allocated per step (whole-array expressions made a dozen passes over memory: half of a
+training step of a large MLP), torch runs it on whole tensors. Both give the bits the
+whole-array expressions gave. ``state_dict()`` gives
 numpy arrays on every backend (the backend's ``to_numpy`` kernel), so a checkpoint written by
 either backend resumes on either: a restored array becomes the parameter's kind of array, in its
 dtype and on its device, at that parameter's next update.
@@ -50,6 +56,7 @@ import numbers
 
 from corenn.errors import ConfigError, CorruptFileError
 from corenn.nn.kernels import OnBackend, array_namespace, device_of
+from corenn.nn.optimizer_formulas import AdamStep
 from corenn.nn.optimizer_kernels import optimizer_clip_by_norm
 from corenn.nn.options import finite_number, positive_number
 
@@ -272,22 +279,22 @@ class Adam(Optimizer):
         self.weight_decay = _non_negative("weight_decay", weight_decay)
 
     def update(self, param_name, param, param_grad, lr_scale=1.0):
-        step_lr = self.lr * check_lr_scale(lr_scale)
+        lr_scale = check_lr_scale(lr_scale)
         grad = self._clipped(param_grad)
-        if self.weight_decay:
-            param *= 1.0 - self.lr * self.weight_decay
         step = self.state["t"].get(param_name, 0) + 1
         self.state["t"][param_name] = step
         m = self._array_slot("m", param_name, param)
         v = self._array_slot("v", param_name, param)
-        xp = array_namespace(param)
-        m *= self.beta1
-        m += (1.0 - self.beta1) * grad
-        v *= self.beta2
-        v += (1.0 - self.beta2) * xp.square(grad)
-        m_hat = m / (1.0 - self.beta1**step)
-        v_hat = v / (1.0 - self.beta2**step)
-        param -= step_lr * m_hat / (xp.sqrt(v_hat) + self.epsilon)
+        scalars = AdamStep.at(
+            step,
+            lr=self.lr,
+            lr_scale=lr_scale,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            epsilon=self.epsilon,
+            weight_decay=self.weight_decay,
+        )
+        self.kernels.optimizer_adam_step(param, grad, m, v, scalars)
         return param
 
     def __repr__(self):

@@ -1,0 +1,66 @@
+"""torch's Adam kernel gives exactly the bits of the whole-tensor expressions it replaced, and
+agrees with numpy's blocked kernel."""
+
+import numpy as np
+import pytest
+import torch
+
+import corenn
+
+from torch_agreement import assert_agree
+
+SHAPES = {"0.W": (300, 250), "0.b": (1, 250), "1.W": (3, 3, 2, 4)}
+OPTIONS = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6, "weight_decay": 0.05, "clip_norm": 2.0}
+LR_SCALES = {"0.W": 3.0, "1.W": 0.5}
+
+
+def reference_adam_update(optimizer, state, name, param, grad, lr_scale=1.0):
+    """Adam's update as whole-tensor expressions, as ``Adam.update`` was written before its step
+    became a kernel."""
+    step_lr = optimizer.lr * lr_scale
+    grad = optimizer._clipped(grad)
+    if optimizer.weight_decay:
+        param *= 1.0 - optimizer.lr * optimizer.weight_decay
+    step, m, v = state.get(name) or (0, torch.zeros_like(param), torch.zeros_like(param))
+    step += 1
+    state[name] = (step, m, v)
+    m *= optimizer.beta1
+    m += (1.0 - optimizer.beta1) * grad
+    v *= optimizer.beta2
+    v += (1.0 - optimizer.beta2) * torch.square(grad)
+    m_hat = m / (1.0 - optimizer.beta1**step)
+    v_hat = v / (1.0 - optimizer.beta2**step)
+    param -= step_lr * m_hat / (torch.sqrt(v_hat) + optimizer.epsilon)
+    return param
+
+
+def gradients(step, dtype):
+    rng = np.random.default_rng(100 + step)
+    scale = 5.0 if step % 2 else 0.01  # clip_norm both applies and does not
+    return {name: (rng.standard_normal(shape) * scale).astype(dtype) for name, shape in SHAPES.items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_torch_adam_matches_the_whole_tensor_formula_and_numpy(dtype):
+    rng = np.random.default_rng(0)
+    start = {name: rng.standard_normal(shape).astype(dtype) for name, shape in SHAPES.items()}
+    numpy_params = {name: value.copy() for name, value in start.items()}
+    torch_params = {name: torch.from_numpy(value.copy()) for name, value in start.items()}
+    expected = {name: torch.from_numpy(value.copy()) for name, value in start.items()}
+    numpy_optimizer = corenn.create("optimizer", "adam", "numpy", **OPTIONS)
+    torch_optimizer = corenn.create("optimizer", "adam", "torch", **OPTIONS)
+    reference, reference_state = corenn.create("optimizer", "adam", "torch", **OPTIONS), {}
+    for step in range(5):
+        lr = OPTIONS["lr"] * 0.9**step
+        numpy_optimizer.lr = torch_optimizer.lr = reference.lr = lr
+        for name, grad in gradients(step, dtype).items():
+            scale = LR_SCALES.get(name, 1.0)
+            numpy_optimizer.update(name, numpy_params[name], grad, lr_scale=scale)
+            torch_optimizer.update(name, torch_params[name], torch.from_numpy(grad), lr_scale=scale)
+            reference_adam_update(reference, reference_state, name, expected[name], torch.from_numpy(grad), scale)
+            assert torch_params[name].dtype == expected[name].dtype
+            assert torch.equal(torch_params[name], expected[name]), f"{name} differs at step {step}"
+            if dtype == np.float64:
+                assert_agree("optimizer adam (kernel)", f"step {step} {name}", torch_params[name], numpy_params[name])
+            else:
+                np.testing.assert_allclose(torch_params[name].numpy(), numpy_params[name], rtol=1e-5, atol=1e-6)

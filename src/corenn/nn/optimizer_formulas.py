@@ -1,0 +1,80 @@
+"""The optimizers' element-wise update formulas, written once for every backend's kernel to run.
+
+An optimizer (:mod:`corenn.nn.optimizers`) keeps the bookkeeping (options, state slots, step
+counts, clipping) and hands one parameter's arrays to its backend's kernel; the kernel decides
+*how* the formula runs over them (numpy: block by block over flat views, so each block stays in
+the CPU's cache; torch: on whole tensors, since on a GPU blocks would only add launches), and
+this module says *what* it computes, once.
+
+The formula is a sequence of element-wise operations, each writing into an array it is given
+(``xp.multiply(a, b, out=c)``, which numpy and torch both have), so a kernel that hands it
+preallocated scratch arrays allocates nothing per step. Its operations, their order and their
+operands are those of the whole-array expressions the optimizer used before it was a kernel
+(``m += (1 - beta1) * grad``, ...), so every element gets the same bits: a Python float times a
+float32 array stays float32, and an operation on one element never depends on another element,
+so running the formula on slices of the arrays changes nothing.
+"""
+
+from typing import NamedTuple
+
+
+class AdamStep(NamedTuple):
+    """The scalars of one Adam step of one parameter, computed on the host in Python floats.
+
+    ``decay`` is AdamW's factor ``1 - lr * weight_decay`` (``None`` without weight decay);
+    ``step_lr`` is ``lr * lr_scale``; the bias corrections are ``1 - beta**t`` at the
+    parameter's step ``t``.
+    """
+
+    beta1: float
+    beta2: float
+    epsilon: float
+    step_lr: float
+    bias_correction1: float
+    bias_correction2: float
+    decay: float | None
+
+    @classmethod
+    def at(cls, step, *, lr, lr_scale, beta1, beta2, epsilon, weight_decay):
+        """The scalars of parameter step ``step`` (from 1)."""
+        return cls(
+            beta1=beta1,
+            beta2=beta2,
+            epsilon=epsilon,
+            step_lr=lr * lr_scale,
+            bias_correction1=1.0 - beta1**step,
+            bias_correction2=1.0 - beta2**step,
+            decay=1.0 - lr * weight_decay if weight_decay else None,
+        )
+
+
+def adam_step(xp, scalars, param, grad, m, v, gradient_term, numerator, denominator):
+    """One Adam step, in place on ``param``, ``m`` and ``v``::
+
+        param *= decay                                   (AdamW, when weight_decay is set)
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad**2
+        param -= step_lr * (m / bias_correction1) / (sqrt(v / bias_correction2) + epsilon)
+
+    ``xp`` is the array library (numpy, torch); ``scalars`` an :class:`AdamStep`. The three
+    scratch arrays have the shape of ``param``: ``gradient_term`` the dtype of ``grad`` (it holds
+    ``(1 - beta1) * grad`` and ``(1 - beta2) * grad**2``), ``numerator`` and ``denominator`` that
+    of ``param``. ``denominator`` may be ``gradient_term`` itself when the two dtypes agree: it
+    is first written after the last use of ``gradient_term``.
+    """
+    if scalars.decay is not None:
+        xp.multiply(param, scalars.decay, out=param)
+    xp.multiply(m, scalars.beta1, out=m)
+    xp.multiply(grad, 1.0 - scalars.beta1, out=gradient_term)
+    xp.add(m, gradient_term, out=m)
+    xp.multiply(v, scalars.beta2, out=v)
+    xp.square(grad, out=gradient_term)
+    xp.multiply(gradient_term, 1.0 - scalars.beta2, out=gradient_term)
+    xp.add(v, gradient_term, out=v)
+    xp.divide(m, scalars.bias_correction1, out=numerator)  # m_hat
+    xp.multiply(numerator, scalars.step_lr, out=numerator)
+    xp.divide(v, scalars.bias_correction2, out=denominator)  # v_hat
+    xp.sqrt(denominator, out=denominator)
+    xp.add(denominator, scalars.epsilon, out=denominator)
+    xp.divide(numerator, denominator, out=numerator)
+    xp.subtract(param, numerator, out=param)
