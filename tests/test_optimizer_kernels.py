@@ -1,5 +1,5 @@
-"""numpy's optimizer kernels give exactly the bits of the whole-array formulas they replaced,
-block by block or not, and allocate nothing per step on the blocked path."""
+"""numpy's optimizer kernels (SGD's and Adam's steps) give exactly the bits of the whole-array
+formulas they replaced, block by block or not, and allocate nothing per step on the blocked path."""
 
 import threading
 import tracemalloc
@@ -10,7 +10,7 @@ import pytest
 import corenn
 from corenn.nn import optimizer_kernels
 from corenn.nn.optimizer_kernels import BLOCK_ELEMENTS
-from corenn.nn.optimizers import Adam
+from corenn.nn.optimizers import SGD, Adam
 
 # Larger than one block and not a multiple of it (the last block is partial); a parameter
 # smaller than one block; a bias row.
@@ -22,6 +22,36 @@ ADAM_SETTINGS = {
         {"0.W": 3.0, "1.W": 0.5},
     ),
 }
+
+SGD_SETTINGS = {
+    "plain": ({"lr": 0.1}, {}),
+    "momentum": ({"lr": 0.05, "momentum": 0.9}, {}),
+    "nesterov, weight_decay, lr_scale and clip_norm": (
+        {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01, "clip_norm": 2.0},
+        {"0.W": 3.0, "1.W": 0.5},
+    ),
+    "momentum, weight_decay and lr_scale": ({"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1}, {"0.b": 64.0}),
+}
+OPTIMIZERS = {"sgd": (SGD, SGD_SETTINGS), "adam": (Adam, ADAM_SETTINGS)}
+CASES = [(name, setting) for name, (_, settings) in OPTIMIZERS.items() for setting in settings]
+
+
+def reference_sgd_update(optimizer, state, name, param, grad, lr_scale=1.0):
+    """SGD's update as whole-array expressions, as ``SGD.update`` was written before its step
+    became a kernel."""
+    grad = optimizer._clipped(grad)
+    if lr_scale != 1.0:
+        grad = lr_scale * grad
+    if optimizer.weight_decay:
+        grad = grad + optimizer.weight_decay * param
+    velocity = state.setdefault(name, np.zeros_like(param))
+    velocity *= optimizer.momentum
+    velocity -= optimizer.lr * grad
+    if optimizer.nesterov:
+        param += optimizer.momentum * velocity - optimizer.lr * grad
+    else:
+        param += velocity
+    return param
 
 
 def reference_adam_update(optimizer, state, name, param, grad, lr_scale=1.0):
@@ -55,70 +85,97 @@ def test_the_shapes_cover_partial_and_several_blocks():
     assert min(sizes) < BLOCK_ELEMENTS
 
 
+REFERENCES = {"sgd": reference_sgd_update, "adam": reference_adam_update}
+
+
+def assert_same_state(optimizer, reference_state):
+    for name, reference in reference_state.items():
+        if isinstance(optimizer, SGD):
+            assert np.array_equal(optimizer.state["velocity"][name], reference)
+        else:
+            step, m, v = reference
+            assert optimizer.state["t"][name] == step
+            assert np.array_equal(optimizer.state["m"][name], m) and np.array_equal(optimizer.state["v"][name], v)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("setting", list(ADAM_SETTINGS))
-def test_adam_matches_the_whole_array_formula_bit_for_bit(dtype, setting):
-    options, lr_scales = ADAM_SETTINGS[setting]
+@pytest.mark.parametrize("optimizer_name, setting", CASES)
+def test_the_steps_match_the_whole_array_formulas_bit_for_bit(dtype, optimizer_name, setting):
+    cls, settings = OPTIMIZERS[optimizer_name]
+    options, lr_scales = settings[setting]
+    reference_update = REFERENCES[optimizer_name]
     rng = np.random.default_rng(0)
     start = {name: rng.standard_normal(shape).astype(dtype) for name, shape in SHAPES.items()}
     params = {name: value.copy() for name, value in start.items()}
     expected = {name: value.copy() for name, value in start.items()}
-    optimizer, reference, reference_state = Adam(**options), Adam(**options), {}
+    optimizer, reference, reference_state = cls(**options), cls(**options), {}
     for step in range(6):
         optimizer.lr = reference.lr = reference.lr * 0.9  # a schedule: the rate changes every step
         for name, shape in SHAPES.items():
             grad = gradient(rng, shape, step, dtype)
             scale = lr_scales.get(name, 1.0)
             assert optimizer.update(name, params[name], grad, lr_scale=scale) is params[name]
-            reference_adam_update(reference, reference_state, name, expected[name], grad, lr_scale=scale)
+            reference_update(reference, reference_state, name, expected[name], grad, lr_scale=scale)
             assert params[name].dtype == dtype
             assert np.array_equal(params[name], expected[name]), f"{name} differs at step {step}"
-    for name in SHAPES:
-        step, m, v = reference_state[name]
-        assert optimizer.state["t"][name] == step
-        assert np.array_equal(optimizer.state["m"][name], m) and np.array_equal(optimizer.state["v"][name], v)
+    assert_same_state(optimizer, reference_state)
 
 
-@pytest.mark.parametrize(
-    "case", ["a non-contiguous parameter", "a Fortran-ordered parameter", "a float64 gradient of a float32 parameter"]
-)
-def test_adam_off_the_blocked_path_matches_the_formula_too(case):
+# Arrays the blocked path does not take: (layout, parameter dtype, gradient dtype).
+OFF_THE_BLOCKED_PATH = {
+    "a non-contiguous parameter": ("strided", np.float32, np.float32),
+    "a Fortran-ordered parameter": ("fortran", np.float32, np.float32),
+    "a float64 gradient of a float32 parameter": ("c", np.float32, np.float64),
+    "a float32 gradient of a float64 parameter": ("c", np.float64, np.float32),
+}
+
+
+@pytest.mark.parametrize("optimizer_name", list(OPTIMIZERS))
+@pytest.mark.parametrize("case", list(OFF_THE_BLOCKED_PATH))
+def test_off_the_blocked_path_the_steps_match_the_formulas_too(optimizer_name, case):
+    layout, dtype, grad_dtype = OFF_THE_BLOCKED_PATH[case]
     rng = np.random.default_rng(1)
-    dtype = np.float32
-    if case == "a non-contiguous parameter":
+    if layout == "strided":
         backing = rng.standard_normal((300, 500)).astype(dtype)
         param, expected = backing[:, ::2], backing.copy()[:, ::2]
-    elif case == "a Fortran-ordered parameter":
+    elif layout == "fortran":
         param = np.asfortranarray(rng.standard_normal((300, 250)).astype(dtype))
         expected = param.copy(order="F")
     else:
         param = rng.standard_normal((300, 250)).astype(dtype)
         expected = param.copy()
-    grad_dtype = np.float64 if "float64 gradient" in case else dtype
     options = {"lr": 0.01, "weight_decay": 0.01, "clip_norm": 3.0}
-    optimizer, reference, reference_state = Adam(**options), Adam(**options), {}
+    if optimizer_name == "sgd":
+        options.update(momentum=0.9, nesterov=True)
+    cls = OPTIMIZERS[optimizer_name][0]
+    optimizer, reference, reference_state = cls(**options), cls(**options), {}
     for step in range(4):
         grad = gradient(rng, param.shape, step, grad_dtype)
         optimizer.update("w", param, grad, lr_scale=2.0)
-        reference_adam_update(reference, reference_state, "w", expected, grad, lr_scale=2.0)
+        REFERENCES[optimizer_name](reference, reference_state, "w", expected, grad, lr_scale=2.0)
         assert param.dtype == dtype
         assert np.array_equal(param, expected), f"differs at step {step}"
 
 
-def test_the_registered_numpy_kernel_is_the_blocked_one():
-    optimizer = corenn.create("optimizer", "adam", "numpy")
-    assert optimizer.kernels.optimizer_adam_step is optimizer_kernels.optimizer_adam_step
+def test_the_registered_numpy_kernels_are_the_blocked_ones():
+    kernels = corenn.create("optimizer", "adam", "numpy").kernels
+    assert kernels.optimizer_adam_step is optimizer_kernels.optimizer_adam_step
+    assert kernels.optimizer_sgd_step is optimizer_kernels.optimizer_sgd_step
 
 
-def test_a_blocked_adam_step_allocates_no_parameter_sized_array():
+@pytest.mark.parametrize(
+    "optimizer",
+    [Adam(weight_decay=0.01), SGD(momentum=0.9, nesterov=True, weight_decay=0.01)],
+    ids=["adam", "nesterov sgd"],
+)
+def test_a_blocked_step_allocates_no_parameter_sized_array(optimizer):
     rng = np.random.default_rng(2)
     param = rng.standard_normal((1000, 500)).astype(np.float32)  # 2 MB
-    optimizer = Adam()
     optimizer.update("w", param, rng.standard_normal(param.shape).astype(np.float32))  # makes m, v, scratch
     grad = rng.standard_normal(param.shape).astype(np.float32)
     tracemalloc.start()
     try:
-        optimizer.update("w", param, grad)
+        optimizer.update("w", param, grad, lr_scale=2.0)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

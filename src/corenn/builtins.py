@@ -45,7 +45,7 @@ ANY_BACKEND_KERNELS = {
     "initializer": (),
 }
 # What one component calls beyond its kind's kernels above.
-COMPONENT_KERNELS = {("optimizer", "adam"): ("optimizer_adam_step",)}
+COMPONENT_KERNELS = {("optimizer", "sgd"): ("optimizer_sgd_step",), ("optimizer", "adam"): ("optimizer_adam_step",)}
 # The numpy backend's kernels: its array kernels and those of the losses and optimizers above
 # (the layer kernels come with the plugins holding the layers).
 KERNELS = {
@@ -55,6 +55,7 @@ KERNELS = {
     },
     "loss_value": "corenn.nn.loss_kernels:loss_value",
     "optimizer_clip_by_norm": "corenn.nn.optimizer_kernels:optimizer_clip_by_norm",
+    "optimizer_sgd_step": "corenn.nn.optimizer_kernels:optimizer_sgd_step",
     "optimizer_adam_step": "corenn.nn.optimizer_kernels:optimizer_adam_step",
 }
 DATASETS = {

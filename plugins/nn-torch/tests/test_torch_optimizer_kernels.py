@@ -1,5 +1,5 @@
-"""torch's Adam kernel gives exactly the bits of the whole-tensor expressions it replaced, and
-agrees with numpy's blocked kernel."""
+"""torch's SGD and Adam kernels give exactly the bits of the whole-tensor expressions they
+replaced, and agree with numpy's blocked kernels."""
 
 import numpy as np
 import pytest
@@ -10,8 +10,30 @@ import corenn
 from torch_agreement import assert_agree
 
 SHAPES = {"0.W": (300, 250), "0.b": (1, 250), "1.W": (3, 3, 2, 4)}
-OPTIONS = {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6, "weight_decay": 0.05, "clip_norm": 2.0}
+OPTIONS = {
+    "adam": {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6, "weight_decay": 0.05, "clip_norm": 2.0},
+    "sgd": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.05, "clip_norm": 2.0},
+    "sgd nesterov": {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 0.05, "clip_norm": 2.0},
+}
 LR_SCALES = {"0.W": 3.0, "1.W": 0.5}
+
+
+def reference_sgd_update(optimizer, state, name, param, grad, lr_scale=1.0):
+    """SGD's update as whole-tensor expressions, as ``SGD.update`` was written before its step
+    became a kernel."""
+    grad = optimizer._clipped(grad)
+    if lr_scale != 1.0:
+        grad = lr_scale * grad
+    if optimizer.weight_decay:
+        grad = grad + optimizer.weight_decay * param
+    velocity = state.setdefault(name, torch.zeros_like(param))
+    velocity *= optimizer.momentum
+    velocity -= optimizer.lr * grad
+    if optimizer.nesterov:
+        param += optimizer.momentum * velocity - optimizer.lr * grad
+    else:
+        param += velocity
+    return param
 
 
 def reference_adam_update(optimizer, state, name, param, grad, lr_scale=1.0):
@@ -41,26 +63,31 @@ def gradients(step, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_torch_adam_matches_the_whole_tensor_formula_and_numpy(dtype):
+@pytest.mark.parametrize("setting", list(OPTIONS))
+def test_torch_steps_match_the_whole_tensor_formulas_and_numpy(dtype, setting):
+    name, options = setting.split()[0], OPTIONS[setting]
+    reference_update = reference_adam_update if name == "adam" else reference_sgd_update
     rng = np.random.default_rng(0)
     start = {name: rng.standard_normal(shape).astype(dtype) for name, shape in SHAPES.items()}
     numpy_params = {name: value.copy() for name, value in start.items()}
     torch_params = {name: torch.from_numpy(value.copy()) for name, value in start.items()}
     expected = {name: torch.from_numpy(value.copy()) for name, value in start.items()}
-    numpy_optimizer = corenn.create("optimizer", "adam", "numpy", **OPTIONS)
-    torch_optimizer = corenn.create("optimizer", "adam", "torch", **OPTIONS)
-    reference, reference_state = corenn.create("optimizer", "adam", "torch", **OPTIONS), {}
+    numpy_optimizer = corenn.create("optimizer", name, "numpy", **options)
+    torch_optimizer = corenn.create("optimizer", name, "torch", **options)
+    reference, reference_state = corenn.create("optimizer", name, "torch", **options), {}
     for step in range(5):
-        lr = OPTIONS["lr"] * 0.9**step
+        lr = options["lr"] * 0.9**step
         numpy_optimizer.lr = torch_optimizer.lr = reference.lr = lr
-        for name, grad in gradients(step, dtype).items():
-            scale = LR_SCALES.get(name, 1.0)
-            numpy_optimizer.update(name, numpy_params[name], grad, lr_scale=scale)
-            torch_optimizer.update(name, torch_params[name], torch.from_numpy(grad), lr_scale=scale)
-            reference_adam_update(reference, reference_state, name, expected[name], torch.from_numpy(grad), scale)
-            assert torch_params[name].dtype == expected[name].dtype
-            assert torch.equal(torch_params[name], expected[name]), f"{name} differs at step {step}"
+        for key, grad in gradients(step, dtype).items():
+            scale = LR_SCALES.get(key, 1.0)
+            numpy_optimizer.update(key, numpy_params[key], grad, lr_scale=scale)
+            torch_optimizer.update(key, torch_params[key], torch.from_numpy(grad), lr_scale=scale)
+            reference_update(reference, reference_state, key, expected[key], torch.from_numpy(grad), scale)
+            assert torch_params[key].dtype == expected[key].dtype
+            assert torch.equal(torch_params[key], expected[key]), f"{key} differs at step {step}"
             if dtype == np.float64:
-                assert_agree("optimizer adam (kernel)", f"step {step} {name}", torch_params[name], numpy_params[name])
+                assert_agree(
+                    f"optimizer {setting} (kernel)", f"step {step} {key}", torch_params[key], numpy_params[key]
+                )
             else:
-                np.testing.assert_allclose(torch_params[name].numpy(), numpy_params[name], rtol=1e-5, atol=1e-6)
+                np.testing.assert_allclose(torch_params[key].numpy(), numpy_params[key], rtol=1e-5, atol=1e-6)

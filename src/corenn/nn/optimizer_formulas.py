@@ -10,7 +10,7 @@ The formula is a sequence of element-wise operations, each writing into an array
 (``xp.multiply(a, b, out=c)``, which numpy and torch both have), so a kernel that hands it
 preallocated scratch arrays allocates nothing per step. Its operations, their order and their
 operands are those of the whole-array expressions the optimizer used before it was a kernel
-(``m += (1 - beta1) * grad``, ...), so every element gets the same bits: a Python float times a
+(``m += (1 - beta1) * grad``, ``velocity -= lr * grad``, ...), so every element gets the same bits: a Python float times a
 float32 array stays float32, and an operation on one element never depends on another element,
 so running the formula on slices of the arrays changes nothing.
 """
@@ -78,3 +78,54 @@ def adam_step(xp, scalars, param, grad, m, v, gradient_term, numerator, denomina
     xp.add(denominator, scalars.epsilon, out=denominator)
     xp.divide(numerator, denominator, out=numerator)
     xp.subtract(param, numerator, out=param)
+
+
+class SGDStep(NamedTuple):
+    """The scalars of one SGD step of one parameter, in Python floats.
+
+    ``lr_scale`` is ``None`` when the parameter's factor is 1 and ``weight_decay`` is 0 when
+    there is none: the formula then skips that operation, as the whole-array expressions did.
+    """
+
+    lr: float
+    momentum: float
+    lr_scale: float | None
+    weight_decay: float
+    nesterov: bool
+
+    @classmethod
+    def of(cls, *, lr, momentum, lr_scale, weight_decay, nesterov):
+        return cls(lr, momentum, None if lr_scale == 1.0 else lr_scale, weight_decay, nesterov)
+
+
+def sgd_step(xp, scalars, param, grad, velocity, gradient, step_term, lookahead):
+    """One SGD step with (heavy-ball or Nesterov) momentum, in place on ``param`` and ``velocity``::
+
+        g = lr_scale * grad + weight_decay * param         (each term when it is set)
+        velocity = momentum * velocity - lr * g
+        param += velocity                                  (heavy ball)
+        param += momentum * velocity - lr * g              (Nesterov)
+
+    ``xp`` is the array library, ``scalars`` an :class:`SGDStep`. The scratch arrays have the
+    shape of ``param``: ``gradient`` (for ``g``) and ``step_term`` (``weight_decay * param``,
+    then ``lr * g``) the dtype of ``g``, ``lookahead`` (Nesterov's ``momentum * velocity - lr *
+    g``) that of ``param`` and ``g`` together. ``lookahead`` may be ``gradient`` itself when the
+    dtypes agree: it is first written after the last use of ``g``.
+    """
+    g = grad
+    if scalars.lr_scale is not None:
+        xp.multiply(grad, scalars.lr_scale, out=gradient)
+        g = gradient
+    if scalars.weight_decay:
+        xp.multiply(param, scalars.weight_decay, out=step_term)
+        xp.add(g, step_term, out=gradient)
+        g = gradient
+    xp.multiply(velocity, scalars.momentum, out=velocity)
+    xp.multiply(g, scalars.lr, out=step_term)
+    xp.subtract(velocity, step_term, out=velocity)
+    if scalars.nesterov:
+        xp.multiply(velocity, scalars.momentum, out=lookahead)
+        xp.subtract(lookahead, step_term, out=lookahead)
+        xp.add(param, lookahead, out=param)
+    else:
+        xp.add(param, velocity, out=param)

@@ -1,23 +1,23 @@
 """The numpy backend's kernels of the core's optimizers (:mod:`corenn.nn.optimizers`).
 
-Two routines are kernels. Clipping by norm, because the backends decide differently whether
-to scale: numpy on the host, a GPU backend on the device. And Adam's step, because the
-backends run its formula (:func:`corenn.nn.optimizer_formulas.adam_step`, written once)
-differently: on numpy, whole-array expressions over a large parameter make a dozen passes
-over memory and allocate a parameter-sized temporary for each intermediate (on the
-``fmnist-mlp`` preset's 784-1024-512-10 network that was half of a training step), so
-:func:`optimizer_adam_step` runs the same operations block by block over flat views of the
-arrays, with two preallocated block-sized scratch arrays: each block stays in the CPU's cache
-across the formula's operations, and nothing is allocated per step. The results are the
-same bits (see :mod:`corenn.nn.optimizer_formulas`); ``bench/optimizer_step.py`` measures the
-gain.
+Three routines are kernels. Clipping by norm, because the backends decide differently whether
+to scale: numpy on the host, a GPU backend on the device. And the SGD and Adam steps, because
+the backends run their formulas (:mod:`corenn.nn.optimizer_formulas`, written once)
+differently: on numpy, whole-array expressions over a large parameter make a pass over memory
+and often allocate a parameter-sized temporary per operation (Adam's was half of a float32
+training step of the ``fmnist-mlp`` preset's 784-1024-512-10 network), so
+:func:`optimizer_sgd_step` and :func:`optimizer_adam_step` run the same operations block by
+block over flat views of the arrays, with two preallocated block-sized scratch arrays: each
+block stays in the CPU's cache across the formula's operations, and nothing is allocated per
+step. The results are the same bits (see :mod:`corenn.nn.optimizer_formulas`);
+``bench/optimizer_step.py`` measures the gain.
 """
 
 import threading
 
 import numpy as np
 
-from corenn.nn.optimizer_formulas import adam_step
+from corenn.nn.optimizer_formulas import adam_step, sgd_step
 
 # Elements per block: the six arrays a block touches (parameter, gradient, two moments, two
 # scratch) take 768 KiB in float32 and 1.5 MiB in float64, within a core's L2 cache, while the
@@ -68,6 +68,17 @@ def _blockable(param, *others):
     )
 
 
+def _blocks(param, *others):
+    """The arrays' flat views cut into blocks of :data:`BLOCK_ELEMENTS`, with the two scratch
+    arrays cut to each block's length: ``(scratch, other_scratch, param_block, *other_blocks)``."""
+    flat = [array.reshape(-1) for array in (param, *others)]
+    first, second = _block_scratch(param.dtype)
+    size = param.size
+    for start in range(0, size, BLOCK_ELEMENTS):
+        stop = min(start + BLOCK_ELEMENTS, size)
+        yield (first[: stop - start], second[: stop - start], *(array[start:stop] for array in flat))
+
+
 def optimizer_adam_step(param, grad, m, v, scalars):
     """One Adam step (an :class:`~corenn.nn.optimizer_formulas.AdamStep`'s ``scalars``) of
     ``param``, in place on ``param``, ``m`` and ``v``.
@@ -78,15 +89,24 @@ def optimizer_adam_step(param, grad, m, v, scalars):
     for the call.
     """
     if not _blockable(param, grad, m, v):
-        numerator = np.empty_like(param)
-        adam_step(np, scalars, param, grad, m, v, np.empty_like(grad), numerator, np.empty_like(param))
+        gradient_term = np.empty(param.shape, grad.dtype)
+        adam_step(np, scalars, param, grad, m, v, gradient_term, np.empty_like(param), np.empty_like(param))
         return param
-    flat = [array.reshape(-1) for array in (param, grad, m, v)]
-    first, second = _block_scratch(param.dtype)
-    size = param.size
-    for start in range(0, size, BLOCK_ELEMENTS):
-        stop = min(start + BLOCK_ELEMENTS, size)
-        scratch, numerator = first[: stop - start], second[: stop - start]
-        param_block, grad_block, m_block, v_block = (array[start:stop] for array in flat)
+    for scratch, numerator, param_block, grad_block, m_block, v_block in _blocks(param, grad, m, v):
         adam_step(np, scalars, param_block, grad_block, m_block, v_block, scratch, numerator, scratch)
+    return param
+
+
+def optimizer_sgd_step(param, grad, velocity, scalars):
+    """One SGD step (an :class:`~corenn.nn.optimizer_formulas.SGDStep`'s ``scalars``) of
+    ``param``, in place on ``param`` and ``velocity``: block by block like
+    :func:`optimizer_adam_step`, or on the whole arrays when they are not alike."""
+    if not _blockable(param, grad, velocity):
+        gradient_dtype = np.result_type(grad, param) if scalars.weight_decay else grad.dtype
+        gradient, step_term = np.empty(param.shape, gradient_dtype), np.empty(param.shape, gradient_dtype)
+        lookahead = np.empty(param.shape, np.result_type(param, gradient_dtype))
+        sgd_step(np, scalars, param, grad, velocity, gradient, step_term, lookahead)
+        return param
+    for gradient, step_term, param_block, grad_block, velocity_block in _blocks(param, grad, velocity):
+        sgd_step(np, scalars, param_block, grad_block, velocity_block, gradient, step_term, gradient)
     return param

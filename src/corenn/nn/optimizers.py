@@ -33,21 +33,21 @@ SGD steps with ``g = lr_scale * clip(grad) + weight_decay * param``; Adam with
 parameters whose scale is not 1, so an optimizer whose ``update`` has no such keyword keeps
 working in runs that scale nothing (see :func:`accepts_lr_scale`).
 
-Each optimizer is written once, for every backend: its bookkeeping (options, state slots, step
-counts) is here, SGD's update uses in-place operators (``velocity *= momentum``, ``param +=
-velocity``), which numpy arrays and torch tensors both have (on torch they are ``mul_``,
-``add_``, ...), and state arrays are made like their parameter (dtype, device). Two routines
-are the backend's kernels (see :mod:`corenn.nn.optimizer_kernels`). Clipping,
-``optimizer_clip_by_norm``: numpy decides on the host whether to scale, torch on the device,
-since reading a GPU's norm back would stall it at every update. And Adam's step,
-``optimizer_adam_step``: its formula is written once (:mod:`corenn.nn.optimizer_formulas`),
-numpy runs it block by block so that each block stays in the CPU's cache and nothing is
-allocated per step (whole-array expressions made a dozen passes over memory: half of a
-training step of a large MLP), torch runs it on whole tensors. Both give the bits the
-whole-array expressions gave. ``state_dict()`` gives
-numpy arrays on every backend (the backend's ``to_numpy`` kernel), so a checkpoint written by
-either backend resumes on either: a restored array becomes the parameter's kind of array, in its
-dtype and on its device, at that parameter's next update.
+Each optimizer is written once, for every backend: its bookkeeping (options, state slots and
+their ``state_dict``, step counts) is here, and state arrays are made like their parameter
+(dtype, device). Three routines are the backend's kernels (see
+:mod:`corenn.nn.optimizer_kernels`). Clipping, ``optimizer_clip_by_norm``: numpy decides on the
+host whether to scale, torch on the device, since reading a GPU's norm back would stall it at
+every update. And the steps, ``optimizer_sgd_step`` and ``optimizer_adam_step``: their formulas
+are written once (:mod:`corenn.nn.optimizer_formulas`); numpy runs them block by block, so that
+each block stays in the CPU's cache and nothing is allocated per step (whole-array expressions
+made a pass over memory and often a parameter-sized temporary per operation: Adam's was half of
+a float32 training step of a large MLP), torch runs them on whole tensors. Both give the bits
+the whole-array expressions gave.
+
+``state_dict()`` gives numpy arrays on every backend (the backend's ``to_numpy`` kernel), so a
+checkpoint written by either backend resumes on either: a restored array becomes the
+parameter's kind of array, in its dtype and on its device, at that parameter's next update.
 """
 
 import inspect
@@ -56,7 +56,7 @@ import numbers
 
 from corenn.errors import ConfigError, CorruptFileError
 from corenn.nn.kernels import OnBackend, array_namespace, device_of
-from corenn.nn.optimizer_formulas import AdamStep
+from corenn.nn.optimizer_formulas import AdamStep, SGDStep
 from corenn.nn.optimizer_kernels import optimizer_clip_by_norm
 from corenn.nn.options import finite_number, positive_number
 
@@ -222,17 +222,15 @@ class SGD(Optimizer):
     def update(self, param_name, param, param_grad, lr_scale=1.0):
         grad = self._clipped(param_grad)
         lr_scale = check_lr_scale(lr_scale)
-        if lr_scale != 1.0:
-            grad = lr_scale * grad
-        if self.weight_decay:
-            grad = grad + self.weight_decay * param
         velocity = self._array_slot("velocity", param_name, param)
-        velocity *= self.momentum
-        velocity -= self.lr * grad
-        if self.nesterov:
-            param += self.momentum * velocity - self.lr * grad
-        else:
-            param += velocity
+        scalars = SGDStep.of(
+            lr=self.lr,
+            momentum=self.momentum,
+            lr_scale=lr_scale,
+            weight_decay=self.weight_decay,
+            nesterov=self.nesterov,
+        )
+        self.kernels.optimizer_sgd_step(param, grad, velocity, scalars)
         return param
 
     def __repr__(self):

@@ -31,7 +31,7 @@ KERNEL_MODULES = {
     "pooling": ("pool2d_forward", "pool2d_backward"),
     "whitening": ("patch_whitening_covariance",),
     "losses": ("loss_value",),
-    "optimizers": ("optimizer_clip_by_norm", "optimizer_adam_step"),
+    "optimizers": ("optimizer_clip_by_norm", "optimizer_sgd_step", "optimizer_adam_step"),
 }
 KERNELS = {name: f"corenn_torch.kernels.{module}:{name}" for module, names in KERNEL_MODULES.items() for name in names}
 
