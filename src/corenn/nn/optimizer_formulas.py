@@ -6,9 +6,10 @@ counts, clipping) and hands one parameter's arrays to its backend's kernel; the 
 the CPU's cache; torch: on whole tensors, since on a GPU blocks would only add launches), and
 this module says *what* it computes, once.
 
-The formula is a sequence of element-wise operations, each writing into an array it is given
-(``xp.multiply(a, b, out=c)``, which numpy and torch both have), so a kernel that hands it
-preallocated scratch arrays allocates nothing per step. Its operations, their order and their
+The formula is a sequence of element-wise operations, each writing into an array it is given:
+in place with the operators (``m *= beta1``; ``mul_`` on torch) or into a scratch array
+(``xp.multiply(grad, 1 - beta1, out=scratch)``, which numpy and torch both have), so a kernel
+that hands it preallocated scratch arrays allocates nothing per step. Its operations, their order and their
 operands are those of the whole-array expressions the optimizer used before it was a kernel
 (``m += (1 - beta1) * grad``, ``velocity -= lr * grad``, ...), so every element gets the same bits: a Python float times a
 float32 array stays float32, and an operation on one element never depends on another element,
@@ -63,21 +64,21 @@ def adam_step(xp, scalars, param, grad, m, v, gradient_term, numerator, denomina
     is first written after the last use of ``gradient_term``.
     """
     if scalars.decay is not None:
-        xp.multiply(param, scalars.decay, out=param)
-    xp.multiply(m, scalars.beta1, out=m)
+        param *= scalars.decay
+    m *= scalars.beta1
     xp.multiply(grad, 1.0 - scalars.beta1, out=gradient_term)
-    xp.add(m, gradient_term, out=m)
-    xp.multiply(v, scalars.beta2, out=v)
+    m += gradient_term
+    v *= scalars.beta2
     xp.square(grad, out=gradient_term)
-    xp.multiply(gradient_term, 1.0 - scalars.beta2, out=gradient_term)
-    xp.add(v, gradient_term, out=v)
+    gradient_term *= 1.0 - scalars.beta2
+    v += gradient_term
     xp.divide(m, scalars.bias_correction1, out=numerator)  # m_hat
-    xp.multiply(numerator, scalars.step_lr, out=numerator)
+    numerator *= scalars.step_lr
     xp.divide(v, scalars.bias_correction2, out=denominator)  # v_hat
     xp.sqrt(denominator, out=denominator)
-    xp.add(denominator, scalars.epsilon, out=denominator)
-    xp.divide(numerator, denominator, out=numerator)
-    xp.subtract(param, numerator, out=param)
+    denominator += scalars.epsilon
+    numerator /= denominator
+    param -= numerator
 
 
 class SGDStep(NamedTuple):
@@ -120,12 +121,12 @@ def sgd_step(xp, scalars, param, grad, velocity, gradient, step_term, lookahead)
         xp.multiply(param, scalars.weight_decay, out=step_term)
         xp.add(g, step_term, out=gradient)
         g = gradient
-    xp.multiply(velocity, scalars.momentum, out=velocity)
+    velocity *= scalars.momentum
     xp.multiply(g, scalars.lr, out=step_term)
-    xp.subtract(velocity, step_term, out=velocity)
+    velocity -= step_term
     if scalars.nesterov:
         xp.multiply(velocity, scalars.momentum, out=lookahead)
-        xp.subtract(lookahead, step_term, out=lookahead)
-        xp.add(param, lookahead, out=param)
+        lookahead -= step_term
+        param += lookahead
     else:
-        xp.add(param, velocity, out=param)
+        param += velocity

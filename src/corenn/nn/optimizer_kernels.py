@@ -58,22 +58,30 @@ def _block_scratch(dtype):
 
 def _blockable(param, *others):
     """Whether the arrays can be walked together as flat views: C-contiguous numpy arrays of one
-    shape and one dtype (the scratch then holds every intermediate exactly)."""
-    return all(
-        type(array) is np.ndarray
-        and array.flags.c_contiguous
-        and array.shape == param.shape
-        and array.dtype == param.dtype
-        for array in (param, *others)
-    )
+    shape and one dtype (the scratch then holds every intermediate exactly). Written as a plain
+    loop: it runs for every parameter at every step, small ones included."""
+    if type(param) is not np.ndarray or not param.flags.c_contiguous:
+        return False
+    shape, dtype = param.shape, param.dtype
+    for array in others:
+        if type(array) is not np.ndarray or array.shape != shape or array.dtype != dtype:
+            return False
+        if not array.flags.c_contiguous:
+            return False
+    return True
 
 
 def _blocks(param, *others):
-    """The arrays' flat views cut into blocks of :data:`BLOCK_ELEMENTS`, with the two scratch
-    arrays cut to each block's length: ``(scratch, other_scratch, param_block, *other_blocks)``."""
-    flat = [array.reshape(-1) for array in (param, *others)]
+    """The arrays cut into blocks of at most :data:`BLOCK_ELEMENTS` elements, with the two
+    scratch arrays cut to each block's size: ``(scratch, other_scratch, param_block,
+    *other_blocks)``. A parameter that fits in one block is one block of its own shape (no flat
+    views to make); a larger one is cut from flat views."""
     first, second = _block_scratch(param.dtype)
     size = param.size
+    if size <= BLOCK_ELEMENTS:
+        yield (first[:size].reshape(param.shape), second[:size].reshape(param.shape), param, *others)
+        return
+    flat = [array.reshape(-1) for array in (param, *others)]
     for start in range(0, size, BLOCK_ELEMENTS):
         stop = min(start + BLOCK_ELEMENTS, size)
         yield (first[: stop - start], second[: stop - start], *(array[start:stop] for array in flat))

@@ -1,0 +1,159 @@
+"""One optimizer update of every parameter of a preset's network: the numpy kernels against the
+whole-array expressions they replaced.
+
+Before the optimizers' steps became kernels, ``Adam.update`` and ``SGD.update`` were whole-array
+expressions (kept below as the reference, with the same bookkeeping as today's), which on large parameters make a pass over memory and
+often a parameter-sized temporary per operation; numpy's kernels
+(:mod:`corenn.nn.optimizer_kernels`) run the same operations block by block over flat views.
+For each preset (its network built from the preset's layers, in its dtype, float32 for both)
+and each optimizer setting, this times one update of all the parameters, reference and kernel
+taking turns ``--repeats`` times, and prints the best time of each, their ratio, and whether the
+two left the same bits (they must). Run it on one thread, as training runs::
+
+    OMP_NUM_THREADS=1 python bench/optimizer_step.py
+    OMP_NUM_THREADS=1 python bench/optimizer_step.py --presets fmnist-mlp --repeats 50 --json
+
+Gradients are random (the update's cost does not depend on their values); no data set is read.
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+import corenn
+from corenn.nn.kernels import array_namespace
+from corenn.nn.model import Sequential
+from corenn.nn.optimizers import check_lr_scale
+from corenn.run.config import load_preset
+
+# The input shape of each preset's data set (one sample, NHWC), so no data need be read.
+INPUT_SHAPES = {"fmnist-mlp": (28, 28, 1), "lenet-mnist": (28, 28, 1)}
+N_CLASSES = 10
+SETTINGS = {
+    "adam": ("adam", {"lr": 0.001}),
+    "sgd momentum": ("sgd", {"lr": 0.01, "momentum": 0.9}),
+    "sgd nesterov": ("sgd", {"lr": 0.01, "momentum": 0.9, "nesterov": True}),
+}
+
+
+def reference_adam_update(self, param_name, param, param_grad, lr_scale=1.0):
+    """``Adam.update`` as it was written before its step became a kernel (called with an Adam
+    as ``self``, so the bookkeeping is the same on both sides)."""
+    step_lr = self.lr * check_lr_scale(lr_scale)
+    grad = self._clipped(param_grad)
+    if self.weight_decay:
+        param *= 1.0 - self.lr * self.weight_decay
+    step = self.state["t"].get(param_name, 0) + 1
+    self.state["t"][param_name] = step
+    m = self._array_slot("m", param_name, param)
+    v = self._array_slot("v", param_name, param)
+    xp = array_namespace(param)
+    m *= self.beta1
+    m += (1.0 - self.beta1) * grad
+    v *= self.beta2
+    v += (1.0 - self.beta2) * xp.square(grad)
+    m_hat = m / (1.0 - self.beta1**step)
+    v_hat = v / (1.0 - self.beta2**step)
+    param -= step_lr * m_hat / (xp.sqrt(v_hat) + self.epsilon)
+    return param
+
+
+def reference_sgd_update(self, param_name, param, param_grad, lr_scale=1.0):
+    """``SGD.update`` as it was written before its step became a kernel."""
+    grad = self._clipped(param_grad)
+    lr_scale = check_lr_scale(lr_scale)
+    if lr_scale != 1.0:
+        grad = lr_scale * grad
+    if self.weight_decay:
+        grad = grad + self.weight_decay * param
+    velocity = self._array_slot("velocity", param_name, param)
+    velocity *= self.momentum
+    velocity -= self.lr * grad
+    if self.nesterov:
+        param += self.momentum * velocity - self.lr * grad
+    else:
+        param += velocity
+    return param
+
+
+REFERENCES = {"adam": reference_adam_update, "sgd": reference_sgd_update}
+
+
+def preset_parameters(preset):
+    """The preset's initial parameters, in its dtype, by name (``"1.W"``)."""
+    config = load_preset(preset)
+    model = Sequential.from_config(config.layers, n_classes=N_CLASSES, backend="numpy", seed=config.seed)
+    model.initialize(INPUT_SHAPES[preset], config.dtype)
+    return {name: np.array(value) for name, value in model.named_parameters().items()}
+
+
+def measure(preset, setting, repeats):
+    optimizer_name, options = SETTINGS[setting]
+    start = preset_parameters(preset)
+    rng = np.random.default_rng(0)
+    grads = {name: rng.standard_normal(value.shape).astype(value.dtype) for name, value in start.items()}
+    sides = {
+        "reference": ({k: v.copy() for k, v in start.items()}, corenn.create("optimizer", optimizer_name, **options)),
+        "kernel": ({k: v.copy() for k, v in start.items()}, corenn.create("optimizer", optimizer_name, **options)),
+    }
+    reference_update = REFERENCES[optimizer_name]
+
+    def reference_step():
+        params, optimizer = sides["reference"]
+        for name, param in params.items():
+            reference_update(optimizer, name, param, grads[name])
+
+    def kernel_step():
+        params, optimizer = sides["kernel"]
+        for name, param in params.items():
+            optimizer.update(name, param, grads[name])
+
+    steps = {"reference": reference_step, "kernel": kernel_step}
+    best = {side: float("inf") for side in steps}
+    for step in steps.values():  # warm-up: makes the state arrays and the kernel's scratch
+        step()
+    for _ in range(repeats):
+        for side, step in steps.items():  # taking turns: a slow spell of the machine lands on both
+            began = time.perf_counter()
+            step()
+            best[side] = min(best[side], time.perf_counter() - began)
+    identical = all(np.array_equal(sides["reference"][0][name], sides["kernel"][0][name]) for name in start)
+    return {
+        "preset": preset,
+        "optimizer": setting,
+        "dtype": str(next(iter(start.values())).dtype),
+        "parameters": int(sum(value.size for value in start.values())),
+        "reference_ms": best["reference"] * 1e3,
+        "kernel_ms": best["kernel"] * 1e3,
+        "speedup": best["reference"] / best["kernel"],
+        "identical": identical,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=list(INPUT_SHAPES), choices=list(INPUT_SHAPES))
+    parser.add_argument("--optimizers", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--repeats", type=int, default=30, help="timed updates of each side (default 30)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    rows = [measure(preset, setting, args.repeats) for preset in args.presets for setting in args.optimizers]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"one update of all parameters, best of {args.repeats}, numpy")
+    print(
+        f"{'preset':<12} {'optimizer':<13} {'dtype':<8} {'params':>9} {'reference':>10} {'kernel':>9} {'ratio':>6}  same bits"
+    )
+    for row in rows:
+        print(
+            f"{row['preset']:<12} {row['optimizer']:<13} {row['dtype']:<8} {row['parameters']:>9,} "
+            f"{row['reference_ms']:>8.2f}ms {row['kernel_ms']:>7.2f}ms {row['speedup']:>5.2f}x  "
+            f"{'yes' if row['identical'] else 'NO'}"
+        )
+
+
+if __name__ == "__main__":
+    main()
