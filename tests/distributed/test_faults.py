@@ -1,6 +1,6 @@
 """Faults of a data-parallel run: a rank killed under torchrun --max-restarts (the group restarts
 and resumes from the last checkpoint, ending bit-identical on numpy), one-line errors for a port in
-use, a world larger than the global batch, a rendezvous that times out; and two torchrun launches
+use, a world larger than the global batch, a rendezvous that times out, a rank that fails to start; and two torchrun launches
 with --nnodes 2 on 127.0.0.1 forming one run."""
 
 import json
@@ -58,6 +58,24 @@ def test_rendezvous_timeout(tmp_path, launches):
     result = launches.run(corenn("train", "--config", str(config), "--out", str(tmp_path)), env=env, timeout=60)
     assert time.monotonic() - started < 45
     assert "could not join the gloo process group within 5 s" in one_error_line(result)
+
+
+def test_rank_that_fails_to_start(tmp_path, launches):
+    """Rank 1 dies before corenn even starts (status 3, from a sitecustomize): one line names it and
+    says torchrun stopped rank 0, instead of blaming rank 0's SIGTERM; nothing waits for a timeout."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os\nif os.environ.get('RANK') == '1':\n    os._exit(3)\n", encoding="utf-8"
+    )
+    config = write_config(tmp_path, "net")
+    env = environment() | {"PYTHONPATH": str(tmp_path)}
+    started = time.monotonic()
+    result = launches.run(corenn("train", "--config", str(config), "--out", str(tmp_path), "--nproc", "2"), env=env)
+    assert time.monotonic() - started < 45  # the ranks' timeout is 60 s: nobody waited for it
+    line = one_error_line(result)
+    assert line == (
+        "corenn train: error: rank 1 exited with status 3, so torchrun stopped rank 0 "
+        "(any output of the failed rank is above)"
+    )
 
 
 def _rank_pid(parent, rank):

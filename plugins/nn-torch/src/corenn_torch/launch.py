@@ -13,13 +13,21 @@ import sys
 
 def _failure_line(error):
     """One line for torch's ChildFailedError, or ``None`` when a rank failed with status 1: corenn's
-    own error, already printed on one line (torchrun then stops the other ranks)."""
+    own error, already printed on one line (torchrun then stops the other ranks).
+
+    The line names the ranks that failed first; those torchrun stopped because of them (killed by
+    SIGTERM) come after, as such. A rank killed some other way, or failing before corenn could say
+    why (at start-up, in Python itself), printed whatever it printed above the line."""
     failures = getattr(error, "failures", {}) or {}
     codes = {rank: failure.exitcode for rank, failure in failures.items()}
     if any(code == 1 for code in codes.values()):
         return None
+    stopped = sorted(rank for rank, code in codes.items() if code == -signal.SIGTERM)
+    failed = {rank: code for rank, code in codes.items() if rank not in stopped}
+    if not failed:  # every rank got SIGTERM: the group was stopped from outside
+        failed, stopped = codes, []
     parts = []
-    for rank, code in sorted(codes.items()):
+    for rank, code in sorted(failed.items()):
         if code is not None and code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -28,7 +36,10 @@ def _failure_line(error):
             parts.append(f"rank {rank} was killed by {name}")
         else:
             parts.append(f"rank {rank} exited with status {code}")
-    return f"corenn train: error: {'; '.join(parts) or 'the process group failed'}"
+    line = "; ".join(parts) or "the process group failed"
+    if stopped:
+        line += f", so torchrun stopped rank{'s' if len(stopped) > 1 else ''} {', '.join(map(str, stopped))}"
+    return f"corenn train: error: {line} (any output of the failed rank is above)"
 
 
 def main(argv=None):
