@@ -5,8 +5,9 @@ Factories are ``"module:attr"`` strings, so ``corenn plugins`` imports none of t
 The losses, optimizers, schedulers and initializers are written once and registered for
 backend ``"any"`` (see :mod:`corenn.nn.kernels`): each serves every backend that registers the
 kernels listed for it in :data:`ANY_BACKEND_KERNELS` and :data:`COMPONENT_KERNELS` (numpy's are
-below, torch's come with corenn-torch). Initializers draw numpy arrays on a numpy Generator on every backend (so a seed
-gives the same weights everywhere); the layers turn them into their backend's arrays.
+below, torch's come with corenn-torch). Initializers draw numpy arrays on a numpy Generator on
+every backend (so a seed gives the same weights everywhere); the layers turn them into their
+backend's arrays.
 """
 
 from corenn.hookspecs import hookimpl
