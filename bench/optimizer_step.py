@@ -2,8 +2,9 @@
 whole-array expressions they replaced.
 
 Before the optimizers' steps became kernels, ``Adam.update`` and ``SGD.update`` were whole-array
-expressions (kept below as the reference, with the same bookkeeping as today's), which on large parameters make a pass over memory and
-often a parameter-sized temporary per operation; numpy's kernels
+expressions (kept as :func:`corenn.testing.reference_optimizer_update`, with the same
+bookkeeping as today's), which on large parameters make a pass over memory and often a
+parameter-sized temporary per operation; numpy's kernels
 (:mod:`corenn.nn.optimizer_kernels`) run the same operations block by block over flat views.
 For each preset (its network built from the preset's layers, in its dtype, float32 for both)
 and each optimizer setting, this times one update of all the parameters, reference and kernel
@@ -23,10 +24,9 @@ import time
 import numpy as np
 
 import corenn
-from corenn.nn.kernels import array_namespace
 from corenn.nn.model import Sequential
-from corenn.nn.optimizers import check_lr_scale
 from corenn.run.config import load_preset
+from corenn.testing import reference_optimizer_update
 
 # The input shape of each preset's data set (one sample, NHWC), so no data need be read.
 INPUT_SHAPES = {"fmnist-mlp": (28, 28, 1), "lenet-mnist": (28, 28, 1)}
@@ -36,49 +36,6 @@ SETTINGS = {
     "sgd momentum": ("sgd", {"lr": 0.01, "momentum": 0.9}),
     "sgd nesterov": ("sgd", {"lr": 0.01, "momentum": 0.9, "nesterov": True}),
 }
-
-
-def reference_adam_update(self, param_name, param, param_grad, lr_scale=1.0):
-    """``Adam.update`` as it was written before its step became a kernel (called with an Adam
-    as ``self``, so the bookkeeping is the same on both sides)."""
-    step_lr = self.lr * check_lr_scale(lr_scale)
-    grad = self._clipped(param_grad)
-    if self.weight_decay:
-        param *= 1.0 - self.lr * self.weight_decay
-    step = self.state["t"].get(param_name, 0) + 1
-    self.state["t"][param_name] = step
-    m = self._array_slot("m", param_name, param)
-    v = self._array_slot("v", param_name, param)
-    xp = array_namespace(param)
-    m *= self.beta1
-    m += (1.0 - self.beta1) * grad
-    v *= self.beta2
-    v += (1.0 - self.beta2) * xp.square(grad)
-    m_hat = m / (1.0 - self.beta1**step)
-    v_hat = v / (1.0 - self.beta2**step)
-    param -= step_lr * m_hat / (xp.sqrt(v_hat) + self.epsilon)
-    return param
-
-
-def reference_sgd_update(self, param_name, param, param_grad, lr_scale=1.0):
-    """``SGD.update`` as it was written before its step became a kernel."""
-    grad = self._clipped(param_grad)
-    lr_scale = check_lr_scale(lr_scale)
-    if lr_scale != 1.0:
-        grad = lr_scale * grad
-    if self.weight_decay:
-        grad = grad + self.weight_decay * param
-    velocity = self._array_slot("velocity", param_name, param)
-    velocity *= self.momentum
-    velocity -= self.lr * grad
-    if self.nesterov:
-        param += self.momentum * velocity - self.lr * grad
-    else:
-        param += velocity
-    return param
-
-
-REFERENCES = {"adam": reference_adam_update, "sgd": reference_sgd_update}
 
 
 def preset_parameters(preset):
@@ -98,12 +55,11 @@ def measure(preset, setting, repeats):
         "reference": ({k: v.copy() for k, v in start.items()}, corenn.create("optimizer", optimizer_name, **options)),
         "kernel": ({k: v.copy() for k, v in start.items()}, corenn.create("optimizer", optimizer_name, **options)),
     }
-    reference_update = REFERENCES[optimizer_name]
 
     def reference_step():
         params, optimizer = sides["reference"]
         for name, param in params.items():
-            reference_update(optimizer, name, param, grads[name])
+            reference_optimizer_update(optimizer, name, param, grads[name])
 
     def kernel_step():
         params, optimizer = sides["kernel"]

@@ -15,6 +15,10 @@ Tests that train need components no installed package registers (a toy data set,
 records its inputs): :func:`plugin_system_from` and :func:`plugins_in_use` give them a plugin
 system with in-memory plugins, :class:`InterruptAtEpochEnd` presses Ctrl-C in a run, to check
 that it resumes exactly, and :func:`trainer_for` gives the trainer itself, to look inside.
+
+A backend's optimizer kernels (``optimizer_sgd_step``, ``optimizer_adam_step``) must give the
+bits of :func:`reference_optimizer_update`, the whole-array expressions the optimizers were
+before their steps became kernels.
 """
 
 import contextlib
@@ -697,3 +701,50 @@ def trainer_for(config, *, data_dir=None):
     from corenn.run.build import make_trainer  # imported on use: training pulls in the data sets
 
     return make_trainer(config, None, data_dir=data_dir, reporter=None)
+
+
+def reference_optimizer_update(optimizer, param_name, param, param_grad, lr_scale=1.0):
+    """``optimizer.update(...)`` of corenn's ``sgd`` or ``adam``, computed with whole-array
+    expressions in the arrays' namespace (numpy, torch, ...), as corenn computed it before the
+    steps became kernels: the reference a backend's step kernels must match bit for bit.
+
+    It keeps its state in ``optimizer``'s own slots (velocity; step count and moments), so give it
+    an optimizer of its own, built with the same options as the one under test; their
+    ``state_dict()`` must then agree too. Returns ``param``, changed in place.
+    """
+    from corenn.nn.kernels import array_namespace
+    from corenn.nn.optimizers import SGD, Adam, check_lr_scale
+
+    lr_scale = check_lr_scale(lr_scale)
+    grad = optimizer._clipped(param_grad)
+    if isinstance(optimizer, SGD):
+        if lr_scale != 1.0:
+            grad = lr_scale * grad
+        if optimizer.weight_decay:
+            grad = grad + optimizer.weight_decay * param
+        velocity = optimizer._array_slot("velocity", param_name, param)
+        velocity *= optimizer.momentum
+        velocity -= optimizer.lr * grad
+        if optimizer.nesterov:
+            param += optimizer.momentum * velocity - optimizer.lr * grad
+        else:
+            param += velocity
+        return param
+    if not isinstance(optimizer, Adam):
+        raise TypeError(f"reference_optimizer_update knows corenn's SGD and Adam, not {type(optimizer).__name__}")
+    step_lr = optimizer.lr * lr_scale
+    if optimizer.weight_decay:
+        param *= 1.0 - optimizer.lr * optimizer.weight_decay
+    step = optimizer.state["t"].get(param_name, 0) + 1
+    optimizer.state["t"][param_name] = step
+    m = optimizer._array_slot("m", param_name, param)
+    v = optimizer._array_slot("v", param_name, param)
+    xp = array_namespace(param)
+    m *= optimizer.beta1
+    m += (1.0 - optimizer.beta1) * grad
+    v *= optimizer.beta2
+    v += (1.0 - optimizer.beta2) * xp.square(grad)
+    m_hat = m / (1.0 - optimizer.beta1**step)
+    v_hat = v / (1.0 - optimizer.beta2**step)
+    param -= step_lr * m_hat / (xp.sqrt(v_hat) + optimizer.epsilon)
+    return param

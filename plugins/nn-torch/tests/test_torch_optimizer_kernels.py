@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import corenn
+from corenn.testing import reference_optimizer_update
 
 from torch_agreement import assert_agree
 
@@ -18,44 +19,6 @@ OPTIONS = {
 LR_SCALES = {"0.W": 3.0, "1.W": 0.5}
 
 
-def reference_sgd_update(optimizer, state, name, param, grad, lr_scale=1.0):
-    """SGD's update as whole-tensor expressions, as ``SGD.update`` was written before its step
-    became a kernel."""
-    grad = optimizer._clipped(grad)
-    if lr_scale != 1.0:
-        grad = lr_scale * grad
-    if optimizer.weight_decay:
-        grad = grad + optimizer.weight_decay * param
-    velocity = state.setdefault(name, torch.zeros_like(param))
-    velocity *= optimizer.momentum
-    velocity -= optimizer.lr * grad
-    if optimizer.nesterov:
-        param += optimizer.momentum * velocity - optimizer.lr * grad
-    else:
-        param += velocity
-    return param
-
-
-def reference_adam_update(optimizer, state, name, param, grad, lr_scale=1.0):
-    """Adam's update as whole-tensor expressions, as ``Adam.update`` was written before its step
-    became a kernel."""
-    step_lr = optimizer.lr * lr_scale
-    grad = optimizer._clipped(grad)
-    if optimizer.weight_decay:
-        param *= 1.0 - optimizer.lr * optimizer.weight_decay
-    step, m, v = state.get(name) or (0, torch.zeros_like(param), torch.zeros_like(param))
-    step += 1
-    state[name] = (step, m, v)
-    m *= optimizer.beta1
-    m += (1.0 - optimizer.beta1) * grad
-    v *= optimizer.beta2
-    v += (1.0 - optimizer.beta2) * torch.square(grad)
-    m_hat = m / (1.0 - optimizer.beta1**step)
-    v_hat = v / (1.0 - optimizer.beta2**step)
-    param -= step_lr * m_hat / (torch.sqrt(v_hat) + optimizer.epsilon)
-    return param
-
-
 def gradients(step, dtype):
     rng = np.random.default_rng(100 + step)
     scale = 5.0 if step % 2 else 0.01  # clip_norm both applies and does not
@@ -66,7 +29,6 @@ def gradients(step, dtype):
 @pytest.mark.parametrize("setting", list(OPTIONS))
 def test_torch_steps_match_the_whole_tensor_formulas_and_numpy(dtype, setting):
     name, options = setting.split()[0], OPTIONS[setting]
-    reference_update = reference_adam_update if name == "adam" else reference_sgd_update
     rng = np.random.default_rng(0)
     start = {name: rng.standard_normal(shape).astype(dtype) for name, shape in SHAPES.items()}
     numpy_params = {name: value.copy() for name, value in start.items()}
@@ -74,7 +36,7 @@ def test_torch_steps_match_the_whole_tensor_formulas_and_numpy(dtype, setting):
     expected = {name: torch.from_numpy(value.copy()) for name, value in start.items()}
     numpy_optimizer = corenn.create("optimizer", name, "numpy", **options)
     torch_optimizer = corenn.create("optimizer", name, "torch", **options)
-    reference, reference_state = corenn.create("optimizer", name, "torch", **options), {}
+    reference = corenn.create("optimizer", name, "torch", **options)
     for step in range(5):
         lr = options["lr"] * 0.9**step
         numpy_optimizer.lr = torch_optimizer.lr = reference.lr = lr
@@ -82,7 +44,7 @@ def test_torch_steps_match_the_whole_tensor_formulas_and_numpy(dtype, setting):
             scale = LR_SCALES.get(key, 1.0)
             numpy_optimizer.update(key, numpy_params[key], grad, lr_scale=scale)
             torch_optimizer.update(key, torch_params[key], torch.from_numpy(grad), lr_scale=scale)
-            reference_update(reference, reference_state, key, expected[key], torch.from_numpy(grad), scale)
+            reference_optimizer_update(reference, key, expected[key], torch.from_numpy(grad), scale)
             assert torch_params[key].dtype == expected[key].dtype
             assert torch.equal(torch_params[key], expected[key]), f"{key} differs at step {step}"
             if dtype == np.float64:
