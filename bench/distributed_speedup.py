@@ -28,8 +28,12 @@ from pathlib import Path
 PROBE_STEPS = 200
 
 
+def run_name(preset, nproc, batch_size):
+    return f"{preset}-{nproc}-{batch_size}"
+
+
 def epoch_seconds(preset, out, nproc, batch_size):
-    name = f"{preset}-{nproc}-{batch_size}"
+    name = run_name(preset, nproc, batch_size)
     command = [sys.executable, "-m", "corenn", "train", "--preset", preset, "--epochs", "1", "--threads", "1"]
     command += ["--out", out, "--name", name, "--overwrite", "--quiet", "--batch-size", str(batch_size)]
     if nproc > 1:
@@ -74,14 +78,14 @@ def all_reduce_seconds(n_values, dtype):
     return json.loads(output.strip().splitlines()[-1])
 
 
-def step_buffer(preset):
-    """Values and dtype of one step's flat buffer: every parameter's gradient plus the two totals."""
-    from corenn.run.build import build
-    from corenn.run.config import load_preset
+def step_buffer(run_dir):
+    """Values and dtype of one step's flat buffer (every parameter's gradient plus the two totals),
+    read off the parameters a run of the preset saved: no second build of the run and its data."""
+    import numpy as np
 
-    config = load_preset(preset)
-    _, model, *_ = build(config)
-    return model.parameter_count() + 2, config.dtype
+    with np.load(Path(run_dir) / "parameters.npz") as saved:
+        arrays = [saved[key] for key in saved.files]
+    return sum(array.size for array in arrays) + 2, str(arrays[0].dtype)
 
 
 def main(presets, batch_size=None):
@@ -91,7 +95,7 @@ def main(presets, batch_size=None):
             one = epoch_seconds(preset, out, 1, batch)
             half = epoch_seconds(preset, out, 1, batch // 2)
             two = epoch_seconds(preset, out, 2, batch)
-            values, dtype = step_buffer(preset)
+            values, dtype = step_buffer(Path(out) / run_name(preset, 1, batch))
             reduce = all_reduce_seconds(values, dtype)
             size = values * (4 if dtype == "float32" else 8)
             print(
