@@ -64,6 +64,9 @@ def corenn_array_backend(backend):
     (:class:`corenn.run.arrays.NumpyArrays`, the reference for the methods); a plugin that adds a
     backend returns a class whose ``for_device(device)`` builds one. Import the heavy library
     inside this hook, not at the top of the plugin module, so that listing plugins stays cheap.
+    One method is optional: ``available_memory()`` (bytes free on the device, or ``None``), from
+    which the trainer refuses a network too big to train and sizes evaluation batches
+    (:mod:`corenn.run.resources`); without it nothing is refused.
     """
 
 

@@ -1,11 +1,14 @@
 """Run names chosen to hurt: glob characters, hidden names, set-up folder look-alikes, names
 too long for the file system. No run may touch a folder that is not its own."""
 
+import shutil
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from corenn.errors import CorennError
+from corenn.run.arrays import NumpyArrays
 from corenn.run.config import MAX_RUN_NAME_BYTES, config_from_dict, load_preset, with_overrides
 from corenn.run.sweep import run_sweep
 from corenn.run.train import train
@@ -112,20 +115,28 @@ def tiny_with(name, hidden, lr):
 def test_random_run_names_and_option_values_touch_no_other_run(tmp_path_factory, name, sweep, hidden, lr):
     """Whatever the name and values: the run (or sweep) trains into its own folder, or is
     refused with a one-line CorennError; no other folder under --out changes, and no set-up
-    folder is left behind."""
+    folder is left behind.
+
+    The memory available is held at 64 MiB, so that a width drawn too large for it is refused
+    (see test_too_big_for_the_machine.py) instead of training a network of gigabytes: before,
+    a width of 48,144,513 wrote 6 GB of records and the next draw ran pytest out of memory.
+    Each example's folder is removed afterwards."""
     out = tmp_path_factory.mktemp("names")
     plant(out)
     try:
-        config = tiny_with(name, hidden, lr)
-        if sweep:
-            result_dir = run_sweep(
-                config_from_dict(config), [0.1] if not isinstance(lr, float) else [lr], [4], out_dir=out
-            )["sweep_dir"]
-        else:
-            result_dir = train(config, out_dir=out, verbose=False)["run_dir"]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(NumpyArrays, "available_memory", lambda self: 64 * 2**20)
+            config = tiny_with(name, hidden, lr)
+            if sweep:
+                result_dir = run_sweep(
+                    config_from_dict(config), [0.1] if not isinstance(lr, float) else [lr], [4], out_dir=out
+                )["sweep_dir"]
+            else:
+                result_dir = train(config, out_dir=out, verbose=False)["run_dir"]
     except CorennError as exc:  # a refused name or value, one of the planted runs' names, or a diverged run
         assert "\n" not in str(exc)
     else:
         assert result_dir == str(out / (f"{name}-sweep" if sweep else name))
     assert_planted_untouched(out)
     assert not [path.name for path in out.iterdir() if path.name.endswith(".staging") and path.name not in PLANTED]
+    shutil.rmtree(out)

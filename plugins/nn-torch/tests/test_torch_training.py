@@ -171,6 +171,41 @@ def test_training_on_cuda_matches_the_cpu():
     assert cuda["test_loss"] == pytest.approx(cpu["test_loss"], rel=1e-9)
 
 
+def test_available_memory_is_the_hosts_on_the_cpu():
+    """The trainer's memory check (corenn.run.resources) asks the array backend: on the CPU the
+    torch backend reports the host's available memory, as numpy's does."""
+    host = NumpyArrays().available_memory()
+    if host is None:
+        pytest.skip("this system does not say how much memory is available")
+    torch_cpu = TorchArrays(torch.device("cpu")).available_memory()
+    assert abs(torch_cpu - host) < 0.25 * host
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_available_memory_on_cuda_is_the_gpus_and_grows_back_when_a_tensor_is_freed():
+    arrays = TorchArrays(torch.device("cuda"))
+    total = torch.cuda.get_device_properties(0).total_memory
+    before = arrays.available_memory()
+    assert 0 < before <= total
+    held = torch.empty(2**28, dtype=torch.uint8, device="cuda")  # 256 MiB
+    assert arrays.available_memory() <= before - 2**28 + 2**24
+    del held  # back in torch's cache, which counts as available
+    assert arrays.available_memory() >= before - 2**24
+
+
+def test_a_torch_run_too_wide_for_the_memory_is_refused_before_training(monkeypatch, tmp_path):
+    """The same one line as on numpy (tests/faults/test_too_big_for_the_machine.py), with the
+    memory the torch backend reports: 2**20 hidden units at batch 25 need 0.97 GiB."""
+    monkeypatch.setattr(TorchArrays, "available_memory", lambda self: 300 * 2**20)
+    config = iris("torch", epochs=1)
+    config["layers"][0]["n_out"] = 2**20
+    with pytest.raises(
+        ConfigError, match=r"^training needs about 0\.97 GiB of memory on cpu at batch size 25 .* but 0\.29 GiB"
+    ):
+        train(config, out_dir=tmp_path, verbose=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_predict_of_a_torch_run_equals_the_numpy_rebuild(tmp_path):
     result = train(iris("torch", epochs=10), out_dir=tmp_path, verbose=False)
     labels = predict_labels(result["run_dir"])

@@ -72,7 +72,11 @@ def add_trained_run_arguments(parser):
         "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"
     )
     parser.add_argument("--device", help="device for backends that have several (cpu, cuda, auto; default: the run's)")
-    parser.add_argument("--batch-size", type=int, default=1024, help="samples per forward pass (default: 1024)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="samples per forward pass (default: 1024, fewer where a wide network's outputs would not fit in memory)",
+    )
 
 
 def print_json(value):

@@ -30,6 +30,7 @@ from corenn.nn.backward_checks import check_backward, layer_origin
 from corenn.plugins import create
 from corenn.run.config import AUTO
 from corenn.run.files import load_arrays, save_arrays
+from corenn.run.resources import check_parameter_memory
 
 BUFFER_PREFIX = "buffer/"
 
@@ -45,6 +46,9 @@ class Sequential:
         self._input_shapes = {}
         # {layer index: {parameter key: factor}}; see named_lr_scales.
         self.lr_scales = {}
+        # Bytes of each layer's output for one sample, measured by initialize; see
+        # corenn.run.resources, which sizes a run's memory from them.
+        self.output_bytes_per_sample = []
         for index, table in (lr_scales or {}).items():
             if not isinstance(index, int) or not 0 <= index < len(self.layers):
                 raise ConfigError(f"lr_scales: {index!r} is not a layer index (0 to {len(self.layers) - 1})")
@@ -116,7 +120,7 @@ class Sequential:
                 pending.append(layer.shortcut)
         return self
 
-    def initialize(self, input_shape, dtype="float64", to_device=None):
+    def initialize(self, input_shape, dtype="float64", to_device=None, memory_available=None):
         """Make every layer's parameters by passing one zero sample through the network.
 
         Also catches layer stacks whose shapes do not fit before any training starts. The
@@ -127,15 +131,25 @@ class Sequential:
         A layer fitted to data (it has ``allocate``, see :meth:`fit_to_data`) is not run on
         the zero sample, which has nothing to fit to: its ``allocate`` makes its arrays
         (unfitted) and gives the zeros of its output's shape the next layers are made from.
+
+        The size of each layer's output for that sample is kept in ``output_bytes_per_sample``.
+        With ``memory_available`` (bytes, measured before), the parameters made so far are
+        checked after each layer (see :func:`corenn.run.resources.check_parameter_memory`), so
+        that a stack too big to train stops at the layer that makes it so rather than filling
+        the memory first.
         """
         sample = np.zeros((1, *input_shape), dtype=dtype)
         if to_device is not None:
             sample = to_device(sample)
         was_training = self.training
         self.eval()
+        self.output_bytes_per_sample = []
         try:
             for index, layer in enumerate(self.layers):
                 sample = self._apply(index, getattr(layer, "allocate", layer.forward), sample)
+                self.output_bytes_per_sample.append(array_bytes(sample))
+                if memory_available is not None:
+                    check_parameter_memory(self, index, memory_available)
         finally:
             self.train(was_training)
         self.check_lr_scales()
@@ -343,6 +357,10 @@ class Sequential:
     def parameter_count(self):
         return int(sum(_size(value) for value in self.named_parameters().values()))
 
+    def parameter_bytes(self):
+        """Bytes held by the parameters (buffers excluded)."""
+        return int(sum(array_bytes(value) for value in self.named_parameters().values()))
+
 
 def _checked_lr_scale_table(where, table):
     """A layer's ``lr_scale`` table: parameter keys to finite numbers > 0, as a new dict of floats."""
@@ -370,6 +388,13 @@ def _copy_into(target, value):
 
 def _size(value):
     return value.numel() if hasattr(value, "numel") else np.size(value)
+
+
+def array_bytes(value):
+    """Bytes of a numpy array or a tensor's elements."""
+    if hasattr(value, "element_size"):
+        return int(value.numel() * value.element_size())
+    return int(np.asarray(value).nbytes)
 
 
 def check_finite_parameters(model):

@@ -13,6 +13,7 @@ import numpy as np
 
 from corenn.errors import ConfigError
 from corenn.plugins import get_plugins
+from corenn.run.resources import host_memory_available
 
 # corenn-torch is not on the package index: it is installed from the corenn repository.
 TORCH_INSTALL = (
@@ -60,6 +61,12 @@ class NumpyArrays:
 
     def no_grad(self):
         return contextlib.nullcontext()
+
+    def available_memory(self):
+        """Bytes of memory still free where the arrays live (the host's), or ``None`` where
+        unknown; the trainer sizes its memory check and evaluation batches from it (see
+        :mod:`corenn.run.resources`). Optional for other backends' array backends."""
+        return host_memory_available()
 
     def limit_threads(self, threads):
         """A context in which the BLAS runs at most ``threads`` threads (``None``: as it is)."""

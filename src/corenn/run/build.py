@@ -16,6 +16,7 @@ from corenn.registry import option_names
 from corenn.run.arrays import array_backend, check_backend
 from corenn.run.distributed import check_world_fits, start_process_group
 from corenn.run.loop import Trainer, TrainingRun
+from corenn.run.resources import available_memory, check_training_memory
 
 SHUFFLE_STREAM = 0x5EED
 AUGMENT_STREAM = 0xA06
@@ -70,7 +71,9 @@ def build_with_arrays(config, *, data_dir=None):
     model.skip_input_gradient()
     if config.mixed_precision:
         model.set_compute_dtype(compute_dtype(config))
-    model.initialize(splits.input_shape, config.dtype, to_device=arrays.to_device)
+    model.initialize(
+        splits.input_shape, config.dtype, to_device=arrays.to_device, memory_available=available_memory(arrays)
+    )
     loss = _component("loss", config.loss, config.backend, "loss")
     optimizer = _component("optimizer", config.optimizer, config.backend, "optimizer")
     extra = _scheduler_options(config, optimizer, len(data.train))
@@ -87,6 +90,7 @@ def make_trainer(config, run_dir, *, data_dir, reporter, launch=None):
     layers take their statistics over the global batch."""
     check_plugin_tables(config)
     data, model, loss, optimizer, scheduler, arrays = build_with_arrays(config, data_dir=data_dir)
+    check_training_memory(model, min(config.dataset.batch_size, len(data.train)), arrays)
     group = None
     if launch is not None and launch.distributed:
         batch_norms = [layer for layer in _all_layers(model.layers) if getattr(layer, "name", None) == "batch_norm"]

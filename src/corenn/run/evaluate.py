@@ -39,7 +39,7 @@ def class_scores(matrix, class_names):
     return scores
 
 
-def evaluate_run(run_dir, *, dataset=None, split="test", which="last", data_dir=None, device=None, batch_size=1024):
+def evaluate_run(run_dir, *, dataset=None, split="test", which="last", data_dir=None, device=None, batch_size=None):
     """The evaluation report of a run on ``split`` of ``dataset`` (default: the run's own), as a
     JSON-able dict: ``accuracy``, ``classes``, ``per_class`` (see :func:`class_scores`) and
     ``confusion`` (a list of rows), with what was evaluated and a ``warning`` (or ``None``) when
@@ -67,7 +67,7 @@ def evaluate_run(run_dir, *, dataset=None, split="test", which="last", data_dir=
     }
 
 
-def evaluate_input(run_dir, input_path, *, which="last", device=None, batch_size=1024, data_dir=None):
+def evaluate_input(run_dir, input_path, *, which="last", device=None, batch_size=None, data_dir=None):
     """The evaluation report (as :func:`evaluate_run`'s) of a run on labelled samples in files: a
     CSV holding the run's label column, an ``.npz`` with ``y``, or a folder of class folders
     (``root/<class name>/*.png``, the ``image_folder`` layout), read and preprocessed as

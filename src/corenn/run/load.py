@@ -127,12 +127,17 @@ class TrainedModel:
         """Raw samples standardised as in training, in the run's dtype."""
         return self.preprocessing.standardizer.transform(self._batch(X, source), self.config.dtype)
 
-    def predict_proba(self, X, batch_size=1024, source="X"):
-        """Each class's probability for every sample of ``X``: ``(samples, classes)``."""
+    def predict_proba(self, X, batch_size=None, source="X"):
+        """Each class's probability for every sample of ``X``: ``(samples, classes)``, computed
+        ``batch_size`` samples at a time (by default 1,024, fewer where a wide network's outputs
+        would not fit in memory)."""
         from corenn.data.loader import averaged_outputs
         from corenn.run.files import as_numpy
+        from corenn.run.resources import evaluation_batch_size
 
         X = self.transform(X, source)
+        if batch_size is None:
+            batch_size = evaluation_batch_size(self.model, self.arrays)
         outputs = []
         with self.arrays.no_grad():
             for start in range(0, len(X), batch_size):
@@ -143,7 +148,7 @@ class TrainedModel:
             return np.zeros((0, len(self.classes)))
         return _as_probabilities(np.concatenate(outputs))
 
-    def predict(self, X, batch_size=1024):
+    def predict(self, X, batch_size=None):
         """The predicted class name of every sample of ``X``."""
         return np.asarray(self.classes)[self.predict_proba(X, batch_size).argmax(axis=1)]
 
@@ -163,7 +168,7 @@ class TrainedModel:
         except CorennError as exc:
             raise ShapeError(str(exc)) from None
 
-    def evaluate(self, X, y, batch_size=1024):
+    def evaluate(self, X, y, batch_size=None):
         """Accuracy and mean cross-entropy of the predictions for ``X`` against labels ``y``
         (class names, or class indices as integers)."""
         probabilities = self.predict_proba(X, batch_size)

@@ -22,6 +22,7 @@ from corenn.plugins import get_plugins
 from corenn.run.arrays import NumpyArrays
 from corenn.run.distributed import check_same_parameters, share
 from corenn.run.interrupts import DeferredInterrupt
+from corenn.run.resources import evaluation_batch_size
 
 SATURATED_FRACTION = 0.5  # of a loss's ceiling: see Trainer._saturated
 
@@ -121,6 +122,7 @@ class Trainer:
         self.interrupts = DeferredInterrupt()
         self._step_hook = False  # whether corenn_step_end is implemented, see _fit
         self.data_digest = None  # the training split's digest, see corenn.run.checkpoints.data_fingerprint
+        self._evaluation_batch = None  # see evaluate
 
     def _hook(self, name, **kwargs):
         if self.hooks is not None:
@@ -375,11 +377,19 @@ class Trainer:
             self._scaled_parameters = scales
         return self._scaled_parameters
 
-    def evaluate(self, split, prefix, batch_size=1024):
+    def evaluate(self, split, prefix, batch_size=None):
         """Mean loss and accuracy of the model on a prepared split, in eval mode (the model's
         mode is restored afterwards) and without autograd; with ``test_augment`` the outputs are
-        averaged over the views first, and the loss is that of the averaged outputs."""
+        averaged over the views first, and the loss is that of the averaged outputs.
+
+        ``batch_size`` defaults to 1,024 samples, fewer where a network's outputs are too wide
+        for that to fit in memory (chosen at the first evaluation, see
+        :func:`corenn.run.resources.evaluation_batch_size`)."""
         model = self.run.model
+        if batch_size is None:
+            if self._evaluation_batch is None:
+                self._evaluation_batch = evaluation_batch_size(model, self.arrays)
+            batch_size = self._evaluation_batch
         split = self._device_split(split)
         loss_sum = 0.0
         correct = 0

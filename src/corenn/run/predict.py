@@ -19,11 +19,12 @@ from corenn.run.build import compute_dtype
 from corenn.run.config import DatasetConfig, load_config, with_overrides
 from corenn.run.files import as_numpy
 from corenn.run.records import CONFIG_FILE, parameters_file
+from corenn.run.resources import evaluation_batch_size
 
 SPLITS = ("train", "val", "test")
 
 
-def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=1024, which="last"):
+def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which="last"):
     """The class index the run's model predicts for every sample of ``split``, as a numpy array."""
     outputs = split_outputs(
         run_dir, dataset=dataset, split=split, data_dir=data_dir, device=device, batch_size=batch_size, which=which
@@ -49,7 +50,7 @@ class SplitOutputs:
         return self.outputs.argmax(1) if len(self.outputs) else np.zeros(0, dtype=np.int64)
 
 
-def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=1024, which="last"):
+def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which="last"):
     """The run's model's outputs for every sample of ``split`` (see :class:`SplitOutputs`).
 
     The run's config rebuilds the model on its backend; its ``parameters.npz`` (``which="last"``)
@@ -66,7 +67,7 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
         )
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0):
         raise ConfigError(f"--batch-size must be a positive integer, got {batch_size!r}")
     parameters = parameters_file(run_dir, which)
     config = load_config(run_dir / CONFIG_FILE)
@@ -104,6 +105,8 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
             raise ShapeError(f"{mismatch}: {exc}") from exc
         raise
     X = getattr(data, split).X
+    if batch_size is None:
+        batch_size = evaluation_batch_size(model, arrays)
     model.eval()
     outputs = []
     with arrays.no_grad():

@@ -127,7 +127,7 @@ def prediction_rows(model, ids, id_column, probabilities, top_k=None):
     return stream.getvalue()
 
 
-def predict_input(run_dir, input_path, *, top_k=None, which="last", device=None, batch_size=1024, data_dir=None):
+def predict_input(run_dir, input_path, *, top_k=None, which="last", device=None, batch_size=None, data_dir=None):
     """``(csv text, number of samples)`` of the run's predictions for the samples in ``input_path``."""
     from corenn.errors import ConfigError
     from corenn.run.load import load

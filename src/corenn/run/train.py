@@ -28,6 +28,7 @@ from corenn.run.early_stopping import EarlyStopping
 from corenn.run.files import write_json
 from corenn.run.interrupts import DeferredInterrupt
 from corenn.run.records import DIVERGED_FILE, PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
+from corenn.run.resources import check_disk_space
 
 NAME_ATTEMPTS = 20
 
@@ -82,6 +83,7 @@ def _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, eva
         trainer.data = attrs.evolve(trainer.data, test=None)
     recorder = None
     if record:
+        check_disk_space(trainer.run.model, out_dir)
         initialize = write_initial_records(trainer, config)
         recorder = RunRecorder.create(out_dir, config.name, overwrite=overwrite, initialize=initialize)
         trainer.run.run_dir = recorder.run_dir

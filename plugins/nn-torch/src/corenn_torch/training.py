@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from corenn.data.loader import PreparedSplit
 from corenn.errors import ConfigError
 from corenn.run.arrays import limited_blas_threads
+from corenn.run.resources import host_memory_available
 
 
 def resolve_device(device):
@@ -76,6 +77,14 @@ class TorchArrays:
 
     def no_grad(self):
         return torch.no_grad()
+
+    def available_memory(self):
+        """Bytes free on the device: a GPU's free memory plus what torch's caching allocator
+        holds unused; the host's available memory for the CPU."""
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            return free + torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+        return host_memory_available()
 
     @contextlib.contextmanager
     def limit_threads(self, threads):
