@@ -6,10 +6,11 @@ A full disk is caught when a record fails to write (the last complete checkpoint
 only after the run has spent its time. So before the first record is written, the trainer
 estimates both from what :meth:`corenn.nn.model.Sequential.initialize` measured (every layer's
 output for one sample) and the parameters' size, and refuses a run that cannot fit with one
-line saying what it needs, what there is, and what to make smaller. The estimates are meant to
-be close, not bounds: a run refused by them would not have finished, and one let through
-may still fail near the edge (memory used by other processes meanwhile, a composite layer's
-inner outputs, which are not counted).
+line saying what it needs, what there is, and what to make smaller. The memory estimate is
+low rather than high (``bench/memory_estimate.py`` measures it: within a few percent for wide
+fully connected layers, a third low for LeNet, whose convolutions' patch buffers and composite
+layers' inner outputs are not counted), so a run it refuses could not have trained, and one it
+lets through can still run out near the edge, or when other processes take memory meanwhile.
 
 Where the available memory cannot be read (not Linux, or an array backend without
 ``available_memory``) nothing is refused.
@@ -23,8 +24,8 @@ from corenn.errors import ConfigError
 TRAINING_COPIES = 4
 """A training step holds about this many arrays the size of every layer's output for the batch:
 the forward caches kept for backward (a layer's input and its activation's pre-activation),
-the outputs, and the gradients backward makes. Measured on iris with a wide hidden layer
-(4.3 at batch 100) and on the presets."""
+the outputs, and the gradients backward makes. Measured: 4.0 to 4.1 on iris with a wide hidden
+layer, more where layers keep buffers of their own (``bench/memory_estimate.py``)."""
 
 EVALUATION_COPIES = 2
 """Evaluation keeps no caches: a layer's input and its output are alive at once."""
