@@ -45,34 +45,69 @@ EVALUATION_BATCH = 1024
 GiB = 2**30
 
 
-def host_memory_available():
-    """Bytes the operating system can still give this process: ``MemAvailable`` from
-    ``/proc/meminfo``, lowered to what a cgroup (v2) memory limit leaves; ``None`` where neither
-    can be read."""
+UNLIMITED = 2**60
+"""A cgroup v1 memory limit at or above this is the kernel's way of writing "no limit"."""
+
+
+def host_memory_available(proc=Path("/proc"), cgroups=Path("/sys/fs/cgroup")):
+    """Bytes the operating system can still give this process: ``MemAvailable`` plus
+    ``SwapFree`` from ``/proc/meminfo`` (a run that swaps is slow, but it finishes; the kernel
+    kills only once both are spent), lowered to what the process's memory cgroup's limit leaves
+    (see :func:`cgroup_memory_left`); ``None`` where ``/proc/meminfo`` cannot be read (not
+    Linux). ``proc`` and ``cgroups`` are where those file systems are mounted."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            fields = dict(line.split(":", 1) for line in meminfo if ":" in line)
-        available = int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
+        fields = _key_values((proc / "meminfo").read_text(encoding="ascii"), ":")
+        kib = int(fields["MemAvailable"].split()[0]) + int(fields.get("SwapFree", "0").split()[0])
+    except (OSError, KeyError, ValueError, IndexError):
         return None
-    left = _cgroup_memory_left()
-    return available if left is None else min(available, left)
+    left = cgroup_memory_left(proc, cgroups)
+    return kib * 1024 if left is None else min(kib * 1024, left)
 
 
-def _cgroup_memory_left():
-    """``memory.max`` minus what the process's cgroup uses apart from reclaimable file pages;
-    ``None`` without a cgroup v2 limit."""
+def cgroup_memory_left(proc=Path("/proc"), cgroups=Path("/sys/fs/cgroup")):
+    """What the memory limit of this process's cgroup leaves: the limit, minus the group's
+    usage, plus its reclaimable file pages (``inactive_file``); ``None`` without a limit.
+
+    The group comes from ``/proc/self/cgroup``: on cgroup v1 the ``memory`` controller's line
+    (``memory.limit_in_bytes``, ``memory.usage_in_bytes``, under ``cgroups/memory``), on v2 the
+    ``0::`` line (``memory.max``, ``memory.current``). Containers and job schedulers set these;
+    ``MemAvailable`` does not see them.
+    """
     try:
-        path = Path("/proc/self/cgroup").read_text(encoding="ascii").strip().splitlines()[0].split("::", 1)[1]
-        group = Path("/sys/fs/cgroup") / path.lstrip("/")
-        limit = (group / "memory.max").read_text(encoding="ascii").strip()
-        if limit == "max":
+        lines = (proc / "self" / "cgroup").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        relative = path.lstrip("/")
+        if "memory" in controllers.split(","):
+            left = _limit_left(cgroups / "memory" / relative, "memory.limit_in_bytes", "memory.usage_in_bytes")
+        elif controllers == "":
+            left = _limit_left(cgroups / relative, "memory.max", "memory.current")
+        else:
+            continue
+        if left is not None:
+            return left
+    return None
+
+
+def _limit_left(group, limit_file, usage_file):
+    try:
+        limit = (group / limit_file).read_text(encoding="ascii").strip()
+        if limit == "max" or int(limit) >= UNLIMITED:
             return None
-        used = int((group / "memory.current").read_text(encoding="ascii"))
-        stat = dict(line.split() for line in (group / "memory.stat").read_text(encoding="ascii").splitlines())
+        used = int((group / usage_file).read_text(encoding="ascii"))
+        stat = _key_values((group / "memory.stat").read_text(encoding="ascii"), " ")
         return max(0, int(limit) - used + int(stat.get("inactive_file", 0)))
-    except (OSError, IndexError, ValueError):
+    except (OSError, ValueError):
         return None
+
+
+def _key_values(text, separator):
+    return dict(line.split(separator, 1) for line in text.splitlines() if separator in line)
 
 
 def available_memory(arrays):
