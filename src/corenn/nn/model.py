@@ -52,7 +52,7 @@ class Sequential:
         for index, table in (lr_scales or {}).items():
             if not isinstance(index, int) or not 0 <= index < len(self.layers):
                 raise ConfigError(f"lr_scales: {index!r} is not a layer index (0 to {len(self.layers) - 1})")
-            self.lr_scales[index] = _checked_lr_scale_table(f"{self._where(index)}.lr_scale", table)
+            self.lr_scales[index] = _checked_lr_scale_table(f"{self.where(index)}.lr_scale", table)
 
     @classmethod
     def from_config(cls, layer_configs, *, n_classes, backend="numpy", seed=0):
@@ -189,7 +189,7 @@ class Sequential:
         try:
             return step(X)
         except ShapeError as exc:
-            raise ShapeError(f"{self._where(index)}: {exc}") from exc
+            raise ShapeError(f"{self.where(index)}: {exc}") from exc
 
     @property
     def training(self):
@@ -209,7 +209,8 @@ class Sequential:
         """Evaluation mode: dropout off, batch normalisation on its running statistics."""
         return self.train(False)
 
-    def _where(self, index):
+    def where(self, index):
+        """``layers[2] (conv2d)``: layer ``index`` as errors name it."""
         return f"layers[{index}] ({self.layer_names[index]})"
 
     def _blame(self, index):
@@ -222,7 +223,7 @@ class Sequential:
             try:
                 X = layer.forward(X)
             except ShapeError as exc:
-                raise ShapeError(f"{self._where(index)}: {exc}") from exc
+                raise ShapeError(f"{self.where(index)}: {exc}") from exc
         return X
 
     def backward(self, dLdY):
@@ -238,7 +239,7 @@ class Sequential:
             try:
                 dX = layer.backward(dLdY)
             except ShapeError as exc:
-                raise ShapeError(f"{self._where(index)}: {exc}") from exc
+                raise ShapeError(f"{self.where(index)}: {exc}") from exc
             check_backward(layer, self._input_shapes.get(index), dX, lambda index=index: self._blame(index))
             dLdY = dX
         return dLdY
@@ -290,7 +291,7 @@ class Sequential:
             if unknown:
                 has = f"its parameters are {', '.join(map(repr, known))}" if known else "it has no parameters"
                 raise ConfigError(
-                    f"{self._where(index)}.lr_scale: {', '.join(map(repr, unknown))} "
+                    f"{self.where(index)}.lr_scale: {', '.join(map(repr, unknown))} "
                     f"{'is not a parameter' if len(unknown) == 1 else 'are not parameters'} of this layer; {has}"
                 )
 
@@ -345,7 +346,7 @@ class Sequential:
             short = name.removeprefix(BUFFER_PREFIX)
             if tuple(value.shape) != expected:
                 raise CorruptFileError(
-                    f"{origin}: {kind} {short} of {self._where(int(short.split('.')[0]))} has shape "
+                    f"{origin}: {kind} {short} of {self.where(int(short.split('.')[0]))} has shape "
                     f"{tuple(value.shape)}, the model expects {expected}"
                 )
             if kind == "parameter" and not np.issubdtype(value.dtype, np.floating):

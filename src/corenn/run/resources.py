@@ -44,7 +44,6 @@ EVALUATION_BATCH = 1024
 
 GiB = 2**30
 
-
 UNLIMITED = 2**60
 """A cgroup v1 memory limit at or above this is the kernel's way of writing "no limit"."""
 
@@ -130,7 +129,7 @@ def check_parameter_memory(model, index, available):
     need = (1 + PARAMETER_COPIES) * parameters
     if need > available:
         raise ConfigError(
-            f"the parameters up to layers[{index}] ({model.layer_names[index]}) take {_gib(parameters)}; training "
+            f"the parameters up to {model.where(index)} take {_gib(parameters)}; training "
             f"them needs about {_gib(need)} with their gradients and optimizer state, but {_gib(available)} is "
             "available; make the layers narrower or fewer"
         )
@@ -147,12 +146,11 @@ def check_training_memory(model, batch_size, arrays):
     if need <= available:
         return
     widest = max(range(len(model.output_bytes_per_sample)), key=model.output_bytes_per_sample.__getitem__)
-    where = f"layers[{widest}] ({model.layer_names[widest]})"
     raise ConfigError(
         f"training needs about {_gib(need)} of memory on {arrays.device} at batch size {batch_size} "
         f"({_gib(batch_outputs)} for the layers' outputs, kept for backward, and their gradients; "
         f"{_gib(parameter_state)} for the parameters' gradients and optimizer state), but {_gib(available)} is "
-        f"available; make the layers narrower (the widest output is {where}'s, "
+        f"available; make the layers narrower (the widest output is {model.where(widest)}'s, "
         f"{_gib(model.output_bytes_per_sample[widest] * batch_size)} per batch) or the batch smaller (--batch-size)"
     )
 
