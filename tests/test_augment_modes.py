@@ -16,7 +16,7 @@ import corenn.run.interrupts
 from corenn.data.loader import alternate_flip_base, augment_batch
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, DataError
-from corenn.run.arrays import NumpyArrays
+from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import SHUFFLE_STREAM, build
 from corenn.run.checkpoints import resume
 from corenn.run.config import config_from_dict
@@ -158,7 +158,7 @@ def reference_crops(X, padding, offsets, mirrored, mode):
 
 def test_reflect_padded_crops_mirror_the_border_without_repeating_the_edge():
     X = np.random.default_rng(0).normal(size=(32, *IMAGE_SHAPE))
-    out = augment_batch(X, np.random.default_rng(7), NumpyArrays(), crop_padding=3, flip=True, padding_mode="reflect")
+    out = augment_batch(X, np.random.default_rng(7), NumpyBackend(), crop_padding=3, flip=True, padding_mode="reflect")
     replay = np.random.default_rng(7)
     offsets = replay.integers(0, 7, size=(32, 2))
     mirrored = replay.random(32) < 0.5
@@ -169,7 +169,7 @@ def test_reflect_padded_crops_mirror_the_border_without_repeating_the_edge():
 def test_reflect_padding_mirrors_about_the_edge_pixel():
     """Padded pixel -k is image pixel k (the edge itself is not repeated), on both axes."""
     X = np.random.default_rng(0).normal(size=(3, *IMAGE_SHAPE))
-    padded = NumpyArrays().pad_images(X, 3, "reflect")
+    padded = NumpyBackend().pad_images(X, 3, "reflect")
     assert padded.shape == (3, 12, 11, 2)
     rows, cols = np.abs(np.arange(-3, 3)), np.abs(np.arange(-3, 2))
     assert np.array_equal(padded[:, :6, :5], X[:, rows][:, :, cols])
@@ -179,7 +179,7 @@ def test_reflect_padding_mirrors_about_the_edge_pixel():
 
 def test_zero_padding_is_still_the_default():
     X = np.random.default_rng(1).normal(size=(16, *IMAGE_SHAPE))
-    out = augment_batch(X, np.random.default_rng(2), NumpyArrays(), crop_padding=2)
+    out = augment_batch(X, np.random.default_rng(2), NumpyBackend(), crop_padding=2)
     offsets = np.random.default_rng(2).integers(0, 5, size=(16, 2))
     assert np.array_equal(out, reference_crops(X, 2, offsets, [False] * 16, "constant"))
 
@@ -200,7 +200,7 @@ def test_alternate_flips_mirror_each_image_in_every_other_epoch_and_draw_nothing
     rng = np.random.default_rng(9)
     state = rng.bit_generator.state
     seen = {
-        epoch: augment_batch(X, rng, NumpyArrays(), flip="alternate", indices=indices, epoch=epoch)
+        epoch: augment_batch(X, rng, NumpyBackend(), flip="alternate", indices=indices, epoch=epoch)
         for epoch in (1, 2, 3, 4)
     }
     assert rng.bit_generator.state == state  # no crop, and alternate flips take no draws
@@ -219,7 +219,7 @@ def test_alternate_flips_with_crops_draw_only_the_offsets():
     out = augment_batch(
         X,
         np.random.default_rng(5),
-        NumpyArrays(),
+        NumpyBackend(),
         crop_padding=2,
         padding_mode="reflect",
         flip="alternate",
@@ -233,7 +233,7 @@ def test_alternate_flips_with_crops_draw_only_the_offsets():
 def test_alternate_flips_need_the_sample_indices_and_the_epoch():
     X = np.zeros((2, *IMAGE_SHAPE))
     with pytest.raises(ValueError, match="needs the batch's sample indices and the epoch"):
-        augment_batch(X, np.random.default_rng(0), NumpyArrays(), flip="alternate")
+        augment_batch(X, np.random.default_rng(0), NumpyBackend(), flip="alternate")
 
 
 # The trainer

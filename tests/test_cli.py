@@ -171,7 +171,7 @@ def test_train_from_a_config_file(capsys, tmp_path, no_plots, config_file):
         (["--lr", "0"], ["--lr (optimizer.lr) must be positive"]),
         (["--lr", "-0.5"], ["--lr (optimizer.lr) must be positive"]),
         (["--name", "../escape"], ["name '../escape' is not a plain folder name"]),
-        (["--backend", "jax"], ["backend 'jax' has no components installed"]),
+        (["--backend", "jax"], ["unknown backend 'jax'; installed backends: numpy"]),
         (["--seed", "-2"], ["seed must be a non-negative integer"]),
         (["--resume", "no-such-run"], ["no-such-run"]),
     ],

@@ -332,7 +332,7 @@ def test_unknown_component_option_names_it_and_the_allowed_options(mutate, prefi
             lambda d: d.update(scheduler={"name": "exponential", "decay": 2.0}),
             r"scheduler: .*'decay' must be in \(0, 1\]",
         ),
-        (lambda d: d.update(backend="jax"), r"backend 'jax' has no components installed; installed backends: .*numpy"),
+        (lambda d: d.update(backend="jax"), r"unknown backend 'jax'; installed backends: .*numpy"),
     ],
 )
 def test_bad_component_option_values_name_where_they_are(mutate, expected):

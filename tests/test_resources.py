@@ -1,10 +1,10 @@
-"""The memory the trainer plans with (corenn.run.resources.host_memory_available), read from
+"""The memory the trainer plans with (corenn.machine.host_memory_available), read from
 fake /proc and /sys/fs/cgroup trees: MemAvailable plus SwapFree, capped by a cgroup v1 or v2
 memory limit. The refusals built on it are in tests/faults/test_too_big_for_the_machine.py."""
 
 import pytest
 
-from corenn.run.resources import cgroup_memory_left, host_memory_available
+from corenn.machine import cgroup_memory_left, host_memory_available
 
 MEMINFO = "MemTotal:       4000 kB\nMemFree:         100 kB\nMemAvailable:   1000 kB\nSwapTotal:       800 kB\nSwapFree:        500 kB\n"
 V1_UNLIMITED = "9223372036854771712"

@@ -11,7 +11,7 @@ from corenn.data.loader import averaged_outputs, check_image_options, evaluation
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, DataError
 from corenn.nn.losses import CrossEntropy
-from corenn.run.arrays import NumpyArrays
+from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import build
 from corenn.run.config import config_from_dict
 from corenn.run.predict import predict_labels
@@ -139,7 +139,7 @@ def test_flip_translate_needs_images_that_can_reflect_a_pixel():
 
 def test_flip_views_are_the_images_and_their_mirror_images_half_each():
     X = np.random.default_rng(0).normal(size=(4, *IMAGE_SHAPE))
-    views = list(evaluation_views(X, NumpyArrays(), "flip"))
+    views = list(evaluation_views(X, NumpyBackend(), "flip"))
     assert [weight for weight, _ in views] == [0.5, 0.5]
     assert np.array_equal(views[0][1], X) and np.array_equal(views[1][1], X[:, :, ::-1])
 
@@ -158,7 +158,7 @@ def test_flip_translate_views_are_airbenchs_level_two():
         (0.125, down_right),
         (0.125, down_right[:, :, ::-1]),
     ]
-    views = list(evaluation_views(X, NumpyArrays(), "flip_translate"))
+    views = list(evaluation_views(X, NumpyBackend(), "flip_translate"))
     assert len(views) == len(expected) and sum(weight for weight, _ in views) == 1.0
     for (weight, view), (expected_weight, expected_view) in zip(views, expected, strict=True):
         assert weight == expected_weight and np.array_equal(view, expected_view)
@@ -168,9 +168,9 @@ def test_flip_translate_views_are_airbenchs_level_two():
 def test_averaged_outputs_average_the_outputs_not_the_inputs(mode):
     X = np.random.default_rng(2).normal(size=(5, *IMAGE_SHAPE))
     forward = softmax_of_flat(np.random.default_rng(3).normal(size=(60, 4)))
-    views = list(evaluation_views(X, NumpyArrays(), mode))
+    views = list(evaluation_views(X, NumpyBackend(), mode))
     expected = sum(weight * forward(view) for weight, view in views)
-    averaged = averaged_outputs(forward, X, NumpyArrays(), mode)
+    averaged = averaged_outputs(forward, X, NumpyBackend(), mode)
     np.testing.assert_allclose(averaged, expected, rtol=1e-15, atol=0)
     np.testing.assert_allclose(averaged.sum(axis=1), 1.0, rtol=1e-14)
     of_average = forward(sum(weight * view for weight, view in views))
@@ -181,7 +181,7 @@ def test_averaged_outputs_average_the_outputs_not_the_inputs(mode):
 def test_without_test_augment_the_output_is_the_forward_pass_itself():
     X = np.random.default_rng(2).normal(size=(5, *IMAGE_SHAPE))
     forward = softmax_of_flat(np.random.default_rng(3).normal(size=(60, 4)))
-    assert np.array_equal(averaged_outputs(forward, X, NumpyArrays(), "none"), forward(X))
+    assert np.array_equal(averaged_outputs(forward, X, NumpyBackend(), "none"), forward(X))
 
 
 # Evaluation and predictions
@@ -199,7 +199,7 @@ class KeepModel:
 
 def expected_metrics(model, split, mode):
     model.eval()
-    Y_hat = averaged_outputs(model.forward, split.X, NumpyArrays(), mode)
+    Y_hat = averaged_outputs(model.forward, split.X, NumpyBackend(), mode)
     return CrossEntropy().forward(split.Y, Y_hat), float(np.mean(Y_hat.argmax(axis=1) == split.labels)), Y_hat
 
 

@@ -82,6 +82,7 @@ def corenn_register_components(register):
         for name, factory in table.items():
             kernels = (*ANY_BACKEND_KERNELS[kind], *COMPONENT_KERNELS.get((kind, name), ()))
             register(kind, name, factory, backend=ANY_BACKEND, kernels=kernels)
+    register("backend", "numpy", "corenn.numpy_backend:NumpyBackend")
     for kind, table in (("dataset", DATASETS), ("kernel", KERNELS)):
         for name, factory in table.items():
             register(kind, name, factory)

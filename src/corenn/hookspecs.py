@@ -31,8 +31,12 @@ def corenn_register_components(register):
       see :mod:`corenn.nn.kernels`): it then serves every backend that registers the kernels
       it lists in ``kernels`` (``kernels=("conv2d_forward", "conv2d_backward")``);
     - a ``kernel`` is a function (``factory`` is the function itself, not something that builds
-      it) that components call by name; register it for the backend whose arrays it takes.
-      A backend is added to corenn by registering its kernels and its array backend (below).
+      it) that components call by name; register it for the backend whose arrays it takes;
+    - a ``backend`` is a :class:`corenn.backend.Backend` class: ``register("backend", "cupy",
+      "my_plugin.backend:CupyBackend")`` (no ``backend=``);
+    - ``kernels`` is a module of one backend's kernel overrides, registered by its name:
+      ``register("kernels", "my_plugin.cupy_kernels", backend="cupy")``; it is imported, and
+      its overrides checked, when that backend is first used (see :mod:`corenn.kernels`).
 
     A plugin loads whole or not at all: if its registration raises, registers an unknown kind
     or the same (kind, name, backend) twice, it is reported by ``corenn plugins`` (with its
@@ -51,22 +55,6 @@ def corenn_register_components(register):
     other function named ``corenn_*`` in a plugin module (a misspelling), a hook without the
     marker, and a plugin implementing no hook are warnings in ``corenn plugins`` and errors
     under ``CORENN_STRICT_PLUGINS=1``.
-    """
-
-
-@hookspec(firstresult=True)
-def corenn_array_backend(backend):
-    """Return the trainer's array backend class for ``backend``, or ``None`` for other backends.
-
-    The trainer is the same code for every backend; what differs (moving the data to a device,
-    indexing batches, counting correct predictions, turning off gradient tracking, batched
-    augmentation) goes through an array backend object. numpy's is built in
-    (:class:`corenn.run.arrays.NumpyArrays`, the reference for the methods); a plugin that adds a
-    backend returns a class whose ``for_device(device)`` builds one. Import the heavy library
-    inside this hook, not at the top of the plugin module, so that listing plugins stays cheap.
-    One method is optional: ``available_memory()`` (bytes free on the device, or ``None``), from
-    which the trainer refuses a network too big to train and sizes evaluation batches
-    (:mod:`corenn.run.resources`); without it nothing is refused.
     """
 
 

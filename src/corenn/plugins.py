@@ -26,10 +26,11 @@ import os
 import attrs
 import pluggy
 
-from corenn import hookspecs
+from corenn import hookspecs, kernels
+from corenn.backend import DEFAULT_BACKEND, TORCH_INSTALL
 from corenn.errors import ConfigError, PluginError, UnknownComponentError
 from corenn.nn.kernels import Kernels
-from corenn.registry import ANY_BACKEND, DEFAULT_BACKEND, Registration, Registry, is_first_party
+from corenn.registry import ANY_BACKEND, Registration, Registry, is_first_party
 
 ENTRY_POINT_GROUP = "corenn.plugins"
 STRICT_ENV = "CORENN_STRICT_PLUGINS"
@@ -57,7 +58,7 @@ class PluginInfo:
     def as_dict(self):
         by_kind = {}
         for entry in self.components:
-            label = entry.name if entry.backend == DEFAULT_BACKEND else f"{entry.name} [{entry.backend}]"
+            label = entry.name if entry.backend in (DEFAULT_BACKEND, entry.name) else f"{entry.name} [{entry.backend}]"
             by_kind.setdefault(entry.kind, []).append(label)
         return {
             "name": self.name,
@@ -97,6 +98,7 @@ class PluginSystem:
         self.registry = Registry()
         self.plugins = []
         self._kernels = {}
+        self._backends = {}
 
     def kernels(self, backend):
         """The :class:`corenn.nn.kernels.Kernels` of ``backend`` (one object per backend, which
@@ -104,6 +106,101 @@ class PluginSystem:
         if backend not in self._kernels:
             self._kernels[backend] = Kernels(backend, self.registry)
         return self._kernels[backend]
+
+    def backend(self, name):
+        """The backend object of ``name`` (on its default device), made the first time it is asked
+        for, when its kernel overrides are imported, checked and installed (see
+        :mod:`corenn.kernels`); an error naming the installed backends for an unknown one."""
+        found = self._backends.get(name)
+        if found is not None:
+            return found
+        entry = self.registry.get_registration("backend", name, name)
+        if entry is None:
+            installed = ", ".join(self.registry.backends()) or "(none)"
+            hint = f" ({TORCH_INSTALL})" if name == "torch" else ""
+            raise UnknownComponentError(f"unknown backend {name!r}{hint}; installed backends: {installed}")
+        try:
+            backend_class = entry.load()
+        except PluginError as exc:
+            if isinstance(exc.__cause__, ImportError):
+                raise ConfigError(
+                    f"backend {name!r} needs a library that cannot be imported ({exc.__cause__}); "
+                    + (f"install them: {TORCH_INSTALL}" if name == "torch" else "install it")
+                ) from exc
+            raise
+        backend = backend_class()
+        kernels.install_backend(name, getattr(backend_class, "array_module", None), self._overrides_for(entry))
+        self._backends[name] = backend
+        return backend
+
+    def _overrides_for(self, backend_entry):
+        """The kernel overrides registered for one backend, each checked (see
+        :mod:`corenn.kernels`); a plugin whose module of overrides fails a check is refused."""
+        installed = {}
+        for entry in self.registry.entries("kernels"):
+            if entry.backend != backend_entry.name:
+                continue
+            try:
+                found = self._overrides_in(entry, backend_entry, installed)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: see the module's docstring
+                self._refuse_after_loading(entry.plugin, exc)
+                installed = {key: value for key, value in installed.items() if value.plugin != entry.plugin}
+                continue
+            installed.update(found)
+        return list(installed.values())
+
+    def _overrides_in(self, entry, backend_entry, installed):
+        module = entry.load()
+        found = {}
+        for target, function in kernels.marked_overrides(module):
+            kernel = kernels.resolve_target(target)
+            if kernel is None:
+                continue  # the package declaring it is not installed: nothing calls it
+            problem = kernels.signature_problem(kernel, function)
+            if problem:
+                raise PluginError(f"{entry.distribution} ({entry.name}): {problem}")
+            declarer = self._distribution_of_module(kernel.reference.__module__)
+            allowed = {backend_entry.distribution, declarer}
+            if entry.distribution not in allowed and not _same_package(module.__name__, kernel.reference.__module__):
+                raise PluginError(
+                    f"{entry.distribution} may not override kernel {kernel.qualified_name} for backend "
+                    f"{backend_entry.name} ({function.__module__}.{function.__qualname__}): only "
+                    f"{declarer or 'its own package'}, which declares it, and {backend_entry.distribution}, whose "
+                    "backend it is, may"
+                )
+            earlier = installed.get(kernel.qualified_name) or found.get(kernel.qualified_name)
+            if earlier is not None:
+                raise PluginError(
+                    f"kernel {kernel.qualified_name} is overridden twice for backend {backend_entry.name}: by "
+                    f"{earlier.distribution} ({earlier.origin}) and by {entry.distribution} "
+                    f"({function.__module__}.{function.__qualname__})"
+                )
+            found[kernel.qualified_name] = kernels.Override(
+                kernel, function, backend_entry.name, entry.plugin, entry.distribution
+            )
+        return found
+
+    def _distribution_of_module(self, module_name):
+        """The distribution of the plugin whose package holds ``module_name``, or ``None``."""
+        package = module_name.partition(".")[0]
+        for info in self.plugins:
+            if info.module.partition(".")[0].partition(":")[0] == package:
+                return info.distribution
+        return None
+
+    def _refuse_after_loading(self, plugin, exc):
+        """A plugin found broken once it was loaded (when its backend was first used): it fails
+        as it would have while loading, its registrations forgotten."""
+        info = next((info for info in self.plugins if info.name == plugin), None)
+        self.registry.remove_plugin(plugin)
+        if info is None:
+            raise exc
+        info.components = []
+        if self.manager.has_plugin(plugin):
+            self.manager.unregister(name=plugin)
+        self._failed(info, exc)
 
     def load(self):
         """Register the built-ins, then the first-party plugins, then the third-party ones.
@@ -161,7 +258,13 @@ class PluginSystem:
         """
         staged = []
 
-        def register(kind, name, factory, *, backend=DEFAULT_BACKEND, kernels=()):
+        def register(kind, name, factory=None, *, backend=DEFAULT_BACKEND, kernels=()):
+            if kind == "backend":
+                backend = name  # a backend is registered for itself
+            elif kind == "kernels":
+                factory = name if factory is None else factory  # a module of overrides, by its name
+            if factory is None:
+                raise PluginError(f"{kind} {name!r}: register it with its factory, register({kind!r}, {name!r}, factory)")
             if isinstance(kernels, str) or not all(isinstance(kernel, str) for kernel in kernels):
                 raise PluginError(f"{kind} {name!r}: kernels must be a tuple of kernel names, got {kernels!r}")
             if kernels and backend != ANY_BACKEND:
@@ -345,6 +448,11 @@ def get_registry():
     return get_plugins().registry
 
 
+def get_backend(name=DEFAULT_BACKEND):
+    """The backend object of ``name``, from the loaded plugins (made on first use)."""
+    return get_plugins().backend(name)
+
+
 def create(kind, name, backend=DEFAULT_BACKEND, **options):
     """Build any registered component: ``create("layer", "fully_connected", n_out=10, activation="relu")``."""
     system = get_plugins()
@@ -367,3 +475,7 @@ def _unknown_hook(name, known, *, marked):
 def list_components(kind=None, backend=None):
     """Registrations of every loaded component, optionally of one kind and backend."""
     return get_registry().entries(kind, backend)
+
+
+def _same_package(module_a, module_b):
+    return module_a.partition(".")[0] == module_b.partition(".")[0]

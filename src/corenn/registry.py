@@ -4,9 +4,12 @@ Factories may be ``"module:attr"`` strings; they are imported on first use, so b
 table (and listing it) imports no layer code, and never torch.
 
 A component registered for ``backend="any"`` is written once against the array namespace and
-named kernels (see :mod:`corenn.nn.kernels`); it serves every backend that registers the
-kernels it declares it needs. A registration for one backend, by the same distribution, takes
-precedence on that backend.
+declared kernels (see :mod:`corenn.kernels`); it serves every backend. A registration for one
+backend, by the same distribution, takes precedence on that backend.
+
+Two kinds are not components: a ``backend`` (its class, see :mod:`corenn.backend`) and
+``kernels``, a module of one backend's kernel overrides, registered by its module's name
+(``register("kernels", "corenn_conv.fast", backend="numpy")``).
 """
 
 import importlib
@@ -15,10 +18,10 @@ import inspect
 import attrs
 
 from corenn.errors import ConfigError, PluginError, UnknownComponentError
-from corenn.nn.kernels import building_for
+from corenn.backend import DEFAULT_BACKEND, building_for
 
-KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset", "kernel")
-DEFAULT_BACKEND = "numpy"
+KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset", "backend", "kernels", "kernel")
+COMPONENT_KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer")
 ANY_BACKEND = "any"
 # The kernels every backend registers, which the ``Layer`` base calls to take inputs in, make
 # parameters and move them (see corenn.nn.numpy_kernels for what each does).
@@ -56,10 +59,19 @@ class Registration:
         return f"{self.kind} '{self.name}' (backend {self.backend})"
 
     def load(self):
-        """The factory itself, importing it if it was registered as ``"module:attr"``."""
+        """The factory itself, importing it if it was registered as ``"module:attr"`` (or the
+        module, for a ``"module"`` string: a ``kernels`` registration's)."""
         if not isinstance(self.factory, str):
             return self.factory
         module_name, _, attr_path = self.factory.partition(":")
+        if not attr_path:
+            try:
+                return importlib.import_module(module_name)
+            except Exception as exc:
+                raise PluginError(
+                    f"{self.kind} {self.name!r} ({self.backend}) from {self.distribution}: "
+                    f"cannot import {module_name}: {type(exc).__name__}: {exc}"
+                ) from exc
         try:
             target = importlib.import_module(module_name)
             for attr in attr_path.split("."):
@@ -177,8 +189,12 @@ class Registry:
         return None
 
     def backends(self):
-        """The backends something is registered for (kernels or components), ``any`` aside."""
-        return sorted({entry.backend for entry in self._entries.values() if entry.backend != ANY_BACKEND})
+        """The names of the registered backends."""
+        return sorted(entry.name for entry in self._entries.values() if entry.kind == "backend")
+
+    def remove_plugin(self, plugin):
+        """Forget every registration of ``plugin`` (one found to be broken after it loaded)."""
+        self._entries = {key: entry for key, entry in self._entries.items() if entry.plugin != plugin}
 
     def missing_kernels(self, entry, backend):
         """The kernels a component for backend "any" needs that ``backend`` does not register
@@ -214,6 +230,10 @@ class Registry:
     def names(self, kind, backend=None):
         """Sorted names registered for a kind (and backend)."""
         return sorted({entry.name for entry in self.entries(kind, backend)})
+
+    def get_registration(self, kind, name, backend=DEFAULT_BACKEND):
+        """The registration of exactly (kind, name, backend), or ``None``."""
+        return self._entries.get((kind, name, backend))
 
     def get(self, kind, name, backend=DEFAULT_BACKEND):
         """The registration of a component, or an error that lists what is there instead."""

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from corenn.errors import CorennError
-from corenn.run.arrays import NumpyArrays
+from corenn.numpy_backend import NumpyBackend
 from corenn.run.config import MAX_RUN_NAME_BYTES, config_from_dict, load_preset, with_overrides
 from corenn.run.sweep import run_sweep
 from corenn.run.train import train
@@ -125,7 +125,7 @@ def test_random_run_names_and_option_values_touch_no_other_run(tmp_path_factory,
     plant(out)
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(NumpyArrays, "available_memory", lambda self: 64 * 2**20)
+            patch.setattr(NumpyBackend, "available_memory", lambda self: 64 * 2**20)
             config = tiny_with(name, hidden, lr)
             if sweep:
                 result_dir = run_sweep(

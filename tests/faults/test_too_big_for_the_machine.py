@@ -3,7 +3,7 @@ kernel's out-of-memory killer part way through, and never a run directory left h
 
 Before: an iris config with a hidden layer of 48,144,513 units (a value the hostile-names test drew)
 trained its first epoch, wrote 6 GB of records, and the next one took pytest to 24 GiB, where the
-kernel killed it. The memory available is patched here (``NumpyArrays.available_memory``) so
+kernel killed it. The memory available is patched here (``NumpyBackend.available_memory``) so
 that each case is exact on any machine; one test checks the real figure.
 """
 
@@ -12,12 +12,13 @@ import math
 import numpy as np
 import pytest
 
+import corenn.machine as machine
 import corenn.run.resources as resources
 from corenn.cli import main
 from corenn.data.loader import PreparedSplit
 from corenn.errors import ConfigError
 from corenn.nn.model import Sequential
-from corenn.run.arrays import NumpyArrays
+from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import build_with_arrays, make_trainer
 from corenn.run.config import config_from_dict, load_preset, with_overrides
 from corenn.run.train import train
@@ -41,7 +42,7 @@ def write_toml(path, config):
 
 
 def patch_memory(monkeypatch, available):
-    monkeypatch.setattr(NumpyArrays, "available_memory", lambda self: available)
+    monkeypatch.setattr(NumpyBackend, "available_memory", lambda self: available)
 
 
 def test_a_network_too_wide_for_the_memory_is_refused_before_training(tmp_path, monkeypatch, capsys):
@@ -80,7 +81,7 @@ def test_the_real_memory_of_this_machine_refuses_a_network_too_big_for_it(tmp_pa
     """Unpatched: 2**23 hidden units trained on iris's 105 training samples at once need
     4 x 105 x (2**23 + 3) x 8 bytes (26.25 GiB) for the layers' outputs and 3 x (8 x 2**23 + 3) x 8
     (1.50 GiB) for the parameters' state, 27.75 GiB: more than this machine (24 GiB) has."""
-    available = resources.host_memory_available()
+    available = machine.host_memory_available()
     if available is None:
         pytest.skip("this system does not say how much memory is available (no /proc/meminfo)")
     if available > 27.75 * 2**30:

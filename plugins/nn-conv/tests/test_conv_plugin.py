@@ -33,7 +33,7 @@ def test_the_layers_are_written_once_and_the_numpy_kernels_registered_here():
 
 def test_a_layer_is_built_for_the_backend_asked_for():
     layer = corenn.create("layer", "conv2d", "numpy", n_out=2, kernel_shape=3)
-    assert layer.backend == "numpy" and layer.kernels.backend == "numpy"
+    assert layer.backend.name == "numpy" and layer.kernels.backend == "numpy"
 
 
 def test_listing_plugins_imports_no_layer_code():

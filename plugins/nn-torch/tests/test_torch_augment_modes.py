@@ -9,14 +9,14 @@ import torch
 import corenn
 from corenn.data.loader import augment_batch, averaged_outputs, evaluation_views
 from corenn.data.splits import DatasetSplits, Split
-from corenn.run.arrays import NumpyArrays
+from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import build
 from corenn.run.config import config_from_dict
 from corenn.run.predict import predict_labels
 from corenn.run.train import train
 from corenn.testing import plugin_system_from, plugins_in_use
 
-from corenn_torch.training import TorchArrays
+from corenn_torch.backend import TorchBackend
 from torch_agreement import assert_agree
 
 IMAGE_SHAPE = (6, 5, 2)
@@ -29,7 +29,7 @@ def on_host(value):
 
 @pytest.fixture(params=DEVICES)
 def arrays(request):
-    return TorchArrays(torch.device(request.param))
+    return TorchBackend(request.param)
 
 
 def images(n=10, seed=0):
@@ -40,10 +40,10 @@ def images(n=10, seed=0):
 def test_padding_flipping_and_shifting_match_numpy_exactly(arrays, mode):
     X = images()
     tensor = arrays.to_device(X)
-    assert np.array_equal(on_host(arrays.pad_images(tensor, 3, mode)), NumpyArrays().pad_images(X, 3, mode))
-    assert np.array_equal(on_host(arrays.flip_images(tensor)), NumpyArrays().flip_images(X))
+    assert np.array_equal(on_host(arrays.pad_images(tensor, 3, mode)), NumpyBackend().pad_images(X, 3, mode))
+    assert np.array_equal(on_host(arrays.flip_images(tensor)), NumpyBackend().flip_images(X))
     for dy, dx in ((-1, -1), (1, 1), (2, -1)):
-        assert np.array_equal(on_host(arrays.shift_images(tensor, dy, dx)), NumpyArrays().shift_images(X, dy, dx))
+        assert np.array_equal(on_host(arrays.shift_images(tensor, dy, dx)), NumpyBackend().shift_images(X, dy, dx))
 
 
 @pytest.mark.parametrize("flip", [True, "alternate"])
@@ -51,7 +51,7 @@ def test_reflect_crops_with_each_flip_mode_match_numpy_exactly(arrays, flip):
     X, indices = images(16), np.arange(30, 46)
     options = {"crop_padding": 2, "padding_mode": "reflect", "flip": flip, "indices": indices}
     for epoch in (1, 2):
-        on_numpy = augment_batch(X, np.random.default_rng(epoch), NumpyArrays(), **options, epoch=epoch)
+        on_numpy = augment_batch(X, np.random.default_rng(epoch), NumpyBackend(), **options, epoch=epoch)
         on_torch = augment_batch(arrays.to_device(X), np.random.default_rng(epoch), arrays, **options, epoch=epoch)
         assert torch.is_tensor(on_torch) and on_torch.device.type == arrays.device.type
         assert np.array_equal(on_host(on_torch), on_numpy)
@@ -60,13 +60,13 @@ def test_reflect_crops_with_each_flip_mode_match_numpy_exactly(arrays, flip):
 @pytest.mark.parametrize("mode", ["flip", "flip_translate"])
 def test_test_time_views_and_their_average_match_numpy(arrays, mode):
     X = images(7, seed=1)
-    views_numpy = list(evaluation_views(X, NumpyArrays(), mode))
+    views_numpy = list(evaluation_views(X, NumpyBackend(), mode))
     views_torch = list(evaluation_views(arrays.to_device(X), arrays, mode))
     assert [weight for weight, _ in views_torch] == [weight for weight, _ in views_numpy]
     for (_, view_torch), (_, view_numpy) in zip(views_torch, views_numpy, strict=True):
         assert np.array_equal(on_host(view_torch), view_numpy)
     W = np.random.default_rng(2).normal(size=(60, 3))
-    averaged_numpy = averaged_outputs(lambda V: np.tanh(V.reshape(len(V), -1) @ W), X, NumpyArrays(), mode)
+    averaged_numpy = averaged_outputs(lambda V: np.tanh(V.reshape(len(V), -1) @ W), X, NumpyBackend(), mode)
     W_torch = arrays.to_device(W)
     averaged_torch = averaged_outputs(
         lambda V: torch.tanh(V.reshape(len(V), -1) @ W_torch), arrays.to_device(X), arrays, mode
@@ -139,5 +139,5 @@ def test_a_float64_run_with_these_options_agrees_across_backends(tmp_path, with_
     data, model, *_ = build(config_from_dict(config("numpy", "check")))
     model.load_parameters(f"{runs['torch']['run_dir']}/parameters.npz")
     model.eval()
-    averaged = averaged_outputs(model.forward, data.val.X, NumpyArrays(), "flip_translate")
+    averaged = averaged_outputs(model.forward, data.val.X, NumpyBackend(), "flip_translate")
     assert np.array_equal(torch_labels, averaged.argmax(axis=1)) and np.array_equal(torch_labels, numpy_labels)

@@ -113,7 +113,7 @@ def test_conformance():
 
 def test_inner_layers_are_torch_layers_and_to_moves_them_all():
     layer = corenn.create("layer", "residual", "torch", **CONV)
-    assert all(inner.backend == "torch" for inner in (*layer.layers, layer.shortcut))
+    assert all(inner.backend.name == "torch" for inner in (*layer.layers, layer.shortcut))
     assert layer.device is None
     Y = layer.forward(torch.ones(2, 6, 6, 3, dtype=torch.float64))
     layer.backward(torch.ones_like(Y))

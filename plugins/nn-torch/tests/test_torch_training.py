@@ -11,7 +11,7 @@ import corenn
 from corenn.data.loader import augment_batch
 from corenn.errors import ConfigError
 from corenn.nn.model import Sequential
-from corenn.run.arrays import NumpyArrays
+from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import build
 from corenn.run.checkpoints import resume
 from corenn.run.config import config_from_dict, load_preset
@@ -20,7 +20,7 @@ from corenn.run.predict import predict_labels
 from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd
 
-from corenn_torch.training import TorchArrays, resolve_device
+from corenn_torch.backend import TorchBackend
 
 pytestmark = pytest.mark.usefixtures("no_plots")  # no test here looks at a run's plots
 
@@ -135,16 +135,16 @@ def test_resume_still_refuses_other_config_changes(tmp_path):
 
 def test_augmentation_on_tensors_equals_augmentation_on_arrays():
     X = np.random.default_rng(0).normal(size=(8, 6, 5, 3))
-    on_numpy = augment_batch(X, np.random.default_rng(3), NumpyArrays(), crop_padding=2, flip=True)
+    on_numpy = augment_batch(X, np.random.default_rng(3), NumpyBackend(), crop_padding=2, flip=True)
     on_torch = augment_batch(
-        torch.from_numpy(X), np.random.default_rng(3), TorchArrays(torch.device("cpu")), crop_padding=2, flip=True
+        torch.from_numpy(X), np.random.default_rng(3), TorchBackend("cpu"), crop_padding=2, flip=True
     )
     assert torch.is_tensor(on_torch) and np.array_equal(on_torch.numpy(), on_numpy)
 
 
 def test_a_torch_split_lives_on_the_device_with_int64_labels():
     data = build(config_from_dict(iris("torch")))[0]
-    split = TorchArrays(torch.device("cpu")).split(data.train)
+    split = TorchBackend("cpu").split(data.train)
     assert (
         split.X.dtype == torch.float64 and split.Y.shape == (len(data.train), 3) and split.labels.dtype == torch.int64
     )
@@ -159,8 +159,8 @@ def test_cuda_without_a_gpu_is_a_config_error_that_suggests_the_cpu():
 
 
 def test_auto_picks_cuda_when_there_is_one_else_the_cpu():
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert resolve_device("cpu") == torch.device("cpu")
+    assert TorchBackend().resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert TorchBackend().resolve_device("cpu") == torch.device("cpu")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -174,16 +174,16 @@ def test_training_on_cuda_matches_the_cpu():
 def test_available_memory_is_the_hosts_on_the_cpu():
     """The trainer's memory check (corenn.run.resources) asks the array backend: on the CPU the
     torch backend reports the host's available memory, as numpy's does."""
-    host = NumpyArrays().available_memory()
+    host = NumpyBackend().available_memory()
     if host is None:
         pytest.skip("this system does not say how much memory is available")
-    torch_cpu = TorchArrays(torch.device("cpu")).available_memory()
+    torch_cpu = TorchBackend("cpu").available_memory()
     assert abs(torch_cpu - host) < 0.25 * host
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_available_memory_on_cuda_is_the_gpus_and_grows_back_when_a_tensor_is_freed():
-    arrays = TorchArrays(torch.device("cuda"))
+    arrays = TorchBackend("cuda")
     total = torch.cuda.get_device_properties(0).total_memory
     before = arrays.available_memory()
     assert 0 < before <= total
@@ -196,7 +196,7 @@ def test_available_memory_on_cuda_is_the_gpus_and_grows_back_when_a_tensor_is_fr
 def test_a_torch_run_too_wide_for_the_memory_is_refused_before_training(monkeypatch, tmp_path):
     """The same one line as on numpy (tests/faults/test_too_big_for_the_machine.py), with the
     memory the torch backend reports: 2**20 hidden units at batch 25 need 0.97 GiB."""
-    monkeypatch.setattr(TorchArrays, "available_memory", lambda self: 300 * 2**20)
+    monkeypatch.setattr(TorchBackend, "available_memory", lambda self: 300 * 2**20)
     config = iris("torch", epochs=1)
     config["layers"][0]["n_out"] = 2**20
     with pytest.raises(

@@ -13,7 +13,7 @@ from corenn.course.layers import initialize_layer
 from corenn.course.losses import initialize_loss
 from corenn.course.optimizers import initialize_optimizer
 from corenn.errors import ConfigError
-from corenn.run.arrays import NumpyArrays
+from corenn.numpy_backend import NumpyBackend
 from corenn.run.console import ConsoleReporter
 from corenn.run.files import save_arrays
 
@@ -75,7 +75,7 @@ class NeuralNetwork:
             raise ConfigError(
                 f"the course's error is a classification error, for the cross_entropy loss; this model uses {self.loss.name!r}"
             )
-        return 1.0 - NumpyArrays().count_correct(out, np.argmax(target, axis=1)) / len(target)
+        return 1.0 - NumpyBackend().count_correct(out, np.argmax(target, axis=1)) / len(target)
 
     def _log(self, loss, error, validation=False):
         if self.logger is None:

@@ -6,7 +6,7 @@ transformed with the training mean and standard deviation), so no information le
 held-out data into training.
 
 Image operations (padding, crops, flips, shifts) go through an *array backend*
-(:class:`corenn.run.arrays.NumpyArrays`, ``corenn_torch.training.TorchArrays``), so the same code
+(:class:`corenn.numpy_backend.NumpyBackend`, ``corenn_torch.backend.TorchBackend``), so the same code
 augments numpy arrays on the host and torch tensors on their device.
 """
 
@@ -238,7 +238,7 @@ def augment_batch(X, rng, arrays, crop_padding=0, flip=False, padding_mode="zero
 
     The draws are made on the host from ``rng`` (a numpy Generator, part of the run's
     checkpoint; offsets first, then coin flips); the crop itself is one gather on ``arrays``'s
-    device (see :meth:`corenn.run.arrays.NumpyArrays.crop_and_flip`), vectorised over the batch.
+    device (see :meth:`corenn.numpy_backend.NumpyBackend.crop_and_flip`), vectorised over the batch.
     """
     if X.ndim != 4:
         raise DataError(

@@ -140,7 +140,6 @@ class ResidualBlock(Layer, abc.ABC):
     """
 
     name = "residual"
-    backend = None  # set by each backend's subclass
     example_input_shape = (4, 5)
 
     def __init__(self, layers, shortcut=None, activation="relu"):
@@ -151,8 +150,8 @@ class ResidualBlock(Layer, abc.ABC):
                 f"got {layers!r}"
             )
         self.nesting_depth = check_nesting(layers, shortcut)
-        self.layers = [build_inner_layer(spec, f"layers[{index}]", self.backend) for index, spec in enumerate(layers)]
-        self.shortcut = None if shortcut is None else build_inner_layer(shortcut, "shortcut", self.backend)
+        self.layers = [build_inner_layer(spec, f"layers[{index}]", self.backend.name) for index, spec in enumerate(layers)]
+        self.shortcut = None if shortcut is None else build_inner_layer(shortcut, "shortcut", self.backend.name)
         self.activation = self._build_activation(activation)
         self.n_in = None
         self.n_out = None
@@ -168,7 +167,7 @@ class ResidualBlock(Layer, abc.ABC):
             layer.clear_gradients()
 
     def _build_activation(self, activation):
-        return build_activation(activation, self.backend)
+        return build_activation(activation, self.backend.name)
 
     def __repr__(self):
         activation = getattr(self.activation, "name", self.activation)
@@ -253,7 +252,7 @@ class ResidualBlock(Layer, abc.ABC):
     def _blame(self, prefix, layer):
         """``residual layers[1] (layer_norm, from corenn-extras)``, for an inner layer's error."""
         position = "shortcut" if prefix == "shortcut" else f"layers[{prefix}]"
-        return f"residual {position} ({layer_origin(describe(layer), self.backend)})"
+        return f"residual {position} ({layer_origin(describe(layer), self.backend.name)})"
 
     @abc.abstractmethod
     def _as_input(self, X):

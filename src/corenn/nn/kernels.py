@@ -19,83 +19,21 @@ record :func:`current_backend` as the object is made. A component built directly
 (``FullyConnected(10)``) is numpy's.
 """
 
-import contextlib
-import contextvars
-
-DEFAULT_BACKEND = "numpy"
-
-_building_for = contextvars.ContextVar("corenn_building_for", default=DEFAULT_BACKEND)
-
-
-def current_backend():
-    """The backend components made now are built for (``"numpy"`` outside :func:`building_for`)."""
-    return _building_for.get()
-
-
-@contextlib.contextmanager
-def building_for(backend):
-    """Components made inside this block (and the activations, initializers and inner layers
-    they make themselves) are built for ``backend``."""
-    token = _building_for.set(backend)
-    try:
-        yield backend
-    finally:
-        _building_for.reset(token)
+from corenn.backend import (  # noqa: F401 (moved to the bottom of the import graph; still importable here)
+    DEFAULT_BACKEND,
+    array_namespace,
+    as_dtype,
+    building_for,
+    current_backend,
+    device_of,
+)
 
 
 def kernels_for(backend):
     """The :class:`Kernels` of ``backend`` from the loaded plugins."""
-    return _plugins_module().get_plugins().kernels(backend)
+    from corenn.plugins import get_plugins
 
-
-def _plugins_module():
-    """:mod:`corenn.plugins`, imported on first use (it imports this module), then kept: the
-    components look their kernels up on every call."""
-    global _plugins
-    if _plugins is None:
-        import corenn.plugins
-
-        _plugins = corenn.plugins
-    return _plugins
-
-
-_plugins = None
-
-
-_namespaces = {}  # array type -> its array API namespace
-
-
-def array_namespace(*arrays):
-    """The array API namespace of ``arrays`` (``array_api_compat``'s view of numpy, torch, ...).
-
-    A namespace depends on the array's type alone, so for one array it is looked up once per
-    type and then kept: components call this in their hot paths.
-    """
-    if len(arrays) == 1:
-        namespace = _namespaces.get(type(arrays[0]))
-        if namespace is not None:
-            return namespace
-    from array_api_compat import array_namespace as namespace_of
-
-    namespace = namespace_of(*arrays)
-    if len(arrays) == 1:
-        _namespaces[type(arrays[0])] = namespace
-    return namespace
-
-
-def as_dtype(array, dtype):
-    """``array`` in ``dtype``: itself when it has it already (a comparison), else a cast copy."""
-    return array if array.dtype == dtype else array_namespace(array).astype(array, dtype)
-
-
-def device_of(array):
-    """The device an array lives on (``"cpu"`` for numpy)."""
-    device = getattr(array, "device", None)
-    if device is not None and not callable(device):
-        return device  # torch tensors, numpy >= 2 and cupy arrays: an attribute read, on every layer call
-    from array_api_compat import device as namespace_device
-
-    return namespace_device(array)
+    return get_plugins().kernels(backend)
 
 
 class Kernels:
@@ -129,15 +67,17 @@ class OnBackend:
     """
 
     def __new__(cls, *args, **kwargs):
+        from corenn.plugins import get_backend
+
         component = super().__new__(cls)
-        component.backend = current_backend()
+        component.backend = get_backend(current_backend())
         return component
 
     @property
     def kernels(self):
         """The kernels of this component's backend, or those given to :meth:`use_kernels`."""
         replaced = self.__dict__.get("_replaced_kernels")
-        return replaced if replaced is not None else kernels_for(self.backend)
+        return replaced if replaced is not None else kernels_for(self.backend.name)
 
     def use_kernels(self, kernels):
         """Make this one object call ``kernels`` (an object with the backend's kernel names as
@@ -149,5 +89,4 @@ class OnBackend:
         """``value`` as a floating array of this component's backend: an array of the backend's
         own library stays where it is (the caller checks its device), anything else (a numpy
         batch for a torch component, a list) is made on ``device``."""
-        own = type(value).__module__.partition(".")[0] == self.backend
-        return self.kernels.as_float_array(value, device=None if own else device)
+        return self.backend.as_float_array(value, device=None if self.backend.owns(value) else device)

@@ -13,7 +13,7 @@ from corenn.errors import ConfigError, CorennError
 from corenn.nn.model import Sequential
 from corenn.plugins import create, get_plugins
 from corenn.registry import option_names
-from corenn.run.arrays import array_backend, check_backend
+from corenn.run.arrays import array_backend
 from corenn.run.distributed import check_world_fits, start_process_group
 from corenn.run.loop import Trainer, TrainingRun
 from corenn.run.resources import available_memory, check_training_memory
@@ -61,8 +61,6 @@ def build(config, *, data_dir=None):
 
 def build_with_arrays(config, *, data_dir=None):
     """:func:`build`, plus the array backend the model's parameters were made on."""
-    registry = get_plugins().registry
-    check_backend(config.backend, registry)
     arrays = array_backend(config.backend, config.device)
     splits = _component("dataset", config.dataset, "numpy", "dataset", data_dir=data_dir)
     check_image_options(splits.input_shape, config.dataset.name, config.dataset.augment, config.dataset.test_augment)

@@ -1,10 +1,41 @@
-"""The fully connected (dense) layer, for every backend."""
+"""The fully connected (dense) layer: ``Y = activation(X @ W + b)``, and its two kernels."""
 
 import numbers
 
+from corenn.backend import as_dtype, device_of, product_dtypes
 from corenn.errors import ConfigError, ShapeError
-from corenn.nn.kernels import array_namespace, as_dtype, device_of
+from corenn.kernels import kernel
 from corenn.nn.layers import ProductLayer, build_activation, build_initializer
+
+
+@kernel(examples="corenn_fc.kernel_examples:fully_connected_forward")
+def fully_connected_forward(X, W, b, *, compute_dtype=None):
+    """The affine map of a batch: ``Z = X W + b``, for ``X`` (m, n_in), ``W`` (n_in, n_out) and
+    ``b`` (1, n_out), the bias added to every row.
+
+    Computed in ``X``'s and ``W``'s dtype (the wider one when they differ), or on copies in
+    ``compute_dtype`` when one is given (mixed precision), ``Z`` returned in the former.
+    """
+    dtype, working = product_dtypes(X, W, compute_dtype)
+    Z = as_dtype(X, working) @ as_dtype(W, working) + as_dtype(b, working)
+    return as_dtype(Z, dtype)
+
+
+@kernel(examples="corenn_fc.kernel_examples:fully_connected_backward")
+def fully_connected_backward(dZ, X, W, *, compute_dtype=None):
+    """``(dX, dW, db)`` from ``dZ = dL/dZ`` (m, n_out), by the chain rule through ``Z = X W + b``::
+
+        dX = dZ W^T        dW = X^T dZ        db = the sum of dZ's rows
+
+    The products run in the forward pass's dtype (``compute_dtype`` when given); ``dX`` comes
+    back in ``dZ``'s dtype, ``dW`` and ``db`` in ``W``'s; ``db`` is summed in ``dZ``'s dtype.
+    """
+    _, working = product_dtypes(X, W, compute_dtype)
+    X, dZ_working, W_working = as_dtype(X, working), as_dtype(dZ, working), as_dtype(W, working)
+    dX = dZ_working @ W_working.T
+    dW = X.T @ dZ_working
+    db = dZ.sum(axis=0, keepdims=True)
+    return as_dtype(dX, dZ.dtype), as_dtype(dW, W.dtype), as_dtype(db, W.dtype)
 
 
 class FullyConnected(ProductLayer):
@@ -13,14 +44,10 @@ class FullyConnected(ProductLayer):
     ``W`` (n_in, n_out) and ``b`` (1, n_out) are made at the first forward, once the input
     tells ``n_in``: ``W`` from the ``weight_init`` initializer drawing on ``self.rng`` (numpy,
     so a seed gives the same weights on every backend), ``b`` zero, both in the input's dtype
-    and on its device. The backward pass is derived by hand: three matrix products.
+    and on its device. The math is the two kernels above; the backward pass is derived by hand.
 
-    An input and weights of different float dtypes compute in the wider one, as numpy promotes.
-    ``compute_dtype`` (default ``None``: that dtype) may be ``"bfloat16"`` on torch for mixed
-    precision: the three products run on bfloat16 copies of ``X``, ``W`` and dL/dZ; Z, dL/dX
-    and the gradients come back in the run's dtype, and db is summed in it (see
-    :class:`corenn.nn.layers.ProductLayer`). The forward product is the kernel
-    ``fully_connected_forward`` (torch's fused ``addmm``).
+    ``compute_dtype`` (default ``None``: the input's and weights' dtype) may be ``"bfloat16"``
+    on torch for mixed precision (see :class:`corenn.nn.layers.ProductLayer`).
     """
 
     name = "fully_connected"
@@ -51,25 +78,22 @@ class FullyConnected(ProductLayer):
         if "W" not in self.parameters:
             self._init_parameters(X.shape, X.dtype, device_of(X))
         W, b = self.parameters["W"], self.parameters["b"]
-        # Parameters may also have been set from outside (a loaded checkpoint): W decides n_in.
-        self.n_in = W.shape[0]
+        self.n_in = W.shape[0]  # parameters set from outside (a loaded checkpoint) decide n_in
         if X.shape[1] != self.n_in:
             raise ShapeError(f"fully_connected expects input of shape (m, {self.n_in}), got shape {tuple(X.shape)}")
-        dtype = X.dtype if X.dtype == W.dtype else array_namespace(X).result_type(X.dtype, W.dtype)  # numpy's promotion
-        working = self._working_dtype(dtype)
-        X = as_dtype(X, working)
-        Z = as_dtype(self.kernels.fully_connected_forward(X, as_dtype(W, working), as_dtype(b, working)), dtype)
+
+        Z = fully_connected_forward(X, W, b, compute_dtype=self.compute_dtype)
         self.cache["X"] = X
         self.cache["Z"] = Z
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
         dZ = self._activation_gradient(dLdY)
-        X, Z, W = self.cache["X"], self.cache["Z"], self.parameters["W"]
-        dZ_working = as_dtype(dZ, X.dtype)  # the products run in the forward pass's working dtype
-        self.gradients["W"] = as_dtype(X.T @ dZ_working, W.dtype)
-        self.gradients["b"] = as_dtype(dZ.sum(axis=0, keepdims=True), W.dtype)  # a sum: in Z's dtype always
-        return as_dtype(dZ_working @ as_dtype(W, X.dtype).T, Z.dtype)
+        X, W = self.cache["X"], self.parameters["W"]
+        dX, self.gradients["W"], self.gradients["b"] = fully_connected_backward(
+            dZ, X, W, compute_dtype=self.compute_dtype
+        )
+        return dX
 
     def _init_parameters(self, X_shape, dtype="float64", device=None):
         """Make ``W`` and ``b`` (and zero gradients) for inputs of shape ``X_shape`` ``(m, n_in)``,

@@ -11,7 +11,7 @@ import corenn
 
 # name: (factory, the kernels it calls beyond the array kernels every backend has)
 LAYERS = {
-    "fully_connected": ("corenn_fc.fully_connected:FullyConnected", ("fully_connected_forward",)),
+    "fully_connected": ("corenn_fc.fully_connected:FullyConnected", ()),
     "batch_norm": ("corenn_fc.normalization:BatchNorm", ("batch_norm_forward", "batch_norm_backward")),
     "dropout": ("corenn_fc.dropout:Dropout", ("dropout_mask",)),
     "residual": ("corenn_fc.residual:Residual", ()),

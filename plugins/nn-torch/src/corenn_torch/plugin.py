@@ -16,7 +16,6 @@ BACKEND = "torch"
 # The kernels, by the module of corenn_torch.kernels that holds them.
 KERNEL_MODULES = {
     "arrays": ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype"),
-    "dense": ("fully_connected_forward",),
     "activations": (
         "sigmoid_forward",
         "relu_forward",
@@ -34,22 +33,17 @@ KERNEL_MODULES = {
     "optimizers": ("optimizer_clip_by_norm", "optimizer_sgd_step", "optimizer_adam_step"),
 }
 KERNELS = {name: f"corenn_torch.kernels.{module}:{name}" for module, names in KERNEL_MODULES.items() for name in names}
+# The modules of this backend's overrides of declared kernels (see corenn.kernels).
+OVERRIDE_MODULES = ("dense",)
 
 
 @corenn.hookimpl
 def corenn_register_components(register):
+    register("backend", BACKEND, "corenn_torch.backend:TorchBackend")
     for name, factory in KERNELS.items():
         register("kernel", name, factory, backend=BACKEND)
-
-
-@corenn.hookimpl
-def corenn_array_backend(backend):
-    """The trainer's array backend for torch tensors (imports torch, so only when asked)."""
-    if backend == BACKEND:
-        from corenn_torch.training import TorchArrays
-
-        return TorchArrays
-    return None
+    for module in OVERRIDE_MODULES:
+        register("kernels", f"corenn_torch.kernels.{module}", backend=BACKEND)
 
 
 @corenn.hookimpl
