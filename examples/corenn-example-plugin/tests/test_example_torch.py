@@ -30,8 +30,8 @@ def test_the_same_classes_serve_the_torch_backend():
     swish = corenn.create("activation", "swish", "torch", beta=2.0)
     layer = corenn.create("layer", "scale_shift", "torch", activation="swish")
     assert type(swish) is Swish and swish.backend.name == "torch"
-    assert type(layer) is ScaleShift and layer.backend == "torch" and type(layer.activation) is Swish
-    assert layer.activation.backend == "torch"
+    assert type(layer) is ScaleShift and layer.backend.name == "torch" and type(layer.activation) is Swish
+    assert layer.activation.backend.name == "torch"
 
 
 @pytest.mark.parametrize("beta", [1.0, 2.0, 0.0, -1.5])
