@@ -443,7 +443,7 @@ class KernelCheck:
 
     def __str__(self):
         lines = [
-            f"kernel {self.kernel}: {self.backend}'s {self.override} against the reference, {self.calls} calls, "
+            f"kernel {self.kernel}: {self.override} against the reference on {self.backend}, {self.calls} calls, "
             f"largest relative error {self.max_error:.3e} (tolerance {self.tolerance:g})"
         ]
         lines += [f"  {where}: {error:.3e}" for where, error in self.errors.items() if error > self.tolerance]
@@ -467,11 +467,13 @@ def kernels_with_examples():
     return [declared for declared in declared_kernels() if declared.examples is not None]
 
 
-def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE):
+def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE, reference_on_backend=False):
     """Check ``backend``'s override of ``kernel`` (a :class:`corenn.kernels.Kernel`) against the
     kernel's reference, on every example call of the kernel (see :func:`corenn.kernels.kernel`):
     the same float64 inputs, moved to the backend's arrays, given to each; every array each
-    returns compared, norm-wise, within ``tolerance``.
+    returns compared, norm-wise, within ``tolerance``. With ``reference_on_backend`` it checks
+    the reference itself on ``backend``'s arrays against the reference on numpy's instead: a
+    backend that overrides nothing runs every component through these.
 
     Kernels that an example calls first (a forward before its backward) run the same side:
     the backend's implementations for the override, the references for the reference. Returns
@@ -488,16 +490,16 @@ def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE)
 
     backend_object = get_backend(backend)
     override = kernel.override_for(backend)
-    if override is None:
+    if override is None and not reference_on_backend:
         raise ValueError(f"backend {backend} has no override of kernel {kernel.qualified_name}: its reference runs there")
     examples = kernel.load_examples()
     if examples is None:
         raise ValueError(f"kernel {kernel.qualified_name} declares no examples to check an override on")
 
-    def calls(implementation_of):
+    def calls(implementation_of, arrays=backend_object):
         def on_backend(value):
             if isinstance(value, np.ndarray):
-                return backend_object.asarray(value.copy())
+                return arrays.asarray(value.copy())
             if isinstance(value, (tuple, list)):
                 return type(value)(on_backend(item) for item in value)
             return value
@@ -507,11 +509,17 @@ def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE)
 
         results = []
         for args, kwargs in examples(np.random.default_rng(seed), run):
-            results.append(_arrays_in(run(kernel, *args, **kwargs), backend_object))
+            results.append(_arrays_in(run(kernel, *args, **kwargs), arrays))
         return results
 
-    expected = calls(lambda other: other.reference)
-    actual = calls(lambda other: other.implementation_for(backend))
+    if reference_on_backend:
+        expected = calls(lambda other: other.reference, get_backend("numpy"))
+        actual = calls(lambda other: other.reference)
+        checked = f"the reference on {backend}'s arrays"
+    else:
+        expected = calls(lambda other: other.reference)
+        actual = calls(lambda other: other.implementation_for(backend))
+        checked = override.origin
     errors, failures = {}, []
     for number, (want, got) in enumerate(zip(expected, actual, strict=True)):
         for index, (reference_array, override_array) in enumerate(zip(want, got, strict=False)):
@@ -528,7 +536,7 @@ def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE)
             errors[where] = relative_error(override_array, reference_array)
         if len(want) != len(got):
             failures.append(f"call {number}: the reference returned {len(want)} outputs, the override {len(got)}")
-    return KernelCheck(kernel.qualified_name, backend, override.origin, len(expected), errors, tolerance, tuple(failures))
+    return KernelCheck(kernel.qualified_name, backend, checked, len(expected), errors, tolerance, tuple(failures))
 
 
 def _arrays_in(result, backend):
