@@ -30,7 +30,7 @@ from corenn import hookspecs, kernels
 from corenn.backend import DEFAULT_BACKEND, TORCH_INSTALL
 from corenn.errors import ConfigError, PluginError, UnknownComponentError
 from corenn.nn.kernels import Kernels
-from corenn.registry import ANY_BACKEND, Registration, Registry, is_first_party
+from corenn.registry import ANY_BACKEND, COMPONENT_KINDS, Registration, Registry, is_first_party
 
 ENTRY_POINT_GROUP = "corenn.plugins"
 STRICT_ENV = "CORENN_STRICT_PLUGINS"
@@ -181,6 +181,22 @@ class PluginSystem:
                 kernel, function, backend_entry.name, entry.plugin, entry.distribution
             )
         return found
+
+    def declared_kernels(self):
+        """Every kernel declared by the loaded plugins: the modules of their components are
+        imported (kernels are declared beside the components that call them); a module that
+        fails to import is skipped, its component's check reports it (``corenn plugins --check``)."""
+        for entry in self.registry.entries():
+            if entry.kind in COMPONENT_KINDS and isinstance(entry.factory, str):
+                try:
+                    entry.load()
+                except PluginError:
+                    continue
+        return kernels.declared_kernels()
+
+    def declaring_distribution(self, kernel):
+        """The distribution of the plugin whose package declares ``kernel``, or ``None``."""
+        return self._distribution_of_module(kernel.reference.__module__)
 
     def _distribution_of_module(self, module_name):
         """The distribution of the plugin whose package holds ``module_name``, or ``None``."""

@@ -453,18 +453,11 @@ class KernelCheck:
 
 
 def kernels_with_examples():
-    """Every declared kernel that has examples, in the modules of the registered components
-    (imported here), for a test parametrized over them."""
-    from corenn.kernels import declared_kernels
-    from corenn.plugins import get_registry
+    """Every kernel declared by the installed packages that has examples (their components'
+    modules are imported), for a test parametrized over them."""
+    from corenn.plugins import get_plugins
 
-    for entry in get_registry().entries():
-        if entry.kind in ("layer", "activation", "loss", "optimizer") and isinstance(entry.factory, str):
-            try:
-                entry.load()
-            except Exception:  # a broken plugin is the plugin checks' business, not this listing's
-                continue
-    return [declared for declared in declared_kernels() if declared.examples is not None]
+    return [declared for declared in get_plugins().declared_kernels() if declared.examples is not None]
 
 
 def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE, reference_on_backend=False):
