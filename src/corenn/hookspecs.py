@@ -80,9 +80,11 @@ def corenn_process_group(launch, arrays, timeout):
     - ``all_reduce_max(values)``: the element-wise maximum across ranks of a float64 numpy
       vector, as a new numpy vector;
     - ``broadcast(arrays)``: overwrite the arrays, in place, with rank 0's;
-    - ``sync_batch_norm_kernels(kernels)``: ``batch_norm_forward`` and ``batch_norm_backward``
-      that take their statistics over the global batch (see ``sync_batch_norm`` in
-      :class:`corenn.run.config.RunConfig`), the other kernels those of ``kernels``;
+    - nothing more for synchronised batch norm (``sync_batch_norm`` in
+      :class:`corenn.run.config.RunConfig`): the trainer makes the group each batch-norm
+      layer's ``process_group``, whose kernels (``sync_batch_norm_forward`` and ``_backward`` in
+      ``corenn_fc.normalization``) take their statistics over the global batch with
+      ``all_reduce_sum``;
     - ``close()``: leave the group.
     """
 

@@ -1,12 +1,22 @@
 """batch_norm on numpy: finite differences in both modes, the statistics it normalises with,
-its running statistics, dtype, options and errors."""
+its running statistics (on numpy's kernels and on the references), the synchronised kernels of
+data-parallel runs, dtype, options and errors."""
 
 import numpy as np
 import pytest
 
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.kernels import reference_kernels
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_conformance, check_layer_gradients
+
+from corenn_fc.kernel_examples import TwinRanks
+from corenn_fc.normalization import (
+    batch_norm_backward,
+    batch_norm_forward,
+    sync_batch_norm_backward,
+    sync_batch_norm_forward,
+)
 
 SHAPES = [(6, 4), (3, 4, 5, 2), (2, 3, 3, 1), (5, 1)]
 
@@ -106,13 +116,17 @@ def test_training_mode_output_has_zero_mean_and_unit_variance_per_channel(shape)
     np.testing.assert_allclose(Y.var(axis=axes), 1, rtol=1e-9)
 
 
-def test_running_statistics_follow_the_momentum_rule_with_the_unbiased_variance():
+@pytest.mark.parametrize("references", [False, True], ids=["numpy's kernels", "references"])
+def test_running_statistics_follow_the_momentum_rule_with_the_unbiased_variance(references):
+    """Whether the kernel updates them in place (numpy's) or returns new ones (the reference),
+    the layer keeps what it returns."""
     rng = np.random.default_rng(3)
     layer = batch_norm(momentum=0.25)
     batches = [rng.standard_normal((2, 3, 4, 5)) * 2 + 1 for _ in range(3)]
     mean, var = np.zeros(5), np.ones(5)
     for X in batches:
-        layer.forward(X)
+        with reference_kernels(references):
+            layer.forward(X)
         flat = X.reshape(-1, 5)
         mean = 0.75 * mean + 0.25 * flat.mean(axis=0)
         var = 0.75 * var + 0.25 * flat.var(axis=0, ddof=1)
@@ -196,3 +210,77 @@ def test_shape_errors_name_the_layer_and_shapes():
 def test_backward_before_forward_is_an_error():
     with pytest.raises(CorennError, match="batch_norm: backward was called before any forward"):
         batch_norm().backward(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("scale", [True, False])
+def test_the_references_write_into_none_of_their_arguments(training, scale):
+    rng = np.random.default_rng(7)
+    X, dZ = rng.standard_normal((2, 3, 3, 4)), rng.standard_normal((2, 3, 3, 4))
+    W = rng.standard_normal((1, 4)) if scale else None
+    b, running_mean, running_var = rng.standard_normal((1, 4)), rng.standard_normal((1, 4)), rng.uniform(1, 2, (1, 4))
+    arguments = [value for value in (X, dZ, W, b, running_mean, running_var) if value is not None]
+    before = [value.copy() for value in arguments]
+    _, saved, new_mean, new_var = batch_norm_forward.reference(X, W, b, running_mean, running_var, training, 0.1, 1e-5)
+    batch_norm_backward.reference(dZ, saved, training, 1e-5)
+    for value, original in zip(arguments, before, strict=True):
+        np.testing.assert_array_equal(value, original)
+    assert (new_mean is running_mean) == (not training)  # evaluation gives them back unchanged
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4, 2), (1, 2)])
+@pytest.mark.parametrize("scale", [True, False])
+def test_synchronised_kernels_over_twin_ranks_are_the_plain_kernels_on_the_doubled_batch(shape, scale):
+    """Two ranks holding the same share X: the global batch is X twice, so each rank's output and
+    dL/dX are those of that batch's first half, its running statistics those of that batch (n
+    doubled), and its parameter gradients half of that batch's (the step's all-reduce adds them)."""
+    rng = np.random.default_rng(8)
+    X, dZ = 2 * rng.standard_normal(shape) - 1, rng.standard_normal(shape)
+    W = rng.standard_normal((1, shape[-1])) if scale else None
+    b = rng.standard_normal((1, shape[-1]))
+    statistics = (rng.standard_normal((1, shape[-1])), rng.uniform(0.5, 2.0, (1, shape[-1])))
+    doubled, dZ_doubled = np.concatenate([X, X]), np.concatenate([dZ, dZ])
+    Z_doubled, saved_doubled, *running_doubled = batch_norm_forward(
+        doubled, W, b, *(value.copy() for value in statistics), True, 0.2, 1e-5
+    )
+    dX_doubled, dW_doubled, db_doubled = batch_norm_backward(dZ_doubled, saved_doubled, True, 1e-5)
+    Z, saved, *running = sync_batch_norm_forward(X, W, b, *statistics, 0.2, 1e-5, TwinRanks())
+    dX, dW, db = sync_batch_norm_backward(dZ, saved, TwinRanks())
+    np.testing.assert_allclose(Z, Z_doubled[: len(X)], rtol=1e-12, atol=1e-14)
+    for value, expected in zip(running, running_doubled, strict=True):
+        np.testing.assert_allclose(value, expected, rtol=1e-13)
+    np.testing.assert_allclose(dX, dX_doubled[: len(X)], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(db, db_doubled / 2, rtol=1e-12, atol=1e-14)
+    assert (dW is None) == (not scale)
+    if scale:
+        np.testing.assert_allclose(dW, dW_doubled / 2, rtol=1e-12, atol=1e-14)
+
+
+class CountingTwinRanks(TwinRanks):
+    def __init__(self):
+        self.calls = 0
+
+    def all_reduce_sum(self, arrays, scalars=()):
+        self.calls += 1
+        return super().all_reduce_sum(arrays, scalars)
+
+
+def test_a_layer_with_a_process_group_takes_global_statistics_in_training_mode_only():
+    X = np.random.default_rng(9).standard_normal((6, 3)) * 2 + 1
+    G = np.random.default_rng(10).standard_normal(X.shape)
+    plain, synced = batch_norm(momentum=0.5), batch_norm(momentum=0.5)
+    synced.process_group = group = CountingTwinRanks()
+    assert plain.process_group is None
+    np.testing.assert_allclose(synced.forward(X), plain.forward(X), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(synced.backward(G), plain.backward(G), rtol=1e-11, atol=1e-13)
+    assert group.calls == 3  # the mean, the variance, the backward pass's two sums
+    # the global batch held 12 values per channel, not 6: another unbiased variance
+    n = 12
+    expected_var = 0.5 + 0.5 * X.var(axis=0)[np.newaxis] * n / (n - 1)
+    np.testing.assert_allclose(synced.buffers["running_var"], expected_var, rtol=1e-12)
+    synced.training = plain.training = False
+    for key, value in synced.buffers.items():
+        plain.buffers[key] = value.copy()
+    np.testing.assert_array_equal(synced.forward(X), plain.forward(X))
+    np.testing.assert_array_equal(synced.backward(G), plain.backward(G))
+    assert group.calls == 3  # evaluation normalises with the running statistics, as one process

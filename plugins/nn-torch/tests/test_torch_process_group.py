@@ -1,8 +1,8 @@
 """corenn-torch's process group with one rank, started in this process: gloo on the CPU and, where
 torch sees a GPU, NCCL on it (a GPU machine with one GPU can run NCCL only so: two ranks may not
 share a GPU). Its collectives leave one rank's values as they are, and the trainer's data-parallel
-path over it trains bit for bit what one process trains. Runs of two ranks are tested in
-tests/distributed."""
+path over it trains bit for bit what one process trains, and batch norm synchronised over it
+computes what batch norm computes. Runs of two ranks are tested in tests/distributed."""
 
 import socket
 from types import SimpleNamespace
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import corenn
 from corenn.run.config import load_preset, with_overrides
 from corenn.run.distributed import Launch
 from corenn.testing import trainer_for
@@ -83,3 +84,32 @@ def test_the_data_parallel_path_over_one_rank_trains_what_one_process_trains(gro
             assert torch.equal(value, other), name
         else:
             assert np.array_equal(value, other), name
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("scale", [True, False])
+def test_batch_norm_synchronised_over_one_rank_is_batch_norm(group, backend, scale):
+    """A batch-norm layer whose process_group is the group of one rank (what a data-parallel run
+    with sync_batch_norm sets) takes its statistics through the group's all-reduce: one rank's
+    are its own, so it computes what the layer without a group computes, running statistics
+    included."""
+    if backend == "numpy" and group.device.type == "cuda":
+        pytest.skip("numpy runs reduce on the CPU")
+
+    def on_backend(array):
+        return array if backend == "numpy" else torch.as_tensor(array, device=group.device)
+
+    def as_numpy(array):
+        return array.cpu().numpy() if torch.is_tensor(array) else array
+
+    rng = np.random.default_rng(0)
+    X, G = on_backend(rng.standard_normal((4, 3, 3, 5)) * 2 + 1), on_backend(rng.standard_normal((4, 3, 3, 5)))
+    results = []
+    for process_group in (None, group):
+        layer = corenn.create("layer", "batch_norm", backend, activation="gelu", scale=scale)
+        layer.process_group = process_group
+        Y = layer.forward(X)
+        dX = layer.backward(G)
+        results.append([Y, dX, *layer.gradients.values(), *layer.buffers.values()])
+    for plain, synced in zip(*results, strict=True):
+        np.testing.assert_allclose(as_numpy(synced), as_numpy(plain), rtol=1e-10, atol=1e-12)

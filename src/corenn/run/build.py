@@ -97,7 +97,7 @@ def make_trainer(config, run_dir, *, data_dir, reporter, launch=None):
         group = start_process_group(launch, arrays)
         if config.sync_batch_norm:
             for layer in batch_norms:
-                layer.use_kernels(group.sync_batch_norm_kernels(layer.kernels))
+                layer.process_group = group
     run = TrainingRun(config=config, model=model, run_dir=run_dir, epochs=config.epochs)
     shuffle_rng = np.random.default_rng([config.seed, SHUFFLE_STREAM])
     augment = config.dataset.augment

@@ -2,5 +2,7 @@
 
 corenn finds this package through its ``corenn.plugins`` entry point (:mod:`corenn_fc.plugin`);
 build components with ``corenn.create("layer", "fully_connected", ...)`` rather than importing
-them from here. Each component is written once; :mod:`corenn_fc.kernels` holds numpy's kernels.
+them from here. Each component is written once, for every backend, beside the kernels it calls
+(each declared with its reference, the course's math); :mod:`corenn_fc.fast` holds numpy's
+faster versions of some of them.
 """

@@ -1,11 +1,12 @@
-"""Dropout (Srivastava et al. 2014), in its inverted form."""
+"""Dropout (Srivastava et al. 2014), in its inverted form, and its kernel: the keep mask."""
 
 import numbers
 
 import numpy as np
 
+from corenn.backend import array_namespace, device_of
 from corenn.errors import ConfigError, ShapeError
-from corenn.nn.kernels import array_namespace
+from corenn.kernels import kernel
 from corenn.nn.layers import Layer, build_activation
 
 
@@ -13,6 +14,15 @@ def checked_rate(rate):
     if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
         raise ConfigError(f"rate must be a number in [0, 1) (the fraction of inputs dropped), got {rate!r}")
     return float(rate)
+
+
+@kernel(examples="corenn_fc.kernel_examples:dropout_mask")
+def dropout_mask(X, rate, rng):
+    """A boolean array of ``X``'s shape on ``X``'s device, each entry True (kept) with
+    probability ``1 - rate``: ``rng.random(shape) >= rate``, one uniform draw per entry from the
+    numpy generator ``rng``, so the mask is a function of the generator's state alone."""
+    keep = rng.random(tuple(X.shape)) >= rate
+    return array_namespace(X).asarray(keep, device=device_of(X))
 
 
 class Dropout(Layer):
@@ -26,7 +36,7 @@ class Dropout(Layer):
 
     Where the mask comes from: every mask is decided by ``self.rng``, the numpy generator the
     model spawns from the run's seed, so a run is reproducible and a resumed one draws what it
-    would have drawn. The kernel ``dropout_mask`` draws it: on numpy, and on torch's CPU,
+    would have drawn. The kernel :func:`dropout_mask` draws it: on numpy, and on torch's CPU,
     ``rng.random(shape) >= rate``, so both backends drop the same inputs from the same generator
     (the cross-backend tests rely on it). On another torch device (a GPU), drawing the uniforms
     with numpy and copying them over every step would cost more than the layer itself; there one
@@ -56,17 +66,16 @@ class Dropout(Layer):
         if self.training and self.rate > 0:
             if self.rng is None:
                 self.rng = np.random.default_rng()
-            keep = self.kernels.dropout_mask(self.rng, X, self.rate)
-            scale = array_namespace(keep).astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
-            Z = X * scale
+            keep = dropout_mask(X, self.rate, self.rng)
+            Z = X * keep * (1.0 / (1.0 - self.rate))  # the kept inputs scaled by 1 / (1 - rate)
         else:
-            scale = None
+            keep = None
             Z = X
-        self.cache["scale"] = scale
+        self.cache["keep"] = keep
         self.cache["Z"] = Z
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
         dZ = self._activation_gradient(dLdY)
-        scale = self.cache["scale"]
-        return dZ if scale is None else dZ * scale
+        keep = self.cache["keep"]
+        return dZ if keep is None else dZ * keep * (1.0 / (1.0 - self.rate))

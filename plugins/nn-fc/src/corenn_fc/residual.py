@@ -13,7 +13,7 @@ class Residual(ResidualBlock):
     are taken on the inner layers' device, and ``to(device, dtype)`` moves every inner layer."""
 
     def _as_input(self, X):
-        return self.kernels.as_float_array(X, device=self.device)
+        return self.backend.as_float_array(X, device=self.device)
 
     def to(self, device=None, dtype=None):
         """Move (or cast) every inner layer, buffers included; returns the layer. The cache is dropped."""

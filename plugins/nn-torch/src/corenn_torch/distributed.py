@@ -117,9 +117,6 @@ class ProcessGroup:
                 dist.broadcast(copy, src=0)
                 tensor.copy_(copy)
 
-    def sync_batch_norm_kernels(self, kernels):
-        return SyncBatchNormKernels(kernels, self)
-
     def close(self):
         _leave()
 
@@ -148,66 +145,3 @@ def _store(launch, timeout):
 def _leave():
     if dist.is_initialized():
         dist.destroy_process_group()
-
-
-def _rows(A):
-    return A.reshape(-1, A.shape[-1])
-
-
-def _copy(A):
-    return A.copy() if _is_numpy(A) else A.clone()
-
-
-class SyncBatchNormKernels:
-    """A backend's kernels with ``batch_norm_forward`` and ``batch_norm_backward`` taking their
-    statistics over the global batch: the sums over each rank's share are all-reduced (the mean
-    first, then the variance around it, two passes as the numpy kernel; the backward pass's two
-    sums in one), so the normalised values and the gradients are those of one process, sums
-    reordered. The parameters' own gradients stay this rank's sums: the step's all-reduce adds
-    them. In evaluation mode the backend's own kernels run (running statistics, no reduction).
-    Written once for numpy arrays and torch tensors."""
-
-    def __init__(self, kernels, group):
-        self._kernels = kernels
-        self._group = group
-
-    def __getattr__(self, name):
-        return getattr(self._kernels, name)
-
-    def batch_norm_forward(self, X, W, b, running_mean, running_var, training, momentum, epsilon):
-        if not training:
-            return self._kernels.batch_norm_forward(X, W, b, running_mean, running_var, training, momentum, epsilon)
-        sums = _copy(_rows(X).sum(0))
-        (count,) = self._group.all_reduce_sum([sums], scalars=[_rows(X).shape[0]])
-        mean = sums / count
-        X_hat = X - mean
-        rows = _rows(X_hat)
-        squares = _copy((rows * rows).sum(0))
-        self._group.all_reduce_sum([squares])
-        var = squares / count
-        if count >= 2:
-            unbiased_var = var * (count / (count - 1))
-            for running, batch_value in ((running_mean, mean), (running_var, unbiased_var)):
-                running *= 1.0 - momentum
-                running += momentum * batch_value[None, :]
-        inverse_std = 1.0 / (var + epsilon) ** 0.5
-        X_hat *= inverse_std
-        Z = (W[0] * X_hat if W is not None else X_hat) + b[0]
-        return Z, ("sync", X_hat, inverse_std, W)
-
-    def batch_norm_backward(self, dZ, saved, training, epsilon):
-        if not (training and isinstance(saved, tuple) and saved and saved[0] == "sync"):
-            return self._kernels.batch_norm_backward(dZ, saved, training, epsilon)
-        _, X_hat, inverse_std, W = saved
-        rows = _rows(dZ)
-        sum_dZ = rows.sum(0)
-        sum_dZ_X_hat = (rows * _rows(X_hat)).sum(0)
-        dW = None if W is None else _copy(sum_dZ_X_hat)[None, :]  # this rank's: the step's all-reduce adds them
-        db = _copy(sum_dZ)[None, :]
-        (count,) = self._group.all_reduce_sum([sum_dZ, sum_dZ_X_hat], scalars=[rows.shape[0]])
-        scale = W[0] * inverse_std if W is not None else inverse_std
-        dX = X_hat * (-sum_dZ_X_hat / count)
-        dX += dZ
-        dX -= sum_dZ / count
-        dX *= scale
-        return dX, dW, db

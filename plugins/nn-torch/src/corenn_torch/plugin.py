@@ -16,16 +16,6 @@ BACKEND = "torch"
 # The kernels, by the module of corenn_torch.kernels that holds them.
 KERNEL_MODULES = {
     "arrays": ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype"),
-    "activations": (
-        "sigmoid_forward",
-        "relu_forward",
-        "relu_backward",
-        "gelu_forward",
-        "gelu_backward",
-        "softmax_forward",
-    ),
-    "normalization": ("batch_norm_forward", "batch_norm_backward"),
-    "dropout": ("dropout_mask",),
     "conv": ("conv2d_forward", "conv2d_backward"),
     "pooling": ("pool2d_forward", "pool2d_backward"),
     "whitening": ("patch_whitening_covariance",),
@@ -34,7 +24,7 @@ KERNEL_MODULES = {
 }
 KERNELS = {name: f"corenn_torch.kernels.{module}:{name}" for module, names in KERNEL_MODULES.items() for name in names}
 # The modules of this backend's overrides of declared kernels (see corenn.kernels).
-OVERRIDE_MODULES = ("dense",)
+OVERRIDE_MODULES = ("dense", "activations", "normalization", "dropout")
 
 
 @corenn.hookimpl

@@ -1,16 +1,21 @@
-"""The torch backend's dropout kernel: the keep mask, decided by the layer's numpy generator.
+"""The torch backend's override of the dropout kernel: the keep mask, decided by the layer's
+numpy generator.
 
-The layer is ``corenn_fc.dropout`` (its docstring says where the masks come from).
+The kernel and the layer are ``corenn_fc.dropout`` (the layer's docstring says where the masks
+come from).
 """
 
 import torch
+
+from corenn.kernels import override
 
 SEED_BOUND = 2**63  # torch generators take seeds below 2**64; numpy draws int64 below 2**63
 
 _device_generators = {}  # device -> a torch generator there, reseeded for every mask
 
 
-def dropout_mask(rng, X, rate):
+@override("corenn_fc.dropout:dropout_mask")
+def dropout_mask(X, rate, rng):
     """A boolean keep mask of ``X``'s shape on ``X``'s device, a function of the numpy
     generator ``rng``'s state alone.
 

@@ -1,19 +1,25 @@
-"""The torch backend's batch-norm kernels: torch's own fused kernels, called without autograd.
+"""The torch backend's overrides of the batch-norm kernels: torch's own fused kernels, called
+without autograd.
 
 ``aten.native_batch_norm`` and ``native_batch_norm_backward`` are what autograd itself runs for
 ``F.batch_norm``: one fused pass each way instead of the half dozen elementwise passes of the
-formulas (``corenn_fc.kernels`` holds them and the derivation; the layer is
-``corenn_fc.normalization``).
+formulas (the kernels, their references and the layer are ``corenn_fc.normalization``).
 """
+
+from types import SimpleNamespace
 
 import torch
 
+from corenn.backend import as_dtype
+from corenn.kernels import override
 
+
+@override("corenn_fc.normalization:batch_norm_forward")
 def batch_norm_forward(X, W, b, running_mean, running_var, training, momentum, epsilon):
-    """``(Z, saved)`` for a batch ``X`` with its channels on the last axis; see
-    ``corenn_fc.kernels.batch_norm_forward``. The input and the parameters compute in their
-    promoted dtype (numpy's rule); the running statistics (``(1, C)`` buffers) are updated in
-    training mode, except for a batch with a single value per channel."""
+    """``(Z, saved, running_mean, running_var)`` for a batch ``X`` with its channels on the last
+    axis. The input and the parameters compute in their promoted dtype (numpy's rule); the
+    running statistics (``(1, C)`` buffers) are updated in place in training mode, except for a
+    batch with a single value per channel, and returned."""
     dtype = torch.promote_types(X.dtype, b.dtype)
     # torch's kernels take the channels on axis 1; for NHWC that view is NCHW in
     # channels-last memory, which they handle without a copy
@@ -27,17 +33,31 @@ def batch_norm_forward(X, W, b, running_mean, running_var, training, momentum, e
     )
     if running_mean_1d is not None and training:
         _store_running_statistics(running_mean, running_var, running_mean_1d, running_var_1d)
-    return out.movedim(1, -1), (X_c1, weight, running_mean_1d, running_var_1d, saved_mean, saved_inverse_std)
+    saved = SimpleNamespace(
+        X_c1=X_c1,
+        weight=weight,
+        statistics=(running_mean_1d, running_var_1d, saved_mean, saved_inverse_std),
+        parameter_dtype=b.dtype,
+    )
+    return out.movedim(1, -1), saved, running_mean, running_var
 
 
+@override("corenn_fc.normalization:batch_norm_backward")
 def batch_norm_backward(dZ, saved, training, epsilon):
     """``(dL/dX, dL/dW, dL/db)`` from ``dZ`` and the forward pass's ``saved`` (``dL/dW`` is
-    ``None`` without a scale; the parameter gradients have shape ``(1, C)``)."""
-    X_c1, weight, *statistics = saved
+    ``None`` without a scale; the parameter gradients have shape ``(1, C)`` and the parameters'
+    dtype)."""
     dX_c1, dW, db = torch.ops.aten.native_batch_norm_backward(
-        dZ.movedim(-1, 1), X_c1, weight, *statistics, training, epsilon, [True, weight is not None, True]
+        dZ.movedim(-1, 1),
+        saved.X_c1,
+        saved.weight,
+        *saved.statistics,
+        training,
+        epsilon,
+        [True, saved.weight is not None, True],
     )
-    return dX_c1.movedim(1, -1), None if weight is None else dW.unsqueeze(0), db.unsqueeze(0)
+    dW = None if saved.weight is None else as_dtype(dW.unsqueeze(0), saved.parameter_dtype)
+    return dX_c1.movedim(1, -1), dW, as_dtype(db.unsqueeze(0), saved.parameter_dtype)
 
 
 def _running_statistics(running_mean, running_var, count, training, dtype):
