@@ -16,7 +16,13 @@ import attrs
 from corenn.errors import ConfigError, CorennError, PluginError, UnknownComponentError
 from corenn.registry import ANY_BACKEND, required_option_names
 
-IMPORT_ONLY_KINDS = ("dataset", "kernel")
+IMPORT_ONLY_KINDS = ("dataset", "kernel", "backend", "kernels")
+WHY_IMPORTED_ONLY = {
+    "dataset": "a data set, not loaded",
+    "kernel": "a kernel, called by components",
+    "backend": "a backend, made when it is used",
+    "kernels": "kernel overrides, checked when their backend is made",
+}
 
 
 @attrs.frozen
@@ -50,8 +56,7 @@ def check_component(registry, entry):
     except Exception as exc:  # a plugin's import may fail any way at all
         return CheckResult(**fields, outcome="failed", error=_describe(exc))
     if entry.kind in IMPORT_ONLY_KINDS:
-        why = "a data set, not loaded" if entry.kind == "dataset" else "a kernel, called by components"
-        return CheckResult(**fields, outcome="imported", why_not_built=why)
+        return CheckResult(**fields, outcome="imported", why_not_built=WHY_IMPORTED_ONLY[entry.kind])
     needed = required_option_names(factory)
     if needed:
         return CheckResult(**fields, outcome="imported", why_not_built=f"needs {', '.join(needed)}")

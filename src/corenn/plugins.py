@@ -58,7 +58,8 @@ class PluginInfo:
     def as_dict(self):
         by_kind = {}
         for entry in self.components:
-            label = entry.name if entry.backend in (DEFAULT_BACKEND, entry.name) else f"{entry.name} [{entry.backend}]"
+            plain = entry.kind == "backend" or (entry.backend == DEFAULT_BACKEND and entry.kind != "kernels")
+            label = entry.name if plain else f"{entry.name} [{entry.backend}]"
             by_kind.setdefault(entry.kind, []).append(label)
         return {
             "name": self.name,

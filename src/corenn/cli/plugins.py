@@ -17,6 +17,9 @@ def run(args):
     from corenn.plugins import get_plugins
 
     system = get_plugins()
+    if args.check:
+        for backend in system.registry.backends():
+            system.backend(backend)  # imports and checks its kernel overrides: a refused one fails its plugin
     plugins = [info.as_dict() for info in system.plugins]
     failed_checks = 0
     if args.check:
