@@ -13,6 +13,7 @@ from corenn.nn import fast_optimizers, kernel_examples
 from corenn.nn.fast_optimizers import BLOCK_ELEMENTS
 from corenn.nn.optimizers import SGD, Adam, AdamStep, SGDStep, adam_step, clip_by_norm, sgd_step
 from corenn.plugins import get_backend
+from corenn.testing import check_kernel
 
 get_backend("numpy")  # installs numpy's overrides
 
@@ -56,6 +57,12 @@ def test_numpy_runs_the_blocked_overrides():
     assert sgd_step.override_for("numpy").function is fast_optimizers.sgd_step_blocked
     assert adam_step.override_for("numpy").function is fast_optimizers.adam_step_blocked
     assert clip_by_norm.override_for("numpy") is None  # the reference is numpy's own expression
+
+
+@pytest.mark.parametrize("kernel", [sgd_step, adam_step], ids=lambda kernel: kernel.name)
+def test_on_every_example_the_overrides_give_the_references_bits(kernel):
+    report = check_kernel(kernel, "numpy")  # its floor is 1e-10; these hold to the bit
+    assert report.passed and report.max_error == 0.0, report
 
 
 def assert_same_state(optimizer, reference):

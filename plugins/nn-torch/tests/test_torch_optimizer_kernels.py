@@ -14,7 +14,7 @@ import corenn
 from corenn.kernels import reference_kernels
 from corenn.nn.optimizers import adam_step, clip_by_norm, sgd_step
 from corenn.plugins import get_backend
-from corenn.testing import relative_error
+from corenn.testing import check_kernel, relative_error
 
 from torch_agreement import assert_agree
 
@@ -41,6 +41,12 @@ def gradients(step, dtype):
 def test_torch_overrides_every_optimizer_kernel():
     for declared in (sgd_step, adam_step, clip_by_norm):
         assert declared.override_for("torch").function.__module__ == "corenn_torch.kernels.optimizers"
+
+
+@pytest.mark.parametrize("kernel", [sgd_step, adam_step], ids=lambda kernel: kernel.name)
+def test_on_every_example_the_steps_give_the_references_bits(kernel):
+    report = check_kernel(kernel, "torch")  # its floor is 1e-10; the steps hold to the bit
+    assert report.passed and report.max_error == 0.0, report
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
