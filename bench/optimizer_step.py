@@ -1,15 +1,15 @@
-"""One optimizer update of every parameter of a preset's network: the numpy kernels against the
-whole-array expressions they replaced.
+"""One optimizer update of every parameter of a preset's network: numpy's overrides of the step
+kernels against the kernels' references.
 
-Before the optimizers' steps became kernels, ``Adam.update`` and ``SGD.update`` were whole-array
-expressions (kept as :func:`corenn.testing.reference_optimizer_update`, with the same
-bookkeeping as today's), which on large parameters make a pass over memory and often a
-parameter-sized temporary per operation; numpy's kernels
-(:mod:`corenn.nn.optimizer_kernels`) run the same operations block by block over flat views.
-For each preset (its network built from the preset's layers, in its dtype, float32 for both)
-and each optimizer setting, this times one update of all the parameters, reference and kernel
-taking turns ``--repeats`` times, and prints the best time of each, their ratio, and whether the
-two left the same bits (they must). Run it on one thread, as training runs::
+The optimizers' steps are kernels (:mod:`corenn.nn.optimizers`) whose references are whole-array
+formulas returning new arrays, which on large parameters make a pass over memory and a
+parameter-sized temporary per operation; numpy's overrides (:mod:`corenn.nn.fast_optimizers`)
+run the same operations block by block over flat views, in place. For each preset (its network
+built from the preset's layers, in its dtype, float32 for both) and each optimizer setting, this
+times one ``update`` of all the parameters, with the references
+(:func:`corenn.kernels.reference_kernels`) and with numpy's overrides taking turns ``--repeats``
+times, and prints the best time of each, their ratio, and whether the two left the same bits
+(they must). Run it on one thread, as training runs::
 
     OMP_NUM_THREADS=1 python bench/optimizer_step.py
     OMP_NUM_THREADS=1 python bench/optimizer_step.py --presets fmnist-mlp --repeats 50 --json
@@ -24,9 +24,9 @@ import time
 import numpy as np
 
 import corenn
+from corenn.kernels import reference_kernels
 from corenn.nn.model import Sequential
 from corenn.run.config import load_preset
-from corenn.testing import reference_optimizer_update
 
 # The input shape of each preset's data set (one sample, NHWC), so no data need be read.
 INPUT_SHAPES = {"fmnist-mlp": (28, 28, 1), "lenet-mnist": (28, 28, 1)}
@@ -56,25 +56,21 @@ def measure(preset, setting, repeats):
         "kernel": ({k: v.copy() for k, v in start.items()}, corenn.create("optimizer", optimizer_name, **options)),
     }
 
-    def reference_step():
-        params, optimizer = sides["reference"]
-        for name, param in params.items():
-            reference_optimizer_update(optimizer, name, param, grads[name])
-
-    def kernel_step():
-        params, optimizer = sides["kernel"]
-        for name, param in params.items():
-            optimizer.update(name, param, grads[name])
-
-    steps = {"reference": reference_step, "kernel": kernel_step}
-    best = {side: float("inf") for side in steps}
-    for step in steps.values():  # warm-up: makes the state arrays and the kernel's scratch
-        step()
-    for _ in range(repeats):
-        for side, step in steps.items():  # taking turns: a slow spell of the machine lands on both
+    def step(side):
+        """One update of every parameter, with the references or with numpy's overrides; its seconds."""
+        params, optimizer = sides[side]
+        with reference_kernels(side == "reference"):
             began = time.perf_counter()
-            step()
-            best[side] = min(best[side], time.perf_counter() - began)
+            for name, param in params.items():
+                params[name] = optimizer.update(name, param, grads[name])
+            return time.perf_counter() - began
+
+    best = {side: float("inf") for side in sides}
+    for side in sides:  # warm-up: makes the state arrays and the overrides' scratch
+        step(side)
+    for _ in range(repeats):
+        for side in sides:  # taking turns: a slow spell of the machine lands on both
+            best[side] = min(best[side], step(side))
     identical = all(np.array_equal(sides["reference"][0][name], sides["kernel"][0][name]) for name in start)
     return {
         "preset": preset,

@@ -87,6 +87,16 @@ def test_every_registered_name_builds_a_float64_initializer_of_the_requested_sha
     assert sample.shape == shape and sample.dtype == np.float64
 
 
+@pytest.mark.parametrize("name", sorted(INITIALIZERS))
+def test_each_call_makes_a_new_array_of_its_own(name):
+    """An initializer is given a shape and a generator, no array to write into, and hands out
+    arrays no other call shares: two layers never start from one array, whatever is done to it."""
+    init = corenn.create("initializer", name, activation="relu")
+    shape = (4, 4) if name == "identity" else (3, 3, 2, 4)
+    first, second = init(shape, np.random.default_rng(0)), init(shape, np.random.default_rng(0))
+    assert not np.shares_memory(first, second)
+
+
 @pytest.mark.parametrize(
     "name", ["uniform", "normal", "sparse", "he_uniform", "he_normal", "xavier_uniform", "xavier_normal"]
 )

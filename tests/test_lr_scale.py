@@ -40,8 +40,7 @@ class LegacySGD:
         self.lr = lr
 
     def update(self, param_name, param, param_grad):
-        param -= self.lr * param_grad
-        return param
+        return param - self.lr * param_grad
 
     def state_dict(self):
         return {"lr": self.lr}

@@ -1,5 +1,6 @@
-"""numpy's optimizer kernels (SGD's and Adam's steps) give exactly the bits of the whole-array
-formulas they replaced, block by block or not, and allocate nothing per step on the blocked path."""
+"""The optimizers' step kernels: numpy's blocked overrides give exactly the bits of the
+references (the whole-array formulas), block by block or not, write into the arrays they return
+and allocate nothing per step; the references write into nothing."""
 
 import threading
 import tracemalloc
@@ -7,11 +8,14 @@ import tracemalloc
 import numpy as np
 import pytest
 
-import corenn
-from corenn.nn import optimizer_kernels
-from corenn.nn.optimizer_kernels import BLOCK_ELEMENTS
-from corenn.nn.optimizers import SGD, Adam
-from corenn.testing import reference_optimizer_update
+from corenn.kernels import reference_kernels
+from corenn.nn import fast_optimizers, kernel_examples
+from corenn.nn.fast_optimizers import BLOCK_ELEMENTS
+from corenn.nn.optimizers import SGD, Adam, AdamStep, SGDStep, adam_step, clip_by_norm, sgd_step
+from corenn.plugins import get_backend
+from corenn.testing import check_kernel
+
+get_backend("numpy")  # installs numpy's overrides
 
 # Larger than one block and not a multiple of it (the last block is partial); a parameter
 # smaller than one block; a bias row.
@@ -42,10 +46,23 @@ def gradient(rng, shape, step, dtype):
     return (rng.standard_normal(shape) * (5.0 if step % 2 else 0.01)).astype(dtype)
 
 
-def test_the_shapes_cover_partial_and_several_blocks():
-    sizes = [int(np.prod(shape)) for shape in SHAPES.values()]
+@pytest.mark.parametrize("shapes", [list(SHAPES.values()), kernel_examples.PARAMETER_SHAPES], ids=["here", "examples"])
+def test_the_shapes_cover_partial_and_several_blocks(shapes):
+    sizes = [int(np.prod(shape)) for shape in shapes]
     assert max(sizes) > BLOCK_ELEMENTS and max(sizes) % BLOCK_ELEMENTS != 0
     assert min(sizes) < BLOCK_ELEMENTS
+
+
+def test_numpy_runs_the_blocked_overrides():
+    assert sgd_step.override_for("numpy").function is fast_optimizers.sgd_step_blocked
+    assert adam_step.override_for("numpy").function is fast_optimizers.adam_step_blocked
+    assert clip_by_norm.override_for("numpy") is None  # the reference is numpy's own expression
+
+
+@pytest.mark.parametrize("kernel", [sgd_step, adam_step], ids=lambda kernel: kernel.name)
+def test_on_every_example_the_overrides_give_the_references_bits(kernel):
+    report = check_kernel(kernel, "numpy")  # its floor is 1e-10; these hold to the bit
+    assert report.passed and report.max_error == 0.0, report
 
 
 def assert_same_state(optimizer, reference):
@@ -57,7 +74,7 @@ def assert_same_state(optimizer, reference):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("optimizer_name, setting", CASES)
-def test_the_steps_match_the_whole_array_formulas_bit_for_bit(dtype, optimizer_name, setting):
+def test_the_overrides_match_the_references_bit_for_bit(dtype, optimizer_name, setting):
     cls, settings = OPTIMIZERS[optimizer_name]
     options, lr_scales = settings[setting]
     rng = np.random.default_rng(0)
@@ -70,10 +87,12 @@ def test_the_steps_match_the_whole_array_formulas_bit_for_bit(dtype, optimizer_n
         for name, shape in SHAPES.items():
             grad = gradient(rng, shape, step, dtype)
             scale = lr_scales.get(name, 1.0)
-            assert optimizer.update(name, params[name], grad, lr_scale=scale) is params[name]
-            reference_optimizer_update(reference, name, expected[name], grad, lr_scale=scale)
-            assert params[name].dtype == dtype
-            assert np.array_equal(params[name], expected[name]), f"{name} differs at step {step}"
+            param = params[name]
+            assert optimizer.update(name, param, grad, lr_scale=scale) is param  # written in place
+            with reference_kernels():
+                expected[name] = reference.update(name, expected[name], grad, lr_scale=scale)
+            assert param.dtype == expected[name].dtype == dtype
+            assert np.array_equal(param, expected[name]), f"{name} differs at step {step}"
     assert_same_state(optimizer, reference)
 
 
@@ -88,18 +107,16 @@ OFF_THE_BLOCKED_PATH = {
 
 @pytest.mark.parametrize("optimizer_name", list(OPTIMIZERS))
 @pytest.mark.parametrize("case", list(OFF_THE_BLOCKED_PATH))
-def test_off_the_blocked_path_the_steps_match_the_formulas_too(optimizer_name, case):
+def test_off_the_blocked_path_the_overrides_match_the_references_too(optimizer_name, case):
     layout, dtype, grad_dtype = OFF_THE_BLOCKED_PATH[case]
     rng = np.random.default_rng(1)
     if layout == "strided":
-        backing = rng.standard_normal((300, 500)).astype(dtype)
-        param, expected = backing[:, ::2], backing.copy()[:, ::2]
+        param = rng.standard_normal((300, 500)).astype(dtype)[:, ::2]
     elif layout == "fortran":
         param = np.asfortranarray(rng.standard_normal((300, 250)).astype(dtype))
-        expected = param.copy(order="F")
     else:
         param = rng.standard_normal((300, 250)).astype(dtype)
-        expected = param.copy()
+    expected = param.copy()
     options = {"lr": 0.01, "weight_decay": 0.01, "clip_norm": 3.0}
     if optimizer_name == "sgd":
         options.update(momentum=0.9, nesterov=True)
@@ -107,16 +124,45 @@ def test_off_the_blocked_path_the_steps_match_the_formulas_too(optimizer_name, c
     optimizer, reference = cls(**options), cls(**options)
     for step in range(4):
         grad = gradient(rng, param.shape, step, grad_dtype)
-        optimizer.update("w", param, grad, lr_scale=2.0)
-        reference_optimizer_update(reference, "w", expected, grad, lr_scale=2.0)
-        assert param.dtype == dtype
+        assert optimizer.update("w", param, grad, lr_scale=2.0) is param
+        with reference_kernels():
+            expected = reference.update("w", expected, grad, lr_scale=2.0)
+        assert param.dtype == expected.dtype == dtype
         assert np.array_equal(param, expected), f"differs at step {step}"
+    assert_same_state(optimizer, reference)
 
 
-def test_the_registered_numpy_kernels_are_the_blocked_ones():
-    kernels = corenn.create("optimizer", "adam", "numpy").kernels
-    assert kernels.optimizer_adam_step is optimizer_kernels.optimizer_adam_step
-    assert kernels.optimizer_sgd_step is optimizer_kernels.optimizer_sgd_step
+def read_only(array):
+    array = np.array(array)
+    array.flags.writeable = False
+    return array
+
+
+def test_the_references_write_into_nothing_and_return_new_arrays():
+    rng = np.random.default_rng(3)
+    param, grad, velocity, m = (read_only(rng.standard_normal((4, 3))) for _ in range(4))
+    v = read_only(np.square(m))
+    before = [array.copy() for array in (param, grad, velocity, m, v)]
+    new_param, new_velocity = sgd_step.reference(
+        param, grad, velocity, SGDStep.of(lr=0.1, momentum=0.9, lr_scale=2.0, weight_decay=0.1, nesterov=True)
+    )
+    scalars = AdamStep.at(3, lr=0.1, lr_scale=2.0, beta1=0.9, beta2=0.99, epsilon=1e-8, weight_decay=0.1)
+    adam_param, new_m, new_v = adam_step.reference(param, grad, m, v, scalars)
+    clipped = clip_by_norm.reference(grad, 0.1)
+    for array, copy in zip((param, grad, velocity, m, v), before, strict=True):
+        assert np.array_equal(array, copy)
+    for result in (new_param, new_velocity, adam_param, new_m, new_v, clipped):
+        assert not any(np.shares_memory(result, given) for given in (param, grad, velocity, m, v))
+
+
+def test_the_overrides_refuse_arrays_they_cannot_write():
+    """What the references are for: numpy's fast steps write in place, so a backend whose
+    arrays cannot be written needs the references (tests/test_immutable_backend.py)."""
+    param = read_only(np.ones(3))
+    with pytest.raises(ValueError, match="read-only"):
+        SGD(lr=0.1).update("w", param, np.ones(3))
+    with reference_kernels():
+        assert np.array_equal(SGD(lr=0.1).update("w", param, np.ones(3)), np.full(3, 0.9))
 
 
 @pytest.mark.parametrize(
@@ -143,7 +189,7 @@ def test_each_thread_has_its_own_scratch():
     scratch = []
 
     def take():
-        scratch.append(optimizer_kernels._block_scratch(np.dtype(np.float32)))
+        scratch.append(fast_optimizers._block_scratch(np.dtype(np.float32)))
 
     threads = [threading.Thread(target=take) for _ in range(2)]
     for thread in threads:

@@ -29,7 +29,7 @@ def test_nesterov_follows_hand_computed_sequence():
     # v3 = 0.9 * v2 - 0.1 * 0 = -0.261; param += 0.9 * v3 = -0.2349       -> 0.1141
     expected = [0.81, 0.349, 0.1141]
     for grad, value in zip([1.0, 2.0, 0.0], expected, strict=True):
-        optimizer.update("0.W", param, np.array([grad]))
+        param = optimizer.update("0.W", param, np.array([grad]))
         assert param[0] == pytest.approx(value, rel=1e-14)
     assert optimizer.state["velocity"]["0.W"][0] == pytest.approx(-0.261, rel=1e-14)
 
@@ -40,8 +40,8 @@ def test_nesterov_moves_further_than_heavy_ball_on_a_steady_gradient():
     plain, nesterov = SGD(lr=0.1, momentum=0.9), SGD(lr=0.1, momentum=0.9, nesterov=True)
     plain_param, nesterov_param = np.zeros(1), np.zeros(1)
     for _ in range(5):
-        plain.update("0.W", plain_param, np.ones(1))
-        nesterov.update("0.W", nesterov_param, np.ones(1))
+        plain_param = plain.update("0.W", plain_param, np.ones(1))
+        nesterov_param = nesterov.update("0.W", nesterov_param, np.ones(1))
         assert nesterov_param[0] < plain_param[0] < 0
     np.testing.assert_array_equal(nesterov.state["velocity"]["0.W"], plain.state["velocity"]["0.W"])
 
@@ -49,7 +49,7 @@ def test_nesterov_moves_further_than_heavy_ball_on_a_steady_gradient():
 def test_nesterov_with_weight_decay_and_clipping_decays_inside_both_terms():
     optimizer = SGD(lr=0.5, momentum=0.5, clip_norm=1.0, weight_decay=0.1, nesterov=True)
     param = np.array([2.0, 0.0])
-    optimizer.update("0.W", param, np.array([0.0, 10.0]))  # clipped to [0, 1]
+    param = optimizer.update("0.W", param, np.array([0.0, 10.0]))  # clipped to [0, 1]
     grad = np.array([0.0, 1.0]) + 0.1 * np.array([2.0, 0.0])
     velocity = -0.5 * grad
     np.testing.assert_allclose(param, np.array([2.0, 0.0]) + 0.5 * velocity - 0.5 * grad, rtol=1e-15)
@@ -80,23 +80,23 @@ def test_nesterov_state_round_trip_continues_bit_identically():
     reference, reference_param = SGD(lr=0.05, momentum=0.9, nesterov=True), rng.standard_normal((3, 2))
     param = reference_param.copy()
     for grad in grads:
-        reference.update("0.W", reference_param, grad)
+        reference_param = reference.update("0.W", reference_param, grad)
     first = SGD(lr=0.05, momentum=0.9, nesterov=True)
     for grad in grads[:3]:
-        first.update("0.W", param, grad)
+        param = first.update("0.W", param, grad)
     state = first.state_dict()
     assert sorted(state) == ["lr", "velocity/0.W"]
     second = SGD(lr=0.05, momentum=0.9, nesterov=True)
     second.load_state_dict(state)
     for grad in grads[3:]:
-        second.update("0.W", param, grad)
+        param = second.update("0.W", param, grad)
     np.testing.assert_array_equal(param, reference_param)
 
 
 def test_nesterov_keeps_float32():
     optimizer = SGD(lr=0.1, momentum=0.9, nesterov=True)
     param = np.ones(3, dtype=np.float32)
-    optimizer.update("0.W", param, np.full(3, 0.5, dtype=np.float32))
+    param = optimizer.update("0.W", param, np.full(3, 0.5, dtype=np.float32))
     assert param.dtype == np.float32 and optimizer.state["velocity"]["0.W"].dtype == np.float32
 
 
@@ -106,7 +106,7 @@ def test_nesterov_keeps_float32():
 def test_sgd_lr_scale_multiplies_the_gradient_step():
     optimizer = SGD(lr=0.01)
     param = np.array([1.0, -1.0])
-    optimizer.update("0.b", param, np.array([0.5, 1.0]), lr_scale=64.0)
+    param = optimizer.update("0.b", param, np.array([0.5, 1.0]), lr_scale=64.0)
     np.testing.assert_allclose(param, [1.0 - 0.01 * 64 * 0.5, -1.0 - 0.01 * 64 * 1.0], rtol=1e-15)
 
 
@@ -117,7 +117,7 @@ def test_sgd_lr_scale_does_not_scale_the_weight_decay():
         optimizer = SGD(lr=0.1, momentum=0.9, weight_decay=0.01)
         param = np.array([3.0])
         for _ in range(3):
-            optimizer.update("0.b", param, np.zeros(1), lr_scale=scale)
+            param = optimizer.update("0.b", param, np.zeros(1), lr_scale=scale)
         shrunk[scale] = param[0]
     assert shrunk[64.0] == shrunk[1.0] < 3.0
 
@@ -125,7 +125,7 @@ def test_sgd_lr_scale_does_not_scale_the_weight_decay():
 def test_sgd_lr_scale_applies_after_clipping():
     optimizer = SGD(lr=0.1, clip_norm=1.0)
     param = np.zeros(2)
-    optimizer.update("0.b", param, np.array([30.0, 40.0]), lr_scale=10.0)  # clipped to norm 1, then x10
+    param = optimizer.update("0.b", param, np.array([30.0, 40.0]), lr_scale=10.0)  # clipped to norm 1, then x10
     np.testing.assert_allclose(param, -0.1 * 10.0 * np.array([0.6, 0.8]), rtol=1e-15)
 
 
@@ -140,8 +140,8 @@ def test_sgd_lr_scale_is_a_larger_rate_with_a_proportionally_smaller_decay(neste
     scaled_param, rescaled_param = start.copy(), start.copy()
     for _ in range(5):
         grad = rng.standard_normal((4, 3))
-        scaled.update("0.W", scaled_param, grad, lr_scale=scale)
-        rescaled.update("0.W", rescaled_param, grad)
+        scaled_param = scaled.update("0.W", scaled_param, grad, lr_scale=scale)
+        rescaled_param = rescaled.update("0.W", rescaled_param, grad)
     np.testing.assert_allclose(scaled_param, rescaled_param, rtol=1e-12)
     assert not np.allclose(scaled_param, start)
 
@@ -149,7 +149,7 @@ def test_sgd_lr_scale_is_a_larger_rate_with_a_proportionally_smaller_decay(neste
 def test_adam_lr_scale_multiplies_the_step():
     optimizer = Adam(lr=0.001)
     param = np.zeros(3)
-    optimizer.update("0.b", param, np.array([0.2, -5.0, 1.0]), lr_scale=64.0)
+    param = optimizer.update("0.b", param, np.array([0.2, -5.0, 1.0]), lr_scale=64.0)
     # Adam's first step is lr * sign(g) (up to epsilon); scaled, 64 * lr.
     np.testing.assert_allclose(param, [-0.064, 0.064, -0.064], rtol=1e-6)
 
@@ -160,7 +160,7 @@ def test_adam_lr_scale_does_not_scale_the_decoupled_decay():
         optimizer = Adam(lr=0.01, weight_decay=0.5)
         param = np.array([2.0])
         for _ in range(3):
-            optimizer.update("0.b", param, np.zeros(1), lr_scale=scale)
+            param = optimizer.update("0.b", param, np.zeros(1), lr_scale=scale)
         shrunk[scale] = param[0]
     assert shrunk[64.0] == shrunk[1.0] == pytest.approx(2.0 * (1 - 0.01 * 0.5) ** 3, rel=1e-15)
 
@@ -174,8 +174,8 @@ def test_adam_lr_scale_is_a_larger_rate_with_a_proportionally_smaller_decay():
     scaled_param, rescaled_param = start.copy(), start.copy()
     for _ in range(5):
         grad = rng.standard_normal((2, 5))
-        scaled.update("0.W", scaled_param, grad, lr_scale=scale)
-        rescaled.update("0.W", rescaled_param, grad)
+        scaled_param = scaled.update("0.W", scaled_param, grad, lr_scale=scale)
+        rescaled_param = rescaled.update("0.W", rescaled_param, grad)
     np.testing.assert_allclose(scaled_param, rescaled_param, rtol=1e-12)
     for slot in ("m", "v"):  # the moment estimates never see the scale
         np.testing.assert_array_equal(scaled.state[slot]["0.W"], rescaled.state[slot]["0.W"])
@@ -190,8 +190,8 @@ def test_a_scale_of_one_is_bit_for_bit_no_scale(make):
     first, second = np.ones(4), np.ones(4)
     for _ in range(4):
         grad = rng.standard_normal(4)
-        with_scale.update("0.W", first, grad, lr_scale=1.0)
-        without.update("0.W", second, grad)
+        first = with_scale.update("0.W", first, grad, lr_scale=1.0)
+        second = without.update("0.W", second, grad)
     np.testing.assert_array_equal(first, second)
 
 
@@ -208,14 +208,14 @@ def test_lr_scale_leaves_the_state_dict_format_unchanged(make):
 def test_a_bad_lr_scale_is_a_config_error(cls, bad):
     param = np.ones(2)
     with pytest.raises(ConfigError, match=r"lr_scale must be a finite number > 0"):
-        cls().update("0.b", param, np.ones(2), lr_scale=bad)
+        param = cls().update("0.b", param, np.ones(2), lr_scale=bad)
     np.testing.assert_array_equal(param, np.ones(2))
 
 
 @pytest.mark.parametrize("cls", [SGD, Adam])
 def test_lr_scale_keeps_float32(cls):
     param = np.ones(3, dtype=np.float32)
-    cls().update("0.b", param, np.full(3, 0.5, dtype=np.float32), lr_scale=64.0)
+    param = cls().update("0.b", param, np.full(3, 0.5, dtype=np.float32), lr_scale=64.0)
     assert param.dtype == np.float32
 
 
@@ -225,8 +225,7 @@ class LegacyOptimizer:
     lr = 0.1
 
     def update(self, param_name, param, param_grad):
-        param -= self.lr * param_grad
-        return param
+        return param - self.lr * param_grad
 
 
 class KeywordOptimizer(LegacyOptimizer):

@@ -10,16 +10,19 @@ import numpy as np
 import pytest
 
 import corenn
+from corenn.backend import array_namespace, device_of
 from corenn.errors import ConfigError, PluginError, UnknownComponentError
-from corenn.nn.kernels import array_namespace, device_of
 from corenn.nn.layers import Activation, Layer, build_initializer
+from corenn.numpy_backend import NumpyBackend
 from corenn.plugins import get_plugins
 from corenn.registry import ARRAY_KERNELS
 from corenn.run.config import config_from_dict, load_preset
 from corenn.testing import (
+    DEFAULT_STEP,
     BackendNotInstalled,
     InterruptAtEpochEnd,
     check_across_backends,
+    numerical_gradient,
     plugin_system_from,
     plugins_in_use,
     trainer_for,
@@ -140,9 +143,24 @@ def test_trainer_for_trains_as_a_run_does_and_records_nothing(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_numerical_gradient_perturbs_copies_and_leaves_the_function_at_x():
+    x = np.array([1.0, -2.0, 0.5])
+    x.flags.writeable = False  # never written
+    given = []
+
+    def f(value):
+        given.append(value)
+        return np.sum(value**3)
+
+    np.testing.assert_allclose(numerical_gradient(f, x), 3 * x**2, rtol=1e-8)
+    assert len(given) == 2 * x.size + 1 and all(value is not x for value in given[:-1])
+    assert given[-1] is x  # a function that keeps its argument (forward_with_param) ends at x
+    assert np.array_equal(given[0], [1.0 + DEFAULT_STEP, -2.0, 0.5])
+
+
 # check_across_backends: one component on several backends. The core's test session has numpy
-# alone, so a second backend is made here from numpy's own kernels ("mirror"), and a third that
-# gets one kernel slightly wrong ("skewed"), which the check must catch.
+# alone, so a second backend is made here from numpy's own arrays and math ("mirror"), and a
+# third that hands back a slightly wrong loss value ("skewed"), which the check must catch.
 
 
 class Shift(Layer):
@@ -171,25 +189,36 @@ class Cube(Activation):
     name = "cube"
 
     def forward(self, Z):
-        return self.kernels.as_float_array(Z) ** 3
+        return self.backend.as_float_array(Z) ** 3
 
     def backward(self, Z, dY):
-        return 3 * self.kernels.as_float_array(Z) ** 2 * dY
+        return 3 * self.backend.as_float_array(Z) ** 2 * dY
 
 
-def skewed_loss_value(mean):
-    """numpy's loss_value, one part in a million too large."""
-    return mean.dtype.type(mean * (1 + 1e-6))
+class MirrorBackend(NumpyBackend):
+    """numpy's arrays and math under another name (claiming no array type: numpy's kernels run)."""
+
+    name = "mirror"
+    array_module = None
+
+
+class SkewedBackend(MirrorBackend):
+    """numpy's, but the loss value it hands back is one part in a million too large."""
+
+    name = "skewed"
+
+    def loss_value(self, mean):
+        return mean.dtype.type(mean * (1 + 1e-6))
 
 
 class TwoMoreBackends:
     @corenn.hookimpl
     def corenn_register_components(self, register):
-        for backend in ("mirror", "skewed"):
+        for backend in (MirrorBackend, SkewedBackend):
+            register("backend", backend.name, backend)
+            # the registry still asks a backend for the old mechanism's array kernels
             for kernel in ARRAY_KERNELS:
-                register("kernel", kernel, f"corenn.nn.numpy_kernels:{kernel}", backend=backend)
-        register("kernel", "loss_value", "corenn.nn.loss_kernels:loss_value", backend="mirror")
-        register("kernel", "loss_value", skewed_loss_value, backend="skewed")
+                register("kernel", kernel, f"corenn.nn.numpy_kernels:{kernel}", backend=backend.name)
         register("layer", "shift", Shift, backend="any")
         register("activation", "cube", Cube, backend="any")
 

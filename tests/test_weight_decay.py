@@ -10,7 +10,7 @@ from corenn.nn.optimizers import SGD, Adam
 
 def test_sgd_adds_weight_decay_times_the_parameter_to_the_gradient():
     param = np.array([2.0, -4.0])
-    SGD(lr=0.5, weight_decay=0.1).update("w", param, np.array([1.0, 1.0]))
+    param = SGD(lr=0.5, weight_decay=0.1).update("w", param, np.array([1.0, 1.0]))
     # g = [1 + 0.2, 1 - 0.4] = [1.2, 0.6]; param -= 0.5 * g
     np.testing.assert_allclose(param, [1.4, -4.3], rtol=1e-15)
 
@@ -21,15 +21,15 @@ def test_sgd_with_momentum_decays_inside_the_velocity():
     without = SGD(lr=0.1, momentum=0.9)
     for step in range(5):
         grad = np.random.default_rng(step).standard_normal(2)
-        with_decay.update("w", decayed, grad)
+        decayed = with_decay.update("w", decayed, grad)
         # the same step, the decay written into the gradient by hand
-        without.update("w", reference, grad + 0.01 * reference)
+        reference = without.update("w", reference, grad + 0.01 * reference)
     np.testing.assert_allclose(decayed, reference, rtol=1e-15)
 
 
 def test_sgd_clips_the_gradient_but_not_the_decay():
     param = np.array([10.0, 0.0])
-    SGD(lr=1.0, clip_norm=1.0, weight_decay=0.5).update("w", param, np.array([0.0, 100.0]))
+    param = SGD(lr=1.0, clip_norm=1.0, weight_decay=0.5).update("w", param, np.array([0.0, 100.0]))
     np.testing.assert_allclose(param, [10.0 - 5.0, -1.0], rtol=1e-15)
 
 
@@ -40,10 +40,10 @@ def test_adam_decay_is_decoupled_from_the_moment_estimates():
     for step in range(4):
         grad = np.random.default_rng(step).standard_normal(3)
         before = decayed.copy()
-        adamw.update("w", decayed, grad)
+        decayed = adamw.update("w", decayed, grad)
         # AdamW: shrink by (1 - lr * wd), then the very step plain Adam takes with the same moments
-        plain[...] = before * (1 - 0.01 * 0.1)
-        adam.update("w", plain, grad)
+        plain = before * (1 - 0.01 * 0.1)
+        plain = adam.update("w", plain, grad)
         np.testing.assert_allclose(decayed, plain, rtol=1e-15)
     for slot in ("m", "v"):
         np.testing.assert_array_equal(adamw.state[slot]["w"], adam.state[slot]["w"])
@@ -52,7 +52,7 @@ def test_adam_decay_is_decoupled_from_the_moment_estimates():
 def test_a_zero_gradient_still_shrinks_the_weights():
     for optimizer in (SGD(lr=0.1, weight_decay=0.5), Adam(lr=0.1, weight_decay=0.5)):
         param = np.array([1.0, -2.0])
-        optimizer.update("w", param, np.zeros(2))
+        param = optimizer.update("w", param, np.zeros(2))
         np.testing.assert_allclose(param, [0.95, -1.9], rtol=1e-15)
 
 
@@ -75,5 +75,5 @@ def test_bad_weight_decay_names_the_option(name, value):
 def test_float32_parameters_stay_float32():
     for optimizer in (SGD(lr=0.1, weight_decay=0.1), Adam(lr=0.1, weight_decay=0.1)):
         param = np.ones(3, dtype=np.float32)
-        optimizer.update("w", param, np.ones(3, dtype=np.float32))
+        param = optimizer.update("w", param, np.ones(3, dtype=np.float32))
         assert param.dtype == np.float32

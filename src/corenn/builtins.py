@@ -3,9 +3,10 @@
 Factories are ``"module:attr"`` strings, so ``corenn plugins`` imports none of them.
 
 The losses, optimizers, schedulers and initializers are written once and registered for
-backend ``"any"`` (see :mod:`corenn.nn.kernels`): each serves every backend that registers the
-kernels listed for it in :data:`ANY_BACKEND_KERNELS` and :data:`COMPONENT_KERNELS` (numpy's are
-below, torch's come with corenn-torch). Initializers draw numpy arrays on a numpy Generator on
+backend ``"any"``: they serve every backend. Their math runs on the backend's arrays through
+the backend object (``asarray``, ``to_numpy``, ``loss_value``, ...) and the optimizers' step
+kernels (declared in :mod:`corenn.nn.optimizers`), whose faster numpy versions are registered
+here for numpy (:data:`NUMPY_OVERRIDES`). Initializers draw numpy arrays on a numpy Generator on
 every backend (so a seed gives the same weights everywhere); the layers turn them into their
 backend's arrays.
 """
@@ -38,26 +39,13 @@ INITIALIZERS = {
         "dirac",
     )
 }
-# What each kind above calls beyond the array kernels every backend has (registry.ARRAY_KERNELS).
-ANY_BACKEND_KERNELS = {
-    "loss": ("loss_value",),
-    "optimizer": ("optimizer_clip_by_norm",),
-    "scheduler": (),
-    "initializer": (),
-}
-# What one component calls beyond its kind's kernels above.
-COMPONENT_KERNELS = {("optimizer", "sgd"): ("optimizer_sgd_step",), ("optimizer", "adam"): ("optimizer_adam_step",)}
-# The numpy backend's kernels: its array kernels and those of the losses and optimizers above
-# (the layer kernels come with the plugins holding the layers).
+# numpy's overrides of the kernels declared in corenn's own modules (see corenn.kernels).
+NUMPY_OVERRIDES = ("corenn.nn.fast_optimizers",)
+# The numpy backend's array kernels of the old mechanism (corenn.nn.kernels), which the
+# registry still asks every backend for until the components have all moved to the backend object.
 KERNELS = {
-    **{
-        name: f"corenn.nn.numpy_kernels:{name}"
-        for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
-    },
-    "loss_value": "corenn.nn.loss_kernels:loss_value",
-    "optimizer_clip_by_norm": "corenn.nn.optimizer_kernels:optimizer_clip_by_norm",
-    "optimizer_sgd_step": "corenn.nn.optimizer_kernels:optimizer_sgd_step",
-    "optimizer_adam_step": "corenn.nn.optimizer_kernels:optimizer_adam_step",
+    name: f"corenn.nn.numpy_kernels:{name}"
+    for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
 }
 DATASETS = {
     "iris": "corenn.data.iris:load_iris",
@@ -80,9 +68,10 @@ def corenn_register_components(register):
         ("initializer", INITIALIZERS),
     ):
         for name, factory in table.items():
-            kernels = (*ANY_BACKEND_KERNELS[kind], *COMPONENT_KERNELS.get((kind, name), ()))
-            register(kind, name, factory, backend=ANY_BACKEND, kernels=kernels)
+            register(kind, name, factory, backend=ANY_BACKEND)
     register("backend", "numpy", "corenn.numpy_backend:NumpyBackend")
+    for module in NUMPY_OVERRIDES:
+        register("kernels", module, backend="numpy")
     for kind, table in (("dataset", DATASETS), ("kernel", KERNELS)):
         for name, factory in table.items():
             register(kind, name, factory)

@@ -11,14 +11,15 @@ Plugin authors import this in their own tests::
 Relative errors are norm-wise: ``||analytic - numeric|| / (||analytic|| + ||numeric||)``, so a
 gradient that is tiny in a few entries does not drown the check in noise. Work in float64.
 
+The checks never write into an array: finite differences are taken on perturbed copies, set
+through the course's ``layer.forward_with_param(key, X)(value)`` and brought onto the
+component's backend with its ``asarray``, so they run on a backend whose arrays cannot be
+written as on numpy.
+
 Tests that train need components no installed package registers (a toy data set, a layer that
 records its inputs): :func:`plugin_system_from` and :func:`plugins_in_use` give them a plugin
 system with in-memory plugins, :class:`InterruptAtEpochEnd` presses Ctrl-C in a run, to check
 that it resumes exactly, and :func:`trainer_for` gives the trainer itself, to look inside.
-
-A backend's optimizer kernels (``optimizer_sgd_step``, ``optimizer_adam_step``) must give the
-bits of :func:`reference_optimizer_update`, the whole-array expressions the optimizers were
-before their steps became kernels.
 """
 
 import contextlib
@@ -29,6 +30,7 @@ import attrs
 import numpy as np
 
 import corenn.plugins
+from corenn.backend import device_of
 from corenn.errors import ShapeError
 from corenn.hookspecs import hookimpl
 from corenn.nn.backward_checks import check_backward, layer_origin
@@ -40,21 +42,28 @@ DEFAULT_STEP = 1e-6
 
 
 def numerical_gradient(f, x, step=DEFAULT_STEP):
-    """Central-difference gradient of the scalar ``f()`` with respect to the array ``x``.
+    """Central-difference gradient of the scalar ``f(x)`` with respect to the numpy array ``x``.
 
-    ``f`` takes no arguments and reads ``x``, which is perturbed in place one entry at a
-    time and restored afterwards.
+    ``f`` is called with copies of ``x`` in which one entry moved by ``step`` up and then down
+    (``x`` itself is never written), and at last with ``x`` itself, so that a function that
+    keeps what it is given (``layer.forward_with_param(key, X)`` sets the parameter) is left
+    at ``x``.
     """
+    x = np.asarray(x)
     grad = np.zeros(x.shape, dtype=np.float64)
     for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + step
-        f_plus = float(f())
-        x[index] = original - step
-        f_minus = float(f())
-        x[index] = original
+        f_plus = float(f(_moved(x, index, step)))
+        f_minus = float(f(_moved(x, index, -step)))
         grad[index] = (f_plus - f_minus) / (2 * step)
+    f(x)
     return grad
+
+
+def _moved(x, index, step):
+    """A copy of ``x`` whose entry at ``index`` is ``x[index] + step``."""
+    moved = x.copy()
+    moved[index] = x[index] + step
+    return moved
 
 
 def relative_error(analytic, numeric):
@@ -82,8 +91,9 @@ def _projection(shape, seed):
 PERTURBATION_STREAM = 0x9E7
 
 
-def perturb_parameters(layer, seed=0):
-    """Move every parameter of ``layer`` (in place) to random values near its own.
+def perturbed_parameters(layer, seed=0):
+    """New values near each of ``layer``'s parameters, by key, as arrays of its backend (its
+    dtype, on its device); the parameters themselves are left as they are.
 
     Each entry gets Gaussian noise of half the parameter's root-mean-square (0.1 for a
     parameter that is all zeros). Why: a gradient check at the initial values misses a backward
@@ -92,45 +102,104 @@ def perturb_parameters(layer, seed=0):
     leave outputs on an activation's kink (relu of a window wholly in padding), where finite
     differences step across it.
     """
+    backend = _backend_of(layer)
     rng = np.random.default_rng([seed, PERTURBATION_STREAM])
-    for value in layer.parameters.values():
-        array = np.asarray(value)
+    moved = {}
+    for key, value in layer.parameters.items():
+        array = backend.to_numpy(value)
         rms = float(np.sqrt(np.mean(np.square(array, dtype=np.float64)))) if array.size else 0.0
-        array[...] = array + rng.normal(scale=0.5 * rms if rms > 0 else 0.1, size=array.shape)
+        noisy = array + rng.normal(scale=0.5 * rms if rms > 0 else 0.1, size=array.shape)
+        moved[key] = backend.asarray(noisy, dtype=value.dtype, device=device_of(value))
+    return moved
+
+
+def perturb_parameters(layer, seed=0):
+    """Move every parameter of ``layer`` to random values near its own (see
+    :func:`perturbed_parameters`), assigning the new arrays into ``layer.parameters``."""
+    for key, value in perturbed_parameters(layer, seed).items():
+        layer.parameters[key] = value
+
+
+def _backend_of(component):
+    """The component's backend object; numpy's for an object not derived from corenn's bases
+    (a layer written to the protocol alone, an adapter that takes and returns numpy arrays)."""
+    backend = getattr(component, "backend", None)
+    if backend is None:
+        from corenn.plugins import get_backend
+
+        backend = get_backend("numpy")
+    return backend
+
+
+def _forward_at(layer, key, X):
+    """``f(value)``: ``layer``'s output at ``X`` with ``parameters[key]`` set to ``value``: the
+    course's ``forward_with_param``, written out for a layer that lacks it."""
+    forward_with_param = getattr(layer, "forward_with_param", None)
+    if forward_with_param is not None:
+        return forward_with_param(key, X)
+
+    def forward_at(value):
+        layer.parameters[key] = value
+        return layer.forward(X)
+
+    return forward_at
+
+
+def _parameters_device(layer):
+    """The device of the layer's parameters (``None`` when it has none)."""
+    for value in layer.parameters.values():
+        return device_of(value)
+    return None
 
 
 def check_layer_gradients(layer, X, *, seed=0, step=DEFAULT_STEP, perturb=True):
     """Relative errors of ``dL/dX`` (key ``"X"``) and of every parameter gradient.
 
     With ``perturb`` (the default) the parameters are first moved to random values (see
-    :func:`perturb_parameters`), so that a backward that is right only at the initial values
+    :func:`perturbed_parameters`), so that a backward that is right only at the initial values
     fails; ``perturb=False`` checks at the layer's parameters as they are. The layer's first
     backward is checked for shapes and dtypes as the model checks it, an ``AssertionError``
     naming what is wrong (:func:`corenn.nn.backward_checks.check_backward`).
 
-    The layer's parameters are changed in place, so its ``forward`` must read
-    ``layer.parameters`` each time (as the course's layers do). Outputs and parameters may be
-    any arrays that ``np.asarray`` views without copying (numpy, or torch tensors on the CPU).
+    Nothing is written in place: parameters (the perturbed ones and each finite-difference
+    step) are set with ``layer.forward_with_param(key, X)(value)``, inputs given as new arrays,
+    all brought onto the layer's backend (``layer.backend.asarray``; numpy for a layer without
+    one), so its ``forward`` must read ``layer.parameters`` each time (as the course's layers
+    do). The layer is left at the perturbed parameters.
     """
+    backend = _backend_of(layer)
     X = np.array(X, dtype=np.float64)
-    layer.forward(X)  # makes lazy parameters, which may then be perturbed
+    layer.forward(backend.asarray(X))  # makes lazy parameters, which may then be perturbed
+    device = _parameters_device(layer)
+
+    def on_backend(array):
+        return backend.asarray(array, device=device)
+
+    X_on_backend = on_backend(X)
     if perturb:
-        perturb_parameters(layer, seed)
-    Y = np.asarray(layer.forward(X))
+        for key, value in perturbed_parameters(layer, seed).items():
+            _forward_at(layer, key, X_on_backend)(value)
+    Y = backend.to_numpy(layer.forward(X_on_backend))
     G = _projection(Y.shape, seed)
-    dX = layer.backward(G)
+    dX = layer.backward(on_backend(G))
     try:
         check_backward(layer, X.shape, dX, _layer_label(layer))
     except ShapeError as exc:
         raise AssertionError(str(exc)) from None
-    analytic = {"X": np.array(dX)} | {k: np.array(v) for k, v in layer.gradients.items()}
+    analytic = {"X": backend.to_numpy(dX)} | {k: backend.to_numpy(v) for k, v in layer.gradients.items()}
 
-    def objective():
-        return np.sum(np.asarray(layer.forward(X)) * G)
+    def objective(output):
+        return np.sum(backend.to_numpy(output) * G)
 
-    errors = {"X": relative_error(analytic["X"], numerical_gradient(objective, X, step))}
-    for key, param in layer.parameters.items():
-        errors[key] = relative_error(analytic[key], numerical_gradient(objective, np.asarray(param), step))
+    def objective_at_parameter(key):
+        forward_at = _forward_at(layer, key, X_on_backend)
+        return lambda value: objective(forward_at(on_backend(value)))
+
+    numeric = numerical_gradient(lambda x: objective(layer.forward(on_backend(x))), X, step)
+    errors = {"X": relative_error(analytic["X"], numeric)}
+    for key, param in list(layer.parameters.items()):
+        numeric = numerical_gradient(objective_at_parameter(key), backend.to_numpy(param), step)
+        errors[key] = relative_error(analytic[key], numeric)
     return errors
 
 
@@ -141,20 +210,30 @@ def _layer_label(layer):
 
 
 def check_activation_gradients(activation, Z, *, seed=0, step=DEFAULT_STEP):
-    """Relative error of ``activation.backward`` against finite differences, key ``"Z"``."""
+    """Relative error of ``activation.backward`` against finite differences, key ``"Z"``.
+
+    ``Z`` and its perturbed copies reach the activation as new arrays of its backend."""
+    backend = _backend_of(activation)
     Z = np.array(Z, dtype=np.float64)
-    G = _projection(np.shape(np.asarray(activation.forward(Z))), seed)
-    analytic = activation.backward(Z, G)
-    numeric = numerical_gradient(lambda: np.sum(np.asarray(activation.forward(Z)) * G), Z, step)
+
+    def forward(z):
+        return backend.to_numpy(activation.forward(backend.asarray(z)))
+
+    G = _projection(forward(Z).shape, seed)
+    analytic = backend.to_numpy(activation.backward(backend.asarray(Z), backend.asarray(G)))
+    numeric = numerical_gradient(lambda z: np.sum(forward(z) * G), Z, step)
     return {"Z": relative_error(analytic, numeric)}
 
 
 def check_loss_gradients(loss, Y, Y_hat, *, step=DEFAULT_STEP):
-    """Relative error of ``loss.backward`` (dL/dY_hat) against finite differences."""
-    Y = np.array(Y, dtype=np.float64)
+    """Relative error of ``loss.backward`` (dL/dY_hat) against finite differences.
+
+    ``Y``, ``Y_hat`` and the perturbed copies of ``Y_hat`` reach the loss as new arrays of its backend."""
+    backend = _backend_of(loss)
+    Y = backend.asarray(np.array(Y, dtype=np.float64))
     Y_hat = np.array(Y_hat, dtype=np.float64)
-    analytic = loss.backward(Y, Y_hat)
-    numeric = numerical_gradient(lambda: loss.forward(Y, Y_hat), Y_hat, step)
+    analytic = backend.to_numpy(loss.backward(Y, backend.asarray(Y_hat)))
+    numeric = numerical_gradient(lambda y_hat: loss.forward(Y, backend.asarray(y_hat)), Y_hat, step)
     return {"Y_hat": relative_error(analytic, numeric)}
 
 
@@ -341,6 +420,15 @@ class FixedRandomness:
         self.layer.rng = np.random.default_rng(self.seed)
         return self.layer.forward(X)
 
+    def forward_with_param(self, param_name, X):
+        forward_at = _forward_at(self.layer, param_name, X)
+
+        def forward_with_fixed_randomness(value):
+            self.layer.rng = np.random.default_rng(self.seed)
+            return forward_at(value)
+
+        return forward_with_fixed_randomness
+
     def backward(self, dLdY):
         return self.layer.backward(dLdY)
 
@@ -484,7 +572,9 @@ def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE,
     backend_object = get_backend(backend)
     override = kernel.override_for(backend)
     if override is None and not reference_on_backend:
-        raise ValueError(f"backend {backend} has no override of kernel {kernel.qualified_name}: its reference runs there")
+        raise ValueError(
+            f"backend {backend} has no override of kernel {kernel.qualified_name}: its reference runs there"
+        )
     examples = kernel.load_examples()
     if examples is None:
         raise ValueError(f"kernel {kernel.qualified_name} declares no examples to check an override on")
@@ -493,6 +583,8 @@ def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE,
         def on_backend(value):
             if isinstance(value, np.ndarray):
                 return arrays.asarray(value.copy())
+            if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple of a kernel's scalars
+                return value._make(on_backend(item) for item in value)
             if isinstance(value, (tuple, list)):
                 return type(value)(on_backend(item) for item in value)
             return value
@@ -519,7 +611,9 @@ def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE,
             where = f"call {number}, output {index}"
             if reference_array is None or override_array is None:
                 if (reference_array is None) != (override_array is None):
-                    failures.append(f"{where}: the reference returned {_describe_output(reference_array)}, the override {_describe_output(override_array)}")
+                    failures.append(
+                        f"{where}: the reference returned {_describe_output(reference_array)}, the override {_describe_output(override_array)}"
+                    )
                 continue
             if reference_array.shape != override_array.shape or reference_array.dtype != override_array.dtype:
                 failures.append(
@@ -621,8 +715,9 @@ def check_across_backends(
     """Run one registered layer, activation or loss on several backends and compare every array.
 
     Each backend gets the component built from the same ``options`` and the same inputs, cast to
-    ``dtype`` (``"float64"`` or ``"float32"``), through the backend's own kernels (``asarray``
-    in, ``to_numpy`` out), so this module imports no backend library itself.
+    ``dtype`` (``"float64"`` or ``"float32"``), through the backend object (``asarray`` in,
+    ``to_numpy`` out), so this module imports no backend library itself. Nothing is written in
+    place: perturbed parameters are assigned as new arrays.
 
     - ``layer``: ``inputs`` is ``X`` (default: standard normal of ``input_shape``, the layer's
       ``example_input_shape`` or ``(4, 5)``). Every layer draws its weights from a numpy
@@ -685,9 +780,10 @@ def check_across_backends(
 
 
 def _require_installed(backend):
-    """Raise :class:`BackendNotInstalled` unless ``backend``'s array kernels load."""
-    from corenn.errors import PluginError
-    from corenn.plugins import get_registry
+    """The backend object of ``backend``; :class:`BackendNotInstalled` when no plugin registers
+    it or its library cannot be imported."""
+    from corenn.errors import ConfigError, PluginError
+    from corenn.plugins import get_backend, get_registry
 
     installed = get_registry().backends()
     if backend not in installed:
@@ -695,71 +791,70 @@ def _require_installed(backend):
             f"backend {backend!r} is not installed (no plugin registers it); installed backends: {', '.join(installed)}"
         )
     try:
-        get_registry().get("kernel", "to_numpy", backend).load()  # imports the backend's library
-    except PluginError as exc:
+        return get_backend(backend)  # imports the backend's library
+    except (PluginError, ConfigError) as exc:
         raise BackendNotInstalled(f"backend {backend!r} is registered but cannot load: {exc}") from exc
 
 
-def _on_backend(kernels, array, dtype):
-    return kernels.asarray(np.asarray(array, dtype=dtype), dtype=dtype)
+def _on_backend(backend, array, dtype):
+    return backend.asarray(np.asarray(array, dtype=dtype), dtype=dtype)
 
 
 def _run_layer(name, options, X, *, backend, dtype, shape, seed, perturb):
-    from corenn.nn.kernels import device_of, kernels_for
     from corenn.plugins import create
 
-    kernels = kernels_for(backend)
     layer = create("layer", name, backend, **options)
+    backend_object = layer.backend
     if X is None:
         X = np.random.default_rng(seed).standard_normal(tuple(shape or getattr(layer, "example_input_shape", (4, 5))))
-    X = _on_backend(kernels, X, dtype)
+    X = _on_backend(backend_object, X, dtype)
     if hasattr(layer, "rng"):
         layer.rng = np.random.default_rng(seed)
     if callable(getattr(layer, "fit", None)):
         layer.fit(X)
     layer.forward(X)  # makes lazy parameters
-    arrays = {f"{key} (initial)": kernels.to_numpy(value) for key, value in layer.parameters.items()}
+    arrays = {f"{key} (initial)": backend_object.to_numpy(value) for key, value in layer.parameters.items()}
     if perturb:
         rng = np.random.default_rng([seed, PERTURBATION_STREAM])
-        for value in layer.parameters.values():
-            array = kernels.to_numpy(value).astype(np.float64)
+        for key, value in list(layer.parameters.items()):
+            array = backend_object.to_numpy(value).astype(np.float64)
             rms = float(np.sqrt(np.mean(np.square(array)))) if array.size else 0.0
             moved = array + rng.normal(scale=0.5 * rms if rms > 0 else 0.1, size=array.shape)
-            value[...] = kernels.asarray(moved, dtype=value.dtype, device=device_of(value))
+            layer.parameters[key] = backend_object.asarray(moved, dtype=value.dtype, device=device_of(value))
     if hasattr(layer, "rng"):
         layer.rng = np.random.default_rng(seed)  # the same draws (a dropout mask) on every backend
     Y = layer.forward(X)
-    arrays["output"] = kernels.to_numpy(Y)
+    arrays["output"] = backend_object.to_numpy(Y)
     G = _projection(arrays["output"].shape, seed).astype(dtype)
-    arrays["dL/dX"] = kernels.to_numpy(layer.backward(kernels.asarray(G, dtype=dtype, device=device_of(Y))))
-    arrays |= {f"dL/d{key}": kernels.to_numpy(value) for key, value in layer.gradients.items()}
+    arrays["dL/dX"] = backend_object.to_numpy(
+        layer.backward(backend_object.asarray(G, dtype=dtype, device=device_of(Y)))
+    )
+    arrays |= {f"dL/d{key}": backend_object.to_numpy(value) for key, value in layer.gradients.items()}
     return arrays
 
 
 def _run_activation(name, options, Z, *, backend, dtype, shape, seed, perturb):
-    from corenn.nn.kernels import kernels_for
     from corenn.plugins import create
 
-    kernels = kernels_for(backend)
     activation = create("activation", name, backend, **options)
+    backend_object = activation.backend
     if Z is None:
         Z = np.random.default_rng(seed).standard_normal(tuple(shape or (4, 5)))
-    Z = _on_backend(kernels, Z, dtype)
-    Y = kernels.to_numpy(activation.forward(Z))
-    G = _on_backend(kernels, _projection(Y.shape, seed), dtype)
-    return {"output": Y, "dL/dZ": kernels.to_numpy(activation.backward(Z, G))}
+    Z = _on_backend(backend_object, Z, dtype)
+    Y = backend_object.to_numpy(activation.forward(Z))
+    G = _on_backend(backend_object, _projection(Y.shape, seed), dtype)
+    return {"output": Y, "dL/dZ": backend_object.to_numpy(activation.backward(Z, G))}
 
 
 def _run_loss(name, options, pair, *, backend, dtype, shape, seed, perturb):
-    from corenn.nn.kernels import kernels_for
     from corenn.plugins import create
 
-    kernels = kernels_for(backend)
     loss = create("loss", name, backend, **options)
+    backend_object = loss.backend
     Y, Y_hat = pair if pair is not None else example_classification_batch(*(shape or (4, 3)), seed=seed)
-    Y, Y_hat = _on_backend(kernels, Y, dtype), _on_backend(kernels, Y_hat, dtype)
-    value = kernels.to_numpy(loss.forward(Y, Y_hat)).astype(dtype)
-    return {"value": value, "dL/dY_hat": kernels.to_numpy(loss.backward(Y, Y_hat))}
+    Y, Y_hat = _on_backend(backend_object, Y, dtype), _on_backend(backend_object, Y_hat, dtype)
+    value = backend_object.to_numpy(loss.forward(Y, Y_hat)).astype(dtype)
+    return {"value": value, "dL/dY_hat": backend_object.to_numpy(loss.backward(Y, Y_hat))}
 
 
 def plugin_system_from(*plugins, strict=False, distribution=None, version="0"):
@@ -839,50 +934,3 @@ def trainer_for(config, *, data_dir=None):
     from corenn.run.build import make_trainer  # imported on use: training pulls in the data sets
 
     return make_trainer(config, None, data_dir=data_dir, reporter=None)
-
-
-def reference_optimizer_update(optimizer, param_name, param, param_grad, lr_scale=1.0):
-    """``optimizer.update(...)`` of corenn's ``sgd`` or ``adam``, computed with whole-array
-    expressions in the arrays' namespace (numpy, torch, ...), as corenn computed it before the
-    steps became kernels: the reference a backend's step kernels must match bit for bit.
-
-    It keeps its state in ``optimizer``'s own slots (velocity; step count and moments), so give it
-    an optimizer of its own, built with the same options as the one under test; their
-    ``state_dict()`` must then agree too. Returns ``param``, changed in place.
-    """
-    from corenn.nn.kernels import array_namespace
-    from corenn.nn.optimizers import SGD, Adam, check_lr_scale
-
-    lr_scale = check_lr_scale(lr_scale)
-    grad = optimizer._clipped(param_grad)
-    if isinstance(optimizer, SGD):
-        if lr_scale != 1.0:
-            grad = lr_scale * grad
-        if optimizer.weight_decay:
-            grad = grad + optimizer.weight_decay * param
-        velocity = optimizer._array_slot("velocity", param_name, param)
-        velocity *= optimizer.momentum
-        velocity -= optimizer.lr * grad
-        if optimizer.nesterov:
-            param += optimizer.momentum * velocity - optimizer.lr * grad
-        else:
-            param += velocity
-        return param
-    if not isinstance(optimizer, Adam):
-        raise TypeError(f"reference_optimizer_update knows corenn's SGD and Adam, not {type(optimizer).__name__}")
-    step_lr = optimizer.lr * lr_scale
-    if optimizer.weight_decay:
-        param *= 1.0 - optimizer.lr * optimizer.weight_decay
-    step = optimizer.state["t"].get(param_name, 0) + 1
-    optimizer.state["t"][param_name] = step
-    m = optimizer._array_slot("m", param_name, param)
-    v = optimizer._array_slot("v", param_name, param)
-    xp = array_namespace(param)
-    m *= optimizer.beta1
-    m += (1.0 - optimizer.beta1) * grad
-    v *= optimizer.beta2
-    v += (1.0 - optimizer.beta2) * xp.square(grad)
-    m_hat = m / (1.0 - optimizer.beta1**step)
-    v_hat = v / (1.0 - optimizer.beta2**step)
-    param -= step_lr * m_hat / (xp.sqrt(v_hat) + optimizer.epsilon)
-    return param

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn.plugins import get_registry
+from corenn.plugins import get_backend, get_registry
 from corenn.run.config import load_config
 from corenn.run.train import train
 from corenn.testing import check_across_backends
@@ -71,7 +71,7 @@ def trained(backend, epochs=5):
 
         @corenn.hookimpl
         def corenn_train_end(self, run, metrics):
-            to_numpy = corenn.create("kernel", "to_numpy", backend)
+            to_numpy = get_backend(backend).to_numpy
             parameters.update({name: to_numpy(value) for name, value in run.model.named_parameters().items()})
 
     config = load_config(CONFIG).to_dict() | {"backend": backend, "epochs": epochs}

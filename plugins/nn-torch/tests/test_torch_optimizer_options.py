@@ -33,8 +33,7 @@ def run_corenn(optimizer, params, steps, convert, scales=None, lr_for_step=None)
             optimizer.lr = lr_for_step(step)
         for name, grad in gradients(step).items():
             keywords = {"lr_scale": scales[name]} if scales and name in scales else {}
-            updated = optimizer.update(name, params[name], convert(grad), **keywords)
-            assert updated is params[name]
+            params[name] = optimizer.update(name, params[name], convert(grad), **keywords)
 
 
 def run_torch_optim(make_optimizer, lr, weight_decay, steps, scales=None):
@@ -146,11 +145,11 @@ def test_lr_scale_on_torch_keeps_float32_and_checks_the_factor(name):
         "optimizer", name, "torch", lr=0.1, **({"momentum": 0.9, "nesterov": True} if name == "sgd" else {})
     )
     param = torch.ones(3, dtype=torch.float32)
-    optimizer.update("0.b", param, torch.full((3,), 0.5, dtype=torch.float32), lr_scale=64.0)
+    param = optimizer.update("0.b", param, torch.full((3,), 0.5, dtype=torch.float32), lr_scale=64.0)
     assert param.dtype == torch.float32
     assert all(value.dtype == np.float32 for value in optimizer.state_dict().values() if isinstance(value, np.ndarray))
     with pytest.raises(ConfigError, match=r"lr_scale must be a finite number > 0"):
-        optimizer.update("0.b", param, torch.ones(3, dtype=torch.float32), lr_scale=-1.0)
+        param = optimizer.update("0.b", param, torch.ones(3, dtype=torch.float32), lr_scale=-1.0)
 
 
 def test_a_torch_run_with_every_factor_two_is_a_run_at_twice_the_rate(no_plots):

@@ -61,10 +61,11 @@ def check_gradients(fn, grad, x, dLdf, h=1e-6):
     """The course's gradient check: ``||a - n|| / ||a + n||`` between the analytic gradient
     ``grad`` (a) and the central-difference gradient (n) of ``sum(fn(x) * dLdf)`` at ``x``.
 
-    ``x`` must be a float array; it is perturbed in place one entry at a time and restored.
-    ``fn`` is typically ``layer.forward_with_param(name, X)`` or ``layer.forward``.
+    ``x`` must be a float array; ``fn`` is called with copies of it, one entry moved at a time
+    (``x`` itself is never written), and at last with ``x``. ``fn`` is typically
+    ``layer.forward_with_param(name, X)`` or ``layer.forward``.
     """
     if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
         raise ConfigError(f"check_gradients: x must be a float32 or float64 array, got {getattr(x, 'dtype', type(x))}")
-    numerical = numerical_gradient(lambda: np.sum(fn(x) * dLdf), x, step=h)
+    numerical = numerical_gradient(lambda value: np.sum(fn(value) * dLdf), x, step=h)
     return np.linalg.norm(grad - numerical) / np.linalg.norm(grad + numerical)

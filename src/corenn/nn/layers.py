@@ -14,8 +14,9 @@ import math
 import numbers
 from collections import OrderedDict
 
+from corenn.backend import array_namespace, current_backend, device_of
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.nn.kernels import OnBackend, array_namespace, current_backend, device_of
+from corenn.nn.kernels import OnBackend
 from corenn.protocols import Activation as ActivationProtocol
 
 
@@ -24,10 +25,11 @@ class Layer(OnBackend):
     models and gradient checks call. Every layer derives from it, on every backend, and so
     should a plugin's (``corenn.testing.check_layer_conformance`` checks this API).
 
-    A layer is written once: it works on the arrays of the backend it was built for (see
-    :mod:`corenn.nn.kernels`; ``corenn.create("layer", name, "torch")`` builds one for torch,
-    ``FullyConnected(10)`` one for numpy), doing its bookkeeping with the array namespace
-    (:func:`corenn.nn.kernels.array_namespace`) and its hot spots with ``self.kernels``.
+    A layer is written once: it works on the arrays of the backend it was built for
+    (``self.backend``, a :class:`corenn.backend.Backend`; ``corenn.create("layer", name,
+    "torch")`` builds one for torch, ``FullyConnected(10)`` one for numpy), doing its
+    bookkeeping with the array namespace (:func:`corenn.backend.array_namespace`) and its math
+    with kernels declared beside it (see :mod:`corenn.kernels`), which return new arrays.
 
     A subclass sets its options in ``__init__`` (after ``super().__init__()``), makes its
     parameters in ``_init_parameters(X_shape, dtype, device)`` at the first forward by calling
@@ -97,7 +99,7 @@ class Layer(OnBackend):
 
         The cache is dropped, so ``backward`` needs a new ``forward`` first.
         """
-        move = self.kernels.move
+        move = self.backend.move
         for table in (self.parameters, self.gradients):
             for key, value in table.items():
                 table[key] = move(value, device=device, dtype=dtype)
@@ -150,8 +152,8 @@ class Layer(OnBackend):
             raise ConfigError(
                 f"{self.name}: weight_init {weight_init!r} made weights of shape {W.shape}, expected {tuple(shape)}"
             )
-        W = self.kernels.asarray(W, dtype=dtype, device=device)
-        b = self.kernels.asarray(np.zeros((1, shape[-1])), dtype=dtype, device=device)
+        W = self.backend.asarray(W, dtype=dtype, device=device)
+        b = self.backend.asarray(np.zeros((1, shape[-1])), dtype=dtype, device=device)
         self._make_parameters(W=W, b=b)
 
 
@@ -175,7 +177,7 @@ class ProductLayer(Layer):
     @compute_dtype.setter
     def compute_dtype(self, dtype):
         try:
-            self._compute_dtype = self.kernels.compute_dtype(dtype)
+            self._compute_dtype = self.backend.compute_dtype(dtype)
         except ConfigError as exc:
             raise type(exc)(f"{self.name}: {exc}") from exc
 
@@ -187,7 +189,8 @@ class ProductLayer(Layer):
 class Activation(OnBackend):
     """Base of the activations: calling one is its ``forward``, as in the course package
     (``relu(Z)``). A subclass implements ``forward(Z)`` and ``backward(Z, dY)``, with the array
-    namespace of ``Z`` (and ``self.kernels`` where the backends differ)."""
+    namespace of ``Z`` (and kernels declared beside it where the backends differ), taking its
+    inputs in through ``self.backend.as_float_array``."""
 
     def __call__(self, Z):
         return self.forward(Z)

@@ -5,18 +5,20 @@ The batch is the first axis; everything after it belongs to one sample, so a los
 ``(m, classes)`` predictions as well as on ``(m, H, W, C)`` outputs.
 
 Each loss is written once, for every backend: its arithmetic uses only what numpy arrays and
-torch tensors share (operators, ``sum``, ``clip``, the array namespace's ``log``), its inputs
-come in through the backend's ``as_float_array`` / ``asarray`` kernels, and the value
-``forward`` hands back comes from the ``loss_value`` kernel (numpy: a numpy scalar of the
-predictions' dtype, as the course's losses give; torch: a Python float).
+torch tensors share (operators, ``sum``, ``clip``, the array namespace's ``log``) and returns
+new arrays, its inputs come in through the backend object's ``as_float_array`` / ``asarray``,
+and the value ``forward`` hands back comes from the backend's ``loss_value`` (numpy: a numpy
+scalar of the predictions' dtype, as the course's losses give; torch: a Python float). A loss
+needs no kernel of its own.
 """
 
 import numbers
 
 import numpy as np
 
+from corenn.backend import array_namespace, device_of
 from corenn.errors import ConfigError, ShapeError
-from corenn.nn.kernels import OnBackend, array_namespace, device_of
+from corenn.nn.kernels import OnBackend
 
 # dtypes numpy has no finfo for, and the smallest normal number of each (bfloat16 has
 # float32's exponent range)
@@ -67,10 +69,10 @@ def smoothed(Y, label_smoothing):
 class Loss(OnBackend):
     """Base of the losses: calling one is its ``forward``, as in the course package
     (``loss(Y, Y_hat)``). A subclass implements ``forward(Y, Y_hat)``, the mean over the batch
-    (handed back through the backend's ``loss_value`` kernel), and ``backward(Y, Y_hat)``.
+    (handed back through the backend's ``loss_value``), and ``backward(Y, Y_hat)``.
 
-    It knows the backend it was built for (:class:`corenn.nn.kernels.OnBackend`), whose kernels
-    turn the targets and predictions into its arrays (:meth:`_as_pair`).
+    It knows the backend it was built for (``self.backend``, a :class:`corenn.backend.Backend`),
+    which turns the targets and predictions into its arrays (:meth:`_as_pair`).
     """
 
     def __call__(self, Y, Y_hat):
@@ -83,9 +85,9 @@ class Loss(OnBackend):
         The prediction's dtype wins so that a float32 network stays float32 even when its
         targets were stored as float64 or as integers.
         """
-        kernels = self.kernels
-        Y_hat = kernels.as_float_array(Y_hat)
-        Y = kernels.asarray(Y, dtype=Y_hat.dtype, device=device_of(Y_hat))
+        backend = self.backend
+        Y_hat = backend.as_float_array(Y_hat)
+        Y = backend.asarray(Y, dtype=Y_hat.dtype, device=device_of(Y_hat))
         if Y.shape != Y_hat.shape:
             raise ShapeError(
                 f"{loss_name}: targets Y of shape {tuple(Y.shape)} do not match predictions Y_hat of shape "
@@ -141,7 +143,7 @@ class CrossEntropy(Loss):
 
     def forward(self, Y, Y_hat):
         Y, clipped, xp = self._clipped(Y, Y_hat)
-        return self.kernels.loss_value(-(Y * xp.log(clipped)).sum() / Y.shape[0])
+        return self.backend.loss_value(-(Y * xp.log(clipped)).sum() / Y.shape[0])
 
     def backward(self, Y, Y_hat):
         Y, clipped, _ = self._clipped(Y, Y_hat)
@@ -161,7 +163,7 @@ class L2(Loss):
 
     def forward(self, Y, Y_hat):
         Y, Y_hat = self._as_pair("L2", Y, Y_hat)
-        return self.kernels.loss_value(0.5 * ((Y_hat - Y) ** 2).sum() / Y.shape[0])
+        return self.backend.loss_value(0.5 * ((Y_hat - Y) ** 2).sum() / Y.shape[0])
 
     def backward(self, Y, Y_hat):
         Y, Y_hat = self._as_pair("L2", Y, Y_hat)

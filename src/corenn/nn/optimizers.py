@@ -1,10 +1,11 @@
-"""Optimizers: ``update(param_name, param, param_grad, lr_scale=1.0)`` changes ``param`` in place
-and returns it.
+"""Optimizers: ``update(param_name, param, param_grad, lr_scale=1.0)`` returns the updated
+parameter.
 
 The trainer calls ``update`` once per parameter per step, with a name unique in the model
-(``"0.W"``), and sets ``lr`` from the scheduler before each step. Any state an optimizer keeps
-(momentum, moment estimates, step counts) is keyed by that name and created lazily in the
-parameter's dtype, so a float32 model stays float32.
+(``"0.W"``), sets ``lr`` from the scheduler before each step, and stores what ``update``
+returns when it is another array than ``param`` (see ``Trainer.update``). Any state an
+optimizer keeps (momentum, moment estimates, step counts) is keyed by that name and created
+lazily in the parameter's dtype, so a float32 model stays float32.
 
 ``state_dict()`` is a flat dict whose keys are strings ``"<slot>/<param_name>"`` (plus ``"lr"``)
 and whose values are numpy arrays, floats or ints only, so a checkpoint can store it as a
@@ -19,9 +20,9 @@ optimizer sees one parameter at a time, so each parameter's gradient is clipped 
 SGD adds it to the gradient, ``g + weight_decay * param`` (L2 regularisation, torch's
 ``SGD(weight_decay=...)``), after clipping, so the decay itself is never clipped. Adam decays
 the parameter directly, apart from the moment estimates (AdamW, Loshchilov & Hutter 2019, and
-torch's ``AdamW``): ``param *= 1 - lr * weight_decay`` before the Adam step. Added to Adam's
-gradient the decay would be divided by ``sqrt(v_hat)`` and so act weakest on the parameters
-with the largest gradients. Neither changes the format of ``state_dict``.
+torch's ``AdamW``): ``param = (1 - lr * weight_decay) * param`` before the Adam step. Added to
+Adam's gradient the decay would be divided by ``sqrt(v_hat)`` and so act weakest on the
+parameters with the largest gradients. Neither changes the format of ``state_dict``.
 
 ``lr_scale`` multiplies one parameter's learning rate for the gradient step only, never for
 the weight decay (a layer's ``lr_scale`` table in the config sets it, see
@@ -34,18 +35,18 @@ parameters whose scale is not 1, so an optimizer whose ``update`` has no such ke
 working in runs that scale nothing (see :func:`accepts_lr_scale`).
 
 Each optimizer is written once, for every backend: its bookkeeping (options, state slots and
-their ``state_dict``, step counts) is here, and state arrays are made like their parameter
-(dtype, device). Three routines are the backend's kernels (see
-:mod:`corenn.nn.optimizer_kernels`). Clipping, ``optimizer_clip_by_norm``: numpy decides on the
-host whether to scale, torch on the device, since reading a GPU's norm back would stall it at
-every update. And the steps, ``optimizer_sgd_step`` and ``optimizer_adam_step``: their formulas
-are written once (:mod:`corenn.nn.optimizer_formulas`); numpy runs them block by block, so that
-each block stays in the CPU's cache and nothing is allocated per step (whole-array expressions
-made a pass over memory and often a parameter-sized temporary per operation: Adam's was half of
-a float32 training step of a large MLP), torch runs them on whole tensors. Both give the bits
-the whole-array expressions gave.
+their ``state_dict``, step counts) is in its class, and its math in three kernels declared here
+(see :mod:`corenn.kernels`): :func:`clip_by_norm`, :func:`sgd_step` and :func:`adam_step`. Their
+references are the papers' formulas on whole arrays, returning new arrays, so they run on any
+backend's arrays, immutable ones included; the optimizer stores the state arrays a step returns
+in its slots. The backends' overrides compute the same bits faster: numpy's
+(:mod:`corenn.nn.fast_optimizers`) run the formulas block by block in place, so that each block
+stays in the CPU's cache and nothing is allocated per step (whole-array expressions made a pass
+over memory and often a parameter-sized temporary per operation: Adam's was half of a float32
+training step of a large MLP); torch's run them in place on whole tensors, and clip on the
+device, since reading a GPU's norm back would stall it at every update.
 
-``state_dict()`` gives numpy arrays on every backend (the backend's ``to_numpy`` kernel), so a
+``state_dict()`` gives numpy arrays on every backend (the backend's ``to_numpy``), so a
 checkpoint written by either backend resumes on either: a restored array becomes the
 parameter's kind of array, in its dtype and on its device, at that parameter's next update.
 """
@@ -53,16 +54,125 @@ parameter's kind of array, in its dtype and on its device, at that parameter's n
 import inspect
 import math
 import numbers
+from typing import NamedTuple
 
+from corenn.backend import array_namespace, as_dtype, device_of
 from corenn.errors import ConfigError, CorruptFileError
-from corenn.nn.kernels import OnBackend, array_namespace, device_of
-from corenn.nn.optimizer_formulas import AdamStep, SGDStep
-from corenn.nn.optimizer_kernels import optimizer_clip_by_norm
+from corenn.kernels import kernel
+from corenn.nn.kernels import OnBackend
 from corenn.nn.options import finite_number, positive_number
 
 SLOT_SEPARATOR = "/"
-# Clipping numpy gradients, by its name before kernels (the numpy backend's kernel itself).
-clip_by_norm = optimizer_clip_by_norm
+
+
+@kernel(examples="corenn.nn.kernel_examples:clip_by_norm")
+def clip_by_norm(grad, clip_norm):
+    """``grad`` scaled down to L2 norm ``clip_norm`` when its norm is larger::
+
+        norm = sqrt(sum(grad**2))                   (in float64)
+        grad * (clip_norm / norm)   if norm > clip_norm,   else grad
+
+    ``grad`` itself is returned when it is within the norm (or ``clip_norm`` is ``None``); a
+    scaled gradient is a new array, never the layer's own gradient changed.
+    """
+    if clip_norm is None:
+        return grad
+    xp = array_namespace(grad)
+    norm = float(xp.sqrt(xp.sum(xp.square(as_dtype(grad, xp.float64)))))
+    return grad * (clip_norm / norm) if norm > clip_norm else grad
+
+
+class SGDStep(NamedTuple):
+    """The scalars of one SGD step of one parameter, in Python floats.
+
+    ``lr_scale`` is ``None`` when the parameter's factor is 1 and ``weight_decay`` is 0 when
+    there is none: the step then skips that operation.
+    """
+
+    lr: float
+    momentum: float
+    lr_scale: float | None
+    weight_decay: float
+    nesterov: bool
+
+    @classmethod
+    def of(cls, *, lr, momentum, lr_scale, weight_decay, nesterov):
+        return cls(lr, momentum, None if lr_scale == 1.0 else lr_scale, weight_decay, nesterov)
+
+
+@kernel(examples="corenn.nn.kernel_examples:sgd_step")
+def sgd_step(param, grad, velocity, scalars):
+    """One SGD step with (heavy-ball or Nesterov) momentum: the new ``(param, velocity)``::
+
+        g = lr_scale * grad + weight_decay * param         (each term when it is set)
+        velocity = momentum * velocity - lr * g
+        param = param + velocity                           (heavy ball)
+        param = param + momentum * velocity - lr * g       (Nesterov, with the new velocity)
+
+    ``scalars`` is an :class:`SGDStep`. Each result keeps its array's dtype: a gradient wider
+    than the parameter is stepped in its dtype and the result rounded once.
+    """
+    g = grad if scalars.lr_scale is None else scalars.lr_scale * grad
+    if scalars.weight_decay:
+        g = g + scalars.weight_decay * param
+    velocity = as_dtype(scalars.momentum * velocity - scalars.lr * g, velocity.dtype)
+    step = scalars.momentum * velocity - scalars.lr * g if scalars.nesterov else velocity
+    return as_dtype(param + step, param.dtype), velocity
+
+
+class AdamStep(NamedTuple):
+    """The scalars of one Adam step of one parameter, computed on the host in Python floats.
+
+    ``decay`` is AdamW's factor ``1 - lr * weight_decay`` (``None`` without weight decay);
+    ``step_lr`` is ``lr * lr_scale``; the bias corrections are ``1 - beta**t`` at the
+    parameter's step ``t``.
+    """
+
+    beta1: float
+    beta2: float
+    epsilon: float
+    step_lr: float
+    bias_correction1: float
+    bias_correction2: float
+    decay: float | None
+
+    @classmethod
+    def at(cls, step, *, lr, lr_scale, beta1, beta2, epsilon, weight_decay):
+        """The scalars of parameter step ``step`` (from 1)."""
+        return cls(
+            beta1=beta1,
+            beta2=beta2,
+            epsilon=epsilon,
+            step_lr=lr * lr_scale,
+            bias_correction1=1.0 - beta1**step,
+            bias_correction2=1.0 - beta2**step,
+            decay=1.0 - lr * weight_decay if weight_decay else None,
+        )
+
+
+@kernel(examples="corenn.nn.kernel_examples:adam_step")
+def adam_step(param, grad, m, v, scalars):
+    """One Adam step (Kingma & Ba 2015) at the parameter's step ``t``, with AdamW's decoupled
+    weight decay: the new ``(param, m, v)``::
+
+        param = (1 - lr * weight_decay) * param          (when weight_decay is set)
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad**2
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        param = param - lr * lr_scale * m_hat / (sqrt(v_hat) + epsilon)
+
+    ``scalars`` is an :class:`AdamStep` (the factors above, computed once per step on the
+    host). The moments keep their dtype, the parameter's.
+    """
+    xp = array_namespace(param)
+    if scalars.decay is not None:
+        param = param * scalars.decay
+    m = as_dtype(scalars.beta1 * m + (1.0 - scalars.beta1) * grad, m.dtype)
+    v = as_dtype(scalars.beta2 * v + (1.0 - scalars.beta2) * xp.square(grad), v.dtype)
+    m_hat = m / scalars.bias_correction1
+    v_hat = v / scalars.bias_correction2
+    return param - scalars.step_lr * m_hat / (xp.sqrt(v_hat) + scalars.epsilon), m, v
 
 
 def _in_unit_interval(name, value):
@@ -139,7 +249,12 @@ def _like(value, param):
 
 class Optimizer(OnBackend):
     """Base of the optimizers: per-parameter state slots (arrays or int counters) and their
-    flat ``state_dict``, on the backend the optimizer was built for."""
+    flat ``state_dict``, on the backend the optimizer was built for.
+
+    A subclass's ``update`` hands a slot's arrays to its step kernel and stores the arrays the
+    kernel returns back in the slot: a kernel's reference returns new arrays, numpy's override
+    the very arrays it was given, written in place.
+    """
 
     ARRAY_SLOTS = ()
     COUNTER_SLOTS = ()
@@ -156,15 +271,15 @@ class Optimizer(OnBackend):
         if value is None:
             value = table[param_name] = array_namespace(param).zeros_like(param)
         elif not _like(value, param):
-            value = table[param_name] = self.kernels.asarray(value, dtype=param.dtype, device=device_of(param))
+            value = table[param_name] = self.backend.asarray(value, dtype=param.dtype, device=device_of(param))
         return value
 
     def _clipped(self, grad):
-        """``grad`` clipped to norm ``clip_norm`` by the backend's kernel (as it is without one)."""
-        return grad if self.clip_norm is None else self.kernels.optimizer_clip_by_norm(grad, self.clip_norm)
+        """``grad`` clipped to norm ``clip_norm`` (as it is without one)."""
+        return grad if self.clip_norm is None else clip_by_norm(grad, self.clip_norm)
 
     def state_dict(self):
-        to_numpy = self.kernels.to_numpy
+        to_numpy = self.backend.to_numpy
         state = {"lr": float(self.lr)}
         for slot, table in self.state.items():
             for param_name, value in table.items():
@@ -177,7 +292,7 @@ class Optimizer(OnBackend):
         """Replace all state with ``state`` (as from ``state_dict`` of either backend; 0-d arrays
         from ``.npz`` and tensors work). Arrays are kept as numpy copies until their parameter's
         next update."""
-        to_numpy = self.kernels.to_numpy
+        to_numpy = self.backend.to_numpy
         restored = {slot: {} for slot in self.state}
         lr = self.lr
         for key, value in state.items():
@@ -198,12 +313,13 @@ class Optimizer(OnBackend):
 class SGD(Optimizer):
     """Stochastic gradient descent with (heavy-ball or Nesterov) momentum.
 
-    ``v = momentum * v - lr * g``; ``param += v``. With ``momentum=0`` that is ``param -= lr * g``.
+    ``v = momentum * v - lr * g``; ``param = param + v``. With ``momentum=0`` that is
+    ``param = param - lr * g``.
     ``g`` is the gradient clipped to norm ``clip_norm`` when that is set, times the parameter's
     ``lr_scale``, plus ``weight_decay * param``.
 
     ``nesterov=True`` (needs ``momentum > 0``) steps with the velocity looked one step ahead:
-    ``v = momentum * v - lr * g``; ``param += momentum * v - lr * g``. The gradient then acts
+    ``v = momentum * v - lr * g``; ``param = param + momentum * v - lr * g``. The gradient then acts
     at once as well as through the velocity, which damps the overshoot of plain momentum. At a
     constant ``lr`` this is exactly torch's ``SGD(nesterov=True)`` (whose buffer is ``-v / lr``);
     when ``lr`` changes between steps the two differ slightly, as the plain forms do.
@@ -230,7 +346,7 @@ class SGD(Optimizer):
             weight_decay=self.weight_decay,
             nesterov=self.nesterov,
         )
-        self.kernels.optimizer_sgd_step(param, grad, velocity, scalars)
+        param, self.state["velocity"][param_name] = sgd_step(param, grad, velocity, scalars)
         return param
 
     def __repr__(self):
@@ -256,10 +372,10 @@ class Adam(Optimizer):
 
     For parameter step ``t`` (from 1): ``m = beta1*m + (1-beta1)*g``,
     ``v = beta2*v + (1-beta2)*g**2``, ``m_hat = m / (1 - beta1**t)``, ``v_hat = v / (1 - beta2**t)``,
-    ``param -= lr * m_hat / (sqrt(v_hat) + epsilon)``. Counting steps per parameter keeps the
+    ``param = param - lr * m_hat / (sqrt(v_hat) + epsilon)``. Counting steps per parameter keeps the
     bias correction right for a parameter that joins (or skips) some steps.
 
-    ``weight_decay`` is decoupled (AdamW): ``param *= 1 - lr * weight_decay`` first, the moment
+    ``weight_decay`` is decoupled (AdamW): ``param = (1 - lr * weight_decay) * param`` first, the moment
     estimates never seeing it. A parameter's ``lr_scale`` multiplies the step,
     ``lr * lr_scale * m_hat / (sqrt(v_hat) + epsilon)``, and not the decay.
     """
@@ -292,7 +408,7 @@ class Adam(Optimizer):
             epsilon=self.epsilon,
             weight_decay=self.weight_decay,
         )
-        self.kernels.optimizer_adam_step(param, grad, m, v, scalars)
+        param, self.state["m"][param_name], self.state["v"][param_name] = adam_step(param, grad, m, v, scalars)
         return param
 
     def __repr__(self):

@@ -5,10 +5,11 @@ Keep it light. The factories are ``"module:attr"`` strings, so ``corenn plugins`
 ``corenn_example.swish`` the first time somebody creates a ``swish``.
 
 Both components are written once and registered for backend ``"any"``: they serve every
-backend corenn has (numpy, and torch when corenn-torch is installed), since they call no kernel
-beyond the array kernels every backend registers. A component that needed a routine the
-backends compute differently would list it, ``kernels=("my_kernel",)``, and register that
-kernel per backend.
+backend corenn has (numpy, and torch when corenn-torch is installed), since their math is plain
+array code and their inputs come in through the backend object (``self.backend``). A component
+whose math a backend could run faster would declare a kernel beside it (``@kernel`` from
+``corenn.kernels``, its reference the plain math); a backend's faster version is an override
+registered with ``register("kernels", "my_plugin.fast", backend="numpy")``.
 """
 
 import corenn

@@ -10,8 +10,8 @@ the same weights on every backend) and checks the gradient it gets (``_activatio
 the rest is arithmetic every array library has.
 """
 
+from corenn.backend import array_namespace, device_of
 from corenn.errors import ShapeError
-from corenn.nn.kernels import array_namespace, device_of
 from corenn.nn.layers import Layer, build_activation, build_initializer
 
 

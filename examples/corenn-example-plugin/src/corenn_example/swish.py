@@ -4,16 +4,16 @@ With ``beta = 1`` it is the SiLU; as ``beta`` grows it approaches ReLU, and ``be
 the straight line ``Z / 2``.
 
 Written once, for every backend corenn has: the arithmetic uses the array namespace of its input
-(:func:`corenn.nn.kernels.array_namespace`: numpy's functions for numpy arrays, torch's for
-tensors), and inputs come in through the backend's ``as_float_array`` kernel. No line here
+(:func:`corenn.backend.array_namespace`: numpy's functions for numpy arrays, torch's for
+tensors), and inputs come in through the backend object's ``as_float_array``. No line here
 names numpy or torch, so the plugin is registered for backend ``"any"``.
 """
 
 import math
 import numbers
 
+from corenn.backend import array_namespace, device_of
 from corenn.errors import ConfigError
-from corenn.nn.kernels import array_namespace, device_of
 from corenn.nn.layers import Activation
 
 
@@ -43,11 +43,11 @@ class Swish(Activation):
         return f"Swish(beta={self.beta!r})"
 
     def forward(self, Z):
-        Z = self.kernels.as_float_array(Z)
+        Z = self.backend.as_float_array(Z)
         return Z * sigmoid(self.beta * Z)
 
     def backward(self, Z, dY):
-        Z = self.kernels.as_float_array(Z)
-        dY = self.kernels.as_float_array(dY, device=device_of(Z))
+        Z = self.backend.as_float_array(Z)
+        dY = self.backend.as_float_array(dY, device=device_of(Z))
         s = sigmoid(self.beta * Z)
         return dY * (s + self.beta * Z * s * (1 - s))

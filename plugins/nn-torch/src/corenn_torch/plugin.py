@@ -19,12 +19,10 @@ KERNEL_MODULES = {
     "conv": ("conv2d_forward", "conv2d_backward"),
     "pooling": ("pool2d_forward", "pool2d_backward"),
     "whitening": ("patch_whitening_covariance",),
-    "losses": ("loss_value",),
-    "optimizers": ("optimizer_clip_by_norm", "optimizer_sgd_step", "optimizer_adam_step"),
 }
 KERNELS = {name: f"corenn_torch.kernels.{module}:{name}" for module, names in KERNEL_MODULES.items() for name in names}
 # The modules of this backend's overrides of declared kernels (see corenn.kernels).
-OVERRIDE_MODULES = ("dense", "activations", "normalization", "dropout")
+OVERRIDE_MODULES = ("dense", "activations", "normalization", "dropout", "optimizers")
 
 
 @corenn.hookimpl

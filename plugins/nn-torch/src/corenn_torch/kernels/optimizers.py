@@ -1,15 +1,25 @@
-"""The torch backend's kernels of the core's optimizers (:mod:`corenn.nn.optimizers`)."""
+"""The torch backend's overrides of the optimizers' kernels (declared, with their references, in
+``corenn.nn.optimizers``).
+
+The steps run the references' operations in place on whole tensors
+(:mod:`corenn.nn.optimizer_formulas`, written once for numpy's and torch's fast kernels) and
+return the tensors they were given. Unlike numpy's they do not walk the tensors in blocks: on a
+GPU each block would be another round of kernel launches, and the scratch tensors come from
+torch's caching allocator. Clipping decides on the device whether to scale.
+"""
 
 import torch
 
-from corenn.nn.optimizer_formulas import adam_step, sgd_step
+from corenn.kernels import override
+from corenn.nn.optimizer_formulas import adam_step_in_place, sgd_step_in_place
 
 
-def optimizer_clip_by_norm(grad, clip_norm):
+@override("corenn.nn.optimizers:clip_by_norm")
+def clip_by_norm(grad, clip_norm):
     """``grad`` scaled so that its L2 norm is at most ``clip_norm`` (unchanged if ``None``).
 
-    The norm is computed in float64, as on numpy, and the choice to scale is made on the
-    device (a factor of exactly 1 when the norm is within bounds): reading the norm back to
+    The norm is computed in float64, as the reference does, and the choice to scale is made on
+    the device (a factor of exactly 1 when the norm is within bounds): reading the norm back to
     the host would stall a GPU at every update.
     """
     if clip_norm is None:
@@ -19,14 +29,9 @@ def optimizer_clip_by_norm(grad, clip_norm):
     return grad * factor.to(grad.dtype)
 
 
-def optimizer_sgd_step(param, grad, velocity, scalars):
-    """One SGD step (:func:`corenn.nn.optimizer_formulas.sgd_step`, the formula written once) on
-    whole tensors, in place on ``param`` and ``velocity``.
-
-    Unlike numpy's kernel it does not walk the tensors in blocks: on a GPU each block would be
-    another round of kernel launches, and the scratch tensors come from torch's caching
-    allocator.
-    """
+@override("corenn.nn.optimizers:sgd_step")
+def sgd_step(param, grad, velocity, scalars):
+    """One SGD step written into ``param`` and ``velocity``, which it returns."""
     gradient_dtype = torch.result_type(grad, param) if scalars.weight_decay else grad.dtype
     gradient = torch.empty(param.shape, dtype=gradient_dtype, device=param.device)
     step_term = torch.empty_like(gradient)
@@ -35,17 +40,17 @@ def optimizer_sgd_step(param, grad, velocity, scalars):
         lookahead = torch.empty(
             param.shape, dtype=torch.promote_types(param.dtype, gradient_dtype), device=param.device
         )
-    sgd_step(torch, scalars, param, grad, velocity, gradient, step_term, lookahead)
-    return param
+    sgd_step_in_place(torch, scalars, param, grad, velocity, gradient, step_term, lookahead)
+    return param, velocity
 
 
-def optimizer_adam_step(param, grad, m, v, scalars):
-    """One Adam step (:func:`corenn.nn.optimizer_formulas.adam_step`, the formula written once)
-    on whole tensors, in place on ``param``, ``m`` and ``v``, like :func:`optimizer_sgd_step`.
+@override("corenn.nn.optimizers:adam_step")
+def adam_step(param, grad, m, v, scalars):
+    """One Adam step written into ``param``, ``m`` and ``v``, which it returns.
     ``gradient_term`` doubles as the denominator when the gradient has the parameter's dtype.
     """
     gradient_term = torch.empty_like(grad)
     numerator = torch.empty_like(param)
     denominator = gradient_term if grad.dtype == param.dtype and grad.shape == param.shape else torch.empty_like(param)
-    adam_step(torch, scalars, param, grad, m, v, gradient_term, numerator, denominator)
-    return param
+    adam_step_in_place(torch, scalars, param, grad, m, v, gradient_term, numerator, denominator)
+    return param, m, v

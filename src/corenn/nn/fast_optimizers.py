@@ -1,23 +1,23 @@
-"""The numpy backend's kernels of the core's optimizers (:mod:`corenn.nn.optimizers`).
+"""numpy's overrides of the optimizers' step kernels (declared in :mod:`corenn.nn.optimizers`).
 
-Three routines are kernels. Clipping by norm, because the backends decide differently whether
-to scale: numpy on the host, a GPU backend on the device. And the SGD and Adam steps, because
-the backends run their formulas (:mod:`corenn.nn.optimizer_formulas`, written once)
-differently: on numpy, whole-array expressions over a large parameter make a pass over memory
+On numpy, the references' whole-array formulas over a large parameter make a pass over memory
 and often allocate a parameter-sized temporary per operation (Adam's was half of a float32
-training step of the ``fmnist-mlp`` preset's 784-1024-512-10 network), so
-:func:`optimizer_sgd_step` and :func:`optimizer_adam_step` run the same operations block by
-block over flat views of the arrays, with two preallocated block-sized scratch arrays: each
-block stays in the CPU's cache across the formula's operations, and nothing is allocated per
-step. The results are the same bits (see :mod:`corenn.nn.optimizer_formulas`);
-``bench/optimizer_step.py`` measures the gain.
+training step of the ``fmnist-mlp`` preset's 784-1024-512-10 network). So these run the same
+operations (:mod:`corenn.nn.optimizer_formulas`) block by block over flat views of the arrays,
+with two preallocated block-sized scratch arrays: each block stays in the CPU's cache across the
+formula's operations, and nothing is allocated per step. They write the new values into the
+parameter and state arrays they are given and return those very arrays, with the reference's
+bits (``tests/test_optimizer_kernels.py`` checks it; ``bench/optimizer_step.py`` measures the
+gain). Registered for numpy by :mod:`corenn.builtins`.
 """
 
 import threading
 
 import numpy as np
 
-from corenn.nn.optimizer_formulas import adam_step, sgd_step
+from corenn.kernels import override
+from corenn.nn.optimizer_formulas import adam_step_in_place, sgd_step_in_place
+from corenn.nn.optimizers import adam_step, sgd_step
 
 # Elements per block: the six arrays a block touches (parameter, gradient, two moments, two
 # scratch) take 768 KiB in float32 and 1.5 MiB in float64, within a core's L2 cache, while the
@@ -29,20 +29,6 @@ BLOCK_ELEMENTS = 32768
 # Block-sized scratch arrays by dtype, one set per thread (two threads updating at once
 # must not share them).
 _scratch = threading.local()
-
-
-def optimizer_clip_by_norm(grad, clip_norm):
-    """``grad`` scaled so that its L2 norm is at most ``clip_norm`` (unchanged if ``None``).
-
-    ``norm = sqrt(sum(grad**2))`` in float64; ``grad * (clip_norm / norm)`` when ``norm >
-    clip_norm``. Returns a new array when it scales, never changing the layer's own gradient.
-    """
-    if clip_norm is None:
-        return grad
-    norm = float(np.sqrt(np.sum(np.square(grad, dtype=np.float64))))
-    if norm > clip_norm:
-        return grad * (clip_norm / norm)
-    return grad
 
 
 def _block_scratch(dtype):
@@ -87,9 +73,9 @@ def _blocks(param, *others):
         yield (first[: stop - start], second[: stop - start], *(array[start:stop] for array in flat))
 
 
-def optimizer_adam_step(param, grad, m, v, scalars):
-    """One Adam step (an :class:`~corenn.nn.optimizer_formulas.AdamStep`'s ``scalars``) of
-    ``param``, in place on ``param``, ``m`` and ``v``.
+@override(adam_step)
+def adam_step_blocked(param, grad, m, v, scalars):
+    """One Adam step, written into ``param``, ``m`` and ``v``, which it returns.
 
     Block by block over flat views when all four arrays are C-contiguous with one shape and
     dtype (a parameter, its gradient and the moments made like it always are); otherwise (a
@@ -98,23 +84,23 @@ def optimizer_adam_step(param, grad, m, v, scalars):
     """
     if not _blockable(param, grad, m, v):
         gradient_term = np.empty(param.shape, grad.dtype)
-        adam_step(np, scalars, param, grad, m, v, gradient_term, np.empty_like(param), np.empty_like(param))
-        return param
+        adam_step_in_place(np, scalars, param, grad, m, v, gradient_term, np.empty_like(param), np.empty_like(param))
+        return param, m, v
     for scratch, numerator, param_block, grad_block, m_block, v_block in _blocks(param, grad, m, v):
-        adam_step(np, scalars, param_block, grad_block, m_block, v_block, scratch, numerator, scratch)
-    return param
+        adam_step_in_place(np, scalars, param_block, grad_block, m_block, v_block, scratch, numerator, scratch)
+    return param, m, v
 
 
-def optimizer_sgd_step(param, grad, velocity, scalars):
-    """One SGD step (an :class:`~corenn.nn.optimizer_formulas.SGDStep`'s ``scalars``) of
-    ``param``, in place on ``param`` and ``velocity``: block by block like
-    :func:`optimizer_adam_step`, or on the whole arrays when they are not alike."""
+@override(sgd_step)
+def sgd_step_blocked(param, grad, velocity, scalars):
+    """One SGD step, written into ``param`` and ``velocity``, which it returns: block by block
+    like :func:`adam_step_blocked`, or on the whole arrays when they are not alike."""
     if not _blockable(param, grad, velocity):
         gradient_dtype = np.result_type(grad, param) if scalars.weight_decay else grad.dtype
         gradient, step_term = np.empty(param.shape, gradient_dtype), np.empty(param.shape, gradient_dtype)
         lookahead = np.empty(param.shape, np.result_type(param, gradient_dtype))
-        sgd_step(np, scalars, param, grad, velocity, gradient, step_term, lookahead)
-        return param
+        sgd_step_in_place(np, scalars, param, grad, velocity, gradient, step_term, lookahead)
+        return param, velocity
     for gradient, step_term, param_block, grad_block, velocity_block in _blocks(param, grad, velocity):
-        sgd_step(np, scalars, param_block, grad_block, velocity_block, gradient, step_term, gradient)
-    return param
+        sgd_step_in_place(np, scalars, param_block, grad_block, velocity_block, gradient, step_term, gradient)
+    return param, velocity
