@@ -5,7 +5,7 @@ import urllib.error
 
 import pytest
 
-import corenn.run.plots
+import corenn.records.plots
 from corenn.data import download
 
 
@@ -22,8 +22,8 @@ def no_network(monkeypatch):
 @contextlib.contextmanager
 def _plots_skipped():
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(corenn.run.plots, "write_plots", lambda history, folder, **options: [])
-        patch.setattr(corenn.run.plots, "write_step_plot", lambda losses, folder, **options: None)
+        patch.setattr(corenn.records.plots, "write_plots", lambda history, folder, **options: [])
+        patch.setattr(corenn.records.plots, "write_step_plot", lambda losses, folder, **options: None)
         yield
 
 

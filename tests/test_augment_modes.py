@@ -16,11 +16,11 @@ import corenn.run.interrupts
 from corenn.data.loader import alternate_flip_base, augment_batch
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, DataError
+from corenn.files import load_arrays
 from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import SHUFFLE_STREAM, build
-from corenn.run.checkpoints import resume
 from corenn.run.config import config_from_dict
-from corenn.run.files import load_arrays
+from corenn.run.resume import resume
 from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from corenn.errors import ConfigError, CorennError
-from corenn.run.checkpoints import resume
+from corenn.files import load_arrays
+from corenn.records.folder import best_epoch, parameters_file
 from corenn.run.config import config_from_dict, load_preset
-from corenn.run.files import load_arrays
-from corenn.run.records import best_epoch, parameters_file
+from corenn.run.resume import resume
 from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd
 

@@ -12,7 +12,9 @@ import pytest
 
 import corenn
 from corenn.cli import main
-from corenn.testing import plugin_system_from, plugins_in_use, run_command
+from corenn.testing import plugin_system_from, plugins_in_use
+
+from suite_helpers import run_command
 
 RESULT_KEYS = {"name", "backend", "epochs", "train_loss", "val_accuracy", "test_accuracy", "seconds", "run_dir"}
 

@@ -7,7 +7,9 @@ import numpy as np
 
 import corenn
 from corenn.run.config import load_preset, with_overrides
-from corenn.testing import plugin_system_from, plugins_in_use, trainer_for
+from corenn.testing import plugin_system_from, plugins_in_use
+
+from suite_helpers import trainer_for
 
 
 class OneRankGroup:

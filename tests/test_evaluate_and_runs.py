@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from corenn.run.config import load_preset
-from corenn.run.evaluate import class_scores, confusion_matrix
 from corenn.run.train import train
-from corenn.testing import InterruptAtEpochEnd, run_command
+from corenn.testing import InterruptAtEpochEnd
+from corenn.trained.evaluate import class_scores, confusion_matrix
+
+from suite_helpers import run_command
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

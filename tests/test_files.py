@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from corenn.errors import CorennError, CorruptFileError
-from corenn.run.files import atomic_write, load_arrays, save_arrays, write_json
+from corenn.files import atomic_write, load_arrays, save_arrays, write_json
 
 NO_SPACE = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -167,7 +167,7 @@ def test_written_files_get_fixed_permissions_whatever_they_replace(tmp_path):
     import os
     import stat
 
-    from corenn.run.files import atomic_write, process_umask
+    from corenn.files import atomic_write, process_umask
 
     target = tmp_path / "setuid-program"
     target.write_text("#!/bin/sh\n")

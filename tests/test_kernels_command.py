@@ -2,7 +2,7 @@
 
 import json
 
-from corenn.testing import run_command
+from suite_helpers import run_command
 
 
 def test_the_table_names_each_kernel_its_reference_and_what_numpy_runs(capsys):

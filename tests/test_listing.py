@@ -6,8 +6,8 @@ import inspect
 import pytest
 
 from corenn.cli import listing as listing_command
+from corenn.cli.source_listings import latex_escape, parse_component_spec, render_listing, write_listing
 from corenn.errors import ConfigError, UnknownComponentError
-from corenn.listing import latex_escape, parse_component_spec, render_listing, write_listing
 from corenn.plugins import get_registry
 from corenn.registry import Registration, Registry
 

@@ -15,10 +15,12 @@ from corenn.errors import ConfigError
 from corenn.nn.model import Sequential
 from corenn.nn.optimizers import SGD
 from corenn.run.build import build
-from corenn.run.checkpoints import resume
 from corenn.run.config import config_from_dict, load_preset, parse_toml
+from corenn.run.resume import resume
 from corenn.run.train import train
-from corenn.testing import plugin_system_from, plugins_in_use, trainer_for
+from corenn.testing import plugin_system_from, plugins_in_use
+
+from suite_helpers import trainer_for
 
 
 class RecordingSGD(SGD):

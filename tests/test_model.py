@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from corenn.errors import ConfigError, CorruptFileError, ShapeError
+from corenn.files import save_arrays
 from corenn.nn.model import Sequential, check_finite_parameters
 from corenn.run.config import ComponentConfig
-from corenn.run.files import save_arrays
 
 
 def layer_configs(hidden=8, last_n_out="auto"):

@@ -22,12 +22,12 @@ from corenn.data.iris import load_iris
 from corenn.data.loader import augment_batch
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, CorruptFileError, DataError
+from corenn.files import load_arrays
 from corenn.numpy_backend import NumpyBackend
-from corenn.run.arrays import array_backend
+from corenn.plugins import get_backend
 from corenn.run.build import build
-from corenn.run.checkpoints import resume
 from corenn.run.config import config_from_dict, load_preset
-from corenn.run.files import load_arrays
+from corenn.run.resume import resume
 from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use
 
@@ -463,12 +463,12 @@ def test_a_backend_whose_library_cannot_be_imported_says_so_in_one_line():
             match=r"^backend 'missing' needs a library that cannot be imported \(No module named "
             r"'no_such_array_library_here'\); install it$",
         ):
-            array_backend("missing", "cpu")
+            get_backend("missing").on("cpu")
 
 
 def test_a_backend_no_plugin_provides_is_named_with_the_installed_ones():
     with pytest.raises(ConfigError, match=r"unknown backend 'jax'; installed backends: numpy"):
-        array_backend("jax", "cpu")
+        get_backend("jax").on("cpu")
 
 
 def test_training_on_numpy_never_imports_torch(tmp_path):

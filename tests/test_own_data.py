@@ -19,9 +19,9 @@ from corenn.data import image_folders
 from corenn.data.csv_table import load_csv, read_table
 from corenn.data.image_folders import load_image_folder
 from corenn.data.npz_arrays import load_npz
-from corenn.testing import run_command
 
 from own_data_files import digit_images, mlp_config, sklearn_data, write_csv, write_image_folder
+from suite_helpers import run_command
 
 pytest.importorskip("sklearn")
 ACCURACY_FLOOR = {"wine": 0.9, "breast_cancer": 0.9, "digits": 0.9}
@@ -207,8 +207,8 @@ def test_npz_labels_as_indices_with_class_names(files):
 
 
 def test_corenn_train_is_the_run_trainer_and_import_stays_cheap():
-    from corenn.run.load import load
     from corenn.run.train import train
+    from corenn.trained.load import load
 
     assert corenn.train is train and corenn.load is load
     code = "import sys, corenn; assert 'corenn.run.train' not in sys.modules and 'pyarrow' not in sys.modules"

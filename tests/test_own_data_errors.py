@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corenn.testing import run_command
-
 from own_data_files import mlp_config
+from suite_helpers import run_command
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ loss_steps.png (figures inspected before they are saved)."""
 import numpy as np
 import pytest
 
-import corenn.run.plots as plots
+import corenn.records.plots as plots
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from corenn.cli.predict import add_arguments, run
 from corenn.data.iris import load_iris
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, CorruptFileError, DataError, ShapeError
+from corenn.files import load_arrays, save_arrays
 from corenn.run.build import build
 from corenn.run.config import config_from_dict, load_preset
-from corenn.run.files import load_arrays, save_arrays
-from corenn.run.predict import predict_labels
 from corenn.run.train import train
 from corenn.testing import plugin_system_from, plugins_in_use
+from corenn.trained.predict import predict_labels
 
 
 @pytest.fixture(scope="module")

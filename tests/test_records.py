@@ -11,10 +11,10 @@ import pytest
 
 import corenn
 from corenn.errors import CorennError, RunExistsError
-from corenn.run.checkpoints import resume
+from corenn.files import load_arrays
+from corenn.records.folder import METRIC_COLUMNS, unique_run_name
 from corenn.run.config import load_config, load_preset
-from corenn.run.files import load_arrays
-from corenn.run.records import METRIC_COLUMNS, unique_run_name
+from corenn.run.resume import resume
 from corenn.run.train import train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -12,10 +12,10 @@ import pytest
 import corenn
 import corenn.nn.losses
 from corenn.errors import CorruptFileError
-from corenn.run.checkpoints import resume
+from corenn.files import load_arrays, save_arrays
+from corenn.records.plots import moving_average
 from corenn.run.config import load_preset
-from corenn.run.files import load_arrays, save_arrays
-from corenn.run.plots import moving_average
+from corenn.run.resume import resume
 from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd
 

@@ -14,9 +14,9 @@ from corenn.nn.losses import CrossEntropy
 from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import build
 from corenn.run.config import config_from_dict
-from corenn.run.predict import predict_labels
 from corenn.run.train import train
 from corenn.testing import plugin_system_from, plugins_in_use
+from corenn.trained.predict import predict_labels
 
 IMAGE_SHAPE = (6, 5, 2)
 

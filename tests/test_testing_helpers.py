@@ -25,8 +25,9 @@ from corenn.testing import (
     numerical_gradient,
     plugin_system_from,
     plugins_in_use,
-    trainer_for,
 )
+
+from suite_helpers import trainer_for
 
 
 class Doubling:

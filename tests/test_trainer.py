@@ -10,9 +10,9 @@ import corenn
 import corenn.nn.losses
 import corenn.nn.optimizers
 from corenn.errors import CorennError, TrainingDiverged
-from corenn.run.checkpoints import resume
+from corenn.files import load_arrays
 from corenn.run.config import load_preset
-from corenn.run.files import load_arrays
+from corenn.run.resume import resume
 from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd
 

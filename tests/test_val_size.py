@@ -15,11 +15,11 @@ from corenn.data.iris import load_iris
 from corenn.data.loader import check_val_size, split_off_validation
 from corenn.data.splits import DatasetSplits
 from corenn.errors import ConfigError, DataError
+from corenn.records.folder import METRIC_COLUMNS
 from corenn.run import train as run_train
-from corenn.run.checkpoints import resume
-from corenn.run.predict import predict_labels
-from corenn.run.records import METRIC_COLUMNS
+from corenn.run.resume import resume
 from corenn.testing import plugin_system_from, plugins_in_use
+from corenn.trained.predict import predict_labels
 
 DATA_ROOT = Path(os.environ["CORENN_DATA_DIR"]) if os.environ.get("CORENN_DATA_DIR") else None
 needs_cifar = pytest.mark.skipif(

@@ -15,12 +15,23 @@ A plugin's components derive from the bases exported here: :class:`Layer` (and
 :class:`ProductLayer` for a layer whose heavy products may run in another dtype),
 :class:`Activation` and :class:`Loss`. They are imported on first use (they need numpy).
 
-The package's layout: the plugin system at the top (:mod:`~corenn.hookspecs`,
-:mod:`~corenn.plugins`, :mod:`~corenn.registry`, :mod:`~corenn.builtins`, :mod:`~corenn.errors`,
-:mod:`~corenn.protocols`, :mod:`~corenn.testing`, :mod:`~corenn.plugin_check`,
-:mod:`~corenn.listing`); :mod:`corenn.nn`, the network's components and the kernels they call;
-:mod:`corenn.run`, a training run from its config to its records; :mod:`corenn.data`, the data
-sets; :mod:`corenn.cli`, the command line; :mod:`corenn.course`, the course's API.
+The package's layout, top to bottom: each part imports only from the parts below it (the
+import-linter contracts in pyproject.toml check it, with ``lint-imports``):
+
+- :mod:`corenn.cli`, the command line, and :mod:`corenn.course`, the course's API;
+- :mod:`corenn.trained`, using a trained run (load, predict, evaluate, compare, sweep);
+- :mod:`corenn.run`, training a run, from its config to its result (and resuming it);
+- :mod:`corenn.records`, the run folder on disk; :mod:`corenn.testing`, the checks plugin
+  authors test their components with;
+- :mod:`corenn.nn`, the network's components, and :mod:`corenn.data`, the data sets (neither
+  imports the other);
+- the plugin system: :mod:`~corenn.builtins` (the core's own components, registered as a
+  plugin's), :mod:`~corenn.plugins` (loading plugins, ``create``), :mod:`~corenn.registry`,
+  :mod:`~corenn.hookspecs`, :mod:`~corenn.protocols`;
+- the backends and kernels: :mod:`~corenn.numpy_backend`, :mod:`~corenn.backend` (the backend
+  object and the current backend), :mod:`~corenn.kernels` (declared kernels and their
+  overrides), :mod:`~corenn.machine` (host memory and threads), :mod:`~corenn.files` (atomic
+  writes, arrays read without pickle); :mod:`~corenn.errors` under everything.
 """
 
 from corenn.errors import CorennError
@@ -51,7 +62,7 @@ _LAZY = {
         "corenn.run.train",
         "train",
     ),  # train(config, *, data_dir, out_dir, overwrite, record, verbose, callbacks)
-    "load": ("corenn.run.load", "load"),  # load(run_dir, *, which="last", device, data_dir) -> TrainedModel
+    "load": ("corenn.trained.load", "load"),  # load(run_dir, *, which="last", device, data_dir) -> TrainedModel
 }
 
 

@@ -18,8 +18,8 @@ written as on numpy.
 
 Tests that train need components no installed package registers (a toy data set, a layer that
 records its inputs): :func:`plugin_system_from` and :func:`plugins_in_use` give them a plugin
-system with in-memory plugins, :class:`InterruptAtEpochEnd` presses Ctrl-C in a run, to check
-that it resumes exactly, and :func:`trainer_for` gives the trainer itself, to look inside.
+system with in-memory plugins, and :class:`InterruptAtEpochEnd` presses Ctrl-C in a run, to
+check that it resumes exactly.
 """
 
 import contextlib
@@ -908,29 +908,3 @@ class InterruptAtEpochEnd:
     def corenn_epoch_end(self, run, epoch, metrics):
         if epoch == self.epoch:
             raise KeyboardInterrupt
-
-
-def run_command(capsys, *argv):
-    """``(exit code, stdout, stderr)`` of ``corenn *argv`` run in this process; ``capsys`` is
-    pytest's fixture that captures the output. Arguments may be paths or numbers."""
-    from corenn.cli import main
-
-    try:
-        code = main([str(arg) for arg in argv])
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def trainer_for(config, *, data_dir=None):
-    """The trainer that a run of ``config`` (a loaded config, :mod:`corenn.run.config`) would use,
-    with no run folder: it records and prints nothing.
-
-    For tests that look inside training: ``trainer = trainer_for(config); trainer.fit()`` trains
-    as ``corenn train`` does, and then ``trainer.optimizer`` and ``trainer.run`` (the model, the
-    steps taken) are there to read.
-    """
-    from corenn.run.build import make_trainer  # imported on use: training pulls in the data sets
-
-    return make_trainer(config, None, data_dir=data_dir, reporter=None)

@@ -255,7 +255,7 @@ def test_listing_shows_third_party_source(plugin_env):
         snippet(
             """
             import json
-            from corenn.listing import render_listing
+            from corenn.cli.source_listings import render_listing
 
             print(json.dumps(render_listing(["activation:cube", "layer:double"], methods="forward")))
             """

@@ -565,7 +565,7 @@ class DefaultActivationMissing:
 
 
 def test_check_components_imports_and_builds_what_it_can(entry_points):
-    from corenn.plugin_check import check_components
+    from corenn.cli.plugin_check import check_components
 
     entry_points.append(
         FakeEntryPoint(
@@ -604,7 +604,7 @@ class DefaultActivationOfOneBackend:
 
 
 def test_check_components_builds_a_component_written_once_on_every_backend_it_serves():
-    from corenn.plugin_check import check_components
+    from corenn.cli.plugin_check import check_components
     from corenn.registry import ARRAY_KERNELS
     from corenn.testing import plugin_system_from, plugins_in_use
 

@@ -123,11 +123,11 @@ def test_two_unnamed_runs_started_at_once_into_one_folder_both_finish_under_diff
 def test_a_sweep_stopped_by_an_error_keeps_its_rows_marked_failed(tmp_path, monkeypatch):
     import pytest
 
-    import corenn.run.sweep
+    import corenn.trained.sweep
     from corenn.errors import TrainingDiverged
     from corenn.run.config import load_preset, with_overrides
 
-    real_train, calls = corenn.run.sweep.train, {"n": 0}
+    real_train, calls = corenn.trained.sweep.train, {"n": 0}
 
     def train_then_diverge(*args, **kwargs):
         calls["n"] += 1
@@ -135,9 +135,9 @@ def test_a_sweep_stopped_by_an_error_keeps_its_rows_marked_failed(tmp_path, monk
             raise TrainingDiverged("the loss became NaN at step 3", epoch=1, step=3)
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(corenn.run.sweep, "train", train_then_diverge)
+    monkeypatch.setattr(corenn.trained.sweep, "train", train_then_diverge)
     with pytest.raises(TrainingDiverged):
-        corenn.run.sweep.run_sweep(
+        corenn.trained.sweep.run_sweep(
             with_overrides(load_preset("iris-ffnn"), epochs=2), [0.01, 0.02], [4], out_dir=tmp_path
         )
     recorded = json.loads((tmp_path / SWEEP_DIR_NAME / "sweep.json").read_text(encoding="utf-8"))

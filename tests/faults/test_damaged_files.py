@@ -8,9 +8,9 @@ import pytest
 
 from corenn.cli import main
 from corenn.errors import CorruptFileError
+from corenn.files import load_arrays
 from corenn.run.build import build
 from corenn.run.config import load_config
-from corenn.run.files import load_arrays
 
 from faultkit import RUN_NAME, load_npz, one_line_error, run_corenn
 

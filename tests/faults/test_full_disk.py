@@ -1,6 +1,6 @@
 """A full disk while writing run records (simulated): no half-written file ever looks whole.
 
-The disk "fills up" inside ``corenn.run.files``: the chosen write puts half its bytes down and then
+The disk "fills up" inside ``corenn.files``: the chosen write puts half its bytes down and then
 fails with ENOSPC, as ``write(2)`` does on a full file system (or ``mkstemp`` fails to create
 the temporary file at all).
 """
@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-import corenn.run.files
+import corenn.files
 from corenn.cli import main
 from corenn.errors import CorennError
 
@@ -25,8 +25,8 @@ def _fill_disk_at_write(monkeypatch, write_number, file_name=None):
     """Make the N-th record write (the N-th write of ``file_name``, when given) fail halfway with
     ENOSPC; the writes before it succeed. Counting one file's writes keeps the test independent
     of which other records a run writes (``best.npz`` only in the epochs that are the best)."""
-    write_all = corenn.run.files._write_all
-    mkstemp = corenn.run.files.tempfile.mkstemp
+    write_all = corenn.files._write_all
+    mkstemp = corenn.files.tempfile.mkstemp
     calls = {"n": 0, "file": None}
 
     def note_the_file(*args, prefix="", **kwargs):
@@ -41,8 +41,8 @@ def _fill_disk_at_write(monkeypatch, write_number, file_name=None):
                 raise OSError(errno.ENOSPC, NO_SPACE)
         write_all(fd, data)
 
-    monkeypatch.setattr(corenn.run.files.tempfile, "mkstemp", note_the_file)
-    monkeypatch.setattr(corenn.run.files, "_write_all", write_until_full)
+    monkeypatch.setattr(corenn.files.tempfile, "mkstemp", note_the_file)
+    monkeypatch.setattr(corenn.files, "_write_all", write_until_full)
 
 
 def test_atomic_write_on_a_full_disk_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -52,7 +52,7 @@ def test_atomic_write_on_a_full_disk_keeps_the_previous_file(tmp_path, monkeypat
     path.write_text('["previous"]\n')
     _fill_disk_at_write(monkeypatch, 1)
     with pytest.raises(CorennError) as caught:
-        corenn.run.files.write_json(path, ["new"] * 1000)
+        corenn.files.write_json(path, ["new"] * 1000)
     assert str(caught.value) == f"could not write {path}: {NO_SPACE}"
     assert path.read_text() == '["previous"]\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
@@ -65,9 +65,9 @@ def test_no_room_for_the_temporary_file_itself(tmp_path, monkeypatch):
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, NO_SPACE)
 
-    monkeypatch.setattr(corenn.run.files.tempfile, "mkstemp", no_space)
+    monkeypatch.setattr(corenn.files.tempfile, "mkstemp", no_space)
     with pytest.raises(CorennError, match=f"^could not write {path}: {NO_SPACE}$"):
-        corenn.run.files.atomic_write(path, b"x")
+        corenn.files.atomic_write(path, b"x")
     assert not path.exists()
 
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from corenn.errors import CorennError
 from corenn.numpy_backend import NumpyBackend
 from corenn.run.config import MAX_RUN_NAME_BYTES, config_from_dict, load_preset, with_overrides
-from corenn.run.sweep import run_sweep
 from corenn.run.train import train
+from corenn.trained.sweep import run_sweep
 
 from faultkit import one_line_error, run_corenn
 

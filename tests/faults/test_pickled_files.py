@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from corenn.errors import CorruptFileError
-from corenn.run.files import load_arrays
+from corenn.files import load_arrays
 
 from faultkit import RUN_NAME, load_npz, one_line_error, run_corenn
 

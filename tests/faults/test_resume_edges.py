@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from corenn.cli import main
-from corenn.run.records import RunRecorder
+from corenn.records.folder import RunRecorder
 
 from faultkit import RUN_NAME, SMALL_IRIS_CONFIG, assert_same_run, environment, one_line_error, run_corenn, write_config
 
@@ -144,13 +144,13 @@ def test_the_restart_command_it_prints_works(finished_run, reference, capsys):
 def test_a_config_edited_after_the_checkpoint_is_refused(finished_run, capsys):
     """WHAT THE USER SEES: ``corenn train: error: the run's config differs from the one checkpoint
     RUN_DIR/checkpoint.npz was made with (changed: optimizer.lr); a resumed run keeps its config,
-    only --epochs, --backend and --device may change: start a new run for a different config``"""
+    only --epochs, --backend, --device and --kernels may change: start a new run for a different config``"""
     config = finished_run / "config.toml"
     config.write_text(config.read_text().replace("lr = 0.01", "lr = 0.02"))
     message = _one_error_line(capsys, ["train", "--resume", str(finished_run), "--epochs", "14"])
     assert message == (
         f"corenn train: error: the run's config differs from the one checkpoint {finished_run / 'checkpoint.npz'} "
-        "was made with (changed: optimizer.lr); a resumed run keeps its config, only --epochs, --backend and --device may change: "
+        "was made with (changed: optimizer.lr); a resumed run keeps its config, only --epochs, --backend, --device and --kernels may change: "
         "start a new run for a different config"
     )
 

@@ -5,7 +5,7 @@ import os
 import signal
 
 from corenn.cli import main
-from corenn.run.records import RunRecorder
+from corenn.records.folder import RunRecorder
 
 from faultkit import RUN_NAME, assert_records_whole, assert_same_run, run_corenn, start_corenn
 

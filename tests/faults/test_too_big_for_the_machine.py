@@ -173,7 +173,9 @@ def test_layers_after_the_one_that_outgrows_the_memory_are_not_made():
     last = {"name": "fully_connected", "n_out": "auto", "activation": "softmax"}
     model = Sequential.from_config(config_from_dict(wide_iris(8) | {"layers": [wide, wide, last]}).layers, n_classes=3)
     with pytest.raises(ConfigError, match=r"^the parameters up to layers\[0\] \(fully_connected\) take 40\.0 MiB"):
-        model.initialize((4,), memory_available=100 * MiB)
+        model.initialize(
+            (4,), check_parameters=lambda model, index: resources.check_parameter_memory(model, index, 100 * MiB)
+        )
     assert model.layers[1].parameters == {}
 
 

@@ -3,14 +3,14 @@ difference of each component after the test run."""
 
 import pytest
 
-import corenn.run.plots
+import corenn.records.plots
 
 
 @pytest.fixture
 def no_plots(monkeypatch):
     """For runs whose plots no test looks at (drawing them is most of a short run's time)."""
-    monkeypatch.setattr(corenn.run.plots, "write_plots", lambda history, folder, **options: [])
-    monkeypatch.setattr(corenn.run.plots, "write_step_plot", lambda losses, folder, **options: None)
+    monkeypatch.setattr(corenn.records.plots, "write_plots", lambda history, folder, **options: [])
+    monkeypatch.setattr(corenn.records.plots, "write_step_plot", lambda losses, folder, **options: None)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -12,9 +12,9 @@ from corenn.data.splits import DatasetSplits, Split
 from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import build
 from corenn.run.config import config_from_dict
-from corenn.run.predict import predict_labels
 from corenn.run.train import train
 from corenn.testing import plugin_system_from, plugins_in_use
+from corenn.trained.predict import predict_labels
 
 from corenn_torch.backend import TorchBackend
 from torch_agreement import assert_agree

@@ -14,11 +14,11 @@ import corenn
 from corenn.cli import main
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError
+from corenn.files import load_arrays
 from corenn.nn.model import Sequential
 from corenn.run.build import build
-from corenn.run.checkpoints import resume
 from corenn.run.config import ComponentConfig, config_from_dict, load_config, load_preset, with_overrides
-from corenn.run.files import load_arrays
+from corenn.run.resume import resume
 from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd, plugin_system_from, plugins_in_use, relative_error
 

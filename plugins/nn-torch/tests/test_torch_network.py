@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import corenn
+from corenn.files import load_arrays, save_arrays
 from corenn.nn.model import Sequential
-from corenn.run.files import load_arrays, save_arrays
 
 from torch_agreement import assert_agree
 

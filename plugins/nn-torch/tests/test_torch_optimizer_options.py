@@ -8,8 +8,8 @@ import torch
 import corenn
 from corenn.errors import ConfigError
 from corenn.run.config import load_config, load_preset
-from corenn.testing import trainer_for
 
+from suite_helpers import trainer_for
 from torch_agreement import assert_agree
 
 SHAPES = {"0.W": (5, 3), "0.b": (1, 3), "1.W": (3, 2), "1.b": (1, 2)}

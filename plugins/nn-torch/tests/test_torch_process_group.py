@@ -14,9 +14,9 @@ import torch
 import corenn
 from corenn.run.config import load_preset, with_overrides
 from corenn.run.distributed import Launch
-from corenn.testing import trainer_for
 
 from corenn_torch.distributed import ProcessGroup
+from suite_helpers import trainer_for
 
 DEVICES = [
     "cpu",

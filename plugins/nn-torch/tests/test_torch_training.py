@@ -10,15 +10,15 @@ import torch
 import corenn
 from corenn.data.loader import augment_batch
 from corenn.errors import ConfigError
+from corenn.files import load_arrays
 from corenn.nn.model import Sequential
 from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import build
-from corenn.run.checkpoints import resume
 from corenn.run.config import config_from_dict, load_preset
-from corenn.run.files import load_arrays
-from corenn.run.predict import predict_labels
+from corenn.run.resume import resume
 from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd
+from corenn.trained.predict import predict_labels
 
 from corenn_torch.backend import TorchBackend
 
@@ -128,7 +128,7 @@ def test_resume_still_refuses_other_config_changes(tmp_path):
     open(f"{run_dir}/config.toml", "w").write(text)
     with pytest.raises(
         ConfigError,
-        match=r"changed: seed\); a resumed run keeps its config, only --epochs, --backend and --device may change",
+        match=r"changed: seed\); a resumed run keeps its config, only --epochs, --backend, --device and --kernels may change",
     ):
         resume(run_dir, verbose=False, epochs=3, backend="torch")
 

@@ -14,8 +14,8 @@ import pytest
 from corenn_tensorboard.plugin import log_dir_of
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from corenn.run.checkpoints import resume
 from corenn.run.config import load_preset
+from corenn.run.resume import resume
 from corenn.run.train import train
 
 EPOCHS = 3

@@ -2,7 +2,10 @@
 
 Each sub-command lives in ``corenn.cli.<name>``, a module that imports only argparse at
 the top (so ``corenn --help`` stays fast and never imports numpy or torch) and defines
-``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Beside them:
+:mod:`~corenn.cli.common`, the arguments and output several commands share;
+:mod:`~corenn.cli.source_listings`, the source listings ``corenn listing`` renders; and
+:mod:`~corenn.cli.plugin_check`, the components ``corenn plugins --check`` imports and builds.
 
 Whatever escapes a command becomes one line on stderr and a non-zero status (see :func:`main`):
 a user's error (:class:`CorennError`) says what was wrong; anything else is named as
@@ -128,7 +131,7 @@ def _unexpected(exc, *, debug):
     kept = None
     run_dir = run_dir_of(exc)
     if run_dir is not None:
-        from corenn.run.files import atomic_write
+        from corenn.files import atomic_write
 
         try:
             atomic_write(run_dir / ERROR_LOG_FILE, trace)

@@ -16,6 +16,12 @@ def add_config_arguments(parser):
     parser.add_argument("--device", help="device for the torch backend: cpu, cuda, cuda:N or auto (default cpu)")
     parser.add_argument("--dtype", choices=("float64", "float32"), help="floating-point precision")
     parser.add_argument(
+        "--kernels",
+        choices=("fast", "reference"),
+        help="fast: each backend's fast kernels (default); reference: the kernels' references alone, the "
+        "course's math, slower (the config's kernels key)",
+    )
+    parser.add_argument(
         "--threads", type=int, metavar="N", help="threads for the BLAS and torch while training (default: one per core)"
     )
     parser.add_argument(
@@ -55,6 +61,7 @@ def load_run_config(args, **overrides):
         device=args.device,
         dtype=args.dtype,
         threads=args.threads,
+        kernels=args.kernels,
         **overrides,
     )
 

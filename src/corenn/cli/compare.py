@@ -9,7 +9,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from corenn.run.runs import compare_runs
+    from corenn.trained.runs import compare_runs
 
     path = compare_runs(args.run_dirs, args.out)
     print(f"wrote {path}")

@@ -1,5 +1,5 @@
 """``corenn evaluate``: a trained run's accuracy, per-class precision and recall and confusion
-matrix on a data set's split, or on labelled samples in files (see :mod:`corenn.run.evaluate`)."""
+matrix on a data set's split, or on labelled samples in files (see :mod:`corenn.trained.evaluate`)."""
 
 HELP = "evaluate a trained run on a split: accuracy, per-class precision/recall, confusion matrix (and confusion.png)"
 
@@ -28,7 +28,13 @@ def run(args):
 
     from corenn.cli.common import print_json, stderr
     from corenn.errors import ConfigError
-    from corenn.run.evaluate import CONFUSION_PLOT, evaluate_input, evaluate_run, format_report, write_confusion_plot
+    from corenn.trained.evaluate import (
+        CONFUSION_PLOT,
+        evaluate_input,
+        evaluate_run,
+        format_report,
+        write_confusion_plot,
+    )
 
     options = dict(which=args.which, data_dir=args.data_dir, device=args.device, batch_size=args.batch_size)
     if args.input is not None:

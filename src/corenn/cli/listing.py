@@ -34,7 +34,7 @@ def add_arguments(parser):
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from corenn.listing import render_listing, write_listing
+    from corenn.cli.source_listings import render_listing, write_listing
 
     text = render_listing(
         args.components, methods=args.methods, fmt=args.listing_format, level=args.level, backend=args.backend

@@ -23,7 +23,7 @@ def run(args):
     plugins = [info.as_dict() for info in system.plugins]
     failed_checks = 0
     if args.check:
-        from corenn.plugin_check import check_components
+        from corenn.cli.plugin_check import check_components
 
         results = check_components(system.registry)
         for info in plugins:

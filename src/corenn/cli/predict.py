@@ -1,6 +1,6 @@
 """``corenn predict``: a trained run's predictions for a data set's split, as a CSV file
-(Id,Category; see :mod:`corenn.run.predict`), or with ``--input`` for new samples in files
-(class names and probabilities; see :mod:`corenn.run.predict_input`)."""
+(Id,Category; see :mod:`corenn.trained.predict`), or with ``--input`` for new samples in files
+(class names and probabilities; see :mod:`corenn.trained.predict_input`)."""
 
 HELP = "a trained run's predictions: for a data set's split, or for new samples (--input FILE or FOLDER)"
 
@@ -35,8 +35,8 @@ def run(args):
     import numpy as np
 
     from corenn.cli.common import print_json, stderr
-    from corenn.run.files import atomic_write
-    from corenn.run.predict import class_counts, other_data_warning, split_outputs, submission_csv
+    from corenn.files import atomic_write
+    from corenn.trained.predict import class_counts, other_data_warning, split_outputs, submission_csv
 
     if args.input is not None:
         return _run_on_input(args)
@@ -84,8 +84,8 @@ def _run_on_input(args):
 
     from corenn.cli.common import print_json, stderr
     from corenn.errors import ConfigError
-    from corenn.run.files import atomic_write
-    from corenn.run.predict_input import predict_input
+    from corenn.files import atomic_write
+    from corenn.trained.predict_input import predict_input
 
     if args.dataset is not None or args.split != "test":
         raise ConfigError("--input replaces --dataset and --split: give one or the other")

@@ -12,7 +12,7 @@ def add_arguments(parser):
 
 def run(args):
     from corenn.cli.common import print_json
-    from corenn.run.runs import format_runs, list_runs
+    from corenn.trained.runs import format_runs, list_runs
 
     rows = list_runs(args.folder)
     if args.json:

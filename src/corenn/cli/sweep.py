@@ -43,7 +43,7 @@ def add_arguments(parser):
 
 def run(args):
     from corenn.cli.common import load_run_config, print_json, stderr
-    from corenn.run.sweep import run_sweep
+    from corenn.trained.sweep import run_sweep
 
     learning_rates = parse_numbers(args.lrs, "--lrs", float)
     hidden_sizes = parse_numbers(args.hidden, "--hidden", int)

@@ -56,7 +56,7 @@ def _restarted_run(args, launch):
     from pathlib import Path
 
     from corenn.errors import ConfigError
-    from corenn.run.records import CHECKPOINT_FILE
+    from corenn.records.folder import CHECKPOINT_FILE
 
     if args.resume or launch.max_restarts == 0:
         return None
@@ -74,7 +74,7 @@ def _run(args, launch):
 
     from corenn.cli.common import check_positive_flags, load_run_config, print_json, stderr
     from corenn.plugins import get_plugins
-    from corenn.run.checkpoints import resume
+    from corenn.run.resume import resume
     from corenn.run.train import train
 
     restarted = _restarted_run(args, launch)
@@ -100,6 +100,7 @@ def _run(args, launch):
                 backend=args.backend,
                 device=args.device,
                 threads=args.threads,
+                kernels=args.kernels,
             )
         else:
             config = load_run_config(args, name=args.name, lr=args.lr, mixed_precision=args.mixed_precision)
@@ -149,5 +150,5 @@ def _reject_config_flags_on_resume(args):
     if given:
         raise ConfigError(
             f"--resume continues a run with its recorded config; {', '.join(given)} cannot be combined with it "
-            "(only --epochs, --backend, --device, --threads, --data-dir, --quiet and --json can)"
+            "(only --epochs, --backend, --device, --threads, --kernels, --data-dir, --quiet and --json can)"
         )

@@ -1,7 +1,7 @@
 """The course's ``Logger``, writing corenn's run records.
 
 With ``save=True`` a run directory ``<save_dir>/<model_name>`` (``-2``, ``-3``... when taken:
-nothing is overwritten) holds, each written atomically by :mod:`corenn.run.records`:
+nothing is overwritten) holds, each written atomically by :mod:`corenn.records.folder`:
 
 - ``model_args.json``, ``data_args.json``: the arguments it was given (the course pickled them);
 - ``metrics.csv``, ``metrics.json``: one row per epoch, corenn's columns (accuracy = 1 - error);
@@ -18,8 +18,8 @@ import json
 import os
 import time
 
-from corenn.run.files import write_json
-from corenn.run.records import RunRecorder, unique_run_name
+from corenn.files import write_json
+from corenn.records.folder import RunRecorder, unique_run_name
 
 PLOT_INTERVAL_SECONDS = 5.0
 

@@ -13,9 +13,9 @@ from corenn.course.layers import initialize_layer
 from corenn.course.losses import initialize_loss
 from corenn.course.optimizers import initialize_optimizer
 from corenn.errors import ConfigError
+from corenn.files import save_arrays
 from corenn.numpy_backend import NumpyBackend
 from corenn.run.console import ConsoleReporter
-from corenn.run.files import save_arrays
 
 
 def initialize_model(name, loss, layer_args, optimizer_args, logger=None, seed=None):

@@ -133,7 +133,7 @@ def load_images(folder, paths, size, grayscale, use_cache=True):
     """:func:`decode_images` of ``paths`` (all under ``folder``), through the decode cache."""
     if not use_cache:
         return decode_images(paths, size, grayscale)
-    from corenn.run.files import load_arrays, save_arrays
+    from corenn.files import load_arrays, save_arrays
 
     target = cache_dir() / f"{_cache_key(folder, paths, size, grayscale)}.npz"
     if target.is_file():

@@ -15,7 +15,9 @@ import numpy as np
 
 from corenn.data.splits import Split
 from corenn.errors import ConfigError, DataError
-from corenn.run.config import PADDING_MODES, TEST_AUGMENT_MODES
+
+PADDING_MODES = ("zeros", "reflect")  # what a crop's padding holds: see augment_batch
+TEST_AUGMENT_MODES = ("none", "flip", "flip_translate")  # the views evaluation_views averages over
 
 
 @attrs.frozen

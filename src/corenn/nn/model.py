@@ -26,13 +26,12 @@ import numbers
 import numpy as np
 
 from corenn.errors import ConfigError, CorennError, CorruptFileError, ShapeError
+from corenn.files import load_arrays, save_arrays
 from corenn.nn.backward_checks import check_backward, layer_origin
 from corenn.plugins import create
-from corenn.run.config import AUTO
-from corenn.run.files import load_arrays, save_arrays
-from corenn.run.resources import check_parameter_memory
 
 BUFFER_PREFIX = "buffer/"
+AUTO = "auto"  # the last layer's n_out = "auto": one output per class of the data set (see from_config)
 
 
 class Sequential:
@@ -120,7 +119,7 @@ class Sequential:
                 pending.append(layer.shortcut)
         return self
 
-    def initialize(self, input_shape, dtype="float64", to_device=None, memory_available=None):
+    def initialize(self, input_shape, dtype="float64", to_device=None, check_parameters=None):
         """Make every layer's parameters by passing one zero sample through the network.
 
         Also catches layer stacks whose shapes do not fit before any training starts. The
@@ -133,10 +132,10 @@ class Sequential:
         (unfitted) and gives the zeros of its output's shape the next layers are made from.
 
         The size of each layer's output for that sample is kept in ``output_bytes_per_sample``.
-        With ``memory_available`` (bytes, measured before), the parameters made so far are
-        checked after each layer (see :func:`corenn.run.resources.check_parameter_memory`), so
-        that a stack too big to train stops at the layer that makes it so rather than filling
-        the memory first.
+        ``check_parameters(model, index)``, when given, is called as soon as layer ``index`` has
+        made its parameters and may refuse the model by raising: the trainer's memory check
+        (:func:`corenn.run.resources.parameter_memory_check`), so that a stack too big to train
+        stops at the layer that makes it so rather than filling the memory first.
         """
         sample = np.zeros((1, *input_shape), dtype=dtype)
         if to_device is not None:
@@ -148,8 +147,8 @@ class Sequential:
             for index, layer in enumerate(self.layers):
                 sample = self._apply(index, getattr(layer, "allocate", layer.forward), sample)
                 self.output_bytes_per_sample.append(array_bytes(sample))
-                if memory_available is not None:
-                    check_parameter_memory(self, index, memory_available)
+                if check_parameters is not None:
+                    check_parameters(self, index)
         finally:
             self.train(was_training)
         self.check_lr_scales()

@@ -10,13 +10,13 @@ import numpy as np
 
 from corenn.data.loader import check_image_options, prepare
 from corenn.errors import ConfigError, CorennError
+from corenn.kernels import reference_kernels
 from corenn.nn.model import Sequential
-from corenn.plugins import create, get_plugins
+from corenn.plugins import create, get_backend, get_plugins
 from corenn.registry import option_names
-from corenn.run.arrays import array_backend
 from corenn.run.distributed import check_world_fits, start_process_group
 from corenn.run.loop import Trainer, TrainingRun
-from corenn.run.resources import available_memory, check_training_memory
+from corenn.run.resources import check_training_memory, parameter_memory_check
 
 SHUFFLE_STREAM = 0x5EED
 AUGMENT_STREAM = 0xA06
@@ -53,6 +53,14 @@ def compute_dtype(config):
     return MIXED_PRECISION_DTYPE if config.mixed_precision else None
 
 
+def chosen_kernels(config):
+    """The block a run of ``config`` computes in, from building its model to its last evaluation:
+    with ``kernels = "reference"`` every kernel runs its reference, on every backend; with
+    ``"fast"``, each backend's overrides (:func:`corenn.kernels.reference_kernels`). The config
+    decides, whatever block the run was started in, so that its records say what ran."""
+    return reference_kernels(config.kernels == "reference")
+
+
 def build(config, *, data_dir=None):
     """Everything a run needs, built and checked before any record is written."""
     data, model, loss, optimizer, scheduler, _ = build_with_arrays(config, data_dir=data_dir)
@@ -61,7 +69,7 @@ def build(config, *, data_dir=None):
 
 def build_with_arrays(config, *, data_dir=None):
     """:func:`build`, plus the array backend the model's parameters were made on."""
-    arrays = array_backend(config.backend, config.device)
+    arrays = get_backend(config.backend).on(config.device)
     splits = _component("dataset", config.dataset, "numpy", "dataset", data_dir=data_dir)
     check_image_options(splits.input_shape, config.dataset.name, config.dataset.augment, config.dataset.test_augment)
     data = prepare(splits, config.dtype)
@@ -70,7 +78,7 @@ def build_with_arrays(config, *, data_dir=None):
     if config.mixed_precision:
         model.set_compute_dtype(compute_dtype(config))
     model.initialize(
-        splits.input_shape, config.dtype, to_device=arrays.to_device, memory_available=available_memory(arrays)
+        splits.input_shape, config.dtype, to_device=arrays.to_device, check_parameters=parameter_memory_check(arrays)
     )
     loss = _component("loss", config.loss, config.backend, "loss")
     optimizer = _component("optimizer", config.optimizer, config.backend, "optimizer")

@@ -1,10 +1,10 @@
-"""Checkpoints and resume: a run's whole state as arrays and back, and continuing a recorded run.
+"""Checkpoints: a run's whole state as arrays and back, and the records written as a run goes.
 
 A checkpoint holds everything needed to continue bit for bit (parameters and buffers, the
 optimizer's state, the generators of the batch order, the augmentation and every layer, the
 per-step losses, the position inside an epoch), as plain arrays in an ``.npz`` file that is
-read without pickle (:mod:`corenn.run.files`). :func:`resume` continues a run from its last
-checkpoint, to the same result as a run that was never stopped.
+read without pickle (:mod:`corenn.files`). :func:`corenn.run.resume.resume` continues a run
+from its last checkpoint, to the same result as a run that was never stopped.
 """
 
 import contextlib
@@ -13,28 +13,16 @@ import hashlib
 import json
 import shlex
 import time
-from pathlib import Path
 
 import numpy as np
 
 from corenn.data.loader import batch_indices
-from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError, remember_run_dir
-from corenn.run.build import fit_to_data, make_trainer
-from corenn.run.config import load_config, with_overrides
-from corenn.run.console import ConsoleReporter
-from corenn.run.distributed import launch_from_environment
+from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError
+from corenn.records.folder import best_epoch
+from corenn.records.preprocessing import Preprocessing, write_preprocessing
 from corenn.run.loop import EpochProgress
-from corenn.run.preprocessing import Preprocessing, write_preprocessing
-from corenn.run.records import (
-    CHECKPOINT_FILE,
-    CONFIG_FILE,
-    METRICS_JSON_FILE,
-    RESULT_FILE,
-    RunRecorder,
-    best_epoch,
-)
 
-RESUMABLE_CHANGES = {"epochs", "backend", "device", "threads"}  # what a resume may change of a run's config
+RESUMABLE_CHANGES = {"epochs", "backend", "device", "threads", "kernels"}  # what a resume may change of a run's config
 
 
 def checkpoint_arrays(trainer):
@@ -155,9 +143,9 @@ def data_fingerprint(trainer):
 
 
 def check_same_config(config, saved, origin):
-    """A resumed run's ``config`` must be the one ``saved`` in its checkpoint: only ``epochs``, where it computes
-    (``backend``, ``device``: a checkpoint holds plain arrays on every backend) and
-    ``threads`` (speed, not results) may differ."""
+    """A resumed run's ``config`` must be the one ``saved`` in its checkpoint: only ``epochs``, where and
+    how it computes (``backend``, ``device``, ``kernels``: a checkpoint holds plain arrays on every
+    backend, and every kernel computes the same function) and ``threads`` (speed, not results) may differ."""
     current = config.to_dict() if hasattr(config, "to_dict") else None
     if saved is None or current is None:
         return
@@ -166,7 +154,7 @@ def check_same_config(config, saved, origin):
         raise ConfigError(
             f"the run's config differs from the one checkpoint {origin} was made with "
             f"(changed: {', '.join(changed)}); a resumed run keeps its config, only --epochs, "
-            f"--backend and --device may change: start a new run for a different config"
+            f"--backend, --device and --kernels may change: start a new run for a different config"
         )
 
 
@@ -281,15 +269,6 @@ def resume_command(run_dir, data_dir=None):
     return command
 
 
-def restart_command(run_dir):
-    """The command line that trains the run in ``run_dir`` again from its first step."""
-    run_dir = Path(run_dir)
-    return (
-        f"corenn train --config {shlex.quote(str(run_dir / CONFIG_FILE))} --out {shlex.quote(str(run_dir.parent))} "
-        f"--name {shlex.quote(run_dir.name)} --overwrite"
-    )
-
-
 @contextlib.contextmanager
 def resumable_on_write_error(command):
     """A record that cannot be written (full disk, ...) stops the run; say how to continue it."""
@@ -302,150 +281,3 @@ def resumable_on_write_error(command):
         raise CorennError(
             f"{exc}; the last complete checkpoint is kept: {remedy}, then continue with: {command}"
         ) from exc
-
-
-def resume(run_dir, *, data_dir=None, verbose=True, callbacks=(), epochs=None, backend=None, device=None, threads=None):
-    """Continue a recorded run from its last checkpoint, to its configured number of epochs.
-
-    ``epochs`` extends (or sets) the run's length; it cannot be fewer than the epochs already
-    trained. ``threads`` replaces the run's thread cap (see ``RunConfig``). A finished run is not trained
-    again: its recorded result is returned. The run ends exactly as an uninterrupted run with the same config would (on the numpy backend,
-    bit for bit), however it was stopped.
-
-    ``backend`` and ``device`` move the run to another backend or device: its records are
-    plain numpy arrays on every backend, so the run goes on where it stopped (in float64, as
-    closely as the two backends agree, about 1e-10), and its recorded config says where it
-    now trains.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise CorennError(
-            f"{run_dir} does not exist: there is no run to resume "
-            f"(a run stopped while starting leaves none: start it again with corenn train)"
-        )
-    if not run_dir.is_dir():
-        raise CorennError(
-            f"{run_dir} is not a directory; --resume takes a run directory, such as experiments/iris-ffnn"
-        )
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise CorennError(
-            f"{run_dir} is not a corenn run directory (it has no {CONFIG_FILE}); --resume takes a "
-            f"directory that corenn train created under --out, such as experiments/iris-ffnn"
-        )
-    launch = launch_from_environment()
-    if not launch.is_main:
-        try:
-            return _resume_as_follower(
-                run_dir, launch, data_dir=data_dir, epochs=epochs, backend=backend, device=device
-            )
-        except Exception as exc:
-            remember_run_dir(exc, run_dir)
-            raise
-    with RunRecorder(run_dir) as recorder:
-        recorder.lock()
-        recorder.remove_stale_temporaries()
-        try:
-            return _resume_locked(
-                recorder,
-                data_dir=data_dir,
-                verbose=verbose,
-                callbacks=callbacks,
-                epochs=epochs,
-                backend=backend,
-                device=device,
-                threads=threads,
-            )
-        except Exception as exc:
-            remember_run_dir(exc, run_dir)
-            raise
-
-
-def _resume_locked(recorder, *, data_dir, verbose, callbacks, epochs, backend=None, device=None, threads=None):
-    # corenn.run.train imports this module (a run writes checkpoints as it goes); its
-    # execute() is imported here, on use, so that neither module imports the other first.
-    from corenn.run.train import execute
-
-    run_dir = recorder.run_dir
-    recorded = load_config(recorder.path(CONFIG_FILE))
-    config = with_overrides(recorded, epochs=epochs, backend=backend, device=device, threads=threads)
-    reporter = ConsoleReporter() if verbose else None
-    say = (lambda message: print(message, file=reporter.stream, flush=True)) if reporter else (lambda message: None)
-    trainer = make_trainer(config, run_dir, data_dir=data_dir, reporter=reporter, launch=launch_from_environment())
-    run = trainer.run
-    run_callbacks = ([reporter] if reporter else []) + list(callbacks)
-
-    if not recorder.has_checkpoint():
-        if recorder.path(METRICS_JSON_FILE).exists() or recorder.path(RESULT_FILE).exists():
-            raise CorruptFileError(
-                f"{recorder.path(CHECKPOINT_FILE)} is missing but the run recorded {len(recorder.read_metrics())} "
-                f"epoch(s), so it cannot be continued exactly; start it again with: {restart_command(run_dir)}"
-            )
-        say(f"{run_dir} has no checkpoint: the run had not started; training it from the beginning")
-        fit_to_data(trainer)
-        write_initial_records(trainer, config)(recorder)
-        return execute(trainer, recorder, run_callbacks, data_dir=data_dir)
-
-    try:
-        restore_checkpoint(trainer, recorder.read_checkpoint(), recorder.path(CHECKPOINT_FILE))
-    except CorruptFileError as exc:
-        hint = f"this run cannot be resumed; start it again with: {restart_command(run_dir)}"
-        raise CorruptFileError(f"{exc}; {hint}") from exc
-
-    in_epoch = trainer.epoch_progress is not None
-    minimum = run.epoch + (1 if in_epoch else 0)
-    if config.epochs < minimum:
-        raise ConfigError(
-            f"epochs = {config.epochs} is fewer than the {minimum} epoch(s) this run has already "
-            f"{'started' if in_epoch else 'trained'}; to extend it pass --epochs N with N > {run.epoch}"
-        )
-    result = recorder.read_result()
-    finished = result is not None and result.get("epochs") == run.epoch and not in_epoch
-    if finished and (epochs is None or config.epochs == run.epoch):
-        say(
-            f"{run_dir} is already complete ({run.epoch} epochs); nothing to train. "
-            f"To train it longer: corenn train --resume {shlex.quote(str(run_dir))} --epochs N (N > {run.epoch})"
-        )
-        return result
-    if result is not None:
-        recorder.remove_result()  # being extended: no longer finished until it ends again
-    if config != recorded:
-        recorder.write_config(config)
-    if not in_epoch:
-        # Bring the records level with the checkpoint (a kill between files leaves them behind).
-        write_parameter_files(run, recorder)
-        recorder.write_metrics(run.history)
-        recorder.write_steps(run, trainer.steps_per_epoch)
-    where = (
-        f"epoch {run.epoch + 1}, batch {trainer.epoch_progress.next_batch + 1}"
-        if in_epoch
-        else f"epoch {run.epoch + 1}"
-    )
-    if run.epoch < config.epochs:
-        say(f"resuming {run_dir} at {where} of {config.epochs} epochs")
-    else:
-        say(f"{run_dir} had trained all {run.epoch} epochs; finishing it (test evaluation and final records)")
-    return execute(trainer, recorder, run_callbacks, data_dir=data_dir)
-
-
-def _resume_as_follower(run_dir, launch, *, data_dir, epochs, backend, device):
-    """Rank ``launch.rank`` (not 0) of a data-parallel resume: it reads the run's config and
-    checkpoint, never writes nor locks the run directory, and takes the same decisions as rank 0
-    (train from the start, continue, or nothing to do), so that every rank joins the same steps."""
-    from corenn.run.train import execute
-
-    recorder = RunRecorder(run_dir)
-    config = with_overrides(load_config(recorder.path(CONFIG_FILE)), epochs=epochs, backend=backend, device=device)
-    trainer = make_trainer(config, run_dir, data_dir=data_dir, reporter=None, launch=launch)
-    if not recorder.has_checkpoint():
-        fit_to_data(trainer)
-        return execute(trainer, None, [], data_dir=data_dir)
-    restore_checkpoint(trainer, recorder.read_checkpoint(), recorder.path(CHECKPOINT_FILE))
-    run = trainer.run
-    in_epoch = trainer.epoch_progress is not None
-    if config.epochs < run.epoch + (1 if in_epoch else 0):
-        raise ConfigError(f"epochs = {config.epochs} is fewer than the epochs this run has already trained")
-    result = recorder.read_result()
-    finished = result is not None and result.get("epochs") == run.epoch and not in_epoch
-    if finished and (epochs is None or config.epochs == run.epoch):
-        return result
-    return execute(trainer, None, [], data_dir=data_dir)

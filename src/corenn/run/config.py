@@ -13,18 +13,17 @@ from pathlib import Path
 
 import attrs
 
+from corenn.data.loader import PADDING_MODES, TEST_AUGMENT_MODES
 from corenn.errors import ConfigError
+from corenn.nn.model import AUTO
 
 DTYPES = ("float64", "float32")
-AUTO = "auto"
 DEVICES = ("cpu", "cuda", "auto")  # "cuda:<n>" picks one GPU of several
 AUGMENT_KEYS = {
     "crop_padding": "a non-negative integer (pixels added on each side before a random crop)",
     "flip": 'true or false (random horizontal flips), or "alternate" (each image mirrored in every other epoch)',
     "padding_mode": '"zeros" or "reflect" (what the crop padding holds)',
 }
-PADDING_MODES = ("zeros", "reflect")
-TEST_AUGMENT_MODES = ("none", "flip", "flip_translate")  # corenn.data.loader.evaluation_views makes the views
 MAX_CONFIG_NESTING = 100  # tables and arrays inside one another; the layers' own bound is lower (corenn.nn.composite)
 
 
@@ -182,11 +181,20 @@ class DatasetConfig:
 
 
 BEST_METRICS = ("val_accuracy", "val_loss")  # what best.npz is kept by (higher accuracy, lower loss)
+KERNELS = ("fast", "reference")  # what the kernels run: see RunConfig
 
 
 def _check_best_metric(instance, attribute, value):
     if value not in BEST_METRICS:
         raise ConfigError(f"best_metric must be one of {', '.join(BEST_METRICS)}, got {value!r}")
+
+
+def _check_kernels(instance, attribute, value):
+    if value not in KERNELS:
+        raise ConfigError(
+            f"kernels must be one of {', '.join(KERNELS)} (each backend's fast kernels, or the references "
+            f"alone: the course's math), got {value!r}"
+        )
 
 
 def _check_plugin_tables(value):
@@ -221,6 +229,13 @@ class RunConfig:
     that many epochs. ``plugins`` holds one table per optional plugin that is to act on the run
     (``[plugins.tensorboard]``); each such plugin checks its own table's keys.
 
+    ``kernels`` is what the components' kernels run (:mod:`corenn.kernels`): ``"fast"`` (the
+    default), each backend's overrides (numpy's blocked and im2col routines, torch's own); or
+    ``"reference"``, the references alone, the course's math written to be read, on every backend,
+    for the whole run (training, evaluation, test): slower, for stepping through the math in a
+    debugger. Both compute the same function (the overrides are checked against the references to
+    1e-10), not the same bits, so a run may be resumed with the other value.
+
     ``sync_batch_norm = true`` (default false) matters only in a data-parallel run (``torchrun``,
     ``corenn train --nproc N``): each ``batch_norm`` layer then normalises with the mean and
     variance of the whole global batch, reduced across the processes, so the run computes what one
@@ -247,6 +262,7 @@ class RunConfig:
     patience: int = attrs.field(default=None, validator=attrs.validators.optional(_positive_int("patience")))
     plugins: dict = attrs.Factory(dict)
     sync_batch_norm: bool = False
+    kernels: str = attrs.field(default="fast", validator=_check_kernels)
 
     def to_dict(self):
         # mixed_precision is absent when false, threads and patience when unset, best_metric
@@ -262,6 +278,8 @@ class RunConfig:
             extra["plugins"] = {name: dict(table) for name, table in self.plugins.items()}
         if self.sync_batch_norm:  # absent when false, as mixed_precision
             extra["sync_batch_norm"] = True
+        if self.kernels != "fast":  # absent at its default, as best_metric
+            extra["kernels"] = self.kernels
         return {
             "name": self.name,
             "seed": self.seed,
@@ -296,6 +314,7 @@ TOP_LEVEL_KEYS = {
     "patience": int,
     "plugins": dict,
     "sync_batch_norm": bool,
+    "kernels": str,
     "loss": (str, dict),
     "dataset": dict,
     "optimizer": dict,
@@ -414,6 +433,7 @@ def config_from_dict(data):
         patience=data.get("patience"),
         plugins=_check_plugin_tables(data.get("plugins", {})),
         sync_batch_norm=data.get("sync_batch_norm", False),
+        kernels=data.get("kernels", "fast"),
         loss=loss,
         dataset=DatasetConfig(dataset_name, batch_size, dataset, augment, test_augment),
         optimizer=_component(optimizer, "optimizer"),
@@ -524,6 +544,7 @@ def with_overrides(
     dtype=None,
     mixed_precision=None,
     threads=None,
+    kernels=None,
 ):
     """A copy of ``config`` with command-line overrides applied and validated."""
     data = config.to_dict()
@@ -536,6 +557,7 @@ def with_overrides(
         ("dtype", dtype),
         ("mixed_precision", mixed_precision),
         ("threads", threads),
+        ("kernels", kernels),
     )
     for key, value in overrides:
         if value is not None:

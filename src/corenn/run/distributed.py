@@ -14,8 +14,8 @@ import os
 
 import attrs
 
+from corenn.backend import TORCH_INSTALL
 from corenn.errors import ConfigError, CorennError
-from corenn.run.arrays import TORCH_INSTALL
 
 TIMEOUT_VARIABLE = "CORENN_DISTRIBUTED_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 300

@@ -2,12 +2,12 @@
 
 A per-run callback (a hook implementation, see :mod:`corenn.hookspecs`) that
 :func:`corenn.run.train.execute` registers when the config sets ``patience``. It decides from
-the run's history alone (see :func:`corenn.run.records.best_epoch`), so a resumed run stops at
+the run's history alone (see :func:`corenn.records.folder.best_epoch`), so a resumed run stops at
 the very epoch an uninterrupted one would.
 """
 
 from corenn.hookspecs import hookimpl
-from corenn.run.records import best_epoch
+from corenn.records.folder import best_epoch
 
 
 def epochs_without_improvement(history, metric):

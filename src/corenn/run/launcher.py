@@ -12,8 +12,8 @@ import socket
 import subprocess
 import sys
 
+from corenn.backend import TORCH_INSTALL
 from corenn.errors import ConfigError
-from corenn.run.arrays import TORCH_INSTALL
 
 LAUNCHER_FLAGS = ("--nproc", "--master-port")
 

@@ -6,7 +6,8 @@ generators. Their states are part of every checkpoint (:mod:`corenn.run.checkpoi
 resumed run continues exactly where the saved one stopped.
 
 The loop itself is backend-neutral: what differs between numpy arrays and torch tensors goes
-through an *array backend* (:mod:`corenn.run.arrays`). The core never imports torch.
+through the run's backend object (:class:`corenn.backend.Backend`, found by name in the loaded plugins:
+:func:`corenn.plugins.get_backend`). The core never imports torch.
 """
 
 import contextlib
@@ -18,8 +19,7 @@ import numpy as np
 from corenn.data.loader import augment_batch, averaged_outputs
 from corenn.errors import TrainingDiverged
 from corenn.nn.optimizers import require_lr_scale_support
-from corenn.plugins import get_plugins
-from corenn.run.arrays import array_backend
+from corenn.plugins import get_backend, get_plugins
 from corenn.run.distributed import check_same_parameters, share
 from corenn.run.interrupts import DeferredInterrupt
 from corenn.run.resources import evaluation_batch_size
@@ -98,7 +98,7 @@ class Trainer:
         self.run = run
         self.group = group  # a data-parallel run's process group (see corenn.run.distributed), else None
         self.data = data
-        self.arrays = arrays if arrays is not None else array_backend("numpy", "cpu")
+        self.arrays = arrays if arrays is not None else get_backend("numpy").on("cpu")
         # The splits where the model computes (the host arrays themselves on numpy).
         self._device_splits = {
             id(split): self.arrays.split(split) for split in (data.train, data.val, data.test) if split is not None

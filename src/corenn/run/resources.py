@@ -44,6 +44,7 @@ EVALUATION_BATCH = 1024
 
 GiB = 2**30
 
+
 def available_memory(arrays):
     """Bytes free where ``arrays`` (an array backend) computes, or ``None`` where unknown."""
     measure = getattr(arrays, "available_memory", None)
@@ -55,6 +56,16 @@ def training_memory_need(model, batch_size):
     beyond the parameters and the data already in memory."""
     batch_outputs = TRAINING_COPIES * batch_size * sum(model.output_bytes_per_sample)
     return batch_outputs, PARAMETER_COPIES * model.parameter_bytes()
+
+
+def parameter_memory_check(arrays):
+    """The ``check_parameters`` of :meth:`corenn.nn.model.Sequential.initialize` for a model made
+    on ``arrays`` (an array backend): :func:`check_parameter_memory` against the memory available
+    there, measured once, now; ``None`` where it is unknown."""
+    available = available_memory(arrays)
+    if available is None:
+        return None
+    return lambda model, index: check_parameter_memory(model, index, available)
 
 
 def check_parameter_memory(model, index, available):

@@ -9,8 +9,10 @@ import sys
 import attrs
 
 from corenn.errors import CorennError, RunExistsError, TrainingDiverged, remember_run_dir
+from corenn.files import write_json
 from corenn.plugins import get_plugins
-from corenn.run.build import fit_to_data, make_trainer
+from corenn.records.folder import DIVERGED_FILE, PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
+from corenn.run.build import chosen_kernels, fit_to_data, make_trainer
 from corenn.run.checkpoints import (
     elapsed_seconds,
     record_epoch,
@@ -25,9 +27,7 @@ from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
 from corenn.run.distributed import launch_from_environment
 from corenn.run.early_stopping import EarlyStopping
-from corenn.run.files import write_json
 from corenn.run.interrupts import DeferredInterrupt
-from corenn.run.records import DIVERGED_FILE, PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
 from corenn.run.resources import check_disk_space
 
 NAME_ATTEMPTS = 20
@@ -47,13 +47,16 @@ def train(
 ):
     """Train a config (a RunConfig, a mapping, or a TOML path) and return its result.
 
-    With ``record``, the run's records go to ``out_dir/<name>/`` (see :mod:`corenn.run.records`).
+    With ``record``, the run's records go to ``out_dir/<name>/`` (see :mod:`corenn.records.folder`).
     A name already taken is handled as ``corenn train`` does: with ``free_name`` (the default,
     the CLI without ``--name``) the run takes the first free ``name-2``, ``name-3``...; without
     it (the CLI's ``--name``) an existing run directory is an error unless ``overwrite``. The
     directory appears only once it holds the config, the initial parameters and a checkpoint,
-    so a run killed at any moment can be continued with :func:`corenn.run.checkpoints.resume`
+    so a run killed at any moment can be continued with :func:`corenn.run.resume.resume`
     (or had not started at all).
+
+    The whole run computes with the kernels its config's ``kernels`` names (see
+    :func:`corenn.run.build.chosen_kernels`).
 
     ``evaluate_test=False`` leaves the test split alone (a sweep looks at it once, for its best
     run only): the result's ``test_*`` entries are then ``None``.
@@ -62,17 +65,18 @@ def train(
     launch = launch_from_environment()
     if not launch.is_main:  # in a data-parallel run, rank 0 alone reports and records
         verbose = record = False
-    if not (record and free_name and not overwrite):
-        return _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test, launch)
-    # Runs started at the same moment can pick the same free name; the one that loses the race
-    # takes the next one.
-    for attempt in range(NAME_ATTEMPTS):
-        named = with_overrides(config, name=unique_run_name(out_dir, config.name))
-        try:
-            return _train(named, data_dir, out_dir, False, record, verbose, callbacks, evaluate_test, launch)
-        except RunExistsError:
-            if attempt == NAME_ATTEMPTS - 1:
-                raise
+    with chosen_kernels(config):
+        if not (record and free_name and not overwrite):
+            return _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test, launch)
+        # Runs started at the same moment can pick the same free name; the one that loses the race
+        # takes the next one.
+        for attempt in range(NAME_ATTEMPTS):
+            named = with_overrides(config, name=unique_run_name(out_dir, config.name))
+            try:
+                return _train(named, data_dir, out_dir, False, record, verbose, callbacks, evaluate_test, launch)
+            except RunExistsError:
+                if attempt == NAME_ATTEMPTS - 1:
+                    raise
 
 
 def _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test, launch):
@@ -124,7 +128,7 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
     """Run the trainer to its end, keeping the records consistent whatever happens (see
     :func:`corenn.run.checkpoints.record_epoch`); returns the run's result. ``recorder`` is
     ``None`` for a run that records nothing. :func:`train` and
-    :func:`corenn.run.checkpoints.resume` both end here."""
+    :func:`corenn.run.resume.resume` both end here."""
     run = trainer.run
     start_clock(trainer)
     if getattr(run.config, "patience", None) is not None:

@@ -198,7 +198,7 @@ def render_listing(specs, *, methods=None, fmt="markdown", level=2, backend=DEFA
 
 def write_listing(text, path):
     """Write a listing to ``path`` atomically (a temporary file, then ``os.replace``)."""
-    from corenn.run.files import atomic_write
+    from corenn.files import atomic_write
 
     path = Path(path)
     if not path.parent.is_dir():

@@ -98,7 +98,7 @@ def remove_stale_temporaries(folder):
     """Delete the temporaries that killed writers left in ``folder``; returns their names.
 
     Only call this while no other process writes into ``folder`` (a run holds its directory's
-    lock, see :mod:`corenn.run.records`).
+    lock, see :mod:`corenn.records.folder`).
     """
     removed = []
     for candidate in Path(folder).glob(f".*{TEMPORARY_SUFFIX}"):

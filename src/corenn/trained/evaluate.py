@@ -1,7 +1,7 @@
 """Evaluating a trained run on a data set's split: accuracy, each class's precision and recall,
 and the confusion matrix (rows: true classes, columns: predicted ones), with the class names.
 
-The model's outputs come from :func:`corenn.run.predict.split_outputs`, so the run's
+The model's outputs come from :func:`corenn.trained.predict.split_outputs`, so the run's
 standardisation, ``test_augment`` and backend apply exactly as in training's own evaluations.
 """
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from corenn.run.files import atomic_write
-from corenn.run.predict import split_outputs
+from corenn.files import atomic_write
+from corenn.trained.predict import split_outputs
 
 CONFUSION_PLOT = "confusion.png"
 
@@ -44,7 +44,7 @@ def evaluate_run(run_dir, *, dataset=None, split="test", which="last", data_dir=
     JSON-able dict: ``accuracy``, ``classes``, ``per_class`` (see :func:`class_scores`) and
     ``confusion`` (a list of rows), with what was evaluated and a ``warning`` (or ``None``) when
     the data set is not the one the run was trained on."""
-    from corenn.run.predict import other_data_warning
+    from corenn.trained.predict import other_data_warning
 
     outputs = split_outputs(
         run_dir, dataset=dataset, split=split, data_dir=data_dir, device=device, batch_size=batch_size, which=which
@@ -74,8 +74,8 @@ def evaluate_input(run_dir, input_path, *, which="last", device=None, batch_size
     ``corenn predict --input`` reads them."""
     from corenn.data.image_folders import is_image_file
     from corenn.errors import DataError
-    from corenn.run.load import load
-    from corenn.run.predict_input import read_inputs
+    from corenn.trained.load import load
+    from corenn.trained.predict_input import read_inputs
 
     model = load(run_dir, which=which, device=device, data_dir=data_dir)
     X, _, ids, labels = read_inputs(input_path, model)
@@ -112,7 +112,7 @@ def evaluate_input(run_dir, input_path, *, which="last", device=None, batch_size
 
 def write_confusion_plot(report, path):
     """The confusion matrix as a heat map with the counts written in (class names on both axes)."""
-    from corenn.run.plots import _pyplot, _save_figure
+    from corenn.records.plots import _pyplot, _save_figure
 
     plt = _pyplot()
     matrix = np.asarray(report["confusion"])

@@ -13,7 +13,7 @@
   runs with a validation split; see :func:`best_epoch`;
 - ``preprocessing.json``: the class names, what a raw sample is and the standardisation fitted
   on the training split, so the run predicts new samples without its data set (see
-  :mod:`corenn.run.preprocessing`);
+  :mod:`corenn.records.preprocessing`);
 - ``checkpoint.npz``: parameters and buffers (``param/<name>``, ``param/buffer/<name>``),
   optimizer state and the generators (batch order, augmentation), for ``--resume``;
 - ``loss.png`` and ``accuracy.png``: per-epoch curves; ``loss_steps.png``: the loss of every
@@ -21,7 +21,7 @@
 - ``result.json``: the final summary that ``corenn train --json`` prints;
 - ``diverged.json``: only for a run that diverged: the epoch, step and message.
 
-Every file is written atomically (see :mod:`corenn.run.files`), and the directory itself appears only
+Every file is written atomically (see :mod:`corenn.files`), and the directory itself appears only
 once its first records are complete (see :meth:`RunRecorder.create`). At each epoch's end the
 checkpoint is written first; the other records follow and may lag it by one epoch if the process
 is killed in between, until the next epoch's end (or a resume) rewrites them from the checkpoint.
@@ -39,8 +39,8 @@ import tempfile
 from pathlib import Path
 
 from corenn.errors import CorennError, RunExistsError
-from corenn.run import plots
-from corenn.run.files import atomic_write, load_arrays, process_umask, remove_stale_temporaries, save_arrays, write_json
+from corenn.files import atomic_write, load_arrays, process_umask, remove_stale_temporaries, save_arrays, write_json
+from corenn.records import plots
 
 try:
     import fcntl
@@ -58,7 +58,7 @@ METRICS_JSON_FILE = "metrics.json"
 STEPS_CSV_FILE = "steps.csv"
 STEP_COLUMNS = ("step", "epoch", "loss", "learning_rate")
 RESULT_FILE = "result.json"
-DIVERGED_FILE = "diverged.json"  # where and why a diverged run stopped (see corenn.run.runs)
+DIVERGED_FILE = "diverged.json"  # where and why a diverged run stopped (see corenn.trained.runs)
 STAGING_SUFFIX = ".staging"
 
 
@@ -243,7 +243,7 @@ class RunRecorder:
         atomic_write(self.path(STEPS_CSV_FILE), buffer.getvalue())
 
     def write_plots(self, history, step_losses=(), step_learning_rates=None):
-        """``loss.png``, ``accuracy.png`` and ``loss_steps.png`` (see :mod:`corenn.run.plots`),
+        """``loss.png``, ``accuracy.png`` and ``loss_steps.png`` (see :mod:`corenn.records.plots`),
         titled with the run's name."""
         name = self.run_dir.name
         if history:

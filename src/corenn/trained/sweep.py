@@ -6,7 +6,7 @@ recorded run in ``<sweep>/runs/<name>-lr<lr>-h<hidden>/`` (trained without looki
 split), so the best one need not be trained again: ``corenn predict`` and ``corenn evaluate``
 take its directory, whose ``result.json`` gets the test accuracy once the sweep has chosen it.
 
-A sweep's folder is a run directory like any other (see :class:`corenn.run.records.RunRecorder`):
+A sweep's folder is a run directory like any other (see :class:`corenn.records.folder.RunRecorder`):
 it appears only once it holds a first ``sweep.json``, and the sweep holds its lock until it
 ends, so a second sweep into the same folder (with or without ``--overwrite``) is refused
 instead of replacing the first one's rows. ``sweep.json`` is rewritten after every finished
@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 
 from corenn.errors import ConfigError, CorennError, RunExistsError, remember_run_dir
+from corenn.files import write_json
+from corenn.records.folder import RunRecorder
+from corenn.records.plots import write_plots
 from corenn.run.config import config_from_dict
-from corenn.run.files import write_json
 from corenn.run.interrupts import DeferredInterrupt
-from corenn.run.plots import write_plots
-from corenn.run.records import RunRecorder
 from corenn.run.train import train
 
 NO_VALIDATION = (
@@ -143,7 +143,7 @@ def _test_accuracy_of(run_dir, data_dir):
     """The chosen run's test accuracy (``None`` when its data set has no test split), also
     written into its ``result.json`` so that its records say what the sweep found."""
     from corenn.errors import DataError
-    from corenn.run.evaluate import evaluate_run
+    from corenn.trained.evaluate import evaluate_run
 
     try:
         accuracy = evaluate_run(run_dir, split="test", data_dir=data_dir)["accuracy"]

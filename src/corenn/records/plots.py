@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corenn.run.files import atomic_write
+from corenn.files import atomic_write
 
 
 def _pyplot():

@@ -75,7 +75,7 @@ class Preprocessing:
 
 
 def write_preprocessing(run_dir, preprocessing):
-    from corenn.run.files import write_json
+    from corenn.files import write_json
 
     write_json(Path(run_dir) / PREPROCESSING_FILE, preprocessing.to_dict())
 

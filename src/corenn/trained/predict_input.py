@@ -5,7 +5,7 @@ The input is a CSV file of feature rows (a header naming the training columns, i
 no header and the columns in training order; a label column, if present, is ignored), an
 ``.npz`` holding an array ``X`` (or one array), one image, or a folder of images (searched
 recursively, sorted by path). The run's own preprocessing applies (see
-:mod:`corenn.run.preprocessing`): its standardisation, image size and colour mode.
+:mod:`corenn.records.preprocessing`): its standardisation, image size and colour mode.
 
 The CSV written has one row per sample: its id (``row``, the CSV's data row counting from 1;
 ``index``, the ``.npz`` array's index from 0; or ``path`` of the image), the ``prediction``
@@ -26,7 +26,7 @@ PROBABILITY_FORMAT = "{:.6f}"
 
 def read_inputs(path, model):
     """``(X, id column name, ids, labels or None)`` of the samples in ``path`` for ``model``
-    (a :class:`corenn.run.load.TrainedModel`); labels when the file holds the run's label
+    (a :class:`corenn.trained.load.TrainedModel`); labels when the file holds the run's label
     column (a CSV) or ``y`` (an ``.npz``)."""
     from corenn.data.image_folders import is_image_file
 
@@ -130,7 +130,7 @@ def prediction_rows(model, ids, id_column, probabilities, top_k=None):
 def predict_input(run_dir, input_path, *, top_k=None, which="last", device=None, batch_size=None, data_dir=None):
     """``(csv text, number of samples)`` of the run's predictions for the samples in ``input_path``."""
     from corenn.errors import ConfigError
-    from corenn.run.load import load
+    from corenn.trained.load import load
 
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
         raise ConfigError(f"--top-k must be a positive integer, got {top_k!r}")

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from corenn.errors import CorennError, ShapeError
-from corenn.run.records import parameters_file
+from corenn.records.folder import parameters_file
 
 
 def check_run_dir(run_dir):
-    from corenn.run.records import CONFIG_FILE
+    from corenn.records.folder import CONFIG_FILE
 
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
@@ -43,11 +43,11 @@ def load(run_dir, *, which="last", device=None, data_dir=None):
     data set.
     """
     from corenn.nn.model import Sequential
-    from corenn.run.arrays import array_backend
+    from corenn.plugins import get_backend
+    from corenn.records.folder import CONFIG_FILE
+    from corenn.records.preprocessing import run_preprocessing
     from corenn.run.build import compute_dtype
     from corenn.run.config import load_config, with_overrides
-    from corenn.run.preprocessing import run_preprocessing
-    from corenn.run.records import CONFIG_FILE
 
     run_dir = check_run_dir(run_dir)
     path = parameters_file(run_dir, which)
@@ -55,7 +55,7 @@ def load(run_dir, *, which="last", device=None, data_dir=None):
     if device is not None:
         config = with_overrides(config, device=device)
     preprocessing = run_preprocessing(run_dir, config, data_dir)
-    arrays = array_backend(config.backend, config.device)
+    arrays = get_backend(config.backend).on(config.device)
     model = Sequential.from_config(
         config.layers, n_classes=len(preprocessing.class_names), backend=config.backend, seed=config.seed
     )
@@ -132,7 +132,7 @@ class TrainedModel:
         ``batch_size`` samples at a time (by default 1,024, fewer where a wide network's outputs
         would not fit in memory)."""
         from corenn.data.loader import averaged_outputs
-        from corenn.run.files import as_numpy
+        from corenn.files import as_numpy
         from corenn.run.resources import evaluation_batch_size
 
         X = self.transform(X, source)

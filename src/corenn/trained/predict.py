@@ -12,13 +12,12 @@ import numpy as np
 
 from corenn.data.loader import averaged_outputs, check_image_options, prepare
 from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError, ShapeError
+from corenn.files import as_numpy
 from corenn.nn.model import Sequential
-from corenn.plugins import create
-from corenn.run.arrays import array_backend
+from corenn.plugins import create, get_backend
+from corenn.records.folder import CONFIG_FILE, parameters_file
 from corenn.run.build import compute_dtype
 from corenn.run.config import DatasetConfig, load_config, with_overrides
-from corenn.run.files import as_numpy
-from corenn.run.records import CONFIG_FILE, parameters_file
 from corenn.run.resources import evaluation_batch_size
 
 SPLITS = ("train", "val", "test")
@@ -85,7 +84,7 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
     test_augment = config.dataset.test_augment
     check_image_options(splits.input_shape, dataset_config.name, test_augment=test_augment)
     data = prepare(splits, config.dtype, standardizer=_recorded_standardizer(run_dir, splits.input_shape))
-    arrays = array_backend(config.backend, config.device)
+    arrays = get_backend(config.backend).on(config.device)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
     if config.mixed_precision:  # predict as the run evaluated: products in bfloat16
         model.set_compute_dtype(compute_dtype(config))
@@ -147,7 +146,7 @@ def class_counts(labels, class_names):
 def _recorded_standardizer(run_dir, input_shape):
     """The run's own standardisation (its ``preprocessing.json``) for inputs of its shape; None
     for a run recorded without one, or inputs of another shape (refused further on)."""
-    from corenn.run.preprocessing import read_preprocessing
+    from corenn.records.preprocessing import read_preprocessing
 
     recorded = read_preprocessing(run_dir)
     if recorded is None or tuple(recorded.input_shape) != tuple(input_shape):

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from corenn.errors import CorennError
-from corenn.run.records import CONFIG_FILE, DIVERGED_FILE, METRICS_JSON_FILE, RESULT_FILE, RunRecorder
+from corenn.records.folder import CONFIG_FILE, DIVERGED_FILE, METRICS_JSON_FILE, RESULT_FILE, RunRecorder
 
 STATUSES = ("finished", "interrupted", "diverged", "running")
 
@@ -125,7 +125,7 @@ def _duration(seconds):
 def compare_runs(run_dirs, out):
     """Overlay the runs' per-epoch loss and accuracy (training dashed, validation solid), one
     colour per run, in one PNG at ``out``; returns its path."""
-    from corenn.run.plots import _pyplot, _save_figure, _whole_epochs
+    from corenn.records.plots import _pyplot, _save_figure, _whole_epochs
 
     histories = []
     for run_dir in map(Path, run_dirs):
