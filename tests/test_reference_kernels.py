@@ -122,11 +122,11 @@ def test_a_run_calls_the_overrides_by_default_and_the_references_alone_with_kern
     assert not kernels.using_references()  # only while the run lasts
 
 
-def test_a_run_decides_its_kernels_whatever_block_it_was_started_in(tmp_path, probe_plugins, no_plots):
+def test_a_default_run_started_inside_reference_kernels_runs_the_references(tmp_path, probe_plugins, no_plots):
     with kernels.reference_kernels():
         train(iris_with_probe(), out_dir=tmp_path, verbose=False)
-        assert kernels.using_references()  # the block's own choice is back after the run
-    assert set(CALLS) == {"override"}
+        assert kernels.using_references()
+    assert set(CALLS) == {"reference"}
 
 
 def test_the_kernels_key_is_recorded_only_when_it_is_not_the_default(tmp_path, probe_plugins, no_plots):

@@ -1,7 +1,7 @@
 """``kernels = "reference"`` on the torch backend: the run calls the kernels' references, on
 tensors, where the default run calls torch's overrides (fully_connected's forward has one)."""
 
-from corenn.kernels import resolve_target
+from corenn.kernels import reference_kernels, resolve_target
 from corenn.plugins import get_backend
 from corenn.run.config import load_preset
 from corenn.run.train import train
@@ -25,7 +25,8 @@ def test_kernels_reference_runs_the_references_on_torch_and_the_default_its_over
     monkeypatch.setattr(forward, "reference", spy("reference", reference))
     monkeypatch.setattr(override, "function", spy("override", fast))
     config = load_preset("iris-ffnn").to_dict() | {"backend": "torch", "epochs": 1}
-    fast_result = train(config, record=False, verbose=False)
+    with reference_kernels(enabled=False):  # the overrides, chosen afresh (earlier tests' choices forgotten)
+        fast_result = train(config, record=False, verbose=False)
     assert set(calls) == {"override"}
     calls.clear()
     reference_result = train(config | {"kernels": "reference"}, record=False, verbose=False)

@@ -2,6 +2,7 @@
 and the array backend, all checked before anything is recorded; and the trainer over them.
 """
 
+import contextlib
 import difflib
 import math
 import sys
@@ -55,10 +56,10 @@ def compute_dtype(config):
 
 def chosen_kernels(config):
     """The block a run of ``config`` computes in, from building its model to its last evaluation:
-    with ``kernels = "reference"`` every kernel runs its reference, on every backend; with
-    ``"fast"``, each backend's overrides (:func:`corenn.kernels.reference_kernels`). The config
-    decides, whatever block the run was started in, so that its records say what ran."""
-    return reference_kernels(config.kernels == "reference")
+    with ``kernels = "reference"``, :func:`corenn.kernels.reference_kernels` (every kernel runs its
+    reference, on every backend); with ``"fast"``, no block of its own, so each backend's overrides
+    run unless the run was started inside ``reference_kernels()``."""
+    return reference_kernels() if config.kernels == "reference" else contextlib.nullcontext()
 
 
 def build(config, *, data_dir=None):

@@ -230,7 +230,9 @@ class RunConfig:
     (``[plugins.tensorboard]``); each such plugin checks its own table's keys.
 
     ``kernels`` is what the components' kernels run (:mod:`corenn.kernels`): ``"fast"`` (the
-    default), each backend's overrides (numpy's blocked and im2col routines, torch's own); or
+    default), each backend's overrides (numpy's blocked and im2col routines, torch's own; the
+    references where a backend has none, or when the run is started inside
+    :func:`corenn.kernels.reference_kernels`); or
     ``"reference"``, the references alone, the course's math written to be read, on every backend,
     for the whole run (training, evaluation, test): slower, for stepping through the math in a
     debugger. Both compute the same function (the overrides are checked against the references to
