@@ -26,15 +26,12 @@ KERNEL_MODULES = {
     ),
     "normalization": ("batch_norm_forward", "batch_norm_backward"),
     "dropout": ("dropout_mask",),
-    "conv": ("conv2d_forward", "conv2d_backward"),
-    "pooling": ("pool2d_forward", "pool2d_backward"),
-    "whitening": ("patch_whitening_covariance",),
     "losses": ("loss_value",),
     "optimizers": ("optimizer_clip_by_norm", "optimizer_sgd_step", "optimizer_adam_step"),
 }
 KERNELS = {name: f"corenn_torch.kernels.{module}:{name}" for module, names in KERNEL_MODULES.items() for name in names}
 # The modules of this backend's overrides of declared kernels (see corenn.kernels).
-OVERRIDE_MODULES = ("dense",)
+OVERRIDE_MODULES = ("dense", "conv", "pooling", "whitening")
 
 
 @corenn.hookimpl
