@@ -1,14 +1,16 @@
-"""Conv2D: finite-difference gradients, the protocol, both im2col layouts, dtypes and errors."""
+"""Conv2D: finite-difference gradients (numpy's kernels and the references), the protocol, both
+im2col layouts, dtypes and errors."""
 
 import numpy as np
 import pytest
 
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.kernels import reference_kernels
 from corenn.nn.geometry import window_geometry
 from corenn.testing import check_layer_conformance, check_layer_gradients, gradcheck
 
-from corenn_conv.conv2d import Conv2D
+from corenn_conv.conv2d import Conv2D, conv2d_backward, conv2d_forward
 from corenn_conv.patches import PatchMatrix
 
 TOLERANCE = 1e-6
@@ -35,9 +37,11 @@ def make_conv(seed=0, **options):
         (dict(n_out=3, kernel_shape=(2, 3), activation="tanh", pad="valid"), (2, 5, 5, 3)),
     ],
 )
-def test_gradients_match_finite_differences(options, input_shape):
+@pytest.mark.parametrize("references", [False, True], ids=["numpy", "references"])
+def test_gradients_match_finite_differences(options, input_shape, references):
     X = np.random.default_rng(1).standard_normal(input_shape)
-    errors = check_layer_gradients(make_conv(**options), X)
+    with reference_kernels(references):
+        errors = check_layer_gradients(make_conv(**options), X)
     assert set(errors) == {"X", "W", "b"}
     assert max(errors.values()) <= TOLERANCE, errors
 
@@ -100,6 +104,36 @@ def test_forward_is_a_cross_correlation_on_a_hand_checked_example():
     assert Y[0, 0] == 34.5
     expected = [[X[0, i : i + 2, j : j + 2, 0].ravel() @ [1, 2, 3, 4] + 0.5 for j in range(3)] for i in range(3)]
     np.testing.assert_array_equal(Y, expected)
+
+
+def test_the_reference_is_the_formula_pixel_by_pixel():
+    """Z[n, y, x, o] = b[o] + sum_{i, j, c} Xp[n, y*sh + i, x*sw + j, c] W[i, j, c, o], summed here
+    one output pixel at a time, on an asymmetrically padded, strided, non-square example."""
+    rng = np.random.default_rng(2)
+    X, W, b = rng.standard_normal((2, 7, 6, 3)), rng.standard_normal((3, 2, 3, 4)), rng.standard_normal((1, 4))
+    geometry = window_geometry(X.shape, (3, 2), (2, 3), (1, 0, 2, 1), "test")
+    Z, _ = conv2d_forward.reference(X, W, b, geometry)
+    Xp = np.pad(X, ((0, 0), (1, 0), (2, 1), (0, 0)))
+    (out_rows, out_cols), (sh, sw) = geometry.output_size, geometry.stride
+    assert Z.shape == (2, out_rows, out_cols, 4)
+    for y in range(out_rows):
+        for x in range(out_cols):
+            window = Xp[:, y * sh : y * sh + 3, x * sw : x * sw + 2, :]
+            np.testing.assert_allclose(Z[:, y, x, :], b[0] + np.einsum("nijc,ijco->no", window, W), rtol=1e-12)
+
+
+def test_the_references_leave_their_arguments_as_they_were():
+    rng = np.random.default_rng(3)
+    X, W, b = rng.standard_normal((2, 5, 5, 2)), rng.standard_normal((3, 3, 2, 3)), rng.standard_normal((1, 3))
+    geometry = window_geometry(X.shape, (3, 3), (1, 1), "same", "test")
+    arguments = (X, W, b)
+    copies = [array.copy() for array in arguments]
+    Z, saved = conv2d_forward.reference(X, W, b, geometry)
+    dZ = rng.standard_normal(Z.shape)
+    dZ_copy = dZ.copy()
+    conv2d_backward.reference(dZ, W, saved)
+    for array, copy in zip((*arguments, dZ), (*copies, dZ_copy), strict=True):
+        np.testing.assert_array_equal(array, copy)
 
 
 @pytest.mark.parametrize(
@@ -248,8 +282,9 @@ def test_backward_before_forward_and_with_a_wrong_shape():
 
 @pytest.mark.parametrize("channels", [1, 24])  # the columns and the rows layouts of the patch matrix
 def test_the_reused_workspace_gives_what_fresh_memory_gives(channels):
-    """P and dP live in one buffer the layer keeps from step to step; results are those of a layer
-    whose every array is new, step after step, and the buffer is not reallocated."""
+    """numpy's P and dP live in one buffer the layer keeps from step to step in its scratch;
+    results are those of a layer whose every array is new, step after step, and the buffer is
+    not reallocated."""
     rng = np.random.default_rng(6)
     reused, fresh = make_conv(n_out=5, kernel_shape=3), make_conv(n_out=5, kernel_shape=3)
     buffers = set()
@@ -258,8 +293,8 @@ def test_the_reused_workspace_gives_what_fresh_memory_gives(channels):
         G = rng.standard_normal((4, 9, 8, 5))
         Y = reused.forward(X)
         dX = reused.backward(G)
-        buffers.add(id(reused._workspace._buffer))
-        fresh._workspace = type(fresh._workspace)()  # a new, empty workspace every step
+        buffers.add(id(reused._scratch["patch_matrix"]._buffer))
+        fresh._scratch = {}  # a new, empty workspace every step
         np.testing.assert_array_equal(Y, fresh.forward(X))
         np.testing.assert_array_equal(dX, fresh.backward(G))
         np.testing.assert_array_equal(reused.gradients["W"], fresh.gradients["W"])
@@ -280,7 +315,7 @@ def test_the_workspace_holds_no_more_than_the_last_batch_needed():
     layer.forward(np.zeros((64, 6, 6, 3)))  # an evaluation batch
     Y = layer.forward(np.zeros((4, 6, 6, 3)))  # then training batches
     layer.backward(np.ones_like(Y))
-    assert layer._workspace._buffer.size == 4 * 6 * 6 * (3 * 3 * 3)
+    assert layer._scratch["patch_matrix"]._buffer.size == 4 * 6 * 6 * (3 * 3 * 3)
 
 
 def test_a_compute_dtype_runs_the_products_in_it_and_keeps_the_runs_dtype():

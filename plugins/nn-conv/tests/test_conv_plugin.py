@@ -4,7 +4,9 @@ import subprocess
 import sys
 
 import corenn
-from corenn.plugins import get_registry
+from corenn.plugins import get_backend, get_registry
+
+from corenn_conv import conv2d, pool2d, whitening
 
 
 def test_registers_the_three_layers_on_numpy_from_this_distribution():
@@ -14,26 +16,34 @@ def test_registers_the_three_layers_on_numpy_from_this_distribution():
         assert entries[name].factory == f"corenn_conv.{name}:{attr}"
 
 
-def test_the_layers_are_written_once_and_the_numpy_kernels_registered_here():
+def test_the_layers_are_written_once_and_numpys_faster_kernels_registered_here():
     registry = get_registry()
-    kernels = {
-        "conv2d": ("conv2d_forward", "conv2d_backward"),
-        "pool2d": ("pool2d_forward", "pool2d_backward"),
-        "flatten": (),
-        "patch_whitening": ("conv2d_forward", "conv2d_backward", "patch_whitening_covariance"),
-    }
-    for name, needed in kernels.items():
+    for name in ("conv2d", "pool2d", "flatten", "patch_whitening"):
         entry = registry.get("layer", name, "numpy")
-        assert (entry.backend, entry.kernels) == ("any", needed), name
-        for kernel in needed:
-            registration = registry.get("kernel", kernel, "numpy")
-            assert registration.distribution == "corenn-conv"
-            assert registration.factory == f"corenn_conv.kernels:{kernel}"
+        assert (entry.backend, entry.kernels) == ("any", ()), name
+    overrides = registry.get("kernels", "corenn_conv.fast", "numpy")
+    assert (overrides.distribution, overrides.factory) == ("corenn-conv", "corenn_conv.fast")
+
+
+def test_numpy_runs_the_fast_versions_of_the_kernels_declared_with_the_layers():
+    get_backend("numpy")
+    fast = {
+        (conv2d, "conv2d_forward"): "conv2d_forward_im2col",
+        (conv2d, "conv2d_backward"): "conv2d_backward_im2col",
+        (pool2d, "pool2d_forward"): "pool2d_forward_in_place",
+        (pool2d, "pool2d_backward"): "pool2d_backward_in_place",
+        (whitening, "patch_whitening_covariance"): "patch_whitening_covariance_chunked",
+    }
+    for (module, name), override in fast.items():
+        kernel = getattr(module, name)
+        assert kernel.qualified_name == f"{module.__name__}:{name}"
+        installed = kernel.override_for("numpy")
+        assert (installed.distribution, installed.origin) == ("corenn-conv", f"corenn_conv.fast.{override}")
 
 
 def test_a_layer_is_built_for_the_backend_asked_for():
     layer = corenn.create("layer", "conv2d", "numpy", n_out=2, kernel_shape=3)
-    assert layer.backend.name == "numpy" and layer.kernels.backend == "numpy"
+    assert layer.backend.name == "numpy"
 
 
 def test_listing_plugins_imports_no_layer_code():

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 
 from corenn.errors import ShapeError
-from corenn.nn.geometry import window_geometry
+from corenn.nn.geometry import window_geometry, zero_padded
 
 from corenn_conv.conv2d import Conv2D
 from corenn_conv.pool2d import Pool2D
@@ -48,6 +48,18 @@ def test_same_is_the_courses_padding(input_hw, kernel, stride, padding, output_h
 def test_same_on_an_input_smaller_than_the_kernel_is_refused():
     with pytest.raises(ShapeError, match="larger than the padded input"):
         window_geometry((1, 1, 1, 1), (4, 4), (1, 1), "same", "conv2d")  # 1 + 2 * 1 < 4
+
+
+def test_zero_padded_surrounds_each_image_with_zeros_in_a_new_array():
+    X = np.arange(1.0, 25.0).reshape(2, 3, 2, 2)
+    Xp = zero_padded(X, (1, 2, 0, 3))
+    assert Xp.shape == (2, 6, 5, 2) and Xp.dtype == X.dtype
+    geometry = window_geometry(X.shape, (1, 1), (1, 1), (1, 2, 0, 3), "test")
+    rows, cols = geometry.interior()
+    np.testing.assert_array_equal(Xp[:, rows, cols, :], X)
+    assert Xp.sum() == X.sum()  # the rest is zeros
+    Xp[...] = 0
+    assert X.min() == 1.0  # a new array, not a view of X
 
 
 @given(rows=sizes, cols=sizes, kh=kernels, kw=kernels, sh=strides, sw=strides, pad=st.integers(0, 3))

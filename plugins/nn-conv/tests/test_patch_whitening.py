@@ -6,11 +6,11 @@ import pytest
 
 import corenn
 from corenn.errors import ConfigError, CorennError, DataError, ShapeError
-from corenn.nn import whitening
 from corenn.nn.model import Sequential
 from corenn.run.config import ComponentConfig
 from corenn.testing import check_layer_gradients
 
+from corenn_conv import fast, whitening
 from corenn_conv.whitening import PatchWhitening
 
 TOLERANCE = 1e-6
@@ -46,18 +46,21 @@ def fitted_layer(X, **options):
 
 
 @pytest.mark.parametrize("shape, k", [((3, 5, 6, 3), 2), ((2, 4, 4, 1), 3), ((2, 3, 3, 2), 1)])
-def test_patch_covariance_is_the_mean_outer_product_of_the_patches(shape, k):
+@pytest.mark.parametrize(
+    "covariance", [whitening.patch_whitening_covariance.reference, fast.patch_whitening_covariance_chunked]
+)
+def test_patch_covariance_is_the_mean_outer_product_of_the_patches(shape, k, covariance):
     X = np.random.default_rng(1).standard_normal(shape)
     P = patches_of(X, k)
-    np.testing.assert_allclose(whitening.patch_covariance(X, k), P.T @ P / len(P), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(covariance(X, k), P.T @ P / len(P), rtol=1e-13, atol=1e-15)
 
 
 def test_patch_covariance_of_a_batch_summed_in_many_chunks_is_the_same(monkeypatch):
     X = smooth_images((7, 6, 6, 3))
-    whole = whitening.patch_covariance(X, 2)
-    monkeypatch.setattr(whitening, "PATCH_ROWS_PER_CHUNK", 40)  # 25 patches per image: one image a chunk
-    assert whitening.samples_per_chunk(X.shape[1:], 2) == 1
-    np.testing.assert_allclose(whitening.patch_covariance(X, 2), whole, rtol=1e-13)
+    whole = fast.patch_whitening_covariance_chunked(X, 2)
+    monkeypatch.setattr(fast, "PATCH_ROWS_PER_CHUNK", 40)  # 25 patches per image: one image a chunk
+    assert fast.samples_per_chunk(X.shape[1:], 2) == 1
+    np.testing.assert_allclose(fast.patch_whitening_covariance_chunked(X, 2), whole, rtol=1e-13)
 
 
 def test_the_filters_whiten_correlated_patches():
@@ -65,7 +68,7 @@ def test_the_filters_whiten_correlated_patches():
     P = patches_of(X, 2)
     raw = P.T @ P / len(P)
     assert np.abs(raw - np.eye(12)).max() > 0.5  # far from white to start with
-    W = whitening.whitening_filters(whitening.patch_covariance(X, 2), 2, 3, epsilon=1e-12)
+    W = whitening.whitening_filters(whitening.patch_whitening_covariance(X, 2), 2, 3, epsilon=1e-12)
     assert W.shape == (2, 2, 3, 24)
     positive = P @ W[..., :12].reshape(12, 12)
     np.testing.assert_allclose(positive.T @ positive / len(P), np.eye(12), atol=1e-6)
@@ -73,7 +76,7 @@ def test_the_filters_whiten_correlated_patches():
 
 def test_epsilon_shrinks_each_whitened_variance_to_lambda_over_lambda_plus_epsilon():
     X = smooth_images((32, 8, 8, 2))
-    S = whitening.patch_covariance(X, 2)
+    S = whitening.patch_whitening_covariance(X, 2)
     eigenvalues = np.linalg.eigvalsh(S)[::-1]
     epsilon = float(np.median(eigenvalues))  # large enough to matter for half the directions
     W = whitening.whitening_filters(S, 2, 2, epsilon)[..., :8].reshape(8, 8)
@@ -81,7 +84,7 @@ def test_epsilon_shrinks_each_whitened_variance_to_lambda_over_lambda_plus_epsil
 
 
 def test_filters_come_in_descending_eigenvalue_order_with_their_largest_entry_positive_then_negated():
-    S = whitening.patch_covariance(smooth_images((16, 6, 6, 3)), 2)
+    S = whitening.patch_whitening_covariance(smooth_images((16, 6, 6, 3)), 2)
     W = whitening.whitening_filters(S, 2, 3, 5e-4)
     positive, negative = W[..., :12].reshape(12, 12), W[..., 12:].reshape(12, 12)
     np.testing.assert_array_equal(negative, -positive)

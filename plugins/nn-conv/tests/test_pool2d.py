@@ -1,10 +1,11 @@
-"""Pool2D: gradients, ties, zero padding, the protocol and errors."""
+"""Pool2D: gradients, ties, zero padding (numpy's kernels and the references), the protocol and errors."""
 
 import numpy as np
 import pytest
 
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.kernels import reference_kernels
 from corenn.testing import check_layer_conformance, check_layer_gradients, gradcheck
 
 from corenn_conv.pool2d import Pool2D
@@ -24,12 +25,14 @@ TOLERANCE = 1e-6
         ((5, 5), 1, 2, (1, 6, 6, 2)),
     ],
 )
-def test_gradients_match_finite_differences(mode, kernel, stride, pad, input_shape):
+@pytest.mark.parametrize("references", [False, True], ids=["numpy", "references"])
+def test_gradients_match_finite_differences(mode, kernel, stride, pad, input_shape, references):
     # distinct non-zero values of both signs: no window holds a tie (padding zeros included)
     # that finite differences would step across
     n = int(np.prod(input_shape))
     X = (np.random.default_rng(0).permutation(n) - n / 2 + 0.5).reshape(input_shape) / 7.0
-    errors = check_layer_gradients(Pool2D(kernel, mode=mode, stride=stride, pad=pad), X, step=1e-5)
+    with reference_kernels(references):
+        errors = check_layer_gradients(Pool2D(kernel, mode=mode, stride=stride, pad=pad), X, step=1e-5)
     assert set(errors) == {"X"}
     assert errors["X"] <= TOLERANCE, errors
 
@@ -75,12 +78,14 @@ def test_max_pooling_pads_with_zeros():
     assert Pool2D(2, stride=1, pad=1).forward(X).max() == 0.0
 
 
+@pytest.mark.parametrize("references", [False, True], ids=["numpy", "references"])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_max_gradient_goes_to_the_first_maximum_of_a_tie(stride):
+def test_max_gradient_goes_to_the_first_maximum_of_a_tie(stride, references):
     X = np.zeros((1, 2, 3, 1))  # every window is all ties
     layer = Pool2D(2, stride=stride)
-    Y = layer.forward(X)
-    dX = layer.backward(np.ones_like(Y))[0, :, :, 0]
+    with reference_kernels(references):
+        Y = layer.forward(X)
+        dX = layer.backward(np.ones_like(Y))[0, :, :, 0]
     if stride == 2:  # one window, top-left corner wins
         np.testing.assert_array_equal(dX, [[1, 0, 0], [0, 0, 0]])
     else:  # two overlapping windows, each gives its top-left entry
@@ -95,11 +100,13 @@ def test_max_gradient_goes_only_to_the_maximum():
     np.testing.assert_array_equal(dX[0, :, :, 0], [[0, 5.0], [0, 0]])
 
 
-def test_overlapping_windows_add_their_gradients():
+@pytest.mark.parametrize("references", [False, True], ids=["numpy", "references"])
+def test_overlapping_windows_add_their_gradients(references):
     X = np.array([[0.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 0.0]]).reshape(1, 3, 3, 1)
     layer = Pool2D(2, stride=1)
-    layer.forward(X)
-    dX = layer.backward(np.ones((1, 2, 2, 1)))
+    with reference_kernels(references):
+        layer.forward(X)
+        dX = layer.backward(np.ones((1, 2, 2, 1)))
     assert dX[0, 1, 1, 0] == 4.0  # the centre is the maximum of all four windows
     assert dX.sum() == 4.0
 

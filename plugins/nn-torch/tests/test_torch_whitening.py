@@ -8,11 +8,11 @@ import torch
 
 import corenn
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.nn import whitening
 from corenn.nn.model import Sequential
 from corenn.run.config import ComponentConfig
 from corenn.testing import DEFAULT_TOLERANCE, check_layer_gradients
 
+from corenn_conv.whitening import patch_whitening_covariance
 from corenn_torch.testing import NumpyFacingLayer
 from torch_agreement import assert_agree
 
@@ -37,8 +37,8 @@ def layers(**options):
 @pytest.mark.parametrize("shape, k", [((6, 7, 8, 3), 2), ((3, 6, 6, 2), 3), ((2, 4, 5, 1), 1)])
 def test_the_covariance_on_torch_is_numpys(shape, k):
     X = smooth_images(shape)
-    patch_covariance = corenn.create("kernel", "patch_whitening_covariance", "torch")
-    assert_agree(LABEL, "patch covariance", patch_covariance(torch.from_numpy(X), k), whitening.patch_covariance(X, k))
+    torch_covariance = patch_whitening_covariance(torch.from_numpy(X), k)
+    assert_agree(LABEL, "patch covariance", torch_covariance, patch_whitening_covariance(X, k))
 
 
 @pytest.mark.parametrize("shape, options", [((16, 8, 8, 3), {}), ((5, 6, 7, 2), {"kernel_size": 3, "epsilon": 1e-2})])

@@ -1,9 +1,10 @@
 """Where a sliding window goes: kernel, stride and padding options, and the output size they give.
 
-Shared by convolution and pooling, which slide their windows the same way, in every backend:
-the layers compute the geometry of each input and hand it to their backend's kernels (the
-torch kernels derive the padding torch's functions take from it). Pure Python, so backends
-agree on every size by construction.
+Shared by convolution and pooling, which slide their windows the same way, on every backend:
+the layers compute the geometry of each input and hand it to their kernels, whose references
+read the windows off it (:meth:`WindowGeometry.window_offsets`) and pad with
+:func:`zero_padded` (torch's kernels derive the padding torch's functions take from it). The
+sizes are plain Python, so backends agree on every size by construction.
 
 Kernel and stride: a positive int, or a pair ``(rows, cols)``.
 
@@ -25,6 +26,7 @@ The output size is ``floor((n + before + after - k) / s) + 1``.
 import dataclasses
 import numbers
 
+from corenn.backend import array_namespace, device_of
 from corenn.errors import ConfigError, ShapeError
 
 PAD_WORDS = ("same", "valid")
@@ -74,7 +76,12 @@ def same_padding(kernel):
 
 @dataclasses.dataclass(frozen=True)
 class WindowGeometry:
-    """Where a layer's windows fall on one input shape ``(m, H, W, C)``."""
+    """Where a layer's windows fall on one input shape ``(m, H, W, C)``: ``kernel`` ``(kh, kw)``,
+    ``stride`` ``(sh, sw)`` and ``padding`` ``(top, bottom, left, right)``, in pixels.
+
+    Output pixel ``(y, x)``'s window covers rows ``y*sh .. y*sh + kh - 1`` and columns
+    ``x*sw .. x*sw + kw - 1`` of the zero-padded input.
+    """
 
     input_shape: tuple
     kernel: tuple
@@ -83,11 +90,13 @@ class WindowGeometry:
 
     @property
     def padded_size(self):
+        """``(H + top + bottom, W + left + right)``: the size of a padded image."""
         top, bottom, left, right = self.padding
         return self.input_shape[1] + top + bottom, self.input_shape[2] + left + right
 
     @property
     def output_size(self):
+        """``(H_out, W_out)``: ``floor((padded - kernel) / stride) + 1`` along each axis."""
         (rows, cols), (kh, kw), (sh, sw) = self.padded_size, self.kernel, self.stride
         return (rows - kh) // sh + 1, (cols - kw) // sw + 1
 
@@ -97,8 +106,13 @@ class WindowGeometry:
         return self.stride[0] < self.kernel[0] or self.stride[1] < self.kernel[1]
 
     def window_offsets(self):
-        """``(i, j, rows, cols)`` for each kernel offset, row-major: the slices of the padded
-        input that hold, for every output pixel, its window's entry at offset ``(i, j)``."""
+        """``(i, j, rows, cols)`` for each kernel offset ``(i, j)``, in row-major order.
+
+        ``rows`` and ``cols`` are the slices ``i, i + sh, ..., i + sh * (H_out - 1)`` and
+        ``j, j + sw, ..., j + sw * (W_out - 1)``: ``Xp[:, rows, cols, :]`` of a padded batch
+        ``Xp`` is, for every output pixel ``(y, x)`` at once, the entry at offset ``(i, j)`` of
+        its window, an ``(m, H_out, W_out, C)`` array.
+        """
         (out_rows, out_cols), (kh, kw), (sh, sw) = self.output_size, self.kernel, self.stride
         for i in range(kh):
             rows = slice(i, i + sh * (out_rows - 1) + 1, sh)
@@ -106,9 +120,24 @@ class WindowGeometry:
                 yield i, j, rows, slice(j, j + sw * (out_cols - 1) + 1, sw)
 
     def interior(self):
-        """The ``(rows, cols)`` slices of the padded input that hold the input itself."""
+        """The ``(rows, cols)`` slices of a padded image that hold the image itself: cropping
+        ``Xp[:, rows, cols, :]`` undoes the padding."""
         top, _, left, _ = self.padding
         return slice(top, top + self.input_shape[1]), slice(left, left + self.input_shape[2])
+
+
+def zero_padded(X, padding):
+    """A new NHWC array: ``X`` with ``padding`` ``(top, bottom, left, right)`` rows and columns
+    of zeros around each image, built with the array namespace of ``X`` (any backend's)."""
+    top, bottom, left, right = padding
+    xp = array_namespace(X)
+    m, rows, cols, channels = X.shape
+
+    def zeros(n_rows, n_cols):
+        return xp.zeros((m, n_rows, n_cols, channels), dtype=X.dtype, device=device_of(X))
+
+    taller = xp.concat([zeros(top, cols), X, zeros(bottom, cols)], axis=1)
+    return xp.concat([zeros(taller.shape[1], left), taller, zeros(taller.shape[1], right)], axis=2)
 
 
 def window_geometry(input_shape, kernel, stride, pad, layer):

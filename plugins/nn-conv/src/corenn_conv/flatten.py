@@ -1,7 +1,7 @@
 """Flatten: from image batches to the rows a fully connected layer takes, for every backend."""
 
+from corenn.backend import device_of
 from corenn.errors import CorennError, ShapeError
-from corenn.nn.kernels import device_of
 from corenn.nn.layers import Layer, checked_keep_dim, flattened_shape
 
 

@@ -23,9 +23,13 @@ other. Either way col2im loops over the ``kh * kw`` kernel offsets only, never o
 pixels.
 
 ``P`` and ``dP`` are the largest arrays of a training step (a CIFAR-10 batch's first
-convolution: 200 MB each). Both can be written into a :class:`Workspace`, one buffer a layer
-keeps from step to step, instead of into fresh memory that the operating system must hand
-over page by page at every step; ``dP`` then takes ``P``'s place, which ``dW`` no longer needs.
+convolution: 200 MB each). Both can be written into a :class:`Workspace`, one buffer kept from
+step to step (in the layer's ``scratch``, see :func:`corenn_conv.conv2d.conv2d_forward`),
+instead of into fresh memory that the operating system must hand over page by page at every
+step; ``dP`` then takes ``P``'s place, which ``dW`` no longer needs.
+
+This is the numpy backend's convolution (:mod:`corenn_conv.fast`); the course's, a loop over
+the kernel offsets, is the reference in :mod:`corenn_conv.conv2d`.
 """
 
 import numpy as np

@@ -1,11 +1,64 @@
-"""2-d max and average pooling over NHWC batches, for every backend."""
+"""2-d max and average pooling over NHWC batches, and its two kernels."""
 
+from types import SimpleNamespace
+
+from corenn.backend import array_namespace, device_of
 from corenn.errors import ConfigError, ShapeError
-from corenn.nn.geometry import checked_pad, positive_pair, window_geometry
-from corenn.nn.kernels import device_of
+from corenn.kernels import kernel
+from corenn.nn.geometry import checked_pad, positive_pair, window_geometry, zero_padded
 from corenn.nn.layers import Layer
 
 MODES = ("max", "average")
+
+
+@kernel(examples="corenn_conv.kernel_examples:pool2d_forward")
+def pool2d_forward(X, geometry, mode):
+    """``(Y, saved)``: the maximum (``mode="max"``) or the mean (``"average"``) of each window
+    of the NHWC batch ``X``, channel by channel::
+
+        Y[n, y, x, c] = max (or mean) over (i, j) of Xp[n, y*sh + i, x*sw + j, c]
+
+    ``Xp`` is ``X`` zero-padded as ``geometry`` says: average pooling counts the zeros (it
+    divides by ``kh * kw``), max pooling sees them as values 0. Taken one kernel offset
+    ``(i, j)`` at a time over ``Xp[:, rows, cols, :]``, that entry of every window.
+    ``saved`` is what :func:`pool2d_backward` needs.
+    """
+    xp = array_namespace(X)
+    Xp = zero_padded(X, geometry.padding)
+    windows = [Xp[:, rows, cols, :] for _, _, rows, cols in geometry.window_offsets()]
+    if mode == "max":
+        Y = windows[0]
+        for window in windows[1:]:
+            Y = xp.maximum(Y, window)
+    else:
+        Y = sum(windows) / len(windows)
+    return Y, SimpleNamespace(Xp=Xp, Y=Y, geometry=geometry, mode=mode)
+
+
+@kernel(examples="corenn_conv.kernel_examples:pool2d_backward")
+def pool2d_backward(dY, saved):
+    """``dX = dL/dX`` (in ``dY``'s dtype) from ``dY = dL/dY`` and the forward pass's ``saved``.
+
+    Max pooling: each window's gradient goes to the first of its entries equal to its maximum
+    in row-major window order (top row first, then left to right), as torch's CPU kernel picks
+    it. Average pooling: each window's gradient is spread evenly, ``dY / (kh * kw)`` to each of
+    its entries. Windows that overlap add up; the padding is cropped off at the end.
+    """
+    xp = array_namespace(dY)
+    Xp, geometry = saved.Xp, saved.geometry
+    kh, kw = geometry.kernel
+    dXp = xp.zeros(Xp.shape, dtype=dY.dtype, device=device_of(dY))
+    if saved.mode == "max":
+        taken = xp.zeros(dY.shape, dtype=xp.bool, device=device_of(dY))  # windows whose maximum is found
+        for _, _, rows, cols in geometry.window_offsets():
+            first_maximum = (Xp[:, rows, cols, :] == saved.Y) & ~taken
+            dXp[:, rows, cols, :] += dY * first_maximum
+            taken = taken | first_maximum
+    else:
+        for _, _, rows, cols in geometry.window_offsets():
+            dXp[:, rows, cols, :] += dY / (kh * kw)
+    rows, cols = geometry.interior()
+    return dXp[:, rows, cols, :]
 
 
 class Pool2D(Layer):
@@ -18,13 +71,10 @@ class Pool2D(Layer):
 
     The max-pool gradient goes to the window's maximum. When several entries tie for the
     maximum, the first in row-major window order (top row first, then left to right) takes all
-    of it, as torch's CPU kernel does; the choice is made in ``forward`` and cached.
+    of it, as torch's CPU kernel does.
 
-    The pooling and its gradient are the backend's kernels ``pool2d_forward`` and
-    ``pool2d_backward``: on numpy loops over the ``kh * kw`` kernel offsets only, each step
-    working on the whole batch through a strided view (no loop over samples or output pixels);
-    on torch its pooling kernels on the batch's channels-last view, the zeros added with
-    ``F.pad``. No parameters.
+    The pooling and its gradient are the two kernels above (numpy runs them with in-place
+    ufuncs, :mod:`corenn_conv.fast`; torch with its own pooling kernels). No parameters.
     """
 
     name = "pool2d"
@@ -51,7 +101,7 @@ class Pool2D(Layer):
         X = self._input(X)
         geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
         self.n_in = self.n_out = X.shape[3]
-        Y, saved = self.kernels.pool2d_forward(X, geometry, self.mode)
+        Y, saved = pool2d_forward(X, geometry, self.mode)
         self.cache["geometry"] = geometry
         self.cache["pooling"] = saved
         self.cache["Y_shape"] = tuple(Y.shape)
@@ -66,4 +116,4 @@ class Pool2D(Layer):
                 f"{self._description}: the gradient for backward must have the output's shape "
                 f"{self.cache['Y_shape']}, got shape {tuple(dLdY.shape)}"
             )
-        return self.kernels.pool2d_backward(dLdY, self.cache["pooling"])
+        return pool2d_backward(dLdY, self.cache["pooling"])

@@ -16,13 +16,10 @@ BACKEND = "torch"
 # The kernels, by the module of corenn_torch.kernels that holds them.
 KERNEL_MODULES = {
     "arrays": ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype"),
-    "conv": ("conv2d_forward", "conv2d_backward"),
-    "pooling": ("pool2d_forward", "pool2d_backward"),
-    "whitening": ("patch_whitening_covariance",),
 }
 KERNELS = {name: f"corenn_torch.kernels.{module}:{name}" for module, names in KERNEL_MODULES.items() for name in names}
 # The modules of this backend's overrides of declared kernels (see corenn.kernels).
-OVERRIDE_MODULES = ("dense", "activations", "normalization", "dropout", "optimizers")
+OVERRIDE_MODULES = ("dense", "activations", "normalization", "dropout", "optimizers", "conv", "pooling", "whitening")
 
 
 @corenn.hookimpl

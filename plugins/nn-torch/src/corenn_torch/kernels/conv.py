@@ -1,17 +1,19 @@
-"""The torch backend's convolution kernels: ``F.conv2d`` on the channels-last view of an NHWC
-batch and ``aten.convolution_backward``, with mixed precision, and how torch is handed the
-padding of a :class:`corenn.nn.geometry.WindowGeometry`.
+"""The torch backend's overrides of the convolution's kernels (declared, with their references,
+in ``corenn_conv.conv2d``): ``F.conv2d`` on the channels-last view of an NHWC batch and
+``aten.convolution_backward``, with mixed precision, and how torch is handed the padding of a
+:class:`corenn.nn.geometry.WindowGeometry`.
 
-The layers (``conv2d``, ``patch_whitening``) are written once, in corenn-conv; these are what
-they call on this backend (the numpy kernels there are the reference: same names, arguments
-and results). No autograd: ``forward`` records no graph, and the backward pass calls the
-kernel autograd itself would run.
+No autograd: ``forward`` records no graph, and the backward pass calls the kernel autograd
+itself would run.
 """
 
 import dataclasses
 
 import torch
 import torch.nn.functional as F
+
+from corenn.backend import product_dtypes
+from corenn.kernels import override
 
 
 def symmetric_padding(geometry):
@@ -46,10 +48,11 @@ class SavedConvolution:
     geometry: object
 
 
-def conv2d_forward(X, W, b, geometry, *, compute_dtype=None, workspace=None):
+@override("corenn_conv.conv2d:conv2d_forward")
+def conv2d_forward(X, W, b, geometry, *, compute_dtype=None, scratch=None):
     """``(Z, saved)``: the convolution of the NHWC ``X`` with ``W`` ``(kh, kw, C, n_out)`` plus
-    ``b`` ``(1, n_out)``, as ``corenn_conv.kernels.conv2d_forward`` (``workspace`` is not used:
-    torch's allocator keeps its own memory).
+    ``b`` ``(1, n_out)`` through ``F.conv2d`` (``scratch`` is not used: torch's allocator keeps
+    its own memory).
 
     An NHWC batch seen through ``permute(0, 3, 1, 2)`` *is* an NCHW tensor in torch's
     channels-last memory format, so ``F.conv2d`` runs on it without a copy and its
@@ -57,11 +60,11 @@ def conv2d_forward(X, W, b, geometry, *, compute_dtype=None, workspace=None):
     bottom`` or ``left != right``) is added with ``F.pad`` first; ``"same"`` is always even, and
     torch's kernel pads it itself.
 
-    The convolution runs in ``compute_dtype`` (``None``: ``X``'s dtype; ``torch.bfloat16`` for
-    mixed precision, on bfloat16 copies of the input and the weights); ``Z`` comes back in
-    ``X``'s dtype either way.
+    The convolution runs in ``compute_dtype`` (``None``: ``X``'s and ``W``'s, the wider one when
+    they differ; ``torch.bfloat16`` for mixed precision, on bfloat16 copies of the input and
+    the weights); ``Z`` comes back in ``X``'s and ``W``'s dtype either way.
     """
-    working = X.dtype if compute_dtype is None else compute_dtype
+    dtype, working = product_dtypes(X, W, compute_dtype)
     X_nchw = X.permute(0, 3, 1, 2).to(working)  # the cast keeps the channels-last strides
     padding = symmetric_padding(geometry)
     if padding is None:
@@ -71,10 +74,11 @@ def conv2d_forward(X, W, b, geometry, *, compute_dtype=None, workspace=None):
     # fallback for tiny inputs) require it, and the others would copy it anyway
     weight = W.permute(3, 2, 0, 1).to(working).contiguous()
     Z = F.conv2d(X_nchw, weight, b.reshape(-1).to(working), stride=geometry.stride, padding=padding)
-    Z = Z.permute(0, 2, 3, 1).contiguous().to(X.dtype)  # contiguous: a no-op when torch chose channels-last
+    Z = Z.permute(0, 2, 3, 1).contiguous().to(dtype)  # contiguous: a no-op when torch chose channels-last
     return Z, SavedConvolution(X_nchw, weight, padding, geometry.stride, geometry)
 
 
+@override("corenn_conv.conv2d:conv2d_backward")
 def conv2d_backward(dZ, W, saved, *, input_gradient=True, weight_gradient=True):
     """``(dX, dW, db)`` from ``dZ = dL/dZ`` (NHWC): ``dX`` NHWC in ``dZ``'s dtype (``None``
     unless ``input_gradient``), ``dW`` of ``W``'s shape and dtype (``None`` unless

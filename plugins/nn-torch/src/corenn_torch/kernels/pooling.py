@@ -1,17 +1,18 @@
-"""The torch backend's pooling kernels: max and average pooling of NHWC batches with torch's
-pooling kernels, and their gradients without autograd.
+"""The torch backend's overrides of the pooling kernels (declared, with their references, in
+``corenn_conv.pool2d``): max and average pooling of NHWC batches with torch's pooling kernels,
+and their gradients without autograd.
 
-The ``pool2d`` layer is written once, in corenn-conv, and calls these on this backend (the
-numpy kernels there are the reference). Its padding is *zeros*, which average pooling counts
-and max pooling sees as values 0; torch's pooling kernels pad max pooling with -inf and limit
-padding to half the kernel, so the zeros are added here with ``F.pad`` and the kernels pad
-nothing.
+The ``pool2d`` layer's padding is *zeros*, which average pooling counts and max pooling sees
+as values 0; torch's pooling kernels pad max pooling with -inf and limit padding to half the
+kernel, so the zeros are added here with ``F.pad`` and the kernels pad nothing.
 """
 
 import dataclasses
 
 import torch
 import torch.nn.functional as F
+
+from corenn.kernels import override
 
 from corenn_torch.kernels.conv import crop, torch_pad
 
@@ -27,9 +28,10 @@ class SavedPooling:
     indices: torch.Tensor = None
 
 
+@override("corenn_conv.pool2d:pool2d_forward")
 def pool2d_forward(X, geometry, mode):
     """``(Y, saved)``: the maximum (``mode="max"``) or the mean (``"average"``) of each window
-    of the NHWC ``X``, as ``corenn_conv.kernels.pool2d_forward``.
+    of the NHWC ``X``, through ``F.max_pool2d`` / ``F.avg_pool2d``.
 
     The batch is pooled as a channels-last NCHW view, without a copy. Max pooling's gradient
     goes to the first maximum of each window in row-major order, as torch's CPU kernel picks it.
@@ -45,6 +47,7 @@ def pool2d_forward(X, geometry, mode):
     return Y.permute(0, 2, 3, 1).contiguous(), saved
 
 
+@override("corenn_conv.pool2d:pool2d_backward")
 def pool2d_backward(dY, saved):
     """``dL/dX`` (NHWC, in the input's dtype) from ``dY = dL/dY``, through the kernels autograd
     would run (``aten.max_pool2d_with_indices_backward``, ``aten.avg_pool2d_backward``)."""

@@ -1,27 +1,33 @@
-"""The torch backend's kernel of the patch-whitening fit: the patches' second-moment matrix,
-computed where the data is.
+"""The torch backend's override of the patch-whitening fit's kernel (declared, with its
+reference, in ``corenn_conv.whitening``): the patches' second-moment matrix, computed where the
+data is, chunk by chunk.
 
-The ``patch_whitening`` layer is written once, in corenn-conv; it hands this small ``d x d``
-matrix to ``corenn.nn.whitening.whitening_filters``, as on numpy, so both backends fit the same
-filters from the same data.
+The layer hands this small ``d x d`` matrix to ``corenn_conv.whitening.whitening_filters``, as
+on numpy, so both backends fit the same filters from the same data.
 """
 
 import torch
 
-from corenn.nn.whitening import samples_per_chunk
+from corenn.kernels import override
+
+# Patch rows gathered at once: bounds the memory a large batch needs (2**18 rows of d = 12
+# floats is 24 MiB) without a Python loop over single samples.
+PATCH_ROWS_PER_CHUNK = 2**18
 
 
+@override("corenn_conv.whitening:patch_whitening_covariance")
 def patch_whitening_covariance(X, kernel_size):
     """``P^T P / n_patches`` (float64, on ``X``'s device) over every ``k x k`` patch of the NHWC
-    tensor ``X``, rows in the kernel's ``(i, j, c)`` order: ``corenn.nn.whitening.patch_covariance``
-    computed where the data is."""
+    tensor ``X``, rows in the kernel's ``(i, j, c)`` order, summed over chunks of images that
+    hold about :data:`PATCH_ROWS_PER_CHUNK` patches each."""
     m, rows, cols, channels = X.shape
     d = kernel_size * kernel_size * channels
+    patches_per_image = (rows - kernel_size + 1) * (cols - kernel_size + 1)
     total = torch.zeros((d, d), dtype=torch.float64, device=X.device)
-    chunk = samples_per_chunk((rows, cols, channels), kernel_size)
+    chunk = max(1, PATCH_ROWS_PER_CHUNK // patches_per_image)
     for start in range(0, m, chunk):
         # (n, H', W', C, kh, kw) -> rows (kh, kw, C)
         windows = X[start : start + chunk].unfold(1, kernel_size, 1).unfold(2, kernel_size, 1)
         patches = windows.permute(0, 1, 2, 4, 5, 3).reshape(-1, d).to(torch.float64)
         total += patches.T @ patches
-    return total / (m * (rows - kernel_size + 1) * (cols - kernel_size + 1))
+    return total / (m * patches_per_image)
