@@ -82,7 +82,10 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         for preset, options in TRAINED[:1] if args.quick else TRAINED:
-            print(f"{preset} {' '.join(options) or '(preset epochs)'} numpy {trained_digest(preset, options, folder)}", flush=True)
+            print(
+                f"{preset} {' '.join(options) or '(preset epochs)'} numpy {trained_digest(preset, options, folder)}",
+                flush=True,
+            )
     if args.quick:
         return
     for backend in ("numpy", "torch"):

@@ -326,27 +326,32 @@ def test_plugins_table(capsys):
     assert any(line.split()[0] == "activation" and "softmax" in line for line in lines)
 
 
-class MirrorBackendWithoutShift:
-    """A second backend with numpy's array kernels, and a component needing a kernel only numpy has."""
+class MirrorBackend:
+    """A second backend: numpy's arrays under another name."""
 
     @corenn.hookimpl
     def corenn_register_components(self, register):
-        for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype"):
-            register("kernel", name, f"corenn.nn.numpy_kernels:{name}", backend="mirror")
-        register("kernel", "shift", "corenn.nn.numpy_kernels:asarray", backend="numpy")
-        register("activation", "shifted", "corenn_fc.activations:Linear", backend="any", kernels=("shift",))
+        register("backend", "mirror", "corenn_test_helpers_mirror:MirrorBackend")
 
 
-def test_plugins_table_names_the_backends_and_what_a_component_for_any_lacks_on_one(capsys):
-    with plugins_in_use(plugin_system_from(MirrorBackendWithoutShift)):
+def test_plugins_table_names_the_backends_and_their_kernels_command(capsys, monkeypatch):
+    from corenn.numpy_backend import NumpyBackend
+
+    module = type(sys)("corenn_test_helpers_mirror")
+    module.MirrorBackend = type("MirrorBackend", (NumpyBackend,), {"name": "mirror", "array_module": None})
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    with plugins_in_use(plugin_system_from(MirrorBackend)):
         code, out, _ = run_command(capsys, "plugins")
     assert code == 0
     lines = out.splitlines()
     backends, _, explanation = lines[-1].partition("; ")
     assert {"mirror", "numpy"} <= set(backends.removeprefix("backends: ").split(", "))
-    assert explanation.startswith("a component marked [any] is written once")
-    block = lines[lines.index(next(line for line in lines if line.startswith("MirrorBackendWithoutShift"))) :]
-    assert "    not on       mirror: shifted (needs shift)" in block
+    assert explanation == (
+        "a component marked [any] is written once and runs on each of them "
+        "(corenn kernels: what each backend runs for each kernel)"
+    )
+    block = lines[lines.index(next(line for line in lines if line.startswith("MirrorBackend"))) :]
+    assert block[1] == "    backend      mirror"
 
 
 def test_version_lists_the_plugins(capsys):
@@ -570,11 +575,12 @@ def test_plugins_check_builds_the_installed_components(capsys):
     code, out, _ = run_command(capsys, "plugins", "--check")
     assert code == 0, out
     assert out.splitlines()[-1] == "check: every component imports and builds"
-    # corenn-fc: its 12 components and, imported only, its 10 numpy kernels
+    # corenn-fc: its 12 components and, imported only, its module of numpy overrides
     fc_check = next(line for line in out.splitlines() if line.startswith("    check        9 built, "))
-    assert fc_check.startswith("    check        9 built, 13 imported only: ")
-    assert "dropout_mask (a kernel, called by components); " in fc_check
-    assert "; fully_connected (needs n_out); residual (needs layers); scale" in fc_check
+    assert fc_check.startswith(
+        "    check        9 built, 4 imported only: corenn_fc.fast (kernel overrides, checked when their backend is "
+        "made); fully_connected (needs n_out); residual (needs layers); scale"
+    )
     code, out, _ = run_command(capsys, "plugins", "--check", "--json")
     fc = plugin_by_distribution(json.loads(out), "corenn-fc")
     assert {result["name"]: result["outcome"] for result in fc["check"]}["relu"] == "built"

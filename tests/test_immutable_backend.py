@@ -17,7 +17,7 @@ import corenn
 from corenn.kernels import reference_kernels
 from corenn.numpy_backend import NumpyBackend
 from corenn.plugins import get_registry
-from corenn.registry import ARRAY_KERNELS, option_names
+from corenn.registry import option_names
 from corenn.run.config import load_preset, with_overrides
 from corenn.run.train import train
 from corenn.testing import gradcheck, plugin_system_from, plugins_in_use
@@ -58,11 +58,6 @@ class ReadOnlyBackendPlugin:
     @corenn.hookimpl
     def corenn_register_components(self, register):
         register("backend", BACKEND, ReadOnlyBackend)
-        # Until the old mechanism (corenn.nn.kernels) is removed, the registry serves a component
-        # registered for "any" only to backends that register its array kernels.
-        backend = ReadOnlyBackend()
-        for name in ARRAY_KERNELS:
-            register("kernel", name, getattr(backend, name), backend=BACKEND)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from corenn.errors import ConfigError, PluginError, UnknownComponentError
 from corenn.nn.layers import Activation, Layer, build_initializer
 from corenn.numpy_backend import NumpyBackend
 from corenn.plugins import get_plugins
-from corenn.registry import ARRAY_KERNELS
 from corenn.run.config import config_from_dict, load_preset
 from corenn.testing import (
     DEFAULT_STEP,
@@ -217,9 +216,6 @@ class TwoMoreBackends:
     def corenn_register_components(self, register):
         for backend in (MirrorBackend, SkewedBackend):
             register("backend", backend.name, backend)
-            # the registry still asks a backend for the old mechanism's array kernels
-            for kernel in ARRAY_KERNELS:
-                register("kernel", kernel, f"corenn.nn.numpy_kernels:{kernel}", backend=backend.name)
         register("layer", "shift", Shift, backend="any")
         register("activation", "cube", Cube, backend="any")
 

@@ -41,12 +41,6 @@ INITIALIZERS = {
 }
 # numpy's overrides of the kernels declared in corenn's own modules (see corenn.kernels).
 NUMPY_OVERRIDES = ("corenn.nn.fast_optimizers",)
-# The numpy backend's array kernels of the old mechanism (corenn.nn.kernels), which the
-# registry still asks every backend for until the components have all moved to the backend object.
-KERNELS = {
-    name: f"corenn.nn.numpy_kernels:{name}"
-    for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
-}
 DATASETS = {
     "iris": "corenn.data.iris:load_iris",
     "mnist": "corenn.data.mnist:load_mnist",
@@ -72,6 +66,5 @@ def corenn_register_components(register):
     register("backend", "numpy", "corenn.numpy_backend:NumpyBackend")
     for module in NUMPY_OVERRIDES:
         register("kernels", module, backend="numpy")
-    for kind, table in (("dataset", DATASETS), ("kernel", KERNELS)):
-        for name, factory in table.items():
-            register(kind, name, factory)
+    for name, factory in DATASETS.items():
+        register("dataset", name, factory)

@@ -16,27 +16,30 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @hookspec
 def corenn_register_components(register):
-    """Register the components this plugin provides.
+    """Register the components this plugin provides, and any backend or kernel overrides.
 
-    Call ``register(kind, name, factory, *, backend="numpy", kernels=())`` once per component:
+    Call ``register(kind, name, factory, *, backend="numpy")`` once per registration:
 
-    - ``kind`` is one of ``layer``, ``activation``, ``loss``, ``optimizer``, ``scheduler``,
-      ``initializer``, ``dataset``, ``kernel``;
+    - ``kind`` is a component's (``layer``, ``activation``, ``loss``, ``optimizer``,
+      ``scheduler``, ``initializer``, ``dataset``), ``backend`` or ``kernels``;
     - ``name`` is the name configs use (``"fully_connected"``, ``"relu"``, ...);
     - ``factory`` builds the component from the config's keyword options. Give it as a
       ``"package.module:attr"`` string so that listing plugins imports nothing heavy; it is
       imported the first time the component is created;
-    - ``backend`` is the array library the component works on (``"numpy"`` or ``"torch"``), or
-      ``"any"`` for a component written once (against the array namespace and named kernels,
-      see :mod:`corenn.nn.kernels`): it then serves every backend that registers the kernels
-      it lists in ``kernels`` (``kernels=("conv2d_forward", "conv2d_backward")``);
-    - a ``kernel`` is a function (``factory`` is the function itself, not something that builds
-      it) that components call by name; register it for the backend whose arrays it takes;
-    - a ``backend`` is a :class:`corenn.backend.Backend` class: ``register("backend", "cupy",
-      "my_plugin.backend:CupyBackend")`` (no ``backend=``);
-    - ``kernels`` is a module of one backend's kernel overrides, registered by its name:
-      ``register("kernels", "my_plugin.cupy_kernels", backend="cupy")``; it is imported, and
-      its overrides checked, when that backend is first used (see :mod:`corenn.kernels`).
+    - ``backend`` is the backend the component is for, ``"numpy"`` by default, or ``"any"`` for
+      a component written once, which serves every installed backend: it works on any
+      backend's arrays through the array namespace (:func:`corenn.backend.array_namespace`), its
+      backend object (``self.backend``) and the kernels it declares (:mod:`corenn.kernels`),
+      whose references run wherever no backend overrides them;
+    - a ``backend`` registration names a :class:`corenn.backend.Backend` class:
+      ``register("backend", "cupy", "my_plugin.backend:CupyBackend")`` (no ``backend=``); it is
+      imported the first time a run or a component asks for that backend;
+    - a ``kernels`` registration names a module of one backend's kernel overrides:
+      ``register("kernels", "my_plugin.cupy_kernels", backend="cupy")`` (no factory). It is
+      imported when that backend is first used, and each of its ``@override`` functions is
+      checked then: it must name a declared kernel, take exactly its parameters, and come from
+      the package that declares the kernel or from the backend's own package; otherwise the
+      plugin fails as below (see :mod:`corenn.kernels`).
 
     A plugin loads whole or not at all: if its registration raises, registers an unknown kind
     or the same (kind, name, backend) twice, it is reported by ``corenn plugins`` (with its
@@ -53,8 +56,9 @@ def corenn_register_components(register):
 
     Only functions marked ``@corenn.hookimpl`` and named after a hook here are called. Any
     other function named ``corenn_*`` in a plugin module (a misspelling), a hook without the
-    marker, and a plugin implementing no hook are warnings in ``corenn plugins`` and errors
-    under ``CORENN_STRICT_PLUGINS=1``.
+    marker, a plugin implementing no hook, and ``kernels=...`` (what registrations took before
+    kernels were declared) are warnings in ``corenn plugins`` and errors under
+    ``CORENN_STRICT_PLUGINS=1``.
     """
 
 

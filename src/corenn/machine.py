@@ -73,8 +73,6 @@ def _key_values(text, separator):
     return dict(line.split(separator, 1) for line in text.splitlines() if separator in line)
 
 
-
-
 def limited_blas_threads(threads):
     """A context capping the BLAS (OpenBLAS, MKL, BLIS) and OpenMP thread pools at ``threads``
     through threadpoolctl, restored on exit; a no-op for ``None``."""

@@ -29,7 +29,6 @@ import pluggy
 from corenn import hookspecs, kernels
 from corenn.backend import DEFAULT_BACKEND, TORCH_INSTALL
 from corenn.errors import ConfigError, PluginError, UnknownComponentError
-from corenn.nn.kernels import Kernels
 from corenn.registry import ANY_BACKEND, COMPONENT_KINDS, Registration, Registry, is_first_party
 
 ENTRY_POINT_GROUP = "corenn.plugins"
@@ -98,15 +97,7 @@ class PluginSystem:
         self.manager.add_hookspecs(hookspecs)
         self.registry = Registry()
         self.plugins = []
-        self._kernels = {}
         self._backends = {}
-
-    def kernels(self, backend):
-        """The :class:`corenn.nn.kernels.Kernels` of ``backend`` (one object per backend, which
-        keeps the kernels it has looked up)."""
-        if backend not in self._kernels:
-            self._kernels[backend] = Kernels(backend, self.registry)
-        return self._kernels[backend]
 
     def backend(self, name):
         """The backend object of ``name`` (on its default device), made the first time it is asked
@@ -274,24 +265,23 @@ class PluginSystem:
         added; ``None`` when the plugin failed (then pluggy forgets it too).
         """
         staged = []
+        notes = []  # warnings about the registrations themselves
 
-        def register(kind, name, factory=None, *, backend=DEFAULT_BACKEND, kernels=()):
+        def register(kind, name, factory=None, *, backend=DEFAULT_BACKEND, kernels=None):
             if kind == "backend":
                 backend = name  # a backend is registered for itself
             elif kind == "kernels":
                 factory = name if factory is None else factory  # a module of overrides, by its name
             if factory is None:
-                raise PluginError(f"{kind} {name!r}: register it with its factory, register({kind!r}, {name!r}, factory)")
-            if isinstance(kernels, str) or not all(isinstance(kernel, str) for kernel in kernels):
-                raise PluginError(f"{kind} {name!r}: kernels must be a tuple of kernel names, got {kernels!r}")
-            if kernels and backend != ANY_BACKEND:
                 raise PluginError(
-                    f"{kind} {name!r}: kernels=... is for components registered with backend={ANY_BACKEND!r}, "
-                    f"which run on every backend that has them; this one is for backend {backend!r}"
+                    f"{kind} {name!r}: register it with its factory, register({kind!r}, {name!r}, factory)"
                 )
-            staged.append(
-                Registration(kind, name, backend, factory, info.name, info.distribution, kernels=tuple(kernels))
-            )
+            if kernels is not None:
+                notes.append(
+                    f"{kind} {name!r} is registered with kernels=..., which corenn no longer reads: the kernels a "
+                    "component calls are declared (corenn.kernels) and run on every backend; drop it"
+                )
+            staged.append(Registration(kind, name, backend, factory, info.name, info.distribution))
 
         try:
             module = load_module()
@@ -311,10 +301,10 @@ class PluginSystem:
             self.manager.unregister(name=info.name)
             return self._failed(info, exc)
         info.hooks = sorted(caller.name for caller in self.manager.get_hookcallers(module) or [] if caller.has_spec())
-        self._note_mistakes(info, module)
+        self._note_mistakes(info, module, notes)
         return staged
 
-    def _note_mistakes(self, info, plugin):
+    def _note_mistakes(self, info, plugin, notes=()):
         """Warn of hook functions corenn will never call; in strict mode, fail instead.
 
         A marked function that matches no hook spec is what pluggy's ``check_pending`` rejects;
@@ -337,7 +327,7 @@ class PluginSystem:
                 mistakes[name] = f"{name} is not marked with @corenn.hookimpl, so corenn never calls it"
             else:
                 mistakes[name] = _unknown_hook(name, known, marked=False)
-        info.warnings = [mistakes[name] for name in sorted(mistakes)]
+        info.warnings = [*notes, *(mistakes[name] for name in sorted(mistakes))]
         if not info.warnings and not info.hooks:
             info.warnings = [f"implements no corenn hook, so it adds nothing; the hooks are: {', '.join(known)}"]
         if self.strict and info.warnings:

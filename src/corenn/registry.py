@@ -20,12 +20,9 @@ import attrs
 from corenn.errors import ConfigError, PluginError, UnknownComponentError
 from corenn.backend import DEFAULT_BACKEND, building_for
 
-KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset", "backend", "kernels", "kernel")
+KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset", "backend", "kernels")
 COMPONENT_KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer")
 ANY_BACKEND = "any"
-# The kernels every backend registers, which the ``Layer`` base calls to take inputs in, make
-# parameters and move them (see corenn.nn.numpy_kernels for what each does).
-ARRAY_KERNELS = ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
 # The packages that make up corenn itself. They load before any third party and keep their
 # names: a third party registering one of them is refused, whatever its entry point is called.
 FIRST_PARTY_DISTRIBUTIONS = ("corenn", "corenn-fc", "corenn-conv", "corenn-torch")
@@ -47,7 +44,6 @@ class Registration:
     factory: object = attrs.field(eq=False)
     plugin: str
     distribution: str
-    kernels: tuple = ()  # the kernels a component for backend "any" calls
 
     @property
     def key(self):
@@ -86,7 +82,7 @@ class Registration:
 
 def factory_signature(factory):
     """The signature a factory is called with: a class's is its ``__init__``'s (without
-    ``self``), not the ``__new__`` of :class:`corenn.nn.kernels.OnBackend`, which takes anything
+    ``self``), not the ``__new__`` of :class:`corenn.nn.component.Component`, which takes anything
     to record the backend. Raises ``TypeError`` / ``ValueError`` when there is none to read."""
     if isinstance(factory, type):
         for klass in factory.__mro__:
@@ -196,25 +192,16 @@ class Registry:
         """Forget every registration of ``plugin`` (one found to be broken after it loaded)."""
         self._entries = {key: entry for key, entry in self._entries.items() if entry.plugin != plugin}
 
-    def missing_kernels(self, entry, backend):
-        """The kernels a component for backend "any" needs that ``backend`` does not register
-        (every such component needs the :data:`ARRAY_KERNELS`)."""
-        return [
-            kernel
-            for kernel in (*ARRAY_KERNELS, *entry.kernels)
-            if ("kernel", kernel, backend) not in self._entries and ("kernel", kernel, ANY_BACKEND) not in self._entries
-        ]
-
     def serves(self, entry, backend, backends=None):
-        """Whether ``entry`` can be built for ``backend``: its own, or "any" with the kernels there
-        (``backends``: :meth:`backends`, when the caller has it already)."""
+        """Whether ``entry`` can be built for ``backend``: its own, or "any" where ``backend`` is
+        installed and the same name is not registered for it alone (``backends``: :meth:`backends`,
+        when the caller has it already)."""
         if entry.backend == backend:
             return True
         return (
             entry.backend == ANY_BACKEND
             and backend in (self.backends() if backends is None else backends)
             and (entry.kind, entry.name, backend) not in self._entries
-            and not self.missing_kernels(entry, backend)
         )
 
     def entries(self, kind=None, backend=None):
@@ -248,15 +235,7 @@ class Registry:
                 raise UnknownComponentError(
                     f"unknown backend {backend!r} for {kind} {name!r}; backends: {', '.join(self.backends())}"
                 )
-            missing = self.missing_kernels(generic, backend)
-            if not missing:
-                return generic
-            serving = [other for other in self.backends() if not self.missing_kernels(generic, other)]
-            raise UnknownComponentError(
-                f"{kind} {name!r} needs the kernel{'s' if len(missing) > 1 else ''} {', '.join(missing)}, "
-                f"which backend {backend} does not register; backends that have "
-                f"{'them' if len(missing) > 1 else 'it'}: {', '.join(serving) if serving else '(none)'}"
-            )
+            return generic
         elsewhere = sorted(e.backend for e in self.entries(kind) if e.name == name)
         if elsewhere:
             raise UnknownComponentError(
@@ -272,13 +251,13 @@ class Registry:
 
     def create(self, kind, name, backend=DEFAULT_BACKEND, **options):
         """Build a component from its keyword options, checking them against its factory; it is
-        built for ``backend`` (see :func:`corenn.nn.kernels.building_for`). A kernel is returned
-        as it is: it takes no options."""
+        built for ``backend`` (see :func:`corenn.backend.building_for`). Backends and modules of
+        kernel overrides are no components: ``corenn.plugins.get_backend`` makes a backend."""
+        if kind in ("backend", "kernels"):
+            raise ConfigError(
+                f"a {kind} registration is not built with create(); a backend is made by corenn.plugins.get_backend(name)"
+            )
         factory = self.get(kind, name, backend).load()
-        if kind == "kernel":
-            if options:
-                raise ConfigError(f"kernel {name!r} is a function; it takes no options, got {', '.join(options)}")
-            return factory
         allowed = option_names(factory)
         if allowed is not None:
             unknown = sorted(set(options) - set(allowed))

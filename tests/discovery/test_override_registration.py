@@ -115,8 +115,7 @@ def test_an_override_of_something_not_declared_is_refused_in_one_line(modules):
     (failed,) = system.failures()
     assert failed.name == "ops"
     assert failed.error == (
-        "override of corenn_test_ops.ops:tripel: corenn_test_ops.ops declares no kernel 'tripel'; "
-        "it declares triple"
+        "override of corenn_test_ops.ops:tripel: corenn_test_ops.ops declares no kernel 'tripel'; it declares triple"
     )
 
 
@@ -255,7 +254,9 @@ def test_strict_mode_makes_a_refused_override_an_error(modules):
     modules("corenn_test_ops.fast", tripel=tripel)
     plugin = registering((("kernels", "corenn_test_ops.fast"), {"backend": "numpy"}))
     system = system_with(("ops", "corenn-test-ops", "corenn_test_ops.plugin", plugin), strict=True)
-    with pytest.raises(PluginError, match=r"^plugin 'ops' \(corenn-test-ops 1\.0\) failed: .*declares no kernel 'tripel'"):
+    with pytest.raises(
+        PluginError, match=r"^plugin 'ops' \(corenn-test-ops 1\.0\) failed: .*declares no kernel 'tripel'"
+    ):
         system.backend("numpy")
 
 

@@ -12,8 +12,10 @@ import warnings
 import pytest
 
 import corenn
+import corenn.backend
 from corenn import hookimpl, hookspecs
 from corenn.errors import ConfigError, PluginError, UnknownComponentError
+from corenn.numpy_backend import NumpyBackend
 from corenn.plugins import PluginSystem, get_plugins, list_components, reset_plugins
 from corenn.registry import KINDS, Registration, Registry, option_names
 
@@ -600,19 +602,24 @@ class DefaultActivationOfOneBackend:
     """Written once (backend "any"), but its default activation exists on numpy only."""
 
     def __init__(self, activation="numpy_only_cube"):
-        self.activation = corenn.create("activation", activation, corenn.nn.kernels.current_backend())
+        self.activation = corenn.create("activation", activation, corenn.backend.current_backend())
+
+
+class MirrorBackend(NumpyBackend):
+    """numpy's arrays under another backend's name."""
+
+    name = "mirror"
+    array_module = None
 
 
 def test_check_components_builds_a_component_written_once_on_every_backend_it_serves():
     from corenn.cli.plugin_check import check_components
-    from corenn.registry import ARRAY_KERNELS
     from corenn.testing import plugin_system_from, plugins_in_use
 
     class Mirror:
         @hookimpl
         def corenn_register_components(self, register):
-            for kernel in ARRAY_KERNELS:  # a second backend: numpy's array kernels under another name
-                register("kernel", kernel, f"corenn.nn.numpy_kernels:{kernel}", backend="mirror")
+            register("backend", "mirror", MirrorBackend)
             register("activation", "numpy_only_cube", Cube)
             register("activation", "any_cube", Cube, backend="any")
             register("layer", "one_backend_default", DefaultActivationOfOneBackend, backend="any")
@@ -627,88 +634,60 @@ def test_check_components_builds_a_component_written_once_on_every_backend_it_se
     )
 
 
-# Components written once (backend "any") and the kernels they need
+# Components written once (backend "any") and the backends they serve
 
 
-def shifted(value):
-    return value + 1
+def backend_registration(name, backend_class=NumpyBackend, distribution="corenn"):
+    return Registration("backend", name, name, backend_class, distribution, distribution)
 
 
-def mirror_backend_registrations(distribution="dist-mirror", kernels=("asarray", "as_float_array", "to_numpy", "move")):
-    """A second backend, "mirror", with numpy's array kernels under its name."""
-    import corenn.nn.numpy_kernels as numpy_kernels
-
-    names = (*kernels, "compute_dtype")
-    return [
-        Registration("kernel", name, "mirror", getattr(numpy_kernels, name), "mirror", distribution) for name in names
-    ]
+def any_registration(name, factory=Cube, *, distribution="dist-a", kind="activation"):
+    return Registration(kind, name, "any", factory, distribution.replace("-", "_"), distribution)
 
 
-def any_registration(name, factory=Cube, *, kernels=(), distribution="dist-a", kind="activation"):
-    return Registration(kind, name, "any", factory, distribution.replace("-", "_"), distribution, kernels=kernels)
-
-
-def registry_with_numpy_kernels():
+def registry_with_backends(*names):
     registry = Registry()
-    import corenn.nn.numpy_kernels as numpy_kernels
-
-    registry.add_all(
-        [
-            Registration("kernel", name, "numpy", getattr(numpy_kernels, name), "corenn", "corenn")
-            for name in ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype")
-        ]
-        + [Registration("kernel", "shift", "numpy", shifted, "corenn", "corenn")]
-    )
+    registry.add_all([backend_registration(name) for name in ("numpy", *names)])
     return registry
 
 
-def test_a_component_for_any_backend_serves_each_backend_that_has_its_kernels():
-    registry = registry_with_numpy_kernels()
-    registry.add_all(mirror_backend_registrations())
+def test_a_component_for_any_backend_serves_each_installed_backend():
+    registry = registry_with_backends("mirror")
     registry.add_all([any_registration("cube")])
     assert registry.get("activation", "cube", "numpy").backend == "any"
     assert registry.get("activation", "cube", "mirror").backend == "any"
     assert [entry.name for entry in registry.entries("activation", backend="mirror")] == ["cube"]
+    assert registry.backends() == ["mirror", "numpy"]
 
 
 def test_a_component_for_any_backend_is_built_for_the_backend_asked():
-    from corenn.nn.kernels import OnBackend
+    from corenn.nn.component import Component
+    from corenn.testing import plugin_system_from, plugins_in_use
 
-    class Recorder(OnBackend):
+    class Recorder(Component):
         pass
 
-    registry = registry_with_numpy_kernels()
-    registry.add_all(mirror_backend_registrations())
-    registry.add_all([any_registration("recorder", Recorder)])
-    assert registry.create("activation", "recorder", "mirror").backend == "mirror"
-    assert registry.create("activation", "recorder", "numpy").backend == "numpy"
-    assert Recorder().backend == "numpy"  # built directly: numpy's
+    class Mirror:
+        @hookimpl
+        def corenn_register_components(self, register):
+            register("backend", "mirror", MirrorBackend)
+            register("activation", "recorder", Recorder, backend="any")
 
-
-def test_a_backend_without_a_kernel_a_component_needs_is_named_with_those_that_have_it():
-    registry = registry_with_numpy_kernels()
-    registry.add_all(mirror_backend_registrations())
-    registry.add_all([any_registration("shifter", kernels=("shift",))])
-    assert registry.get("activation", "shifter", "numpy").backend == "any"
-    with pytest.raises(
-        UnknownComponentError,
-        match=r"^activation 'shifter' needs the kernel shift, which backend mirror does not register; "
-        r"backends that have it: numpy$",
-    ):
-        registry.get("activation", "shifter", "mirror")
-    assert registry.entries("activation", backend="mirror") == []
+    with plugins_in_use(plugin_system_from(Mirror)) as system:
+        assert isinstance(system.registry.create("activation", "recorder", "mirror").backend, MirrorBackend)
+        assert system.registry.create("activation", "recorder", "numpy").backend.name == "numpy"
+        assert Recorder().backend.name == "numpy"  # built directly: numpy's
 
 
 def test_a_backend_nothing_is_registered_for_is_an_unknown_backend():
-    registry = registry_with_numpy_kernels()
+    registry = registry_with_backends()
     registry.add_all([any_registration("cube")])
     with pytest.raises(UnknownComponentError, match=r"^unknown backend 'trch' for activation 'cube'; backends: numpy$"):
         registry.get("activation", "cube", "trch")
 
 
 def test_a_registration_for_one_backend_takes_precedence_over_the_same_plugins_any():
-    registry = registry_with_numpy_kernels()
-    registry.add_all(mirror_backend_registrations())
+    registry = registry_with_backends("mirror")
 
     class FasterOnMirror(Cube):
         pass
@@ -721,7 +700,7 @@ def test_a_registration_for_one_backend_takes_precedence_over_the_same_plugins_a
 
 
 def test_another_distribution_may_not_override_a_component_for_any_backend_on_one_backend():
-    registry = registry_with_numpy_kernels()
+    registry = registry_with_backends()
     registry.add_all([any_registration("cube", distribution="dist-a")])
     with pytest.raises(PluginError, match=r"registered twice: by dist-a and by dist-b"):
         registry.add_all([registration("activation", "cube", backend="numpy", distribution="dist-b")])
@@ -736,31 +715,28 @@ def test_another_distribution_may_not_override_a_component_for_any_backend_on_on
         )
 
 
-def test_a_kernel_is_returned_as_registered_and_takes_no_options():
-    registry = registry_with_numpy_kernels()
-    assert registry.create("kernel", "shift", "numpy") is shifted
-    with pytest.raises(ConfigError, match=r"^kernel 'shift' is a function; it takes no options, got by$"):
-        registry.create("kernel", "shift", "numpy", by=2)
+def test_backends_and_modules_of_overrides_are_not_built_by_create():
+    registry = registry_with_backends()
+    with pytest.raises(
+        ConfigError, match=r"^a backend registration is not built with create\(\); a backend is made by"
+    ):
+        registry.create("backend", "numpy", "numpy")
 
 
-def test_kernels_are_listed_only_with_backend_any():
+def test_the_kernels_option_of_registrations_before_declared_kernels_is_a_warning():
     from corenn.testing import plugin_system_from
 
-    class KernelsOnOneBackend:
+    class OldStyle:
         @hookimpl
         def corenn_register_components(self, register):
-            register("activation", "cube", Cube, backend="numpy", kernels=("shift",))
+            register("activation", "cube", Cube, backend="any", kernels=("shift",))
 
-    system = plugin_system_from(KernelsOnOneBackend)
-    (failed,) = [info for info in system.failures() if info.name == "KernelsOnOneBackend"]
-    assert "kernels=... is for components registered with backend='any'" in failed.error
-
-
-def test_the_kernels_of_a_backend_are_attributes_looked_up_once():
-    system = get_plugins()
-    kernels = system.kernels("numpy")
-    assert kernels is system.kernels("numpy")
-    assert kernels.as_float_array([1, 2]).dtype.name == "float64"
-    assert "as_float_array" in vars(kernels)  # kept: later calls cost an attribute access
-    with pytest.raises(UnknownComponentError, match=r"unknown kernel 'no_such_kernel' for backend numpy"):
-        kernels.no_such_kernel  # noqa: B018
+    system = plugin_system_from(OldStyle)
+    info = next(info for info in system.plugins if info.name == "OldStyle")
+    assert info.status == "ok"
+    assert info.warnings == [
+        "activation 'cube' is registered with kernels=..., which corenn no longer reads: the kernels a component "
+        "calls are declared (corenn.kernels) and run on every backend; drop it"
+    ]
+    with pytest.raises(PluginError, match=r"kernels=\.\.\., which corenn no longer reads"):
+        plugin_system_from(OldStyle, strict=True)

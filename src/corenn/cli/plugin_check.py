@@ -8,7 +8,7 @@ options (``fully_connected`` needs ``n_out``), or that refuse their defaults wit
 ``ConfigError`` (``scale`` needs a ``factor``), are imported but not built: there is no value to
 build them with. A default that names an unknown component, though, is a failure. Data sets are
 only imported: building one loads (or downloads) its data. A component written once for every
-backend (``backend="any"``) is built for each backend that has the kernels it needs.
+backend (``backend="any"``) is built for each installed backend.
 """
 
 import attrs
@@ -16,10 +16,9 @@ import attrs
 from corenn.errors import ConfigError, CorennError, PluginError, UnknownComponentError
 from corenn.registry import ANY_BACKEND, required_option_names
 
-IMPORT_ONLY_KINDS = ("dataset", "kernel", "backend", "kernels")
+IMPORT_ONLY_KINDS = ("dataset", "backend", "kernels")
 WHY_IMPORTED_ONLY = {
     "dataset": "a data set, not loaded",
-    "kernel": "a kernel, called by components",
     "backend": "a backend, made when it is used",
     "kernels": "kernel overrides, checked when their backend is made",
 }
@@ -61,8 +60,6 @@ def check_component(registry, entry):
     if needed:
         return CheckResult(**fields, outcome="imported", why_not_built=f"needs {', '.join(needed)}")
     backends = _backends_to_build_on(registry, entry)
-    if not backends:
-        return CheckResult(**fields, outcome="imported", why_not_built="no backend registers the kernels it needs")
     for backend in backends:
         on = "" if backend == entry.backend else f" on backend {backend}"
         try:
@@ -80,7 +77,7 @@ def check_component(registry, entry):
 
 def _backends_to_build_on(registry, entry):
     """A component written once (backend "any") is built for every backend it serves, each
-    with its own kernels and activations; any other for its own backend."""
+    with its own activations; any other for its own backend."""
     if entry.backend != ANY_BACKEND:
         return [entry.backend]
     return [backend for backend in registry.backends() if registry.serves(entry, backend)]

@@ -42,8 +42,6 @@ def run(args):
             print(f"    {kind:<12} {', '.join(names)}")
         if not info["components"]:
             print(f"    {'components':<12} (none registered)")
-        for line in _backends_lacking_kernels(system.registry, info["name"]):
-            print(f"    {'not on':<12} {line}")
         lifecycle = [hook for hook in info["hooks"] if hook != "corenn_register_components"]
         if lifecycle:
             print(f"    {'hooks':<12} {', '.join(lifecycle)}")
@@ -51,7 +49,7 @@ def run(args):
             _print_check(info["check"])
     print(
         f"backends: {', '.join(system.registry.backends())}; a component marked [any] is written once and runs "
-        "on each of them that registers the kernels it needs"
+        "on each of them (corenn kernels: what each backend runs for each kernel)"
     )
     if args.check:
         print(
@@ -60,22 +58,6 @@ def run(args):
             else f"check: {failed_checks} component(s) FAILED"
         )
     return 1 if failed_checks else 0
-
-
-def _backends_lacking_kernels(registry, plugin):
-    """``"torch: gelu (needs gelu_forward)"`` for each backend a plugin's [any] components miss kernels on."""
-    from corenn.registry import ANY_BACKEND
-
-    lines = []
-    for backend in registry.backends():
-        missing = [
-            f"{entry.name} (needs {', '.join(registry.missing_kernels(entry, backend))})"
-            for entry in registry.entries()
-            if entry.plugin == plugin and entry.backend == ANY_BACKEND and registry.missing_kernels(entry, backend)
-        ]
-        if missing:
-            lines.append(f"{backend}: {'; '.join(missing)}")
-    return lines
 
 
 def _status(info):

@@ -150,7 +150,9 @@ class ResidualBlock(Layer, abc.ABC):
                 f"got {layers!r}"
             )
         self.nesting_depth = check_nesting(layers, shortcut)
-        self.layers = [build_inner_layer(spec, f"layers[{index}]", self.backend.name) for index, spec in enumerate(layers)]
+        self.layers = [
+            build_inner_layer(spec, f"layers[{index}]", self.backend.name) for index, spec in enumerate(layers)
+        ]
         self.shortcut = None if shortcut is None else build_inner_layer(shortcut, "shortcut", self.backend.name)
         self.activation = self._build_activation(activation)
         self.n_in = None

@@ -16,11 +16,11 @@ from collections import OrderedDict
 
 from corenn.backend import array_namespace, current_backend, device_of
 from corenn.errors import ConfigError, CorennError, ShapeError
-from corenn.nn.kernels import OnBackend
+from corenn.nn.component import Component
 from corenn.protocols import Activation as ActivationProtocol
 
 
-class Layer(OnBackend):
+class Layer(Component):
     """The course package's ``Layer``: the tables every layer has, and the methods the course's
     models and gradient checks call. Every layer derives from it, on every backend, and so
     should a plugin's (``corenn.testing.check_layer_conformance`` checks this API).
@@ -186,7 +186,7 @@ class ProductLayer(Layer):
         return dtype if self._compute_dtype is None else self._compute_dtype
 
 
-class Activation(OnBackend):
+class Activation(Component):
     """Base of the activations: calling one is its ``forward``, as in the course package
     (``relu(Z)``). A subclass implements ``forward(Z)`` and ``backward(Z, dY)``, with the array
     namespace of ``Z`` (and kernels declared beside it where the backends differ), taking its

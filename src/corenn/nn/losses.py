@@ -18,7 +18,7 @@ import numpy as np
 
 from corenn.backend import array_namespace, device_of
 from corenn.errors import ConfigError, ShapeError
-from corenn.nn.kernels import OnBackend
+from corenn.nn.component import Component
 
 # dtypes numpy has no finfo for, and the smallest normal number of each (bfloat16 has
 # float32's exponent range)
@@ -66,7 +66,7 @@ def smoothed(Y, label_smoothing):
     return Y * (1.0 - label_smoothing) + label_smoothing / Y.shape[-1]
 
 
-class Loss(OnBackend):
+class Loss(Component):
     """Base of the losses: calling one is its ``forward``, as in the course package
     (``loss(Y, Y_hat)``). A subclass implements ``forward(Y, Y_hat)``, the mean over the batch
     (handed back through the backend's ``loss_value``), and ``backward(Y, Y_hat)``.

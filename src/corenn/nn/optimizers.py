@@ -59,7 +59,7 @@ from typing import NamedTuple
 from corenn.backend import array_namespace, as_dtype, device_of
 from corenn.errors import ConfigError, CorruptFileError
 from corenn.kernels import kernel
-from corenn.nn.kernels import OnBackend
+from corenn.nn.component import Component
 from corenn.nn.options import finite_number, positive_number
 
 SLOT_SEPARATOR = "/"
@@ -247,7 +247,7 @@ def _like(value, param):
     )
 
 
-class Optimizer(OnBackend):
+class Optimizer(Component):
     """Base of the optimizers: per-parameter state slots (arrays or int counters) and their
     flat ``state_dict``, on the backend the optimizer was built for.
 

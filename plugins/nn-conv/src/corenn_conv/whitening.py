@@ -195,7 +195,7 @@ class PatchWhitening(ProductLayer):
         filters = whitening_filters(covariance, self.kernel_size, X.shape[3], self.epsilon)
         self._make_arrays(X)
         W = self.buffers["W"]
-        W[...] = self.backend.asarray(filters, dtype=W.dtype, device=device_of(W))
+        self.buffers["W"] = self.backend.asarray(filters, dtype=W.dtype, device=device_of(W))
         self._fitted = True
         return self
 

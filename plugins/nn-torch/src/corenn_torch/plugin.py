@@ -1,23 +1,19 @@
-"""corenn's entry point into this package: the torch backend's kernels and its array backend.
+"""corenn's entry point into this package: the torch backend, its kernel overrides and its
+process group.
 
 corenn's components (layers, activations, losses, optimizers, ...) are written once and
-registered by their own packages for backend "any"; what this package adds is what they call
-where torch differs from numpy (the kernels in :mod:`corenn_torch.kernels`) and the trainer's
-array backend (:mod:`corenn_torch.training`) and the process group of data-parallel runs
-(:mod:`corenn_torch.distributed`). Factories are ``"module:attr"`` strings and this
-module imports nothing but corenn, so that listing plugins (``corenn plugins``,
-``corenn --help``) never imports torch.
+registered by their own packages for backend "any"; what this package adds is the backend object
+(:mod:`corenn_torch.backend`: tensors, devices, what the trainer needs), PyTorch's versions of
+the declared kernels (the modules of :mod:`corenn_torch.kernels`, each marked with
+``@override``), and the process group of data-parallel runs (:mod:`corenn_torch.distributed`).
+Everything is registered by name, and this module imports nothing but corenn, so that listing
+plugins (``corenn plugins``, ``corenn --help``) never imports torch.
 """
 
 import corenn
 
 BACKEND = "torch"
 
-# The kernels, by the module of corenn_torch.kernels that holds them.
-KERNEL_MODULES = {
-    "arrays": ("asarray", "as_float_array", "to_numpy", "move", "compute_dtype"),
-}
-KERNELS = {name: f"corenn_torch.kernels.{module}:{name}" for module, names in KERNEL_MODULES.items() for name in names}
 # The modules of this backend's overrides of declared kernels (see corenn.kernels).
 OVERRIDE_MODULES = ("dense", "activations", "normalization", "dropout", "optimizers", "conv", "pooling", "whitening")
 
@@ -25,8 +21,6 @@ OVERRIDE_MODULES = ("dense", "activations", "normalization", "dropout", "optimiz
 @corenn.hookimpl
 def corenn_register_components(register):
     register("backend", BACKEND, "corenn_torch.backend:TorchBackend")
-    for name, factory in KERNELS.items():
-        register("kernel", name, factory, backend=BACKEND)
     for module in OVERRIDE_MODULES:
         register("kernels", f"corenn_torch.kernels.{module}", backend=BACKEND)
 
