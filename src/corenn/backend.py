@@ -24,7 +24,6 @@ This module is at the bottom of corenn's import graph: it imports nothing of cor
 import contextlib
 import contextvars
 
-
 DEFAULT_BACKEND = "numpy"
 
 # corenn-torch is not on the package index: it is installed from the corenn repository.

@@ -29,7 +29,7 @@ import pluggy
 from corenn import hookspecs, kernels
 from corenn.backend import DEFAULT_BACKEND, TORCH_INSTALL
 from corenn.errors import ConfigError, PluginError, UnknownComponentError
-from corenn.registry import ANY_BACKEND, COMPONENT_KINDS, Registration, Registry, is_first_party
+from corenn.registry import COMPONENT_KINDS, Registration, Registry, is_first_party
 
 ENTRY_POINT_GROUP = "corenn.plugins"
 STRICT_ENV = "CORENN_STRICT_PLUGINS"

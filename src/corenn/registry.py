@@ -17,8 +17,8 @@ import inspect
 
 import attrs
 
-from corenn.errors import ConfigError, PluginError, UnknownComponentError
 from corenn.backend import DEFAULT_BACKEND, building_for
+from corenn.errors import ConfigError, PluginError, UnknownComponentError
 
 KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset", "backend", "kernels")
 COMPONENT_KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer")
