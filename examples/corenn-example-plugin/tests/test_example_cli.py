@@ -22,7 +22,11 @@ def test_plugins_json_lists_the_example():
     assert info["distribution"] == "corenn-example-plugin"
     assert (info["status"], info["error"]) == ("ok", None)
     assert info["module"] == "corenn_example.plugin"
-    assert info["components"] == {"activation": ["swish [any]"], "layer": ["scale_shift [any]"]}  # every backend
+    assert info["components"] == {  # [any]: every backend; torch's faster conv1d forward for torch alone
+        "activation": ["swish [any]"],
+        "layer": ["scale_shift [any]", "conv1d [any]"],
+        "kernels": ["corenn_example.torch_kernels [torch]"],
+    }
 
 
 def test_gradcheck_swish_from_the_command_line():

@@ -20,7 +20,11 @@ from corenn_example.swish import Swish
 def test_listed_by_corenn_with_its_components():
     info = {plugin.name: plugin for plugin in get_plugins().plugins}["example"]
     assert (info.distribution, info.status, info.error) == ("corenn-example-plugin", "ok", None)
-    assert info.as_dict()["components"] == {"activation": ["swish [any]"], "layer": ["scale_shift [any]"]}
+    assert info.as_dict()["components"] == {
+        "activation": ["swish [any]"],
+        "layer": ["scale_shift [any]", "conv1d [any]"],
+        "kernels": ["corenn_example.torch_kernels [torch]"],
+    }
 
 
 def test_created_by_name_with_options():

@@ -91,3 +91,23 @@ def test_training_with_swish_and_scale_shift_on_torch_matches_numpy():
     for name, value in numpy_parameters.items():
         np.testing.assert_allclose(torch_parameters[name], value, rtol=1e-10, atol=1e-12, err_msg=name)
     assert torch_result["test_accuracy"] == numpy_result["test_accuracy"]
+
+
+def test_conv1d_forward_runs_torchs_override_and_it_gives_the_reference():
+    from corenn.testing import check_kernel
+
+    from corenn_example.conv1d import conv1d_backward, conv1d_forward
+    from corenn_example.torch_kernels import conv1d_forward_torch
+
+    get_backend("torch")
+    assert conv1d_forward.implementation_for("torch") is conv1d_forward_torch
+    assert conv1d_backward.implementation_for("torch") is conv1d_backward.reference  # torch has no faster one
+    report = check_kernel(conv1d_forward, "torch")
+    assert report.passed, report
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_conv1d_agrees_with_numpy(dtype):
+    options = {"n_out": 4, "kernel_size": 3, "stride": 2, "activation": "swish"}
+    report = check_across_backends("layer", "conv1d", options, input_shape=(3, 11, 2), dtype=dtype)
+    assert report.passed, report
