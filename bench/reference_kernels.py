@@ -35,7 +35,13 @@ def write_subset(path):
     splits = load_mnist(val_size=0)
     X = np.concatenate([split.X for split in (splits.train, splits.val) if split is not None])
     y = np.concatenate([split.y for split in (splits.train, splits.val) if split is not None])
-    np.savez(path, X=X[:TRAIN_IMAGES], y=y[:TRAIN_IMAGES], X_test=splits.test.X[:TEST_IMAGES], y_test=splits.test.y[:TEST_IMAGES])
+    np.savez(
+        path,
+        X=X[:TRAIN_IMAGES],
+        y=y[:TRAIN_IMAGES],
+        X_test=splits.test.X[:TEST_IMAGES],
+        y_test=splits.test.y[:TEST_IMAGES],
+    )
 
 
 def config_text(npz_path, batch_size=32):
@@ -75,7 +81,9 @@ def main():
         best = min(seconds for seconds, _ in runs)
         training = min(summary["seconds"] for _, summary in runs)
         accuracy = runs[-1][1]["test_accuracy"]
-        print(f"  --kernels {kernels:<9} whole command {best:6.2f} s, training {training:6.2f} s, test accuracy {accuracy:.4f}")
+        print(
+            f"  --kernels {kernels:<9} whole command {best:6.2f} s, training {training:6.2f} s, test accuracy {accuracy:.4f}"
+        )
     ratio = min(s for s, _ in results["reference"]) / min(s for s, _ in results["fast"])
     print(f"  reference / fast: {ratio:.2f}x (whole command)")
 
