@@ -155,10 +155,13 @@ def test_the_second_image_folder_load_does_not_decode(files, tmp_path, monkeypat
     second = load_image_folder(root=str(root), grayscale=True)
     assert len(decoded) == n_images, "the second load decoded images again"
     np.testing.assert_array_equal(first.train.X, second.train.X)
-    changed = sorted((root / "5").iterdir())[0]
-    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    touched = sorted((root / "5").iterdir())[0]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
     load_image_folder(root=str(root), grayscale=True)
-    assert len(decoded) == 2 * n_images, "a touched image must invalidate the cache"
+    assert len(decoded) == n_images, "the cache is keyed by the images' contents: touching one changes nothing"
+    os.rename(touched, root / "5" / "moved.png")
+    load_image_folder(root=str(root), grayscale=True)
+    assert len(decoded) == 2 * n_images, "a renamed image must invalidate the cache"
     load_image_folder(root=str(root), grayscale=True, size=[4, 4])
     assert len(decoded) == 3 * n_images, "another size is another cache entry"
 

@@ -6,6 +6,12 @@ a kill or a full disk leaves the previous file whole (or no file), never a trunc
 kill may leave a hidden temporary (``.<name>.<random>.tmp``) behind, which
 :func:`remove_stale_temporaries` clears. Arrays are stored as ``.npz`` and read back with
 ``allow_pickle=False``, so loading a parameter or checkpoint file cannot execute code.
+
+Every file corenn reads from a run folder or a config path goes through the bounded readers
+here (:func:`read_bounded_bytes`, :func:`read_bounded_text`, :func:`read_json_record`, and
+:func:`load_arrays` for arrays): only a regular file is read (a FIFO would hang the reader, a
+device such as ``/dev/zero`` never ends), and never more than a stated number of bytes, so a
+planted or damaged file is one error naming it, not a hang or all the memory.
 """
 
 import contextlib
@@ -13,6 +19,7 @@ import functools
 import io
 import json
 import os
+import stat
 import struct
 import tempfile
 import zipfile
@@ -25,6 +32,15 @@ from corenn.errors import CorennError, CorruptFileError
 
 TEMPORARY_SUFFIX = ".tmp"
 _CHUNK_BYTES = 1 << 20
+
+MAX_CONFIG_BYTES = 4 * 2**20
+"""The largest config file (``--config`` or a run's ``config.toml``) corenn reads: a config is a
+few kilobytes, and TOML's parser holds several copies of what it reads."""
+
+MAX_RECORD_BYTES = 64 * 2**20
+"""The largest JSON record (``metrics.json``, ``result.json``, ``preprocessing.json``, ...) corenn
+reads from a run folder: ``metrics.json`` grows by about 250 bytes an epoch, so this is some
+250,000 epochs; parsed, a JSON file takes several times its size in memory."""
 
 # Everything reading a damaged zip or .npy member can raise; each one means "not a whole file".
 _DAMAGED_FILE_ERRORS = (
@@ -109,6 +125,88 @@ def remove_stale_temporaries(folder):
     return removed
 
 
+def _kind_of(mode):
+    """What a file that is not a regular one is, in words."""
+    for test, kind in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def open_regular_file(path, what="file"):
+    """``path`` opened for reading in binary, if it is a regular file (a symbolic link to one
+    is followed); anything else raises :class:`CorruptFileError` naming ``what`` and the path.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO cannot hang the open
+    nor be swapped in between a check and the read. A missing file raises FileNotFoundError."""
+    path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CorruptFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise CorruptFileError(f"{what} {path} is {_kind_of(mode)}; corenn reads only regular files")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bounded_bytes(path, limit, what="file"):
+    """The bytes of the regular file ``path``, refused with :class:`CorruptFileError` beyond
+    ``limit`` bytes (checked while reading, so a file that grows meanwhile is caught too)."""
+    with open_regular_file(path, what) as stream:
+        try:
+            data = stream.read(limit + 1)
+        except OSError as exc:
+            raise CorruptFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise CorruptFileError(
+            f"{what} {path} is larger than {_size_words(limit)}; corenn reads at most that much of such a file"
+        )
+    return data
+
+
+def read_bounded_text(path, limit, what="file"):
+    """:func:`read_bounded_bytes` decoded as UTF-8 (a byte-order mark is dropped); undecodable
+    bytes raise :class:`CorruptFileError` naming the file and where."""
+    data = read_bounded_bytes(path, limit, what)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+
+
+def read_json_record(path, limit=MAX_RECORD_BYTES, what="record"):
+    """The JSON value in the regular file ``path`` (at most ``limit`` bytes). A missing file
+    raises FileNotFoundError; anything else that stops it from being read (not a regular file,
+    too large, not UTF-8, not JSON, nested too deep) raises :class:`CorruptFileError` naming it."""
+    text = read_bounded_text(path, limit, what)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CorruptFileError(f"{what} {path} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CorruptFileError(f"{what} {path} nests arrays or objects too deep to read") from None
+
+
+def _size_words(size):
+    return f"{size / 2**20:g} MiB" if size >= 2**20 else f"{size:,} bytes"
+
+
 def write_json(path, value):
     atomic_write(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
 
@@ -133,18 +231,27 @@ def save_arrays(path, arrays):
 def load_arrays(path):
     """Load a ``.npz`` written by :func:`save_arrays` without ever unpickling.
 
-    Raises :class:`CorruptFileError` for a missing, truncated, damaged or foreign file, and for
-    one holding pickled objects (loading those could run code, so corenn refuses them).
+    Raises :class:`CorruptFileError` for a missing, truncated, damaged or foreign file, for one
+    that is not a regular file (a FIFO, a device), and for one holding pickled objects (loading
+    those could run code, so corenn refuses them).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CorruptFileError(f"{path} does not exist")
     try:
-        if not zipfile.is_zipfile(path):
+        stream = open_regular_file(path, "array file")
+    except FileNotFoundError:
+        raise CorruptFileError(f"{path} does not exist") from None
+    with stream:
+        return _load_open_arrays(path, stream)
+
+
+def _load_open_arrays(path, stream):
+    try:
+        if not zipfile.is_zipfile(stream):
             # np.load would also accept a bare .npy; a corenn array file is always an archive.
-            raise CorruptFileError(_not_an_archive(path))
-        _check_archive(path)
-        with np.load(path, allow_pickle=False) as archive:
+            raise CorruptFileError(_not_an_archive(path, stream))
+        _check_archive(path, stream)
+        stream.seek(0)
+        with np.load(stream, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except CorruptFileError:
         raise
@@ -158,21 +265,22 @@ def load_arrays(path):
         raise CorruptFileError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
 
 
-def _check_archive(path):
+def _check_archive(path, stream):
     """Every member whole (CRC-32) and every member listed, before numpy reads any of them.
 
     numpy checks no CRC when it reads fewer bytes than a member holds (as it does when damage
     shrank the shape in an array's header), and zipfile trusts a damaged directory that lists
     fewer members than the archive has; both would pass damage on silently.
     """
-    with zipfile.ZipFile(path) as archive:
+    stream.seek(0)
+    with zipfile.ZipFile(stream) as archive:
         members = archive.infolist()
         for member in members:
             # Opened by its directory entry, not by name: zipfile then also checks that the
             # entry's name is the member's own (a damaged name could shadow another member).
             try:
-                with archive.open(member) as stream:
-                    while stream.read(_CHUNK_BYTES):
+                with archive.open(member) as member_stream:
+                    while member_stream.read(_CHUNK_BYTES):
                         pass
             except zipfile.BadZipFile as exc:
                 raise CorruptFileError(f"{path} is truncated or corrupt (member {member.filename}: {exc})") from exc
@@ -180,26 +288,25 @@ def _check_archive(path):
         if len(set(names)) != len(names):
             raise CorruptFileError(f"{path} is truncated or corrupt (its directory names a member twice)")
         listed = len(members)
-    declared = _declared_member_count(path)
+    declared = _declared_member_count(stream)
     if declared is not None and declared != listed:
         raise CorruptFileError(f"{path} is truncated or corrupt (its directory lists {listed} of {declared} members)")
 
 
-def _declared_member_count(path):
+def _declared_member_count(stream):
     """The member count in the zip's end record, or None when it has a comment or is zip64."""
     end_record = b"PK\x05\x06"
-    with open(path, "rb") as stream:
-        stream.seek(-22, os.SEEK_END)
-        tail = stream.read(22)
+    stream.seek(-22, os.SEEK_END)
+    tail = stream.read(22)
     if tail[:4] != end_record:
         return None
     (count,) = struct.unpack("<H", tail[10:12])
     return None if count == 0xFFFF else count
 
 
-def _not_an_archive(path):
-    with open(path, "rb") as stream:
-        head = stream.read(2)
+def _not_an_archive(path, stream):
+    stream.seek(0)
+    head = stream.read(2)
     if head[:1] == b"\x80":
         return f"{path} is a pickle, not an .npz archive; corenn never loads pickles (they can run code)"
     return f"{path} is truncated or corrupt (not an .npz archive)"

@@ -82,6 +82,7 @@ def _parse(parser, argv):
 
 
 def main(argv=None):
+    print_warnings_on_one_line()
     parser = build_parser()
     args = _parse(parser, argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # corenn train --nproc starts torchrun with them
@@ -147,3 +148,19 @@ def _unexpected(exc, *, debug):
         summary = f"unexpected {what} (a bug in corenn or a plugin)"
     where = f"the traceback is in {kept}" if kept else "run again with --debug for the traceback"
     return one_line(f"{summary}; {where}")
+
+
+def print_warnings_on_one_line():
+    """Python prints a warning on two lines (where it was raised, then that source line), and
+    numpy's, Pillow's and torch's messages may span several: print each as one line instead,
+    ``corenn: warning: <message> (<category>)``, as corenn prints its errors."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = one_line(" ".join(str(message).split()))
+        try:
+            print(f"corenn: warning: {text} ({category.__name__})", file=file or sys.stderr, flush=True)
+        except (OSError, ValueError):  # stderr closed or gone: a warning is not worth failing for
+            pass
+
+    warnings.showwarning = show

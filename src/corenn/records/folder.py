@@ -31,7 +31,6 @@ import contextlib
 import csv
 import errno
 import io
-import json
 import os
 import re
 import shutil
@@ -294,9 +293,13 @@ def parameters_file(run_dir, which="last"):
 
 
 def _read_json_or_none(path):
+    """The JSON record at ``path`` through the bounded reader (:func:`corenn.files.read_json_record`:
+    a regular file, of bounded size), or ``None`` when it is missing or cannot be read."""
+    from corenn.files import read_json_record
+
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_json_record(path)
+    except (OSError, CorennError):
         return None
 
 

@@ -494,13 +494,16 @@ def load_config(source):
         return source
     if isinstance(source, dict):
         return config_from_dict(source)
+    from corenn.errors import CorruptFileError
+    from corenn.files import MAX_CONFIG_BYTES, read_bounded_text
+
     path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # a regular file of bounded size: never a FIFO, /dev/zero or a 10 GB file
+        text = read_bounded_text(path, MAX_CONFIG_BYTES, "config file")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    except CorruptFileError as exc:
+        raise ConfigError(str(exc)) from None
     return parse_toml(text, str(path))
 
 
