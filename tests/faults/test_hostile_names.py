@@ -140,3 +140,28 @@ def test_random_run_names_and_option_values_touch_no_other_run(tmp_path_factory,
     assert_planted_untouched(out)
     assert not [path.name for path in out.iterdir() if path.name.endswith(".staging") and path.name not in PLANTED]
     shutil.rmtree(out)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown", "character"),
+    [
+        ("two\nlines", "'two\\nlines'", "U+000A (a control character)"),
+        ("tab\there", "'tab\\there'", "U+0009 (a control character)"),
+        ("abc\u200fdef", "'abc\\u200fdef'", "U+200F (right-to-left mark)"),
+        ("run\u202egnp.exe", "'run\\u202egnp.exe'", "U+202E (right-to-left override)"),
+        ("zero\u200bwidth", "'zero\\u200bwidth'", "U+200B (zero width space)"),
+        ("para\u2029graph", "'para\\u2029graph'", "U+2029 (paragraph separator)"),
+    ],
+)
+def test_names_with_characters_that_do_not_show_are_refused(tmp_path, name, shown, character):
+    """Before: a newline, a tab or a right-to-left override in a name was accepted; the run's
+    folder then garbled ``corenn runs`` and every shell command naming it. Now one line."""
+    line = one_line_error(
+        run_corenn("train", "--preset", "iris-ffnn", "--name", name, "--out", tmp_path, "--epochs", "1")
+    )
+    assert line == (
+        f"corenn train: error: name {shown} holds {character}; a run name may not hold control characters "
+        "(newlines, tabs), invisible format characters (right-to-left marks) or line separators: they garble "
+        "listings and shell commands"
+    )
+    assert not any(tmp_path.iterdir())

@@ -88,7 +88,17 @@ def corenn_train(tmp_path, dataset_lines, *, env=None, timeout=120):
         ).format(dataset="\n".join(dataset_lines)),
         encoding="utf-8",
     )
-    command = [sys.executable, "-m", "corenn", "train", "--config", str(config), "--out", str(tmp_path / "out"), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "corenn",
+        "train",
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+    ]
     return subprocess.run(command, capture_output=True, text=True, env=env or environment(), timeout=timeout)
 
 
@@ -105,7 +115,7 @@ def test_postscript_named_png_never_reaches_ghostscript(tmp_path):
     bin_folder.mkdir()
     marker = tmp_path / "ghostscript-ran"
     fake = bin_folder / "gs"
-    fake.write_text(f"#!/bin/sh\necho \"$@\" > {marker}\nexit 1\n", encoding="utf-8")
+    fake.write_text(f'#!/bin/sh\necho "$@" > {marker}\nexit 1\n', encoding="utf-8")
     fake.chmod(0o755)
     root = small_folder(tmp_path / "pictures")
     (root / "a" / "photo.png").write_bytes(
@@ -164,7 +174,10 @@ def test_only_regular_files_are_read(tmp_path, kind):
         planted.symlink_to("/dev/zero")
     line = one_line(corenn_train(tmp_path, [f'root = "{root}"'], timeout=60))
     what = "a FIFO (named pipe)" if kind == "fifo" else "a character device"
-    assert line == f"corenn train: error: image {planted} is {what}; corenn reads only regular files; remove it from the folder"
+    assert (
+        line
+        == f"corenn train: error: image {planted} is {what}; corenn reads only regular files; remove it from the folder"
+    )
 
 
 def test_sixteen_bit_and_float_images_keep_their_brightness(tmp_path):
@@ -180,7 +193,9 @@ def test_sixteen_bit_and_float_images_keep_their_brightness(tmp_path):
         Image.fromarray(np.full((5, 6), 60000, np.uint16)).save(root / "bright" / f"{number}.png")
     Image.fromarray(np.full((5, 6), 0.25, np.float32)).save(root / "float" / "quarter.tif")
     splits = load_image_folder(root=str(root), val_size=0, test_size=0)
-    by_class = {name: np.unique(splits.train.X[splits.train.y == index]) for index, name in enumerate(splits.class_names)}
+    by_class = {
+        name: np.unique(splits.train.X[splits.train.y == index]) for index, name in enumerate(splits.class_names)
+    }
     assert by_class["bright"].tolist() == [233]  # 60000 / 257 = 233.46
     assert by_class["dark"].tolist() == [4]  # 1000..1002 / 257 = 3.9
     assert by_class["float"].tolist() == [64]  # 0.25 * 255 = 63.75

@@ -9,8 +9,10 @@ def add_arguments(parser):
 
 
 def run(args):
+    from corenn.records.folder import check_output_beside_records
     from corenn.trained.runs import compare_runs
 
+    check_output_beside_records(args.out)
     path = compare_runs(args.run_dirs, args.out)
     print(f"wrote {path}")
     return 0

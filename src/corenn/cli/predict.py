@@ -38,6 +38,10 @@ def run(args):
     from corenn.files import atomic_write
     from corenn.trained.predict import class_counts, other_data_warning, split_outputs, submission_csv
 
+    if args.out is not None:
+        from corenn.records.folder import check_output_beside_records
+
+        check_output_beside_records(args.out)
     if args.input is not None:
         return _run_on_input(args)
     if args.top_k is not None:

@@ -360,3 +360,49 @@ def metric_columns(history):
     epoch has them (a data set without a validation split)."""
     has_validation = not history or any("val_loss" in row for row in history)
     return [column for column in METRIC_COLUMNS if has_validation or not column.startswith("val_")]
+
+
+PROTECTED_SUFFIXES = (".npz", ".json", ".toml", ".csv", ".log")
+"""A run keeps its records in files of these kinds (and in ``loss.png``, ``accuracy.png``,
+``loss_steps.png``, its ``tensorboard`` folder); see :func:`check_output_beside_records`."""
+PROTECTED_PLOTS = ("loss.png", "accuracy.png", "loss_steps.png")
+
+
+def is_run_folder(folder):
+    """Whether ``folder`` holds a run's records (a ``config.toml``), or is one being set up."""
+    folder = Path(folder)
+    return (folder / CONFIG_FILE).exists() or folder.name.endswith(STAGING_SUFFIX)
+
+
+def check_output_beside_records(out, flag="--out"):
+    """Refuse, in one line, an output path (``corenn predict --out``, ``corenn compare --out``)
+    that would replace or add to a run's records: in a run folder a command may write new
+    files and its own outputs (CSV predictions other than ``metrics.csv`` and ``steps.csv``,
+    plots other than the run's), never a file of the kinds its records are kept in
+    (:data:`PROTECTED_SUFFIXES`; ``predictions-*.csv`` aside), a run's plot, a hidden file,
+    nor anything inside a sub-folder of the run (``tensorboard/``).
+
+    The folder is resolved (``..`` and links), the file's own name is not: writing replaces a
+    link at ``out``, never the file it points to."""
+    out = Path(out)
+    try:
+        folder = out.parent.resolve()
+    except (OSError, RuntimeError):  # a link loop: writing there fails with its own message
+        return
+    run = next((candidate for candidate in (folder, *folder.parents) if is_run_folder(candidate)), None)
+    if run is None:
+        return
+    name = out.name
+    protected = (
+        run != folder
+        or name.startswith(".")
+        or name in PROTECTED_PLOTS
+        or (out.suffix.lower() in PROTECTED_SUFFIXES and not (name.startswith("predictions-") and out.suffix == ".csv"))
+    )
+    if protected:
+        inside = "" if run == folder else f" (inside {folder})"
+        raise CorennError(
+            f"{flag} {out} would replace or add to the records of run {run}{inside}: its .npz, .json, .toml, "
+            ".csv and .log files, its plots and its sub-folders are kept as training wrote them; write the output "
+            "elsewhere, or name it predictions-<name>.csv or <name>.png"
+        )

@@ -83,12 +83,22 @@ and a folder name may hold at most 255 bytes on the usual file systems."""
 def _check_run_name(instance, attribute, value):
     """A run's name is its directory under ``--out``: one plain folder name, never a path, and
     never a hidden one: names starting with '.' are corenn's own set-up folders and
-    temporaries, which it deletes when it finds them abandoned."""
+    temporaries, which it deletes when it finds them abandoned. Nor may it hold characters that
+    do not show as themselves (see :data:`INVISIBLE_CATEGORIES`)."""
+    import unicodedata
+
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"name must be a non-empty string (the run directory's name), got {_shortened(value)}")
     if value in (".", "..") or any(sep in value for sep in ("/", "\\", "\0")):
         raise ConfigError(
             f"name {_shortened(value)} is not a plain folder name: it may not be '.' or '..' nor contain '/', '\\' or NUL"
+        )
+    odd = next((char for char in value if unicodedata.category(char) in INVISIBLE_CATEGORIES), None)
+    if odd is not None:
+        raise ConfigError(
+            f"name {_shortened(value)} holds {_character_name(odd)}; a run name may not hold control characters "
+            "(newlines, tabs), invisible format characters (right-to-left marks) or line separators: they "
+            "garble listings and shell commands"
         )
     if value.startswith("."):
         raise ConfigError(
@@ -101,6 +111,17 @@ def _check_run_name(instance, attribute, value):
             f"name {_shortened(value)} is {size} bytes long; a run name may hold at most {MAX_RUN_NAME_BYTES} bytes "
             "(UTF-8), so that its folders' names fit the file system"
         )
+
+
+INVISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+"""Unicode categories a run name may not hold: control (newline, tab, escape), format (right-to-left
+and zero-width marks), surrogates, line and paragraph separators."""
+
+
+def _character_name(char):
+    import unicodedata
+
+    return f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character').lower()})"
 
 
 def _shortened(value, limit=60):
