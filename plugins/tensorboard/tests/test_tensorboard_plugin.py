@@ -134,11 +134,22 @@ def test_without_the_table_nothing_is_written_nor_imported(tmp_path):
         ("flush_seconds = true", "plugins.tensorboard.flush_seconds must be a positive number"),
         ('log_dir = ""', "plugins.tensorboard.log_dir must be a folder"),
         ('logdir = "x"', "unknown key plugins.tensorboard.logdir; allowed: log_dir, flush_seconds"),
+        # Before: accepted, then a 33-line traceback from the writer's thread, no events, exit 0.
+        ("flush_seconds = inf", "plugins.tensorboard.flush_seconds must be a positive number of seconds between "),
+        ("flush_seconds = 1e308", "flush_seconds must be a positive number of seconds between writes to disk, at most"),
+        ("flush_seconds = nan", "plugins.tensorboard.flush_seconds must be a positive number"),
+        # Before: a two-line warning, and training went on without curves.
+        (
+            'log_dir = "{tmp}/a-file/logs"',
+            "plugins.tensorboard.log_dir '{tmp}/a-file/logs' cannot be written (Not a directory)",
+        ),
     ],
 )
 def test_bad_option_is_one_line_and_exit_1_before_anything_is_recorded(tmp_path, table, message):
     preset = Path(__import__("corenn").__file__).parent / "presets" / "iris-ffnn.toml"
     config = tmp_path / "run.toml"
+    (tmp_path / "a-file").write_text("a file, not a folder")
+    table, message = table.format(tmp=tmp_path), message.format(tmp=tmp_path)
     config.write_text(f"{preset.read_text()}\n[plugins.tensorboard]\n{table}\n")
     out = tmp_path / "runs"
     completed = subprocess.run(

@@ -9,6 +9,7 @@ without this package.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import corenn
@@ -16,9 +17,10 @@ from corenn.errors import ConfigError
 
 NAME = "tensorboard"  # the entry point's name, so the config's table is [plugins.tensorboard]
 DEFAULT_FLUSH_SECONDS = 10
+MAX_FLUSH_SECONDS = 86400  # a day; the writer's thread waits this long at most (inf or 1e308 overflowed it)
 OPTIONS = {
-    "log_dir": "a folder (a non-empty string; each run writes into <log_dir>/<run name>)",
-    "flush_seconds": "a positive number (seconds between writes to disk)",
+    "log_dir": "a folder you can write (a non-empty string; each run writes into <log_dir>/<run name>)",
+    "flush_seconds": f"a positive number of seconds between writes to disk, at most {MAX_FLUSH_SECONDS}",
 }
 
 _writers = {}  # id(run) -> (run, EventWriter) for the runs being trained in this process
@@ -35,9 +37,29 @@ def options_of(config):
             raise ConfigError(f"unknown key {where}; allowed: {', '.join(OPTIONS)}")
         if key == "log_dir" and (not isinstance(value, str) or not value.strip()):
             raise ConfigError(f"{where} must be {OPTIONS[key]}, got {value!r}")
-        if key == "flush_seconds" and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
+        if key == "flush_seconds" and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_FLUSH_SECONDS
+        ):
             raise ConfigError(f"{where} must be {OPTIONS[key]}, got {value!r}")
     return table
+
+
+def check_log_dir(options):
+    """Refuse, before training, a ``log_dir`` where no event file can be written: the user asked
+    for curves, and a run that trains for hours without them is worse than one that does not
+    start. The folder is made (as the writer would make it) and a temporary file tried in it."""
+    if "log_dir" not in options or os.environ.get("RANK", "0") != "0":
+        return
+    folder = Path(options["log_dir"]).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"plugins.{NAME}.log_dir {str(folder)!r} cannot be written ({exc.strerror or exc}); "
+            "give a folder you can write, or leave log_dir out to write into the run's folder"
+        ) from None
 
 
 def log_dir_of(run, options):
@@ -53,7 +75,9 @@ def log_dir_of(run, options):
 
 @corenn.hookimpl
 def corenn_check_config(config):
-    options_of(config)
+    options = options_of(config)
+    if options is not None:
+        check_log_dir(options)
 
 
 @corenn.hookimpl
