@@ -25,11 +25,12 @@ import numpy as np
 
 import corenn
 from corenn.nn.model import Sequential
-from corenn.run.config import load_preset
+from corenn.run.config import config_from_dict, load_preset
 from corenn.run.resources import EVALUATION_COPIES, training_memory_need
 
-INPUT_SHAPES = {"iris-ffnn": (4,), "fmnist-mlp": (28, 28, 1), "lenet-mnist": (28, 28, 1)}
-N_CLASSES = {"iris-ffnn": 3, "fmnist-mlp": 10, "lenet-mnist": 10}
+INPUT_SHAPES = {"iris-ffnn": (4,), "fmnist-mlp": (28, 28, 1), "lenet-mnist": (28, 28, 1), "flatten-25": (32, 32, 3)}
+N_CLASSES = {"iris-ffnn": 3, "fmnist-mlp": 10, "lenet-mnist": 10, "flatten-25": 10}
+FLATTEN_STACK = 25  # "flatten-25": 25 flatten layers, then a softmax layer (issue 22's hole 11: views)
 # (preset, hidden width of the first layer or None for the preset's own, batch size)
 CASES = (
     ("iris-ffnn", 2**18, 25),
@@ -38,6 +39,7 @@ CASES = (
     ("fmnist-mlp", None, 256),
     ("lenet-mnist", None, 32),
     ("lenet-mnist", None, 256),
+    ("flatten-25", None, 2800),
 )
 STEPS = 3
 EVALUATION_SAMPLES = 1024
@@ -45,7 +47,14 @@ MiB = 2**20
 
 
 def build(preset, width):
-    config = load_preset(preset)
+    if preset == "flatten-25":
+        data = load_preset("fmnist-mlp").to_dict()
+        data["layers"] = [{"name": "flatten"}] * FLATTEN_STACK + [
+            {"name": "fully_connected", "n_out": "auto", "activation": "softmax"}
+        ]
+        config = config_from_dict(data)
+    else:
+        config = load_preset(preset)
     layers = config.layers
     if width is not None:
         layers = [type(layers[0])(layers[0].name, {**layers[0].options, "n_out": width}), *layers[1:]]

@@ -48,6 +48,8 @@ class Sequential:
         # Bytes of each layer's output for one sample, measured by initialize; see
         # corenn.run.resources, which sizes a run's memory from them.
         self.output_bytes_per_sample = []
+        # Bytes of dL/dX of one input sample that backward makes (0 when the first layer skips it).
+        self.input_gradient_bytes_per_sample = 0
         for index, table in (lr_scales or {}).items():
             if not isinstance(index, int) or not 0 <= index < len(self.layers):
                 raise ConfigError(f"lr_scales: {index!r} is not a layer index (0 to {len(self.layers) - 1})")
@@ -131,7 +133,10 @@ class Sequential:
         the zero sample, which has nothing to fit to: its ``allocate`` makes its arrays
         (unfitted) and gives the zeros of its output's shape the next layers are made from.
 
-        The size of each layer's output for that sample is kept in ``output_bytes_per_sample``.
+        The bytes each layer's output adds for that sample are kept in ``output_bytes_per_sample``
+        (none for a view of its input, see :func:`output_bytes`), and those of the gradient of
+        the input sample that backward makes in ``input_gradient_bytes_per_sample`` (none when
+        the first layer can skip it, see :meth:`skip_input_gradient`; a ``flatten`` first cannot).
         ``check_parameters(model, index)``, when given, is called as soon as layer ``index`` has
         made its parameters and may refuse the model by raising: the trainer's memory check
         (:func:`corenn.run.resources.parameter_memory_check`), so that a stack too big to train
@@ -143,10 +148,13 @@ class Sequential:
         was_training = self.training
         self.eval()
         self.output_bytes_per_sample = []
+        first_skips = bool(self.layers) and hasattr(self.layers[0], "needs_input_gradient")
+        self.input_gradient_bytes_per_sample = 0 if first_skips else array_bytes(sample)
         try:
             for index, layer in enumerate(self.layers):
+                layer_input = sample
                 sample = self._apply(index, getattr(layer, "allocate", layer.forward), sample)
-                self.output_bytes_per_sample.append(array_bytes(sample))
+                self.output_bytes_per_sample.append(output_bytes(layer, layer_input, sample))
                 if check_parameters is not None:
                     check_parameters(self, index)
         finally:
@@ -388,6 +396,25 @@ def _copy_into(target, value):
 
 def _size(value):
     return value.numel() if hasattr(value, "numel") else np.size(value)
+
+
+def output_bytes(layer, layer_input, output):
+    """Bytes a layer's output adds for one sample: none for a view of its input (``flatten``, a
+    reshape: the same memory under another shape), else the output's size. A layer whose
+    output depends on the mode (it has ``training``, as dropout, which returns its input
+    itself in eval mode, the mode this is measured in) always counts its output."""
+    if not hasattr(layer, "training") and _shares_memory(layer_input, output):
+        return 0
+    return array_bytes(output)
+
+
+def _shares_memory(first, second):
+    """Whether two arrays (numpy, or tensors, duck-typed) are views of the same memory."""
+    if hasattr(first, "untyped_storage") and hasattr(second, "untyped_storage"):
+        return first.untyped_storage().data_ptr() == second.untyped_storage().data_ptr()
+    if isinstance(first, np.ndarray) and isinstance(second, np.ndarray):
+        return bool(np.shares_memory(first, second))
+    return False
 
 
 def array_bytes(value):

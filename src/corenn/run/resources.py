@@ -53,9 +53,12 @@ def available_memory(arrays):
 
 def training_memory_need(model, batch_size):
     """``(batch outputs, parameter state)``: bytes a training step at ``batch_size`` needs
-    beyond the parameters and the data already in memory."""
-    batch_outputs = TRAINING_COPIES * batch_size * sum(model.output_bytes_per_sample)
-    return batch_outputs, PARAMETER_COPIES * model.parameter_bytes()
+    beyond the parameters and the data already in memory. A layer whose output is a view of
+    its input (``flatten``) adds nothing; the gradient of the input batch counts once where
+    backward makes it (a network starting with ``flatten`` cannot skip it)."""
+    per_sample = TRAINING_COPIES * sum(model.output_bytes_per_sample)
+    per_sample += getattr(model, "input_gradient_bytes_per_sample", 0)
+    return batch_size * per_sample, PARAMETER_COPIES * model.parameter_bytes()
 
 
 def parameter_memory_check(arrays):
