@@ -33,22 +33,49 @@ def add_arguments(parser):
 
 
 def run(args):
-    from corenn.errors import ConfigError
-    from corenn.run.distributed import launch_from_environment
+    from corenn.errors import ConfigError, CorennError, Terminated
+    from corenn.run.distributed import launch_from_environment, launched_by_corenn
 
     if args.nproc is not None:
         from corenn.run.launcher import launch_on_this_machine
 
-        return launch_on_this_machine(args.argv, args.nproc, args.master_port)
+        return launch_on_this_machine(args.argv, args.nproc, args.master_port, config=_launch_config(args))
     if args.master_port is not None:
         raise ConfigError("--master-port goes with --nproc (under torchrun, give torchrun --master-port)")
     launch = launch_from_environment()
     try:
         return _run(args, launch)
-    except ConfigError:
-        if launch.is_main:
+    except CorennError as exc:
+        if launch.distributed and launched_by_corenn():
+            from corenn.cli import one_line
+            from corenn.run.distributed import report_to_launcher
+
+            if report_to_launcher(f"corenn train: error: {one_line(str(exc))}"):
+                return 1  # the launcher says it, once for all the ranks that met it
+        if launch.is_main or not isinstance(exc, ConfigError):
             raise
         return 1  # every rank finds the same mistake in the config: rank 0 alone says it
+    except KeyboardInterrupt as exc:
+        if launch.distributed and not launch.is_main and launched_by_corenn():
+            return 143 if isinstance(exc, Terminated) else 130  # rank 0 says that the run stopped
+        raise
+
+
+def _launch_config(args):
+    """The config the processes of ``--nproc`` will train (overrides applied; a resumed run's
+    recorded one), for the launcher's checks before it starts them."""
+    from pathlib import Path
+
+    from corenn.cli.common import load_run_config
+    from corenn.records.folder import CONFIG_FILE
+    from corenn.run.config import load_config, with_overrides
+
+    if args.resume:
+        recorded = Path(args.resume) / CONFIG_FILE
+        if not recorded.is_file():
+            return None  # the ranks say what is wrong with the run directory
+        return with_overrides(load_config(recorded), backend=args.backend, device=args.device)
+    return load_run_config(args, name=args.name, lr=args.lr, mixed_precision=args.mixed_precision)
 
 
 def _restarted_run(args, launch):

@@ -176,7 +176,7 @@ def open_image(path, pillow_warnings=None):
                 f"cannot read image {path}: it is not a {', '.join(IMAGE_FORMATS)} image (whatever its suffix); "
                 "remove or replace the file"
             ) from None
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        except Exception as exc:  # Pillow's parsers raise many kinds on damaged headers
             raise DataError(f"cannot read image {path}: {_reason(exc)}; remove or replace the file") from None
         with image:
             width, height = image.size
@@ -199,24 +199,31 @@ def _ignored_bomb_warnings():
 
 def _reason(exc):
     text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _is_grey(image):
+    """Whether ``image``'s mode is a grey one, from its header alone: a palette image counts
+    when every colour of the palette its header holds is grey (``getpalette`` would decode it)."""
     if image.mode in GREY_MODES:
         return True
-    if image.mode in ("P", "PA"):  # a palette: grey when every colour in it is
-        palette = image.getpalette() or []
-        return bool(palette) and all(
-            palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3)
-        )
+    if image.mode in ("P", "PA"):
+        palette = getattr(image, "palette", None)
+        colours = bytes(getattr(palette, "palette", b"") or b"")
+        if getattr(palette, "mode", None) != "RGB" or not colours:
+            return False  # not known without decoding: read as colour
+        return all(colours[i] == colours[i + 1] == colours[i + 2] for i in range(0, len(colours) - 2, 3))
     return False
 
 
 def read_header(path, pillow_warnings=None, digest=False):
     """The :class:`ImageHeader` of ``path`` (nothing decoded); with ``digest``, its SHA-256 too."""
     with open_image(path, pillow_warnings) as (image, stream):
-        header = ImageHeader(Path(path), image.format, image.mode, image.size[0], image.size[1], _is_grey(image))
+        try:
+            grey = _is_grey(image)
+        except Exception as exc:  # Pillow's parsers raise many kinds on damaged headers
+            raise DataError(f"cannot read image {path}: {_reason(exc)}; remove or replace the file") from None
+        header = ImageHeader(Path(path), image.format, image.mode, image.size[0], image.size[1], grey)
         if digest:
             stream.seek(0)
             sha = hashlib.sha256()
@@ -268,7 +275,9 @@ def decode_image(path, size=None, grayscale=False, pillow_warnings=None):
         try:
             image.load()
             array = _eight_bit(image, path, grayscale, size)
-        except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        except DataError:
+            raise
+        except Exception as exc:  # Pillow's decoders raise many kinds on damaged data (OSError, ValueError, ...)
             raise DataError(f"cannot read image {path}: {_reason(exc)}; remove or replace the file") from None
     return array[..., np.newaxis] if array.ndim == 2 else array
 

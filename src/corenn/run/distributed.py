@@ -10,7 +10,9 @@ process group itself (gloo or NCCL) lives in a plugin that may import torch (cor
 (or with ``WORLD_SIZE=1``) is exactly the single process it always was.
 """
 
+import json
 import os
+import time
 
 import attrs
 
@@ -19,6 +21,9 @@ from corenn.errors import ConfigError, CorennError
 
 TIMEOUT_VARIABLE = "CORENN_DISTRIBUTED_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 300
+LAUNCHER_VARIABLE = "CORENN_LAUNCHER"
+"""Set (to its process id) by ``corenn train --nproc``'s launcher for the processes it starts: their
+errors go to it (see :func:`report_to_launcher`), which says each distinct one once."""
 
 
 class ParametersDrifted(CorennError):
@@ -164,3 +169,27 @@ def check_same_parameters(group, model, epoch):
             f"to {largest[differ[0]]!r}); the ranks no longer train one model (a non-deterministic plugin "
             "component, or a rank started from other parameters?)"
         )
+
+
+def launched_by_corenn(environ=None):
+    """Whether this process is a rank that ``corenn train --nproc`` started (through torchrun,
+    which gives each rank a file for its error: ``TORCHELASTIC_ERROR_FILE``)."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get(LAUNCHER_VARIABLE)) and bool(environ.get("TORCHELASTIC_ERROR_FILE"))
+
+
+def report_to_launcher(line, environ=None):
+    """Leave this rank's one-line error for the launcher (in torchrun's error file, which torchrun
+    hands to the launcher with the rank's exit status) instead of printing it: every rank that
+    builds the same run from the same config meets the same mistake, and the launcher prints each
+    distinct line once. Returns whether the line was left."""
+    environ = os.environ if environ is None else environ
+    path = environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return False
+    try:
+        with open(path, "w", encoding="utf-8") as stream:
+            json.dump({"message": line, "timestamp": int(time.time())}, stream)
+    except OSError:
+        return False
+    return True

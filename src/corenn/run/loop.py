@@ -120,6 +120,7 @@ class Trainer:
         self.epoch_progress = None
         self.changing_state = False
         self.interrupts = DeferredInterrupt()
+        self.stop_agreed = False  # a data-parallel run's ranks agreed to stop (see _data_parallel_step)
         self._step_hook = False  # whether corenn_step_end is implemented, see _fit
         self.data_digest = None  # the training split's digest, see corenn.run.checkpoints.data_fingerprint
         self._evaluation_batch = None  # see evaluate
@@ -160,7 +161,8 @@ class Trainer:
                 self._agree_across_ranks(run.epoch + 1)
             if self.data.val is not None:
                 metrics |= self.evaluate(self.data.val, "val")
-            metrics["learning_rate"] = float(self.scheduler(max(run.step - 1, 0)))  # the epoch's last update's
+            # the rate the epoch's last update used, as recorded (not computed again from the step count)
+            metrics["learning_rate"] = run.step_learning_rates[-1] if run.step_learning_rates else self.optimizer.lr
             metrics["seconds"] = time.perf_counter() - self.epoch_progress.started
             with self._changing_state():
                 run.history.append(metrics)
@@ -200,7 +202,8 @@ class Trainer:
             hasattr(layer, "training") or getattr(layer, "buffers", None) for layer in self.run.model.layers
         )
         for batch_number in steps:
-            self.interrupts.check()
+            if self.group is None or self.stop_agreed:  # the ranks stop together, see _data_parallel_step
+                self.interrupts.check()
             if self.group is not None:
                 with self._changing_state():
                     self._data_parallel_step(train, order, batch_number, n_batches, epoch)
@@ -246,7 +249,15 @@ class Trainer:
         else:
             for value in gradients.values():
                 value[...] = 0
-        loss_sum, correct = self.group.all_reduce_sum(list(gradients.values()), scalars=[local_loss, local_correct])
+        # A Ctrl-C or SIGTERM reaches the ranks at slightly different moments: each says in the
+        # step's all-reduce whether one came, and all stop after the same step.
+        stop = float(self.interrupts.requested is not None)
+        loss_sum, correct, stops = self.group.all_reduce_sum(
+            list(gradients.values()), scalars=[local_loss, local_correct, stop]
+        )
+        if stops:
+            self.stop_agreed = True
+            self.interrupts.requested = self.interrupts.requested or KeyboardInterrupt
         loss = loss_sum / batch_size
         # the gradients have the predictions' dtype, which is all the ceiling depends on
         self._check_divergence(loss, next(iter(gradients.values())), epoch, batch_number, n_batches)
