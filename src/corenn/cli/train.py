@@ -1,8 +1,10 @@
 """``corenn train``: train a preset or a config file and report its test accuracy."""
 
 import argparse
+import time
 
 HELP = "train a network (default: the iris-ffnn preset, offline, in seconds)"
+OTHER_RANKS_WAIT_SECONDS = 10  # see run(): at most this long, for rank 0 to say what is wrong
 
 
 def add_arguments(parser):
@@ -48,7 +50,11 @@ def run(args):
     except ConfigError:
         if launch.is_main:
             raise
-        return 1  # every rank finds the same mistake in the config: rank 0 alone says it
+        # Every rank finds the same mistake in the config and rank 0 alone says it. Leaving at once
+        # would let torchrun stop rank 0 (SIGTERM) before it has printed its line; waiting lets
+        # rank 0 fail first, and torchrun then stops this rank.
+        time.sleep(OTHER_RANKS_WAIT_SECONDS)
+        return 1
 
 
 def _restarted_run(args, launch):
