@@ -158,3 +158,18 @@ class _Split:
 
     def __len__(self):
         return len(self.Y)
+
+
+def test_summary_fits_a_whitening_layer_first_as_a_run_does(capsys, tmp_path, digits_folder):
+    """patch_whitening refuses a forward before it is fitted: corenn summary fits it to the
+    training images first, as a run does."""
+    layers = [{"name": "patch_whitening", "kernel_size": 2}, {"name": "flatten"}, CONV["layers"][-1]]
+    config = conv_config(digits_folder, layers=layers)
+    config["dataset"] = {**config["dataset"], "grayscale": False}
+    path = tmp_path / "whitened.toml"
+    path.write_text(config_from_dict(config).to_toml(), encoding="utf-8")
+    code, out, err = run_command(capsys, "summary", "--config", path, "--json")
+    assert code == 0, err
+    model = json.loads(out)["model"]
+    assert [tuple(layer["output_shape"]) for layer in model["layers"]] == [(7, 7, 24), (1176,), (10,)]
+    assert model["buffers"] == 2 * 2 * 3 * 24  # the fitted filters

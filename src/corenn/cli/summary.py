@@ -17,7 +17,7 @@ def add_arguments(parser):
 
 def run(args):
     from corenn.cli.common import print_json
-    from corenn.run.build import build_with_arrays, chosen_kernels
+    from corenn.run.build import build_with_arrays, chosen_kernels, fit_model_to_data
     from corenn.run.config import load_config, load_preset, with_overrides
     from corenn.run.summaries import data_summary, model_summary
 
@@ -25,6 +25,7 @@ def run(args):
     config = with_overrides(config, backend=args.backend, dtype=args.dtype)
     with chosen_kernels(config):
         data, model, _, _, _, arrays = build_with_arrays(config, data_dir=args.data_dir)
+        fit_model_to_data(model, data.train, arrays)  # as a run does first (patch whitening)
         data_text = data_summary(data, config.dataset, args.data_dir)
         model_text = model_summary(model, data.input_shape, config.dtype, to_device=arrays.to_device)
     if args.json:

@@ -197,6 +197,11 @@ def fit_to_data(trainer):
     """Fit the layers that are fitted to data (``patch_whitening``) to the first
     ``FIT_SAMPLE_SIZE`` training images, unaugmented, as airbench does: once, for a fresh run,
     before its initial records (a resumed run loads what was fitted)."""
-    train = trainer.data.train
-    sample = trainer.arrays.to_device(train.X[: min(FIT_SAMPLE_SIZE, len(train))])
-    trainer.run.model.fit_to_data(sample)
+    fit_model_to_data(trainer.run.model, trainer.data.train, trainer.arrays)
+
+
+def fit_model_to_data(model, train, arrays):
+    """:func:`fit_to_data` for a model and a prepared training split outside a trainer (``corenn
+    summary`` measures a network whose whitening layer must be fitted first)."""
+    sample = arrays.to_device(train.X[: min(FIT_SAMPLE_SIZE, len(train))])
+    model.fit_to_data(sample)

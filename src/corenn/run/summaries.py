@@ -165,7 +165,8 @@ class ModelSummary:
         }
 
     def lines(self):
-        names = [_layer_text(row) for row in self.rows]
+        index_width = len(str(len(self.rows) - 1))
+        names = [_layer_text(row, index_width) for row in self.rows]
         shapes = [shape_text(row["output_shape"]) for row in self.rows]
         counts = [f"{row['parameters']:,}" for row in self.rows]
         total = f"{self.parameters:,}"
@@ -187,10 +188,10 @@ class ModelSummary:
         return lines
 
 
-def _layer_text(row):
+def _layer_text(row, index_width):
     activation = row.get("activation")
     shown = f", {activation}" if activation and activation != "linear" else ""
-    return f"{row['index']} {row['name']}{shown}"
+    return f"{row['index']:>{index_width}} {row['name']}{shown}"
 
 
 def _bytes(size):
