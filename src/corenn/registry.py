@@ -18,7 +18,7 @@ import inspect
 import attrs
 
 from corenn.backend import DEFAULT_BACKEND, building_for
-from corenn.errors import ConfigError, PluginError, UnknownComponentError
+from corenn.errors import ConfigError, PluginError, UnknownComponentError, did_you_mean
 
 KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset", "backend", "kernels")
 COMPONENT_KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer")
@@ -245,7 +245,7 @@ class Registry:
         known = self.names(kind, backend)
         plural = "losses" if kind == "loss" else f"{kind}s"
         raise UnknownComponentError(
-            f"unknown {kind} {name!r} for backend {backend}; known {plural}: "
+            f"unknown {kind} {name!r}{did_you_mean(name, known)} for backend {backend}; known {plural}: "
             + (", ".join(known) if known else "(none registered: is its plugin installed?)")
         )
 
@@ -263,7 +263,7 @@ class Registry:
             unknown = sorted(set(options) - set(allowed))
             if unknown:
                 raise ConfigError(
-                    f"{kind} {name!r} has no option {', '.join(map(repr, unknown))}; "
+                    f"{kind} {name!r} has no option {', '.join(repr(key) + did_you_mean(key, allowed) for key in unknown)}; "
                     f"its options are: {', '.join(allowed) if allowed else '(none)'}"
                 )
             missing = [name for name in required_option_names(factory) if name not in options]

@@ -354,6 +354,40 @@ class Sequential:
             _copy_into(current[name], value)
         return self
 
+    def layer_summaries(self, input_shape, dtype="float64", to_device=None):
+        """One row per layer, for a summary of the network (``corenn summary``, the start of a
+        run): ``{"index", "name", "activation", "output_shape", "parameters", "buffers"}``, the
+        output shape of one sample (without the batch axis) and the number of values in the
+        layer's parameters and in its buffers (kept, not trained).
+
+        The shapes are measured: one zero sample goes through the initialised network (see
+        :meth:`initialize`) in eval mode, which makes no parameters and leaves no trace in them,
+        their generators or running statistics. ``to_device`` moves the sample where the
+        layers' parameters are (a torch device)."""
+        sample = np.zeros((1, *input_shape), dtype=dtype)
+        if to_device is not None:
+            sample = to_device(sample)
+        was_training = self.training
+        self.eval()
+        rows = []
+        try:
+            for index, layer in enumerate(self.layers):
+                sample = self._apply(index, layer.forward, sample)
+                activation = getattr(layer, "activation", None)
+                rows.append(
+                    {
+                        "index": index,
+                        "name": self.layer_names[index],
+                        "activation": None if activation is None else getattr(activation, "name", None),
+                        "output_shape": tuple(int(size) for size in sample.shape[1:]),
+                        "parameters": int(sum(_size(value) for value in layer.parameters.values())),
+                        "buffers": int(sum(_size(value) for value in (getattr(layer, "buffers", None) or {}).values())),
+                    }
+                )
+        finally:
+            self.train(was_training)
+        return rows
+
     def parameter_count(self):
         return int(sum(_size(value) for value in self.named_parameters().values()))
 
