@@ -91,6 +91,7 @@ LAYER_OPTIONS = {
     "fully_connected": {"n_out": 3, "activation": "tanh"},
     "conv2d": {"n_out": 3, "kernel_shape": [3, 3], "stride": 2, "activation": "tanh"},
     "pool2d": {"kernel_shape": [2, 2], "stride": 1},
+    "conv1d": {"n_out": 2, "kernel_size": 2, "stride": 2},  # the example plugin's, where it is installed
     "dropout": {"rate": 0.5},
     "scale": {"factor": 1 / 9},
     "patch_whitening": {"kernel_size": 2},
