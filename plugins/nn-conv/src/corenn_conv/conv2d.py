@@ -126,7 +126,7 @@ class Conv2D(ProductLayer):
         return f"conv2d (n_out={self.n_out}, kernel {kh}x{kw}, stride {self.stride}, pad {self.pad!r})"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
         if "W" not in self.parameters:
             self._init_parameters(X.shape, X.dtype, device_of(X))
@@ -145,7 +145,7 @@ class Conv2D(ProductLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = self._activation_gradient(dLdY, self._description)
+        dZ = self.activation_gradient(dLdY, self._description)
         W = self.parameters["W"]
         dX, self.gradients["W"], self.gradients["b"] = conv2d_backward(
             dZ, W, self.cache["convolution"], input_gradient=self.needs_input_gradient
@@ -155,5 +155,5 @@ class Conv2D(ProductLayer):
     def _init_parameters(self, X_shape, dtype="float64", device=None):
         """Make ``W`` and ``b`` (and zero gradients) for NHWC inputs of shape ``X_shape``."""
         shape = (*self.kernel_shape, X_shape[3], self.n_out)
-        self._init_weights(shape, self._initializer, self.weight_init, dtype, device)
+        self.init_weights(shape, self._initializer, self.weight_init, dtype, device)
         self.n_in = X_shape[3]

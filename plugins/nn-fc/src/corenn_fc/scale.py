@@ -32,7 +32,7 @@ class Scale(Layer):
         return f"Scale(factor={self.factor!r}, activation={activation!r})"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         if X.ndim < 1:
             raise ShapeError(f"scale expects a batch (m, ...), got a scalar of shape {tuple(X.shape)}")
         self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else 1
@@ -41,4 +41,4 @@ class Scale(Layer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        return self._activation_gradient(dLdY) * self.factor
+        return self.activation_gradient(dLdY) * self.factor
