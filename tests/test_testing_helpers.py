@@ -277,7 +277,12 @@ def test_a_backend_that_is_not_installed_is_a_skip_with_the_installed_ones():
 @pytest.mark.parametrize(
     "kind, backends, dtype, message",
     [
-        ("optimizer", ("numpy", "torch"), "float64", "compares a layer, activation or loss, not a 'optimizer'"),
+        (
+            "scheduler",
+            ("numpy", "torch"),
+            "float64",
+            "compares a layer, activation, loss or optimizer, not a 'scheduler'",
+        ),
         ("loss", ("numpy",), "float64", "needs two or more different backends"),
         ("loss", ("numpy", "numpy"), "float64", "needs two or more different backends"),
         ("loss", ("numpy", "torch"), "int64", "float64 or float32 arrays, got dtype 'int64'"),

@@ -141,6 +141,8 @@ class ResidualBlock(Layer, abc.ABC):
 
     name = "residual"
     example_input_shape = (4, 5)
+    # what corenn plugins --check and corenn describe build it with
+    example_options = {"layers": [{"name": "fully_connected", "n_out": 5, "activation": "tanh"}]}
 
     def __init__(self, layers, shortcut=None, activation="relu"):
         if isinstance(layers, (str, dict)) or not isinstance(layers, (list, tuple)) or not layers:

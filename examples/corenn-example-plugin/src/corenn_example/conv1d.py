@@ -66,6 +66,9 @@ class Conv1D(Layer):
 
     name = "conv1d"
     example_input_shape = (3, 9, 2)
+    # n_out and kernel_size have no default: corenn plugins --check, corenn gradcheck and corenn
+    # describe build the layer with these
+    example_options = {"n_out": 3, "kernel_size": 2, "stride": 2}
 
     def __init__(self, n_out, kernel_size, stride=1, activation="linear", weight_init="xavier_uniform"):
         for option, value in (("n_out", n_out), ("kernel_size", kernel_size), ("stride", stride)):

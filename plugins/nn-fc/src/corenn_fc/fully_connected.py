@@ -52,6 +52,7 @@ class FullyConnected(ProductLayer):
 
     name = "fully_connected"
     example_input_shape = (4, 5)
+    example_options = {"n_out": 3, "activation": "tanh"}  # what corenn plugins --check and describe build
 
     def __init__(self, n_out, activation="linear", weight_init="xavier_uniform"):
         # Errors here name no layer: corenn.create prefixes them with "layer 'fully_connected'".

@@ -21,6 +21,7 @@ class Scale(Layer):
 
     name = "scale"
     example_input_shape = (4, 5)
+    example_options = {"factor": 2.0}  # what corenn plugins --check and describe build
 
     def __init__(self, factor=None, activation="linear"):
         super().__init__()
