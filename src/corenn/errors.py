@@ -68,3 +68,23 @@ def remember_run_dir(exc, run_dir):
 def run_dir_of(exc):
     """The run folder noted by :func:`remember_run_dir`, or None."""
     return getattr(exc, _RUN_DIR_ATTRIBUTE, None)
+
+
+_COMPONENT_ATTRIBUTE = "corenn_component"
+
+
+def remember_component(exc, where):
+    """Note on ``exc``, an exception that is no user's error, the component it escaped from
+    (``layers[1] (typo_layer, from corenn-extras)``): the CLI names it before the exception, whose
+    type and traceback stay as they were. A component inside another (a residual block's inner
+    layer) is noted first; the outer one's note goes in front of it."""
+    inner = getattr(exc, _COMPONENT_ATTRIBUTE, None)
+    try:
+        setattr(exc, _COMPONENT_ATTRIBUTE, f"{where}: {inner}" if inner else where)
+    except AttributeError:  # an exception type without a __dict__
+        pass
+
+
+def component_of(exc):
+    """The component noted by :func:`remember_component`, or None."""
+    return getattr(exc, _COMPONENT_ATTRIBUTE, None)

@@ -23,7 +23,7 @@ from corenn.errors import CorennError, Terminated
 MAX_ERROR_CHARACTERS = 1000  # an option holding a 10 MB array must not make a 15 MB error line
 ERROR_LOG_FILE = "error.log"
 
-COMMANDS = ("train", "predict", "evaluate", "sweep", "runs", "compare", "plugins", "kernels", "gradcheck", "listing")
+COMMANDS = ("train", "predict", "evaluate", "sweep", "runs", "compare", "plugins", "kernels", "gradcheck", "listing", "describe")
 
 
 def _version_text():
@@ -123,7 +123,7 @@ def _unexpected(exc, *, debug):
     folder's ``error.log`` (when there is one) and, with ``debug``, to stderr."""
     import traceback
 
-    from corenn.errors import run_dir_of
+    from corenn.errors import component_of, run_dir_of
 
     trace = "".join(traceback.format_exception(exc))
     if debug:
@@ -145,5 +145,8 @@ def _unexpected(exc, *, debug):
         summary = f"nested too deep ({what}); nest fewer layers or config tables"
     else:
         summary = f"unexpected {what} (a bug in corenn or a plugin)"
+    component = component_of(exc)  # the layer it escaped from, and that layer's plugin
+    if component:
+        summary = f"{component}: {summary}"
     where = f"the traceback is in {kept}" if kept else "run again with --debug for the traceback"
     return one_line(f"{summary}; {where}")

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from corenn.backend import device_of
-from corenn.errors import ShapeError
+from corenn.errors import CorennError, ShapeError, remember_component
 from corenn.nn.backward_checks import check_backward, layer_origin
 from corenn.registry import example_options_for
 
@@ -308,10 +308,15 @@ def gradcheck(
 
     if kind not in ("layer", "activation", "loss"):
         raise ConfigError(f"gradcheck checks a layer, activation or loss, not a {kind!r}")
-    factory = get_registry().get(kind, name, backend).load()
-    options = options_with_examples(factory, options)
+    entry = get_registry().get(kind, name, backend)
+    options = options_with_examples(entry.load(), options)
     component = create(kind, name, backend, **options)
-    shape, errors, failure = gradient_errors(kind, component, input_shape=input_shape, seed=seed, perturb=perturb)
+    try:
+        shape, errors, failure = gradient_errors(kind, component, input_shape=input_shape, seed=seed, perturb=perturb)
+    except Exception as exc:  # a bug in the component (a typo in its forward): say whose
+        if not isinstance(exc, CorennError):
+            remember_component(exc, f"{kind} {name} (from {entry.distribution})")
+        raise
     return GradcheckReport(kind, name, backend, options, shape, errors, tolerance, kind == "layer" and perturb, failure)
 
 

@@ -99,6 +99,7 @@ class Conv2D(ProductLayer):
     name = "conv2d"
     example_input_shape = (2, 7, 7, 3)
     example_options = {"n_out": 2, "kernel_shape": [3, 3], "stride": 2}  # what corenn plugins --check builds
+    option_values = {"pad": '"same", "valid", an int, a pair or four ints'}  # corenn describe
 
     def __init__(self, n_out, kernel_shape, activation="linear", stride=1, pad="same", weight_init="xavier_uniform"):
         if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:

@@ -21,6 +21,7 @@ class Flatten(Layer):
 
     name = "flatten"
     example_input_shape = (2, 3, 3, 2)
+    option_values = {"keep_dim": ("first", "last", -1)}  # corenn describe
 
     def __init__(self, keep_dim="first"):
         super().__init__()

@@ -47,6 +47,7 @@ class Dropout(Layer):
 
     name = "dropout"
     example_input_shape = (4, 5)
+    option_values = {"rate": "a number in [0, 1): the fraction of inputs dropped"}  # corenn describe
 
     def __init__(self, rate=0.5, activation="linear"):
         super().__init__()
