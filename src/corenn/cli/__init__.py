@@ -23,7 +23,9 @@ from corenn.errors import CorennError, Terminated
 MAX_ERROR_CHARACTERS = 1000  # an option holding a 10 MB array must not make a 15 MB error line
 ERROR_LOG_FILE = "error.log"
 
-COMMANDS = ("train", "predict", "evaluate", "sweep", "runs", "compare", "plugins", "kernels", "gradcheck", "listing", "describe")
+COMMANDS = ("train", "predict", "evaluate", "sweep", "runs", "compare", "plugins", "kernels", "gradcheck", "listing")
+
+COMMANDS += ("describe",)  # issue 21
 
 
 def _version_text():

@@ -12,12 +12,17 @@ them (as ``corenn kernels`` shows); and a config table that uses it, built from 
 ``example_options`` (see :func:`corenn.registry.example_options_for`).
 """
 
-HELP = "show a component's options (types, defaults, allowed values), documentation, plugin, backends and a config table"
+HELP = (
+    "show a component's options (types, defaults, allowed values), documentation, plugin, backends and a config table"
+)
 
 KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset")
 # Options the trainer or the layer passes a component itself: shown, never put in a config.
 SET_FOR_IT = {
-    "scheduler": {"initial_lr": "set by the trainer: the optimizer's lr", "total_steps": "set by the trainer unless given"},
+    "scheduler": {
+        "initial_lr": "set by the trainer: the optimizer's lr",
+        "total_steps": "set by the trainer unless given",
+    },
     "initializer": {"activation": "set by the layer: its activation, for the gain"},
     "dataset": {"data_dir": "set by --data-dir or CORENN_DATA_DIR"},
 }
@@ -28,7 +33,9 @@ COMPONENT_OPTIONS = {"activation": "activation", "weight_init": "initializer"}
 def add_arguments(parser):
     parser.add_argument("kind", choices=KINDS, help="component kind")
     parser.add_argument("name", help="registered component name, e.g. fully_connected")
-    parser.add_argument("--backend", help="the registration for this backend (default: numpy, else the first registered)")
+    parser.add_argument(
+        "--backend", help="the registration for this backend (default: numpy, else the first registered)"
+    )
     parser.add_argument("--json", action="store_true", help="print it as one JSON object")
 
 
@@ -163,7 +170,15 @@ def _type_hints(factory):
         return {}
 
 
-TYPE_WORDS = {bool: "true or false", int: "integer", float: "number", str: "string", list: "array", tuple: "array", dict: "table"}
+TYPE_WORDS = {
+    bool: "true or false",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    tuple: "array",
+    dict: "table",
+}
 
 
 def _type_name(name, annotation, default, example):
@@ -267,7 +282,7 @@ def example_config(kind, name, factory, examples):
     except (TypeError, ValueError):
         parameters = []
     set_for_it = SET_FOR_IT.get(kind, {})
-    lines, others = [], []
+    lines, others, optional = [], [], []
     for parameter in parameters:
         key = parameter.name
         if key in set_for_it:
@@ -278,8 +293,10 @@ def example_config(kind, name, factory, examples):
             lines.append(f"# {key} = ...   (required: give it a value)")
         elif parameter.default is None:
             others.append(f"# {key} = ...   (unset by default)")
+            optional.append((key, "..."))
         else:
             others.append(f"# {key} = {toml_value(parameter.default)}")
+            optional.append((key, toml_value(parameter.default)))
     body = lines + others
     if kind == "layer":
         return "\n".join(["[[layers]]", f"name = {toml_value(name)}", *body])
@@ -298,7 +315,7 @@ def example_config(kind, name, factory, examples):
             'name = "fully_connected"',
             "n_out = 16",
             f"{option} = {value}",
-            *(f"# {option} = {{ name = {toml_value(name)}, {line.removeprefix('# ')} }}" for line in others),
+            *(f"# {option} = {{ name = {toml_value(name)}, {key} = {value} }}" for key, value in optional),
         ]
     )
 
@@ -326,7 +343,8 @@ def render(described):
         width = max(len(row["kernel"]) for row in described["kernels"])
         for row in described["kernels"]:
             runs = "; ".join(
-                f"{backend}: {'the reference' if what == 'reference' else what}" for backend, what in row["backends"].items()
+                f"{backend}: {'the reference' if what == 'reference' else what}"
+                for backend, what in row["backends"].items()
             )
             lines.append(f"  {row['kernel']:<{width}}  {row['reference']}  ({runs})")
     lines += ["", "in a config:", *("  " + line for line in described["example_config"].splitlines())]

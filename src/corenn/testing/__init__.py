@@ -20,6 +20,8 @@ Its parts, one module each:
   ``check_activation_conformance``, ``check_loss_conformance`` (the protocol, shapes, dtypes, and
   the gradients by finite differences on every installed backend);
 - :mod:`corenn.testing.optimizers`: :func:`check_optimizer_conformance`;
+- :mod:`corenn.testing.plain_kinds`: ``check_scheduler_conformance``,
+  ``check_initializer_conformance``, ``check_dataset_conformance``;
 - :mod:`corenn.testing.across_backends`: :func:`check_across_backends`;
 - :mod:`corenn.testing.kernel_checks`: :func:`check_kernel`;
 - :mod:`corenn.testing.plugin_systems`: in-memory plugins for tests, and a Ctrl-C at an epoch's end.
@@ -59,6 +61,11 @@ from corenn.testing.gradients import (
 )
 from corenn.testing.kernel_checks import KERNEL_TOLERANCE, KernelCheck, check_kernel, kernels_with_examples
 from corenn.testing.optimizers import OPTIMIZER_TOLERANCE, check_optimizer_conformance
+from corenn.testing.plain_kinds import (
+    check_dataset_conformance,
+    check_initializer_conformance,
+    check_scheduler_conformance,
+)
 from corenn.testing.plugin_systems import InterruptAtEpochEnd, plugin_system_from, plugins_in_use
 
 __all__ = [
@@ -78,12 +85,15 @@ __all__ = [
     "check_activation_conformance",
     "check_activation_gradients",
     "check_course_layer_api",
+    "check_dataset_conformance",
+    "check_initializer_conformance",
     "check_kernel",
     "check_layer_conformance",
     "check_layer_gradients",
     "check_loss_conformance",
     "check_loss_gradients",
     "check_optimizer_conformance",
+    "check_scheduler_conformance",
     "conformance_backends",
     "example_classification_batch",
     "gradcheck",
