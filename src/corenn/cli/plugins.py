@@ -18,6 +18,7 @@ def run(args):
     import sys
     import time
 
+    from corenn.backend import DEFAULT_BACKEND
     from corenn.cli.common import print_json
     from corenn.errors import PluginError
     from corenn.plugins import SLOW_IMPORT_SECONDS, get_plugins
@@ -31,9 +32,11 @@ def run(args):
 
             print("".join(traceback.format_exception(exc.__cause__)), file=sys.stderr, end="")
         raise
-    if args.check:
-        for backend in system.registry.backends():
-            system.backend(backend)  # imports and checks its kernel overrides: a refused one fails its plugin
+    # Making a backend imports and checks the kernel overrides registered for it, and a refused
+    # one fails its plugin: numpy's always (every run makes it), every backend's with --check
+    # (torch's is not made otherwise: listing plugins never imports torch).
+    for backend in system.registry.backends() if args.check else [DEFAULT_BACKEND]:
+        system.backend(backend)
     plugins = [info.as_dict() | {"slow": info.slow} for info in system.plugins]
     failed_checks = 0
     if args.check:

@@ -1,13 +1,20 @@
+"""The layers are plain numpy: registered for numpy and for numpy_twin, the backend this
+plugin adds (numpy's arrays under another name), never for torch."""
+
 import corenn
 
-LAYERS = "corenn_test_mistakes.layers"
+LAYERS = {
+    "dense": "Dense",
+    "wrong_dw": "WrongWeightGradient",
+    "padded_dx": "PaddedInputGradient",
+    "wrong_bias_shape": "WrongBiasShape",
+    "typo_forward": "TypoInForward",
+}
 
 
 @corenn.hookimpl
 def corenn_register_components(register):
-    register("layer", "dense", f"{LAYERS}:Dense", backend="any")
-    register("layer", "wrong_dw", f"{LAYERS}:WrongWeightGradient", backend="any")
-    register("layer", "padded_dx", f"{LAYERS}:PaddedInputGradient", backend="any")
-    register("layer", "wrong_bias_shape", f"{LAYERS}:WrongBiasShape", backend="any")
-    register("layer", "typo_forward", f"{LAYERS}:TypoInForward", backend="any")
     register("backend", "numpy_twin", "corenn_test_mistakes.twin:NumpyTwin")
+    for backend in ("numpy", "numpy_twin"):
+        for name, attribute in LAYERS.items():
+            register("layer", name, f"corenn_test_mistakes.layers:{attribute}", backend=backend)
