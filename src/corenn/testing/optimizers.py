@@ -104,7 +104,7 @@ def _run(optimizer, parameters, schedule, backend_object, *, record=None):
     for step, (factor, gradients) in enumerate(schedule, start=1):
         optimizer.lr = lr * factor
         for key, gradient in gradients.items():
-            grad = backend_object.asarray(gradient)
+            grad = backend_object.asarray(np.array(gradient))  # a copy: the schedule is fed to others too
             updated = optimizer.update(key, current[key], grad)
             _require(
                 hasattr(updated, "shape") and tuple(updated.shape) == tuple(current[key].shape),
@@ -117,8 +117,8 @@ def _run(optimizer, parameters, schedule, backend_object, *, record=None):
                 f"{current[key].dtype}",
             )
             current[key] = updated
-            if record is not None:
-                record.append((step, key, backend_object.to_numpy(updated)))
+            if record is not None:  # a copy: numpy's fast kernels step the parameter in place
+                record.append((step, key, np.array(backend_object.to_numpy(updated))))
     optimizer.lr = lr
     return current
 
@@ -137,7 +137,7 @@ def _check_against_reference(make_optimizer, reference, backend, initial, schedu
     got = []
     _run(
         optimizer,
-        {key: backend_object.asarray(value) for key, value in initial.items()},
+        {key: backend_object.asarray(value.copy()) for key, value in initial.items()},
         schedule,
         backend_object,
         record=got,
