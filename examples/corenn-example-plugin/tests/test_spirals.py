@@ -27,16 +27,9 @@ def test_options_are_checked(options):
 
 
 def test_a_run_trains_on_it():
+    from pathlib import Path
+
     from corenn.run.train import train
 
-    config = {
-        "name": "spirals",
-        "epochs": 30,
-        "dataset": {"name": "spirals", "batch_size": 30},
-        "optimizer": {"name": "adam", "lr": 0.02},
-        "layers": [
-            {"name": "fully_connected", "n_out": 32, "activation": "tanh"},
-            {"name": "fully_connected", "n_out": "auto", "activation": "softmax"},
-        ],
-    }
+    config = Path(__file__).resolve().parents[1] / "spirals.toml"
     assert train(config, record=False, verbose=False)["test_accuracy"] > 0.8
