@@ -80,7 +80,8 @@ class Pool2D(Layer):
     name = "pool2d"
     example_input_shape = (2, 6, 6, 3)
     example_options = {"kernel_shape": [2, 2], "stride": 2}  # what corenn plugins --check builds
-    option_values = {"mode": ("max", "average"), "pad": '"same", "valid", an int, a pair or four ints'}  # corenn describe
+    # corenn describe shows these as the allowed values
+    option_values = {"mode": ("max", "average"), "pad": '"same", "valid", an int, a pair or four ints'}
 
     def __init__(self, kernel_shape, mode="max", stride=1, pad=0):
         super().__init__()
