@@ -2,7 +2,9 @@
 check of a registered component by name (``corenn gradcheck``).
 
 Relative errors are norm-wise: ``||analytic - numeric|| / (||analytic|| + ||numeric||)``, so a
-gradient that is tiny in a few entries does not drown the check in noise. Work in float64.
+gradient that is tiny in a few entries does not drown the check in noise, the denominator never
+below :data:`VANISHING_SCALE`, so that a gradient that is zero for a reason does not fail as a
+ratio of two noises (see :func:`gradient_error`). Work in float64.
 
 The checks never write into an array: finite differences are taken on perturbed copies, set
 through the course's ``layer.forward_with_param(key, X)(value)`` and brought onto the
@@ -55,6 +57,29 @@ def relative_error(analytic, numeric):
         raise AssertionError(f"gradient shape {analytic.shape} differs from expected {numeric.shape}")
     scale = np.linalg.norm(analytic) + np.linalg.norm(numeric)
     return float(np.linalg.norm(analytic - numeric) / scale) if scale > 0 else 0.0
+
+
+VANISHING_SCALE = 1e-2
+"""The smallest sum of norms a gradient check divides by (see :func:`gradient_error`)."""
+
+
+def gradient_error(analytic, numeric):
+    """The relative error of an analytic gradient against finite differences: as
+    :func:`relative_error`, but never divided by less than :data:`VANISHING_SCALE`.
+
+    A gradient that is zero for a reason (the bias of a layer followed by batch normalisation,
+    whose output does not change with it) is a ratio of two rounding noises under the plain
+    relative error: 1 whatever the code. With the floor, a gradient whose norm is below 1e-2
+    (the checks' inputs and projections are of order 1, so their gradients are too) is judged by
+    its absolute error instead, which finite differences measure to about 1e-8; a wrong
+    gradient of any larger size still counts as a relative error.
+    """
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numeric = np.asarray(numeric, dtype=np.float64)
+    if analytic.shape != numeric.shape:
+        raise AssertionError(f"gradient shape {analytic.shape} differs from expected {numeric.shape}")
+    scale = max(float(np.linalg.norm(analytic) + np.linalg.norm(numeric)), VANISHING_SCALE)
+    return float(np.linalg.norm(analytic - numeric) / scale)
 
 
 PROJECTION_STREAM = 0x6AD
@@ -177,10 +202,10 @@ def check_layer_gradients(layer, X, *, seed=0, step=DEFAULT_STEP, perturb=True):
         return lambda value: objective(forward_at(on_backend(value)))
 
     numeric = numerical_gradient(lambda x: objective(layer.forward(on_backend(x))), X, step)
-    errors = {"X": relative_error(analytic["X"], numeric)}
+    errors = {"X": gradient_error(analytic["X"], numeric)}
     for key, param in list(layer.parameters.items()):
         numeric = numerical_gradient(objective_at_parameter(key), backend.to_numpy(param), step)
-        errors[key] = relative_error(analytic[key], numeric)
+        errors[key] = gradient_error(analytic[key], numeric)
     return errors
 
 
@@ -203,7 +228,7 @@ def check_activation_gradients(activation, Z, *, seed=0, step=DEFAULT_STEP):
     G = projection(forward(Z).shape, seed)
     analytic = backend.to_numpy(activation.backward(backend.asarray(Z), backend.asarray(G)))
     numeric = numerical_gradient(lambda z: np.sum(forward(z) * G), Z, step)
-    return {"Z": relative_error(analytic, numeric)}
+    return {"Z": gradient_error(analytic, numeric)}
 
 
 def check_loss_gradients(loss, Y, Y_hat, *, step=DEFAULT_STEP):
@@ -215,7 +240,7 @@ def check_loss_gradients(loss, Y, Y_hat, *, step=DEFAULT_STEP):
     Y_hat = np.array(Y_hat, dtype=np.float64)
     analytic = backend.to_numpy(loss.backward(Y, backend.asarray(Y_hat)))
     numeric = numerical_gradient(lambda y_hat: loss.forward(Y, backend.asarray(y_hat)), Y_hat, step)
-    return {"Y_hat": relative_error(analytic, numeric)}
+    return {"Y_hat": gradient_error(analytic, numeric)}
 
 
 def example_classification_batch(n_samples=4, n_classes=3, *, seed=0):
