@@ -110,3 +110,23 @@ def did_you_mean(word, names, *, quote=repr):
     flags such as ``--lr``)."""
     name = closest_name(word, names)
     return "" if name is None else f" (did you mean {quote(name)}?)"
+
+
+_COMPONENT_ATTRIBUTE = "corenn_component"
+
+
+def remember_component(exc, where):
+    """Note on ``exc``, an exception that is no user's error, the component it escaped from
+    (``layers[1] (typo_layer, from corenn-extras)``): the CLI names it before the exception, whose
+    type and traceback stay as they were. A component inside another (a residual block's inner
+    layer) is noted first; the outer one's note goes in front of it."""
+    inner = getattr(exc, _COMPONENT_ATTRIBUTE, None)
+    try:
+        setattr(exc, _COMPONENT_ATTRIBUTE, f"{where}: {inner}" if inner else where)
+    except AttributeError:  # an exception type without a __dict__
+        pass
+
+
+def component_of(exc):
+    """The component noted by :func:`remember_component`, or None."""
+    return getattr(exc, _COMPONENT_ATTRIBUTE, None)

@@ -123,6 +123,20 @@ def required_option_names(factory):
     )
 
 
+def example_options_for(factory):
+    """The options a component is shown and checked with: its factory's ``example_options``
+    (a class attribute, or a function's attribute: a dict of option values), as a new dict; ``{}``
+    when it declares none.
+
+    Why: a component with a required option (``n_out``) cannot be built without a value for it,
+    so ``corenn plugins --check``, ``corenn gradcheck`` and ``corenn describe`` take the values
+    its author declared (``example_options = {"n_out": 3, "kernel_size": 2}``) instead of
+    skipping it. Values are what a config's table would hold (numbers, strings, lists, tables).
+    """
+    examples = getattr(factory, "example_options", None)
+    return dict(examples) if isinstance(examples, dict) else {}
+
+
 class Registry:
     """Registered components, keyed by (kind, name, backend)."""
 

@@ -41,6 +41,8 @@ COMMANDS = (
     "summary",
 )
 
+COMMANDS += ("describe",)  # issue 21
+
 
 def _version_text():
     from corenn.plugins import _core_version, get_plugins
@@ -215,7 +217,7 @@ def _unexpected(exc, *, debug):
     folder's ``error.log`` (when there is one) and, with ``debug``, to stderr."""
     import traceback
 
-    from corenn.errors import run_dir_of
+    from corenn.errors import component_of, run_dir_of
 
     trace = "".join(traceback.format_exception(exc))
     if debug:
@@ -237,5 +239,8 @@ def _unexpected(exc, *, debug):
         summary = f"nested too deep ({what}); nest fewer layers or config tables"
     else:
         summary = f"unexpected {what} (a bug in corenn or a plugin)"
+    component = component_of(exc)  # the layer it escaped from, and that layer's plugin
+    if component:
+        summary = f"{component}: {summary}"
     where = f"the traceback is in {kept}" if kept else "run again with --debug for the traceback"
     return one_line(f"{summary}; {where}")

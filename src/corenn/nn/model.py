@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from corenn.errors import ConfigError, CorennError, CorruptFileError, ShapeError
+from corenn.errors import ConfigError, CorennError, CorruptFileError, ShapeError, remember_component
 from corenn.files import load_arrays, save_arrays
 from corenn.nn.backward_checks import check_backward, layer_origin
 from corenn.plugins import create
@@ -189,6 +189,9 @@ class Sequential:
             return step(X)
         except ShapeError as exc:
             raise ShapeError(f"{self.where(index)}: {exc}") from exc
+        except Exception as exc:
+            self._blame_bug(index, exc)
+            raise
 
     @property
     def training(self):
@@ -216,6 +219,13 @@ class Sequential:
         """``layers[1] (layer_norm, from corenn-extras)``: the layer, its name and its plugin."""
         return f"layers[{index}] ({layer_origin(self.layer_names[index], self.backend)})"
 
+    def _blame_bug(self, index, exc):
+        """Note on an exception raised inside layer ``index`` (a bug: a typo in its forward, say)
+        which layer and plugin it came from, unless it is a user's error (those say what was wrong
+        themselves); the CLI names them before the error, whose traceback stays whole."""
+        if not isinstance(exc, CorennError):
+            remember_component(exc, self._blame(index))
+
     def forward(self, X):
         for index, layer in enumerate(self.layers):
             self._input_shapes[index] = tuple(X.shape)
@@ -223,6 +233,9 @@ class Sequential:
                 X = layer.forward(X)
             except ShapeError as exc:
                 raise ShapeError(f"{self.where(index)}: {exc}") from exc
+            except Exception as exc:
+                self._blame_bug(index, exc)
+                raise
         return X
 
     def backward(self, dLdY):
@@ -239,6 +252,9 @@ class Sequential:
                 dX = layer.backward(dLdY)
             except ShapeError as exc:
                 raise ShapeError(f"{self.where(index)}: {exc}") from exc
+            except Exception as exc:
+                self._blame_bug(index, exc)
+                raise
             check_backward(layer, self._input_shapes.get(index), dX, lambda index=index: self._blame(index))
             dLdY = dX
         return dLdY

@@ -82,8 +82,13 @@ def train(
 
 def _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test, launch):
     reporter = ConsoleReporter() if verbose else None
-    trainer = make_trainer(config, None, data_dir=data_dir, reporter=reporter, launch=launch)
-    fit_to_data(trainer)
+    try:
+        trainer = make_trainer(config, None, data_dir=data_dir, reporter=reporter, launch=launch)
+        fit_to_data(trainer)
+    except Exception as exc:
+        if record and not isinstance(exc, CorennError):
+            _record_failed_start(config, out_dir, overwrite, exc)
+        raise
     if reporter is not None:
         reporter.describe(*run_summaries(trainer, data_dir))
     if not evaluate_test:
@@ -103,6 +108,23 @@ def _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, eva
     finally:
         if recorder is not None:
             recorder.close()
+
+
+def _record_failed_start(config, out_dir, overwrite, exc):
+    """A bug that stopped a run while it was being built (a layer whose first forward raises) gets
+    the run's folder all the same, holding its config, so that the CLI keeps the traceback there
+    (``error.log``) as it does for a run that fails later; once the bug is fixed, ``corenn train
+    --resume`` trains the run from the beginning (it has no checkpoint). Nothing is recorded when
+    the folder cannot be made (the name was taken meanwhile, the disk is full): the error itself
+    matters more."""
+    try:
+        recorder = RunRecorder.create(
+            out_dir, config.name, overwrite=overwrite, initialize=lambda r: r.write_config(config)
+        )
+    except CorennError:
+        return
+    recorder.close()
+    remember_run_dir(exc, recorder.run_dir)
 
 
 def train_under_a_free_name(config, *, data_dir=None, out_dir="experiments", verbose=True):
