@@ -118,5 +118,7 @@ def test_a_third_partys_component_is_described_from_its_own_code(capsys):
 def test_an_unknown_name_is_one_line_listing_the_known_ones(capsys):
     code, _, err = run_command(capsys, "describe", "activation", "relux")
     assert code == 1
-    assert err.startswith("corenn describe: error: unknown activation 'relux' for backend numpy; known activations: ")
+    assert err.startswith(
+        "corenn describe: error: unknown activation 'relux' (did you mean 'relu'?) for backend numpy; known activations: "
+    )
     assert len(err.splitlines()) == 1

@@ -54,6 +54,7 @@ def test_an_early_stop_says_when_why_and_which_epoch_was_best(capsys, tmp_path, 
     best = best_epoch(history, "val_accuracy")
     assert stopped == {
         "epoch": len(history),
+        "reason": "patience",
         "patience": 3,
         "best_epoch": best,
         "metric": "val_accuracy",

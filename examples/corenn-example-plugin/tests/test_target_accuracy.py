@@ -19,7 +19,7 @@ CONFIG = {
 
 def test_the_run_stops_once_the_target_is_reached():
     result = train(CONFIG | {"plugins": {"example": {"target_accuracy": 0.9}}}, record=False, verbose=False)
-    assert result["stopped_early"] and result["epochs"] < 200
+    assert result["stopped_early"] == {"epoch": result["epochs"], "reason": "requested"} and result["epochs"] < 200
     assert result["val_accuracy"] >= 0.9
 
 

@@ -49,19 +49,23 @@ class EarlyStopping:
 
 
 def stopped_early(run):
-    """``{"epoch", "patience", "best_epoch", "metric", "value"}`` when ``patience`` ended the run
-    before its ``epochs`` (the epoch it stopped at, and the best one with its metric's value),
-    else ``None``."""
+    """How a run that ended before its ``epochs`` stopped, or ``None`` when it did not.
+
+    ``{"epoch", "reason": "patience", "patience", "best_epoch", "metric", "value"}`` when
+    ``patience`` ended it (the epoch it stopped at, and the best one with its metric's value);
+    ``{"epoch", "reason": "requested"}`` when a plugin or callback set ``run.stop_requested``.
+    """
+    if run.epoch >= run.epochs:
+        return None
     patience = getattr(run.config, "patience", None)
-    if patience is None or run.epoch >= run.epochs:
-        return None
     metric = getattr(run.config, "best_metric", "val_accuracy")
-    waited = epochs_without_improvement(run.history, metric)
+    waited = epochs_without_improvement(run.history, metric) if patience is not None else None
     if waited is None or waited < patience:
-        return None
+        return {"epoch": run.epoch, "reason": "requested"}
     best = best_epoch(run.history, metric)
     return {
         "epoch": run.epoch,
+        "reason": "patience",
         "patience": patience,
         "best_epoch": best,
         "metric": metric,
@@ -70,7 +74,10 @@ def stopped_early(run):
 
 
 def early_stop_text(stopped):
-    """``stopped early at epoch 21 (patience 10); best epoch 11 (val_accuracy 0.9800)``."""
+    """``stopped early at epoch 21 (patience 10); best epoch 11 (val_accuracy 0.9800)``, or, for a
+    stop a plugin or callback asked for, ``stopped early at epoch 21 (a plugin or callback asked)``."""
+    if stopped.get("reason") == "requested":
+        return f"stopped early at epoch {stopped['epoch']} (a plugin or callback asked)"
     return (
         f"stopped early at epoch {stopped['epoch']} (patience {stopped['patience']}); "
         f"best epoch {stopped['best_epoch']} ({stopped['metric']} {stopped['value']:.4f})"
