@@ -492,8 +492,11 @@ def test_gradcheck_tolerance_decides_the_exit_code(capsys):
         (["layer", "fully_connected", "n_out=3", "units=2"], "no option 'units'"),
         (["layer", "fully_connected", "n_out=3", "--input-shape", "4,x"], "--input-shape takes positive integers"),
         (["loss", "l2", "--input-shape", "2,3,4"], "(samples, classes)"),
-        (["layer", "pool2d"], "layer 'pool2d' needs the option kernel_shape (no default); its options are:"),
-        (["layer", "fully_connected"], "needs the option n_out (no default)"),
+        (
+            ["layer", "pool2d", "stride=2"],
+            "layer 'pool2d' needs the option kernel_shape (no default); its options are:",
+        ),
+        (["layer", "fully_connected", "activation=relu"], "needs the option n_out (no default)"),
     ],
 )
 def test_gradcheck_bad_input_is_one_line(capsys, argv, fragment):
@@ -574,12 +577,12 @@ def test_gradcheck_at_the_initial_parameters_says_so(capsys):
 def test_plugins_check_builds_the_installed_components(capsys):
     code, out, _ = run_command(capsys, "plugins", "--check")
     assert code == 0, out
-    assert out.splitlines()[-1] == "check: every component imports and builds"
-    # corenn-fc: its 12 components and, imported only, its module of numpy overrides
-    fc_check = next(line for line in out.splitlines() if line.startswith("    check        9 built, "))
+    assert out.splitlines()[-1].startswith("check: every component imports and builds, every gradient checked (")
+    # corenn-fc: all 12 components built (fully_connected, residual and scale from their example_options)
+    # and gradient-checked; its module of numpy overrides imported and each override held to its reference
+    fc_check = next(line for line in out.splitlines() if line.startswith("    check        12 built"))
     assert fc_check.startswith(
-        "    check        9 built, 4 imported only: corenn_fc.fast (kernel overrides, checked when their backend is "
-        "made); fully_connected (needs n_out); residual (needs layers); scale"
+        "    check        12 built (12 gradient-checked), 5 kernel overrides held to the reference"
     )
     code, out, _ = run_command(capsys, "plugins", "--check", "--json")
     fc = plugin_by_distribution(json.loads(out), "corenn-fc")

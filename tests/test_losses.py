@@ -90,7 +90,7 @@ def test_the_courses_loss_api_a_callable_giving_a_numpy_scalar(loss):
     assert value.copy() == value  # the course's gradient-check notebook copies it
 
 
-@pytest.mark.parametrize(("loss", "name"), [(CrossEntropy(), "CrossEntropy"), (L2(), "L2")], ids=repr)
+@pytest.mark.parametrize(("loss", "name"), [(CrossEntropy(), "cross_entropy"), (L2(), "l2")], ids=repr)
 @pytest.mark.parametrize("method", ["forward", "backward"])
 def test_mismatched_shapes_name_the_loss_and_both_shapes(loss, name, method):
     with pytest.raises(ShapeError) as excinfo:

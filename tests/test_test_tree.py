@@ -16,7 +16,8 @@ def test_modules_directly_in_test_folders_have_unique_names():
     modules = collections.defaultdict(list)
     for folder in folders:
         for path in folder.rglob("*.py"):
-            if path.name != "conftest.py" and "distributions" not in path.relative_to(REPOSITORY).parts:
+            parts = path.relative_to(REPOSITORY).parts
+            if path.name != "conftest.py" and "distributions" not in parts and "mistakes" not in parts:
                 modules[path.name].append(str(path.relative_to(REPOSITORY)))
     assert len(folders) >= 5 and modules, "the test folders were not found"
     clashes = {name: paths for name, paths in modules.items() if len(paths) > 1}

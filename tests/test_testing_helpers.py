@@ -169,16 +169,16 @@ class Shift(Layer):
     name = "shift"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         if "W" not in self.parameters:
             init = build_initializer("normal", None)
-            self._init_weights((1, X.shape[1]), init, "normal", X.dtype, device_of(X))
+            self.init_weights((1, X.shape[1]), init, "normal", X.dtype, device_of(X))
         self.cache["X"] = X
         return X * self.parameters["W"] + self.parameters["b"]
 
     def backward(self, dLdY):
         X = self.cache["X"]
-        dLdY = self._gradient_input(dLdY, device_of(X))
+        dLdY = self.as_gradient(dLdY, device_of(X))
         xp = array_namespace(X)
         self.gradients["W"] = xp.sum(dLdY * X, axis=0, keepdims=True)
         self.gradients["b"] = xp.sum(dLdY, axis=0, keepdims=True)
@@ -277,7 +277,12 @@ def test_a_backend_that_is_not_installed_is_a_skip_with_the_installed_ones():
 @pytest.mark.parametrize(
     "kind, backends, dtype, message",
     [
-        ("optimizer", ("numpy", "torch"), "float64", "compares a layer, activation or loss, not a 'optimizer'"),
+        (
+            "scheduler",
+            ("numpy", "torch"),
+            "float64",
+            "compares a layer, activation, loss or optimizer, not a 'scheduler'",
+        ),
         ("loss", ("numpy",), "float64", "needs two or more different backends"),
         ("loss", ("numpy", "numpy"), "float64", "needs two or more different backends"),
         ("loss", ("numpy", "torch"), "int64", "float64 or float32 arrays, got dtype 'int64'"),

@@ -167,7 +167,7 @@ def test_corenn_train_prints_a_summary_without_validation_accuracy(tmp_path, cap
     path.write_text(tomli_w.dumps(config(epochs=1)))
     code = main(["train", "--config", str(path), "--out", str(tmp_path / "runs"), "--quiet"])
     out = capsys.readouterr().out
-    assert code == 0 and "no-val: 1 epochs" in out and "test accuracy" in out and "val accuracy" not in out
+    assert code == 0 and "no-val: 1 epoch in" in out and "test accuracy" in out and "val accuracy" not in out
 
 
 def test_predicting_the_missing_validation_split_says_so(run_without_val):

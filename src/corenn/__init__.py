@@ -13,7 +13,8 @@ Plugins are loaded on the first call that needs them, so ``import corenn`` stays
 
 A plugin's components derive from the bases exported here: :class:`Layer` (and
 :class:`ProductLayer` for a layer whose heavy products may run in another dtype),
-:class:`Activation` and :class:`Loss`. They are imported on first use (they need numpy).
+:class:`Activation`, :class:`Loss` and :class:`Optimizer`; a backend's from :class:`Backend`.
+They are imported on first use (they need numpy). The author's guides are ``docs/plugins/``.
 
 The package's layout, top to bottom: each part imports only from the parts below it (the
 import-linter contracts in pyproject.toml check it, with ``lint-imports``):
@@ -39,9 +40,11 @@ from corenn.hookspecs import hookimpl, hookspec
 
 __all__ = [
     "Activation",
+    "Backend",
     "CorennError",
     "Layer",
     "Loss",
+    "Optimizer",
     "ProductLayer",
     "__version__",
     "create",
@@ -58,6 +61,8 @@ _LAZY = {
     "ProductLayer": ("corenn.nn.layers", "ProductLayer"),
     "Activation": ("corenn.nn.layers", "Activation"),
     "Loss": ("corenn.nn.losses", "Loss"),
+    "Optimizer": ("corenn.nn.optimizers", "Optimizer"),
+    "Backend": ("corenn.backend", "Backend"),
     "train": (
         "corenn.run.train",
         "train",

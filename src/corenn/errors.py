@@ -68,3 +68,65 @@ def remember_run_dir(exc, run_dir):
 def run_dir_of(exc):
     """The run folder noted by :func:`remember_run_dir`, or None."""
     return getattr(exc, _RUN_DIR_ATTRIBUTE, None)
+
+
+def closest_name(word, names):
+    """The one of ``names`` a user most likely meant by ``word``, or ``None``.
+
+    Spelling is compared without dashes, underscores or case (``--batch_size`` is
+    ``--batch-size``); a word's initials may stand for a short name and the reverse
+    (``--learning-rate`` for ``--lr``, ``--bs`` for ``--batch-size``); a name may be cut short
+    (``lenet`` for ``lenet-mnist``); and close spellings
+    (``epoch`` for ``epochs``, ``fully_conected``) are found by :mod:`difflib`.
+    """
+    import difflib
+
+    def plain(name):
+        return str(name).lstrip("-").lower().replace("_", "-")
+
+    def initials(name):
+        parts = [part for part in plain(name).split("-") if part]
+        return "".join(part[0] for part in parts) if len(parts) > 1 else None
+
+    names = [name for name in dict.fromkeys(names) if str(name) != str(word)]
+    target = plain(word)
+    for name in names:
+        if plain(name) == target:
+            return name
+    for name in names:
+        if initials(word) == plain(name) or initials(name) == target:
+            return name
+    starting = [name for name in names if len(target) >= 3 and plain(name).startswith(target)]
+    if len(starting) == 1:  # a name cut short (lenet for lenet-mnist)
+        return starting[0]
+    by_plain = {plain(name): name for name in names}
+    close = difflib.get_close_matches(target, list(by_plain), n=1, cutoff=0.7)
+    return by_plain[close[0]] if close else None
+
+
+def did_you_mean(word, names, *, quote=repr):
+    """``" (did you mean 'epochs'?)"`` for the closest of ``names`` to ``word`` (see
+    :func:`closest_name`), or ``""`` when none is close; ``quote`` writes the name (``str`` for
+    flags such as ``--lr``)."""
+    name = closest_name(word, names)
+    return "" if name is None else f" (did you mean {quote(name)}?)"
+
+
+_COMPONENT_ATTRIBUTE = "corenn_component"
+
+
+def remember_component(exc, where):
+    """Note on ``exc``, an exception that is no user's error, the component it escaped from
+    (``layers[1] (typo_layer, from corenn-extras)``): the CLI names it before the exception, whose
+    type and traceback stay as they were. A component inside another (a residual block's inner
+    layer) is noted first; the outer one's note goes in front of it."""
+    inner = getattr(exc, _COMPONENT_ATTRIBUTE, None)
+    try:
+        setattr(exc, _COMPONENT_ATTRIBUTE, f"{where}: {inner}" if inner else where)
+    except AttributeError:  # an exception type without a __dict__
+        pass
+
+
+def component_of(exc):
+    """The component noted by :func:`remember_component`, or None."""
+    return getattr(exc, _COMPONENT_ATTRIBUTE, None)

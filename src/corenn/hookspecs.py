@@ -3,7 +3,14 @@
 A plugin is a module (or any object) named by an entry point in the group ``corenn.plugins``.
 It implements any of the hooks below, each function marked with ``@corenn.hookimpl`` and named
 exactly as here (the ``corenn_`` prefix is reserved for hooks). These docstrings are the
-reference documentation of the hooks.
+reference documentation of the hooks; the author's guides (``docs/plugins/``) show them at work
+in the example plugin.
+
+A lifecycle hook of a third-party plugin that raises is reported on stderr in one line, the
+first time it fails in a run (its later failures in that hook are counted, and their number
+said when the run ends), and training goes on; under ``CORENN_STRICT_PLUGINS=1`` it is an
+error. Each implementation gets its own copy of ``metrics``: changing it changes nothing the
+trainer or another plugin reads.
 """
 
 import pluggy
@@ -36,14 +43,22 @@ def corenn_register_components(register):
       imported the first time a run or a component asks for that backend;
     - a ``kernels`` registration names a module of one backend's kernel overrides:
       ``register("kernels", "my_plugin.cupy_kernels", backend="cupy")`` (no factory). It is
-      imported when that backend is first used, and each of its ``@override`` functions is
+      imported when that backend is first used (numpy's by every run and by ``corenn plugins``,
+      every backend's by ``corenn plugins --check``), and each of its ``@override`` functions is
       checked then: it must name a declared kernel, take exactly its parameters, and come from
       the package that declares the kernel or from the backend's own package; otherwise the
       plugin fails as below (see :mod:`corenn.kernels`).
 
+    A component class may declare ``example_options`` (the option values ``corenn plugins
+    --check``, ``corenn gradcheck`` and ``corenn describe`` build it with: required for one with
+    options that have no default), ``option_values`` (the allowed values ``corenn describe``
+    shows) and, for a layer, ``example_input_shape`` (see :func:`corenn.registry.example_options_for`).
+
     A plugin loads whole or not at all: if its registration raises, registers an unknown kind
     or the same (kind, name, backend) twice, it is reported by ``corenn plugins`` (with its
-    distribution, version and error) and skipped, and none of its components are registered.
+    distribution, version and error; ``--debug`` prints the traceback) and skipped, and none of
+    its components are registered. A plugin slower than half a second to import and register is
+    named, with its time, by ``corenn plugins``: every command pays for it.
 
     Who gets a name never depends on entry-point names or install order:
 

@@ -15,13 +15,21 @@ silent (a misspelled hook, a hook without ``@corenn.hookimpl``, a plugin that do
 warnings, shown by ``corenn plugins`` and errors in strict mode.
 
 "Fails" means raising anything but KeyboardInterrupt: a plugin calling ``sys.exit()`` raises
-SystemExit, which is no Exception, and would otherwise end the caller's process silently.
+SystemExit, which is no Exception, and would otherwise end the caller's process silently. A
+failure keeps its traceback (``PluginInfo.traceback``, printed by ``corenn plugins --debug``).
+
+Every command pays for every plugin's import, so each plugin's is timed
+(``PluginInfo.import_seconds``) and ``corenn plugins`` names one slower than
+:data:`SLOW_IMPORT_SECONDS`. A plugin switched off with ``CORENN_DISABLE_PLUGINS`` is listed as
+``disabled``, not left out, so that nobody wonders where its components went.
 """
 
 import difflib
 import importlib
 import importlib.metadata
 import os
+import time
+import traceback
 
 import attrs
 import pluggy
@@ -38,6 +46,8 @@ BUILTIN_PLUGINS = ("corenn.builtins",)
 CORE_DISTRIBUTION = "corenn"
 CHECK_CONFIG_HOOK = "corenn_check_config"
 HOOK_PREFIX = "corenn_"  # reserved for hooks: any other function so named in a plugin is a mistake
+SLOW_IMPORT_SECONDS = 0.5  # a plugin slower to import and register than this slows every command: say so
+DISABLED = "disabled"
 
 
 @attrs.define
@@ -53,6 +63,13 @@ class PluginInfo:
     components: list = attrs.Factory(list)
     hooks: list = attrs.Factory(list)
     warnings: list = attrs.Factory(list)
+    import_seconds: float | None = None  # importing the plugin's module and running its registration
+    traceback: str | None = None  # of the failure, when it raised
+
+    @property
+    def slow(self):
+        """Whether importing and registering it took longer than :data:`SLOW_IMPORT_SECONDS`."""
+        return self.import_seconds is not None and self.import_seconds > SLOW_IMPORT_SECONDS
 
     def as_dict(self):
         by_kind = {}
@@ -70,6 +87,8 @@ class PluginInfo:
             "components": by_kind,
             "hooks": list(self.hooks),
             "warnings": list(self.warnings),
+            "import_seconds": self.import_seconds,
+            "traceback": self.traceback,
         }
 
 
@@ -98,6 +117,7 @@ class PluginSystem:
         self.registry = Registry()
         self.plugins = []
         self._backends = {}
+        self._hook_failures = {}  # (plugin, hook) -> failures in the current run, see call_hook
 
     def backend(self, name):
         """The backend object of ``name`` (on its default device), made the first time it is asked
@@ -225,8 +245,6 @@ class PluginSystem:
         entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
         found = []
         for entry_point in sorted(entry_points, key=lambda ep: ep.name):
-            if entry_point.name in disabled:
-                continue
             dist = entry_point.dist
             info = PluginInfo(
                 entry_point.name,
@@ -235,6 +253,10 @@ class PluginSystem:
                 entry_point.value,
             )
             self.plugins.append(info)
+            if entry_point.name in disabled:
+                info.status = DISABLED
+                info.error = f"switched off by {DISABLE_ENV}"
+                continue
             found.append((info, entry_point.load))
         for info, load_module in found:
             if is_first_party(info.distribution):
@@ -283,21 +305,25 @@ class PluginSystem:
                 )
             staged.append(Registration(kind, name, backend, factory, info.name, info.distribution))
 
+        started = time.perf_counter()
         try:
             module = load_module()
             self.manager.register(module, name=info.name)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too: see the module's docstring
+            info.import_seconds = time.perf_counter() - started
             return self._failed(info, exc)
         try:
             for impl in self.manager.hook.corenn_register_components.get_hookimpls():
                 if impl.plugin_name == info.name:
                     impl.function(register=register)
+            info.import_seconds = time.perf_counter() - started
             self.registry.check(staged)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
+            info.import_seconds = time.perf_counter() - started
             self.manager.unregister(name=info.name)
             return self._failed(info, exc)
         info.hooks = sorted(caller.name for caller in self.manager.get_hookcallers(module) or [] if caller.has_spec())
@@ -372,6 +398,8 @@ class PluginSystem:
     def _failed(self, info, exc):
         info.status = "failed"
         info.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, PluginError) else str(exc)
+        if exc.__traceback__ is not None:  # raised, not a verdict made here (a clash)
+            info.traceback = "".join(traceback.format_exception(exc))
         if self.strict:
             raise PluginError(
                 f"plugin {info.name!r} ({info.distribution} {info.version}) failed: {info.error} "
@@ -379,7 +407,11 @@ class PluginSystem:
             ) from exc
 
     def failures(self):
-        return [info for info in self.plugins if info.status != "ok"]
+        return [info for info in self.plugins if info.status == "failed"]
+
+    def slow_imports(self):
+        """The plugins slower to import than :data:`SLOW_IMPORT_SECONDS`."""
+        return [info for info in self.plugins if info.slow]
 
     def troubles(self):
         """One line on the plugins that failed or have warnings (empty when none), so that an
@@ -399,15 +431,21 @@ class PluginSystem:
     def call_hook(self, hook_name, **kwargs):
         """Call a lifecycle hook on every plugin, isolating third-party failures.
 
-        A failing hook of a third-party plugin is reported as a warning and training goes on;
-        in strict mode it is an error. Failures of the core's own hooks propagate.
-        """
-        import warnings
+        A failing hook of a third-party plugin is reported on stderr, in one line, the first time
+        it fails in a run (its later failures in that hook are counted, and their number said at
+        the run's end: a hook failing at every step must not print a line per step), and
+        training goes on; in strict mode it is an error. Failures of the core's own hooks and of
+        a run's callbacks propagate.
 
+        Each implementation gets its own copy of a dict argument (the ``metrics``), so one that
+        changes it changes nothing the trainer or the next plugin reads.
+        """
+        if hook_name == "corenn_train_start":
+            self._hook_failures = {}  # a new run: its failures are reported afresh
         caller = getattr(self.manager.hook, hook_name)
         for impl in reversed(caller.get_hookimpls()):
             try:
-                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+                impl.function(**{arg: _own_copy(kwargs[arg]) for arg in impl.argnames})
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # SystemExit too: see the module's docstring
@@ -422,11 +460,45 @@ class PluginSystem:
                         f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc} "
                         f"(unset {STRICT_ENV} to skip failing plugins)"
                     ) from exc
-                warnings.warn(
-                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}",
-                    RuntimeWarning,
-                    stacklevel=2,
+                self._hook_failed(impl.plugin_name, hook_name, exc)
+        if hook_name == "corenn_train_end":
+            self._report_repeated_hook_failures()
+
+    def _hook_failed(self, plugin, hook_name, exc):
+        """Say the first failure of ``plugin`` in ``hook_name`` in this run; count the others."""
+        key = (plugin, hook_name)
+        self._hook_failures[key] = self._hook_failures.get(key, 0) + 1
+        if self._hook_failures[key] == 1:
+            later = " (its later failures in this hook are counted, not shown)" if hook_name in REPEATED_HOOKS else ""
+            _warn(
+                f"plugin {plugin!r} failed in {hook_name}: {type(exc).__name__}: {_one_line(exc)}; training goes on{later}"
+            )
+
+    def _report_repeated_hook_failures(self):
+        for (plugin, hook_name), count in self._hook_failures.items():
+            if count > 1:
+                _warn(
+                    f"plugin {plugin!r} failed in {hook_name} {count} times in this run (the first failure is shown above)"
                 )
+        self._hook_failures = {}
+
+
+REPEATED_HOOKS = ("corenn_step_end", "corenn_epoch_end")  # called many times in a run
+
+
+def _own_copy(value):
+    """A dict argument of a hook as a copy of its own (its values are numbers); anything else as it is."""
+    return dict(value) if isinstance(value, dict) else value
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split("\n"))
+
+
+def _warn(message):
+    import sys
+
+    print(f"corenn: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _is_local(impl):

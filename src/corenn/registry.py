@@ -18,7 +18,7 @@ import inspect
 import attrs
 
 from corenn.backend import DEFAULT_BACKEND, building_for
-from corenn.errors import ConfigError, PluginError, UnknownComponentError
+from corenn.errors import ConfigError, PluginError, UnknownComponentError, did_you_mean
 
 KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset", "backend", "kernels")
 COMPONENT_KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer")
@@ -121,6 +121,20 @@ def required_option_names(factory):
         if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         and parameter.default is inspect.Parameter.empty
     )
+
+
+def example_options_for(factory):
+    """The options a component is shown and checked with: its factory's ``example_options``
+    (a class attribute, or a function's attribute: a dict of option values), as a new dict; ``{}``
+    when it declares none.
+
+    Why: a component with a required option (``n_out``) cannot be built without a value for it,
+    so ``corenn plugins --check``, ``corenn gradcheck`` and ``corenn describe`` take the values
+    its author declared (``example_options = {"n_out": 3, "kernel_size": 2}``) instead of
+    skipping it. Values are what a config's table would hold (numbers, strings, lists, tables).
+    """
+    examples = getattr(factory, "example_options", None)
+    return dict(examples) if isinstance(examples, dict) else {}
 
 
 class Registry:
@@ -245,7 +259,7 @@ class Registry:
         known = self.names(kind, backend)
         plural = "losses" if kind == "loss" else f"{kind}s"
         raise UnknownComponentError(
-            f"unknown {kind} {name!r} for backend {backend}; known {plural}: "
+            f"unknown {kind} {name!r}{did_you_mean(name, known)} for backend {backend}; known {plural}: "
             + (", ".join(known) if known else "(none registered: is its plugin installed?)")
         )
 
@@ -263,7 +277,7 @@ class Registry:
             unknown = sorted(set(options) - set(allowed))
             if unknown:
                 raise ConfigError(
-                    f"{kind} {name!r} has no option {', '.join(map(repr, unknown))}; "
+                    f"{kind} {name!r} has no option {', '.join(repr(key) + did_you_mean(key, allowed) for key in unknown)}; "
                     f"its options are: {', '.join(allowed) if allowed else '(none)'}"
                 )
             missing = [name for name in required_option_names(factory) if name not in options]

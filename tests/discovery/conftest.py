@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 
 DISTRIBUTIONS = Path(__file__).parent / "distributions"
+# The deliberate mistakes of issue 21's table, installed apart from the distributions above (see
+# mistake_env), so that one slow or refused plugin changes nothing the other tests see.
+MISTAKES = Path(__file__).parent / "mistakes"
 PLUGIN_ENV_VARIABLES = ("CORENN_STRICT_PLUGINS", "CORENN_DISABLE_PLUGINS")
 TIMEOUT_S = 120
 
@@ -65,16 +68,17 @@ def can_build_wheels():
     return builtin or importlib.util.find_spec("wheel") is not None
 
 
-@pytest.fixture(scope="session")
-def plugin_env(tmp_path_factory):
+def install_distributions(tmp_path_factory, folder, label):
+    """Build and install every distribution in ``folder`` into a fresh ``--target`` folder, as
+    pip would for a user (no network, no build isolation); returns that folder."""
     if not can_build_wheels():
         pytest.fail(
             "the discovery tests build their plugin distributions without network access, with the "
             "setuptools installed here, which cannot build wheels: pip install 'setuptools>=70.1'"
         )
-    root = tmp_path_factory.mktemp("plugin-env")
+    root = tmp_path_factory.mktemp(label)
     sources = root / "sources"
-    shutil.copytree(DISTRIBUTIONS, sources, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    shutil.copytree(folder, sources, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     site = root / "site"
     install = subprocess.run(
         [
@@ -98,4 +102,33 @@ def plugin_env(tmp_path_factory):
     )
     if install.returncode != 0:
         pytest.fail(f"could not install the throw-away plugin distributions:\n{install.stdout}\n{install.stderr}")
-    return PluginEnvironment(site)
+    return site
+
+
+@pytest.fixture(scope="session")
+def plugin_env(tmp_path_factory):
+    return PluginEnvironment(install_distributions(tmp_path_factory, DISTRIBUTIONS, "plugin-env"))
+
+
+class MistakeEnvironment(PluginEnvironment):
+    """The distributions of ``mistakes/``, each a plugin with one deliberate mistake; ``only(name)``
+    gives the variables that switch every other one off (``CORENN_DISABLE_PLUGINS``)."""
+
+    def __init__(self, site, names):
+        super().__init__(site)
+        self.names = names
+
+    def only(self, name):
+        return {"CORENN_DISABLE_PLUGINS": ",".join(other for other in self.names if other != name)}
+
+
+@pytest.fixture(scope="session")
+def mistake_env(tmp_path_factory):
+    site = install_distributions(tmp_path_factory, MISTAKES, "mistake-env")
+    names = sorted(
+        line.split("=", 1)[0].strip()
+        for entry_points in site.glob("*.dist-info/entry_points.txt")
+        for line in entry_points.read_text().splitlines()
+        if "=" in line
+    )
+    return MistakeEnvironment(site, names)

@@ -56,8 +56,8 @@ def test_strict_mode_with_the_broken_plugins_disabled(plugin_env):
         "plugins", "--json", CORENN_STRICT_PLUGINS="1", CORENN_DISABLE_PLUGINS=",".join(BROKEN + WARNED)
     )
     assert result.returncode == 0, result.stderr
-    names = {info["name"] for info in json.loads(result.stdout)}
-    assert "good" in names and not set(BROKEN) & names
+    status = {info["name"]: info["status"] for info in json.loads(result.stdout)}
+    assert status["good"] == "ok" and {status[name] for name in BROKEN} == {"disabled"}
 
 
 def test_version_lists_plugin_versions(plugin_env):

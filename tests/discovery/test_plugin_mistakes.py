@@ -311,7 +311,8 @@ def test_an_activation_table_in_a_config(plugin_env, tmp_path):
     [
         (
             {"activation": '{ name = "leaky_relu", slop = 0.1 }'},
-            "layers[0]: layer 'fully_connected': activation 'leaky_relu' has no option 'slop'; its options are: slope",
+            "layers[0]: layer 'fully_connected': activation 'leaky_relu' has no option 'slop' (did you mean 'slope'?); "
+            "its options are: slope",
         ),
         (
             {"activation": "{ slope = 0.1 }"},
@@ -320,7 +321,8 @@ def test_an_activation_table_in_a_config(plugin_env, tmp_path):
         ),
         (
             {"weight_init": '{ name = "uniform", lo = 0.1 }'},
-            "layers[0]: layer 'fully_connected': weight_init: initializer 'uniform' has no option 'lo'; its options "
+            "layers[0]: layer 'fully_connected': weight_init: initializer 'uniform' has no option 'lo' (did you mean "
+            "'low'?); its options "
             "are: activation, low, high",
         ),
     ],

@@ -7,6 +7,7 @@ import pytest
 
 from corenn.cli import main
 from corenn.records.folder import RunRecorder
+from corenn.run.console import duration
 
 from faultkit import RUN_NAME, SMALL_IRIS_CONFIG, assert_same_run, environment, one_line_error, run_corenn, write_config
 
@@ -42,7 +43,7 @@ def test_resuming_a_finished_run_says_so_and_prints_its_result(finished_run, cap
     )
     result = json.loads((finished_run / "result.json").read_text())
     assert lines[1].startswith(
-        f"faults-iris: 12 epochs in {result['seconds']:.1f}s, val accuracy {result['val_accuracy']:.4f}"
+        f"faults-iris: 12 epochs in {duration(result['seconds'])}, val accuracy {result['val_accuracy']:.4f}"
     )
     assert before == {path.name: path.read_bytes() for path in finished_run.iterdir()}
 

@@ -23,8 +23,14 @@ def test_listed_by_corenn_with_its_components():
     assert info.as_dict()["components"] == {
         "activation": ["swish [any]"],
         "layer": ["scale_shift [any]", "conv1d [any]"],
+        "loss": ["huber [any]"],
+        "optimizer": ["rmsprop [any]"],
+        "scheduler": ["step_decay [any]"],
+        "initializer": ["orthogonal [any]"],
+        "dataset": ["spirals"],
         "kernels": ["corenn_example.torch_kernels [torch]"],
     }
+    assert info.hooks == ["corenn_check_config", "corenn_epoch_end", "corenn_register_components"]
 
 
 def test_created_by_name_with_options():
@@ -48,6 +54,10 @@ def test_unknown_option_names_the_allowed_ones():
         ("activation", "swish", {"beta": 3.0}),
         ("layer", "scale_shift", {"activation": "swish"}),
         ("layer", "scale_shift", {"weight_init": "normal"}),
+        ("layer", "conv1d", {}),  # its example_options: n_out, kernel_size and stride
+        ("layer", "conv1d", {"n_out": 2, "kernel_size": 3, "weight_init": "orthogonal"}),
+        ("loss", "huber", {}),
+        ("loss", "huber", {"delta": 0.1}),
     ],
 )
 def test_gradcheck_of_the_registered_components(kind, name, options):
@@ -63,4 +73,4 @@ def test_listing_plugins_imports_no_component_module():
         "print(sorted(m for m in sys.modules if m.startswith('corenn_example')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "['corenn_example', 'corenn_example.plugin']"
+    assert result.stdout.strip() == "['corenn_example', 'corenn_example.plugin', 'corenn_example.target_accuracy']"

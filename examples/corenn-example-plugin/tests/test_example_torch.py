@@ -111,3 +111,28 @@ def test_conv1d_agrees_with_numpy(dtype):
     options = {"n_out": 4, "kernel_size": 3, "stride": 2, "activation": "swish"}
     report = check_across_backends("layer", "conv1d", options, input_shape=(3, 11, 2), dtype=dtype)
     assert report.passed, report
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("delta", [1.0, 0.2])
+def test_huber_agrees_with_numpy(dtype, delta):
+    rng = np.random.default_rng(0)
+    pair = (rng.normal(size=(6, 4)), rng.normal(scale=2.0, size=(6, 4)))
+    report = check_across_backends("loss", "huber", {"delta": delta}, pair, dtype=dtype)
+    assert report.passed, report
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_rmsprop_agrees_with_numpy_step_for_step(dtype):
+    report = check_across_backends("optimizer", "rmsprop", {"lr": 0.05, "alpha": 0.9}, dtype=dtype)
+    assert report.passed, report
+    assert {"0.W after step 3", "state square_avg/0.W"} <= set(report.errors["torch"])
+
+
+def test_rmsprops_reference_runs_on_torch_as_on_numpy():
+    from corenn.testing import check_kernel
+
+    from corenn_example.rmsprop import rmsprop_step
+
+    report = check_kernel(rmsprop_step, "torch", reference_on_backend=True)
+    assert report.passed, report

@@ -56,6 +56,13 @@ def parse_options(pairs):
     return options
 
 
+def _toml(value):
+    """A value as a config (and this command's KEY=VALUE) would write it."""
+    import json
+
+    return json.dumps(value).replace(": ", " = ") if not isinstance(value, bool) else str(value).lower()
+
+
 def parse_shape(text):
     from corenn.errors import ConfigError
 
@@ -73,11 +80,12 @@ def run(args):
     from corenn.errors import ConfigError
     from corenn.testing import gradcheck
 
+    options = parse_options(args.options)
     try:
         report = gradcheck(
             args.kind,
             args.name,
-            parse_options(args.options),
+            options,
             backend=args.backend,
             input_shape=parse_shape(args.input_shape) if args.input_shape else None,
             seed=args.seed,
@@ -92,6 +100,9 @@ def run(args):
         print_json(report.as_dict())
     else:
         print(f"{args.kind} {args.name} ({args.backend}), input {report.input_shape}, tolerance {args.tolerance:g}")
+        if report.options and not options:
+            shown = " ".join(f"{key}={_toml(value)}" for key, value in report.options.items())
+            print(f"  options {shown} (its example_options; give KEY=VALUE to choose others)")
         if report.perturbed:
             print(f"  parameters moved to random values (seed {args.seed}); --initial-parameters checks them as made")
         elif args.kind == "layer":

@@ -1,13 +1,16 @@
 """The course's ``layers`` module: corenn's registered numpy layers under the course's names.
 
-Each name builds the registered layer through ``corenn.create``; its weights are drawn from
+Each name is a class (see :mod:`corenn.course._registered`): ``FullyConnected(n_out=3,
+activation="relu")`` builds corenn's registered ``fully_connected`` layer through
+``corenn.create``, and ``isinstance(x, FullyConnected)`` holds for it. Its weights are drawn from
 numpy's global random state (see :mod:`corenn.course.weights`). The layers have the course's
-``Layer`` API, ``_init_parameters(X_shape)`` included.
+``Layer`` API, ``_init_parameters(X_shape)`` included; ``Layer`` is their base.
 """
 
 import inspect
 
 import corenn
+from corenn.course._registered import RegisteredComponent
 from corenn.course.weights import initialize_weights
 from corenn.errors import ConfigError
 from corenn.nn.layers import Layer
@@ -20,37 +23,55 @@ def _weights(weight_init, activation):
     return initialize_weights(weight_init, activation=activation) if isinstance(weight_init, str) else weight_init
 
 
-def FullyConnected(n_out, activation, weight_init="xavier_uniform"):
+class FullyConnected(RegisteredComponent):
     """``activation(X @ W + b)``: W (n_in, n_out), b (1, n_out)."""
-    layer = corenn.create(
-        "layer", "fully_connected", n_out=n_out, activation=activation, weight_init=_weights(weight_init, activation)
-    )
-    return layer
+
+    kind, registered_name = "layer", "fully_connected"
+
+    def __new__(cls, n_out, activation, weight_init="xavier_uniform"):
+        return corenn.create(
+            "layer",
+            "fully_connected",
+            n_out=n_out,
+            activation=activation,
+            weight_init=_weights(weight_init, activation),
+        )
 
 
-def Conv2D(n_out, kernel_shape, activation, stride=1, pad="same", weight_init="xavier_uniform"):
+class Conv2D(RegisteredComponent):
     """A cross-correlation over NHWC batches: W (kh, kw, C_in, n_out), b (1, n_out)."""
-    layer = corenn.create(
-        "layer",
-        "conv2d",
-        n_out=n_out,
-        kernel_shape=kernel_shape,
-        activation=activation,
-        stride=stride,
-        pad=pad,
-        weight_init=_weights(weight_init, activation),
-    )
-    return layer
+
+    kind, registered_name = "layer", "conv2d"
+
+    def __new__(cls, n_out, kernel_shape, activation, stride=1, pad="same", weight_init="xavier_uniform"):
+        return corenn.create(
+            "layer",
+            "conv2d",
+            n_out=n_out,
+            kernel_shape=kernel_shape,
+            activation=activation,
+            stride=stride,
+            pad=pad,
+            weight_init=_weights(weight_init, activation),
+        )
 
 
-def Pool2D(kernel_shape, mode="max", stride=1, pad=0):
+class Pool2D(RegisteredComponent):
     """Max or average pooling of each window, channel by channel."""
-    return corenn.create("layer", "pool2d", kernel_shape=kernel_shape, mode=mode, stride=stride, pad=pad)
+
+    kind, registered_name = "layer", "pool2d"
+
+    def __new__(cls, kernel_shape, mode="max", stride=1, pad=0):
+        return corenn.create("layer", "pool2d", kernel_shape=kernel_shape, mode=mode, stride=stride, pad=pad)
 
 
-def Flatten(keep_dim="first"):
+class Flatten(RegisteredComponent):
     """``"first"``: (m, ...) to (m, -1); ``"last"``: to (-1, X.shape[-1]); ``-1``: to (1, -1)."""
-    return corenn.create("layer", "flatten", keep_dim=keep_dim)
+
+    kind, registered_name = "layer", "flatten"
+
+    def __new__(cls, keep_dim="first"):
+        return corenn.create("layer", "flatten", keep_dim=keep_dim)
 
 
 LAYERS = {

@@ -1,23 +1,39 @@
 """The course's ``losses`` module: corenn's registered losses (``forward(Y, Y_hat)``, the mean over
-the batch; ``backward(Y, Y_hat)``, dL/dY_hat)."""
+the batch; ``backward(Y, Y_hat)``, dL/dY_hat).
+
+Each name is a class (see :mod:`corenn.course._registered`): ``CrossEntropy()`` is corenn's
+registered ``cross_entropy`` loss, and ``isinstance(x, CrossEntropy)`` holds for it. ``Loss`` is
+the base every loss derives from.
+"""
 
 import corenn
+from corenn.course._registered import RegisteredComponent
 from corenn.errors import ConfigError
+from corenn.nn.losses import Loss
+
+__all__ = ["L2", "CrossEntropy", "Loss", "initialize_loss"]
 
 
-def _registered_loss(name, course_name):
-    # The course stores the name it was created under; corenn's loss carries its own.
-    if course_name not in (None, name):
-        raise ConfigError(f"the {name} loss is named {name!r}, got name={course_name!r}")
-    return corenn.create("loss", name)
+class _CourseLoss(RegisteredComponent):
+    kind = "loss"
+
+    def __new__(cls, name=None):
+        # The course stores the name it was created under; corenn's loss carries its own.
+        if name not in (None, cls.registered_name):
+            raise ConfigError(f"the {cls.registered_name} loss is named {cls.registered_name!r}, got name={name!r}")
+        return corenn.create("loss", cls.registered_name)
 
 
-def CrossEntropy(name=None):
-    return _registered_loss("cross_entropy", name)
+class CrossEntropy(_CourseLoss):
+    """``-sum(Y * log(Y_hat)) / m``: the mean over the batch of minus the log-probability of the true class."""
+
+    registered_name = "cross_entropy"
 
 
-def L2(name=None):
-    return _registered_loss("l2", name)
+class L2(_CourseLoss):
+    """``sum((Y - Y_hat) ** 2) / (2 m)``: the mean over the batch of half the squared error."""
+
+    registered_name = "l2"
 
 
 LOSSES = {"cross_entropy": CrossEntropy, "l2": L2}

@@ -6,6 +6,8 @@ import corenn
 from corenn.course.schedulers import initialize_scheduler
 from corenn.errors import ConfigError
 
+__all__ = ["SGD", "initialize_optimizer"]
+
 
 class SGD:
     """The course's SGD: ``update`` returns the step ``delta`` that the model subtracts.

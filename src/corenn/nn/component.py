@@ -25,7 +25,7 @@ class Component:
         component.backend = get_backend(current_backend())
         return component
 
-    def _as_float_on(self, value, device):
+    def as_float_on(self, value, device):
         """``value`` as a floating array of this component's backend: an array of the backend's
         own library stays where it is (the caller checks its device), anything else (a numpy
         batch for a torch component, a list) is made on ``device``."""

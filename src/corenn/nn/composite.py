@@ -12,7 +12,7 @@ from collections import OrderedDict
 import numpy as np
 
 import corenn
-from corenn.errors import ConfigError, CorennError, ShapeError
+from corenn.errors import ConfigError, CorennError, ShapeError, remember_component
 from corenn.nn.backward_checks import check_backward, layer_origin
 from corenn.nn.layers import Layer, build_activation
 from corenn.protocols import Layer as LayerProtocol
@@ -141,6 +141,8 @@ class ResidualBlock(Layer, abc.ABC):
 
     name = "residual"
     example_input_shape = (4, 5)
+    # what corenn plugins --check and corenn describe build it with
+    example_options = {"layers": [{"name": "fully_connected", "n_out": 5, "activation": "tanh"}]}
 
     def __init__(self, layers, shortcut=None, activation="relu"):
         if isinstance(layers, (str, dict)) or not isinstance(layers, (list, tuple)) or not layers:
@@ -240,6 +242,12 @@ class ResidualBlock(Layer, abc.ABC):
             return method(value)
         except ShapeError as exc:
             raise ShapeError(f"{self._where(prefix)}: {exc}") from exc
+        except Exception as exc:  # a bug in an inner layer: noted, and the model notes this block in front
+            if not isinstance(exc, CorennError):
+                remember_component(
+                    exc, self._blame(prefix, self.shortcut if prefix == "shortcut" else self.layers[int(prefix)])
+                )
+            raise
 
     def _forward(self, prefix, layer, X):
         self._input_shapes[prefix] = self._shape(X)

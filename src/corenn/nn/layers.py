@@ -32,10 +32,20 @@ class Layer(Component):
     with kernels declared beside it (see :mod:`corenn.kernels`), which return new arrays.
 
     A subclass sets its options in ``__init__`` (after ``super().__init__()``), makes its
-    parameters in ``_init_parameters(X_shape, dtype, device)`` at the first forward by calling
-    :meth:`_make_parameters` (or :meth:`_init_weights`), and implements ``forward(X)`` (taking
-    ``X`` through :meth:`_input`, filling ``cache``) and ``backward(dLdY)`` (filling
-    ``gradients``, returning dL/dX).
+    parameters at the first forward (the course names that method ``_init_parameters(X_shape,
+    dtype, device)``) and implements ``forward(X)`` and ``backward(dLdY)`` (filling
+    ``gradients``, returning dL/dX). What it calls of this class, its author's API:
+
+    - :meth:`as_input` takes ``X`` in as the backend's floating array, on the parameters' device;
+    - :meth:`init_weights` draws ``W`` from an initializer and makes a zero ``b``;
+      :meth:`make_parameters` stores any other parameters; both make the zero gradients;
+    - :meth:`activation_gradient` turns ``dL/dY`` into ``dL/dZ`` through the activation, checked
+      against the cached ``Z``; :meth:`as_gradient` and :meth:`require_forward` are its parts,
+      for a layer without an activation.
+
+    ``example_input_shape`` and ``example_options`` (class attributes) are what ``corenn
+    gradcheck`` and ``corenn plugins --check`` build and check the layer with; the
+    author's guide is ``docs/plugins/layer.md``.
     """
 
     name = "layer"
@@ -49,7 +59,7 @@ class Layer(Component):
         self.gradients = OrderedDict()
         self.cache = OrderedDict()
 
-    def _make_parameters(self, **arrays):
+    def make_parameters(self, **arrays):
         """Store freshly made parameters, in the order given (weights ``W`` before bias ``b``),
         with zero gradients of the same keys, shapes and dtypes, as the course's layers have
         from the moment their parameters exist."""
@@ -106,32 +116,32 @@ class Layer(Component):
         self.cache.clear()
         return self
 
-    def _input(self, X):
+    def as_input(self, X):
         """``X`` as a floating array of the layer's backend, on the parameters' device (an
         array of another library is converted and moved there; one of this backend on another
         device is an error, see :func:`check_same_device`)."""
         device = self.device
-        X = self._as_float_on(X, device)
+        X = self.as_float_on(X, device)
         if device is not None:
             check_same_device(self.name, X, device)
         return X
 
-    def _gradient_input(self, dLdY, device):
+    def as_gradient(self, dLdY, device):
         """``dLdY`` as a floating array on the forward pass's ``device``."""
-        dLdY = self._as_float_on(dLdY, device)
+        dLdY = self.as_float_on(dLdY, device)
         check_same_device(f"{self.name} backward", dLdY, device)
         return dLdY
 
-    def _require_forward(self, key):
+    def require_forward(self, key):
         if key not in self.cache:
             raise CorennError(f"{self.name}: backward was called before any forward")
 
-    def _activation_gradient(self, dLdY, description=None):
+    def activation_gradient(self, dLdY, description=None):
         """dL/dZ for ``backward``: ``dLdY`` checked against the cached output ``Z`` (its shape,
         its device) and taken back through the activation, in ``Z``'s dtype."""
-        self._require_forward("Z")
+        self.require_forward("Z")
         Z = self.cache["Z"]
-        dLdY = self._gradient_input(dLdY, device_of(Z))
+        dLdY = self.as_gradient(dLdY, device_of(Z))
         if tuple(dLdY.shape) != tuple(Z.shape):
             raise ShapeError(
                 f"{description or self.name}: the gradient for backward must have the output's shape "
@@ -140,7 +150,7 @@ class Layer(Component):
         dZ = self.activation.backward(Z, dLdY)
         return dZ if dZ.dtype == Z.dtype else array_namespace(Z).astype(dZ, Z.dtype)
 
-    def _init_weights(self, shape, initializer, weight_init, dtype, device=None):
+    def init_weights(self, shape, initializer, weight_init, dtype, device=None):
         """``W`` of ``shape`` from ``initializer`` drawing on ``self.rng`` (numpy arrays, so a
         seed gives the same weights on every backend) and a zero ``b`` of shape ``(1, shape[-1])``,
         both of ``dtype`` on ``device``, with their zero gradients."""
@@ -154,7 +164,7 @@ class Layer(Component):
             )
         W = self.backend.asarray(W, dtype=dtype, device=device)
         b = self.backend.asarray(np.zeros((1, shape[-1])), dtype=dtype, device=device)
-        self._make_parameters(W=W, b=b)
+        self.make_parameters(W=W, b=b)
 
 
 class ProductLayer(Layer):

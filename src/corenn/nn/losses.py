@@ -72,20 +72,22 @@ class Loss(Component):
     (handed back through the backend's ``loss_value``), and ``backward(Y, Y_hat)``.
 
     It knows the backend it was built for (``self.backend``, a :class:`corenn.backend.Backend`),
-    which turns the targets and predictions into its arrays (:meth:`_as_pair`).
+    which turns the targets and predictions into its arrays (:meth:`as_pair`).
     """
 
     def __call__(self, Y, Y_hat):
         return self.forward(Y, Y_hat)
 
-    def _as_pair(self, loss_name, Y, Y_hat):
+    def as_pair(self, Y, Y_hat):
         """``Y`` and ``Y_hat`` as float arrays of the backend, of one shape, in ``Y_hat``'s float
-        dtype and on its device.
+        dtype and on its device: what a loss's ``forward`` and ``backward`` start with. Targets
+        of another shape are a :class:`ShapeError` naming the loss (its ``name``).
 
         The prediction's dtype wins so that a float32 network stays float32 even when its
         targets were stored as float64 or as integers.
         """
         backend = self.backend
+        loss_name = getattr(self, "name", type(self).__name__)
         Y_hat = backend.as_float_array(Y_hat)
         Y = backend.asarray(Y, dtype=Y_hat.dtype, device=device_of(Y_hat))
         if Y.shape != Y_hat.shape:
@@ -124,7 +126,7 @@ class CrossEntropy(Loss):
 
     def _clipped(self, Y, Y_hat):
         """Smoothed targets, the predictions floored at their dtype's ``tiny``, and their namespace."""
-        Y, Y_hat = self._as_pair("CrossEntropy", Y, Y_hat)
+        Y, Y_hat = self.as_pair(Y, Y_hat)
         xp = array_namespace(Y_hat)
         tiny = _TINY.get(Y_hat.dtype)
         if tiny is None:
@@ -162,11 +164,11 @@ class L2(Loss):
     name = "l2"
 
     def forward(self, Y, Y_hat):
-        Y, Y_hat = self._as_pair("L2", Y, Y_hat)
+        Y, Y_hat = self.as_pair(Y, Y_hat)
         return self.backend.loss_value(0.5 * ((Y_hat - Y) ** 2).sum() / Y.shape[0])
 
     def backward(self, Y, Y_hat):
-        Y, Y_hat = self._as_pair("L2", Y, Y_hat)
+        Y, Y_hat = self.as_pair(Y, Y_hat)
         return (Y_hat - Y) / Y.shape[0]
 
     def __repr__(self):

@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from corenn.errors import ConfigError, CorennError, CorruptFileError, ShapeError
+from corenn.errors import ConfigError, CorennError, CorruptFileError, ShapeError, remember_component
 from corenn.files import load_arrays, save_arrays
 from corenn.nn.backward_checks import check_backward, layer_origin
 from corenn.plugins import create
@@ -197,6 +197,9 @@ class Sequential:
             return step(X)
         except ShapeError as exc:
             raise ShapeError(f"{self.where(index)}: {exc}") from exc
+        except Exception as exc:
+            self._blame_bug(index, exc)
+            raise
 
     @property
     def training(self):
@@ -224,6 +227,13 @@ class Sequential:
         """``layers[1] (layer_norm, from corenn-extras)``: the layer, its name and its plugin."""
         return f"layers[{index}] ({layer_origin(self.layer_names[index], self.backend)})"
 
+    def _blame_bug(self, index, exc):
+        """Note on an exception raised inside layer ``index`` (a bug: a typo in its forward, say)
+        which layer and plugin it came from, unless it is a user's error (those say what was wrong
+        themselves); the CLI names them before the error, whose traceback stays whole."""
+        if not isinstance(exc, CorennError):
+            remember_component(exc, self._blame(index))
+
     def forward(self, X):
         for index, layer in enumerate(self.layers):
             self._input_shapes[index] = tuple(X.shape)
@@ -231,6 +241,9 @@ class Sequential:
                 X = layer.forward(X)
             except ShapeError as exc:
                 raise ShapeError(f"{self.where(index)}: {exc}") from exc
+            except Exception as exc:
+                self._blame_bug(index, exc)
+                raise
         return X
 
     def backward(self, dLdY):
@@ -247,6 +260,9 @@ class Sequential:
                 dX = layer.backward(dLdY)
             except ShapeError as exc:
                 raise ShapeError(f"{self.where(index)}: {exc}") from exc
+            except Exception as exc:
+                self._blame_bug(index, exc)
+                raise
             check_backward(layer, self._input_shapes.get(index), dX, lambda index=index: self._blame(index))
             dLdY = dX
         return dLdY
@@ -361,6 +377,40 @@ class Sequential:
         for name, value in arrays.items():
             _copy_into(current[name], value)
         return self
+
+    def layer_summaries(self, input_shape, dtype="float64", to_device=None):
+        """One row per layer, for a summary of the network (``corenn summary``, the start of a
+        run): ``{"index", "name", "activation", "output_shape", "parameters", "buffers"}``, the
+        output shape of one sample (without the batch axis) and the number of values in the
+        layer's parameters and in its buffers (kept, not trained).
+
+        The shapes are measured: one zero sample goes through the initialised network (see
+        :meth:`initialize`) in eval mode, which makes no parameters and leaves no trace in them,
+        their generators or running statistics. ``to_device`` moves the sample where the
+        layers' parameters are (a torch device)."""
+        sample = np.zeros((1, *input_shape), dtype=dtype)
+        if to_device is not None:
+            sample = to_device(sample)
+        was_training = self.training
+        self.eval()
+        rows = []
+        try:
+            for index, layer in enumerate(self.layers):
+                sample = self._apply(index, layer.forward, sample)
+                activation = getattr(layer, "activation", None)
+                rows.append(
+                    {
+                        "index": index,
+                        "name": self.layer_names[index],
+                        "activation": None if activation is None else getattr(activation, "name", None),
+                        "output_shape": tuple(int(size) for size in sample.shape[1:]),
+                        "parameters": int(sum(_size(value) for value in layer.parameters.values())),
+                        "buffers": int(sum(_size(value) for value in (getattr(layer, "buffers", None) or {}).values())),
+                    }
+                )
+        finally:
+            self.train(was_training)
+        return rows
 
     def parameter_count(self):
         return int(sum(_size(value) for value in self.named_parameters().values()))

@@ -262,7 +262,7 @@ class Optimizer(Component):
     def __init__(self):
         self.state = {slot: {} for slot in (*self.ARRAY_SLOTS, *self.COUNTER_SLOTS)}
 
-    def _array_slot(self, slot, param_name, param):
+    def array_slot(self, slot, param_name, param):
         """The state array for ``param_name``: made as zeros like ``param`` on first use, and
         brought to ``param``'s kind of array, dtype and device when it is not (restored from a
         checkpoint, or the model moved to another device)."""
@@ -274,7 +274,7 @@ class Optimizer(Component):
             value = table[param_name] = self.backend.asarray(value, dtype=param.dtype, device=device_of(param))
         return value
 
-    def _clipped(self, grad):
+    def clipped(self, grad):
         """``grad`` clipped to norm ``clip_norm`` (as it is without one)."""
         return grad if self.clip_norm is None else clip_by_norm(grad, self.clip_norm)
 
@@ -336,9 +336,9 @@ class SGD(Optimizer):
         self.nesterov = _nesterov(nesterov, self.momentum)
 
     def update(self, param_name, param, param_grad, lr_scale=1.0):
-        grad = self._clipped(param_grad)
+        grad = self.clipped(param_grad)
         lr_scale = check_lr_scale(lr_scale)
-        velocity = self._array_slot("velocity", param_name, param)
+        velocity = self.array_slot("velocity", param_name, param)
         scalars = SGDStep.of(
             lr=self.lr,
             momentum=self.momentum,
@@ -394,11 +394,11 @@ class Adam(Optimizer):
 
     def update(self, param_name, param, param_grad, lr_scale=1.0):
         lr_scale = check_lr_scale(lr_scale)
-        grad = self._clipped(param_grad)
+        grad = self.clipped(param_grad)
         step = self.state["t"].get(param_name, 0) + 1
         self.state["t"][param_name] = step
-        m = self._array_slot("m", param_name, param)
-        v = self._array_slot("v", param_name, param)
+        m = self.array_slot("m", param_name, param)
+        v = self.array_slot("v", param_name, param)
         scalars = AdamStep.at(
             step,
             lr=self.lr,

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from corenn.data.loader import check_image_options, prepare
-from corenn.errors import ConfigError, CorennError
+from corenn.errors import ConfigError, CorennError, closest_name, did_you_mean
 from corenn.kernels import reference_kernels
 from corenn.nn.model import Sequential
 from corenn.plugins import create, get_backend, get_plugins
@@ -28,6 +28,29 @@ def _component(kind, component_config, backend, where, **extra):
         return create(kind, component_config.name, backend, **component_config.options, **extra)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+# [dataset] keys the trainer reads (see DatasetConfig), never passed to the data set's factory
+TRAINER_DATASET_KEYS = ("batch_size", "augment", "test_augment")
+
+
+def _check_dataset_options(dataset):
+    """A ``[dataset]`` key that the data set does not take but that looks like one of the
+    trainer's (``batchsize``) is named as such; the data set's own options are checked when it
+    is made."""
+    try:
+        factory = get_plugins().registry.get("dataset", dataset.name, "numpy").load()
+    except CorennError:
+        return  # an unknown or broken data set: creating it says what is wrong
+    allowed = option_names(factory)
+    for key in dataset.options:
+        if allowed is not None and key not in allowed and closest_name(key, TRAINER_DATASET_KEYS) is not None:
+            own = [name for name in allowed if name != "data_dir"]
+            raise ConfigError(
+                f"dataset: data set {dataset.name!r} has no option {key!r}{did_you_mean(key, TRAINER_DATASET_KEYS)}; "
+                f"[dataset] takes {', '.join(TRAINER_DATASET_KEYS)}"
+                + (f", and {dataset.name}'s own options: {', '.join(own)}" if own else "")
+            )
 
 
 def _scheduler_options(config, optimizer, n_train):
@@ -71,6 +94,7 @@ def build(config, *, data_dir=None):
 def build_with_arrays(config, *, data_dir=None):
     """:func:`build`, plus the array backend the model's parameters were made on."""
     arrays = get_backend(config.backend).on(config.device)
+    _check_dataset_options(config.dataset)
     splits = _component("dataset", config.dataset, "numpy", "dataset", data_dir=data_dir)
     check_image_options(splits.input_shape, config.dataset.name, config.dataset.augment, config.dataset.test_augment)
     data = prepare(splits, config.dtype)
@@ -97,6 +121,11 @@ def make_trainer(config, run_dir, *, data_dir, reporter, launch=None):
     layers take their statistics over the global batch."""
     check_plugin_tables(config)
     data, model, loss, optimizer, scheduler, arrays = build_with_arrays(config, data_dir=data_dir)
+    if config.restore_best and data.val is None:
+        raise ConfigError(
+            f"restore_best = true needs a validation split to choose the best epoch by, and data set "
+            f"{config.dataset.name!r} has none here (val_size = 0?): give it one, or remove restore_best"
+        )
     check_training_memory(model, min(config.dataset.batch_size, len(data.train)), arrays)
     group = None
     if launch is not None and launch.distributed:
@@ -168,6 +197,11 @@ def fit_to_data(trainer):
     """Fit the layers that are fitted to data (``patch_whitening``) to the first
     ``FIT_SAMPLE_SIZE`` training images, unaugmented, as airbench does: once, for a fresh run,
     before its initial records (a resumed run loads what was fitted)."""
-    train = trainer.data.train
-    sample = trainer.arrays.to_device(train.X[: min(FIT_SAMPLE_SIZE, len(train))])
-    trainer.run.model.fit_to_data(sample)
+    fit_model_to_data(trainer.run.model, trainer.data.train, trainer.arrays)
+
+
+def fit_model_to_data(model, train, arrays):
+    """:func:`fit_to_data` for a model and a prepared training split outside a trainer (``corenn
+    summary`` measures a network whose whitening layer must be fitted first)."""
+    sample = arrays.to_device(train.X[: min(FIT_SAMPLE_SIZE, len(train))])
+    model.fit_to_data(sample)

@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 
 from corenn.data.loader import PADDING_MODES, TEST_AUGMENT_MODES
-from corenn.errors import ConfigError
+from corenn.errors import ConfigError, did_you_mean
 from corenn.nn.model import AUTO
 
 DTYPES = ("float64", "float32")
@@ -156,7 +156,9 @@ def _check_augment(instance, attribute, value):
         raise ConfigError(f"dataset.augment must be a table such as {{ crop_padding = 4, flip = true }}, got {value!r}")
     for key, item in value.items():
         if key not in AUGMENT_KEYS:
-            raise ConfigError(f"unknown key dataset.augment.{key}; allowed: {', '.join(AUGMENT_KEYS)}")
+            raise ConfigError(
+                f"unknown key dataset.augment.{key}{did_you_mean(key, AUGMENT_KEYS)}; allowed: {', '.join(AUGMENT_KEYS)}"
+            )
         if not _valid_augment_value(key, item):
             raise ConfigError(f"dataset.augment.{key} must be {AUGMENT_KEYS[key]}, got {item!r}")
 
@@ -247,7 +249,12 @@ class RunConfig:
     ``best_metric`` (``"val_accuracy"``, the default, or ``"val_loss"``) is what the run's
     ``best.npz`` is kept by: the parameters of the epoch where it was best. ``patience`` (a
     positive integer; unset: never) stops training early once that metric has not improved for
-    that many epochs. ``plugins`` holds one table per optional plugin that is to act on the run
+    that many epochs. ``restore_best`` (true or false; unset: true with ``patience``, false
+    without) makes the test metrics those of the best epoch's parameters, which the model then
+    keeps (``parameters.npz`` still holds the last epoch's, ``best.npz`` the best one's): early
+    stopping means the best epoch's parameters, the ones ``patience`` epochs past it are never
+    better on the validation split; a run of a fixed length keeps its last ones unless asked.
+    ``plugins`` holds one table per optional plugin that is to act on the run
     (``[plugins.tensorboard]``); each such plugin checks its own table's keys.
 
     ``kernels`` is what the components' kernels run (:mod:`corenn.kernels`): ``"fast"`` (the
@@ -283,6 +290,7 @@ class RunConfig:
     threads: int = attrs.field(default=None, validator=attrs.validators.optional(_positive_int("threads")))
     best_metric: str = attrs.field(default="val_accuracy", validator=_check_best_metric)
     patience: int = attrs.field(default=None, validator=attrs.validators.optional(_positive_int("patience")))
+    restore_best: bool = None  # see restores_best
     plugins: dict = attrs.Factory(dict)
     sync_batch_norm: bool = False
     kernels: str = attrs.field(default="fast", validator=_check_kernels)
@@ -297,6 +305,8 @@ class RunConfig:
             extra["best_metric"] = self.best_metric
         if self.patience is not None:
             extra["patience"] = self.patience
+        if self.restore_best is not None:
+            extra["restore_best"] = self.restore_best
         if self.plugins:
             extra["plugins"] = {name: dict(table) for name, table in self.plugins.items()}
         if self.sync_batch_norm:  # absent when false, as mixed_precision
@@ -318,6 +328,12 @@ class RunConfig:
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
+    @property
+    def restores_best(self):
+        """Whether the test metrics come from the best epoch's parameters: ``restore_best``, or
+        when unset, whether the run stops early (``patience``)."""
+        return self.patience is not None if self.restore_best is None else self.restore_best
+
     def to_toml(self):
         import tomli_w
 
@@ -335,6 +351,7 @@ TOP_LEVEL_KEYS = {
     "threads": int,
     "best_metric": str,
     "patience": int,
+    "restore_best": bool,
     "plugins": dict,
     "sync_batch_norm": bool,
     "kernels": str,
@@ -392,7 +409,8 @@ def config_from_dict(data):
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise ConfigError(
-            f"unknown config key {', '.join(map(repr, unknown))}; allowed keys: {', '.join(TOP_LEVEL_KEYS)}"
+            f"unknown config key {', '.join(repr(key) + did_you_mean(key, TOP_LEVEL_KEYS) for key in unknown)}; "
+            f"allowed keys: {', '.join(TOP_LEVEL_KEYS)}"
         )
     for key, types in TOP_LEVEL_KEYS.items():
         if key not in data:
@@ -454,6 +472,7 @@ def config_from_dict(data):
         threads=data.get("threads"),
         best_metric=data.get("best_metric", "val_accuracy"),
         patience=data.get("patience"),
+        restore_best=data.get("restore_best"),
         plugins=_check_plugin_tables(data.get("plugins", {})),
         sync_batch_norm=data.get("sync_batch_norm", False),
         kernels=data.get("kernels", "fast"),
@@ -552,7 +571,7 @@ def load_preset(name):
     """A bundled preset config, by name (``iris-ffnn``, ``lenet-mnist``, ...)."""
     names = preset_names()
     if name not in names:
-        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(names)}")
+        raise ConfigError(f"unknown preset {name!r}{did_you_mean(name, names)}; presets: {', '.join(names)}")
     text = (importlib.resources.files("corenn") / "presets" / f"{name}.toml").read_text(encoding="utf-8")
     return parse_toml(text, f"preset {name}")
 

@@ -1,8 +1,20 @@
-"""What a run prints while it trains: one line per epoch and, on a terminal, a progress bar."""
+"""What a run prints while it trains: the data and the network at its start, one line per epoch
+(and, on a terminal, a progress bar), and a word when it stops early."""
 
 import sys
 
 from corenn.hookspecs import hookimpl
+from corenn.run.early_stopping import early_stop_text, stopped_early
+
+
+def duration(seconds):
+    """A time with enough digits to tell epochs apart: ``4.2ms``, ``0.85s``, ``12.3s``, ``2m05s``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.3g}ms"
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
 
 
 class ConsoleReporter:
@@ -11,6 +23,14 @@ class ConsoleReporter:
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty()
+
+    def say(self, *lines):
+        for line in lines:
+            print(line, file=self.stream, flush=True)
+
+    def describe(self, data_summary, model_summary):
+        """The data and the network a run starts with (see :mod:`corenn.run.summaries`)."""
+        self.say(*data_summary.lines(), *model_summary.lines())
 
     def progress(self, steps, epoch, epochs):
         if not self.interactive:
@@ -25,10 +45,14 @@ class ConsoleReporter:
         validation = ""
         if "val_loss" in metrics:  # absent when the data set has no validation split
             validation = f"val_loss {metrics['val_loss']:.4f}  val_acc {metrics['val_accuracy']:.4f}  "
-        print(
+        self.say(
             f"epoch {epoch:>{width}}/{run.epochs}  train_loss {metrics['train_loss']:.4f}  "
             f"train_acc {metrics['train_accuracy']:.4f}  {validation}lr {metrics['learning_rate']:.3g}  "
-            f"{metrics['seconds']:.2f}s",
-            file=self.stream,
-            flush=True,
+            f"{duration(metrics['seconds'])}"
         )
+
+    @hookimpl
+    def corenn_train_end(self, run, metrics):
+        stopped = stopped_early(run)
+        if stopped is not None:
+            self.say(early_stop_text(stopped))

@@ -116,6 +116,9 @@ class Trainer:
         self.shuffle_rng = shuffle_rng
         self.hooks = hooks
         self.on_checkpoint = on_checkpoint
+        # before_test(trainer), when given, is called once the epochs are done, before the test
+        # split is evaluated: restore_best puts the best epoch's parameters in there (corenn.run.train).
+        self.before_test = None
         self.progress = progress
         self.epoch_progress = None
         self.changing_state = False
@@ -172,6 +175,8 @@ class Trainer:
                 self.on_checkpoint(self)
             self._hook("corenn_epoch_end", epoch=run.epoch, metrics=metrics)
         self.interrupts.check()
+        if self.before_test is not None:
+            self.before_test(self)
         final = dict(run.history[-1]) if run.history else {}
         if self.data.test is not None:
             final |= self.evaluate(self.data.test, "test")

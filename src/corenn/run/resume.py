@@ -16,6 +16,7 @@ from corenn.run.checkpoints import restore_checkpoint, write_initial_records, wr
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
 from corenn.run.distributed import launch_from_environment
+from corenn.run.summaries import run_summaries
 from corenn.run.train import execute
 
 
@@ -118,6 +119,8 @@ def _resume_locked(
                 )
             say(f"{run_dir} has no checkpoint: the run had not started; training it from the beginning")
             fit_to_data(trainer)
+            if reporter is not None:
+                reporter.describe(*run_summaries(trainer, data_dir))
             write_initial_records(trainer, config)(recorder)
             return execute(trainer, recorder, run_callbacks, data_dir=data_dir)
 
@@ -160,6 +163,8 @@ def _resume_locked(
             say(f"resuming {run_dir} at {where} of {config.epochs} epochs")
         else:
             say(f"{run_dir} had trained all {run.epoch} epochs; finishing it (test evaluation and final records)")
+        if reporter is not None:
+            reporter.describe(*run_summaries(trainer, data_dir))
         return execute(trainer, recorder, run_callbacks, data_dir=data_dir)
 
 

@@ -9,7 +9,7 @@ import sys
 import attrs
 
 from corenn.errors import CorennError, RunExistsError, TrainingDiverged, remember_run_dir
-from corenn.files import write_json
+from corenn.files import save_arrays, write_json
 from corenn.plugins import get_plugins
 from corenn.records.folder import DIVERGED_FILE, PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
 from corenn.run.build import chosen_kernels, fit_to_data, make_trainer
@@ -26,9 +26,10 @@ from corenn.run.checkpoints import (
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
 from corenn.run.distributed import launch_from_environment
-from corenn.run.early_stopping import EarlyStopping
+from corenn.run.early_stopping import BestParameters, EarlyStopping, stopped_early
 from corenn.run.interrupts import DeferredInterrupt
 from corenn.run.resources import check_disk_space
+from corenn.run.summaries import run_summaries
 
 NAME_ATTEMPTS = 20
 
@@ -81,8 +82,15 @@ def train(
 
 def _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, evaluate_test, launch):
     reporter = ConsoleReporter() if verbose else None
-    trainer = make_trainer(config, None, data_dir=data_dir, reporter=reporter, launch=launch)
-    fit_to_data(trainer)
+    try:
+        trainer = make_trainer(config, None, data_dir=data_dir, reporter=reporter, launch=launch)
+        fit_to_data(trainer)
+    except Exception as exc:
+        if record and not isinstance(exc, CorennError):
+            _record_failed_start(config, out_dir, overwrite, exc)
+        raise
+    if reporter is not None:
+        reporter.describe(*run_summaries(trainer, data_dir))
     if not evaluate_test:
         trainer.data = attrs.evolve(trainer.data, test=None)
     recorder = None
@@ -100,6 +108,23 @@ def _train(config, data_dir, out_dir, overwrite, record, verbose, callbacks, eva
     finally:
         if recorder is not None:
             recorder.close()
+
+
+def _record_failed_start(config, out_dir, overwrite, exc):
+    """A bug that stopped a run while it was being built (a layer whose first forward raises) gets
+    the run's folder all the same, holding its config, so that the CLI keeps the traceback there
+    (``error.log``) as it does for a run that fails later; once the bug is fixed, ``corenn train
+    --resume`` trains the run from the beginning (it has no checkpoint). Nothing is recorded when
+    the folder cannot be made (the name was taken meanwhile, the disk is full): the error itself
+    matters more."""
+    try:
+        recorder = RunRecorder.create(
+            out_dir, config.name, overwrite=overwrite, initialize=lambda r: r.write_config(config)
+        )
+    except CorennError:
+        return
+    recorder.close()
+    remember_run_dir(exc, recorder.run_dir)
 
 
 def train_under_a_free_name(config, *, data_dir=None, out_dir="experiments", verbose=True):
@@ -124,6 +149,13 @@ def _run_callbacks(callbacks):
             manager.unregister(name=name)
 
 
+def _restore_best(trainer, best_parameters):
+    """Before the test: the best epoch's parameters into the model (``restore_best``). From then
+    on the model is not the state the last checkpoint holds, so an interrupt saves none."""
+    if best_parameters.restore(trainer.run) not in (None, trainer.run.epoch):
+        trainer.changing_state = True
+
+
 def execute(trainer, recorder, callbacks, *, data_dir=None):
     """Run the trainer to its end, keeping the records consistent whatever happens (see
     :func:`corenn.run.checkpoints.record_epoch`); returns the run's result. ``recorder`` is
@@ -133,6 +165,13 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
     start_clock(trainer)
     if getattr(run.config, "patience", None) is not None:
         callbacks = [*callbacks, EarlyStopping(run.config.patience, run.config.best_metric)]
+    best_parameters = None
+    if getattr(run.config, "restores_best", False):
+        best_parameters = BestParameters(
+            run.config.best_metric, to_numpy=trainer.arrays.to_numpy, keep_copies=recorder is None
+        )
+        callbacks = [*callbacks, best_parameters]
+        trainer.before_test = lambda trainer: _restore_best(trainer, best_parameters)
     command = resume_command(recorder.run_dir, data_dir) if recorder is not None else None
 
     def checkpoint(trainer):
@@ -182,13 +221,18 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
     best = best_epoch(run.history, metric)
     result["best_epoch"] = best
     result[f"best_{metric}"] = None if best is None else run.history[best - 1][metric]
-    result["stopped_early"] = run.epoch < run.epochs
+    result["stopped_early"] = stopped_early(run)
+    result["restored_best"] = best_parameters is not None and best_parameters.epoch is not None
     if recorder is not None:
         try:
             with resumable_on_write_error(command):
                 # Rewritten here too: a run killed between its last checkpoint and these files
                 # and then resumed must still leave them whole and current.
-                write_parameter_files(run, recorder)
+                if best_parameters is not None and best_parameters.last is not None:
+                    # the model holds the best epoch's parameters; parameters.npz stays the last epoch's
+                    save_arrays(recorder.path(PARAMETERS_FILE), best_parameters.last)
+                else:
+                    write_parameter_files(run, recorder)
                 recorder.write_metrics(run.history)
                 recorder.write_steps(run, trainer.steps_per_epoch)
                 recorder.write_plots(run.history, run.step_losses, run.step_learning_rates)

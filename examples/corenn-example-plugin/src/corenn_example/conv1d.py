@@ -66,6 +66,9 @@ class Conv1D(Layer):
 
     name = "conv1d"
     example_input_shape = (3, 9, 2)
+    # n_out and kernel_size have no default: corenn plugins --check, corenn gradcheck and corenn
+    # describe build the layer with these
+    example_options = {"n_out": 3, "kernel_size": 2, "stride": 2}
 
     def __init__(self, n_out, kernel_size, stride=1, activation="linear", weight_init="xavier_uniform"):
         for option, value in (("n_out", n_out), ("kernel_size", kernel_size), ("stride", stride)):
@@ -78,13 +81,13 @@ class Conv1D(Layer):
         self._initializer = build_initializer(weight_init, self.activation)
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         if X.ndim != 3 or X.shape[1] < self.kernel_size:
             raise ShapeError(
                 f"conv1d expects sequences (m, L, C) at least {self.kernel_size} long, got shape {tuple(X.shape)}"
             )
         if "W" not in self.parameters:
-            self._init_weights(
+            self.init_weights(
                 (self.kernel_size, X.shape[2], self.n_out), self._initializer, self.weight_init, X.dtype, device_of(X)
             )
         W, b = self.parameters["W"], self.parameters["b"]
@@ -98,7 +101,7 @@ class Conv1D(Layer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = self._activation_gradient(dLdY)
+        dZ = self.activation_gradient(dLdY)
         dX, self.gradients["W"], self.gradients["b"] = conv1d_backward(
             dZ, self.cache["X"], self.parameters["W"], self.stride
         )

@@ -5,8 +5,8 @@ the layer keeps the number of features (``n_in = n_out = n``, read from the firs
 the affine half of batch normalisation, without the normalisation.
 
 Written once, for every backend: ``corenn.nn.layers.Layer`` takes inputs in as the backend's
-arrays (``_input``), makes the weights from a numpy draw (``_init_weights``, so a seed gives
-the same weights on every backend) and checks the gradient it gets (``_activation_gradient``);
+arrays (``_input``), makes the weights from a numpy draw (``init_weights``, so a seed gives
+the same weights on every backend) and checks the gradient it gets (``activation_gradient``);
 the rest is arithmetic every array library has.
 """
 
@@ -42,7 +42,7 @@ class ScaleShift(Layer):
         return f"ScaleShift(activation={activation!r}, weight_init={self.weight_init!r})"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         if X.ndim != 2:
             raise ShapeError(f"scale_shift expects a 2-d input of shape (m, n), got shape {tuple(X.shape)}")
         if "W" not in self.parameters:
@@ -57,7 +57,7 @@ class ScaleShift(Layer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = self._activation_gradient(dLdY)
+        dZ = self.activation_gradient(dLdY)
         xp = array_namespace(dZ)
         self.gradients["W"] = xp.sum(dZ * self.cache["X"], axis=0, keepdims=True)
         self.gradients["b"] = xp.sum(dZ, axis=0, keepdims=True)
@@ -65,9 +65,9 @@ class ScaleShift(Layer):
 
     def _init_parameters(self, X_shape, dtype, device=None):
         """Make ``W`` (from the initializer, on ``self.rng``) and a zero ``b`` of shape (1, n) for
-        inputs of shape ``X_shape`` ``(m, n)``, in ``dtype`` on ``device``; ``_init_weights``
+        inputs of shape ``X_shape`` ``(m, n)``, in ``dtype`` on ``device``; ``init_weights``
         (from ``corenn.nn.layers.Layer``) also makes their zero gradients."""
         n = X_shape[1]
         if n < 1:
             raise ShapeError(f"scale_shift needs at least one input feature, got input of shape (m, {n})")
-        self._init_weights((1, n), self._initializer, self.weight_init, dtype, device)
+        self.init_weights((1, n), self._initializer, self.weight_init, dtype, device)

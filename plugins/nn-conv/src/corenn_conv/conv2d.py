@@ -98,6 +98,8 @@ class Conv2D(ProductLayer):
 
     name = "conv2d"
     example_input_shape = (2, 7, 7, 3)
+    example_options = {"n_out": 2, "kernel_shape": [3, 3], "stride": 2}  # what corenn plugins --check builds
+    option_values = {"pad": '"same", "valid", an int, a pair or four ints'}  # corenn describe
 
     def __init__(self, n_out, kernel_shape, activation="linear", stride=1, pad="same", weight_init="xavier_uniform"):
         if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
@@ -126,7 +128,7 @@ class Conv2D(ProductLayer):
         return f"conv2d (n_out={self.n_out}, kernel {kh}x{kw}, stride {self.stride}, pad {self.pad!r})"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
         if "W" not in self.parameters:
             self._init_parameters(X.shape, X.dtype, device_of(X))
@@ -145,7 +147,7 @@ class Conv2D(ProductLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = self._activation_gradient(dLdY, self._description)
+        dZ = self.activation_gradient(dLdY, self._description)
         W = self.parameters["W"]
         dX, self.gradients["W"], self.gradients["b"] = conv2d_backward(
             dZ, W, self.cache["convolution"], input_gradient=self.needs_input_gradient
@@ -155,5 +157,5 @@ class Conv2D(ProductLayer):
     def _init_parameters(self, X_shape, dtype="float64", device=None):
         """Make ``W`` and ``b`` (and zero gradients) for NHWC inputs of shape ``X_shape``."""
         shape = (*self.kernel_shape, X_shape[3], self.n_out)
-        self._init_weights(shape, self._initializer, self.weight_init, dtype, device)
+        self.init_weights(shape, self._initializer, self.weight_init, dtype, device)
         self.n_in = X_shape[3]

@@ -21,6 +21,7 @@ class Flatten(Layer):
 
     name = "flatten"
     example_input_shape = (2, 3, 3, 2)
+    option_values = {"keep_dim": ("first", "last", -1)}  # corenn describe
 
     def __init__(self, keep_dim="first"):
         super().__init__()
@@ -30,7 +31,7 @@ class Flatten(Layer):
         return f"Flatten(keep_dim={self.keep_dim!r})"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         if X.ndim < 2:
             raise ShapeError(f"flatten expects a batch (m, ...) of at least 2 dimensions, got shape {tuple(X.shape)}")
         Y_shape = flattened_shape(tuple(X.shape), self.keep_dim)
@@ -44,7 +45,7 @@ class Flatten(Layer):
     def backward(self, dLdY):
         if not isinstance(self.cache.get("X_shape"), tuple):
             raise CorennError("flatten: backward was called before any forward")
-        dLdY = self._gradient_input(dLdY, self.cache["device"])
+        dLdY = self.as_gradient(dLdY, self.cache["device"])
         if tuple(dLdY.shape) != self.cache["Y_shape"]:
             raise ShapeError(
                 f"flatten: the gradient for backward must have the output's shape "

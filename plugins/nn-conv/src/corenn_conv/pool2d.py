@@ -79,6 +79,9 @@ class Pool2D(Layer):
 
     name = "pool2d"
     example_input_shape = (2, 6, 6, 3)
+    example_options = {"kernel_shape": [2, 2], "stride": 2}  # what corenn plugins --check builds
+    # corenn describe shows these as the allowed values
+    option_values = {"mode": ("max", "average"), "pad": '"same", "valid", an int, a pair or four ints'}
 
     def __init__(self, kernel_shape, mode="max", stride=1, pad=0):
         super().__init__()
@@ -98,7 +101,7 @@ class Pool2D(Layer):
         return f"pool2d ({self.mode}, kernel {kh}x{kw}, stride {self.stride}, pad {self.pad!r})"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         geometry = window_geometry(X.shape, self.kernel_shape, self.stride, self.pad, self._description)
         self.n_in = self.n_out = X.shape[3]
         Y, saved = pool2d_forward(X, geometry, self.mode)
@@ -109,8 +112,8 @@ class Pool2D(Layer):
         return Y
 
     def backward(self, dLdY):
-        self._require_forward("geometry")
-        dLdY = self._gradient_input(dLdY, self.cache["device"])
+        self.require_forward("geometry")
+        dLdY = self.as_gradient(dLdY, self.cache["device"])
         if tuple(dLdY.shape) != self.cache["Y_shape"]:
             raise ShapeError(
                 f"{self._description}: the gradient for backward must have the output's shape "

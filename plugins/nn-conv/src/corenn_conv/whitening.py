@@ -189,7 +189,7 @@ class PatchWhitening(ProductLayer):
         layer's device first), like every layer's arrays. The bias is made (zeros) if it does
         not exist yet, and kept otherwise.
         """
-        X = self._input(X)
+        X = self.as_input(X)
         check_patch_input(X.shape, self.kernel_size, self.name)
         covariance = self.backend.to_numpy(patch_whitening_covariance(X, self.kernel_size))
         filters = whitening_filters(covariance, self.kernel_size, X.shape[3], self.epsilon)
@@ -207,7 +207,7 @@ class PatchWhitening(ProductLayer):
         exist (a checkpoint is then loaded into them) and the output's shape for the next
         layer, but whose zero sample has no patches worth fitting to.
         """
-        X = self._input(X)
+        X = self.as_input(X)
         check_patch_input(X.shape, self.kernel_size, self.name)
         self._make_arrays(X)
         k = self.kernel_size
@@ -215,7 +215,7 @@ class PatchWhitening(ProductLayer):
         return array_namespace(X).zeros(shape, dtype=X.dtype, device=device_of(X))
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         check_patch_input(X.shape, self.kernel_size, self.name)
         if not self.fitted:
             raise CorennError(
@@ -236,7 +236,7 @@ class PatchWhitening(ProductLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = self._activation_gradient(dLdY)
+        dZ = self.activation_gradient(dLdY)
         dX, _, self.gradients["b"] = conv2d_backward(
             dZ,
             self.buffers["W"],
@@ -255,7 +255,7 @@ class PatchWhitening(ProductLayer):
             W = np.zeros((k, k, channels, n_out))
             options = {"dtype": X.dtype, "device": device_of(X)}
             self.buffers["W"] = self.backend.asarray(W, **options)
-            self._make_parameters(b=self.backend.asarray(np.zeros((1, n_out)), **options))
+            self.make_parameters(b=self.backend.asarray(np.zeros((1, n_out)), **options))
         self.n_in, self.n_out = self.buffers["W"].shape[2], self.buffers["W"].shape[3]
         self._check_channels(X.shape)
 

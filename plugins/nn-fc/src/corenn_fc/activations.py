@@ -30,7 +30,7 @@ every float dtype, so nothing changes, but ``Z**3`` cannot overflow for huge fin
 def _float_pair(activation, Z, dY):
     """``Z`` and ``dY`` as floating arrays of the activation's backend, ``dY`` on ``Z``'s device."""
     Z = activation.backend.as_float_array(Z)
-    return Z, activation._as_float_on(dY, device_of(Z))
+    return Z, activation.as_float_on(dY, device_of(Z))
 
 
 class Linear(Activation):

@@ -47,6 +47,7 @@ class Dropout(Layer):
 
     name = "dropout"
     example_input_shape = (4, 5)
+    option_values = {"rate": "a number in [0, 1): the fraction of inputs dropped"}  # corenn describe
 
     def __init__(self, rate=0.5, activation="linear"):
         super().__init__()
@@ -59,7 +60,7 @@ class Dropout(Layer):
         return f"Dropout(rate={self.rate!r}, activation={activation!r})"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         if X.ndim < 1:
             raise ShapeError(f"dropout expects a batch (m, ...), got a scalar of shape {tuple(X.shape)}")
         self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else 1
@@ -76,6 +77,6 @@ class Dropout(Layer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = self._activation_gradient(dLdY)
+        dZ = self.activation_gradient(dLdY)
         keep = self.cache["keep"]
         return dZ if keep is None else dZ * keep * (1.0 / (1.0 - self.rate))

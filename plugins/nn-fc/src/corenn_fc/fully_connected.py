@@ -52,6 +52,7 @@ class FullyConnected(ProductLayer):
 
     name = "fully_connected"
     example_input_shape = (4, 5)
+    example_options = {"n_out": 3, "activation": "tanh"}  # what corenn plugins --check and describe build
 
     def __init__(self, n_out, activation="linear", weight_init="xavier_uniform"):
         # Errors here name no layer: corenn.create prefixes them with "layer 'fully_connected'".
@@ -68,7 +69,7 @@ class FullyConnected(ProductLayer):
         return f"FullyConnected(n_out={self.n_out}, activation={activation!r}, weight_init={self.weight_init!r})"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         if X.ndim != 2:
             expected = f"(m, {self.n_in})" if self.n_in is not None else "(m, n_in)"
             raise ShapeError(
@@ -88,7 +89,7 @@ class FullyConnected(ProductLayer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = self._activation_gradient(dLdY)
+        dZ = self.activation_gradient(dLdY)
         X, W = self.cache["X"], self.parameters["W"]
         dX, self.gradients["W"], self.gradients["b"] = fully_connected_backward(
             dZ, X, W, compute_dtype=self.compute_dtype
@@ -101,5 +102,5 @@ class FullyConnected(ProductLayer):
         n_in = X_shape[1]
         if n_in < 1:
             raise ShapeError(f"fully_connected needs at least one input feature, got input of shape (m, {n_in})")
-        self._init_weights((n_in, self.n_out), self._initializer, self.weight_init, dtype, device)
+        self.init_weights((n_in, self.n_out), self._initializer, self.weight_init, dtype, device)
         self.n_in = n_in

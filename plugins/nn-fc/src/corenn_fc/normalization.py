@@ -222,7 +222,7 @@ class BatchNorm(Layer):
         return super().to(device=device, dtype=dtype)
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         if X.ndim < 2:
             raise ShapeError(
                 f"batch_norm expects a batch (m, ..., channels) of 2 or more axes, got shape {tuple(X.shape)}"
@@ -253,7 +253,7 @@ class BatchNorm(Layer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        dZ = self._activation_gradient(dLdY)
+        dZ = self.activation_gradient(dLdY)
         saved, group = self.cache["saved"], self.cache["process_group"]
         if group is None:
             dX, dW, db = batch_norm_backward(dZ, saved, self.cache["training"], self.epsilon)
@@ -276,7 +276,7 @@ class BatchNorm(Layer):
             return self.backend.asarray(fill((1, channels)), dtype=dtype, device=device)
 
         if self.scale:
-            self._make_parameters(W=made(np.ones))
-        self._make_parameters(b=made(np.zeros))
+            self.make_parameters(W=made(np.ones))
+        self.make_parameters(b=made(np.zeros))
         self.buffers["running_mean"] = made(np.zeros)
         self.buffers["running_var"] = made(np.ones)

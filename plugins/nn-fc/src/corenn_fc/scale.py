@@ -21,6 +21,7 @@ class Scale(Layer):
 
     name = "scale"
     example_input_shape = (4, 5)
+    example_options = {"factor": 2.0}  # what corenn plugins --check and describe build
 
     def __init__(self, factor=None, activation="linear"):
         super().__init__()
@@ -32,7 +33,7 @@ class Scale(Layer):
         return f"Scale(factor={self.factor!r}, activation={activation!r})"
 
     def forward(self, X):
-        X = self._input(X)
+        X = self.as_input(X)
         if X.ndim < 1:
             raise ShapeError(f"scale expects a batch (m, ...), got a scalar of shape {tuple(X.shape)}")
         self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else 1
@@ -41,4 +42,4 @@ class Scale(Layer):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        return self._activation_gradient(dLdY) * self.factor
+        return self.activation_gradient(dLdY) * self.factor
