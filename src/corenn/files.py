@@ -33,9 +33,10 @@ from corenn.errors import CorennError, CorruptFileError
 TEMPORARY_SUFFIX = ".tmp"
 _CHUNK_BYTES = 1 << 20
 
-MAX_CONFIG_BYTES = 4 * 2**20
+MAX_CONFIG_BYTES = 16 * 2**20
 """The largest config file (``--config`` or a run's ``config.toml``) corenn reads: a config is a
-few kilobytes, and TOML's parser holds several copies of what it reads."""
+few kilobytes; this leaves room for options holding arrays (a 10 MB one is refused by its
+component, in one line), not for ``/dev/zero`` or a file of gigabytes."""
 
 MAX_RECORD_BYTES = 64 * 2**20
 """The largest JSON record (``metrics.json``, ``result.json``, ``preprocessing.json``, ...) corenn

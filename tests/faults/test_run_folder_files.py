@@ -73,10 +73,10 @@ def test_a_config_path_that_is_no_regular_file(tmp_path, kind, what):
 
 def test_a_config_file_too_large_to_be_a_config(tmp_path):
     path = tmp_path / "huge.toml"
-    path.write_text("# padding\n" * 500_000, encoding="utf-8")  # 5 MB of comments
+    path.write_text("# padding\n" * 1_700_000, encoding="utf-8")  # 17 MB of comments
     line = one_line(corenn_bounded("train", "--config", path, "--out", tmp_path / "out"))
     assert line == (
-        f"corenn train: error: config file {path} is larger than 4 MiB; corenn reads at most that much of such a file"
+        f"corenn train: error: config file {path} is larger than 16 MiB; corenn reads at most that much of such a file"
     )
 
 
