@@ -31,47 +31,62 @@ HERE = Path(__file__).resolve().parents[1]
 SOURCE_ROOTS = ["src", "plugins/nn-fc/src", "plugins/nn-conv/src", "plugins/nn-torch/src", "plugins/tensorboard/src"]
 
 # module -> the test files (relative to --tests-root) that cover it; new ones are skipped where absent
+SURVIVORS = "tests/test_mutation_survivors.py"  # tests written for what this check found
+KERNELS = ["tests/test_reference_kernels.py", "tests/test_kernel_overrides.py"]
 TARGETS = {
     "plugins/nn-fc/src/corenn_fc/fully_connected.py": [
         "plugins/nn-fc/tests/test_fully_connected.py",
         "plugins/nn-fc/tests/test_gradients.py",
+        "plugins/nn-fc/tests/test_fc_plugin.py",
+        *KERNELS,
     ],
     "plugins/nn-fc/src/corenn_fc/activations.py": [
         "plugins/nn-fc/tests/test_activations.py",
         "plugins/nn-fc/tests/test_gradients.py",
+        "plugins/nn-fc/tests/test_fc_plugin.py",
+        *KERNELS,
+        SURVIVORS,
     ],
     "plugins/nn-conv/src/corenn_conv/conv2d.py": [
         "plugins/nn-conv/tests/test_conv2d.py",
         "plugins/nn-conv/tests/test_geometry.py",
+        "plugins/nn-conv/tests/test_conv_plugin.py",
+        *KERNELS,
     ],
     "plugins/nn-conv/src/corenn_conv/pool2d.py": [
         "plugins/nn-conv/tests/test_pool2d.py",
         "plugins/nn-conv/tests/test_geometry.py",
+        "plugins/nn-conv/tests/test_conv_plugin.py",
+        *KERNELS,
+        SURVIVORS,
     ],
-    "src/corenn/nn/losses.py": ["tests/test_losses.py", "tests/test_label_smoothing.py"],
-    "src/corenn/nn/optimizer_formulas.py": [
-        "tests/test_optimizers.py",
-        "tests/test_optimizer_options.py",
-        "tests/test_weight_decay.py",
-    ],
+    "src/corenn/nn/losses.py": ["tests/test_losses.py", "tests/test_label_smoothing.py", *KERNELS, SURVIVORS],
     "src/corenn/nn/optimizers.py": [
         "tests/test_optimizers.py",
         "tests/test_optimizer_options.py",
+        "tests/test_optimizer_kernels.py",
         "tests/test_lr_scale.py",
+        "tests/test_weight_decay.py",
+        *KERNELS,
+        SURVIVORS,
     ],
     "src/corenn/nn/schedulers.py": [
         "tests/test_schedulers.py",
         "tests/test_cosine_and_one_cycle.py",
         "tests/faults/test_recorded_learning_rates.py",
+        SURVIVORS,
     ],
     "src/corenn/run/loop.py": [
         "tests/test_trainer.py",
         "tests/test_step_losses.py",
         "tests/test_data_parallel_step.py",
+        "tests/test_lr_scale.py",
+        "tests/test_best_and_early_stopping.py",
         "tests/faults/test_recorded_learning_rates.py",
+        SURVIVORS,
     ],
-    "src/corenn/trained/load.py": ["tests/test_predict.py", "tests/test_evaluate_and_runs.py"],
-    "src/corenn/trained/predict.py": ["tests/test_predict.py", "tests/test_evaluate_and_runs.py"],
+    "src/corenn/trained/load.py": ["tests/test_predict.py", "tests/test_evaluate_and_runs.py", SURVIVORS],
+    "src/corenn/trained/predict.py": ["tests/test_predict.py", "tests/test_evaluate_and_runs.py", SURVIVORS],
 }
 
 SWAPS = {
