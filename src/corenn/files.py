@@ -188,7 +188,9 @@ def read_bounded_text(path, limit, what="file"):
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CorruptFileError(f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        raise CorruptFileError(
+            f"cannot read {what} {path}: it is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
 
 
 def read_json_record(path, limit=MAX_RECORD_BYTES, what="record"):

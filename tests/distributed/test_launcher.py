@@ -87,7 +87,12 @@ def started(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("sent", "status", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+    ("sent", "status", "word"),
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "terminated"),
+        (signal.SIGHUP, 129, "terminated"),  # a closed terminal: passed on as SIGTERM, so rank 0 checkpoints
+    ],
 )
 def test_a_signal_to_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path, started, sent, status, word):
     name = f"stopped-{sent.name.lower()}"

@@ -108,7 +108,7 @@ def test_bounded_readers_refuse_what_is_too_large_or_not_text(tmp_path):
         read_json_record(path, limit=100)
     assert read_json_record(path)["padding"] == "x" * 200
     path.write_bytes(b"\xff\xfe{}")
-    with pytest.raises(CorruptFileError, match=r"is not UTF-8 text \(byte 0"):
+    with pytest.raises(CorruptFileError, match=r"cannot read file .*: it is not UTF-8 text \(byte 0"):
         read_bounded_text(path, 100)
     path.write_text("[" * 100_000, encoding="utf-8")
     with pytest.raises(CorruptFileError, match="nests arrays or objects too deep|is not valid JSON"):

@@ -212,20 +212,25 @@ def run_until_stopped(command, env):
     signal to this process is forwarded to that group once (SIGHUP as SIGTERM), then the agent
     and its ranks get :data:`STOP_GRACE_SECONDS` to end before they are killed. Returns the
     agent's status, or 128 + the signal's number after a stop."""
-    agent = subprocess.Popen(command, env=env, process_group=0)
-    received = []
+    received, started = [], []
 
     def forward(signum, frame):
         if received:
             return  # the agent is stopping the ranks already; a second signal must not cut that short
         received.append(signum)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(agent.pid, signal.SIGTERM if signum == getattr(signal, "SIGHUP", None) else signum)
+        if started:
+            _send_stop(started[0], signum)
 
     previous = {}
-    if threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread():  # handlers first: no signal is missed
         previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
+    agent = None
     try:
+        own_group = {"process_group": 0} if os.name == "posix" else {}  # Windows has no process groups
+        agent = subprocess.Popen(command, env=env, **own_group)
+        started.append(agent)
+        if received:  # a signal came while the agent was being started
+            _send_stop(agent, received[0])
         deadline = None
         while True:
             try:
@@ -239,8 +244,9 @@ def run_until_stopped(command, env):
                     status = agent.wait()
                     break
     except BaseException:
-        kill_agent_and_ranks(agent)
-        agent.wait()
+        if agent is not None:
+            kill_agent_and_ranks(agent)
+            agent.wait()
         raise
     finally:
         for signum, handler in previous.items():
@@ -250,15 +256,29 @@ def run_until_stopped(command, env):
     return status
 
 
+def _send_stop(agent, signum):
+    """The stop signal ``signum`` to the agent's process group (SIGHUP as SIGTERM: the ranks save
+    a checkpoint on SIGTERM, and die on SIGHUP)."""
+    forwarded = signal.SIGTERM if signum == getattr(signal, "SIGHUP", None) else signum
+    with contextlib.suppress(ProcessLookupError):
+        if hasattr(os, "killpg"):
+            os.killpg(agent.pid, forwarded)
+        else:
+            agent.send_signal(forwarded)
+
+
 def kill_agent_and_ranks(agent):
     """SIGKILL the agent's process group and the ranks it started (torchrun starts each rank in a
     session of its own, out of the agent's group; they are found as its children)."""
     ranks = children_of(agent.pid)
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(agent.pid, signal.SIGKILL)
+        if hasattr(os, "killpg"):
+            os.killpg(agent.pid, signal.SIGKILL)
+        else:
+            agent.kill()
     for pid in ranks:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def children_of(pid):
