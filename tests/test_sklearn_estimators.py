@@ -63,3 +63,20 @@ def test_parameters_reach_the_run():
     assert layered.fit(X, y).model_.model.layers[0].n_out == 5
     with pytest.raises(ValueError, match="optimizer"):
         NeuralNetClassifier(optimizer="no_such", epochs=1).fit(X, y)
+
+
+def test_the_readme_examples_of_arrays_and_estimators_run(tmp_path):
+    """The README's two Python blocks on arrays and the estimators, as a reader copies them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("Arrays train without any file") : readme.index("## The course's API")]
+    blocks = [block.split("```")[0] for block in section.split("```python\n")[1:]]
+    assert len(blocks) == 2
+    for block in blocks:
+        done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert list(tmp_path.iterdir()) == [], "the example wrote files"
+    assert "{'neuralnetclassifier__lr': 0.01}" in done.stdout

@@ -359,7 +359,7 @@ def test_an_npz_member_disagreeing_with_its_header_is_refused(tmp_path):
     np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (1 << 40,)})
     with zipfile.ZipFile(tmp_path / "liar.npz", "w") as archive:
         archive.writestr("X.npy", header.getvalue() + bytes(80))
-    with pytest.raises(DataError, match=r"array 'X' of shape \(1099511627776,\) .* but its member declares 80 bytes"):
+    with pytest.raises(DataError, match=r"array 'X' of shape \(1099511627776,\) .* but its member declares 80;"):
         read_npz(tmp_path / "liar.npz")
 
 
@@ -468,3 +468,169 @@ def test_predict_proba_is_the_networks_own_output(iris_run, tmp_path, capsys):
     test_rows = load_csv(path=str(run.parent.parent / "iris.csv"), label="species").test.X
     np.testing.assert_allclose(outputs.outputs, network.forward((test_rows - mean) / std), rtol=1e-12, atol=1e-15)
     assert len(iris) == 150
+
+
+# Fuzzing the readers: whatever the file holds, a CorennError (one line at the command line) or a table
+
+
+@pytest.fixture(scope="module")
+def fuzz_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def _fuzzed_csv_text():
+    from hypothesis import strategies as st
+
+    cell = st.one_of(
+        st.sampled_from(["1", "2.5", "-3e2", "", "NA", "nan", "inf", "x", "yes", '"', '"a,b"', "\ufeff", " 4 "]),
+        st.text(alphabet=',"\n\r ab1.-', max_size=6),
+    )
+    row = st.lists(cell, min_size=1, max_size=5).map(",".join)
+    return st.lists(row, min_size=0, max_size=8).map("\n".join)
+
+
+def test_the_csv_reader_never_fails_unexpectedly(fuzz_folder):
+    from hypothesis import HealthCheck, given, settings
+
+    from corenn.data.csv_table import load_csv
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(text=_fuzzed_csv_text())
+    def check(text):
+        path = fuzz_folder / "fuzz.csv"
+        path.write_text(text, encoding="utf-8")
+        for missing in ("error", "mean"):
+            try:
+                splits = load_csv(path=str(path), val_size=0, test_size=0, missing=missing)
+            except corenn.CorennError as exc:
+                assert "\n" not in str(exc).strip(), str(exc)  # one line
+                continue
+            assert np.isfinite(splits.train.X).all() and len(splits.class_names) >= 2
+
+    check()
+
+
+def test_preprocessing_json_checks_never_fail_unexpectedly(iris_run):
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from corenn.records.preprocessing import Preprocessing
+
+    run, _ = iris_run
+    recorded = json.loads((run / "preprocessing.json").read_text())
+    values = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-5, 5),
+        st.floats(allow_nan=True),
+        st.text(max_size=4),
+        st.lists(st.floats(allow_nan=True), max_size=5),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    )
+    paths = [
+        ("standardize", "mean"),
+        ("standardize", "std"),
+        ("standardize", "scale"),
+        ("inputs", "kind"),
+        ("inputs", "features"),
+        ("input_shape",),
+        ("classes",),
+        ("inputs",),
+        ("standardize",),
+        ("task",),
+    ]
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(where=st.sampled_from(paths), value=values)
+    def check(where, value):
+        data = json.loads(json.dumps(recorded))
+        target = data
+        for key in where[:-1]:
+            target = target[key]
+        target[where[-1]] = value
+        try:
+            Preprocessing.from_dict(data, "preprocessing.json")
+        except CorruptFileError:
+            pass
+
+    check()
+
+
+def test_the_npz_reader_never_fails_unexpectedly(fuzz_folder):
+    """Bytes of a valid .npz changed at random (header, directory, compressed data)."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from corenn.data.npz_arrays import read_npz
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, X=np.arange(60.0).reshape(20, 3), y=np.array(["a", "b"] * 10))
+    original = buffer.getvalue()
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(changes=st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(0, 255)), min_size=1, max_size=4))
+    def check(changes):
+        data = bytearray(original)
+        for position, value in changes:
+            data[position] = value
+        path = fuzz_folder / "fuzz.npz"
+        path.write_bytes(bytes(data))
+        try:
+            arrays = read_npz(path, budget=64 << 20)
+        except corenn.CorennError as exc:
+            assert "\n" not in str(exc).strip(), str(exc)
+            return
+        assert all(isinstance(array, np.ndarray) for array in arrays.values())
+
+    check()
+
+
+def test_runs_never_fail_on_a_runs_records(iris_run, fuzz_folder):
+    """``result.json`` and ``metrics.json`` holding any JSON value: the run is listed (as
+    damaged, or as it is), never an exception."""
+    import shutil
+
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from corenn.trained.runs import format_runs, json_safe, summarize_run
+
+    run, _ = iris_run
+    folder = fuzz_folder / "records"
+    if not folder.exists():
+        shutil.copytree(run, folder)
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True), st.text(max_size=3))
+    values = st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "epoch",
+                        "seconds",
+                        "val_accuracy",
+                        "val_loss",
+                        "test_accuracy",
+                        "stopped_early",
+                        "task",
+                        "train_r2",
+                        "best_epoch",
+                        "x",
+                    ]
+                ),
+                inner,
+                max_size=4,
+            )
+        ),
+        max_leaves=8,
+    )
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(result=values, metrics=values)
+    def check(result, metrics):
+        (folder / "result.json").write_text(json.dumps(result))
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        row = summarize_run(folder)
+        assert row["status"] in ("finished", "damaged", "interrupted")
+        format_runs([row])
+        json.dumps(json_safe(row), allow_nan=False)
+
+    check()

@@ -100,6 +100,9 @@ class TableEncoding:
         check_missing(missing)
         fitted = []
         for name, values in columns.items():
+            if kinds[name] == "number" and missing != "mean":
+                fitted.append(ColumnEncoding(name, "number"))  # nothing to fit: no copy of the rows
+                continue
             values = values if rows is None else values[rows]
             if kinds[name] == "category":
                 present = [value for value in values.tolist() if value is not None]
@@ -153,7 +156,7 @@ class TableEncoding:
         never seen in training). ``line_of(row)`` names a row in messages (``"data.csv line
         7"``); ``warn_unknown`` also issues each note as an :class:`UnknownCategoryWarning`."""
         n_rows = len(next(iter(columns.values()))) if columns else 0
-        X = np.zeros((n_rows, self.width))
+        X = np.zeros((n_rows, self.width), order="F")  # filled column by column
         notes = []
         position = 0
         for column in self.columns:
@@ -170,6 +173,8 @@ class TableEncoding:
 
     def _numbers(self, column, values, source, line_of):
         values = np.asarray(values, dtype=np.float64)
+        if np.isfinite(values).all():
+            return values
         missing = np.isnan(values)
         if missing.any():
             if column.fill is None:
@@ -273,6 +278,8 @@ def huge_value_notes(columns, source):
     for name, values in columns.items():
         if values.dtype.kind != "f":
             continue
+        if not len(values) or (np.fmax.reduce(values) <= HUGE and np.fmin.reduce(values) >= -HUGE):
+            continue  # (fmax and fmin pass over NaN)
         with np.errstate(invalid="ignore"):
             huge = np.abs(values) > HUGE
         if huge.any():

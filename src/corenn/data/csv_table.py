@@ -87,7 +87,7 @@ class Table:
         """The features as one float64 array (a table of number columns only)."""
         if any(kind != "number" for kind in self.kinds.values()):
             raise DataError(f"{self.path} has text columns; encode them (corenn.data.columns) to get numbers")
-        X = np.empty((self.num_rows, len(self.features)))
+        X = np.empty((self.num_rows, len(self.features)), order="F")  # filled column by column
         for index, name in enumerate(self.features):
             X[:, index] = self.columns[name]
         return X
@@ -437,6 +437,8 @@ def read_table(
     with_header = _has_header(records) if header == "auto" else header
     n_columns = len(records[0])
     names = _header_names(records[0]) if with_header else [f"column_{i + 1}" for i in range(n_columns)]
+    if any("\n" in name or "\r" in name for name in names):
+        raise DataError(f"{path} line 1: a quoted column name runs over several lines (a stray quote?)")
     counts = collections.Counter(names)
     duplicated = sorted(name for name, count in counts.items() if count > 1)
     if duplicated:
@@ -602,7 +604,7 @@ def _as_floats(column):
     import pyarrow.compute as pc
 
     values = pc.cast(column, pa.float64()) if column.type != pa.float64() else column
-    return np.array(values.to_numpy(zero_copy_only=False), dtype=np.float64)  # nulls become NaN
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)  # nulls become NaN
 
 
 def _as_texts(column):

@@ -23,7 +23,9 @@ less) data than its header declares.
 """
 
 import math
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,20 @@ from corenn.errors import ConfigError, DataError
 REQUIRED = ("X", "y")
 OPTIONAL = ("X_test", "y_test", "classes")
 MEMORY_SHARE = 0.5  # of the available memory, the most an .npz's arrays may take
+# What reading a damaged zip or .npy member can raise (a zip member packed with an unknown
+# method: NotImplementedError; an encrypted one: RuntimeError); each means "not a whole file".
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    OSError,
+    EOFError,
+    KeyError,
+    ValueError,
+    SyntaxError,
+    NotImplementedError,
+    RuntimeError,
+)
 _CHUNK_BYTES = 1 << 22
 
 
@@ -80,13 +96,16 @@ def read_npz(path, names=None, *, budget=None):
             headers = {name: _header(archive, info, path, name) for name, info in wanted.items()}
             total = sum(nbytes for _, _, _, nbytes, _ in headers.values())
             if budget is not None and total > budget:
+                needed, allowed = _size(total), _size(budget)
+                if needed == allowed:  # rounded alike: the exact figures say which is larger
+                    needed, allowed = f"{total:,} bytes", f"{budget:,} bytes"
                 raise DataError(
-                    f"{path}: its arrays would take {_size(total)} in memory ({_sizes(headers)}), more than the "
-                    f"{_size(budget)} corenn allows on this machine (half the memory available); is the file what "
+                    f"{path}: its arrays would take {needed} in memory ({_sizes(headers)}), more than the "
+                    f"{allowed} corenn allows on this machine (half the memory available); is the file what "
                     "it should be?"
                 )
             return {name: _read_member(archive, wanted[name], path, name, headers[name]) for name in wanted}
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+    except _DAMAGED as exc:
         raise DataError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})") from None
 
 
@@ -124,8 +143,8 @@ def _header(archive, info, path, name):
     nbytes = math.prod(shape) * dtype.itemsize
     if header_bytes + nbytes != info.file_size:
         raise DataError(
-            f"{path}: array {name!r} of shape {shape} ({dtype}) needs {_size(nbytes)}, but its member declares "
-            f"{_size(max(info.file_size - header_bytes, 0))}; the file is damaged or crafted"
+            f"{path}: array {name!r} of shape {shape} ({dtype}) needs {nbytes:,} bytes, but its member declares "
+            f"{max(info.file_size - header_bytes, 0):,}; the file is damaged or crafted"
         )
     return shape, fortran, dtype, nbytes, header_bytes
 
