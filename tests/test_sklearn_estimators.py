@@ -63,6 +63,10 @@ def test_parameters_reach_the_run():
     assert layered.fit(X, y).model_.model.layers[0].n_out == 5
     with pytest.raises(ValueError, match="optimizer"):
         NeuralNetClassifier(optimizer="no_such", epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"needs a validation split \(val_size > 0\)"):
+        NeuralNetClassifier(patience=3, epochs=1).fit(X, y)
+    stopped = NeuralNetClassifier(patience=2, val_size=0.2, epochs=200, lr=0.05, random_state=0).fit(X, y)
+    assert stopped.n_iter_ < 200 and stopped.result_["best_epoch"] is not None
 
 
 def test_the_readme_examples_of_arrays_and_estimators_run(tmp_path):

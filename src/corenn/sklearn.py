@@ -116,6 +116,12 @@ class _NeuralNet(BaseEstimator):
     def _train(self, X, y):
         from corenn.trained.from_arrays import train
 
+        if self.patience is not None and not self.val_size:
+            raise ValueError(
+                f"patience = {self.patience!r} stops training when the validation score stops improving: "
+                "it needs a validation split (val_size > 0)"
+            )
+
         seed = int(check_random_state(self.random_state).randint(SEED_LIMIT))
         try:
             result = train(self.run_config(seed), X=X, y=y, verbose=bool(self.verbose))
