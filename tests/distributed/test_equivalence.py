@@ -74,7 +74,9 @@ def test_two_ranks_equal_one_in_a_regression(tmp_path, launches):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
     y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
-    rows = "".join(",".join(map(repr, row.tolist())) + f",{float(target)!r}\n" for row, target in zip(X, y, strict=True))
+    rows = "".join(
+        ",".join(map(repr, row.tolist())) + f",{float(target)!r}\n" for row, target in zip(X, y, strict=True)
+    )
     (tmp_path / "table.csv").write_text("a,b,c,y\n" + rows)
     config = tmp_path / "regression.toml"
     config.write_text(
