@@ -45,6 +45,9 @@ def run(args):
         from corenn.errors import ConfigError
 
         raise ConfigError("--top-k goes with --input (the split mode writes one class per sample)")
+    from corenn.records.folder import tested_parameters
+
+    args.which = args.which or tested_parameters(args.run_dir)  # said in the summary
     outputs = split_outputs(
         args.run_dir,
         dataset=args.dataset,

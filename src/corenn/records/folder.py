@@ -291,10 +291,19 @@ def best_epoch(history, metric="val_accuracy"):
     return max(scored, key=lambda item: (sign * item[0], -item[1]))[1]
 
 
-def parameters_file(run_dir, which="last"):
+def tested_parameters(run_dir):
+    """Which parameters the run's own test used: ``"best"`` when it restored the best epoch's
+    (``restore_best``, its result's ``restored_best``), else ``"last"``."""
+    result = _read_json_or_none(Path(run_dir) / RESULT_FILE)
+    return "best" if isinstance(result, dict) and result.get("restored_best") is True else "last"
+
+
+def parameters_file(run_dir, which=None):
     """The parameter file of a run that ``--which`` names: ``last`` (``parameters.npz``) or
-    ``best`` (``best.npz``); raises a CorennError saying what is missing."""
+    ``best`` (``best.npz``), by default those the run's own test used (see
+    :func:`tested_parameters`); raises a CorennError saying what is missing."""
     run_dir = Path(run_dir)
+    which = tested_parameters(run_dir) if which is None else which
     if which not in WHICH_PARAMETERS:
         raise CorennError(f"--which must be one of {', '.join(WHICH_PARAMETERS)}, got {which!r}")
     path = run_dir / (BEST_PARAMETERS_FILE if which == "best" else PARAMETERS_FILE)

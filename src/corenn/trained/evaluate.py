@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from corenn.files import atomic_write
+from corenn.records.folder import tested_parameters
 from corenn.trained.predict import split_outputs
 
 CONFUSION_PLOT = "confusion.png"
@@ -47,7 +48,7 @@ def class_scores(matrix, class_names):
     return scores
 
 
-def evaluate_run(run_dir, *, dataset=None, split="test", which="last", data_dir=None, device=None, batch_size=None):
+def evaluate_run(run_dir, *, dataset=None, split="test", which=None, data_dir=None, device=None, batch_size=None):
     """The evaluation report of a run on ``split`` of ``dataset`` (default: the run's own), as a
     JSON-able dict: ``accuracy``, ``classes``, ``per_class`` (see :func:`class_scores`) and
     ``confusion`` (a list of rows), with what was evaluated and a ``warning`` (or ``None``) when
@@ -55,6 +56,7 @@ def evaluate_run(run_dir, *, dataset=None, split="test", which="last", data_dir=
     ``mse``, ``mae``, ``r2`` and ``targets`` instead (see :func:`regression_report`)."""
     from corenn.trained.predict import other_data_warning
 
+    which = tested_parameters(run_dir) if which is None else which
     outputs = split_outputs(
         run_dir, dataset=dataset, split=split, data_dir=data_dir, device=device, batch_size=batch_size, which=which
     )
@@ -102,7 +104,7 @@ def regression_report(predicted, truth, names):
     }
 
 
-def evaluate_input(run_dir, input_path, *, which="last", device=None, batch_size=None, data_dir=None):
+def evaluate_input(run_dir, input_path, *, which=None, device=None, batch_size=None, data_dir=None):
     """The evaluation report (as :func:`evaluate_run`'s) of a run on labelled samples in files: a
     CSV holding the run's label column, an ``.npz`` with ``y``, or a folder of class folders
     (``root/<class name>/*.png``, the ``image_folder`` layout), read and preprocessed as
@@ -113,6 +115,7 @@ def evaluate_input(run_dir, input_path, *, which="last", device=None, batch_size
     from corenn.trained.predict_input import read_inputs
 
     model = load(run_dir, which=which, device=device, data_dir=data_dir)
+    which = model.which
     X, _, ids, labels = read_inputs(input_path, model)
     if labels is None and Path(input_path).is_dir():
         labels = [Path(path).relative_to(input_path).parts[0] for path in ids]

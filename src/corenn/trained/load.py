@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from corenn.errors import CorennError, CorruptFileError, DataError, ShapeError
-from corenn.records.folder import parameters_file
+from corenn.records.folder import parameters_file, tested_parameters
 
 
 def check_run_dir(run_dir):
@@ -42,11 +42,12 @@ def check_run_dir(run_dir):
     return run_dir
 
 
-def load(run_dir, *, which="last", device=None, data_dir=None):
+def load(run_dir, *, which=None, device=None, data_dir=None):
     """The model trained in ``run_dir`` with its preprocessing, ready to predict.
 
-    ``which`` chooses the parameters: ``"last"`` (``parameters.npz``, those of the last epoch) or
-    ``"best"`` (``best.npz``, those of the epoch with the best validation metric).
+    ``which`` chooses the parameters: ``"last"`` (``parameters.npz``, those of the last epoch),
+    ``"best"`` (``best.npz``, those of the epoch with the best validation metric), or ``None``:
+    those the run's own test used (``best`` where it restored them, ``restore_best``).
     ``device`` moves a torch run (``cpu``, ``cuda``...). ``data_dir`` is only read for a run
     recorded before corenn kept ``preprocessing.json``, whose statistics are refitted from its
     data set.
@@ -56,6 +57,7 @@ def load(run_dir, *, which="last", device=None, data_dir=None):
     from corenn.run.config import load_config, with_overrides
 
     run_dir = check_run_dir(run_dir)
+    which = tested_parameters(run_dir) if which is None else which
     path = parameters_file(run_dir, which)
     config = load_config(run_dir / CONFIG_FILE)
     if device is not None:

@@ -24,7 +24,7 @@ from corenn.trained.load import check_finite_parameters
 SPLITS = ("train", "val", "test")
 
 
-def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which="last"):
+def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which=None):
     """The class index the run's model predicts for every sample of ``split``, as a numpy array."""
     outputs = split_outputs(
         run_dir, dataset=dataset, split=split, data_dir=data_dir, device=device, batch_size=batch_size, which=which
@@ -60,11 +60,12 @@ class SplitOutputs:
         return self.target_standardizer.inverse(self.outputs)
 
 
-def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which="last"):
+def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which=None):
     """The run's model's outputs for every sample of ``split`` (see :class:`SplitOutputs`).
 
     The run's config rebuilds the model on its backend; its ``parameters.npz`` (``which="last"``)
-    or ``best.npz`` (``which="best"``), read without pickle, fills it. The inputs are
+    or ``best.npz`` (``which="best"``; ``None``: those the run's own test used), read without
+    pickle, fills it. The inputs are
     standardised as in training: with the statistics the run recorded in ``preprocessing.json``
     (for an older run without one, those of the named data set's *training* split). The run's
     ``[dataset] test_augment`` applies as in its evaluations: the outputs are averaged over the

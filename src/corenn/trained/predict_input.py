@@ -158,7 +158,7 @@ def value_rows(model, ids, id_column, values):
     return stream.getvalue()
 
 
-def predict_input(run_dir, input_path, *, top_k=None, which="last", device=None, batch_size=None, data_dir=None):
+def predict_input(run_dir, input_path, *, top_k=None, which=None, device=None, batch_size=None, data_dir=None):
     """``(csv text, number of samples)`` of the run's predictions for the samples in
     ``input_path``: each class's probability (a regression: the predicted values).
 
