@@ -58,8 +58,9 @@ def lint(session):
 def core(session):
     """The core package: registry, built-ins, model, trainer, data, records, CLI, the course facade
     (with the nn-fc layers, and nn-conv's, which corenn.course builds)."""
-    # scikit-learn: its small real data sets, written out as a user's own files (tests/own_data_files.py)
-    _install(session, CORE, FC, CONV, "scikit-learn>=1.3")
+    # corenn's sklearn extra: the estimators of corenn.sklearn, and scikit-learn's small real data
+    # sets, written out as a user's own files (tests/own_data_files.py)
+    _install(session, f"{CORE}[sklearn]", FC, CONV)
     session.run(
         "pytest",
         "tests",

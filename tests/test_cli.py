@@ -222,11 +222,15 @@ def test_sweep_json_names_the_best_by_validation_accuracy(capsys, tmp_path):
     assert best_run == Path(best["run_dir"]) and best_run.parent == Path(summary["sweep_dir"]) / "runs"
     assert json.loads((best_run / "result.json").read_text())["test_accuracy"] == best["test_accuracy"]
     assert (best_run / "parameters.npz").is_file() and (best_run / "best.npz").is_file()
+    # Each row's validation score is its best epoch's, the one corenn runs lists for the same run.
+    code, listed, _ = run_command(capsys, "runs", tmp_path, "--json")  # the sweep's runs included
+    listed = {row["run_dir"]: row for row in json.loads(listed)}
     for row in rows:
-        assert (
-            json.loads((Path(row["run_dir"]) / "metrics.json").read_text())[-1]["val_accuracy"] == row["val_accuracy"]
-        )
-    code, out, _ = run_command(capsys, "evaluate", best_run, "--json")  # no retraining needed
+        history = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
+        assert row["val_accuracy"] == max(epoch["val_accuracy"] for epoch in history)
+        assert row["val_accuracy"] == history[row["best_epoch"] - 1]["val_accuracy"]
+        assert listed[row["run_dir"]]["best_val_accuracy"] == row["val_accuracy"]
+    code, out, _ = run_command(capsys, "evaluate", best_run, "--which", "best", "--json")  # no retraining needed
     assert code == 0 and last_json_line(out)["accuracy"] == best["test_accuracy"]
     plot = Path(summary["best_loss_plot"])
     assert plot.is_file() and plot.read_bytes().startswith(b"\x89PNG")
@@ -239,7 +243,7 @@ def test_sweep_table_with_a_grid_from_the_command_line(capsys, tmp_path):
     )
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["lr", "hidden", "train_loss", "val_acc", "val_loss", "test_acc"]
+    assert lines[0].split() == ["lr", "hidden", "train_loss", "best_ep", "val_acc", "val_loss", "test_acc"]
     rows = lines[1:5]
     assert [(float(line.split()[0]), int(line.split()[1])) for line in rows] == [
         (0.01, 4),
@@ -248,9 +252,12 @@ def test_sweep_table_with_a_grid_from_the_command_line(capsys, tmp_path):
         (0.05, 8),
     ]
     assert sum("<- best" in line for line in rows) == 1
-    assert [line.split()[5] == "-" for line in rows] == ["<- best" not in line for line in rows]
+    assert [line.split()[6] == "-" for line in rows] == ["<- best" not in line for line in rows]
     best_row = next(line for line in rows if "<- best" in line).split()
-    assert f"best by validation accuracy: lr {float(best_row[0]):g}, hidden {best_row[1]}" in out
+    assert (
+        f"best by validation accuracy (at each run's best epoch, as corenn runs lists it): lr {float(best_row[0]):g}, hidden {best_row[1]}"
+        in out
+    )
     assert "its test error:" in out and "its loss plot:" in out
     assert len(err.splitlines()) == 4, "one progress line per combination on stderr"
 

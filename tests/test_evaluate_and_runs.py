@@ -124,3 +124,78 @@ def test_compare_overlays_the_runs_curves(runs, capsys, tmp_path):
     assert (tmp_path / "curves.png").read_bytes().startswith(PNG)
     code, _, err = run_command(capsys, "compare", out / "iris-ffnn", tmp_path / "nothing", "--out", tmp_path / "c.png")
     assert code == 1 and "is not a corenn run directory" in err
+
+
+def test_evaluate_writes_a_plot_of_its_own_for_each_split_and_input(runs, capsys, tmp_path):
+    """Friction 8: ``evaluate --input`` overwrote the test split's ``confusion.png``."""
+    out, _ = runs
+    run_dir = out / "iris-ffnn"
+    assert run_command(capsys, "evaluate", run_dir)[0] == 0
+    test_plot = (run_dir / "confusion.png").read_bytes()
+    rows = tmp_path / "flowers.csv"
+    from corenn.data.iris import read_iris_table
+
+    X, labels = read_iris_table()
+    names = np.asarray(["setosa", "versicolor", "virginica"])[labels]
+    rows.write_text(
+        "sepal_length,sepal_width,petal_length,petal_width,species\n"
+        + "".join(",".join(map(str, row)) + f",{name}\n" for row, name in zip(X[:20], names[:20], strict=True))
+    )
+    code, printed, err = run_command(capsys, "evaluate", run_dir, "--input", rows)
+    assert code == 0, err
+    assert printed.strip().endswith(f"confusion plot: {run_dir / 'confusion-input-flowers.png'}")
+    code, printed, _ = run_command(capsys, "evaluate", run_dir, "--split", "val")
+    assert printed.strip().endswith(f"confusion plot: {run_dir / 'confusion-val.png'}")
+    assert (run_dir / "confusion.png").read_bytes() == test_plot, "the test split's plot was overwritten"
+
+
+def test_a_two_class_confusion_plots_title_fits(tmp_path, monkeypatch):
+    """Friction 8: a 2-class plot (a narrow figure) cut its title off at both sides."""
+    import corenn.records.plots as plots
+    from corenn.trained.evaluate import write_confusion_plot
+
+    drawn = {}
+    original = plots._save_figure
+
+    def keep(plt, figure, path):
+        figure.tight_layout()
+        figure.canvas.draw()
+        drawn["title"] = figure.axes[0].title.get_window_extent()
+        drawn["figure"] = figure.bbox
+        return original(plt, figure, path)
+
+    monkeypatch.setattr(plots, "_save_figure", keep)
+    report = {
+        "run_dir": "experiments/breast-cancer-mlp-2",
+        "dataset": "/home/student/course/data/breast_cancer_new_patients.csv",
+        "split": "input",
+        "accuracy": 0.9736842105263158,
+        "classes": ["benign", "malignant"],
+        "confusion": [[70, 2], [1, 41]],
+    }
+    write_confusion_plot(report, tmp_path / "c.png")
+    title, figure = drawn["title"], drawn["figure"]
+    assert title.x0 >= figure.x0 and title.x1 <= figure.x1, f"title {title} outside the figure {figure}"
+
+
+def test_runs_shows_an_early_stopped_run_as_such(runs, capsys, tmp_path):
+    """Friction 3: an early-stopped run showed as ``finished 21/60``, like one that ran out its
+    epochs. Both forms of ``stopped_early`` are read: the details, and an older run's ``true``."""
+    import shutil
+
+    out, _ = runs
+    for name, stopped in (
+        ("detailed", {"epoch": 9, "patience": 3, "best_epoch": 6, "metric": "val_accuracy", "value": 0.93}),
+        ("older", True),
+        ("whole", False),
+    ):
+        shutil.copytree(out / "iris-ffnn", tmp_path / name)
+        result = json.loads((tmp_path / name / "result.json").read_text())
+        (tmp_path / name / "result.json").write_text(json.dumps(result | {"stopped_early": stopped}))
+    code, table, _ = run_command(capsys, "runs", tmp_path)
+    lines = {line.split()[0]: line for line in table.splitlines()[1:]}
+    assert lines["detailed"].endswith("finished, stopped early at epoch 9 (patience 3, best epoch 6)")
+    assert lines["older"].endswith("finished, stopped early") and lines["whole"].endswith("  finished")
+    code, printed, _ = run_command(capsys, "runs", tmp_path, "--json")
+    rows = {row["name"]: row for row in json.loads(printed)}
+    assert rows["detailed"]["stopped_early"]["best_epoch"] == 6 and rows["whole"]["stopped_early"] is None

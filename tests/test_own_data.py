@@ -210,10 +210,10 @@ def test_npz_labels_as_indices_with_class_names(files):
 
 
 def test_corenn_train_is_the_run_trainer_and_import_stays_cheap():
-    from corenn.run.train import train
+    from corenn.trained.from_arrays import train
     from corenn.trained.load import load
 
-    assert corenn.train is train and corenn.load is load
+    assert corenn.train is train and corenn.load is load  # train: corenn.run.train.train, or on arrays
     code = "import sys, corenn; assert 'corenn.run.train' not in sys.modules and 'pyarrow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 

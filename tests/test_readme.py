@@ -96,10 +96,11 @@ def registered_names():
 
 
 def run_names():
-    """The top-level names of the README's configs (runs, not components), in TOML blocks and
-    in heredocs (``cat > flowers.toml <<'TOML'``)."""
+    """The top-level names of the README's configs (runs, not components), in TOML blocks, in
+    heredocs (``cat > flowers.toml <<'TOML'``) and in Python dicts (``config = {"name": ...``)."""
     heredocs = re.findall(r"<<'TOML'\n(.*?)^TOML$", README, re.DOTALL | re.MULTILINE)
-    return {tomllib.loads(text).get("name") for text in [*TOML_BLOCKS, *heredocs]}
+    in_python = re.findall(r'config\s*=\s*\{\s*"name":\s*"([^"]+)"', README)
+    return {tomllib.loads(text).get("name") for text in [*TOML_BLOCKS, *heredocs]} | set(in_python)
 
 
 def test_every_component_the_readme_names_exists():

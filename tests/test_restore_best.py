@@ -144,3 +144,23 @@ def test_restore_best_is_a_config_key_kept_in_the_recorded_config():
     assert config_from_dict(iris(patience=2)).restores_best and not config_from_dict(iris()).restores_best
     with pytest.raises(ConfigError, match="restore_best must be true or false, got 'yes'"):
         config_from_dict(iris(restore_best="yes"))
+
+
+def test_evaluate_and_load_default_to_the_parameters_the_runs_own_test_used(tmp_path, capsys, no_plots):
+    """After restore_best, `corenn evaluate RUN` and `corenn.load(RUN)` agree with the run's final
+    line (the best epoch's parameters); --which last still gives the last epoch's."""
+    import corenn
+
+    config = iris(patience=3, optimizer={"name": "sgd", "lr": 0.3}, name="restored")
+    result = train(config, out_dir=tmp_path, verbose=False)
+    assert result["restored_best"] is True and result["best_epoch"] < result["epochs"]
+    run_dir = tmp_path / "restored"
+    code, out, _ = run_command(capsys, "evaluate", run_dir, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["which"] == "best" and report["accuracy"] == pytest.approx(result["test_accuracy"], abs=1e-12)
+    assert corenn.load(run_dir).which == "best"
+    code, out, _ = run_command(capsys, "evaluate", run_dir, "--which", "last", "--json")
+    assert code == 0 and json.loads(out)["which"] == "last"
+    unrestored = train(config | {"name": "kept", "restore_best": False}, out_dir=tmp_path, verbose=False)
+    assert unrestored["restored_best"] is False and corenn.load(tmp_path / "kept").which == "last"

@@ -7,6 +7,9 @@ The public entry points::
     corenn.list_components("activation")
     result = corenn.train("my-run.toml")        # a TOML path, a dict or a RunConfig
     model = corenn.load(result["run_dir"])       # predict / predict_proba / evaluate / classes
+    result = corenn.train(config, X=X, y=y)      # numpy arrays, no files: result["model"] predicts
+
+scikit-learn estimators (``pip install "corenn[sklearn]"``): :mod:`corenn.sklearn`.
 
 Plugins implement the hooks in :mod:`corenn.hookspecs`, marked with :data:`corenn.hookimpl`.
 Plugins are loaded on the first call that needs them, so ``import corenn`` stays cheap.
@@ -63,10 +66,8 @@ _LAZY = {
     "Loss": ("corenn.nn.losses", "Loss"),
     "Optimizer": ("corenn.nn.optimizers", "Optimizer"),
     "Backend": ("corenn.backend", "Backend"),
-    "train": (
-        "corenn.run.train",
-        "train",
-    ),  # train(config, *, data_dir, out_dir, overwrite, record, verbose, callbacks)
+    # train(config, *, X, y, X_val, y_val, X_test, y_test, data_dir, out_dir, overwrite, record, verbose, callbacks)
+    "train": ("corenn.trained.from_arrays", "train"),
     "load": ("corenn.trained.load", "load"),  # load(run_dir, *, which="last", device, data_dir) -> TrainedModel
 }
 

@@ -50,6 +50,7 @@ DATASETS = {
     "csv": "corenn.data.csv_table:load_csv",
     "npz": "corenn.data.npz_arrays:load_npz",
     "image_folder": "corenn.data.image_folders:load_image_folder",
+    "arrays": "corenn.data.arrays:load_arrays",  # numpy arrays given to corenn.train(config, X=..., y=...)
 }
 
 

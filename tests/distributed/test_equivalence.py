@@ -65,3 +65,27 @@ def test_resume_on_another_world_size(tmp_path, launches):
     whole = parameters(tmp_path / "whole")
     for name in ("two-then-one", "one-then-two"):
         assert largest_difference(whole, parameters(tmp_path / name)) < TOLERANCE, name
+
+
+def test_two_ranks_equal_one_in_a_regression(tmp_path, launches):
+    """A regression's summed errors (MSE, MAE, R^2) are reduced across the ranks like the loss."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
+    rows = "".join(
+        ",".join(map(repr, row.tolist())) + f",{float(target)!r}\n" for row, target in zip(X, y, strict=True)
+    )
+    (tmp_path / "table.csv").write_text("a,b,c,y\n" + rows)
+    config = tmp_path / "regression.toml"
+    config.write_text(
+        f'name = "regression"\nepochs = 3\nloss = "l2"\nbackend = "torch"\n[dataset]\nname = "csv"\n'
+        f'path = "{tmp_path / "table.csv"}"\nlabel = "y"\nbatch_size = 16\n[optimizer]\nname = "sgd"\nlr = 0.05\n'
+        '[[layers]]\nname = "fully_connected"\nn_out = 8\nactivation = "tanh"\n[[layers]]\nname = "fully_connected"\nn_out = 1\n'
+    )
+    one = train(launches, config, tmp_path, "one")
+    two = train(launches, config, tmp_path, "two", "--nproc", "2")
+    assert one["task"] == two["task"] == "regression"
+    for key in ("train_loss", "val_loss", "test_loss", "train_mse", "val_mae", "test_r2", "train_r2", "val_r2"):
+        assert two[key] == pytest.approx(one[key], rel=1e-9, abs=TOLERANCE), key

@@ -72,8 +72,8 @@ def add_trained_run_arguments(parser):
     parser.add_argument(
         "--which",
         choices=("last", "best"),
-        default="last",
-        help="the parameters to use: the last epoch's (parameters.npz) or the best validation epoch's (best.npz)",
+        help="the parameters to use: the last epoch's (parameters.npz) or the best validation epoch's (best.npz); "
+        "default: those the run's own test used (best where it restored them, restore_best)",
     )
     parser.add_argument(
         "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"

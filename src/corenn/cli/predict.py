@@ -13,7 +13,8 @@ def add_arguments(parser):
         "--input",
         metavar="PATH",
         help="new samples: a CSV of feature rows, an .npz (array X), one image or a folder of images; "
-        "writes the predicted class and each class's probability per sample",
+        "writes the predicted class and each class's probability per sample (a regression: the values); "
+        "NaN or infinite inputs the run cannot fill are refused, naming the row and column",
     )
     parser.add_argument(
         "--top-k", type=int, metavar="K", help="with --input: the K most probable classes only (default: every class)"
@@ -36,7 +37,7 @@ def run(args):
 
     from corenn.cli.common import print_json, stderr
     from corenn.files import atomic_write
-    from corenn.trained.predict import class_counts, other_data_warning, split_outputs, submission_csv
+    from corenn.trained.predict import class_counts, other_data_warning, split_outputs, submission_csv, values_csv
 
     if args.out is not None:
         from corenn.records.folder import check_output_beside_records
@@ -48,6 +49,9 @@ def run(args):
         from corenn.errors import ConfigError
 
         raise ConfigError("--top-k goes with --input (the split mode writes one class per sample)")
+    from corenn.records.folder import tested_parameters
+
+    args.which = args.which or tested_parameters(args.run_dir)  # said in the summary
     outputs = split_outputs(
         args.run_dir,
         dataset=args.dataset,
@@ -60,9 +64,26 @@ def run(args):
     warning = other_data_warning(outputs, args.run_dir)
     if warning:
         stderr(warning)
-    labels = outputs.predicted
     # Beside the run, never into whatever folder the shell happens to be in.
     out = args.out or Path(args.run_dir) / f"predictions-{outputs.dataset}-{args.split}.csv"
+    if outputs.task == "regression":
+        atomic_write(out, values_csv(outputs.values, outputs.class_names))
+        summary = {
+            "run_dir": str(args.run_dir),
+            "dataset": outputs.dataset,
+            "split": args.split,
+            "which": args.which,
+            "task": "regression",
+            "predictions": len(outputs.values),
+            "targets": list(outputs.class_names),
+            "out": str(out),
+        }
+        if args.json:
+            print_json(summary)
+        else:
+            print(f"wrote {len(outputs.values)} predicted values ({args.split} split) to {out}")
+        return 0
+    labels = outputs.predicted
     atomic_write(out, submission_csv(labels))
     counts = np.bincount(labels.astype(np.int64), minlength=len(outputs.class_names))
     summary = {
@@ -87,21 +108,23 @@ def _run_on_input(args):
     import sys
 
     from corenn.cli.common import print_json, stderr
+    from corenn.data.columns import unknown_categories_said
     from corenn.errors import ConfigError
     from corenn.files import atomic_write
     from corenn.trained.predict_input import predict_input
 
     if args.dataset is not None or args.split != "test":
         raise ConfigError("--input replaces --dataset and --split: give one or the other")
-    text, count = predict_input(
-        args.run_dir,
-        args.input,
-        top_k=args.top_k,
-        which=args.which,
-        device=args.device,
-        batch_size=args.batch_size,
-        data_dir=args.data_dir,
-    )
+    with unknown_categories_said(lambda message: stderr(f"warning: {message}")):
+        text, count = predict_input(
+            args.run_dir,
+            args.input,
+            top_k=args.top_k,
+            which=args.which,
+            device=args.device,
+            batch_size=args.batch_size,
+            data_dir=args.data_dir,
+        )
     if args.out is None:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -1,6 +1,9 @@
 """``corenn runs``: the runs in a folder, with their data set, epochs, accuracies, time and status."""
 
-HELP = "list the runs in a folder: data set, epochs, best val and test accuracy, time, status"
+HELP = (
+    "list the runs in a folder: data set, epochs, best epoch's validation and test accuracy (a regression: R^2), "
+    "time, status (early stops and damaged runs said)"
+)
 
 
 def add_arguments(parser):
@@ -12,11 +15,11 @@ def add_arguments(parser):
 
 def run(args):
     from corenn.cli.common import print_json
-    from corenn.trained.runs import format_runs, list_runs
+    from corenn.trained.runs import format_runs, json_safe, list_runs
 
     rows = list_runs(args.folder)
     if args.json:
-        print_json(rows)
+        print_json(json_safe(rows))  # NaN (a diverged run's loss) as null: valid JSON
     else:
         print(format_runs(rows))
     return 0

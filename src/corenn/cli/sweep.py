@@ -27,6 +27,11 @@ def parse_numbers(text, flag, kind):
 EXAMPLES = {"--lrs": "0.005,0.02,0.05", "--hidden": "16,32"}
 
 
+def _score(row):
+    """``(name, value)`` of a sweep row's validation score: accuracy (``acc``), or a regression's R^2."""
+    return ("r2", row["val_r2"]) if "val_r2" in row else ("acc", row["val_accuracy"])
+
+
 def add_arguments(parser):
     from corenn.cli.common import add_config_arguments
 
@@ -50,8 +55,10 @@ def run(args):
     config = load_run_config(args)
 
     def show(row):
+        name, value = _score(row)
         stderr(
-            f"  lr {row['lr']:<8g} hidden {row['hidden']:<5} val_acc {row['val_accuracy']:.4f}  val_loss {row['val_loss']:.4f}  {row['seconds']:.1f}s"
+            f"  lr {row['lr']:<8g} hidden {row['hidden']:<5} best epoch {row['best_epoch']}: val_{name} {value:.4f}  "
+            f"val_loss {row['val_loss']:.4f}  {row['seconds']:.1f}s"
         )
 
     summary = run_sweep(
@@ -66,15 +73,23 @@ def run(args):
     if args.json:
         print_json(summary)
         return 0
-    print(f"{'lr':>8} {'hidden':>6} {'train_loss':>10} {'val_acc':>8} {'val_loss':>8} {'test_acc':>8}")
+    name = _score(summary["rows"][0])[0]
+    print(
+        f"{'lr':>8} {'hidden':>6} {'train_loss':>10} {'best_ep':>7} {'val_' + name:>8} {'val_loss':>8} {'test_' + name:>8}"
+    )
     for row in summary["rows"]:
         marker = "  <- best" if row is summary["best"] or row == summary["best"] else ""
-        test = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
+        test = row.get(f"test_{'r2' if name == 'r2' else 'accuracy'}")
+        test = "-" if test is None else f"{test:.4f}"
         print(
-            f"{row['lr']:>8g} {row['hidden']:>6} {row['train_loss']:>10.4f} {row['val_accuracy']:>8.4f} {row['val_loss']:>8.4f} {test:>8}{marker}"
+            f"{row['lr']:>8g} {row['hidden']:>6} {row['train_loss']:>10.4f} {row['best_epoch'] or '-':>7} "
+            f"{_score(row)[1]:>8.4f} {row['val_loss']:>8.4f} {test:>8}{marker}"
         )
     best = summary["best"]
-    print(f"best by validation accuracy: lr {best['lr']:g}, hidden {best['hidden']}")
+    print(
+        f"best by validation {'R^2' if name == 'r2' else 'accuracy'} (at each run's best epoch, as corenn runs lists it): "
+        f"lr {best['lr']:g}, hidden {best['hidden']}"
+    )
     if summary["best_test_error"] is not None:
         print(f"its test error: {summary['best_test_error']:.4f}")
     print(f"its loss plot: {summary['best_loss_plot']}")

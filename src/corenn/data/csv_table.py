@@ -1,46 +1,111 @@
-"""The ``csv`` data set: a table of numeric feature columns and one label column, read with
-pyarrow's multi-threaded CSV reader (a million rows of 30 numbers in a few seconds; see
-``bench/csv_load.py``).
+"""The ``csv`` data set: a table of feature columns (numbers or text) and one label column,
+read with pyarrow's multi-threaded CSV reader (a million rows of 30 numbers in a few seconds;
+see ``bench/csv_load.py``).
 
 Config (``[dataset]``)::
 
     name = "csv"
     path = "measurements.csv"     # or train = "train.csv" and test = "test.csv"
     label = "species"             # the label column: a name or a 0-based index (default: the last)
+    task = "auto"                 # "classification", "regression" or "auto" (see corenn.data.tasks)
+    features = ["a", "b"]         # the feature columns (names or 0-based indices; default: all others)
+    drop = ["id"]                 # or: every other column but these
+    missing = "error"             # missing values: "error", "mean" or "drop" (see corenn.data.columns)
     header = "auto"               # true, false, or "auto": a first line with text where the
                                   # second has numbers is a header
     delimiter = ","
     val_size = 0.1                # a fraction or a number of rows (0: no validation split)
     test_size = 0.2               # only with `path`: rows held out for testing
-    split_seed = 20240601         # the fixed seed of the stratified split
+    split_seed = 20240601         # the fixed seed of the split (stratified for classification)
 
-Relative paths are relative to the working directory. Labels may be text or numbers; they are
-kept as class names (numbers in numeric order, text in alphabetical order). Every other column
-must hold numbers: a ragged row, an empty or non-numeric value, a missing label column or a
-class found only in the test file is a one-line error naming the file, the line and the column.
-Standardisation is per column, fitted on the training split.
+Relative paths are relative to the working directory. For classification the labels may be
+text or numbers; they are kept as class names (numbers in numeric order, text in alphabetical
+order). For regression the label column holds the numbers to predict. A feature column of
+numbers is one input; a column of text is one-hot encoded (its categories fitted on the
+training split, see :mod:`corenn.data.columns`). A ragged row, a text cell in a column of
+numbers, a missing value the ``missing`` policy does not accept, a quoted value running over
+several lines (a stray quote), a line longer than :data:`MAX_LINE_CHARACTERS`, a missing label
+column or a class found only in the test file is a one-line error naming the file, the line and
+the column. A file may start with a byte-order mark (Excel's UTF-8 export); header names are
+stripped of surrounding spaces and may be quoted.
 """
 
+import collections
+import csv
 from pathlib import Path
 
 import attrs
 import numpy as np
 
-from corenn.data.user_splits import DEFAULT_VAL_SIZE, SPLIT_SEED, class_names_of, make_splits
+from corenn.data.columns import TableEncoding, check_missing, huge_value_notes
+from corenn.data.tasks import check_task
+from corenn.data.user_splits import (
+    DEFAULT_VAL_SIZE,
+    SPLIT_SEED,
+    check_classes,
+    class_names_of,
+    make_splits,
+    split_indices,
+)
 from corenn.errors import ConfigError, DataError
 
 HEADER_MODES = (True, False, "auto")
+MAX_LINE_CHARACTERS = 1 << 22  # 4 Mi characters: longer lines are refused, memory stays bounded
+BLOCK_BYTES = 1 << 24  # pyarrow's block: any line within the limit fits one (4 bytes a character at most)
+# What pyarrow reads as a missing number; the same texts are missing in a text feature column.
+MISSING_TEXTS = frozenset(
+    ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN")
+    + ("N/A", "NA", "NULL", "NaN", "n/a", "nan", "null")
+)
+MANY_NUMERIC_CLASSES = 20  # a classification with more classes, all numbers, is said to be one
 
 
 @attrs.frozen
 class Table:
-    """A CSV file read: features float64 (rows, columns) and labels as text (a pyarrow array)."""
+    """A CSV file read: its feature ``columns`` (``{name: array}``: float64 with NaN for a
+    missing number, or objects, stripped text with None for a missing one), their ``kinds``
+    (``"number"`` or ``"category"``) and the labels as text (a pyarrow array, or None for a
+    file of features only)."""
 
     path: Path
-    X: np.ndarray
+    columns: dict
+    kinds: dict
     labels: object
     features: tuple
-    label: str
+    label: str | None
+    with_header: bool = True
+    delimiter: str = ","
+
+    @property
+    def num_rows(self):
+        if self.columns:
+            return len(next(iter(self.columns.values())))
+        return 0 if self.labels is None else len(self.labels)
+
+    @property
+    def X(self):
+        """The features as one float64 array (a table of number columns only)."""
+        if any(kind != "number" for kind in self.kinds.values()):
+            raise DataError(f"{self.path} has text columns; encode them (corenn.data.columns) to get numbers")
+        X = np.empty((self.num_rows, len(self.features)), order="F")  # filled column by column
+        for index, name in enumerate(self.features):
+            X[:, index] = self.columns[name]
+        return X
+
+    def take(self, rows):
+        """The table of the rows ``rows`` (a boolean mask or an index array)."""
+        columns = {name: values[rows] for name, values in self.columns.items()}
+        labels = None
+        if self.labels is not None:
+            import pyarrow as pa
+
+            index = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+            labels = self.labels.take(pa.array(index, type=pa.int64()))
+        return attrs.evolve(self, columns=columns, labels=labels)
+
+    def line_of(self, row):
+        """Where data row ``row`` (from 0) is, in words: ``"FILE line N"``."""
+        return f"line {_line_of_row(self.path, row, self.with_header, self.delimiter)}"
 
 
 def load_csv(
@@ -51,12 +116,18 @@ def load_csv(
     label=-1,
     header="auto",
     delimiter=",",
+    features=None,
+    drop=None,
+    missing="error",
+    task="classification",
     val_size=DEFAULT_VAL_SIZE,
     test_size=None,
     split_seed=SPLIT_SEED,
 ):
     """Train / validation / test splits of a CSV file (``path``) or of a training and a test
-    file (``train``, ``test``). ``data_dir`` is accepted for a uniform signature and unused."""
+    file (``train``, ``test``). ``data_dir`` is accepted for a uniform signature and unused.
+    ``task = "auto"`` reads a classification (a run's config says which task it is: see
+    :func:`corenn.run.config.task_of`)."""
     if (path is None) == (train is None):
         raise ConfigError(
             'dataset "csv" needs either path = "data.csv" (split into train, validation and test) or '
@@ -68,20 +139,47 @@ def load_csv(
         )
     if header not in HEADER_MODES:
         raise ConfigError(f'dataset.header must be true, false or "auto", got {header!r}')
-    if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise ConfigError(f"dataset.delimiter must be one character, got {delimiter!r}")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
+        raise ConfigError(f"dataset.delimiter must be one character (not a quote or a line break), got {delimiter!r}")
     if isinstance(label, bool) or not isinstance(label, (str, int)):
         raise ConfigError(f"dataset.label must be a column name or a 0-based column index, got {label!r}")
-    table = read_table(path if path is not None else train, label=label, header=header, delimiter=delimiter)
-    class_names = class_names_of(_distinct(table.labels))
-    y = encode_labels(table, class_names)
-    test_pair = None
+    check_missing(missing)
+    task = "classification" if check_task(task) == "auto" else task
+    selection = _selection(features, drop)
+    table = read_table(
+        path if path is not None else train, label=label, header=header, delimiter=delimiter, **selection
+    )
+    table, notes = _without_missing_rows(table, missing)
+    notes += huge_value_notes(table.columns, str(table.path))
+    class_names, y = _targets(table, task)
+    notes += _class_notes(table, class_names, task)
+    test_table = None
     if test is not None:
         test_table = read_table(test, label=label, header=header, delimiter=delimiter, like=table)
-        test_pair = (test_table.X, encode_labels(test_table, class_names, test_only=True))
+        test_table, test_notes = _without_missing_rows(test_table, missing)
+        notes += test_notes
+    check_classes(class_names, f"{table.path} (column {table.label!r})", task)
+    strata = np.zeros(len(y), dtype=np.int64) if task == "regression" else y
+    indices = split_indices(
+        strata, has_test=test is not None, val_size=val_size, test_size=test_size, split_seed=split_seed
+    )
+    encoding = TableEncoding.fit(table.columns, table.kinds, missing, rows=indices[0])
+    X, _ = encoding.encode(table.columns, source=str(table.path), line_of=table.line_of)
+    test_pair = None
+    if test_table is not None:
+        X_test, test_notes = encoding.encode(
+            test_table.columns, source=str(test_table.path), line_of=test_table.line_of
+        )
+        notes += test_notes
+        _, y_test = _targets(test_table, task, class_names=class_names, test_only=True)
+        test_pair = (X_test, y_test)
+    notes += _encoding_notes(encoding)
+    inputs = {"kind": "table", "features": list(table.features), "label": table.label}
+    if not encoding.is_plain:  # a plain table's record stays what it always was
+        inputs |= encoding.to_dict()
     return make_splits(
         "csv",
-        table.X,
+        X,
         y,
         class_names=class_names,
         test=test_pair,
@@ -89,8 +187,118 @@ def load_csv(
         test_size=test_size,
         split_seed=split_seed,
         standardize="feature",
-        inputs={"kind": "table", "features": list(table.features), "label": table.label},
+        inputs=inputs,
+        task=task,
+        notes=notes,
+        indices=indices,
     )
+
+
+def _selection(features, drop):
+    """``features`` / ``drop`` checked: lists of column names or 0-based indices, not both."""
+    for key, value in (("features", features), ("drop", drop)):
+        if value is None:
+            continue
+        if not isinstance(value, list) or not value or not all(_is_column_key(item) for item in value):
+            raise ConfigError(
+                f"dataset.{key} must be a non-empty list of column names or 0-based column indices, got {value!r}"
+            )
+    if features is not None and drop is not None:
+        raise ConfigError("dataset.features and dataset.drop are two ways to choose columns: give one of them")
+    return {"features": features, "drop": drop}
+
+
+def _is_column_key(item):
+    return isinstance(item, str) or (isinstance(item, int) and not isinstance(item, bool))
+
+
+def _without_missing_rows(table, missing):
+    """The table less rows with a missing label (always) or feature (``missing = "drop"``), and
+    the line saying so; a missing label is otherwise an error naming its line."""
+    if table.labels is None:
+        return table, []
+    import pyarrow.compute as pc
+
+    no_label = pc.equal(pc.utf8_trim_whitespace(table.labels), "").to_numpy(zero_copy_only=False)
+    dropped = no_label.copy()
+    if missing == "drop":
+        for values in table.columns.values():
+            dropped |= _missing(values)
+    elif no_label.any():
+        row = int(np.flatnonzero(no_label)[0])
+        raise DataError(
+            f"{table.path} {table.line_of(row)}: the label column {table.label!r} is empty; every row needs a "
+            'label (or set [dataset] missing = "drop" to leave such rows out)'
+        )
+    if not dropped.any():
+        return table, []
+    kept = table.take(~dropped)
+    if kept.num_rows == 0:
+        raise DataError(f'{table.path}: every row has a missing value, so missing = "drop" leaves no row')
+    return kept, [
+        f'{table.path}: left out {int(dropped.sum())} of {len(dropped)} rows with missing values (missing = "drop")'
+    ]
+
+
+def _missing(values):
+    if values.dtype == object:
+        return np.asarray([value is None for value in values.tolist()], dtype=bool)
+    return np.isnan(values)
+
+
+def _targets(table, task, *, class_names=None, test_only=False):
+    """``(class names, y)``: for classification the classes and every row's class index; for
+    regression the target column's name and its values, float64 ``(rows, 1)``."""
+    if task == "regression":
+        return (table.label,), _numeric_labels(table)
+    if class_names is None:
+        class_names = class_names_of(_distinct(table.labels))
+    return class_names, encode_labels(table, class_names, test_only=test_only)
+
+
+def _numeric_labels(table):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(table.labels)
+    try:
+        values = pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = None
+    if values is None or not np.isfinite(values).all():
+        for row, text in enumerate(trimmed.to_pylist()):
+            if not (_is_number(text) and np.isfinite(float(text))):
+                raise DataError(
+                    f"{table.path} {table.line_of(row)}, label column {table.label!r}: {text[:40]!r} is not a finite "
+                    'number; a regression (task = "regression") predicts numbers'
+                )
+    return values.reshape(-1, 1)
+
+
+def _class_notes(table, class_names, task):
+    """A classification whose classes are many numbers may be a regression: say how to choose."""
+    if task != "classification" or len(class_names) <= MANY_NUMERIC_CLASSES:
+        return []
+    if not all(_is_number(name) for name in class_names):
+        return []
+    return [
+        f"{table.path}: label column {table.label!r} holds {len(class_names)} distinct numbers, each taken as a class; "
+        'if they are values to predict, set [dataset] task = "regression" (with loss = "l2" and a linear last layer)'
+    ]
+
+
+def _encoding_notes(encoding):
+    notes = []
+    encoded = [column for column in encoding.columns if column.kind == "category"]
+    if encoded:
+        listed = ", ".join(f"{column.name!r} ({len(column.categories)})" for column in encoded)
+        notes.append(f"text column(s) one-hot encoded, categories from the training split: {listed}")
+    filled = [column.name for column in encoding.columns if column.fill is not None]
+    if filled:
+        notes.append(
+            f'missing numbers are filled with the training split\'s mean (missing = "mean"): {len(filled)} column(s)'
+        )
+    return notes
 
 
 def _distinct(labels):
@@ -118,32 +326,75 @@ def encode_labels(table, class_names, test_only=False):
 def _is_number(text):
     try:
         float(text)
-    except ValueError:
+    except (TypeError, ValueError):
         return False
     return True
 
 
-def _first_lines(path, delimiter, count=2):
-    """The first ``count`` non-empty lines, split on ``delimiter`` (enough to detect a header)."""
-    lines = []
-    with open(path, encoding="utf-8", errors="replace", newline="") as stream:
-        for line in stream:
-            if line.strip():
-                lines.append([field.strip().strip('"') for field in line.rstrip("\r\n").split(delimiter)])
-            if len(lines) == count:
-                break
-    return lines
+def _bounded_lines(stream, path):
+    """The lines of ``stream``, each read with at most :data:`MAX_LINE_CHARACTERS` characters
+    held: a longer line is a DataError naming its number, never a line read whole into memory."""
+    number = 0
+    while True:
+        line = stream.readline(MAX_LINE_CHARACTERS + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_CHARACTERS:
+            raise DataError(
+                f"{path} line {number} is longer than {MAX_LINE_CHARACTERS:,} characters; a CSV line may hold at most "
+                "that many (is this a CSV file?)"
+            )
+        yield line
+
+
+def _records(path, delimiter):
+    """``(first line number, fields)`` of every non-empty record of ``path``, parsed by Python's
+    ``csv`` module from bounded lines (utf-8, a byte-order mark dropped)."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as stream:
+        reader = csv.reader(_bounded_lines(stream, path), delimiter=delimiter)
+        last = 0
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise DataError(
+                    f"{path} line {last + 1}: a quoted value that starts there is still open "
+                    f"{_plural(reader.line_num - last, 'line')} later ({exc}); is a quote missing or stray?"
+                ) from None
+            start, last = last + 1, reader.line_num
+            if fields:
+                yield start, fields
+
+
+def _plural(count, word):
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def _first_records(path, delimiter, count=2):
+    """The first ``count`` non-empty records, their fields stripped (enough to detect a header)."""
+    records = []
+    for _, fields in _records(path, delimiter):
+        records.append([field.strip() for field in fields])
+        if len(records) == count:
+            break
+    return records
 
 
 def has_header(path, delimiter=","):
     """A first line is a header when one of its fields is text where the second line has a
     number (a text label column alone says nothing); a lone line is a header if it holds text."""
-    lines = _first_lines(path, delimiter)
-    if not lines:
+    return _has_header(_first_records(path, delimiter))
+
+
+def _has_header(records):
+    if not records:
         return False
-    if len(lines) == 1:
-        return not all(_is_number(field) for field in lines[0])
-    first, second = lines
+    if len(records) == 1:
+        return not all(_is_number(field) for field in records[0])
+    first, second = records
     return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second, strict=False))
 
 
@@ -156,67 +407,242 @@ def _check_file(path, what="CSV file"):
     return path
 
 
-def read_table(path, *, label=-1, header="auto", delimiter=",", like=None, require_label=True):
-    """A :class:`Table` of ``path``; ``like`` (another Table) requires the same columns.
+def _header_names(fields):
+    """The header's column names, stripped; an empty one is named by its position."""
+    return [field or f"column_{index + 1}" for index, field in enumerate(fields)]
+
+
+def read_table(
+    path,
+    *,
+    label=-1,
+    header="auto",
+    delimiter=",",
+    features=None,
+    drop=None,
+    like=None,
+    require_label=True,
+):
+    """A :class:`Table` of ``path``; ``like`` (another Table, or a trained run's) requires the
+    same feature columns, read as the same kinds.
 
     Without ``require_label`` (new samples to predict) the label column may be absent: then
-    every column is a feature.
+    every column is a feature (a file with a header may hold other columns too; they are left
+    alone).
     """
+    path = _check_file(path)
+    records = _first_records(path, delimiter)
+    if not records:
+        raise DataError(f"{path} is empty: a CSV file needs at least one row of data")
+    with_header = _has_header(records) if header == "auto" else header
+    n_columns = len(records[0])
+    names = _header_names(records[0]) if with_header else [f"column_{i + 1}" for i in range(n_columns)]
+    if any("\n" in name or "\r" in name for name in names):
+        raise DataError(f"{path} line 1: a quoted column name runs over several lines (a stray quote?)")
+    counts = collections.Counter(names)
+    duplicated = sorted(name for name, count in counts.items() if count > 1)
+    if duplicated:
+        raise DataError(f"{path}: the header names column(s) {', '.join(map(repr, duplicated[:10]))} more than once")
+    label_name = _label_column(path, names, label, with_header, like, require_label)
+    if like is None:
+        chosen = _chosen_columns(path, names, label_name, features, drop)
+        columns, kinds, labels = _read(path, names, chosen, label_name, None, with_header, delimiter)
+        return Table(path, columns, kinds, labels, tuple(chosen), label_name, with_header, delimiter)
+    chosen = _same_columns(path, names, label_name, like, with_header)  # in the model's order
+    model_names = dict(zip(chosen, like.features, strict=True))
+    kinds = {name: like.kinds[model_names[name]] for name in chosen}
+    columns, _, labels = _read(path, names, chosen, label_name, kinds, with_header, delimiter)
+    columns = {model_names[name]: values for name, values in columns.items()}
+    return Table(path, columns, dict(like.kinds), labels, tuple(like.features), label_name, with_header, delimiter)
+
+
+def _chosen_columns(path, names, label_name, features, drop):
+    """The feature columns: ``features`` (names or indices), all but ``drop``, or all but the label."""
+
+    def resolve(items, key):
+        resolved = []
+        for item in items:
+            if isinstance(item, int):
+                if not -len(names) <= item < len(names):
+                    raise DataError(f"{path} has {len(names)} columns, so dataset.{key} index {item} is out of range")
+                item = names[item % len(names)]
+            if item not in names:
+                raise DataError(f"{path} has no column {item!r} (dataset.{key}); its columns: {_listed(names)}")
+            if item == label_name:
+                raise DataError(f"dataset.{key} names {item!r}, the label column; it cannot be a feature as well")
+            resolved.append(item)
+        return resolved
+
+    if features is not None:
+        chosen = resolve(features, "features")
+        if len(set(chosen)) != len(chosen):
+            raise DataError(f"dataset.features names a column twice: {chosen}")
+    else:
+        dropped = set(resolve(drop or [], "drop"))
+        chosen = [name for name in names if name != label_name and name not in dropped]
+    if not chosen:
+        raise DataError(f"{path} has no feature column besides the label column {label_name!r}")
+    return chosen
+
+
+def _listed(names, limit=30):
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _read(path, names, chosen, label_name, kinds, with_header, delimiter):
+    """``({name: column}, kinds, labels)`` of the chosen columns read by pyarrow (the labels
+    as a pyarrow text array, None without a label column). Without ``kinds``
+    (training) each column's kind is found: pyarrow's number types are numbers; a column pyarrow
+    reads as text is a category, unless it mostly holds numbers (a stray text in a number column,
+    an error naming its line)."""
+    import pyarrow as pa
+
+    forced = {}
+    if kinds is not None:
+        forced = {name: pa.float64() if kinds[name] == "number" else pa.string() for name in chosen}
+    while True:
+        table = _pyarrow_read(path, names, chosen, label_name, forced, with_header, delimiter, retry=kinds is None)
+        if not isinstance(table, _Retry):
+            break
+        forced[table.column] = pa.float64() if table.column not in forced else pa.string()
+    if table.num_rows == 0:
+        raise DataError(f"{path} holds a header but no rows of data")
+    columns, found = {}, {}
+    for name in chosen:
+        column = table.column(name)
+        kind = kinds[name] if kinds is not None else _kind(column)
+        if kind == "number":
+            values = _as_floats(column)
+            if np.isinf(values).any():
+                raise DataError(
+                    _diagnose(path, names, label_name, with_header, delimiter, found | {name: kind})
+                    or f"{path} has infinite values"
+                )
+        else:
+            _check_text(path, names, label_name, with_header, delimiter, column, name)
+            if kinds is None and _mostly_numbers(column):
+                numeric = {n: k for n, k in found.items()} | {name: "number"}
+                raise DataError(
+                    _diagnose(path, names, label_name, with_header, delimiter, numeric)
+                    or f"{path}: column {name!r} mixes numbers and text"
+                )
+            values = _as_texts(column)
+        columns[name], found[name] = values, kind
+    labels = None
+    if label_name is not None:
+        labels = table.column(label_name).combine_chunks()
+        _check_text(path, names, label_name, with_header, delimiter, labels, label_name)
+    return columns, found, labels
+
+
+@attrs.frozen
+class _Retry:
+    column: str
+
+
+def _pyarrow_read(path, names, chosen, label_name, forced, with_header, delimiter, retry=True):
+    """The pyarrow table of the chosen columns, or a :class:`_Retry` naming a column whose type
+    pyarrow inferred from the first block and a later block contradicted (read it as a wider
+    type); any other failure is a DataError saying where, in words."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    path = _check_file(path)
-    with_header = has_header(path, delimiter) if header == "auto" else header
-    first = _first_lines(path, delimiter, 1)
-    if not first:
-        raise DataError(f"{path} is empty: a CSV file needs at least one row of data")
-    n_columns = len(first[0])
-    names = first[0] if with_header else [f"column_{i + 1}" for i in range(n_columns)]
-    duplicated = sorted({name for name in names if names.count(name) > 1})
-    if duplicated:
-        raise DataError(f"{path}: the header names column(s) {', '.join(map(repr, duplicated))} more than once")
-    label_name = _label_column(path, names, label, with_header, like, require_label)
-    features = [name for name in names if name != label_name]
-    if not features:
-        raise DataError(f"{path} has no feature column besides the label column {label_name!r}")
-    if like is not None:
-        features = _same_columns(path, features, like, with_header)
-    types = {name: pa.float64() for name in features}
+    types = dict(forced)
     if label_name is not None:
         types[label_name] = pa.string()
+    include = list(chosen) + ([label_name] if label_name is not None else [])
     try:
-        table = pacsv.read_csv(
+        return pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(
-                column_names=None if with_header else names, block_size=1 << 22, use_threads=True
+                column_names=names, skip_rows=1 if with_header else 0, block_size=BLOCK_BYTES, use_threads=True
             ),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, include_columns=include, strings_can_be_null=False, timestamp_parsers=[]
+            ),
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise DataError(_diagnose(path, names, label_name, with_header, delimiter) or f"{path}: {exc}") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        column = _contradicted_column(exc, names)
+        if retry and column is not None and column in chosen and types.get(column) != pa.string():
+            return _Retry(column)
+        numeric = {name: "number" for name, kind in types.items() if kind == pa.float64()}
+        raise DataError(
+            _diagnose(path, names, label_name, with_header, delimiter, numeric) or f"{path}: {_first_line(exc)}"
+        ) from None
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
-    if table.num_rows == 0:
-        raise DataError(f"{path} holds a header but no rows of data")
-    columns = [table.column(name) for name in features]
-    if any(column.null_count for column in columns):
-        raise DataError(_diagnose(path, names, label_name, with_header, delimiter) or f"{path} has empty values")
-    X = np.empty((table.num_rows, len(features)), order="F")  # filled column by column, chunk by chunk
-    for j, column in enumerate(columns):
-        start = 0
-        for chunk in column.chunks:
-            X[start : start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
-            start += len(chunk)
-    if not np.isfinite(X).all():
-        raise DataError(_diagnose(path, names, label_name, with_header, delimiter) or f"{path} has non-finite values")
-    labels = table.column(label_name).combine_chunks() if label_name is not None else None
-    if labels is not None:
-        import pyarrow.compute as pc
 
-        if pc.any(pc.equal(pc.utf8_trim_whitespace(labels), "")).as_py():
-            raise DataError(_diagnose(path, names, label_name, with_header, delimiter) or f"{path} has empty labels")
-    return Table(path, X, labels, tuple(features), label_name)
+
+def _contradicted_column(exc, names):
+    """The column of pyarrow's ``In CSV column #3: CSV conversion error to int64: ...``, or None."""
+    text = str(exc)
+    marker = "In CSV column #"
+    if marker not in text or "conversion error" not in text:
+        return None
+    digits = text[text.index(marker) + len(marker) :].split(":")[0]
+    return names[int(digits)] if digits.isdigit() and int(digits) < len(names) else None
+
+
+def _first_line(exc):
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def _kind(column):
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind):
+        return "number"
+    if pa.types.is_decimal(kind):
+        return "number"
+    return "category"
+
+
+def _as_floats(column):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pc.cast(column, pa.float64()) if column.type != pa.float64() else column
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)  # nulls become NaN
+
+
+def _as_texts(column):
+    """Stripped texts, None for a missing one (empty, or one of :data:`MISSING_TEXTS`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+    missing = pc.is_in(trimmed, value_set=pa.array(sorted(MISSING_TEXTS)))
+    values = trimmed.to_numpy(zero_copy_only=False).astype(object)
+    values[missing.to_numpy(zero_copy_only=False)] = None
+    return values
+
+
+def _mostly_numbers(column):
+    """Whether at least half of a text column's distinct values are numbers: a column of
+    numbers with a stray text, not a category."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    distinct = [v for v in pc.unique(pc.utf8_trim_whitespace(pc.cast(column, pa.string()))).to_pylist()]
+    present = [value for value in distinct if value not in MISSING_TEXTS]
+    numbers = sum(_is_number(value) for value in present)
+    return numbers > 0 and 2 * numbers >= len(present)
+
+
+def _check_text(path, names, label_name, with_header, delimiter, column, name):
+    """A text value holding a line break is a quoted value running over several lines: a stray
+    or missing quote has swallowed rows; said with the lines."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(column, pa.string())
+    if pc.any(pc.match_substring_regex(text, "[\r\n]")).as_py():
+        raise DataError(
+            _diagnose(path, names, label_name, with_header, delimiter, {})
+            or f"{path}: a value of column {name!r} runs over several lines (a stray quote?)"
+        )
 
 
 def _label_column(path, names, label, with_header, like, require_label):
@@ -234,7 +660,7 @@ def _label_column(path, names, label, with_header, like, require_label):
                 "give label as a 0-based column index, or add a header"
             )
         if label not in names:
-            raise DataError(f"{path} has no column {label!r} (dataset.label); its columns: {', '.join(names)}")
+            raise DataError(f"{path} has no column {label!r} (dataset.label); its columns: {_listed(names)}")
         return label
     return names[_index(label, len(names), path)]
 
@@ -248,61 +674,76 @@ def _index(label, n_columns, path):
     return label % n_columns
 
 
-def _same_columns(path, features, like, with_header):
-    """The feature columns of ``path`` in ``like``'s order: the same names when both files have a
-    header, else the same number of columns."""
+def _same_columns(path, names, label_name, like, with_header):
+    """The feature columns of ``path`` in ``like``'s order: found by name when both files have a
+    header (other columns of ``path`` are left alone), else the same number of columns."""
+    features = [name for name in names if name != label_name]
     if with_header and like.features and not like.features[0].startswith("column_"):
-        if set(features) != set(like.features):
-            missing = [name for name in like.features if name not in features]
-            extra = [name for name in features if name not in like.features]
+        missing = [name for name in like.features if name not in features]
+        if missing:
             raise DataError(
-                f"{path} has feature columns {', '.join(features)}, but the model takes {len(like.features)}: "
-                f"{', '.join(like.features)}"
-                + (f" (missing: {', '.join(missing)})" if missing else "")
-                + (f" (unknown: {', '.join(extra)})" if extra else "")
+                f"{path} has feature columns {_listed(features)}, but the model takes {len(like.features)}: "
+                f"{_listed(list(like.features))} (missing: {_listed(missing)})"
             )
         return list(like.features)
     if len(features) != len(like.features):
         raise DataError(
             f"{path} has {len(features)} feature column(s), but the model takes {len(like.features)} "
-            f"({', '.join(like.features)})"
+            f"({_listed(list(like.features))})"
         )
     return features
 
 
-def _diagnose(path, names, label_name, with_header, delimiter):
-    """The first bad line of a file pyarrow refused, in words (file, line, column), or None.
+def _line_of_row(path, row, with_header, delimiter):
+    """The line number where data row ``row`` (from 0, as pyarrow counts them) starts."""
+    seen = -1 if with_header else 0
+    for start, _ in _records(path, delimiter):
+        if seen == row:
+            return start
+        seen += 1
+    return "?"
 
-    Only run after a read failed, to say where: it walks the file line by line with Python's
-    own ``csv`` module, which is slow but knows every line's number.
+
+def _diagnose(path, names, label_name, with_header, delimiter, kinds):
+    """The first bad line of a file, in words (file, line, column), or None.
+
+    Only run after a read failed, to say where: it walks the file record by record with
+    Python's own ``csv`` module (lines bounded, see :func:`_records`), which is slow but knows
+    every line's number. ``kinds`` names the columns that must hold numbers (``"number"``).
     """
-    import csv
-
     expected = len(names)
-    with open(path, encoding="utf-8", errors="replace", newline="") as stream:
-        reader = csv.reader(stream, delimiter=delimiter)
-        for fields in reader:
-            line = reader.line_num
-            if not fields or (line == 1 and with_header):
-                continue
-            if len(fields) != expected:
+    first = True
+    for start, fields in _records(path, delimiter):
+        if first and with_header:
+            first = False
+            continue
+        first = False
+        if len(fields) != expected:
+            return (
+                f"{path} line {start} has {len(fields)} field(s), expected {expected} "
+                f"(columns: {_listed(names)}): every row needs one value per column"
+            )
+        for name, field in zip(names, fields, strict=True):
+            if "\n" in field or "\r" in field:
+                lines = field.count("\n") + 1
                 return (
-                    f"{path} line {line} has {len(fields)} field(s), expected {expected} "
-                    f"(columns: {', '.join(names)}): every row needs one value per column"
+                    f"{path} line {start}, column {name!r}: a quoted value runs over {lines} lines (a stray quote?); "
+                    "values may not hold line breaks"
                 )
-            for name, field in zip(names, fields, strict=True):
-                if name == label_name:
-                    if not field.strip():
-                        return f"{path} line {line}: the label column {name!r} is empty; every row needs a label"
-                    continue
-                value = field.strip()
-                if not value:
-                    return f"{path} line {line}, column {name!r}: the value is empty; feature columns must hold numbers"
-                if not _is_number(value):
-                    return (
-                        f"{path} line {line}, column {name!r}: {value[:40]!r} is not a number; feature columns must "
-                        f"hold numbers (the label column is {label_name!r})"
-                    )
-                if not np.isfinite(float(value)):
-                    return f"{path} line {line}, column {name!r}: {value!r} is not a finite number"
+            if name == label_name:
+                if not field.strip():
+                    return f"{path} line {start}: the label column {name!r} is empty; every row needs a label"
+                continue
+            if kinds.get(name) != "number":
+                continue
+            value = field.strip()
+            if value in MISSING_TEXTS:
+                continue
+            if not _is_number(value):
+                return (
+                    f"{path} line {start}, column {name!r}: {value[:40]!r} is not a number; the column holds numbers "
+                    f"elsewhere, so it must hold numbers throughout (the label column is {label_name!r})"
+                )
+            if not np.isfinite(float(value)):
+                return f"{path} line {start}, column {name!r}: {value!r} is not a finite number"
     return None

@@ -34,13 +34,32 @@ class Standardizer:
         if mode == "none":
             return cls(np.zeros(()), np.ones(()), scale)
         axes = (0,) if mode == "feature" else tuple(range(X.ndim - 1))
-        mean = X.mean(axis=axes)
-        std = X.std(axis=axes)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = X.mean(axis=axes)
+            std = X.std(axis=axes)
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            mean, std = _scaled_moments(X, axes)
         return cls(mean, np.where(std > 0, std, 1.0), scale)
 
     def transform(self, X, dtype):
         X = np.asarray(X, dtype=np.float64) / self.scale
         return np.ascontiguousarray(((X - self.mean) / self.std).astype(dtype, copy=False))
+
+    def inverse(self, Z):
+        """Values in their own units from standardised ones (a regression's outputs)."""
+        return (np.asarray(Z, dtype=np.float64) * self.std + self.mean) * self.scale
+
+
+def _scaled_moments(X, axes):
+    """Mean and standard deviation of finite values too large for the plain formulas (a cell of
+    1e308 overflows the sum of squares to infinity, which would silently zero its column):
+    computed on the values divided by their largest magnitude, then scaled back. Used only when
+    the plain ones overflow, so ordinary data keeps its bit-exact statistics."""
+    largest = np.abs(X).max(axis=axes, keepdims=True)
+    largest = np.where(largest > 0, largest, 1.0)
+    scaled = X / largest
+    largest = largest.reshape(scaled.mean(axis=axes).shape)
+    return scaled.mean(axis=axes) * largest, scaled.std(axis=axes) * largest
 
 
 def one_hot(labels, n_classes, dtype=np.float64):
@@ -51,11 +70,15 @@ def one_hot(labels, n_classes, dtype=np.float64):
 
 @attrs.frozen
 class PreparedSplit:
-    """A split ready for training: standardised inputs, one-hot targets, integer labels."""
+    """A split ready for training: standardised inputs, one-hot targets, integer labels.
+
+    For regression ``Y`` holds the standardised targets, ``labels`` zeros (there are no
+    classes) and ``targets`` the targets in their own units, ``(samples, targets)``."""
 
     X: np.ndarray
     Y: np.ndarray
     labels: np.ndarray
+    targets: np.ndarray | None = None
 
     def __len__(self):
         return len(self.labels)
@@ -64,7 +87,12 @@ class PreparedSplit:
 @attrs.frozen
 class PreparedData:
     """The prepared splits; ``val`` is ``None`` when the data set holds no validation split
-    (CIFAR-10 with ``val_size = 0``), ``test`` when it holds no test split."""
+    (CIFAR-10 with ``val_size = 0``), ``test`` when it holds no test split.
+
+    ``task`` is ``"classification"`` or ``"regression"``; a regression run's targets are
+    standardised with ``target_standardizer`` (fitted on the training split, like the inputs'),
+    so the network learns values of unit scale whatever the targets' own units, and its outputs
+    go back through it (:meth:`Standardizer.inverse`)."""
 
     train: PreparedSplit
     val: PreparedSplit | None
@@ -74,9 +102,11 @@ class PreparedData:
     standardizer: Standardizer
     input_shape: tuple = ()  # of one raw sample
     inputs: dict = attrs.Factory(dict)  # what one raw sample is: see DatasetSplits.inputs
+    task: str = "classification"
+    target_standardizer: Standardizer | None = None
 
 
-def _check_finite(name, X):
+def _check_finite(name, X, what="input"):
     """Integer inputs are always finite; float inputs must hold no NaN or infinity."""
     X = np.asarray(X)
     if not np.issubdtype(X.dtype, np.floating):
@@ -85,19 +115,46 @@ def _check_finite(name, X):
     if bad.any():
         rows = np.unique(np.nonzero(bad.reshape(len(bad), -1))[0])
         raise DataError(
-            f"the {name} split holds {int(bad.sum())} NaN or infinite input value(s) in "
+            f"the {name} split holds {int(bad.sum())} NaN or infinite {what} value(s) in "
             f"{len(rows)} sample(s) (first: row {int(rows[0])}); clean the data before training"
         )
 
 
-def prepare(splits, dtype="float64", standardizer=None):
-    """Standardise every split with the training statistics and one-hot encode the labels.
+def _check_labels(name, split, splits):
+    """Class indices within the classes; regression targets finite, one column per target."""
+    if splits.task == "regression":
+        _check_finite(name, split.y, "target")
+        if split.y.ndim != 2 or split.y.shape[1] != splits.n_classes:
+            raise DataError(
+                f"the {name} split has targets of shape {split.y.shape}, expected (samples, {splits.n_classes})"
+            )
+        return
+    if len(split) and (split.y.min() < 0 or split.y.max() >= splits.n_classes):
+        raise DataError(
+            f"the {name} split has labels outside 0..{splits.n_classes - 1} (found {split.y.min()}..{split.y.max()})"
+        )
 
-    ``standardizer`` (a trained run's own, from its ``preprocessing.json``) replaces the
-    statistics fitted on ``splits.train``. Every split is checked before the statistics are fitted, so bad values are reported as
-    such rather than surfacing as NaN statistics (or numpy warnings) first.
+
+def fitted_standardizers(splits):
+    """``(inputs' standardizer, targets' standardizer or None)`` fitted on the training split;
+    the targets' only for a regression."""
+    standardizer = Standardizer.fit(splits.train.X, splits.standardize, splits.scale)
+    if getattr(splits, "task", "classification") != "regression":
+        return standardizer, None
+    return standardizer, Standardizer.fit(splits.train.y, "feature")
+
+
+def prepare(splits, dtype="float64", standardizer=None, target_standardizer=None):
+    """Standardise every split with the training statistics and one-hot encode the labels
+    (regression: standardise the targets too).
+
+    ``standardizer`` and ``target_standardizer`` (a trained run's own, from its
+    ``preprocessing.json``) replace the statistics fitted on ``splits.train``. Every split is
+    checked before the statistics are fitted, so bad values are reported as such rather than
+    surfacing as NaN statistics (or numpy warnings) first.
     """
     dtype = np.dtype(dtype)
+    task = getattr(splits, "task", "classification")
     named = {name: getattr(splits, name) for name in ("train", "val", "test")}
     for name, split in named.items():
         if split is None:
@@ -108,19 +165,22 @@ def prepare(splits, dtype="float64", standardizer=None):
                 f"either holds samples or is left out (None)"
             )
         _check_finite(name, split.X)
-        if len(split) and (split.y.min() < 0 or split.y.max() >= splits.n_classes):
-            raise DataError(
-                f"the {name} split has labels outside 0..{splits.n_classes - 1} "
-                f"(found {split.y.min()}..{split.y.max()})"
-            )
+        _check_labels(name, split, splits)
+    needs_fit = standardizer is None or (task == "regression" and target_standardizer is None)
+    fitted = fitted_standardizers(splits) if needs_fit else None
     if standardizer is None:
-        standardizer = Standardizer.fit(splits.train.X, splits.standardize, splits.scale)
-    prepared = {
-        name: None
-        if split is None
-        else PreparedSplit(standardizer.transform(split.X, dtype), one_hot(split.y, splits.n_classes, dtype), split.y)
-        for name, split in named.items()
-    }
+        standardizer = fitted[0]
+    if target_standardizer is None and task == "regression":
+        target_standardizer = fitted[1]
+
+    def prepared_split(split):
+        X = standardizer.transform(split.X, dtype)
+        if task == "regression":
+            Y = target_standardizer.transform(split.y, dtype)
+            return PreparedSplit(X, Y, np.zeros(len(split), dtype=np.int64), split.y)
+        return PreparedSplit(X, one_hot(split.y, splits.n_classes, dtype), split.y)
+
+    prepared = {name: None if split is None else prepared_split(split) for name, split in named.items()}
     return PreparedData(
         prepared["train"],
         prepared["val"],
@@ -130,6 +190,8 @@ def prepare(splits, dtype="float64", standardizer=None):
         standardizer,
         splits.input_shape,
         dict(splits.inputs),
+        task,
+        target_standardizer if task == "regression" else None,
     )
 
 

@@ -97,6 +97,37 @@ def encode(labels, class_names, source):
     return order[positions].astype(np.int64)
 
 
+def check_classes(class_names, source, task="classification"):
+    """A classifier needs two classes at least: one class would train to a network that always
+    answers it (with accuracy 1.0), so it is refused, saying what to do instead."""
+    if task == "classification" and len(class_names) < 2:
+        found = f"one class ({class_names[0]!r})" if class_names else "no class"
+        raise DataError(
+            f"{source} holds {found}; a classifier needs at least two. If the labels are values to predict, "
+            'set [dataset] task = "regression" (with loss = "l2" and a linear last layer)'
+        )
+
+
+def split_indices(labels, *, has_test=False, val_size=DEFAULT_VAL_SIZE, test_size=None, split_seed=SPLIT_SEED):
+    """``(train, val, test)`` index arrays into ``labels`` (class indices; a regression passes
+    zeros, so its splits are drawn at random); ``val`` and ``test`` are None when empty, ``test``
+    always with ``has_test`` (the data brings its own test file or folder)."""
+    check_split_seed(split_seed)
+    if has_test and test_size is not None:
+        raise ConfigError(
+            "dataset.test_size is not allowed with a test file or folder of its own: the test split is that data"
+        )
+    labels = np.asarray(labels, dtype=np.int64)
+    rest, test_index = np.arange(len(labels)), None
+    if not has_test:
+        n_test = split_count(DEFAULT_TEST_SIZE if test_size is None else test_size, len(labels), "test_size")
+        rest, test_index = stratified_take(labels, n_test, split_seed, _TEST_STREAM)
+        test_index = test_index if n_test else None
+    n_val = split_count(val_size, len(rest), "val_size")
+    kept, taken = stratified_take(labels[rest], n_val, split_seed, _VAL_STREAM)
+    return rest[kept], (rest[taken] if n_val else None), test_index
+
+
 def make_splits(
     name,
     X,
@@ -110,33 +141,51 @@ def make_splits(
     standardize="feature",
     scale=1.0,
     inputs=None,
+    task="classification",
+    notes=(),
+    indices=None,
+    val=None,
 ):
     """:class:`DatasetSplits` of a user's data: ``X`` and integer ``labels`` (train, and test
-    when ``test`` is None), ``test`` an ``(X, labels)`` pair of the data's own test file."""
-    check_split_seed(split_seed)
-    if test is not None and test_size is not None:
-        raise ConfigError(
-            "dataset.test_size is not allowed with a test file or folder of its own: the test split is that data"
-        )
+    when ``test`` is None), ``test`` an ``(X, labels)`` pair of the data's own test file.
+
+    For ``task = "regression"`` the labels are float targets ``(samples, targets)`` and
+    ``class_names`` names the target columns; the splits are drawn at random (there are no
+    classes to stratify). ``indices`` (a ``(train, val, test)`` from :func:`split_indices`)
+    replaces the draw; ``X`` may then be a callable giving the inputs of an index array (a
+    table whose encoding was fitted on the training rows). ``val``, an ``(X, labels)`` pair,
+    is the validation split when the data brings its own (then nothing is drawn for it)."""
     if len(labels) < 2:
         raise DataError(f"data set {name!r} holds {len(labels)} sample(s); training needs at least 2")
-    rest = np.arange(len(labels))
+    check_classes(class_names, f"data set {name!r}", task)
+    strata = np.zeros(len(labels), dtype=np.int64) if task == "regression" else labels
+    if indices is None:
+        indices = split_indices(
+            strata,
+            has_test=test is not None,
+            val_size=0 if val is not None else val_size,
+            test_size=test_size,
+            split_seed=split_seed,
+        )
+    train_index, val_index, test_index = indices
+    rows = X if callable(X) else X.__getitem__
     if test is None:
-        n_test = split_count(DEFAULT_TEST_SIZE if test_size is None else test_size, len(labels), "test_size")
-        rest, test_index = stratified_take(labels, n_test, split_seed, _TEST_STREAM)
-        test_split = Split(X[test_index], labels[test_index]) if n_test else None
+        test_split = Split(rows(test_index), labels[test_index]) if test_index is not None else None
     else:
         test_split = Split(*test)
-    n_val = split_count(val_size, len(rest), "val_size")
-    kept, taken = stratified_take(labels[rest], n_val, split_seed, _VAL_STREAM)
-    train_index, val_index = rest[kept], rest[taken]
     return DatasetSplits(
         name=name,
-        train=Split(X[train_index], labels[train_index]),
-        val=Split(X[val_index], labels[val_index]) if n_val else None,
+        train=Split(rows(train_index), labels[train_index]),
+        val=Split(*val)
+        if val is not None
+        else Split(rows(val_index), labels[val_index])
+        if val_index is not None
+        else None,
         test=test_split,
         class_names=class_names,
         standardize=standardize,
         scale=scale,
         inputs=inputs or {},
+        task=task,
+        notes=notes,
     )

@@ -2,7 +2,8 @@
 
 - ``config.toml``: the resolved config (overrides applied), enough to rerun it;
 - ``metrics.csv`` and ``metrics.json``: one row per epoch (no ``val_*`` columns when the data
-  set has no validation split);
+  set has no validation split; a regression's hold its errors, ``train_mse``, ``val_r2``...,
+  where a classification's hold accuracies);
 - ``steps.csv``: one row per update (step, epoch, loss, learning_rate), the mini-batch losses
   the trainer read anyway, kept exactly across resumes (the checkpoint holds them);
 - ``parameters.npz``: the learned parameters (the last good ones if training diverged), and
@@ -16,8 +17,8 @@
   :mod:`corenn.records.preprocessing`);
 - ``checkpoint.npz``: parameters and buffers (``param/<name>``, ``param/buffer/<name>``),
   optimizer state and the generators (batch order, augmentation), for ``--resume``;
-- ``loss.png`` and ``accuracy.png``: per-epoch curves; ``loss_steps.png``: the loss of every
-  step with its moving average;
+- ``loss.png`` and ``accuracy.png`` (a regression: ``r2.png``): per-epoch curves;
+  ``loss_steps.png``: the loss of every step with its moving average;
 - ``result.json``: the final summary that ``corenn train --json`` prints;
 - ``diverged.json``: only for a run that diverged: the epoch, step and message.
 
@@ -47,6 +48,20 @@ except ImportError:  # Windows: no advisory locks; runs are then not guarded aga
     fcntl = None
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+# a regression's columns: its loss and its errors in the targets' units (see corenn.data.tasks)
+REGRESSION_METRIC_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_mse",
+    "train_mae",
+    "train_r2",
+    "val_loss",
+    "val_mse",
+    "val_mae",
+    "val_r2",
+    "learning_rate",
+    "seconds",
+)
 CONFIG_FILE = "config.toml"
 PARAMETERS_FILE = "parameters.npz"
 BEST_PARAMETERS_FILE = "best.npz"
@@ -265,20 +280,29 @@ class RunRecorder:
 
 
 def best_epoch(history, metric="val_accuracy"):
-    """The epoch (from 1) whose ``metric`` was best (highest accuracy, lowest loss; the earlier
+    """The epoch (from 1) whose ``metric`` was best (highest accuracy or R^2, lowest loss or error; the earlier
     on ties), or ``None`` when no epoch has it (no validation split). Derived from the history
     alone, so a resumed run agrees with the one that was never stopped."""
     scored = [(row[metric], row["epoch"]) for row in history if row.get(metric) is not None]
     if not scored:
         return None
-    sign = 1 if metric.endswith("accuracy") else -1
+    sign = 1 if metric.endswith(("accuracy", "r2")) else -1
     return max(scored, key=lambda item: (sign * item[0], -item[1]))[1]
 
 
-def parameters_file(run_dir, which="last"):
+def tested_parameters(run_dir):
+    """Which parameters the run's own test used: ``"best"`` when it restored the best epoch's
+    (``restore_best``, its result's ``restored_best``), else ``"last"``."""
+    result = _read_json_or_none(Path(run_dir) / RESULT_FILE)
+    return "best" if isinstance(result, dict) and result.get("restored_best") is True else "last"
+
+
+def parameters_file(run_dir, which=None):
     """The parameter file of a run that ``--which`` names: ``last`` (``parameters.npz``) or
-    ``best`` (``best.npz``); raises a CorennError saying what is missing."""
+    ``best`` (``best.npz``), by default those the run's own test used (see
+    :func:`tested_parameters`); raises a CorennError saying what is missing."""
     run_dir = Path(run_dir)
+    which = tested_parameters(run_dir) if which is None else which
     if which not in WHICH_PARAMETERS:
         raise CorennError(f"--which must be one of {', '.join(WHICH_PARAMETERS)}, got {which!r}")
     path = run_dir / (BEST_PARAMETERS_FILE if which == "best" else PARAMETERS_FILE)
@@ -356,10 +380,13 @@ def _remove_abandoned_staging(out_dir, name):
 
 
 def metric_columns(history):
-    """The metrics files' columns: :data:`METRIC_COLUMNS`, less the ``val_*`` ones when no
-    epoch has them (a data set without a validation split)."""
+    """The metrics files' columns: :data:`METRIC_COLUMNS` (a regression's history:
+    :data:`REGRESSION_METRIC_COLUMNS`), less the ``val_*`` ones when no epoch has them (a data
+    set without a validation split)."""
     has_validation = not history or any("val_loss" in row for row in history)
-    return [column for column in METRIC_COLUMNS if has_validation or not column.startswith("val_")]
+    regression = any("train_r2" in row for row in history)
+    columns = REGRESSION_METRIC_COLUMNS if regression else METRIC_COLUMNS
+    return [column for column in columns if has_validation or not column.startswith("val_")]
 
 
 PROTECTED_SUFFIXES = (".npz", ".json", ".toml", ".csv", ".log")

@@ -42,13 +42,15 @@ def _whole_epochs(axes):
 
 
 def write_plots(history, folder, *, prefix="", name=None):
-    """``loss.png`` and ``accuracy.png``: training and (when there is a validation split)
-    validation curves per epoch; ``name`` (the run's) heads the titles."""
+    """``loss.png`` and ``accuracy.png`` (a regression: ``r2.png``, its coefficient of
+    determination): training and (when there is a validation split) validation curves per
+    epoch; ``name`` (the run's) heads the titles."""
     plt = _pyplot()
     epochs = [row["epoch"] for row in history]
     splits = [split for split in ("train", "val") if all(f"{split}_loss" in row for row in history)]
+    score = ("r2", "R^2") if history and all("train_r2" in row for row in history) else ("accuracy", "accuracy")
     written = []
-    for quantity, label in (("loss", "loss"), ("accuracy", "accuracy")):
+    for quantity, label in (("loss", "loss"), score):
         figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
         for split in splits:
             axes.plot(

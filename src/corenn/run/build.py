@@ -7,6 +7,7 @@ import difflib
 import math
 import sys
 
+import attrs
 import numpy as np
 
 from corenn.data.loader import check_image_options, prepare
@@ -91,13 +92,87 @@ def build(config, *, data_dir=None):
     return data, model, loss, optimizer, scheduler
 
 
-def build_with_arrays(config, *, data_dir=None):
-    """:func:`build`, plus the array backend the model's parameters were made on."""
+def _factory_takes(kind, name, option, backend="numpy"):
+    """Whether the registered ``kind`` ``name``'s factory takes the keyword ``option``."""
+    try:
+        factory = get_plugins().registry.get(kind, name, backend).load()
+    except CorennError:
+        return False  # an unknown or broken component: create() says what is wrong
+    names = option_names(factory)
+    return names is not None and option in names
+
+
+def dataset_splits(config, *, data_dir=None, dataset_config=None):
+    """The splits of the data set of a run of ``config`` (or of ``dataset_config``, another data
+    set read with its own options). A data set that can be read either way (``csv``, ``npz``,
+    ``arrays``: a factory taking ``task``) is read for the run's task (see
+    :func:`corenn.run.config.task_of`)."""
+    from corenn.run.config import ComponentConfig, task_of
+
+    dataset_config = dataset_config or config.dataset
+    options = dict(dataset_config.options)
+    if dataset_config is config.dataset and _factory_takes("dataset", dataset_config.name, "task"):
+        options["task"] = task_of(config)[0]
+    component = ComponentConfig(dataset_config.name, options)
+    return _component("dataset", component, "numpy", "dataset", data_dir=data_dir)
+
+
+def task_lines(config, splits):
+    """What to tell the user about the data before training: the task when it was inferred
+    (a regression: a classification is what a run always was), and the data set's notes."""
+    from corenn.run.config import task_of
+
+    lines = []
+    task, reason = task_of(config)
+    if reason is not None and splits.task == "regression":
+        lines.append(f"task: regression (inferred from {reason}; set [dataset] task to choose)")
+    return lines + list(getattr(splits, "notes", ()))
+
+
+REGRESSION_BEST_METRICS = ("val_loss", "val_mse", "val_mae", "val_r2")
+
+
+def best_metric_for(config, task):
+    """The metric ``best.npz`` and early stopping go by for a run of ``task``: the config's
+    ``best_metric``, except that a regression, which has no accuracy, goes by ``val_loss``
+    where the config names ``val_accuracy`` (the default). A regression's error metric on a
+    classification is an error naming the key."""
+    metric = config.best_metric
+    if task == "regression":
+        return "val_loss" if metric == "val_accuracy" else metric
+    if metric not in ("val_accuracy", "val_loss"):
+        raise ConfigError(
+            f'best_metric = {metric!r} scores a regression, but this run classifies: use "val_accuracy" or "val_loss"'
+        )
+    return metric
+
+
+def _check_regression_outputs(config, data):
+    """A regression network needs one output per target column: say so in those words (the
+    model's own check speaks of classes)."""
+    if data.task != "regression":
+        return
+    index = len(config.layers) - 1
+    n_out = config.layers[index].options.get("n_out")
+    if isinstance(n_out, int) and not isinstance(n_out, bool) and n_out != data.n_classes:
+        raise ConfigError(
+            f"layers[{index}].n_out = {n_out}, but the regression has {data.n_classes} target column(s) "
+            f"({', '.join(data.class_names)}): the last layer needs one output per target; write "
+            f'n_out = {data.n_classes} or n_out = "auto"'
+        )
+
+
+def build_with_arrays(config, *, data_dir=None, notes=None):
+    """:func:`build`, plus the array backend the model's parameters were made on. ``notes``, a
+    list, receives :func:`task_lines`."""
     arrays = get_backend(config.backend).on(config.device)
     _check_dataset_options(config.dataset)
-    splits = _component("dataset", config.dataset, "numpy", "dataset", data_dir=data_dir)
+    splits = dataset_splits(config, data_dir=data_dir)
+    if notes is not None:
+        notes.extend(task_lines(config, splits))
     check_image_options(splits.input_shape, config.dataset.name, config.dataset.augment, config.dataset.test_augment)
     data = prepare(splits, config.dtype)
+    _check_regression_outputs(config, data)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
     model.skip_input_gradient()
     if config.mixed_precision:
@@ -120,7 +195,17 @@ def make_trainer(config, run_dir, *, data_dir, reporter, launch=None):
     data-parallel run: it joins the process group, and with ``sync_batch_norm`` its batch-norm
     layers take their statistics over the global batch."""
     check_plugin_tables(config)
-    data, model, loss, optimizer, scheduler, arrays = build_with_arrays(config, data_dir=data_dir)
+    notes = []
+    data, model, loss, optimizer, scheduler, arrays = build_with_arrays(config, data_dir=data_dir, notes=notes)
+    if launch is None or launch.is_main:  # warnings always, on stderr; other notes with the epochs' lines
+        for line in notes:
+            if line.startswith("warning:"):
+                print(line, file=sys.stderr, flush=True)
+            elif reporter is not None:
+                print(line, file=getattr(reporter, "stream", sys.stdout), flush=True)
+    metric = best_metric_for(config, data.task)
+    if metric != config.best_metric:
+        config = attrs.evolve(config, best_metric=metric)
     if config.restore_best and data.val is None:
         raise ConfigError(
             f"restore_best = true needs a validation split to choose the best epoch by, and data set "

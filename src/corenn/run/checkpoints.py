@@ -52,6 +52,8 @@ def checkpoint_arrays(trainer):
             "correct": int(progress.correct),  # a device scalar on torch
             "seen": progress.seen,
         }
+        if progress.errors is not None:  # a regression's summed errors (see corenn.run.loop.EpochProgress)
+            state["progress"]["errors"] = progress.errors.tolist()
         arrays["progress/order"] = progress.order
     arrays["steps/loss"] = np.asarray(run.step_losses, dtype=np.float64).reshape(-1)
     arrays["steps/learning_rate"] = np.asarray(run.step_learning_rates, dtype=np.float64).reshape(-1)

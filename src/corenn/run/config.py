@@ -203,7 +203,9 @@ class DatasetConfig:
         return data
 
 
-BEST_METRICS = ("val_accuracy", "val_loss")  # what best.npz is kept by (higher accuracy, lower loss)
+# what best.npz is kept by (higher accuracy and R^2, lower loss and errors); the error metrics
+# are a regression's, accuracy a classification's (see corenn.run.build.best_metric_for)
+BEST_METRICS = ("val_accuracy", "val_loss", "val_mse", "val_mae", "val_r2")
 KERNELS = ("fast", "reference")  # what the kernels run: see RunConfig
 
 
@@ -506,20 +508,44 @@ def _check_mixed_precision(data):
 NOT_PROBABILITIES = ("linear", "relu", "tanh", "arctan")
 
 
+def _last_activation(layer_configs):
+    """``(name, note)`` of the last layer's activation (``note`` says when it is a default), or
+    ``(None, "")`` when the config does not say (a layer other than fully_connected without one)."""
+    last = layer_configs[-1]
+    if "activation" in last.options:
+        activation = last.options["activation"]
+        return (activation.get("name") if isinstance(activation, dict) else activation), ""
+    if last.name == "fully_connected":
+        return "linear", " (fully_connected's default)"
+    return None, ""
+
+
+def output_is_probability(layer_configs):
+    """Whether the network's outputs are probabilities: its last activation is not one of the
+    built-ins that give other values (a third party's or a softmax is taken at its word)."""
+    return _last_activation(layer_configs)[0] not in NOT_PROBABILITIES
+
+
+def task_of(config):
+    """``(task, reason)``: ``"classification"`` or ``"regression"`` for a run of ``config``:
+    its ``[dataset] task`` when set (reason ``None``), else inferred from its loss and last layer
+    (see :func:`corenn.data.tasks.infer_task`), with the reason in words."""
+    from corenn.data.tasks import check_task, infer_task
+
+    task = check_task(config.dataset.options.get("task", "auto"))
+    if task != "auto":
+        return task, None
+    return infer_task(config.loss.name, output_is_probability(config.layers))
+
+
 def _check_output_fits_loss(layer_configs, loss):
     """Cross-entropy takes probabilities: a linear (or relu, tanh) output makes its log blow up
     at the first step, which would otherwise surface as a 'diverged' run blaming the learning rate."""
     if loss.name != "cross_entropy":
         return
     index = len(layer_configs) - 1
-    last = layer_configs[index]
-    if "activation" in last.options:
-        activation, note = last.options["activation"], ""
-        if isinstance(activation, dict):
-            activation = activation.get("name")
-    elif last.name == "fully_connected":
-        activation, note = "linear", " (fully_connected's default)"
-    else:
+    activation, note = _last_activation(layer_configs)
+    if activation is None:
         return
     if activation in NOT_PROBABILITIES:
         raise ConfigError(

@@ -42,12 +42,14 @@ class ConsoleReporter:
     @hookimpl
     def corenn_epoch_end(self, run, epoch, metrics):
         width = len(str(run.epochs))
+        score = "acc" if "train_accuracy" in metrics else "r2"  # a regression scores R^2
+        scored = "accuracy" if score == "acc" else "r2"
         validation = ""
         if "val_loss" in metrics:  # absent when the data set has no validation split
-            validation = f"val_loss {metrics['val_loss']:.4f}  val_acc {metrics['val_accuracy']:.4f}  "
+            validation = f"val_loss {metrics['val_loss']:.4f}  val_{score} {metrics[f'val_{scored}']:.4f}  "
         self.say(
             f"epoch {epoch:>{width}}/{run.epochs}  train_loss {metrics['train_loss']:.4f}  "
-            f"train_acc {metrics['train_accuracy']:.4f}  {validation}lr {metrics['learning_rate']:.3g}  "
+            f"train_{score} {metrics[f'train_{scored}']:.4f}  {validation}lr {metrics['learning_rate']:.3g}  "
             f"{duration(metrics['seconds'])}"
         )
 

@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 
 from corenn.data.loader import augment_batch, averaged_outputs
+from corenn.data.tasks import regression_metrics, spread_about_mean
 from corenn.errors import TrainingDiverged
 from corenn.nn.optimizers import require_lr_scale_support
 from corenn.plugins import get_backend, get_plugins
@@ -49,9 +50,15 @@ class TrainingRun:
     step_learning_rates: list = attrs.Factory(list)
 
 
+def _error_sums(value):
+    return None if value is None else np.asarray(value, dtype=np.float64)
+
+
 @attrs.define(eq=False)
 class EpochProgress:
-    """Where the trainer is inside an epoch: its batch order and the running sums."""
+    """Where the trainer is inside an epoch: its batch order and the running sums
+    (``correct`` for classification; ``errors`` for regression: the squared and the absolute
+    errors summed per target, in standardised units, rows 0 and 1)."""
 
     order: np.ndarray
     next_batch: int = 0
@@ -59,6 +66,7 @@ class EpochProgress:
     correct: int = 0
     seen: int = 0
     started: float = attrs.Factory(time.perf_counter)
+    errors: np.ndarray | None = attrs.field(default=None, converter=_error_sums)
 
 
 class Trainer:
@@ -74,6 +82,11 @@ class Trainer:
     ``"flip_translate"``) makes every evaluation average the model's outputs over views of
     each image, see :func:`corenn.data.loader.evaluation_views`. Without a validation split
     (``data.val`` is None) the epochs' metrics simply hold no ``val_*`` entries.
+
+    A classification run's metrics are each split's loss and accuracy; a regression run's
+    (``data.task == "regression"``) its loss (of the standardised targets, what the optimizer
+    sees) and the mean squared error, mean absolute error and R^2 in the targets' own units
+    (``train_mse``, ``val_mae``, ``test_r2``...; see :func:`corenn.data.tasks.regression_metrics`).
     """
 
     def __init__(
@@ -127,6 +140,8 @@ class Trainer:
         self._step_hook = False  # whether corenn_step_end is implemented, see _fit
         self.data_digest = None  # the training split's digest, see corenn.run.checkpoints.data_fingerprint
         self._evaluation_batch = None  # see evaluate
+        self.task = getattr(data, "task", "classification")
+        self._spreads = {}  # a regression split's spread about its mean, per split: see _regression_metrics
 
     def _hook(self, name, **kwargs):
         if self.hooks is not None:
@@ -223,14 +238,33 @@ class Trainer:
             self.run.model.backward(self.loss.backward(Y, Y_hat))
             with self._changing_state():
                 self.update()
-                correct = self.arrays.count_correct(Y_hat, train.labels[index])
+                correct = self._score(Y_hat, Y, train.labels[index])
                 self._record_step(loss, correct, len(index), batch_number)
             self._report_step(loss, correct, len(index))
-        return {
-            "epoch": epoch,
-            "train_loss": progress.loss_sum / progress.seen,
-            "train_accuracy": int(progress.correct) / progress.seen,
-        }
+        metrics = {"epoch": epoch, "train_loss": progress.loss_sum / progress.seen}
+        if self.task == "regression":
+            return metrics | self._regression_metrics("train", progress.errors, progress.seen, self.data.train)
+        return metrics | {"train_accuracy": int(progress.correct) / progress.seen}
+
+    def _score(self, Y_hat, Y, labels):
+        """A batch's score: how many predictions were right (classification; an int or a device
+        scalar), or the squared and absolute errors summed per target (regression, a numpy
+        array of two rows, standardised units)."""
+        if self.task != "regression":
+            return self.arrays.count_correct(Y_hat, labels)
+        difference = Y_hat - Y
+        squared = self.arrays.to_numpy((difference * difference).sum(0))
+        absolute = self.arrays.to_numpy(abs(difference).sum(0))
+        return np.stack([squared, absolute]).astype(np.float64)
+
+    def _regression_metrics(self, prefix, errors, count, split):
+        """``{prefix}_mse``, ``_mae`` and ``_r2`` of summed errors over ``count`` samples of
+        ``split`` (a prepared split, whose ``targets`` give the spread that R^2 compares with)."""
+        spread = self._spreads.get(id(split))
+        if spread is None:
+            spread = self._spreads[id(split)] = spread_about_mean(split.targets)
+        scale = self.data.target_standardizer.std * self.data.target_standardizer.scale
+        return regression_metrics(prefix, errors[0], errors[1], count, spread, scale)
 
     def _data_parallel_step(self, train, order, batch_number, n_batches, epoch):
         """One step of a data-parallel run: this rank's contiguous share of the global batch
@@ -242,23 +276,26 @@ class Trainer:
         low, high = share(batch_size, self.group.rank, self.group.world_size)
         model = self.run.model
         gradients = model.named_gradients()
-        local_loss, local_correct = 0.0, 0
+        regression = self.task == "regression"
+        local_loss = 0.0
+        local_correct = np.zeros((2, self.data.n_classes)) if regression else 0
         if high > low:
             X, Y, labels = X[low:high], train.Y[index[low:high]], train.labels[index[low:high]]
             Y_hat = model.forward(X)
             local_loss = float(self.loss.forward(Y, Y_hat)) * (high - low)
             # The loss is this share's mean: scaled, its gradient is the global batch mean's share.
             model.backward(self.loss.backward(Y, Y_hat) * ((high - low) / batch_size))
-            local_correct = self.arrays.count_correct(Y_hat, labels)
+            local_correct = self._score(Y_hat, Y, labels)
             gradients = model.named_gradients()
         else:
             for value in gradients.values():
                 value[...] = 0
+        scores = list(local_correct.ravel()) if regression else [local_correct]
         # A Ctrl-C or SIGTERM reaches the ranks at slightly different moments: each says in the
         # step's all-reduce whether one came, and all stop after the same step.
         stop = float(self.interrupts.requested is not None)
-        loss_sum, correct, stops = self.group.all_reduce_sum(
-            list(gradients.values()), scalars=[local_loss, local_correct, stop]
+        loss_sum, stops, *summed = self.group.all_reduce_sum(
+            list(gradients.values()), scalars=[local_loss, stop, *scores]
         )
         if stops:
             self.stop_agreed = True
@@ -267,7 +304,8 @@ class Trainer:
         # the gradients have the predictions' dtype, which is all the ceiling depends on
         self._check_divergence(loss, next(iter(gradients.values())), epoch, batch_number, n_batches)
         self.update()
-        correct = int(round(correct))  # summed in the gradients' dtype: a float holding a count
+        # summed in the gradients' dtype: a float holding a count
+        correct = np.reshape(summed, (2, -1)) if regression else int(round(summed[0]))
         self._record_step(loss, correct, batch_size, batch_number)
         self._report_step(loss, correct, batch_size)
 
@@ -290,14 +328,21 @@ class Trainer:
         self.run.step_losses.append(loss)
         self.run.step_learning_rates.append(float(self.optimizer.lr))
         progress.loss_sum += loss * batch_size
-        progress.correct += correct
+        if self.task == "regression":
+            progress.errors = correct if progress.errors is None else progress.errors + correct
+        else:
+            progress.correct += correct
         progress.seen += batch_size
         progress.next_batch = batch_number + 1
 
     def _report_step(self, loss, correct, batch_size):
         """The step's loss, accuracy and learning rate to ``corenn_step_end``, when a plugin listens."""
         if self._step_hook:
-            step_metrics = {"loss": loss, "accuracy": int(correct) / batch_size, "learning_rate": self.optimizer.lr}
+            if self.task == "regression":  # the batch's mean squared error, standardised units
+                step_metrics = {"loss": loss, "mse": float(np.mean(correct[0])) / batch_size}
+            else:
+                step_metrics = {"loss": loss, "accuracy": int(correct) / batch_size}
+            step_metrics["learning_rate"] = self.optimizer.lr
             self._hook("corenn_step_end", step=self.run.step, metrics=step_metrics)
 
     def _agree_across_ranks(self, epoch):
@@ -406,9 +451,10 @@ class Trainer:
             if self._evaluation_batch is None:
                 self._evaluation_batch = evaluation_batch_size(model, self.arrays)
             batch_size = self._evaluation_batch
+        host_split = split
         split = self._device_split(split)
         loss_sum = 0.0
-        correct = 0
+        correct = np.zeros((2, self.data.n_classes)) if self.task == "regression" else 0
         low, high = (0, len(split)) if self.group is None else share(len(split), self.group.rank, self.group.world_size)
         was_training = model.training
         model.eval()
@@ -419,9 +465,28 @@ class Trainer:
                     Y = split.Y[start:stop]
                     Y_hat = averaged_outputs(model.forward, split.X[start:stop], self.arrays, self.test_augment)
                     loss_sum += float(self.loss.forward(Y, Y_hat)) * len(Y)
-                    correct += self.arrays.count_correct(Y_hat, split.labels[start:stop])
+                    correct = correct + self._score(Y_hat, Y, split.labels[start:stop])
         finally:
             model.train(was_training)
+        if self.task == "regression":
+            if self.group is not None:
+                loss_sum, *summed = self.group.all_reduce_sum([], scalars=[loss_sum, *correct.ravel()])
+                correct = np.reshape(summed, (2, -1))
+            metrics = self._regression_metrics(prefix, correct, len(split), host_split)
+            return {f"{prefix}_loss": loss_sum / len(split)} | metrics
         if self.group is not None:  # each rank evaluated its share: the sums over every rank
             loss_sum, correct = self.group.all_reduce_sum([], scalars=[loss_sum, int(correct)])
         return {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_accuracy": int(correct) / len(split)}
+
+
+REGRESSION_RESULT_KEYS = tuple(
+    f"{split}_{metric}" for split in ("train", "val", "test") for metric in ("mse", "mae", "r2")
+)
+
+
+def task_result(final, task):
+    """What a run's result adds for its task: nothing for classification (its result keeps the
+    accuracies it always had), the task and the error metrics of every split for regression."""
+    if task != "regression":
+        return {}
+    return {"task": task} | {key: final.get(key) for key in REGRESSION_RESULT_KEYS}

@@ -28,6 +28,7 @@ from corenn.run.console import ConsoleReporter
 from corenn.run.distributed import launch_from_environment
 from corenn.run.early_stopping import BestParameters, EarlyStopping, stopped_early
 from corenn.run.interrupts import DeferredInterrupt
+from corenn.run.loop import task_result
 from corenn.run.resources import check_disk_space
 from corenn.run.summaries import run_summaries
 
@@ -217,6 +218,7 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
         "seconds": elapsed_seconds(trainer),  # every session of a resumed run, not only this one
         "run_dir": str(recorder.run_dir) if recorder is not None else None,
     }
+    result |= task_result(final, getattr(trainer, "task", "classification"))  # a regression's task and error metrics
     metric = getattr(run.config, "best_metric", "val_accuracy")
     best = best_epoch(run.history, metric)
     result["best_epoch"] = best

@@ -14,16 +14,17 @@ from corenn.data.loader import averaged_outputs, check_image_options, prepare
 from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError, ShapeError
 from corenn.files import as_numpy
 from corenn.nn.model import Sequential
-from corenn.plugins import create, get_backend
+from corenn.plugins import get_backend
 from corenn.records.folder import CONFIG_FILE, parameters_file
-from corenn.run.build import compute_dtype
+from corenn.run.build import compute_dtype, dataset_splits
 from corenn.run.config import DatasetConfig, load_config, with_overrides
 from corenn.run.resources import evaluation_batch_size
+from corenn.trained.load import check_finite_parameters
 
 SPLITS = ("train", "val", "test")
 
 
-def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which="last"):
+def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which=None):
     """The class index the run's model predicts for every sample of ``split``, as a numpy array."""
     outputs = split_outputs(
         run_dir, dataset=dataset, split=split, data_dir=data_dir, device=device, batch_size=batch_size, which=which
@@ -35,7 +36,10 @@ def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device
 class SplitOutputs:
     """A run's model's outputs for one split: ``outputs`` (samples x classes, numpy), the
     split's true ``labels``, the data set's ``class_names``, and ``trained_on``, the name of the
-    data set the run was trained on (another one than ``dataset`` deserves a word to the user)."""
+    data set the run was trained on (another one than ``dataset`` deserves a word to the user).
+
+    A regression's (``task``) ``labels`` are the split's targets and ``class_names`` their
+    names, in the targets' units; its ``outputs`` are standardised, :attr:`values` are not."""
 
     outputs: np.ndarray
     labels: np.ndarray
@@ -43,17 +47,25 @@ class SplitOutputs:
     dataset: str
     trained_on: str
     parameters: Path
+    task: str = "classification"
+    target_standardizer: object = None
 
     @property
     def predicted(self):
         return self.outputs.argmax(1) if len(self.outputs) else np.zeros(0, dtype=np.int64)
 
+    @property
+    def values(self):
+        """A regression's predicted values in the targets' units, ``(samples, targets)``."""
+        return self.target_standardizer.inverse(self.outputs)
 
-def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which="last"):
+
+def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which=None):
     """The run's model's outputs for every sample of ``split`` (see :class:`SplitOutputs`).
 
     The run's config rebuilds the model on its backend; its ``parameters.npz`` (``which="last"``)
-    or ``best.npz`` (``which="best"``), read without pickle, fills it. The inputs are
+    or ``best.npz`` (``which="best"``; ``None``: those the run's own test used), read without
+    pickle, fills it. The inputs are
     standardised as in training: with the statistics the run recorded in ``preprocessing.json``
     (for an older run without one, those of the named data set's *training* split). The run's
     ``[dataset] test_augment`` applies as in its evaluations: the outputs are averaged over the
@@ -72,18 +84,21 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
     config = load_config(run_dir / CONFIG_FILE)
     if device is not None:
         config = with_overrides(config, device=device)
-    # The run's data set keeps its options; another one is loaded with its defaults.
+    # The run's data set keeps its options (and its task); another one is loaded with its defaults.
     dataset_config = config.dataset if dataset in (None, config.dataset.name) else DatasetConfig(dataset)
-    try:
-        splits = create("dataset", dataset_config.name, **dataset_config.options, data_dir=data_dir)
-    except ConfigError as exc:
-        raise ConfigError(f"dataset: {exc}") from exc
+    splits = dataset_splits(config, data_dir=data_dir, dataset_config=dataset_config)
     if getattr(splits, split) is None:
         hint = " (its val_size is 0)" if split == "val" and "val_size" in dataset_config.options else ""
         raise DataError(f"data set {dataset_config.name!r} has no {split} split{hint}")
     test_augment = config.dataset.test_augment
     check_image_options(splits.input_shape, dataset_config.name, test_augment=test_augment)
-    data = prepare(splits, config.dtype, standardizer=_recorded_standardizer(run_dir, splits.input_shape))
+    recorded = _recorded_preprocessing(run_dir, splits.input_shape)
+    data = prepare(
+        splits,
+        config.dtype,
+        standardizer=None if recorded is None else recorded.standardizer,
+        target_standardizer=None if recorded is None else recorded.target_standardizer,
+    )
     arrays = get_backend(config.backend).on(config.device)
     model = Sequential.from_config(config.layers, n_classes=data.n_classes, backend=config.backend, seed=config.seed)
     if config.mixed_precision:  # predict as the run evaluated: products in bfloat16
@@ -103,6 +118,7 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
         if other_data and "shape" in str(exc):
             raise ShapeError(f"{mismatch}: {exc}") from exc
         raise
+    check_finite_parameters(model, parameters)
     X = getattr(data, split).X
     if batch_size is None:
         batch_size = evaluation_batch_size(model, arrays)
@@ -114,13 +130,17 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
                 model.forward, arrays.to_device(X[start : start + batch_size]), arrays, test_augment
             )
             outputs.append(np.asarray(as_numpy(Y_hat), dtype=np.float64))
+    prepared = getattr(data, split)
+    regression = data.task == "regression"
     return SplitOutputs(
         outputs=np.concatenate(outputs) if outputs else np.zeros((0, data.n_classes)),
-        labels=np.asarray(getattr(data, split).labels),
+        labels=np.asarray(prepared.targets if regression else prepared.labels),
         class_names=tuple(data.class_names),
         dataset=dataset_config.name,
         trained_on=config.dataset.name,
         parameters=parameters,
+        task=data.task,
+        target_standardizer=data.target_standardizer,
     )
 
 
@@ -143,18 +163,28 @@ def class_counts(labels, class_names):
     )
 
 
-def _recorded_standardizer(run_dir, input_shape):
-    """The run's own standardisation (its ``preprocessing.json``) for inputs of its shape; None
-    for a run recorded without one, or inputs of another shape (refused further on)."""
+def _recorded_preprocessing(run_dir, input_shape):
+    """The run's own preprocessing (its ``preprocessing.json``, checked) for inputs of its
+    shape; None for a run recorded without one, or inputs of another shape (refused further on)."""
     from corenn.records.preprocessing import read_preprocessing
 
     recorded = read_preprocessing(run_dir)
     if recorded is None or tuple(recorded.input_shape) != tuple(input_shape):
         return None
-    return recorded.standardizer
+    return recorded
 
 
 def submission_csv(labels):
     """``Id,Category`` rows for predicted class indices, ``Id`` counting from 1."""
     rows = "".join(f"{number},{int(label)}\n" for number, label in enumerate(labels, start=1))
     return "Id,Category\n" + rows
+
+
+def values_csv(values, names):
+    """``Id,<target>...`` rows of a regression's predicted values, ``Id`` counting from 1."""
+    values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    rows = "".join(
+        f"{number}," + ",".join(repr(float(value)) for value in row) + "\n"
+        for number, row in enumerate(values, start=1)
+    )
+    return "Id," + ",".join(names) + "\n" + rows

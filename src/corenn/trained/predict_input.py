@@ -10,7 +10,14 @@ recursively, sorted by path). The run's own preprocessing applies (see
 The CSV written has one row per sample: its id (``row``, the CSV's data row counting from 1;
 ``index``, the ``.npz`` array's index from 0; or ``path`` of the image), the ``prediction``
 (a class name), then each class's probability in a column named after the class; with
-``top_k``, the K most probable classes instead, as ``class_1, probability_1, ...``.
+``top_k``, the K most probable classes instead, as ``class_1, probability_1, ...``. A
+regression's has, after the id, one column per target (named after it) with the predicted value.
+
+A table whose text columns were one-hot encoded reads them as in training (a category the
+training split did not hold is encoded as none and said on stderr); a missing value is filled
+when the run's ``missing`` policy is ``"mean"``. Any other NaN, infinity or missing value is
+refused with its row and column named, before anything is predicted: a bad row never changes
+another row's probabilities.
 """
 
 import csv
@@ -81,6 +88,12 @@ def _read_npz(path, model):
         (X,) = arrays.values()
     else:
         raise DataError(f"{path} holds arrays {', '.join(arrays)}; name the inputs X (np.savez(path, X=...))")
+    if X.ndim == 0:
+        raise ShapeError(
+            f"input {path}: X is a single number; the model of {model.run_dir} takes {model.describe_input()}"
+        )
+    if X.shape == tuple(model.input_shape) or (model.encoding is not None and X.ndim == 1):
+        X = X[np.newaxis]  # one sample alone
     return X, "index", list(range(len(X))), arrays.get("y")
 
 
@@ -88,16 +101,22 @@ def _read_csv(path, model):
     from corenn.data.csv_table import Table, read_table
 
     inputs = model.preprocessing.inputs
-    if inputs.get("kind") == "image" or len(model.input_shape) != 1:
+    if inputs.get("kind") == "image" or (len(model.input_shape) != 1):
         raise ShapeError(
             f"input {path} is read as a CSV file of feature rows, but the model of {model.run_dir} takes "
             f"{model.describe_input()}: give an image, a folder of images or an .npz"
         )
-    features = tuple(inputs.get("features") or (f"column_{i + 1}" for i in range(model.input_shape[0])))
-    like = Table(Path(str(model.run_dir)), None, None, features, inputs.get("label", ""))
+    encoding = model.encoding
+    if encoding is not None:
+        features, kinds = tuple(encoding.names), encoding.kinds()
+    else:
+        features = tuple(inputs.get("features") or (f"column_{i + 1}" for i in range(model.input_shape[0])))
+        kinds = dict.fromkeys(features, "number")
+    like = Table(Path(str(model.run_dir)), {}, kinds, None, features, inputs.get("label", ""))
     table = read_table(path, like=like, require_label=False)
     labels = table.labels.to_pylist() if table.labels is not None else None
-    return table.X, "row", list(range(1, len(table.X) + 1)), labels
+    X = table.columns if encoding is not None else table.X
+    return X, "row", list(range(1, table.num_rows + 1)), labels
 
 
 def prediction_rows(model, ids, id_column, probabilities, top_k=None):
@@ -127,8 +146,25 @@ def prediction_rows(model, ids, id_column, probabilities, top_k=None):
     return stream.getvalue()
 
 
-def predict_input(run_dir, input_path, *, top_k=None, which="last", device=None, batch_size=None, data_dir=None):
-    """``(csv text, number of samples)`` of the run's predictions for the samples in ``input_path``."""
+def value_rows(model, ids, id_column, values):
+    """The CSV text of a regression's predictions: the id, then one column per target (named
+    after it) holding the predicted value in the target's units, written in full."""
+    values = np.asarray(values, dtype=np.float64).reshape(len(ids), -1)
+    stream = io.StringIO()
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow([id_column, *model.classes])
+    for sample_id, row in zip(ids, values, strict=True):
+        writer.writerow([sample_id, *(repr(float(value)) for value in row)])
+    return stream.getvalue()
+
+
+def predict_input(run_dir, input_path, *, top_k=None, which=None, device=None, batch_size=None, data_dir=None):
+    """``(csv text, number of samples)`` of the run's predictions for the samples in
+    ``input_path``: each class's probability (a regression: the predicted values).
+
+    An input holding NaN or infinity the run cannot fill is refused, naming its row and
+    column, before anything is predicted (see :meth:`corenn.trained.load.TrainedModel.transform`):
+    no row's prediction depends on another row."""
     from corenn.errors import ConfigError
     from corenn.trained.load import load
 
@@ -136,5 +172,10 @@ def predict_input(run_dir, input_path, *, top_k=None, which="last", device=None,
         raise ConfigError(f"--top-k must be a positive integer, got {top_k!r}")
     model = load(run_dir, which=which, device=device, data_dir=data_dir)
     X, id_column, ids, _ = read_inputs(input_path, model)
-    probabilities = model.predict_proba(X, batch_size, source=f"input {input_path}")
+    source = f"input {input_path}"
+    if model.task == "regression":
+        if top_k is not None:
+            raise ConfigError("--top-k ranks classes; this run is a regression, which predicts values")
+        return value_rows(model, ids, id_column, model.predict(X, batch_size, source=source)), len(ids)
+    probabilities = model.predict_proba(X, batch_size, source=source)
     return prediction_rows(model, ids, id_column, probabilities, top_k), len(ids)

@@ -1,4 +1,6 @@
-"""A grid search over learning rate and hidden size, judged on the validation split.
+"""A grid search over learning rate and hidden size, judged on the validation split: each run
+by its best epoch's validation accuracy (a regression: R^2), the score ``corenn runs`` lists for
+it, and its test score taken with that epoch's parameters (``best.npz``).
 
 The test split is looked at once, for the best combination only, as a held-out estimate of its
 error; choosing by test accuracy would make that estimate optimistic. Every combination is a
@@ -93,20 +95,9 @@ def run_sweep(
                     callbacks=[_HistoryCollector(histories_of_run)],
                     evaluate_test=False,
                 )
-                if result.get("val_accuracy") is None:
+                if result.get("val_loss") is None:
                     raise ConfigError(NO_VALIDATION)
-                rows.append(
-                    {
-                        "lr": lr,
-                        "hidden": hidden,
-                        "train_loss": result["train_loss"],
-                        "val_accuracy": result["val_accuracy"],
-                        "val_loss": result["val_loss"],
-                        "test_accuracy": None,  # looked at for the best run only, below
-                        "seconds": result["seconds"],
-                        "run_dir": result["run_dir"],
-                    }
-                )
+                rows.append(_row(lr, hidden, result, histories_of_run))
                 histories.append(histories_of_run)
                 write_rows(recorder, "running")
                 if progress is not None:
@@ -127,7 +118,8 @@ def run_sweep(
                 )
             raise
         best_index = rows.index(_summary(config, rows, len(grid), recorder.run_dir, "running")["best"])
-        rows[best_index]["test_accuracy"] = _test_accuracy_of(rows[best_index]["run_dir"], data_dir)
+        test_key = "test_r2" if "val_r2" in rows[best_index] else "test_accuracy"
+        rows[best_index][test_key] = _test_accuracy_of(rows[best_index]["run_dir"], data_dir)
         summary = _summary(config, rows, len(grid), recorder.run_dir, "finished")
         plots = write_plots(histories[best_index], recorder.run_dir, prefix="best-")
         summary["best_loss_plot"] = str(plots[0])
@@ -139,21 +131,55 @@ SWEEP_FILE = "sweep.json"
 RUNS_FOLDER = "runs"
 
 
+def _row(lr, hidden, result, history):
+    """A sweep's row for one run: its validation metrics at its best epoch (the one its
+    ``best.npz`` holds: see :func:`corenn.trained.runs.best_validation`, which ``corenn runs``
+    lists too), the last epoch's training loss, and its test score once chosen."""
+    regression = result.get("task") == "regression"
+    metric = "val_r2" if regression else "val_accuracy"
+    best = result.get("best_epoch")
+    at_best = next((row for row in history if row.get("epoch") == best), history[-1] if history else {})
+    return {
+        "lr": lr,
+        "hidden": hidden,
+        "train_loss": result["train_loss"],
+        metric: at_best.get(metric),
+        "val_loss": at_best.get("val_loss"),
+        "best_epoch": best,
+        ("test_r2" if regression else "test_accuracy"): None,  # looked at for the best run only, below
+        "seconds": result["seconds"],
+        "run_dir": result["run_dir"],
+    }
+
+
+def _score(row):
+    """What a sweep ranks its rows by: validation accuracy (a regression: R^2), then the lower
+    validation loss."""
+    return row.get("val_accuracy", row.get("val_r2")), -row["val_loss"]
+
+
 def _test_accuracy_of(run_dir, data_dir):
-    """The chosen run's test accuracy (``None`` when its data set has no test split), also
-    written into its ``result.json`` so that its records say what the sweep found."""
+    """The chosen run's test accuracy (a regression: R^2; ``None`` when its data set has no test
+    split) with the parameters of the epoch its validation score is from (``best.npz``, where
+    the run has one), also written into its ``result.json`` so that its records say what the
+    sweep found."""
     from corenn.errors import DataError
+    from corenn.records.folder import BEST_PARAMETERS_FILE
     from corenn.trained.evaluate import evaluate_run
 
+    which = "best" if (Path(run_dir) / BEST_PARAMETERS_FILE).is_file() else "last"
     try:
-        accuracy = evaluate_run(run_dir, split="test", data_dir=data_dir)["accuracy"]
+        report = evaluate_run(run_dir, split="test", data_dir=data_dir, which=which)
     except DataError:
         return None
+    key, score = (
+        ("test_r2", report["r2"]) if report.get("task") == "regression" else ("test_accuracy", report["accuracy"])
+    )
     with RunRecorder(run_dir) as run_records:
         result = run_records.read_result()
         if result is not None:
-            run_records.write_result(result | {"test_accuracy": accuracy})
-    return accuracy
+            run_records.write_result(result | {key: score})
+    return score
 
 
 def _grid_config(config, lr, hidden):
@@ -167,14 +193,15 @@ def _summary(config, rows, n_runs, sweep_dir, status):
     """What ``sweep.json`` holds: every finished row, the best so far by validation accuracy
     (ties: the lower validation loss), and whether the sweep ran to its end (``status``:
     ``running``, ``interrupted``, ``failed`` (a run raised an error) or ``finished``)."""
-    best = max(rows, key=lambda row: (row["val_accuracy"], -row["val_loss"])) if rows else None
+    best = max(rows, key=_score) if rows else None
+    test_accuracy = None if best is None else best.get("test_accuracy")
     return {
         "name": config.name,
         "status": status,
         "runs": n_runs,
         "rows": rows,
         "best": best,
-        "best_test_error": None if best is None or best["test_accuracy"] is None else 1 - best["test_accuracy"],
+        "best_test_error": None if test_accuracy is None else 1 - test_accuracy,
         "best_loss_plot": None,
         "best_run_dir": None if best is None else best["run_dir"],
         "sweep_dir": str(sweep_dir),
