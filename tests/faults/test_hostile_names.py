@@ -165,3 +165,11 @@ def test_names_with_characters_that_do_not_show_are_refused(tmp_path, name, show
         "listings and shell commands"
     )
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["$$", "$x^2$", "cost $5"])
+def test_names_with_dollar_signs_train_and_plot(tmp_path, name):
+    """Before: a name with two "$" reached the plots' titles as matplotlib's math text, and the
+    run ended with "unexpected ValueError ... ParseException" (found by the random names above)."""
+    result = train(tiny(name), out_dir=tmp_path, verbose=False)
+    assert (tmp_path / name / "loss.png").is_file() and result["run_dir"] == str(tmp_path / name)

@@ -32,7 +32,8 @@ def _save_figure(plt, figure, path):
 
 
 def _titled(label, name):
-    return f"{name}: {label}" if name else label
+    # A "$" in a run's name would start matplotlib's math text ("$$" raised a ValueError): shown as itself.
+    return f"{name.replace('$', chr(92) + '$')}: {label}" if name else label
 
 
 def _whole_epochs(axes):
