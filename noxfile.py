@@ -67,8 +67,25 @@ def core(session):
         "--ignore=tests/discovery",
         "--ignore=tests/faults",
         "--ignore=tests/distributed",
+        "--ignore=tests/docs",
         *session.posargs,
     )
+
+
+@nox.session
+def docs(session):
+    """The documentation site: ``mkdocs build --strict`` into ``site/`` (broken links, missing
+    references and a generator's error fail it; open site/index.html, no network needed), then
+    its tests: every code block the README and the pages mark to run is run, every complete
+    config shown trains for an epoch, the generated references are complete, and no page loads
+    anything from the network (tests/docs)."""
+    # corenn's docs extra: mkdocs, mkdocs-material and mkdocstrings, pinned; sklearn for the
+    # estimators' examples; ruff formats the API reference's signatures.
+    _install(session, f"{CORE}[docs,sklearn]", FC, CONV, "ruff~=0.17.6")
+    site = Path(__file__).resolve().parent / "site"
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site), env=env)
+    session.run("pytest", "tests/docs", *session.posargs, env={**env, "CORENN_DOCS_SITE": str(site)})
 
 
 @nox.session

@@ -219,11 +219,12 @@ def test_corenn_train_is_the_run_trainer_and_import_stays_cheap():
 
 
 def _readme_blocks():
-    """The bash and python blocks of the README's own-data example, as a newcomer copies them."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    example = readme[readme.index("<!-- own-data example") :]
-    bash = example[example.index("```bash\n") + 8 :]
-    python = example[example.index("```python\n") + 10 :]
+    """The bash and python blocks of the docs' own-data example (docs/own-data.md), as a newcomer
+    copies them (```` ```bash exec ````: the docs tests run them too)."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "own-data.md").read_text(encoding="utf-8")
+    example = page[page.index("<!-- own-data example") :]
+    bash = example[example.index("\n", example.index("```bash")) + 1 :]
+    python = example[example.index("\n", example.index("```python")) + 1 :]
     return bash[: bash.index("```")], python[: python.index("```")]
 
 

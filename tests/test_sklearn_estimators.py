@@ -70,14 +70,14 @@ def test_parameters_reach_the_run():
 
 
 def test_the_readme_examples_of_arrays_and_estimators_run(tmp_path):
-    """The README's two Python blocks on arrays and the estimators, as a reader copies them."""
+    """The docs' two Python blocks on arrays and the estimators (docs/python.md), as a reader copies them."""
     import subprocess
     import sys
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("Arrays train without any file") : readme.index("## The course's API")]
-    blocks = [block.split("```")[0] for block in section.split("```python\n")[1:]]
+    page = (Path(__file__).resolve().parent.parent / "docs" / "python.md").read_text(encoding="utf-8")
+    section = page[page.index("Arrays train without any file") : page.index("<!-- end python-use examples -->")]
+    blocks = [block.split("\n", 1)[1].split("```")[0] for block in section.split("```python")[1:]]
     assert len(blocks) == 2
     for block in blocks:
         done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=300)

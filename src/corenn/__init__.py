@@ -19,23 +19,8 @@ A plugin's components derive from the bases exported here: :class:`Layer` (and
 :class:`Activation`, :class:`Loss` and :class:`Optimizer`; a backend's from :class:`Backend`.
 They are imported on first use (they need numpy). The author's guides are ``docs/plugins/``.
 
-The package's layout, top to bottom: each part imports only from the parts below it (the
-import-linter contracts in pyproject.toml check it, with ``lint-imports``):
-
-- :mod:`corenn.cli`, the command line, and :mod:`corenn.course`, the course's API;
-- :mod:`corenn.trained`, using a trained run (load, predict, evaluate, compare, sweep);
-- :mod:`corenn.run`, training a run, from its config to its result (and resuming it);
-- :mod:`corenn.records`, the run folder on disk; :mod:`corenn.testing`, the checks plugin
-  authors test their components with;
-- :mod:`corenn.nn`, the network's components, and :mod:`corenn.data`, the data sets (neither
-  imports the other);
-- the plugin system: :mod:`~corenn.builtins` (the core's own components, registered as a
-  plugin's), :mod:`~corenn.plugins` (loading plugins, ``create``), :mod:`~corenn.registry`,
-  :mod:`~corenn.hookspecs`, :mod:`~corenn.protocols`;
-- the backends and kernels: :mod:`~corenn.numpy_backend`, :mod:`~corenn.backend` (the backend
-  object and the current backend), :mod:`~corenn.kernels` (declared kernels and their
-  overrides), :mod:`~corenn.machine` (host memory and threads), :mod:`~corenn.files` (atomic
-  writes, arrays read without pickle); :mod:`~corenn.errors` under everything.
+The package's layers and every module: ``docs/architecture.md`` and ``docs/reference/modules.md``
+(generated from the modules' docstrings and pyproject.toml's import contracts).
 """
 
 from corenn.errors import CorennError

@@ -144,10 +144,10 @@ def test_the_courses_gradient_checks_pass_on_every_facade_activation(facade):
 
 
 def test_the_readmes_course_test_example_runs():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- course-tests example[^\n]*\n```python\n(.*?)```", readme, re.DOTALL).group(1)
+    page = (Path(__file__).resolve().parents[2] / "docs" / "course.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- course-tests example[^\n]*\n```python[^\n]*\n(.*?)```", page, re.DOTALL).group(1)
     namespace = {}
-    exec(compile(block, "README.md (course tests)", "exec"), namespace)
+    exec(compile(block, "docs/course.md (course tests)", "exec"), namespace)
     ran = 0
     for value in list(namespace.values()):
         if inspect.isclass(value) and value.__name__.startswith("Test"):

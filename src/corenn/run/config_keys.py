@@ -1,5 +1,6 @@
 """Every key a run config takes, with its default and what it sets: ``corenn show --keys``, and
-the README's list (a test holds the README's copy to this one).
+the documentation's config reference (docs/reference/config.md, generated from this module as
+the site is built).
 
 The keys and defaults come from the config classes themselves (:class:`RunConfig`,
 :class:`DatasetConfig`, and ``TOP_LEVEL_KEYS``, what :func:`config_from_dict` accepts), so the
@@ -76,7 +77,7 @@ def config_keys():
 
 
 def markdown_table():
-    """The keys as a Markdown table: what the README holds and ``corenn show --keys`` prints."""
+    """The keys as a Markdown table: the docs' config reference and what ``corenn show --keys`` prints."""
     lines = ["| key | default | what it sets |", "| --- | --- | --- |"]
     for key, default, description in config_keys():
         shown = default if default in (REQUIRED, "unset") else f"`{default}`"
