@@ -12,13 +12,15 @@ hook (``hooks:`` in mkdocs.yml) replaces the marker with the Markdown of ``GENER
 - ``packages``: each package's and sub-package's docstring, one paragraph each;
 - ``import-contracts``: the import-linter contracts of pyproject.toml.
 
-The hooks a plugin implements are rendered by mkdocstrings (``::: corenn.hookspecs``).
+The hooks a plugin implements are rendered by mkdocstrings (``::: corenn.hookspecs``); the Sphinx
+roles of the docstrings it renders (``:func:`` before a name) are dropped from the pages.
 
 The same functions feed the docs tests (tests/docs/), which import this file by path.
 """
 
 import argparse
 import ast
+import functools
 import re
 import tomllib
 from pathlib import Path
@@ -31,6 +33,18 @@ RUN_MARKERS = re.compile(r"^(\s*```[a-z]+) (?:exec|train|build)$", re.MULTILINE)
 # The distributions whose components the reference lists: corenn's own (the example plugin's
 # components are the plugin guides' subject, and absent where it is not installed).
 OWN_DISTRIBUTIONS = ("corenn", "corenn-fc", "corenn-conv")
+KIND_HEADINGS = {
+    "layer": "Layers",
+    "activation": "Activations",
+    "loss": "Losses",
+    "optimizer": "Optimizers",
+    "scheduler": "Schedulers",
+    "initializer": "Initializers",
+    "dataset": "Data sets",
+}
+USAGE_WIDTH = 72  # usages wrapped to the width of the site's code blocks, whatever the building machine's terminal
+# Sphinx roles in the docstrings mkdocstrings renders (":func:" before a code span): dropped.
+SPHINX_ROLE = re.compile(r":(?:mod|class|func|data|meth|attr|exc):(?=<code>|`)")
 PACKAGES = (
     ("corenn", ROOT / "src" / "corenn"),
     ("corenn_fc", ROOT / "plugins" / "nn-fc" / "src" / "corenn_fc"),
@@ -67,16 +81,16 @@ def _flag_row(action):
 
 def cli():
     """Each command: its one-line help, its usage and a table of its arguments."""
-    from corenn.cli import COMMANDS, build_parser
+    from corenn.cli import COMMANDS
 
-    parser = build_parser()
+    parser = _parser()
     lines = ["| command | what it does |", "| --- | --- |"]
     lines += [
         f"| [`corenn {name}`](#corenn-{name}) | {_cell(parser.commands[name].description)} |" for name in COMMANDS
     ]
     for name in COMMANDS:
         command = parser.commands[name]
-        usage = " ".join(command.format_usage().removeprefix("usage: ").split())
+        usage = command.format_usage().removeprefix("usage: ").rstrip()
         lines += ["", f"### corenn {name}", "", command.description, "", "```text", usage, "```", ""]
         actions = [action for action in command._actions if not isinstance(action, argparse._HelpAction)]
         lines += ["| argument | default | meaning |", "| --- | --- | --- |"]
@@ -84,12 +98,22 @@ def cli():
     return "\n".join(lines) + "\n"
 
 
-def cli_usage():
-    """Every command's usage line, as one text block."""
-    from corenn.cli import COMMANDS, build_parser
+def _parser():
+    """corenn's argument parser, its usages wrapped at ``USAGE_WIDTH`` columns."""
+    from corenn.cli import build_parser
 
     parser = build_parser()
-    usages = [" ".join(parser.commands[name].format_usage().removeprefix("usage: ").split()) for name in COMMANDS]
+    for command in parser.commands.values():
+        command.formatter_class = functools.partial(argparse.HelpFormatter, width=USAGE_WIDTH)
+    return parser
+
+
+def cli_usage():
+    """Every command's usage, as one text block."""
+    from corenn.cli import COMMANDS
+
+    parser = _parser()
+    usages = [parser.commands[name].format_usage().removeprefix("usage: ").rstrip() for name in COMMANDS]
     return "```text\n" + "\n".join([*usages, "corenn --version"]) + "\n```\n"
 
 
@@ -124,7 +148,7 @@ def components():
         names = sorted(
             {entry.name for entry in system.registry.entries(kind) if entry.distribution in OWN_DISTRIBUTIONS}
         )
-        lines += ["", f"## {kind.capitalize()}s", ""]
+        lines += ["", f"## {KIND_HEADINGS[kind]}", ""]
         lines += [", ".join(f"[`{name}`](#{kind}-{name.replace('_', '-')})" for name in names), ""]
         for name in names:
             lines += _component(describe(system, kind, name))
@@ -179,7 +203,7 @@ def module_map():
                 continue
             source = path.relative_to(ROOT).as_posix()
             lines.append(
-                f"| `{name}` | {_cell(_rst_to_markdown(_docstring_paragraph(path)))} <small>({source})</small> |"
+                f"| `{name}` | {_cell(_rst_to_markdown(_docstring_paragraph(path)))} <small>(`{source}`)</small> |"
             )
     return "\n".join(lines).lstrip("\n") + "\n"
 
@@ -237,3 +261,7 @@ def expand(markdown):
 
 def on_page_markdown(markdown, page, config, files):
     return expand(markdown)
+
+
+def on_page_content(html, page, config, files):
+    return SPHINX_ROLE.sub("", html)
