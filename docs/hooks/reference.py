@@ -9,6 +9,7 @@ hook (``hooks:`` in mkdocs.yml) replaces the marker with the Markdown of ``GENER
 - ``components``: every component corenn and its plugins register, with what ``corenn describe``
   shows of it (options, types, defaults, allowed values, kernels, a config table);
 - ``module-map``: every module of corenn and its plugins with the first paragraph of its docstring;
+- ``course-modules``: each module of the course package and the ``corenn.course`` module for it;
 - ``packages``: each package's and sub-package's docstring, one paragraph each;
 - ``import-contracts``: the import-linter contracts of pyproject.toml.
 
@@ -177,6 +178,43 @@ def _component(described):
     return lines
 
 
+COURSE_MODULES = (
+    "activations",
+    "layers",
+    "losses",
+    "weights",
+    "optimizers",
+    "schedulers",
+    "utils",
+    "datasets",
+    "logs",
+    "models",
+)
+
+
+def course_modules():
+    """Each module of the course package, the ``corenn.course`` module standing for it, the names
+    it has (its ``__all__``, else the classes and functions it defines) and its docstring's first
+    paragraph."""
+    import importlib
+    import inspect
+
+    lines = ["| course module | on corenn | names | what it is |", "| --- | --- | --- | --- |"]
+    for name in COURSE_MODULES:
+        module = importlib.import_module(f"corenn.course.{name}")
+        names = getattr(module, "__all__", None) or [
+            attribute
+            for attribute, value in vars(module).items()
+            if not attribute.startswith("_")
+            and (inspect.isclass(value) or inspect.isfunction(value))
+            and value.__module__ == module.__name__
+        ]
+        shown = ", ".join(f"`{attribute}`" for attribute in names)
+        summary = _rst_to_markdown(" ".join((inspect.getdoc(module) or "").split("\n\n")[0].split()))
+        lines.append(f"| `neural_networks.{name}` | `corenn.course.{name}` | {shown} | {_cell(summary)} |")
+    return "\n".join(lines) + "\n"
+
+
 def _docstring_paragraph(path):
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     return " ".join(doc.split("\n\n")[0].split()) if doc else ""
@@ -248,6 +286,7 @@ GENERATORS = {
     "cli-usage": cli_usage,
     "components": components,
     "module-map": module_map,
+    "course-modules": course_modules,
     "packages": packages,
     "import-contracts": import_contracts,
 }

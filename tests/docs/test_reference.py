@@ -106,3 +106,12 @@ def test_expanding_a_page_replaces_its_markers_and_drops_the_test_markers():
     assert "<!-- generated:" not in expanded and "| `epochs` |" in expanded
     assert not re.search(r"^```\w+ (exec|train|build)$", expanded, re.MULTILINE)
     assert "```toml\n" in expanded and "```bash\n" in expanded
+
+
+def test_the_course_mapping_covers_every_course_module():
+    folder = ROOT / "src" / "corenn" / "course"
+    modules = {path.stem for path in folder.glob("*.py") if not path.stem.startswith("_")}
+    assert modules == set(reference.COURSE_MODULES)
+    page = reference.course_modules()
+    for name in modules:
+        assert f"| `neural_networks.{name}` | `corenn.course.{name}` |" in page
