@@ -36,7 +36,7 @@ def _install(session, *packages):
 
 @nox.session
 def lint(session):
-    """ruff check and ruff format --check over the packages, tests, benchmarks and this file
+    """ruff check and ruff format --check over the packages, tests, benchmarks, the docs site's hooks and this file
     (rules and style: pyproject.toml's [tool.ruff]); ``ruff format`` fixes the format. Then
     ``lint-imports``: the import contracts of pyproject.toml's [tool.importlinter] (corenn's
     layers, no import cycles, plugins apart, no plugin nor torch imported by the core), checked on
@@ -47,7 +47,7 @@ def lint(session):
     imports and runs none of them (torch is named by the contracts, never installed here).
     """
     session.install("ruff~=0.17.6", "import-linter~=2.17.0")
-    paths = ("src", "plugins", "examples", "tests", "bench", "noxfile.py")
+    paths = ("src", "plugins", "examples", "tests", "bench", "docs/hooks", "noxfile.py")
     session.run("ruff", "check", *paths, *session.posargs)
     session.run("ruff", "format", "--check", *paths)
     session.install("--no-deps", CORE, FC, CONV, TORCH_PLUGIN, TENSORBOARD, EXAMPLE)
