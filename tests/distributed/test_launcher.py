@@ -166,10 +166,16 @@ def test_an_error_every_rank_meets_is_printed_once(tmp_path, launches):
         f'name = "table"\nepochs = 1\n[dataset]\nname = "csv"\npath = "{missing}"\nbatch_size = 8\n'
         '[[layers]]\nname = "fully_connected"\nn_out = "auto"\nactivation = "softmax"\n'
     )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     line = one_error_line(
-        launches.run(corenn("train", "--config", str(config), "--out", str(tmp_path), "--nproc", "2"))
+        launches.run(
+            corenn("train", "--config", str(config), "--out", str(tmp_path), "--nproc", "2"),
+            env={**environment(), "TMPDIR": str(scratch)},
+        )
     )
     assert line == f"corenn train: error: CSV file {missing} does not exist"
+    assert not list(scratch.iterdir())  # before: torchrun left a torchelastic_* folder behind every launch
 
 
 def test_too_little_address_space_for_pytorch_is_one_line(tmp_path, launches):

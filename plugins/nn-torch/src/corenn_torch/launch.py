@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 
 DEVICE_VARIABLE = "CORENN_LAUNCH_DEVICE"  # corenn.run.launcher.DEVICE_VARIABLE
 LAUNCHER_VARIABLE = "CORENN_LAUNCHER"  # corenn.run.distributed.LAUNCHER_VARIABLE
@@ -135,16 +136,19 @@ def main(argv=None):
     if problem:
         print(f"corenn train: error: {problem}", file=sys.stderr, flush=True)
         return 1
-    try:
-        run(args)
-    except ChildFailedError as error:
-        for line in _failure_lines(error):
-            print(line, file=sys.stderr, flush=True)
-        return 1
-    except SignalException as stop:  # SIGINT or SIGTERM, passed to the ranks, which have stopped
-        return 128 + int(stop.sigval)
-    except KeyboardInterrupt:
-        return 130
+    with tempfile.TemporaryDirectory(prefix="corenn-torchrun-") as scratch:
+        if args.log_dir is None:  # else torchrun leaves a torchelastic_* folder in /tmp behind every launch
+            args.log_dir = scratch
+        try:
+            run(args)
+        except ChildFailedError as error:
+            for line in _failure_lines(error):
+                print(line, file=sys.stderr, flush=True)
+            return 1
+        except SignalException as stop:  # SIGINT or SIGTERM, passed to the ranks, which have stopped
+            return 128 + int(stop.sigval)
+        except KeyboardInterrupt:
+            return 130
     return 0
 
 
