@@ -2,6 +2,7 @@
 config shown as a template's is the template's, the convolution's formula is the layer's, and
 the build without nox installs what the generated references document."""
 
+import json
 import re
 import tomllib
 
@@ -36,3 +37,21 @@ def test_the_build_without_nox_installs_every_distribution_the_references_docume
     folders = {"corenn": '".[docs]"', "corenn-fc": "./plugins/nn-fc", "corenn-conv": "./plugins/nn-conv"}
     for distribution in reference_module().OWN_DISTRIBUTIONS:
         assert folders[distribution] in command, distribution
+
+
+def test_the_early_stopping_run_shown_is_the_one_its_config_trains(tmp_path):
+    """The page showed epoch 17, best epoch 7 and a test accuracy of 0.8667 for the config beside
+    it, which stops at epoch 15 with its best at epoch 5 (and a key more in result.json)."""
+    from corenn.run.config import config_from_dict
+    from corenn.run.train import train
+
+    page = text_of("docs/training.md")
+    result = train(config_from_dict(_block_named("docs/training.md", "iris-es")), out_dir=tmp_path, verbose=False)
+    shown = json.loads(re.search(r'`"stopped_early": (\{.*?\})`', page, re.DOTALL).group(1).replace("\n", " "))
+    assert result["stopped_early"] == shown
+    stopped = result["stopped_early"]
+    assert (
+        f"stopped early at epoch {stopped['epoch']} (patience {stopped['patience']}); "
+        f"best epoch {stopped['best_epoch']} (val_accuracy {stopped['value']:.4f})" in page
+    )
+    assert f"test accuracy {result['test_accuracy']:.4f} with the best epoch's parameters" in page
