@@ -55,3 +55,14 @@ def test_the_early_stopping_run_shown_is_the_one_its_config_trains(tmp_path):
         f"best epoch {stopped['best_epoch']} (val_accuracy {stopped['value']:.4f})" in page
     )
     assert f"test accuracy {result['test_accuracy']:.4f} with the best epoch's parameters" in page
+
+
+def test_every_key_of_train_json_is_listed(tmp_path):
+    """``corenn train --json`` prints result.json's object; the page listed four keys fewer."""
+    from corenn.run.config import config_from_dict
+    from corenn.run.train import train
+
+    train(config_from_dict(_block_named("docs/training.md", "iris-es")), out_dir=tmp_path, verbose=False)
+    keys = json.loads((tmp_path / "iris-es" / "result.json").read_text(encoding="utf-8"))
+    listed = text_of("docs/training.md").split("With `--json`", 1)[1].split("\n\n", 1)[0]
+    assert [key for key in keys if f"`{key}`" not in listed] == []
