@@ -229,3 +229,27 @@ def test_a_classification_runs_records_are_unchanged(tmp_path, no_plots):
     assert "task" not in result and not any(key.endswith(("_mse", "_mae", "_r2")) for key in result)
     recorded = json.loads((tmp_path / "iris-ffnn" / "preprocessing.json").read_text())
     assert set(recorded) == {"format", "dataset", "classes", "input_shape", "inputs", "standardize"}
+
+
+def test_the_data_summary_gives_the_targets_range_in_their_own_units(diabetes, tmp_path, capsys):
+    """Before: the summary printed the standardised range ("targets from -1.39 to 1.79")."""
+    path, _, target = diabetes
+    code, out, _ = run_command(capsys, "summary", "--config", str(regression_config(tmp_path, path)))
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if "targets from" in line]
+    assert line.endswith(f"targets from {target.min():.6g} to {target.max():.6g}"), line
+
+
+def test_many_numeric_classes_are_warned_about_even_when_quiet(diabetes, tmp_path, capsys, no_plots):
+    """Before: the hint that 214 numeric classes may be a regression went with the epochs' lines,
+    so ``--quiet`` dropped it and the run trained 214 classes without a word."""
+    path, _, _ = diabetes
+    config = tmp_path / "as-classes.toml"
+    config.write_text(
+        f'name = "as-classes"\nepochs = 1\n[dataset]\nname = "csv"\npath = "{path}"\nlabel = "target"\n'
+        '[[layers]]\nname = "fully_connected"\nn_out = "auto"\nactivation = "softmax"\n'
+    )
+    code, _, err = run_command(capsys, "train", "--config", config, "--out", tmp_path / "runs", "--quiet")
+    assert code == 0, err
+    (line,) = [line for line in err.splitlines() if "distinct numbers" in line]
+    assert line.startswith(f"warning: {path}: label column 'target' holds 214 distinct numbers, each taken as a class")

@@ -84,3 +84,15 @@ def test_the_readme_examples_of_arrays_and_estimators_run(tmp_path):
         assert done.returncode == 0, done.stderr
         assert list(tmp_path.iterdir()) == [], "the example wrote files"
     assert "{'neuralnetclassifier__lr': 0.01}" in done.stdout
+
+
+def test_without_scikit_learn_the_import_says_what_to_install(monkeypatch):
+    """Before: it said ``pip install "corenn[sklearn]"``, and no corenn is published on PyPI."""
+    import importlib
+    import sys
+
+    for name in [name for name in sys.modules if name.partition(".")[0] == "sklearn"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if scikit-learn were not installed
+    monkeypatch.delitem(sys.modules, "corenn.sklearn")
+    with pytest.raises(ImportError, match=r'pip install "scikit-learn>=1\.6" .*pip install "\.\[sklearn\]"'):
+        importlib.import_module("corenn.sklearn")

@@ -144,6 +144,13 @@ def components():
     from corenn.plugins import get_plugins
 
     system = get_plugins()
+    present = {entry.distribution for kind in KINDS for entry in system.registry.entries(kind)}
+    missing = [name for name in OWN_DISTRIBUTIONS if name not in present]
+    if missing:  # else the reference would be built with whole kinds empty, and --strict would not notice
+        raise RuntimeError(
+            f"the components reference lists {', '.join(OWN_DISTRIBUTIONS)}, but {', '.join(missing)} "
+            "is not installed here: pip install ./plugins/nn-fc ./plugins/nn-conv (nox -s docs does)"
+        )
     lines = []
     for kind in KINDS:
         names = sorted(

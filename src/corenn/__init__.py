@@ -9,7 +9,7 @@ The public entry points::
     model = corenn.load(result["run_dir"])       # predict / predict_proba / evaluate / classes
     result = corenn.train(config, X=X, y=y)      # numpy arrays, no files: result["model"] predicts
 
-scikit-learn estimators (``pip install "corenn[sklearn]"``): :mod:`corenn.sklearn`.
+scikit-learn estimators (``pip install ".[sklearn]"``): :mod:`corenn.sklearn`.
 
 Plugins implement the hooks in :mod:`corenn.hookspecs`, marked with :data:`corenn.hookimpl`.
 Plugins are loaded on the first call that needs them, so ``import corenn`` stays cheap.

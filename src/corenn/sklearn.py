@@ -1,5 +1,5 @@
 """scikit-learn estimators over corenn's networks: :class:`NeuralNetClassifier` and
-:class:`NeuralNetRegressor` (``pip install "corenn[sklearn]"``).
+:class:`NeuralNetRegressor` (``pip install ".[sklearn]"``).
 
     from corenn.sklearn import NeuralNetClassifier
     from sklearn.model_selection import GridSearchCV
@@ -34,7 +34,8 @@ try:
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # the optional extra is not installed
     raise ImportError(
-        'corenn.sklearn needs scikit-learn 1.6 or later: pip install "corenn[sklearn]" (or scikit-learn itself)'
+        'corenn.sklearn needs scikit-learn 1.6 or later: pip install "scikit-learn>=1.6" '
+        '(or, in corenn\'s checkout, pip install ".[sklearn]")'
     ) from exc
 
 import numpy as np

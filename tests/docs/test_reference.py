@@ -63,6 +63,16 @@ def test_every_component_of_corenn_and_its_plugins_is_in_the_reference_with_its_
     assert listed >= 40  # 9 layers, 7 activations, 2 losses, 2 optimizers, 4 schedulers, 12 initializers, 8 data sets
 
 
+def test_the_components_reference_is_not_built_without_corenns_plugins(monkeypatch):
+    """Before: with corenn alone installed, the site built under --strict with no layer and no
+    activation listed."""
+    from corenn.testing import plugin_system_from, plugins_in_use
+
+    monkeypatch.setenv("CORENN_DISABLE_PLUGINS", "fc,conv")
+    with plugins_in_use(plugin_system_from()), pytest.raises(RuntimeError, match="corenn-fc, corenn-conv is not"):
+        reference.components()
+
+
 def test_the_module_map_lists_every_module_with_its_docstring():
     page = reference.module_map()
     for package, folder in reference.PACKAGES:

@@ -276,13 +276,15 @@ def _numeric_labels(table):
 
 
 def _class_notes(table, class_names, task):
-    """A classification whose classes are many numbers may be a regression: say how to choose."""
+    """A classification whose classes are many numbers may be a regression: said as a warning (on
+    stderr, even with --quiet), with how to choose."""
     if task != "classification" or len(class_names) <= MANY_NUMERIC_CLASSES:
         return []
     if not all(_is_number(name) for name in class_names):
         return []
     return [
-        f"{table.path}: label column {table.label!r} holds {len(class_names)} distinct numbers, each taken as a class; "
+        f"warning: {table.path}: label column {table.label!r} holds {len(class_names)} distinct numbers, each taken "
+        "as a class; "
         'if they are values to predict, set [dataset] task = "regression" (with loss = "l2" and a linear last layer)'
     ]
 

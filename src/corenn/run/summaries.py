@@ -135,9 +135,13 @@ def data_summary(data, dataset, data_dir=None):
 
 
 def _target_range(data):
+    """In the targets' own units: prepared targets are standardised, so that is undone."""
     targets = [np.asarray(split.Y) for split in (data.train, data.val, data.test) if split is not None and len(split)]
     if not targets:
         return None
+    standardizer = getattr(data, "target_standardizer", None)
+    if standardizer is not None:
+        targets = [standardizer.inverse(Y) for Y in targets]
     return float(min(np.min(Y) for Y in targets)), float(max(np.max(Y) for Y in targets))
 
 
