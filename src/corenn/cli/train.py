@@ -157,8 +157,8 @@ def _run(args, launch):
 
 
 def final_line(result):
-    """The line a run ends with: its epochs and time, and its accuracies with whose parameters
-    gave them: ``iris-ffnn: 21 epochs in 0.6s (stopped early), test accuracy 0.9667 with the best
+    """The line a run ends with: its epochs and time, and its accuracies (a regression: R^2, MSE
+    and MAE) with whose parameters gave them: ``iris-ffnn: 21 epochs in 0.6s (stopped early), test accuracy 0.9667 with the best
     epoch's parameters (epoch 11: val_accuracy 1.0000)``."""
     from corenn.run.console import duration
     from corenn.run.summaries import count
@@ -168,18 +168,28 @@ def final_line(result):
         line += " (stopped early)"
     restored, best = result.get("restored_best"), result.get("best_epoch")
     metric = next((key.removeprefix("best_") for key in result if key.startswith("best_val_")), "val_accuracy")
-    if result["test_accuracy"] is None:
-        if result["val_accuracy"] is not None:  # None without a validation split (val_size = 0)
-            line += f", val accuracy {result['val_accuracy']:.4f}"
-        return line
+    test, val = _scores(result, "test"), _scores(result, "val")
+    if test is None:
+        return f"{line}, {val}" if val else line  # no validation split either: val_size = 0
     if restored and best is not None:
         return (
-            f"{line}, test accuracy {result['test_accuracy']:.4f} with the best epoch's parameters "
-            f"(epoch {best}: {metric} {result[f'best_{metric}']:.4f})"
+            f"{line}, {test} with the best epoch's parameters (epoch {best}: {metric} {result[f'best_{metric}']:.4f})"
         )
-    if result["val_accuracy"] is not None:
-        line += f", val accuracy {result['val_accuracy']:.4f}"
-    return f"{line}, test accuracy {result['test_accuracy']:.4f} with the last epoch's parameters"
+    if val:
+        line += f", {val}"
+    return f"{line}, {test} with the last epoch's parameters"
+
+
+def _scores(result, split):
+    """A split's scores for the final line: its accuracy, or a regression's R^2, MSE and MAE."""
+    if result.get(f"{split}_accuracy") is not None:
+        return f"{split} accuracy {result[f'{split}_accuracy']:.4f}"
+    if result.get(f"{split}_r2") is not None:
+        return (
+            f"{split} R^2 {result[f'{split}_r2']:.4f}, MSE {result[f'{split}_mse']:.5g}, "
+            f"MAE {result[f'{split}_mae']:.5g}"
+        )
+    return None
 
 
 def _reject_config_flags_on_resume(args):
