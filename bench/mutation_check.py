@@ -33,6 +33,15 @@ SOURCE_ROOTS = ["src", "plugins/nn-fc/src", "plugins/nn-conv/src", "plugins/nn-t
 # module -> the test files (relative to --tests-root) that cover it; new ones are skipped where absent
 SURVIVORS = "tests/test_mutation_survivors.py"  # tests written for what this check found
 KERNELS = ["tests/test_reference_kernels.py", "tests/test_kernel_overrides.py"]
+# using a trained run: predict, evaluate and corenn.load, on a classification and on a regression
+TRAINED = [
+    "tests/test_predict.py",
+    "tests/test_evaluate_and_runs.py",
+    "tests/test_regression.py",
+    "tests/test_own_data.py",
+    "tests/test_trained_numbers.py",
+    SURVIVORS,
+]
 TARGETS = {
     "plugins/nn-fc/src/corenn_fc/fully_connected.py": [
         "plugins/nn-fc/tests/test_fully_connected.py",
@@ -78,6 +87,7 @@ TARGETS = {
     ],
     "src/corenn/run/loop.py": [
         "tests/test_trainer.py",
+        "tests/test_regression.py",
         "tests/test_step_losses.py",
         "tests/test_data_parallel_step.py",
         "tests/test_lr_scale.py",
@@ -85,8 +95,8 @@ TARGETS = {
         "tests/faults/test_recorded_learning_rates.py",
         SURVIVORS,
     ],
-    "src/corenn/trained/load.py": ["tests/test_predict.py", "tests/test_evaluate_and_runs.py", SURVIVORS],
-    "src/corenn/trained/predict.py": ["tests/test_predict.py", "tests/test_evaluate_and_runs.py", SURVIVORS],
+    "src/corenn/trained/load.py": [*TRAINED, "tests/test_train_from_arrays.py", "tests/faults/test_data_holes.py"],
+    "src/corenn/trained/predict.py": TRAINED,
 }
 
 SWAPS = {
