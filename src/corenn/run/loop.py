@@ -75,7 +75,8 @@ class Trainer:
     ``changing_state`` is true only while an update or an epoch's bookkeeping is half done;
     a checkpoint taken then would not be a state of the run, so none is written.
     ``on_checkpoint(trainer)``, when given, is called at every epoch's end once its state is
-    whole: :func:`corenn.run.train.execute` writes the run's checkpoint there.
+    whole: :func:`corenn.run.train.execute` writes the run's records there (the epoch's rows, and
+    the checkpoint when it is due, see :class:`corenn.run.checkpoints.RunRecords`).
 
     ``augment`` (a config's ``[dataset] augment`` table) is applied to training batches, see
     :func:`corenn.data.loader.augment_batch`; ``test_augment`` (``"none"``, ``"flip"`` or
