@@ -143,6 +143,7 @@ class Trainer:
         self._evaluation_batch = None  # see evaluate
         self.task = getattr(data, "task", "classification")
         self._spreads = {}  # a regression split's spread about its mean, per split: see _regression_metrics
+        self._ceilings = {}  # the loss's ceiling per dtype of the predictions: see _ceiling
 
     def _hook(self, name, **kwargs):
         if self.hooks is not None:
@@ -356,9 +357,13 @@ class Trainer:
 
     def _ceiling(self, Y_hat):
         """The loss's ceiling for predictions like ``Y_hat`` (numpy or torch), or ``None`` for a
-        loss without one (``ceiling(dtype)``: cross-entropy's floor makes its loss finite)."""
-        ceiling = getattr(self.loss, "ceiling", None)
-        return None if ceiling is None else ceiling(str(Y_hat.dtype).removeprefix("torch."))
+        loss without one (``ceiling(dtype)``: cross-entropy's floor makes its loss finite).
+        Computed once per dtype: every step asks."""
+        dtype = Y_hat.dtype
+        if dtype not in self._ceilings:
+            ceiling = getattr(self.loss, "ceiling", None)
+            self._ceilings[dtype] = None if ceiling is None else ceiling(str(dtype).removeprefix("torch."))
+        return self._ceilings[dtype]
 
     def _check_divergence(self, loss, Y_hat, epoch, batch_number, n_batches):
         """Stop training (:class:`TrainingDiverged`) on a loss that is not finite or is stuck near
