@@ -23,6 +23,7 @@ from corenn.errors import CorennError
 from corenn.records.folder import (
     CONFIG_FILE,
     DIVERGED_FILE,
+    METRICS_CSV_FILE,
     METRICS_JSON_FILE,
     RESULT_FILE,
     RunRecorder,
@@ -331,7 +332,9 @@ def compare_runs(run_dirs, out):
         except DamagedRecord as exc:
             raise CorennError(f"run {run_dir} is damaged: {exc}") from None
         if not history:
-            raise CorennError(f"run {run_dir} has no recorded epoch ({METRICS_JSON_FILE} is missing or empty)")
+            raise CorennError(
+                f"run {run_dir} has no recorded epoch (no row in {METRICS_JSON_FILE} nor in {METRICS_CSV_FILE})"
+            )
         histories.append((run_dir.name, history))
     scores = {"r2" if any("train_r2" in row for row in history) else "accuracy" for _, history in histories}
     score_label = {"accuracy": "accuracy", "r2": "R^2"}
