@@ -10,9 +10,11 @@ machine lands on both, and reported as medians:
   seconds is stopped and reported as ``>timeout``.
 - ``outside``: the same training in one process, timed from inside: the time of ``Trainer.fit``
   less the time spent in its training steps (each batch's forward, loss, backward and update,
-  timed through the trainer's ``progress`` wrapper around the batches), per epoch. That is what
-  an epoch costs besides its steps: the validation pass, the records (rows, checkpoints), the
-  hooks and the loop's own bookkeeping. The torch import is not in it.
+  timed through the trainer's ``progress`` wrapper around the batches) and in the records
+  written once, when training is over (the trainer's ``before_test``: the last checkpoint),
+  per epoch. That is what an epoch costs besides its steps: the validation pass, the records
+  (rows, scheduled checkpoints), the hooks and the loop's own bookkeeping. The torch import is
+  not in it.
 
 ::
 
@@ -75,8 +77,19 @@ def timed_batches(steps, epoch, epochs):
 
 fit = Trainer.fit
 
+end_seconds = [0.0]
+
 def timed_fit(self):
     self.progress = timed_batches
+    before_test = self.before_test
+    if before_test is not None:  # the records written once training is over: timed apart
+        def timed_before_test(trainer):
+            started = time.perf_counter()
+            try:
+                return before_test(trainer)
+            finally:
+                end_seconds[0] += time.perf_counter() - started
+        self.before_test = timed_before_test
     started = time.perf_counter()
     try:
         return fit(self)
@@ -87,7 +100,7 @@ Trainer.fit = timed_fit
 config = with_overrides(load_preset("iris-ffnn"), epochs=epochs, backend=backend)
 with tempfile.TemporaryDirectory() as out:
     train(config, out_dir=out, verbose=False)
-print(json.dumps({"fit": fit_seconds[0], "steps": inside[0]}))
+print(json.dumps({"fit": fit_seconds[0], "steps": inside[0], "end": end_seconds[0]}))
 """
 
 
@@ -101,7 +114,14 @@ def outside_cost(checkout, backend, epochs, timeout):
     except subprocess.TimeoutExpired:
         return None
     times = json.loads(done.stdout.strip().splitlines()[-1])
-    return 1000 * (times["fit"] - times["steps"]) / epochs
+    return 1000 * (times["fit"] - times["steps"] - times["end"]) / epochs
+
+
+def import_seconds(checkout, module):
+    """Seconds of ``python -c "import MODULE"``, the interpreter's start included."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {module}"], env=environment(checkout), check=True)
+    return time.perf_counter() - started
 
 
 def median(values):
@@ -142,10 +162,38 @@ def main():
             results.append(row)
             if not args.json:
                 print(_line(row, checkouts, args.timeout), flush=True)
+    ratios = _torch_ratios(results, checkouts, args.rounds) if {"numpy", "torch"} <= set(args.backends) else {}
     if args.json:
-        print(json.dumps({"load": os.getloadavg(), "results": results}, indent=2))
+        print(json.dumps({"load": os.getloadavg(), "results": results, "torch_over_numpy": ratios}, indent=2))
     else:
         print(f"load average at the end: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
+
+
+def _torch_ratios(results, checkouts, rounds):
+    """torch's wall time over numpy's at the fewest epochs measured, per checkout, beside the
+    least it could be: numpy's wall time plus what importing torch adds (``python -c "import
+    torch"`` less ``python -c "import numpy"``, medians of ``rounds`` alternating runs), over
+    numpy's, the ratio a torch backend whose steps cost nothing would reach."""
+    epochs = min(row["epochs"] for row in results)
+    walls = {row["backend"]: row for row in results if row["epochs"] == epochs}
+    after = next(iter(checkouts.values()))
+    torch_import, numpy_import = [], []
+    for _ in range(rounds):
+        torch_import.append(import_seconds(after, "torch"))
+        numpy_import.append(import_seconds(after, "numpy"))
+    extra = statistics.median(torch_import) - statistics.median(numpy_import)
+    ratios = {"epochs": epochs, "torch_import_seconds": extra}
+    for name in checkouts:
+        numpy_wall, torch_wall = walls["numpy"][f"{name}_wall"], walls["torch"][f"{name}_wall"]
+        if numpy_wall and torch_wall:
+            ratios[name] = torch_wall / numpy_wall
+            ratios[f"{name}_ceiling"] = (numpy_wall + extra) / numpy_wall
+            print(
+                f"torch/numpy wall at {epochs} epochs, {name}: {ratios[name]:.2f}x (importing torch adds "
+                f"{extra:.2f}s: with steps as cheap as numpy's the ratio would be {ratios[f'{name}_ceiling']:.2f}x)",
+                file=sys.stderr,
+            )
+    return ratios
 
 
 def _line(row, checkouts, timeout):

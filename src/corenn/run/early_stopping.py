@@ -87,8 +87,9 @@ def early_stop_text(stopped):
 class BestParameters:
     """Keeps the best epoch's parameters at hand and puts them into the model before the test.
 
-    A recorded run has them in its ``best.npz`` (written at the end of every epoch that is the
-    best so far, and kept across a resume). A run that records nothing (``keep_copies``) keeps a
+    A recorded run has them in its ``best.npz`` (written with the checkpoint after every epoch that
+    is the best so far, at the latest before the test, and kept across a resume; see
+    :class:`corenn.run.checkpoints.RunRecords`). A run that records nothing (``keep_copies``) keeps a
     host copy of them instead, taken at the end of each such epoch (``to_numpy`` copies an array
     off its device). :meth:`restore` loads them into the model and keeps the last epoch's in
     ``last``, for the records: ``parameters.npz`` stays the last epoch's.
