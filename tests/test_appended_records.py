@@ -309,3 +309,41 @@ def test_runs_written_before_resume_to_the_run_trained_now(old_runs, tmp_path, m
     )
     assert [row["epoch"] for row in read_metric_rows(run_dir)] == list(range(1, epochs + 1))
     monkeypatch.undo()
+
+
+def test_the_best_epoch_kept_one_row_at_a_time_is_the_whole_historys(tmp_path):
+    """RunRecords (which epoch's parameters go to best.npz) and EarlyStopping keep the best row up
+    to date one epoch at a time instead of scanning the whole history at every epoch's end; on any
+    history (ties, NaN, infinities, epochs without the metric) they agree with :func:`best_epoch`
+    of the whole history, and early stopping stops at the same epoch."""
+    from types import SimpleNamespace
+
+    from hypothesis import given, settings, strategies as st
+
+    from corenn.records.folder import best_epoch
+    from corenn.run.early_stopping import EarlyStopping, epochs_without_improvement
+
+    values = st.sampled_from([None, 0.5, 0.7, 0.9, 1.0, float("nan"), float("inf"), -float("inf")])
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(scores=st.lists(values, min_size=1, max_size=12), metric=st.sampled_from(["val_accuracy", "val_loss"]))
+    def check(scores, metric):
+        history = [
+            {"epoch": epoch} | ({} if score is None else {metric: score}) for epoch, score in enumerate(scores, 1)
+        ]
+        records = checkpoints.RunRecords.__new__(checkpoints.RunRecords)
+        records.metric, records.best_row = metric, None
+        stopping = EarlyStopping(2, metric)
+        run = SimpleNamespace(history=[], stop_requested=False)
+        stopping.corenn_train_start(run)
+        for epoch, row in enumerate(history, 1):
+            run.history.append(row)
+            records.trainer = SimpleNamespace(run=run)
+            assert records._note_best() == (best_epoch(run.history, metric) == epoch)
+            stopping.corenn_epoch_end(run, epoch, row)
+            waited = epochs_without_improvement(run.history, metric)
+            assert run.stop_requested == (waited is not None and waited >= 2)
+            if run.stop_requested:
+                break
+
+    check()

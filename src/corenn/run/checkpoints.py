@@ -287,7 +287,7 @@ class RunRecords:
         self.written_at = self.clock()
         self.metric = getattr(run.config, "best_metric", "val_accuracy")
         best = best_epoch(run.history, self.metric)
-        self.best_row = None if best is None else run.history[best - 1]
+        self.best_row = next((row for row in run.history if row["epoch"] == best), None)
         self.unwritten_parameters = None  # (epoch, host copy): the last epoch's, when not in parameters.npz
         self.pending_best = None  # the host copy of a best epoch's parameters not yet in best.npz
 
