@@ -166,7 +166,9 @@ def test_unique_run_name_counts_up(tmp_path):
 
 def test_a_full_disk_mid_run_stops_it_with_whole_files_that_resume(tmp_path, monkeypatch):
     """The second epoch's ``metrics.json`` cannot be written: the run stops with a message
-    naming the file, every record left is a whole file, and the run can be continued."""
+    naming the file, every record left is a whole file, and the run can be continued.
+    (A checkpoint at every epoch's end, so that the second epoch writes ``metrics.json``.)"""
+    monkeypatch.setenv("CORENN_CHECKPOINT_SECONDS", "0")
     replace = os.replace
     writes = {"metrics.json": 0}
 

@@ -4,7 +4,9 @@ Every file corenn writes goes through :func:`atomic_write`: the bytes go to a te
 the same folder, are flushed to disk, and replace the target in one ``os.replace``. A crash,
 a kill or a full disk leaves the previous file whole (or no file), never a truncated one; a
 kill may leave a hidden temporary (``.<name>.<random>.tmp``) behind, which
-:func:`remove_stale_temporaries` clears. Arrays are stored as ``.npz`` and read back with
+:func:`remove_stale_temporaries` clears. Records that grow by rows as a run trains (a run's
+``metrics.csv`` and ``steps.csv``) are appended instead (:func:`append_whole`), so that a row costs
+the same at every epoch; a failed append is cut back off. Arrays are stored as ``.npz`` and read back with
 ``allow_pickle=False``, so loading a parameter or checkpoint file cannot execute code.
 
 Every file corenn reads from a run folder or a config path goes through the bounded readers
@@ -15,6 +17,7 @@ planted or damaged file is one error naming it, not a hang or all the memory.
 """
 
 import contextlib
+import errno
 import functools
 import io
 import json
@@ -109,6 +112,52 @@ def atomic_write(path, data):
         if isinstance(exc, OSError):
             raise CorennError(f"could not write {path}: {exc.strerror or exc}") from exc
         raise
+
+
+def _open_for_append(path):
+    """``path`` opened for appending (created if missing), and its size before the append.
+
+    A link is not followed (the row goes to the run's own file, never to one a link points to),
+    nor is anything but a regular file written to (a FIFO would block the run)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), _default_file_mode())
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, f"it is {_kind_of(info.st_mode)}, not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return fd, info.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def append_whole(path, data, header=b""):
+    """Append ``data`` (bytes or str: whole lines) to ``path``, ``header`` first when the file is
+    new or empty; the bytes go to the operating system at once (no buffer in the process).
+
+    An append that fails (full disk) is cut back off, so the file keeps its previous lines and
+    the error is :class:`CorennError` naming the file. Only a process killed in the middle of the
+    write (or a power cut) can leave a torn last line; readers of appended records skip a last
+    line that has no newline, and a resumed run rewrites such files from its checkpoint."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if isinstance(header, str):
+        header = header.encode("utf-8")
+    try:
+        fd, size = _open_for_append(path)
+    except OSError as exc:
+        raise CorennError(f"could not write {path}: {exc.strerror or exc}") from exc
+    try:
+        _write_all(fd, header + data if size == 0 else data)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise CorennError(f"could not write {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temporaries(folder):

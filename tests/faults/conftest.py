@@ -10,7 +10,15 @@ import pytest
 
 from corenn.run.loop import Trainer
 
-from faultkit import MNIST_FILES, RUN_NAME, SHARED_MNIST, run_corenn, write_config
+from faultkit import EVERY_EPOCH, MNIST_FILES, RUN_NAME, SHARED_MNIST, run_corenn, write_config
+
+
+@pytest.fixture(autouse=True)
+def checkpoint_every_epoch(monkeypatch):
+    """Runs trained in the test's own process write a checkpoint at every epoch's end, as the
+    suite's subprocesses do (see :data:`faultkit.EVERY_EPOCH`)."""
+    for name, value in EVERY_EPOCH.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="session")

@@ -65,9 +65,17 @@ def corenn_command():
     return [script] if script else [sys.executable, "-m", "corenn"]
 
 
+# The suite's runs write their checkpoint at every epoch's end (by default a run writes one at
+# most every few seconds, see corenn.run.checkpoints.RunRecords), so that kills and full disks
+# land inside the checkpoints of every epoch; test_records_schedule.py covers the default.
+EVERY_EPOCH = {"CORENN_CHECKPOINT_SECONDS": "0"}
+
+
 def environment(**variables):
     env = dict(os.environ)
     env.setdefault("CORENN_DATA_DIR", str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    for name, value in EVERY_EPOCH.items():
+        env.setdefault(name, value)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(variables)
     return env

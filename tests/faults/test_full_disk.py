@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -27,11 +28,16 @@ def _fill_disk_at_write(monkeypatch, write_number, file_name=None):
     of which other records a run writes (``best.npz`` only in the epochs that are the best)."""
     write_all = corenn.files._write_all
     mkstemp = corenn.files.tempfile.mkstemp
+    open_for_append = corenn.files._open_for_append
     calls = {"n": 0, "file": None}
 
     def note_the_file(*args, prefix="", **kwargs):
         calls["file"] = prefix[1:].rpartition(".")[0]  # atomic_write's temporaries are .<name>.<random>
         return mkstemp(*args, prefix=prefix, **kwargs)
+
+    def note_the_appended_file(path):  # metrics.csv and steps.csv grow by appended rows
+        calls["file"] = Path(path).name
+        return open_for_append(path)
 
     def write_until_full(fd, data):
         if file_name is None or calls["file"] == file_name:
@@ -42,6 +48,7 @@ def _fill_disk_at_write(monkeypatch, write_number, file_name=None):
         write_all(fd, data)
 
     monkeypatch.setattr(corenn.files.tempfile, "mkstemp", note_the_file)
+    monkeypatch.setattr(corenn.files, "_open_for_append", note_the_appended_file)
     monkeypatch.setattr(corenn.files, "_write_all", write_until_full)
 
 
@@ -72,8 +79,8 @@ def test_no_room_for_the_temporary_file_itself(tmp_path, monkeypatch):
 
 
 # The small run writes a first checkpoint with its initial records, then at each epoch's end the
-# checkpoint first and the other records after it (metrics.csv among them): epoch 5's are the
-# 6th checkpoint and the 5th metrics.csv.
+# checkpoint first and the other records after it (metrics.csv's appended row among them): epoch
+# 5's are the 6th checkpoint and the 5th metrics.csv.
 EPOCH_5_CHECKPOINT = 6
 EPOCH_5_METRICS_CSV = 5
 

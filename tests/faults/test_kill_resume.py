@@ -100,19 +100,21 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(reference, c
     print("\n".join(notes))  # shown with pytest -s: where the kills landed
 
 
-# Writes of the small run: 4 initial records (config.toml, preprocessing.json, parameters, checkpoint),
-# 4 per epoch (checkpoint, parameters, metrics.csv, metrics.json) and 6 at the end (parameters,
-# metrics x2, two plots, result).
+# Writes of the small run (a checkpoint at every epoch's end, see faultkit.EVERY_EPOCH): 4 initial
+# records (config.toml, preprocessing.json, parameters, checkpoint); at each epoch's end best.npz
+# (in epochs 1 to 4, each the best so far), checkpoint, parameters, metrics.json and the appended
+# rows of metrics.csv and steps.csv; at the end three plots and result.json.
 INITIAL_WRITES = 4
 KILL_AT_WRITES = {
     1: "config.toml while the run starts",
     INITIAL_WRITES: "the first checkpoint",
-    INITIAL_WRITES + 1: "epoch 1's checkpoint",
-    INITIAL_WRITES + 2: "epoch 1's parameters",
+    INITIAL_WRITES + 1: "epoch 1's best.npz",
+    INITIAL_WRITES + 2: "epoch 1's checkpoint",
+    INITIAL_WRITES + 3: "epoch 1's parameters",
     INITIAL_WRITES + 4: "epoch 1's metrics.json",
-    INITIAL_WRITES + 5 * 6 + 1: "epoch 7's checkpoint",
-    INITIAL_WRITES + 5 * 12 - 1: "the last epoch's metrics.json",
-    INITIAL_WRITES + 5 * 12 + 8: "result.json",
+    INITIAL_WRITES + 6 * 4 + 5 * 2 + 1: "epoch 7's checkpoint",
+    INITIAL_WRITES + 6 * 4 + 5 * 8 - 2: "the last epoch's metrics.json",
+    INITIAL_WRITES + 6 * 4 + 5 * 8 + 4: "result.json",
 }
 
 

@@ -1,13 +1,17 @@
 """Run records: ``<out>/<name>/`` holds everything a finished or interrupted run leaves.
 
 - ``config.toml``: the resolved config (overrides applied), enough to rerun it;
-- ``metrics.csv`` and ``metrics.json``: one row per epoch (no ``val_*`` columns when the data
-  set has no validation split; a regression's hold its errors, ``train_mse``, ``val_r2``...,
-  where a classification's hold accuracies);
+- ``metrics.csv``: one row per epoch (no ``val_*`` columns when the data set has no validation
+  split; a regression's hold its errors, ``train_mse``, ``val_r2``..., where a classification's
+  hold accuracies), appended at each epoch's end;
 - ``steps.csv``: one row per update (step, epoch, loss, learning_rate), the mini-batch losses
-  the trainer read anyway, kept exactly across resumes (the checkpoint holds them);
-- ``parameters.npz``: the learned parameters (the last good ones if training diverged), and
-  the layers' buffers (running statistics) under ``buffer/<name>``; numpy arrays on either
+  the trainer read anyway, appended at each epoch's end (floats in full, ``repr``: the very
+  values the checkpoint holds);
+- ``metrics.json``: the same per-epoch rows as one JSON list, written with each checkpoint and
+  at the end (see :mod:`corenn.run.checkpoints` for when);
+- ``parameters.npz``: the learned parameters at the end of the last epoch a checkpoint was
+  written for (at the end of the run: the last epoch's; the last good ones if training diverged),
+  and the layers' buffers (running statistics) under ``buffer/<name>``; numpy arrays on either
   backend;
 - ``best.npz``: the parameters (and buffers) of the epoch with the best validation metric
   (the config's ``best_metric``, ``val_accuracy`` by default; ties keep the earlier epoch), for
@@ -22,24 +26,35 @@
 - ``result.json``: the final summary that ``corenn train --json`` prints;
 - ``diverged.json``: only for a run that diverged: the epoch, step and message.
 
-Every file is written atomically (see :mod:`corenn.files`), and the directory itself appears only
-once its first records are complete (see :meth:`RunRecorder.create`). At each epoch's end the
-checkpoint is written first; the other records follow and may lag it by one epoch if the process
-is killed in between, until the next epoch's end (or a resume) rewrites them from the checkpoint.
+Every file but the two appended ones is written atomically (see :mod:`corenn.files`), and the
+directory itself appears only once its first records are complete (see :meth:`RunRecorder.create`).
+The appended files (:func:`corenn.files.append_whole`) cost the same at every epoch; a process
+killed in the middle of an append can leave a torn last line, which readers skip
+(:func:`read_metric_rows`). They may run ahead of the checkpoint (by the epochs since it was
+written); a resumed run rewrites them from its checkpoint before it trains on.
 """
 
 import contextlib
 import csv
 import errno
-import io
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
 
-from corenn.errors import CorennError, RunExistsError
-from corenn.files import atomic_write, load_arrays, process_umask, remove_stale_temporaries, save_arrays, write_json
+from corenn.errors import CorennError, CorruptFileError, RunExistsError
+from corenn.files import (
+    MAX_RECORD_BYTES,
+    append_whole,
+    atomic_write,
+    load_arrays,
+    process_umask,
+    read_bounded_text,
+    remove_stale_temporaries,
+    save_arrays,
+    write_json,
+)
 from corenn.records import plots
 
 try:
@@ -232,29 +247,56 @@ class RunRecorder:
         return self.path(CHECKPOINT_FILE).is_file()
 
     def write_metrics(self, history):
-        """Rewrite both metrics files from the whole history: one row per epoch, never appended."""
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=metric_columns(history), extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(history)
-        atomic_write(self.path(METRICS_CSV_FILE), buffer.getvalue())
+        """Rewrite both metrics files from the whole history (a resume bringing them level with
+        its checkpoint; the course's logs); a run's epochs append with :meth:`append_metrics`."""
+        atomic_write(self.path(METRICS_CSV_FILE), _metrics_csv_header(history) + _metrics_csv_rows(history))
+        self.write_metrics_summary(history)
+
+    def write_metrics_summary(self, history):
+        """``metrics.json``, the whole history as one JSON list (with each checkpoint and at the end)."""
         write_json(self.path(METRICS_JSON_FILE), history)
+
+    def append_metrics(self, rows):
+        """Append per-epoch rows to ``metrics.csv`` (its header first, when the file is new)."""
+        append_whole(self.path(METRICS_CSV_FILE), _metrics_csv_rows(rows), header=_metrics_csv_header(rows))
 
     def read_metrics(self):
         """The recorded per-epoch rows, or ``[]`` when none were written (or they are unreadable)."""
         return _read_json_or_none(self.path(METRICS_JSON_FILE)) or []
+
+    def recorded_epochs(self):
+        """How many epochs the records hold: ``metrics.json``'s rows, or ``metrics.csv``'s when it
+        has more (epochs appended since the last checkpoint); 0 when neither can be read."""
+        try:
+            appended = len(read_metric_rows(self.run_dir))
+        except (OSError, CorennError):
+            appended = 0
+        return max(len(self.read_metrics()), appended)
+
+    def rewrite_rows(self, run, steps_per_epoch):
+        """Rewrite ``metrics.csv``, ``metrics.json`` and ``steps.csv`` from the run's state (a
+        resume, from its checkpoint): rows appended after the checkpoint and a torn last line go."""
+        if run.history:
+            self.write_metrics(run.history)
+        else:  # no row yet: the first epoch's append writes the header its columns need
+            with contextlib.suppress(FileNotFoundError):
+                self.path(METRICS_CSV_FILE).unlink()
+            self.write_metrics_summary([])
+        self.write_steps(run, steps_per_epoch)
 
     def write_steps(self, run, steps_per_epoch):
         """Rewrite ``steps.csv`` from the run's per-step losses and learning rates (see
         :class:`corenn.run.loop.TrainingRun`); step ``s`` (from 1) is in epoch
         ``(s - 1) // steps_per_epoch + 1``. Floats are written in full (``repr``), so the file
         holds the very values the checkpoint does."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(STEP_COLUMNS)
-        for index, (loss, learning_rate) in enumerate(zip(run.step_losses, run.step_learning_rates, strict=True)):
-            writer.writerow((index + 1, index // steps_per_epoch + 1, repr(float(loss)), repr(float(learning_rate))))
-        atomic_write(self.path(STEPS_CSV_FILE), buffer.getvalue())
+        atomic_write(self.path(STEPS_CSV_FILE), STEPS_CSV_HEADER + _steps_csv_rows(run, steps_per_epoch, 0))
+
+    def append_steps(self, run, steps_per_epoch, start):
+        """Append the rows of the run's steps from index ``start`` (step ``start + 1``) on to
+        ``steps.csv`` (its header first, when the file is new)."""
+        if start < len(run.step_losses):
+            rows = _steps_csv_rows(run, steps_per_epoch, start)
+            append_whole(self.path(STEPS_CSV_FILE), rows, header=STEPS_CSV_HEADER)
 
     def write_plots(self, history, step_losses=(), step_learning_rates=None):
         """``loss.png``, ``accuracy.png`` and ``loss_steps.png`` (see :mod:`corenn.records.plots`),
@@ -377,6 +419,75 @@ def _remove_abandoned_staging(out_dir, name):
             shutil.rmtree(staging, ignore_errors=True)
         finally:
             recorder.close()
+
+
+STEPS_CSV_HEADER = ",".join(STEP_COLUMNS) + "\n"
+
+
+def _metrics_csv_header(history):
+    return ",".join(metric_columns(history)) + "\n"
+
+
+def _metrics_csv_rows(rows):
+    """The rows as ``csv.DictWriter`` writes them (a missing value empty, a float in full), built
+    directly: a row is appended at every epoch's end, and this takes a fraction of the writer's time."""
+    columns = metric_columns(rows)
+    return "".join(",".join(_csv_field(row.get(column)) for column in columns) + "\n" for row in rows)
+
+
+def _csv_field(value):
+    text = "" if value is None else str(value)
+    if any(character in text for character in ',"\r\n'):  # never in corenn's numbers; quoted as csv does
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _steps_csv_rows(run, steps_per_epoch, start):
+    losses, learning_rates = run.step_losses[start:], run.step_learning_rates[start:]
+    return "".join(
+        f"{step},{(step - 1) // steps_per_epoch + 1},{float(loss)!r},{float(learning_rate)!r}\n"
+        for step, loss, learning_rate in zip(
+            range(start + 1, start + 1 + len(losses)), losses, learning_rates, strict=True
+        )
+    )
+
+
+def read_metric_rows(run_dir):
+    """The rows of a run's ``metrics.csv`` as dicts of numbers (``epoch`` a whole number; a
+    field left empty is left out), ``[]`` when it has none. Read through the bounded reader (a
+    regular file of bounded size); a torn last line (no newline: the process was killed while
+    appending it) is skipped. A file that is not such a CSV raises :class:`CorruptFileError`
+    naming the line; a missing one FileNotFoundError."""
+    path = Path(run_dir) / METRICS_CSV_FILE
+    text = read_bounded_text(path, MAX_RECORD_BYTES, METRICS_CSV_FILE)
+    lines = text.split("\n")[:-1]  # the last piece is empty, or a torn line
+    if not lines:
+        return []
+    header, *records = csv.reader(lines)
+    if not header or header[0] != "epoch" or len(set(header)) != len(header):
+        raise CorruptFileError(f"{METRICS_CSV_FILE} does not start with a header of metrics (epoch, ...)")
+    rows = []
+    for line_number, fields in enumerate(records, start=2):
+        if len(fields) != len(header):
+            raise CorruptFileError(
+                f"{METRICS_CSV_FILE} line {line_number} has {len(fields)} fields where its header has {len(header)}"
+            )
+        row = {}
+        for key, field in zip(header, fields, strict=True):
+            if field:
+                row[key] = _csv_number(field, key == "epoch", f"{METRICS_CSV_FILE} line {line_number}'s {key}")
+        if "epoch" not in row:
+            raise CorruptFileError(f"{METRICS_CSV_FILE} line {line_number} has no epoch")
+        rows.append(row)
+    return rows
+
+
+def _csv_number(field, whole, what):
+    try:
+        return int(field) if whole else float(field)
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        raise CorruptFileError(f"{what} is {field[:40]!r}, not {kind}") from None
 
 
 def metric_columns(history):

@@ -11,6 +11,8 @@ import contextlib
 import errno
 import hashlib
 import json
+import math
+import os
 import shlex
 import time
 
@@ -18,7 +20,8 @@ import numpy as np
 
 from corenn.data.loader import batch_indices
 from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError
-from corenn.records.folder import best_epoch
+from corenn.files import save_arrays
+from corenn.records.folder import BEST_PARAMETERS_FILE, PARAMETERS_FILE, best_epoch
 from corenn.records.preprocessing import Preprocessing, write_preprocessing
 from corenn.run.loop import EpochProgress
 
@@ -215,15 +218,173 @@ def _scalar_or_array(value):
     return value.item() if value.ndim == 0 else value
 
 
-def record_epoch(trainer, recorder):
-    """The records at an epoch's end: the checkpoint first, then the parameters, the metrics and
-    the steps, each file atomically. A process killed between two of them leaves records that
-    lag the checkpoint by one epoch; the next epoch's end (or a resume) rewrites them."""
-    run = trainer.run
-    recorder.write_checkpoint(checkpoint_arrays(trainer))
-    write_parameter_files(run, recorder)
-    recorder.write_metrics(run.history)
-    recorder.write_steps(run, trainer.steps_per_epoch)
+CHECKPOINT_SECONDS_ENV = "CORENN_CHECKPOINT_SECONDS"
+DEFAULT_CHECKPOINT_SECONDS = 5.0
+
+
+def checkpoint_seconds(environ=None):
+    """How many seconds a run lets pass between two checkpoints written at an epoch's end:
+    ``CORENN_CHECKPOINT_SECONDS`` (0: at every epoch's end), else :data:`DEFAULT_CHECKPOINT_SECONDS`.
+    A value that is not a number of seconds raises a ConfigError naming the variable."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(CHECKPOINT_SECONDS_ENV, "").strip()
+    if not text:
+        return DEFAULT_CHECKPOINT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ConfigError(
+            f"{CHECKPOINT_SECONDS_ENV} must be a number of seconds, 0 or more (0: a checkpoint at every "
+            f"epoch's end), got {text[:40]!r}"
+        )
+    return seconds
+
+
+def _position(trainer):
+    """Where a run is: ``(epochs done, next batch of the epoch under way or None)``."""
+    progress = trainer.epoch_progress
+    return trainer.run.epoch, None if progress is None else progress.next_batch
+
+
+class RunRecords:
+    """The records a run writes as it trains, at a cost per epoch that does not grow with its epochs.
+
+    At every epoch's end (:meth:`epoch_end`) the epoch's row and its steps' rows are appended to
+    ``metrics.csv`` and ``steps.csv``. The files whose cost grows with the run (the checkpoint, which
+    holds the whole history and every step's loss, and ``metrics.json``) are written on a schedule,
+    as one group (:meth:`checkpoint`): ``best.npz`` when an epoch since the last group was the best
+    so far, ``checkpoint.npz``, ``parameters.npz`` and ``metrics.json``. The group is written at an
+    epoch's end once ``interval`` seconds (:func:`checkpoint_seconds`) have passed since the last
+    one (so at every epoch's end when epochs take longer than that), and always once training is
+    over (before the test, and so before ``restore_best`` reads ``best.npz``) and on Ctrl-C or
+    SIGTERM (:func:`save_interrupted`); when training diverges, :meth:`diverged` writes the files
+    that say where it stood.
+
+    Between two groups, the parameters at the last epoch's end are kept as a host copy (a few
+    microseconds for a small network, whose epochs are the short ones), so that ``parameters.npz``
+    still holds the last epoch's parameters after an interrupt inside an epoch or a divergence,
+    and ``best.npz`` those of the best epoch. ``best.npz`` goes before the checkpoint, so a
+    checkpoint never names a best epoch whose parameters are not on disk (a kill between them
+    leaves a ``best.npz`` that the resumed run writes again when it reaches that epoch).
+
+    At its start the records are level with the run's state (a fresh run's initial records, or a
+    resume's, see :func:`corenn.run.resume.resume`) and its last checkpoint holds that state.
+    """
+
+    clock = staticmethod(time.monotonic)  # seconds, for the schedule
+
+    def __init__(self, trainer, recorder, interval=None):
+        run = trainer.run
+        self.trainer = trainer
+        self.recorder = recorder
+        self.interval = checkpoint_seconds() if interval is None else interval
+        self.metric_rows = len(run.history)  # rows in metrics.csv
+        self.step_rows = len(run.step_losses)  # rows in steps.csv
+        self.checkpointed = _position(trainer)  # where the last checkpoint was taken
+        self.parameters_epoch = run.epoch  # the epoch whose end parameters.npz holds
+        self.written_at = self.clock()
+        self.metric = getattr(run.config, "best_metric", "val_accuracy")
+        best = best_epoch(run.history, self.metric)
+        self.best_row = next((row for row in run.history if row["epoch"] == best), None)
+        self.unwritten_parameters = None  # (epoch, host copy): the last epoch's, when not in parameters.npz
+        self.pending_best = None  # the host copy of a best epoch's parameters not yet in best.npz
+
+    def epoch_end(self):
+        """At an epoch's end: the checkpoint group when it is due (else a copy of the parameters),
+        then the epoch's rows."""
+        improved = self._note_best()
+        if self.clock() - self.written_at >= self.interval:
+            self.checkpoint(best_is_current=improved)
+        else:
+            run = self.trainer.run
+            to_numpy = self.trainer.arrays.to_numpy
+            copy = {name: to_numpy(value) for name, value in run.model.parameter_arrays().items()}  # copies
+            self.unwritten_parameters = (run.epoch, copy)
+            if improved:
+                self.pending_best = copy
+        self.append_rows()
+
+    def _note_best(self):
+        """Whether the epoch just ended is the best so far: :func:`best_epoch` of the whole history,
+        kept up to date one row at a time (the same comparison, so the same answer)."""
+        row = self.trainer.run.history[-1]
+        candidates = [row] if self.best_row is None else [self.best_row, row]
+        if best_epoch(candidates, self.metric) != row["epoch"]:
+            return False
+        self.best_row = row
+        return True
+
+    def append_rows(self):
+        """The rows of the epochs and steps since the last append."""
+        run = self.trainer.run
+        if self.metric_rows < len(run.history):
+            self.recorder.append_metrics(run.history[self.metric_rows :])
+            self.metric_rows = len(run.history)
+        if self.step_rows < len(run.step_losses):
+            self.recorder.append_steps(run, self.trainer.steps_per_epoch, self.step_rows)
+            self.step_rows = len(run.step_losses)
+
+    def _write_kept_parameters(self):
+        """``best.npz`` and ``parameters.npz`` from the copies kept since the last group."""
+        if self.pending_best is not None:
+            save_arrays(self.recorder.path(BEST_PARAMETERS_FILE), self.pending_best)
+            self.pending_best = None
+        if self.unwritten_parameters is not None:
+            epoch, arrays = self.unwritten_parameters
+            save_arrays(self.recorder.path(PARAMETERS_FILE), arrays)
+            self.parameters_epoch, self.unwritten_parameters = epoch, None
+
+    def checkpoint(self, best_is_current=False):
+        """The group: ``best.npz`` (the model's, when ``best_is_current``; else the copy kept of
+        one), the checkpoint, ``parameters.npz`` (the model's at an epoch's end, else the copy of
+        the last epoch's) and ``metrics.json``."""
+        trainer, recorder = self.trainer, self.recorder
+        run = trainer.run
+        if best_is_current:
+            recorder.write_best_parameters(run.model)
+            self.pending_best = None
+        elif self.pending_best is not None:
+            save_arrays(recorder.path(BEST_PARAMETERS_FILE), self.pending_best)
+            self.pending_best = None
+        recorder.write_checkpoint(checkpoint_arrays(trainer))
+        position = _position(trainer)
+        if position[1] is None:
+            recorder.write_parameters(run.model)
+            self.parameters_epoch, self.unwritten_parameters = run.epoch, None
+        else:
+            self._write_kept_parameters()
+        recorder.write_metrics_summary(run.history)
+        self.checkpointed = position
+        self.written_at = self.clock()
+
+    def finish_training(self):
+        """Once the epochs are done, before the test: the last state's checkpoint group, unless
+        the last group already holds it."""
+        if self.checkpointed != _position(self.trainer) or self.pending_best is not None:
+            self.checkpoint()
+        self.append_rows()
+
+    def checkpoint_text(self):
+        """Where the last checkpoint was taken, in words."""
+        epoch, next_batch = self.checkpointed
+        if next_batch is not None:
+            return f"epoch {epoch + 1}, after batch {next_batch}"
+        return f"end of epoch {epoch}" if epoch else "before the first epoch"
+
+    def diverged(self):
+        """Training diverged: the rows so far, ``metrics.json``, and the last epoch's parameters
+        (the last good ones) and the best epoch's, when the last group did not write them. The
+        checkpoint stays the last one written: a resume repeats the same steps from there."""
+        self.append_rows()
+        self.recorder.write_metrics_summary(self.trainer.run.history)
+        self._write_kept_parameters()
+
+    def kept_parameters_text(self):
+        """Which parameters ``parameters.npz`` holds, in words."""
+        epoch = self.parameters_epoch
+        return f"end of epoch {epoch}" if epoch else "the initial ones: no epoch completed"
 
 
 def write_parameter_files(run, recorder):
@@ -246,14 +407,18 @@ def write_initial_records(trainer, config):
     return initialize
 
 
-def save_interrupted(trainer, recorder):
-    """Save the state of an interrupted run if it is whole; says what was done."""
+def save_interrupted(trainer, records):
+    """Save the state of an interrupted run if it is whole (its checkpoint group and the rows
+    not yet appended, see :class:`RunRecords`); says what was done."""
     if trainer.changing_state:
-        return f"interrupted in the middle of an update; the checkpoint of the last epoch ({trainer.run.epoch}) is kept"
+        if records.checkpointed == (trainer.run.epoch, None):
+            kept = f"the checkpoint of the last epoch ({trainer.run.epoch}) is kept"
+        else:
+            kept = f"the last checkpoint ({records.checkpoint_text()}) is kept"
+        return f"interrupted in the middle of an update; {kept}"
     try:
-        recorder.write_checkpoint(checkpoint_arrays(trainer))
-        recorder.write_metrics(trainer.run.history)
-        recorder.write_steps(trainer.run, trainer.steps_per_epoch)
+        records.checkpoint()
+        records.append_rows()
     except CorennError as exc:
         return f"interrupted; saving the checkpoint failed ({exc}), the previous one is kept"
     progress = trainer.epoch_progress

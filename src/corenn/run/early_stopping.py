@@ -28,23 +28,34 @@ def epochs_without_improvement(history, metric):
 
 
 class EarlyStopping:
-    """Sets ``run.stop_requested`` once ``metric`` was last best ``patience`` epochs ago."""
+    """Sets ``run.stop_requested`` once ``metric`` was last best ``patience`` epochs ago.
+
+    The best row is found in the whole history once, at the start, and then kept up to date one
+    epoch at a time (:func:`best_epoch` of it and the new row: the same comparison, so the same
+    epoch), so an epoch's check costs the same at epoch 10 as at epoch 10,000."""
 
     def __init__(self, patience, metric="val_accuracy"):
         self.patience = patience
         self.metric = metric
+        self.best_row = None
 
     def _check(self, run):
-        waited = epochs_without_improvement(run.history, self.metric)
-        if waited is not None and waited >= self.patience:
+        if self.best_row is not None and run.history[-1]["epoch"] - self.best_row["epoch"] >= self.patience:
             run.stop_requested = True
 
     @hookimpl
     def corenn_train_start(self, run):
-        self._check(run)  # a resumed run that had already met the criterion trains no further
+        best = best_epoch(run.history, self.metric)
+        self.best_row = next((row for row in run.history if row["epoch"] == best), None)
+        if run.history:
+            self._check(run)  # a resumed run that had already met the criterion trains no further
 
     @hookimpl
     def corenn_epoch_end(self, run, epoch, metrics):
+        row = run.history[-1]
+        candidates = [row] if self.best_row is None else [self.best_row, row]
+        if best_epoch(candidates, self.metric) == row["epoch"]:
+            self.best_row = row
         self._check(run)
 
 
@@ -87,8 +98,9 @@ def early_stop_text(stopped):
 class BestParameters:
     """Keeps the best epoch's parameters at hand and puts them into the model before the test.
 
-    A recorded run has them in its ``best.npz`` (written at the end of every epoch that is the
-    best so far, and kept across a resume). A run that records nothing (``keep_copies``) keeps a
+    A recorded run has them in its ``best.npz`` (written with the checkpoint after every epoch that
+    is the best so far, at the latest before the test, and kept across a resume; see
+    :class:`corenn.run.checkpoints.RunRecords`). A run that records nothing (``keep_copies``) keeps a
     host copy of them instead, taken at the end of each such epoch (``to_numpy`` copies an array
     off its device). :meth:`restore` loads them into the model and keeps the last epoch's in
     ``last``, for the records: ``parameters.npz`` stays the last epoch's.

@@ -75,7 +75,8 @@ class Trainer:
     ``changing_state`` is true only while an update or an epoch's bookkeeping is half done;
     a checkpoint taken then would not be a state of the run, so none is written.
     ``on_checkpoint(trainer)``, when given, is called at every epoch's end once its state is
-    whole: :func:`corenn.run.train.execute` writes the run's checkpoint there.
+    whole: :func:`corenn.run.train.execute` writes the run's records there (the epoch's rows, and
+    the checkpoint when it is due, see :class:`corenn.run.checkpoints.RunRecords`).
 
     ``augment`` (a config's ``[dataset] augment`` table) is applied to training batches, see
     :func:`corenn.data.loader.augment_batch`; ``test_augment`` (``"none"``, ``"flip"`` or
@@ -142,6 +143,7 @@ class Trainer:
         self._evaluation_batch = None  # see evaluate
         self.task = getattr(data, "task", "classification")
         self._spreads = {}  # a regression split's spread about its mean, per split: see _regression_metrics
+        self._ceilings = {}  # the loss's ceiling per dtype of the predictions: see _ceiling
 
     def _hook(self, name, **kwargs):
         if self.hooks is not None:
@@ -355,9 +357,13 @@ class Trainer:
 
     def _ceiling(self, Y_hat):
         """The loss's ceiling for predictions like ``Y_hat`` (numpy or torch), or ``None`` for a
-        loss without one (``ceiling(dtype)``: cross-entropy's floor makes its loss finite)."""
-        ceiling = getattr(self.loss, "ceiling", None)
-        return None if ceiling is None else ceiling(str(Y_hat.dtype).removeprefix("torch."))
+        loss without one (``ceiling(dtype)``: cross-entropy's floor makes its loss finite).
+        Computed once per dtype: every step asks."""
+        dtype = Y_hat.dtype
+        if dtype not in self._ceilings:
+            ceiling = getattr(self.loss, "ceiling", None)
+            self._ceilings[dtype] = None if ceiling is None else ceiling(str(dtype).removeprefix("torch."))
+        return self._ceilings[dtype]
 
     def _check_divergence(self, loss, Y_hat, epoch, batch_number, n_batches):
         """Stop training (:class:`TrainingDiverged`) on a loss that is not finite or is stuck near

@@ -10,9 +10,16 @@ import shlex
 from pathlib import Path
 
 from corenn.errors import ConfigError, CorennError, CorruptFileError, remember_run_dir
-from corenn.records.folder import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSON_FILE, RESULT_FILE, RunRecorder
+from corenn.records.folder import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    METRICS_CSV_FILE,
+    METRICS_JSON_FILE,
+    RESULT_FILE,
+    RunRecorder,
+)
 from corenn.run.build import chosen_kernels, fit_to_data, make_trainer
-from corenn.run.checkpoints import restore_checkpoint, write_initial_records, write_parameter_files
+from corenn.run.checkpoints import checkpoint_seconds, restore_checkpoint, write_initial_records, write_parameter_files
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
 from corenn.run.distributed import launch_from_environment
@@ -69,6 +76,7 @@ def resume(
             f"{run_dir} is not a corenn run directory (it has no {CONFIG_FILE}); --resume takes a "
             f"directory that corenn train created under --out, such as experiments/iris-ffnn"
         )
+    checkpoint_seconds()  # a CORENN_CHECKPOINT_SECONDS that is not a number of seconds: refused before anything
     launch = launch_from_environment()
     if not launch.is_main:
         try:
@@ -112,9 +120,9 @@ def _resume_locked(
         run_callbacks = ([reporter] if reporter else []) + list(callbacks)
 
         if not recorder.has_checkpoint():
-            if recorder.path(METRICS_JSON_FILE).exists() or recorder.path(RESULT_FILE).exists():
+            if any(recorder.path(name).exists() for name in (METRICS_JSON_FILE, METRICS_CSV_FILE, RESULT_FILE)):
                 raise CorruptFileError(
-                    f"{recorder.path(CHECKPOINT_FILE)} is missing but the run recorded {len(recorder.read_metrics())} "
+                    f"{recorder.path(CHECKPOINT_FILE)} is missing but the run recorded {recorder.recorded_epochs()} "
                     f"epoch(s), so it cannot be continued exactly; start it again with: {restart_command(run_dir)}"
                 )
             say(f"{run_dir} has no checkpoint: the run had not started; training it from the beginning")
@@ -149,11 +157,12 @@ def _resume_locked(
             recorder.remove_result()  # being extended: no longer finished until it ends again
         if config != recorded:
             recorder.write_config(config)
+        # Bring the records level with the checkpoint: the rows appended since it was written
+        # (and a torn last line) go, and a kill between the checkpoint and the parameters'
+        # files left these behind it.
         if not in_epoch:
-            # Bring the records level with the checkpoint (a kill between files leaves them behind).
             write_parameter_files(run, recorder)
-            recorder.write_metrics(run.history)
-            recorder.write_steps(run, trainer.steps_per_epoch)
+        recorder.rewrite_rows(run, trainer.steps_per_epoch)
         where = (
             f"epoch {run.epoch + 1}, batch {trainer.epoch_progress.next_batch + 1}"
             if in_epoch

@@ -7,21 +7,22 @@ import contextlib
 import sys
 
 import attrs
+import numpy as np
 
 from corenn.errors import CorennError, RunExistsError, TrainingDiverged, remember_run_dir
-from corenn.files import save_arrays, write_json
+from corenn.files import write_json
 from corenn.plugins import get_plugins
 from corenn.records.folder import DIVERGED_FILE, PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
 from corenn.run.build import chosen_kernels, fit_to_data, make_trainer
 from corenn.run.checkpoints import (
+    RunRecords,
+    checkpoint_seconds,
     elapsed_seconds,
-    record_epoch,
     resumable_on_write_error,
     resume_command,
     save_interrupted,
     start_clock,
     write_initial_records,
-    write_parameter_files,
 )
 from corenn.run.config import load_config, with_overrides
 from corenn.run.console import ConsoleReporter
@@ -64,6 +65,7 @@ def train(
     run only): the result's ``test_*`` entries are then ``None``.
     """
     config = load_config(config)
+    checkpoint_seconds()  # a CORENN_CHECKPOINT_SECONDS that is not a number of seconds: refused before the run starts
     launch = launch_from_environment()
     if not launch.is_main:  # in a data-parallel run, rank 0 alone reports and records
         verbose = record = False
@@ -150,6 +152,27 @@ def _run_callbacks(callbacks):
             manager.unregister(name=name)
 
 
+TINY_STEP_WORK = 1 << 20
+"""Parameters times samples of a batch times positions of a sample (an image's pixels; 1 for a
+row of features), a bound on a step's multiply-adds, below which a network is tiny: its products
+take microseconds, so threads only wake and wait on each other (see :func:`training_threads`)."""
+
+
+def training_threads(trainer):
+    """The threads a run trains with: its config's ``threads``; unset, the libraries' default (one
+    per core), except for a tiny network (under :data:`TINY_STEP_WORK`) on a backend whose
+    ``tiny_work_threads`` says how many such a network trains fastest with. torch's says 1: its
+    intra-op threads (OpenMP) parallelise even a 25 x 32 softmax, and on a busy 2-core machine
+    each such operation then waited 0.2 to 1 ms for the other thread, against 10 us alone."""
+    threads = getattr(trainer.run.config, "threads", None)
+    tiny_threads = getattr(trainer.arrays, "tiny_work_threads", None)
+    if threads is not None or tiny_threads is None:
+        return threads
+    positions = int(np.prod(trainer.data.train.X.shape[1:-1]))
+    n_parameters = sum(int(np.prod(value.shape)) for value in trainer.run.model.named_parameters().values())
+    return tiny_threads if n_parameters * trainer.batch_size * positions < TINY_STEP_WORK else None
+
+
 def _restore_best(trainer, best_parameters):
     """Before the test: the best epoch's parameters into the model (``restore_best``). From then
     on the model is not the state the last checkpoint holds, so an interrupt saves none."""
@@ -159,7 +182,7 @@ def _restore_best(trainer, best_parameters):
 
 def execute(trainer, recorder, callbacks, *, data_dir=None):
     """Run the trainer to its end, keeping the records consistent whatever happens (see
-    :func:`corenn.run.checkpoints.record_epoch`); returns the run's result. ``recorder`` is
+    :class:`corenn.run.checkpoints.RunRecords`); returns the run's result. ``recorder`` is
     ``None`` for a run that records nothing. :func:`train` and
     :func:`corenn.run.resume.resume` both end here."""
     run = trainer.run
@@ -172,28 +195,34 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
             run.config.best_metric, to_numpy=trainer.arrays.to_numpy, keep_copies=recorder is None
         )
         callbacks = [*callbacks, best_parameters]
-        trainer.before_test = lambda trainer: _restore_best(trainer, best_parameters)
     command = resume_command(recorder.run_dir, data_dir) if recorder is not None else None
+    records = RunRecords(trainer, recorder) if recorder is not None else None
 
-    def checkpoint(trainer):
-        if recorder is not None:
+    def epoch_end(trainer):
+        with resumable_on_write_error(command):
+            records.epoch_end()
+
+    def before_test(trainer):
+        if records is not None:  # the last state's checkpoint, before restore_best changes the model
             with resumable_on_write_error(command):
-                record_epoch(trainer, recorder)
+                records.finish_training()
+        if best_parameters is not None:
+            _restore_best(trainer, best_parameters)
 
-    trainer.on_checkpoint = checkpoint
+    trainer.on_checkpoint = epoch_end if records is not None else None
+    trainer.before_test = before_test
     if recorder is not None:  # a resumed run that had diverged is running again
         with contextlib.suppress(FileNotFoundError):
             recorder.path(DIVERGED_FILE).unlink()
     try:
-        with _run_callbacks(callbacks), trainer.arrays.limit_threads(run.config.threads):
+        with _run_callbacks(callbacks), trainer.arrays.limit_threads(training_threads(trainer)):
             final = trainer.fit()
     except TrainingDiverged as exc:
         if recorder is not None:
             with contextlib.suppress(CorennError):  # a full disk must not hide why training stopped
-                recorder.write_metrics(run.history)
-                recorder.write_steps(run, trainer.steps_per_epoch)
+                records.diverged()
                 recorder.write_plots(run.history, run.step_losses, run.step_learning_rates)
-            kept = f"end of epoch {run.epoch}" if run.epoch else "the initial ones: no epoch completed"
+            kept = records.kept_parameters_text()
             where = f"the last good parameters ({kept}) are in {recorder.path(PARAMETERS_FILE)}"
             with contextlib.suppress(CorennError):  # marks the run for corenn runs
                 write_json(recorder.path(DIVERGED_FILE), {"epoch": exc.epoch, "step": exc.step, "error": str(exc)})
@@ -203,7 +232,7 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
     except KeyboardInterrupt:
         if recorder is not None:
             with DeferredInterrupt.ignored():
-                print(f"\n{save_interrupted(trainer, recorder)}; continue with: {command}", file=sys.stderr, flush=True)
+                print(f"\n{save_interrupted(trainer, records)}; continue with: {command}", file=sys.stderr, flush=True)
         raise
     result = {
         "name": run.config.name,
@@ -228,15 +257,8 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
     if recorder is not None:
         try:
             with resumable_on_write_error(command):
-                # Rewritten here too: a run killed between its last checkpoint and these files
-                # and then resumed must still leave them whole and current.
-                if best_parameters is not None and best_parameters.last is not None:
-                    # the model holds the best epoch's parameters; parameters.npz stays the last epoch's
-                    save_arrays(recorder.path(PARAMETERS_FILE), best_parameters.last)
-                else:
-                    write_parameter_files(run, recorder)
-                recorder.write_metrics(run.history)
-                recorder.write_steps(run, trainer.steps_per_epoch)
+                # The checkpoint, parameters.npz (the last epoch's, also when restore_best put the
+                # best epoch's into the model) and the metrics were written before the test.
                 recorder.write_plots(run.history, run.step_losses, run.step_learning_rates)
                 recorder.write_result(result)
         except KeyboardInterrupt:

@@ -23,10 +23,12 @@ from corenn.errors import CorennError
 from corenn.records.folder import (
     CONFIG_FILE,
     DIVERGED_FILE,
+    METRICS_CSV_FILE,
     METRICS_JSON_FILE,
     RESULT_FILE,
     RunRecorder,
     best_epoch,
+    read_metric_rows,
 )
 
 STATUSES = ("finished", "interrupted", "diverged", "running", "damaged")
@@ -102,11 +104,15 @@ def _number(value, what):
 
 
 def read_history(run_dir):
-    """The run's per-epoch metrics (``metrics.json``), checked: a list of tables, each with its
-    epoch number; ``[]`` before the first epoch."""
-    history = _read_json(Path(run_dir) / METRICS_JSON_FILE)
+    """The run's per-epoch metrics, checked: a list of tables, each with its epoch number; ``[]``
+    before the first epoch. ``metrics.json`` holds them up to the run's last checkpoint (all of
+    them once it ended); the epochs after it, of a run still training or stopped since, are the
+    further rows of ``metrics.csv``, which grows by a row at each epoch's end (a torn last row,
+    left by a kill, is skipped)."""
+    run_dir = Path(run_dir)
+    history = _read_json(run_dir / METRICS_JSON_FILE)
     if history is None:
-        return []
+        history = []
     if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
         raise DamagedRecord(f"{METRICS_JSON_FILE} does not hold a list of epochs")
     for index, row in enumerate(history):
@@ -117,7 +123,21 @@ def read_history(run_dir):
             )
         for key, value in row.items():
             _number(value, f"{METRICS_JSON_FILE} row {index + 1}'s {key}")
-    return history
+    if (run_dir / RESULT_FILE).is_file() or (run_dir / DIVERGED_FILE).is_file():
+        return history  # a run that ended wrote metrics.json whole as it ended
+    last = history[-1]["epoch"] if history else 0
+    return history + [row for row in _appended_rows(run_dir) if row["epoch"] > last]
+
+
+def _appended_rows(run_dir):
+    """``metrics.csv``'s rows (see :func:`corenn.records.folder.read_metric_rows`), ``[]`` when it
+    is missing; one that cannot be read as corenn writes it is a :class:`DamagedRecord`."""
+    try:
+        return read_metric_rows(run_dir)
+    except FileNotFoundError:
+        return []
+    except (OSError, CorennError) as exc:
+        raise DamagedRecord(str(exc)) from None
 
 
 def _config(run_dir):
@@ -312,7 +332,9 @@ def compare_runs(run_dirs, out):
         except DamagedRecord as exc:
             raise CorennError(f"run {run_dir} is damaged: {exc}") from None
         if not history:
-            raise CorennError(f"run {run_dir} has no recorded epoch ({METRICS_JSON_FILE} is missing or empty)")
+            raise CorennError(
+                f"run {run_dir} has no recorded epoch (no row in {METRICS_JSON_FILE} nor in {METRICS_CSV_FILE})"
+            )
         histories.append((run_dir.name, history))
     scores = {"r2" if any("train_r2" in row for row in history) else "accuracy" for _, history in histories}
     score_label = {"accuracy": "accuracy", "r2": "R^2"}

@@ -48,6 +48,8 @@ class TorchBackend(Backend):
 
     name = "torch"
     array_module = "torch"
+    # A tiny network (Iris') trains on one thread: see corenn.run.train.training_threads.
+    tiny_work_threads = 1
 
     def resolve_device(self, device):
         """A ``torch.device`` for a config's ``device`` (``cpu``, ``cuda``, ``cuda:<n>`` or ``auto``).
