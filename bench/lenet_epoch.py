@@ -139,9 +139,11 @@ def conv_flops(model, X, repeats=20):
                 layer.forward(h)
                 layer.backward(G)
             seconds += (time.perf_counter() - started) / repeats
-            patches = layer.cache["convolution"].patch_matrix  # P itself is overwritten by dP in backward
+            geometry = layer.cache["geometry"]  # P is (m * H_out * W_out) x (kh * kw * C)
+            (out_rows, out_cols), (kh, kw) = geometry.output_size, geometry.kernel
+            n_rows, n_cols = geometry.input_shape[0] * out_rows * out_cols, kh * kw * geometry.input_shape[3]
             products = 3 if getattr(layer, "needs_input_gradient", True) else 2
-            flops += products * 2.0 * patches.n_rows * patches.n_cols * layer.n_out
+            flops += products * 2.0 * n_rows * n_cols * layer.n_out
             h = Y
         else:
             h = layer.forward(h)
