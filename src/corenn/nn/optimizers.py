@@ -1,9 +1,13 @@
 """Optimizers: ``update(param_name, param, param_grad, lr_scale=1.0)`` returns the updated
 parameter.
 
-The trainer calls ``update`` once per parameter per step, with a name unique in the model
-(``"0.W"``), sets ``lr`` from the scheduler before each step, and stores what ``update``
-returns when it is another array than ``param`` (see ``Trainer.update``). Any state an
+``update`` steps one parameter, with a name unique in the model (``"0.W"``);
+``update_all(params, grads, lr_scales)`` steps all of them in one call, which is what the
+trainer calls once per step (after setting ``lr`` from the scheduler), storing each array it
+returns in place of the parameter's (see ``Trainer.update``). ``update_all`` steps small numpy
+parameters that share their step's scalars together, one kernel call over flat arrays whose
+views are the parameters and the state (:mod:`corenn.nn.flat_groups`), and every other
+parameter by one ``update``; both give the same bits. Any state an
 optimizer keeps (momentum, moment estimates, step counts) is keyed by that name and created
 lazily in the parameter's dtype, so a float32 model stays float32.
 
