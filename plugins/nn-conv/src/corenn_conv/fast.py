@@ -49,6 +49,8 @@ def _workspaces(scratch):
 
 def _block_patches(geometry, start, stop):
     """The :class:`PatchMatrix` of samples ``start:stop`` of a batch of ``geometry``."""
+    if stop - start == geometry.input_shape[0]:
+        return PatchMatrix(geometry)
     return PatchMatrix(dataclasses.replace(geometry, input_shape=(stop - start, *geometry.input_shape[1:])))
 
 
@@ -95,14 +97,17 @@ def conv2d_backward_im2col(dZ, W, saved, *, input_gradient=True, weight_gradient
     dZ_products = dZ_rows.astype(X.dtype, copy=False)
     W_matrix = W.reshape(-1, n_out).astype(X.dtype, copy=False)
     out_pixels = geometry.output_size[0] * geometry.output_size[1]
-    dW = np.zeros(W_matrix.shape, dtype=X.dtype) if weight_gradient else None
+    dW = None
     dX = np.empty(X.shape, dtype=dZ.dtype) if input_gradient else None
     for start, stop in sample_blocks(geometry, X.itemsize):
         patches = _block_patches(geometry, start, stop)
         dZ_block = dZ_products[start * out_pixels : stop * out_pixels]
         if weight_gradient:
             P = saved.P if saved.P is not None else patches.gather(X[start:stop], patches_workspace)
-            dW += P.T @ dZ_block
+            if dW is None:
+                dW = P.T @ dZ_block  # the first block's own product: a batch of one block gets P^T dZ's bits
+            else:
+                dW += P.T @ dZ_block
         if input_gradient:
             dX[start:stop] = patches.input_gradient(dZ_block, W_matrix, gradients_workspace)
     # a BLAS product sums the tall dZ's columns many times faster than dZ.sum(axis=0)
