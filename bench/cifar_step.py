@@ -1,16 +1,17 @@
-"""One training step of the ``cifar10-cnn`` network on the numpy backend against the torch
-backend, layer by layer, on the same CPU.
+"""One training step of the ``cifar10-cnn`` network (or ``--preset lenet-mnist``'s) on the numpy
+backend against the torch backend, layer by layer, on the same CPU.
 
 Both backends build the preset's network from the same seed, fit the whitening layer to the
 same batch, and run forward then backward (float32 by default, a batch of 250 random images,
 as a training step sees them) on the same input. The two take turns, repetition by
 repetition, each timing every layer's forward and backward, so a slow spell of the machine
 lands on both. Printed: each layer's median time on each backend, the step's total, and the
-ratio numpy / torch (issue 11's target: at most 2.5)::
+ratio numpy / torch (issue 23's target for cifar10-cnn: at most 1.5)::
 
     python bench/cifar_step.py
     python bench/cifar_step.py --batch-size 500 --repeats 7 --threads 1
     python bench/cifar_step.py --json
+    python bench/cifar_step.py --preset lenet-mnist --batch-size 128 --threads 1
 
 Needs corenn-conv, corenn-fc and corenn-torch installed; no data set (the images are random:
 the time of a step does not depend on what the pixels hold).
@@ -21,20 +22,23 @@ import json
 import statistics
 import time
 
+# The image shape each preset's network is built for.
+INPUT_SHAPES = {"cifar10-cnn": (32, 32, 3), "lenet-mnist": (28, 28, 1)}
 
-def build(backend, dtype, batch_size, seed):
-    """The preset's network on ``backend``, initialised for 32x32x3 images and fitted to a
-    random batch; returns ``(model, X)`` with ``X`` that batch on the backend."""
+
+def build(backend, dtype, batch_size, seed, preset="cifar10-cnn"):
+    """The preset's network on ``backend``, initialised for the preset's images and fitted to
+    a random batch; returns ``(model, X)`` with ``X`` that batch on the backend."""
     import numpy as np
 
     from corenn.nn.model import Sequential
     from corenn.run.config import load_preset
 
-    config = load_preset("cifar10-cnn")
+    config = load_preset(preset)
     model = Sequential.from_config(config.layers, n_classes=10, backend=backend, seed=seed)
     model.skip_input_gradient()
-    model.initialize((32, 32, 3), dtype)
-    X = np.random.default_rng(seed).standard_normal((batch_size, 32, 32, 3)).astype(dtype)
+    model.initialize(INPUT_SHAPES[preset], dtype)
+    X = np.random.default_rng(seed).standard_normal((batch_size, *INPUT_SHAPES[preset])).astype(dtype)
     if backend == "torch":
         import torch
 
@@ -69,6 +73,7 @@ def timed_step(model, X, times):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", choices=sorted(INPUT_SHAPES), default="cifar10-cnn")
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per backend (after one warm-up step)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
@@ -88,7 +93,10 @@ def main():
         torch.set_num_threads(args.threads)
         limit = threadpool_limits(limits=args.threads)
     with limit:
-        models = {backend: build(backend, args.dtype, args.batch_size, args.seed) for backend in ("numpy", "torch")}
+        models = {
+            backend: build(backend, args.dtype, args.batch_size, args.seed, args.preset)
+            for backend in ("numpy", "torch")
+        }
         times = {backend: {} for backend in models}
         for repeat in range(args.repeats + 1):
             for backend, (model, X) in models.items():
@@ -108,6 +116,7 @@ def main():
         backend: sum(row[f"{backend}_forward_ms"] + row[f"{backend}_backward_ms"] for row in rows) for backend in models
     }
     summary = {
+        "preset": args.preset,
         "batch_size": args.batch_size,
         "dtype": args.dtype,
         "threads": args.threads or torch.get_num_threads(),
@@ -119,7 +128,7 @@ def main():
     if args.json:
         print(json.dumps(summary))
         return
-    print(f"cifar10-cnn step, batch {args.batch_size}, {args.dtype}, median of {args.repeats}; milliseconds")
+    print(f"{args.preset} step, batch {args.batch_size}, {args.dtype}, median of {args.repeats}; milliseconds")
     print(f"{'':3}{'layer':17}{'numpy fwd':>10}{'bwd':>8}{'torch fwd':>11}{'bwd':>8}")
     for row in rows:
         print(

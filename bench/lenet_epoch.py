@@ -7,7 +7,9 @@ same batch size, dtype, optimizer and learning-rate schedule (the preset's). cor
 its own Trainer, exactly as ``corenn train --preset lenet-mnist`` does; torch runs the usual
 ``zero_grad / forward / cross_entropy / backward / step`` loop on CPU tensors.
 
-Each backend runs in a fresh subprocess, so the peak memory it reports is its own. Printed per
+Each backend runs in a fresh subprocess, so the peak memory it reports is its own. Beside the
+wall time, each reports the epoch's CPU time (``time.process_time``): on one thread and a
+machine shared with other work it is the steadier figure. Printed per
 dtype: both epoch times and their ratio, the test accuracy each reached, Conv2D's forward +
 backward GFLOP/s (the three matrix products of each conv layer, timed on one batch) beside this
 machine's matrix-product GFLOP/s (a large ``np.matmul`` in the same dtype), and the memory::
@@ -102,15 +104,16 @@ def run_corenn(dtype, batch_size, data_dir, skip_first_input_gradient):
     trainer = Trainer(run, data, loss, optimizer, scheduler, batch_size=batch_size, shuffle_rng=SameOrder())
     rss_before = current_rss_mib()
     reset_peak_rss()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     metrics = trainer.train_epoch(1)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak = peak_rss_mib()
     test = trainer.evaluate(data.test, "test")
     conv = conv_flops(model, data.train.X[:batch_size])
     traced = traced_peak_mib(trainer, batches=50)
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "train_accuracy": metrics["train_accuracy"],
         "test_accuracy": test["test_accuracy"],
         "peak_rss_mib": peak,
@@ -139,9 +142,11 @@ def conv_flops(model, X, repeats=20):
                 layer.forward(h)
                 layer.backward(G)
             seconds += (time.perf_counter() - started) / repeats
-            patches = layer.cache["convolution"].patch_matrix  # P itself is overwritten by dP in backward
+            geometry = layer.cache["geometry"]  # P is (m * H_out * W_out) x (kh * kw * C)
+            (out_rows, out_cols), (kh, kw) = geometry.output_size, geometry.kernel
+            n_rows, n_cols = geometry.input_shape[0] * out_rows * out_cols, kh * kw * geometry.input_shape[3]
             products = 3 if getattr(layer, "needs_input_gradient", True) else 2
-            flops += products * 2.0 * patches.n_rows * patches.n_cols * layer.n_out
+            flops += products * 2.0 * n_rows * n_cols * layer.n_out
             h = Y
         else:
             h = layer.forward(h)
@@ -238,7 +243,7 @@ def run_torch(dtype, batch_size, data_dir):
 
     rss_before = current_rss_mib()
     reset_peak_rss()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     correct = 0
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
@@ -250,7 +255,7 @@ def run_torch(dtype, batch_size, data_dir):
         optimizer.step()
         schedule.step()
         correct += int((logits.argmax(1) == y).sum())
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak = peak_rss_mib()
     with torch.no_grad():
         test_correct = sum(
@@ -259,6 +264,7 @@ def run_torch(dtype, batch_size, data_dir):
         )
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "train_accuracy": correct / len(order),
         "test_accuracy": test_correct / len(y_test),
         "peak_rss_mib": peak,
@@ -309,7 +315,9 @@ def report(dtype, batch_size, threads, corenn_result, torch_result):
         f"  corenn numpy : {corenn_result['seconds']:7.2f} s   test accuracy {corenn_result['test_accuracy']:.4f}",
         f"  torch CPU    : {torch_result['seconds']:7.2f} s   test accuracy {torch_result['test_accuracy']:.4f}"
         f"   ({torch_result['threads']} threads, torch {torch_result['version']})",
-        f"  ratio corenn / torch : {ratio:.2f}  (target <= 1.5)",
+        f"  ratio corenn / torch : {ratio:.2f}  (target <= 1.0); in CPU seconds "
+        f"({corenn_result['cpu_seconds']:.2f} / {torch_result['cpu_seconds']:.2f}, steadier on a shared machine): "
+        f"{corenn_result['cpu_seconds'] / torch_result['cpu_seconds']:.2f}",
         f"  Conv2D forward+backward : {corenn_result['conv_gflops']:.1f} GFLOP/s  "
         f"({corenn_result['conv_ms_per_batch']:.2f} ms per batch for both conv layers); "
         f"np.matmul {MATMUL_SIZE}^3: {corenn_result['matmul_gflops']:.1f} GFLOP/s  [{corenn_result['blas']}]",

@@ -10,6 +10,7 @@ from corenn.kernels import reference_kernels
 from corenn.nn.geometry import window_geometry
 from corenn.testing import check_layer_conformance, check_layer_gradients, gradcheck
 
+from corenn_conv import patches as patches_module
 from corenn_conv.conv2d import Conv2D, conv2d_backward, conv2d_forward
 from corenn_conv.patches import PatchMatrix
 
@@ -282,9 +283,9 @@ def test_backward_before_forward_and_with_a_wrong_shape():
 
 @pytest.mark.parametrize("channels", [1, 24])  # the columns and the rows layouts of the patch matrix
 def test_the_reused_workspace_gives_what_fresh_memory_gives(channels):
-    """numpy's P and dP live in one buffer the layer keeps from step to step in its scratch;
-    results are those of a layer whose every array is new, step after step, and the buffer is
-    not reallocated."""
+    """numpy's P and dP live in two block buffers the layer keeps from step to step in its
+    scratch; results are those of a layer whose every array is new, step after step, and the
+    buffers are not reallocated."""
     rng = np.random.default_rng(6)
     reused, fresh = make_conv(n_out=5, kernel_shape=3), make_conv(n_out=5, kernel_shape=3)
     buffers = set()
@@ -293,29 +294,54 @@ def test_the_reused_workspace_gives_what_fresh_memory_gives(channels):
         G = rng.standard_normal((4, 9, 8, 5))
         Y = reused.forward(X)
         dX = reused.backward(G)
-        buffers.add(id(reused._scratch["patch_matrix"]._buffer))
-        fresh._scratch = {}  # a new, empty workspace every step
+        buffers.add((id(reused._scratch["patches"]._buffer), id(reused._scratch["patch_gradients"]._buffer)))
+        fresh._scratch = {}  # new, empty workspaces every step
         np.testing.assert_array_equal(Y, fresh.forward(X))
         np.testing.assert_array_equal(dX, fresh.backward(G))
         np.testing.assert_array_equal(reused.gradients["W"], fresh.gradients["W"])
     assert len(buffers) == 1
 
 
-def test_a_second_backward_after_one_forward_is_refused():
+def test_a_second_backward_after_one_forward_gives_the_same_gradients():
+    """The backward gathers its patches again from the saved input, so it can run twice, as
+    the reference can."""
     layer = make_conv(n_out=2, kernel_shape=3)
-    Y = layer.forward(np.ones((2, 5, 5, 3)))
-    layer.backward(np.ones_like(Y))
-    with pytest.raises(CorennError, match="backward was called twice after one forward"):
-        layer.backward(np.ones_like(Y))
+    Y = layer.forward(np.random.default_rng(7).standard_normal((2, 5, 5, 3)))
+    dX = layer.backward(np.ones_like(Y))
+    dW = layer.gradients["W"].copy()
+    np.testing.assert_array_equal(layer.backward(np.ones_like(Y)), dX)
+    np.testing.assert_array_equal(layer.gradients["W"], dW)
 
 
-def test_the_workspace_holds_no_more_than_the_last_batch_needed():
-    """An evaluation on large batches must not leave training holding their memory."""
+@pytest.mark.parametrize("batch", [1, 7, 300])
+def test_blocks_of_samples_cover_the_batch_and_give_the_whole_batch_products(batch, monkeypatch):
+    """The patch matrix is gathered block of samples by block; with blocks of a few samples
+    (the last one shorter) the layer gives what one block of the whole batch gives."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((batch, 6, 5, 3))
+    G = rng.standard_normal((batch, 6, 5, 4))
+    results = []
+    for block_bytes in (2**40, 3 * 6 * 5 * 27 * 8):  # the whole batch; three samples a block
+        monkeypatch.setattr(patches_module, "PATCH_BLOCK_BYTES", block_bytes)
+        layer = make_conv(n_out=4, kernel_shape=3)
+        results.append((layer.forward(X), layer.backward(G), layer.gradients["W"], layer.gradients["b"]))
+    geometry = window_geometry(X.shape, (3, 3), (1, 1), "same", "test")
+    blocks = patches_module.sample_blocks(geometry, X.itemsize)
+    assert blocks[0][0] == 0 and blocks[-1][1] == batch and len(blocks) == -(-batch // 3)
+    assert all(stop == next_start for (_, stop), (next_start, _) in zip(blocks, blocks[1:], strict=False))
+    for whole, blocked in zip(*results, strict=True):
+        np.testing.assert_allclose(blocked, whole, rtol=1e-12, atol=1e-12)
+
+
+def test_the_workspace_holds_one_block_whatever_the_batch():
+    """An evaluation on large batches must not leave training holding their memory: the
+    buffers hold one block of samples' patches, about PATCH_BLOCK_BYTES."""
     layer = make_conv(n_out=2, kernel_shape=3)
-    layer.forward(np.zeros((64, 6, 6, 3)))  # an evaluation batch
-    Y = layer.forward(np.zeros((4, 6, 6, 3)))  # then training batches
+    Y = layer.forward(np.zeros((4096, 6, 6, 3)))  # an evaluation batch
     layer.backward(np.ones_like(Y))
-    assert layer._scratch["patch_matrix"]._buffer.size == 4 * 6 * 6 * (3 * 3 * 3)
+    block_values = patches_module.PATCH_BLOCK_BYTES // 8
+    assert layer._scratch["patches"]._buffer.size <= block_values
+    assert layer._scratch["patch_gradients"]._buffer.size <= block_values
 
 
 def test_a_compute_dtype_runs_the_products_in_it_and_keeps_the_runs_dtype():
@@ -328,7 +354,7 @@ def test_a_compute_dtype_runs_the_products_in_it_and_keeps_the_runs_dtype():
     assert single.compute_dtype == np.float32 and full.compute_dtype is None
     Y_full, Y_single = full.forward(X), single.forward(X)
     assert Y_single.dtype == np.float64 and single.parameters["W"].dtype == np.float64
-    assert single.cache["convolution"].P.dtype == np.float32
+    assert single.cache["convolution"].X.dtype == np.float32
     np.testing.assert_allclose(Y_single, Y_full, rtol=1e-5, atol=1e-5)
     assert not np.array_equal(Y_single, Y_full)
     G = rng.standard_normal(Y_full.shape)

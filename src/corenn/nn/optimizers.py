@@ -1,9 +1,13 @@
 """Optimizers: ``update(param_name, param, param_grad, lr_scale=1.0)`` returns the updated
 parameter.
 
-The trainer calls ``update`` once per parameter per step, with a name unique in the model
-(``"0.W"``), sets ``lr`` from the scheduler before each step, and stores what ``update``
-returns when it is another array than ``param`` (see ``Trainer.update``). Any state an
+``update`` steps one parameter, with a name unique in the model (``"0.W"``);
+``update_all(params, grads, lr_scales)`` steps all of them in one call, which is what the
+trainer calls once per step (after setting ``lr`` from the scheduler), storing each array it
+returns in place of the parameter's (see ``Trainer.update``). ``update_all`` steps small numpy
+parameters that share their step's scalars together, one kernel call over flat arrays whose
+views are the parameters and the state (:mod:`corenn.nn.flat_groups`), and every other
+parameter by one ``update``; both give the same bits. Any state an
 optimizer keeps (momentum, moment estimates, step counts) is keyed by that name and created
 lazily in the parameter's dtype, so a float32 model stays float32.
 
@@ -56,10 +60,13 @@ import math
 import numbers
 from typing import NamedTuple
 
+import numpy as np
+
 from corenn.backend import array_namespace, as_dtype, device_of
 from corenn.errors import ConfigError, CorruptFileError
 from corenn.kernels import kernel
 from corenn.nn.component import Component
+from corenn.nn.flat_groups import SMALL_PARAMETER_ELEMENTS, FlatGroup, concatenated, n_elements
 from corenn.nn.options import finite_number, positive_number
 
 SLOT_SEPARATOR = "/"
@@ -247,6 +254,24 @@ def _like(value, param):
     )
 
 
+def _groupable(param, grad):
+    """Whether ``param`` may be stepped in a group: a small numpy parameter with a gradient of
+    its shape."""
+    return (
+        type(param) is np.ndarray
+        and type(grad) is np.ndarray
+        and grad.shape == param.shape
+        and n_elements(param) <= SMALL_PARAMETER_ELEMENTS
+    )
+
+
+def _steps_groups(cls):
+    """Whether optimizers of class ``cls`` step groups: their ``update`` is still the one written
+    beside their ``_step_group`` (a subclass, or a test, that changes ``update`` gets one call of
+    it per parameter, as before groups existed)."""
+    return getattr(cls, "_update_beside_step_group", None) is cls.update
+
+
 class Optimizer(Component):
     """Base of the optimizers: per-parameter state slots (arrays or int counters) and their
     flat ``state_dict``, on the backend the optimizer was built for.
@@ -259,8 +284,75 @@ class Optimizer(Component):
     ARRAY_SLOTS = ()
     COUNTER_SLOTS = ()
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "_step_group" in vars(cls):
+            cls._update_beside_step_group = cls.update
+
     def __init__(self):
         self.state = {slot: {} for slot in (*self.ARRAY_SLOTS, *self.COUNTER_SLOTS)}
+        self._groups = {}  # (names, lr_scale) -> FlatGroup, see update_all
+
+    def update_all(self, params, grads, lr_scales=None):
+        """One step of every parameter: ``params`` and ``grads`` map names to arrays,
+        ``lr_scales`` names to their factors other than 1. Returns ``{name: array}`` for the
+        parameters whose array is now another than the one given (the caller stores those).
+
+        Small numpy parameters that share their step's scalars are stepped together, one kernel
+        call per group over flat arrays (see :mod:`corenn.nn.flat_groups`: a call's fixed cost
+        was most of a small network's update); the others by one :meth:`update` each. Every
+        element gets the bits :meth:`update` would give it.
+        """
+        lr_scales = lr_scales or {}
+        updated, groups = {}, {}
+        steps_groups = _steps_groups(type(self))
+        for name, param in params.items():
+            grad, lr_scale = grads[name], lr_scales.get(name, 1.0)
+            if steps_groups and _groupable(param, grad):
+                key = (lr_scale, param.dtype, grad.dtype, self._group_key(name))
+                groups.setdefault(key, []).append(name)
+                continue
+            new = (
+                self.update(name, param, grad, lr_scale=lr_scale)
+                if name in lr_scales
+                else self.update(name, param, grad)
+            )
+            if new is not param:
+                updated[name] = new
+        for (lr_scale, *_), names in groups.items():
+            updated |= self._update_group(tuple(names), params, grads, check_lr_scale(lr_scale))
+        return updated
+
+    def _group_key(self, param_name):
+        """What else, beside the learning-rate factor and dtypes, must be equal for two
+        parameters to share a step (Adam: the step count)."""
+        return None
+
+    def _step_group(self, names, group, grad, lr_scale):
+        """Step the group's flat arrays (``group.flat``) with the flat gradient ``grad``;
+        returns ``{"param": array, slot: array, ...}``, the flat arrays the kernel returned."""
+        raise NotImplementedError
+
+    def _update_group(self, names, params, grads, lr_scale):
+        """Step the parameters ``names`` together (see :meth:`update_all`)."""
+        arrays = [params[name] for name in names]
+        group = self._groups.get((names, lr_scale))
+        if (
+            group is None
+            or not group.holds("param", arrays)
+            or not all(group.holds(slot, [self.state[slot].get(name) for name in names]) for slot in self.ARRAY_SLOTS)
+        ):  # first step, or arrays replaced since (a checkpoint restored): gather them into flat ones
+            group = self._groups[(names, lr_scale)] = FlatGroup(names, [array.shape for array in arrays])
+            group.set("param", concatenated(arrays))
+            for slot in self.ARRAY_SLOTS:
+                flat = concatenated([self.array_slot(slot, name, params[name]) for name in names])
+                self.state[slot].update(zip(names, group.set(slot, flat), strict=True))
+        grad = concatenated([self.clipped(grads[name]) for name in names])
+        stepped = self._step_group(names, group, grad, lr_scale)
+        for slot in self.ARRAY_SLOTS:
+            self.state[slot].update(zip(names, group.set(slot, stepped[slot]), strict=True))
+        views = group.set("param", stepped["param"])
+        return {name: view for name, view, array in zip(names, views, arrays, strict=True) if view is not array}
 
     def array_slot(self, slot, param_name, param):
         """The state array for ``param_name``: made as zeros like ``param`` on first use, and
@@ -349,6 +441,17 @@ class SGD(Optimizer):
         param, self.state["velocity"][param_name] = sgd_step(param, grad, velocity, scalars)
         return param
 
+    def _step_group(self, names, group, grad, lr_scale):
+        scalars = SGDStep.of(
+            lr=self.lr,
+            momentum=self.momentum,
+            lr_scale=lr_scale,
+            weight_decay=self.weight_decay,
+            nesterov=self.nesterov,
+        )
+        param, velocity = sgd_step(group.flat["param"], grad, group.flat["velocity"], scalars)
+        return {"param": param, "velocity": velocity}
+
     def __repr__(self):
         return (
             f"SGD(lr={self.lr!r}, momentum={self.momentum!r}, clip_norm={self.clip_norm!r}, "
@@ -410,6 +513,24 @@ class Adam(Optimizer):
         )
         param, self.state["m"][param_name], self.state["v"][param_name] = adam_step(param, grad, m, v, scalars)
         return param
+
+    def _group_key(self, param_name):
+        return self.state["t"].get(param_name, 0)
+
+    def _step_group(self, names, group, grad, lr_scale):
+        step = self.state["t"].get(names[0], 0) + 1  # the same for every name: it is in the group's key
+        self.state["t"].update(dict.fromkeys(names, step))
+        scalars = AdamStep.at(
+            step,
+            lr=self.lr,
+            lr_scale=lr_scale,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            epsilon=self.epsilon,
+            weight_decay=self.weight_decay,
+        )
+        param, m, v = adam_step(group.flat["param"], grad, group.flat["m"], group.flat["v"], scalars)
+        return {"param": param, "m": m, "v": v}
 
     def __repr__(self):
         return (

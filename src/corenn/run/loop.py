@@ -423,6 +423,12 @@ class Trainer:
         self.optimizer.lr = float(self.scheduler(self.run.step))
         gradients = model.named_gradients()
         lr_scales = self._lr_scales()
+        update_all = getattr(self.optimizer, "update_all", None)  # one call for all (corenn's optimizers)
+        if update_all is not None:
+            for name, updated in update_all(model.named_parameters(), gradients, lr_scales).items():
+                model.set_parameter(name, updated)
+            self.run.step += 1
+            return
         for name, param in model.named_parameters().items():
             if name in lr_scales:
                 updated = self.optimizer.update(name, param, gradients[name], lr_scale=lr_scales[name])

@@ -16,11 +16,10 @@ import dataclasses
 import numpy as np
 
 from corenn.backend import product_dtypes
-from corenn.errors import CorennError
 from corenn.kernels import override
 
 from corenn_conv.conv2d import conv2d_backward, conv2d_forward
-from corenn_conv.patches import PatchMatrix, Workspace, crop_padding, zero_padded
+from corenn_conv.patches import PatchMatrix, Workspace, crop_padding, sample_blocks, zero_padded
 from corenn_conv.pool2d import pool2d_backward, pool2d_forward
 from corenn_conv.whitening import patch_whitening_covariance
 
@@ -28,35 +27,58 @@ from corenn_conv.whitening import patch_whitening_covariance
 
 
 @dataclasses.dataclass
-class SavedPatches:
-    """What :func:`conv2d_backward_im2col` needs from the forward pass: the patch matrix ``P``
-    (in the dtype the products ran in) and how it was gathered. ``P`` is ``None`` once the
-    input gradient's ``dP`` has overwritten it in the workspace."""
+class SavedInput:
+    """What :func:`conv2d_backward_im2col` needs from the forward pass: the input ``X`` in the
+    dtype the products ran in, its geometry, and the layer's workspaces (or ``None``). The
+    backward gathers each block's patches again rather than keep the batch's patch matrix,
+    which would be ``kh * kw`` times the input's size."""
 
-    patch_matrix: PatchMatrix
-    P: np.ndarray
-    dtype: np.dtype
-    workspace: Workspace
+    X: np.ndarray
+    geometry: object
+    workspaces: tuple
+    P: np.ndarray = None  # the patch matrix, kept when the batch was one block
+
+
+def _workspaces(scratch):
+    """The two block buffers (patches ``P``, patch gradients ``dP``) a layer keeps in its
+    ``scratch``, or ``(None, None)`` without one."""
+    if scratch is None:
+        return None, None
+    return scratch.setdefault("patches", Workspace()), scratch.setdefault("patch_gradients", Workspace())
+
+
+def _block_patches(geometry, start, stop):
+    """The :class:`PatchMatrix` of samples ``start:stop`` of a batch of ``geometry``."""
+    if stop - start == geometry.input_shape[0]:
+        return PatchMatrix(geometry)
+    return PatchMatrix(dataclasses.replace(geometry, input_shape=(stop - start, *geometry.input_shape[1:])))
 
 
 @override(conv2d_forward)
 def conv2d_forward_im2col(X, W, b, geometry, *, compute_dtype=None, scratch=None):
-    """``Z`` as one matrix product of the batch's patch matrix ``P`` ``(m * H_out * W_out, kh *
-    kw * C)`` with ``W`` as a ``(kh * kw * C, n_out)`` matrix, in the working dtype (float32
-    batches run on single-precision BLAS).
+    """``Z`` as matrix products of the patch matrix ``P`` (rows ``m * H_out * W_out``, columns
+    ``kh * kw * C``) with ``W`` as a ``(kh * kw * C, n_out)`` matrix, in the working dtype
+    (float32 batches run on single-precision BLAS).
 
-    ``P`` is written into a :class:`corenn_conv.patches.Workspace` kept in ``scratch``, and the
-    backward pass's ``dP`` then over it, instead of into fresh memory at every step.
+    ``P`` is gathered and multiplied block of samples by block (:func:`sample_blocks`), each
+    block's rows of ``Z`` written in place, in a buffer the layer keeps in ``scratch``, so the
+    patches are still in the CPU's cache when BLAS reads them.
     """
     dtype, working = product_dtypes(X, W, compute_dtype)
-    workspace = None if scratch is None else scratch.setdefault("patch_matrix", Workspace())
+    X = X.astype(working, copy=False)
+    patches_workspace, _ = _workspaces(scratch)
     n_out = W.shape[-1]
-    patch_matrix = PatchMatrix(geometry)
-    P = patch_matrix.gather(X.astype(working, copy=False), workspace)
-    Z = P @ W.reshape(-1, n_out).astype(working, copy=False)
+    W_matrix = W.reshape(-1, n_out).astype(working, copy=False)
+    out_pixels = geometry.output_size[0] * geometry.output_size[1]
+    Z = np.empty((X.shape[0] * out_pixels, n_out), dtype=working)
+    blocks = sample_blocks(geometry, X.itemsize)
+    for start, stop in blocks:
+        P = _block_patches(geometry, start, stop).gather(X[start:stop], patches_workspace)
+        np.matmul(P, W_matrix, out=Z[start * out_pixels : stop * out_pixels])
     Z += b.astype(working, copy=False)
     Z = Z.reshape(X.shape[0], *geometry.output_size, n_out).astype(dtype, copy=False)
-    return Z, SavedPatches(patch_matrix, P, working, workspace)
+    # A batch of one block keeps its patches for the backward (they fit in the cache anyway)
+    return Z, SavedInput(X, geometry, _workspaces(scratch), P if len(blocks) == 1 else None)
 
 
 @override(conv2d_backward)
@@ -64,26 +86,35 @@ def conv2d_backward_im2col(dZ, W, saved, *, input_gradient=True, weight_gradient
     """With ``dZ`` as an ``(M, n_out)`` matrix: ``dW = P^T dZ``, ``db = 1^T dZ`` and ``dX`` the
     rows of ``dP = dZ W^T`` added back onto the input pixels each window came from (col2im).
 
-    ``dP`` is written over ``P`` in the workspace, so a second backward after one forward
-    cannot compute ``dW`` and is refused.
+    Block of samples by block, like the forward: each block's ``P`` gathered again from the
+    saved input (unless the batch was one block, whose ``P`` the forward kept), its share of
+    ``dW`` added up, its ``dP`` scattered into its samples' ``dX``.
     """
-    if weight_gradient and saved.P is None:
-        raise CorennError("conv2d: backward was called twice after one forward (it overwrites what it needs)")
+    X, geometry = saved.X, saved.geometry
+    patches_workspace, gradients_workspace = saved.workspaces
     n_out = W.shape[-1]
     dZ_rows = dZ.reshape(-1, n_out)
-    dZ_products = dZ_rows.astype(saved.dtype, copy=False)
+    dZ_products = dZ_rows.astype(X.dtype, copy=False)
+    W_matrix = W.reshape(-1, n_out).astype(X.dtype, copy=False)
+    out_pixels = geometry.output_size[0] * geometry.output_size[1]
     dW = None
-    if weight_gradient:
-        dW = (saved.P.T @ dZ_products).reshape(W.shape).astype(W.dtype, copy=False)
+    dX = np.empty(X.shape, dtype=dZ.dtype) if input_gradient else None
+    for start, stop in sample_blocks(geometry, X.itemsize):
+        patches = _block_patches(geometry, start, stop)
+        dZ_block = dZ_products[start * out_pixels : stop * out_pixels]
+        if weight_gradient:
+            P = saved.P if saved.P is not None else patches.gather(X[start:stop], patches_workspace)
+            if dW is None:
+                dW = P.T @ dZ_block  # the first block's own product: a batch of one block gets P^T dZ's bits
+            else:
+                dW += P.T @ dZ_block
+        if input_gradient:
+            dX[start:stop] = patches.input_gradient(dZ_block, W_matrix, gradients_workspace)
     # a BLAS product sums the tall dZ's columns many times faster than dZ.sum(axis=0)
     db = (np.ones((1, dZ_rows.shape[0]), dtype=dZ_rows.dtype) @ dZ_rows).astype(W.dtype, copy=False)
-    if not input_gradient:
-        return None, dW, db
-    W_matrix = W.reshape(-1, n_out).astype(saved.dtype, copy=False)
-    dX = saved.patch_matrix.input_gradient(dZ_products, W_matrix, saved.workspace)
-    if saved.workspace is not None:
-        saved.P = None  # dP took its place
-    return dX.astype(dZ.dtype, copy=False), dW, db
+    if weight_gradient:
+        dW = dW.reshape(W.shape).astype(W.dtype, copy=False)
+    return dX, dW, db
 
 
 # --- pooling ----------------------------------------------------------------------------------
