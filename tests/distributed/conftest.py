@@ -61,6 +61,7 @@ def environment():
         env.pop(key, None)
     env["OMP_NUM_THREADS"] = "1"
     env["CORENN_DISTRIBUTED_TIMEOUT"] = "60"
+    env["CORENN_CHECKPOINT_SECONDS"] = "0"  # a checkpoint (and metrics.json) at every epoch's end, as kills here assume
     return env
 
 
