@@ -431,24 +431,21 @@ class SGD(Optimizer):
         grad = self.clipped(param_grad)
         lr_scale = check_lr_scale(lr_scale)
         velocity = self.array_slot("velocity", param_name, param)
-        scalars = SGDStep.of(
-            lr=self.lr,
-            momentum=self.momentum,
-            lr_scale=lr_scale,
-            weight_decay=self.weight_decay,
-            nesterov=self.nesterov,
-        )
+        scalars = self._scalars(lr_scale)
         param, self.state["velocity"][param_name] = sgd_step(param, grad, velocity, scalars)
         return param
 
-    def _step_group(self, names, group, grad, lr_scale):
-        scalars = SGDStep.of(
+    def _scalars(self, lr_scale):
+        return SGDStep.of(
             lr=self.lr,
             momentum=self.momentum,
             lr_scale=lr_scale,
             weight_decay=self.weight_decay,
             nesterov=self.nesterov,
         )
+
+    def _step_group(self, names, group, grad, lr_scale):
+        scalars = self._scalars(lr_scale)
         param, velocity = sgd_step(group.flat["param"], grad, group.flat["velocity"], scalars)
         return {"param": param, "velocity": velocity}
 
@@ -502,7 +499,12 @@ class Adam(Optimizer):
         self.state["t"][param_name] = step
         m = self.array_slot("m", param_name, param)
         v = self.array_slot("v", param_name, param)
-        scalars = AdamStep.at(
+        scalars = self._scalars(step, lr_scale)
+        param, self.state["m"][param_name], self.state["v"][param_name] = adam_step(param, grad, m, v, scalars)
+        return param
+
+    def _scalars(self, step, lr_scale):
+        return AdamStep.at(
             step,
             lr=self.lr,
             lr_scale=lr_scale,
@@ -511,8 +513,6 @@ class Adam(Optimizer):
             epsilon=self.epsilon,
             weight_decay=self.weight_decay,
         )
-        param, self.state["m"][param_name], self.state["v"][param_name] = adam_step(param, grad, m, v, scalars)
-        return param
 
     def _group_key(self, param_name):
         return self.state["t"].get(param_name, 0)
@@ -520,15 +520,7 @@ class Adam(Optimizer):
     def _step_group(self, names, group, grad, lr_scale):
         step = self.state["t"].get(names[0], 0) + 1  # the same for every name: it is in the group's key
         self.state["t"].update(dict.fromkeys(names, step))
-        scalars = AdamStep.at(
-            step,
-            lr=self.lr,
-            lr_scale=lr_scale,
-            beta1=self.beta1,
-            beta2=self.beta2,
-            epsilon=self.epsilon,
-            weight_decay=self.weight_decay,
-        )
+        scalars = self._scalars(step, lr_scale)
         param, m, v = adam_step(group.flat["param"], grad, group.flat["m"], group.flat["v"], scalars)
         return {"param": param, "m": m, "v": v}
 
