@@ -12,7 +12,10 @@ from conftest import corenn, environment, largest_difference, parameters, write_
 import corenn as corenn_package
 from corenn.errors import ConfigError
 from corenn.nn.model import Sequential
+from corenn.run.config import load_preset, with_overrides
 from corenn.run.distributed import BUCKET_VARIABLE, GradientBuckets, bucket_bytes
+
+from suite_helpers import trainer_for
 
 TOLERANCE = 1e-10
 
@@ -172,6 +175,46 @@ def test_bucket_size_from_the_environment(text, expected):
 def test_bucket_size_refused(text):
     with pytest.raises(ConfigError, match=f"{BUCKET_VARIABLE}={text!r} must be a number of megabytes >= 0"):
         bucket_bytes({BUCKET_VARIABLE: text})
+
+
+class OneRankGroup:
+    """A process group of one whose sums start asynchronously: the values themselves."""
+
+    rank = 0
+    world_size = 1
+
+    def __init__(self):
+        self.started = 0
+
+    def start_all_reduce_sum(self, arrays, scalars=()):
+        self.started += 1
+        summed = [float(value) for value in scalars]
+        return type("Pending", (), {"wait": lambda self: summed})()
+
+    def all_reduce_sum(self, arrays, scalars=()):
+        return [float(value) for value in scalars]
+
+    def all_reduce_max(self, values):
+        return np.asarray(values)
+
+    def broadcast(self, arrays):
+        pass
+
+
+def test_the_trainer_with_buckets_trains_what_one_process_trains(monkeypatch):
+    """The trainer's data-parallel step through GradientBuckets, one parameter per bucket."""
+    monkeypatch.setenv(BUCKET_VARIABLE, "1e-9")
+    config = with_overrides(load_preset("iris-ffnn"), epochs=2)
+    single = trainer_for(config)
+    single.fit()
+    parallel = trainer_for(config)
+    parallel.group = group = OneRankGroup()
+    parallel.fit()
+    for name, value in single.run.model.named_parameters().items():
+        assert np.array_equal(value, parallel.run.model.named_parameters()[name]), name
+    assert parallel.run.step_losses == single.run.step_losses
+    n_arrays = len(single.run.model.named_parameters())
+    assert group.started == n_arrays * single.run.step > 0
 
 
 def train(launches, config, out, name, bucket_mb=None, *extra):
