@@ -13,7 +13,9 @@ the speed-ups of those medians, and the speed-ups of every round.
 
 The *ceiling* is the speed-up no data-parallel implementation can beat here: each of 2 ranks
 computes every step on half the global batch, so a rank's epoch takes at least the time of one
-process at half the batch divided by 2 (half the steps). It counts no communication at all.
+process at half the batch divided by 2 (half the steps). It counts no communication at all. The
+*ceiling with both cores busy* times two such processes started together (each round): 2 ranks
+that never communicated, sharing the memory bandwidth and caches as 2 ranks do.
 
 A second line per preset shows where a step's time goes, on 2 gloo ranks x 1 thread over
 loopback (medians over ``PROBE_STEPS`` steps of the preset's own model at half the global batch,
@@ -39,17 +41,35 @@ PROBE_STEPS = 60
 DEFAULT_RUNS = ["fmnist-mlp:512", "lenet-mnist:256"]
 
 
-def epoch_seconds(preset, out, batch_size, nproc=1, bucket_mb=None):
-    """One epoch's seconds, from the final metrics ``corenn train --json`` prints."""
+def start_epoch(preset, out, batch_size, nproc=1, bucket_mb=None, name="run"):
+    """``corenn train`` of one epoch, started; see :func:`seconds_of`."""
     command = [sys.executable, "-m", "corenn", "train", "--preset", preset, "--epochs", "1", "--threads", "1"]
-    command += ["--out", out, "--name", "run", "--overwrite", "--quiet", "--json", "--batch-size", str(batch_size)]
+    command += ["--out", out, "--name", name, "--overwrite", "--quiet", "--json", "--batch-size", str(batch_size)]
     if nproc > 1:
         command += ["--nproc", str(nproc)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     if bucket_mb is not None:
         env["CORENN_BUCKET_MB"] = str(bucket_mb)
-    output = subprocess.run(command, check=True, env=env, timeout=3600, capture_output=True, text=True).stdout
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def seconds_of(process):
+    """The epoch's seconds, from the final metrics ``corenn train --json`` prints."""
+    output, errors = process.communicate(timeout=3600)
+    if process.returncode:
+        raise RuntimeError(f"{process.args} failed: {errors[-2000:]}")
     return json.loads(output.strip().splitlines()[-1])["seconds"]
+
+
+def epoch_seconds(preset, out, batch_size, nproc=1, bucket_mb=None):
+    return seconds_of(start_epoch(preset, out, batch_size, nproc, bucket_mb))
+
+
+def concurrent_epoch_seconds(preset, out, batch_size):
+    """The mean epoch of two single processes at ``batch_size`` started together: what 2 ranks
+    that never communicated would take, each core busy."""
+    processes = [start_epoch(preset, out, batch_size, name=f"run-{number}") for number in (1, 2)]
+    return statistics.mean(seconds_of(process) for process in processes)
 
 
 def torchrun(*arguments):
@@ -110,6 +130,7 @@ def measure(preset, batch, rounds, bucket_mb, out):
     runs = {
         "one": lambda: epoch_seconds(preset, out, batch),
         "half": lambda: epoch_seconds(preset, out, batch // 2),
+        "two halves": lambda: concurrent_epoch_seconds(preset, out, batch // 2),
         "before": lambda: epoch_seconds(preset, out, batch, nproc=2, bucket_mb=0),
         "after": lambda: epoch_seconds(preset, out, batch, nproc=2, bucket_mb=bucket_mb),
     }
@@ -127,7 +148,9 @@ def measure(preset, batch, rounds, bucket_mb, out):
         f"(one all-reduce after backward) {median['before']:.2f} s, speed-up {median['one'] / median['before']:.2f}x "
         f"[{per_round('before')}]; 2 ranks after (buckets of {bucket_mb:g} MB) {median['after']:.2f} s, speed-up "
         f"{median['one'] / median['after']:.2f}x [{per_round('after')}]; ceiling "
-        f"{median['one'] / (median['half'] / 2):.2f}x (1 process at batch {batch // 2}: {median['half']:.2f} s)",
+        f"{median['one'] / (median['half'] / 2):.2f}x (1 process at batch {batch // 2}: {median['half']:.2f} s); "
+        f"ceiling with both cores busy {median['one'] / (median['two halves'] / 2):.2f}x (2 processes at batch "
+        f"{batch // 2} side by side: {median['two halves']:.2f} s)",
         flush=True,
     )
     step = torchrun("--probe", preset, str(batch), str(bucket_mb))
