@@ -4,12 +4,13 @@
     CORENN_DATA_DIR=../shared/data python bench/distributed_speedup.py lenet-mnist:256 --rounds 5
 
 For each ``preset:global_batch``, each round runs one epoch (``--threads 1``) of: one process at
-the global batch; one process at half of it (for the ceiling); 2 ranks (``corenn train --nproc 2``)
-with ``CORENN_BUCKET_MB=0``, one all-reduce after the whole backward (*before*); 2 ranks with the
-buckets of ``--bucket-mb`` (*after*: each bucket's all-reduce starts as soon as backward has
-finished its layers). The rounds alternate the four runs; the line printed per preset gives each
-run's median epoch (the trainer's own ``seconds``: training and validation, not start-up) and
-the speed-ups of those medians, and the speed-ups of every round.
+the global batch; one process at half of it, alone and then two side by side (the ceilings); 2
+ranks (``corenn train --nproc 2``) with ``CORENN_BUCKET_MB=0``, one all-reduce after the whole
+backward (*before*); 2 ranks with the buckets of each ``--bucket-mb`` size (*after*: each
+bucket's all-reduce starts as soon as backward has finished its layers). The rounds alternate
+the runs; the line printed per preset gives each run's median epoch (the trainer's own
+``seconds``: training and validation, not start-up), the speed-ups of those medians, and the
+speed-ups of every round.
 
 The *ceiling* is the speed-up no data-parallel implementation can beat here: each of 2 ranks
 computes every step on half the global batch, so a rank's epoch takes at least the time of one
@@ -36,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from corenn.run.distributed import DEFAULT_BUCKET_MB
 
 PROBE_STEPS = 60
 DEFAULT_RUNS = ["fmnist-mlp:512", "lenet-mnist:256"]
@@ -91,7 +94,13 @@ def probe(preset, batch_size, bucket_mb):
 
     from corenn.run.build import build_with_arrays
     from corenn.run.config import load_preset, with_overrides
-    from corenn.run.distributed import GradientBuckets, launch_from_environment, start_process_group
+    from corenn.run.distributed import (
+        BUCKET_VARIABLE,
+        GradientBuckets,
+        bucket_bytes,
+        launch_from_environment,
+        start_process_group,
+    )
 
     config = with_overrides(load_preset(preset), batch_size=batch_size)
     data, model, loss, _, _, arrays = build_with_arrays(config)
@@ -100,7 +109,7 @@ def probe(preset, batch_size, bucket_mb):
     X = data.train.X[group.rank * share : (group.rank + 1) * share]
     Y = data.train.Y[group.rank * share : (group.rank + 1) * share]
     before = GradientBuckets(group, model, 0)
-    after = GradientBuckets(group, model, int(bucket_mb * 1e6))
+    after = GradientBuckets(group, model, bucket_bytes({BUCKET_VARIABLE: str(bucket_mb)}))
 
     def backward(after_layer=None):
         model.backward(dLdY, after_layer=after_layer)
@@ -126,40 +135,42 @@ def probe(preset, batch_size, bucket_mb):
     group.close()
 
 
-def measure(preset, batch, rounds, bucket_mb, out):
+def measure(preset, batch, rounds, bucket_sizes, out):
     runs = {
         "one": lambda: epoch_seconds(preset, out, batch),
         "half": lambda: epoch_seconds(preset, out, batch // 2),
         "two halves": lambda: concurrent_epoch_seconds(preset, out, batch // 2),
         "before": lambda: epoch_seconds(preset, out, batch, nproc=2, bucket_mb=0),
-        "after": lambda: epoch_seconds(preset, out, batch, nproc=2, bucket_mb=bucket_mb),
     }
+    for size in bucket_sizes:
+        runs[f"after {size:g}"] = lambda size=size: epoch_seconds(preset, out, batch, nproc=2, bucket_mb=size)
     seconds = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
             seconds[name].append(run())
     median = {name: statistics.median(values) for name, values in seconds.items()}
 
-    def per_round(name):
-        return "/".join(f"{one / two:.2f}" for one, two in zip(seconds["one"], seconds[name], strict=True))
+    def speed_up(name):
+        rounds = "/".join(f"{one / two:.2f}" for one, two in zip(seconds["one"], seconds[name], strict=True))
+        return f"{median[name]:.2f} s, speed-up {median['one'] / median[name]:.2f}x [rounds: {rounds}]"
 
+    afters = "; ".join(f"2 ranks after (buckets of {size:g} MB) {speed_up(f'after {size:g}')}" for size in bucket_sizes)
     print(
         f"{preset}, batch {batch}, {rounds} rounds (medians): 1 process {median['one']:.2f} s; 2 ranks before "
-        f"(one all-reduce after backward) {median['before']:.2f} s, speed-up {median['one'] / median['before']:.2f}x "
-        f"[{per_round('before')}]; 2 ranks after (buckets of {bucket_mb:g} MB) {median['after']:.2f} s, speed-up "
-        f"{median['one'] / median['after']:.2f}x [{per_round('after')}]; ceiling "
+        f"(one all-reduce after backward) {speed_up('before')}; {afters}; ceiling "
         f"{median['one'] / (median['half'] / 2):.2f}x (1 process at batch {batch // 2}: {median['half']:.2f} s); "
         f"ceiling with both cores busy {median['one'] / (median['two halves'] / 2):.2f}x (2 processes at batch "
         f"{batch // 2} side by side: {median['two halves']:.2f} s)",
         flush=True,
     )
-    step = torchrun("--probe", preset, str(batch), str(bucket_mb))
-    print(
-        f"  one step of 2 ranks, ms (medians of {PROBE_STEPS}): backward {step['backward'] * 1e3:.2f}, all-reduce "
-        f"{step['all-reduce'] * 1e3:.2f}, backward then all-reduce (before) {step['before'] * 1e3:.2f}, backward "
-        f"with buckets {step['buckets']} (after) {step['after'] * 1e3:.2f}",
-        flush=True,
-    )
+    for size in bucket_sizes:
+        step = torchrun("--probe", preset, str(batch), str(size))
+        print(
+            f"  one step of 2 ranks, ms (medians of {PROBE_STEPS}): backward {step['backward'] * 1e3:.2f}, all-reduce "
+            f"{step['all-reduce'] * 1e3:.2f}, backward then all-reduce (before) {step['before'] * 1e3:.2f}, backward "
+            f"with buckets of {size:g} MB, {step['buckets']} arrays (after) {step['after'] * 1e3:.2f}",
+            flush=True,
+        )
 
 
 def main(arguments):
@@ -188,5 +199,7 @@ if __name__ == "__main__":
         parser.add_argument("runs", nargs="*", default=DEFAULT_RUNS, help="preset:global_batch (default: %(default)s)")
         parser.add_argument("--batch-size", type=int, help="the global batch of runs given without one")
         parser.add_argument("--rounds", type=int, default=3, help="epochs of each kind, alternating")
-        parser.add_argument("--bucket-mb", type=float, default=1.0, help="CORENN_BUCKET_MB of the 'after' runs")
+        parser.add_argument(
+            "--bucket-mb", type=float, nargs="+", default=[DEFAULT_BUCKET_MB], help="CORENN_BUCKET_MB of 'after' runs"
+        )
         main(parser.parse_args())
