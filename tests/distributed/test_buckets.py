@@ -77,6 +77,16 @@ def step(model, buckets, scalars=(1.0, 0.0, 5.0)):
     return buckets.backward_and_sum(lambda after_layer: model.backward(dLdY, after_layer=after_layer), list(scalars))
 
 
+def second_step(model, buckets):
+    """The step after the first (whose backward gives the buckets' sizes, before one sum of all),
+    its events alone."""
+    events = buckets.group.events
+    assert step(model, buckets) == [3.0, 0.0, 15.0]
+    assert [event[0] for event in events] == ["backward"] * 4 + ["all_reduce_sum"]
+    events.clear()
+    return step(model, buckets)
+
+
 def test_one_bucket_per_parameter_in_backward_order():
     events = []
     model = mlp(events)
@@ -99,7 +109,7 @@ def test_each_bucket_starts_once_its_layers_are_done():
     events = []
     model = mlp(events)
     buckets = GradientBuckets(RecordingGroup(events), model, 1)
-    summed = step(model, buckets)
+    summed = second_step(model, buckets)
     kinds = [event[0] if event[0] != "backward" else f"backward {event[1]}" for event in events]
     # flatten (layer 0) holds no parameters, so no bucket waits for it; no all-reduce waits for another
     assert kinds == [
@@ -128,7 +138,7 @@ def test_every_gradient_summed_once(size):
     reference = mlp([])
     X = np.random.default_rng(1).normal(size=(8, 28, 28, 1))
     reference.backward(reference.forward(X) - 0.1)
-    summed = step(model, GradientBuckets(RecordingGroup(events), model, size))
+    summed = second_step(model, GradientBuckets(RecordingGroup(events), model, size))
     assert summed == [3.0, 0.0, 15.0]
     for name, value in reference.named_gradients().items():
         np.testing.assert_array_equal(model.named_gradients()[name], 3 * value, err_msg=name)
@@ -147,8 +157,20 @@ def test_group_without_asynchronous_sums_falls_back_to_one_after_backward():
     events = []
     model = mlp(events)
     buckets = GradientBuckets(SynchronousGroup(events), model, 1)
-    assert step(model, buckets) == [3.0, 0.0, 15.0]
-    assert [event[0] for event in events][-1] == "all_reduce_sum"
+    assert second_step(model, buckets) == [3.0, 0.0, 15.0]
+    assert [event[0] for event in events] == ["backward"] * 4 + ["all_reduce_sum"]
+
+
+def test_buckets_hold_gradients_made_in_the_first_backward():
+    """A layer may make its gradients only when its backward first runs: the first step sums
+    after the whole backward, and the buckets are made from what it left."""
+    events = []
+    model = mlp(events)
+    model.layers[2].gradients.clear()
+    buckets = GradientBuckets(RecordingGroup(events), model, 1)
+    second_step(model, buckets)
+    assert [(2, "b")] in buckets.buckets and [(2, "W")] in buckets.buckets
+    assert [event[0] for event in events].count("start") == 6
 
 
 def test_rank_without_samples_sums_its_zeros():
@@ -214,7 +236,7 @@ def test_the_trainer_with_buckets_trains_what_one_process_trains(monkeypatch):
         assert np.array_equal(value, parallel.run.model.named_parameters()[name]), name
     assert parallel.run.step_losses == single.run.step_losses
     n_arrays = len(single.run.model.named_parameters())
-    assert group.started == n_arrays * single.run.step > 0
+    assert group.started == n_arrays * (single.run.step - 1) > 0  # the first step sums after backward
 
 
 def train(launches, config, out, name, bucket_mb=None, *extra):

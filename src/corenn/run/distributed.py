@@ -123,8 +123,8 @@ class GradientBuckets:
 
     The parameters are grouped, in the order backward finishes them (the last layer first, and
     within a layer in reverse order, as DDP does), into buckets of about ``bucket_bytes``: a
-    bucket closes once it holds that many bytes, so a parameter larger than that is a bucket
-    of its own (reduced in place, without a copy). The model's backward calls :meth:`layer_done`
+    bucket closes as soon as it holds that many bytes (a bucket of one array is reduced where it
+    lies, others through a flat buffer: the group's choice). The model's backward calls :meth:`layer_done`
     after each layer; once a bucket's last layer is done, its all-reduce starts (the group's
     ``start_all_reduce_sum``) and the lower layers' backward runs while the group sends it. The
     step's scalars (loss, stop flag, scores) travel in the first bucket. :meth:`backward_and_sum`
@@ -132,7 +132,8 @@ class GradientBuckets:
 
     Every rank makes the same buckets from the same model and calls the collectives in the same
     order. ``bucket_bytes = 0`` (or a group without ``start_all_reduce_sum``) sums everything in
-    one ``all_reduce_sum`` after the whole backward. The sums are the same numbers whatever the
+    one ``all_reduce_sum`` after the whole backward, as does the first step (whose gradients
+    give the buckets' sizes). The sums are the same numbers whatever the
     buckets on 2 ranks (each value is one rank's plus the other's); on more ranks a value's sum may
     be ordered differently, which changes only its last bits.
     """
@@ -148,7 +149,7 @@ class GradientBuckets:
         self._scalars = ()
 
     def _plan(self):
-        """The buckets, from the gradients the model holds (their names and sizes never change)."""
+        """The buckets, from the gradients a backward left (their names and sizes never change)."""
         from corenn.nn.model import array_bytes
 
         self.buckets, bucket, size = [], [], 0
@@ -174,12 +175,14 @@ class GradientBuckets:
         """Run ``backward(after_layer)`` (the model's backward with that callback; ``None`` when this
         rank has no samples in the step and its gradients are zeros) and sum the gradients, in
         place, and ``scalars`` across the ranks; returns the summed scalars."""
-        if self.buckets is None:
-            self._plan()
-        if not self.bucket_bytes:
+        if not self.bucket_bytes or self.buckets is None:
+            # No overlap; and the first step's, whose backward makes the buckets (a layer may make
+            # its gradients in its first backward)
             if backward is not None:
                 backward(None)
-            return self.group.all_reduce_sum(self._arrays(0), scalars=scalars)
+            if self.bucket_bytes:
+                self._plan()
+            return self.group.all_reduce_sum(list(self.model.named_gradients().values()), scalars=scalars)
         self._pending, self._scalars = [], list(scalars)
         try:
             if backward is not None:
