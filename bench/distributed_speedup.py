@@ -20,8 +20,8 @@ that never communicated, sharing the memory bandwidth and caches as 2 ranks do.
 
 A second line per preset shows where a step's time goes, on 2 gloo ranks x 1 thread over
 loopback (medians over ``PROBE_STEPS`` steps of the preset's own model at half the global batch,
-the ranks started together at each step): backward alone; the all-reduce of every gradient
-alone; the two in sequence (before); backward with the buckets (after). Overlap gains only what
+the ranks started together at each step): forward (with the loss's gradient) and the optimizer's
+update, for scale; backward alone; the all-reduce of every gradient alone; the two in sequence (before); backward with the buckets (after). Overlap gains only what
 the CPU has to spare: on 2 cores each rank's gloo thread competes with the other rank's backward.
 
 Needs corenn-torch (torchrun). Check ``uptime`` first: on a busy machine the ranks wait for the
@@ -103,7 +103,7 @@ def probe(preset, batch_size, bucket_mb):
     )
 
     config = with_overrides(load_preset(preset), batch_size=batch_size)
-    data, model, loss, _, _, arrays = build_with_arrays(config)
+    data, model, loss, optimizer, _, arrays = build_with_arrays(config)
     group = start_process_group(launch_from_environment(), arrays)
     share = batch_size // 2
     X = data.train.X[group.rank * share : (group.rank + 1) * share]
@@ -114,7 +114,16 @@ def probe(preset, batch_size, bucket_mb):
     def backward(after_layer=None):
         model.backward(dLdY, after_layer=after_layer)
 
+    def update():  # the trainer's update, without the scheduler and the learning-rate scales
+        gradients = model.named_gradients()
+        for name, parameter in model.named_parameters().items():
+            updated = optimizer.update(name, parameter, gradients[name])
+            if updated is not parameter:
+                model.set_parameter(name, updated)
+
     steps = {
+        "forward": lambda: loss.backward(Y, model.forward(X)),
+        "update": update,
         "backward": lambda: backward(),
         "all-reduce": lambda: group.all_reduce_sum(list(model.named_gradients().values()), [0.0, 0.0, 0.0]),
         "before": lambda: before.backward_and_sum(backward, [0.0, 0.0, 0.0]),
@@ -166,7 +175,8 @@ def measure(preset, batch, rounds, bucket_sizes, out):
     for size in bucket_sizes:
         step = torchrun("--probe", preset, str(batch), str(size))
         print(
-            f"  one step of 2 ranks, ms (medians of {PROBE_STEPS}): backward {step['backward'] * 1e3:.2f}, all-reduce "
+            f"  one step of 2 ranks, ms (medians of {PROBE_STEPS}): forward {step['forward'] * 1e3:.2f}, update "
+            f"{step['update'] * 1e3:.2f}, backward {step['backward'] * 1e3:.2f}, all-reduce "
             f"{step['all-reduce'] * 1e3:.2f}, backward then all-reduce (before) {step['before'] * 1e3:.2f}, backward "
             f"with buckets of {size:g} MB, {step['buckets']} arrays (after) {step['after'] * 1e3:.2f}",
             flush=True,
