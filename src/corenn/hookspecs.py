@@ -96,6 +96,11 @@ def corenn_process_group(launch, arrays, timeout):
       device) across ranks, in place, together with the numbers ``scalars`` (floats, or device
       scalars), in one or a few flat buffers, never one call per array; returns the summed
       scalars as a list of floats;
+    - ``start_all_reduce_sum(arrays, scalars=())`` (optional): the same sum, started and not
+      waited for; returns an object whose ``wait()`` finishes it (the arrays hold the sums then)
+      and returns the summed scalars. The trainer starts one per bucket of gradients while
+      backward still runs (:class:`corenn.run.distributed.GradientBuckets`); a group without it
+      gets one ``all_reduce_sum`` of every gradient after the whole backward;
     - ``all_reduce_max(values)``: the element-wise maximum across ranks of a float64 numpy
       vector, as a new numpy vector;
     - ``broadcast(arrays)``: overwrite the arrays, in place, with rank 0's;

@@ -246,13 +246,17 @@ class Sequential:
                 raise
         return X
 
-    def backward(self, dLdY):
+    def backward(self, dLdY, after_layer=None):
         """Backpropagate through every layer; returns dL/dX of the input, or ``None`` when the
         first layer was told not to compute it (``needs_input_gradient = False``).
 
         After each layer's backward, its dL/dX and parameter gradients are checked against
         its input's and parameters' shapes (see :mod:`corenn.nn.backward_checks`), so a wrong
         one is blamed on the layer that made it, not on the next layer that reads it.
+
+        ``after_layer(index)``, when given, is called as soon as layer ``index``'s gradients are
+        final (the last layer first): a data-parallel run starts summing them across its ranks
+        there, while the layers below still compute (see :class:`corenn.run.distributed.GradientBuckets`).
         """
         for index in reversed(range(len(self.layers))):
             layer = self.layers[index]
@@ -264,6 +268,8 @@ class Sequential:
                 self._blame_bug(index, exc)
                 raise
             check_backward(layer, self._input_shapes.get(index), dX, lambda index=index: self._blame(index))
+            if after_layer is not None:
+                after_layer(index)
             dLdY = dX
         return dLdY
 

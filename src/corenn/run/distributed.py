@@ -4,7 +4,9 @@ and the process group found through the ``corenn_process_group`` hook.
 A run started by ``torchrun`` (or ``corenn train --nproc N``) runs one process per rank. Every
 process builds the same run from the same config and seed; each step, every rank takes its
 contiguous share of the same global batch (the config's ``batch_size``, in the order one process
-would use), and one all-reduce sums the gradients (see :class:`corenn.run.loop.Trainer`). The
+would use), and all-reduces sum the gradients (see :class:`corenn.run.loop.Trainer`): one per
+bucket of layers, each started as soon as backward has finished its layers, so that the sums of
+the last layers travel while the first layers still compute (:class:`GradientBuckets`). The
 process group itself (gloo or NCCL) lives in a plugin that may import torch (corenn-torch's
 ``corenn_torch.distributed``): the core never imports torch, and a run without ``WORLD_SIZE``
 (or with ``WORLD_SIZE=1``) is exactly the single process it always was.
@@ -21,6 +23,10 @@ from corenn.errors import ConfigError, CorennError
 
 TIMEOUT_VARIABLE = "CORENN_DISTRIBUTED_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 300
+BUCKET_VARIABLE = "CORENN_BUCKET_MB"
+DEFAULT_BUCKET_MB = 1.0
+"""Megabytes of gradients per all-reduce (see :class:`GradientBuckets`); 0 sums every gradient in
+one all-reduce once the whole backward is done (no overlap)."""
 LAUNCHER_VARIABLE = "CORENN_LAUNCHER"
 """Set (to its process id) by ``corenn train --nproc``'s launcher for the processes it starts: their
 errors go to it (see :func:`report_to_launcher`), which says each distinct one once."""
@@ -89,6 +95,113 @@ def timeout_seconds(environ=None):
     stops with an error: ``CORENN_DISTRIBUTED_TIMEOUT`` seconds, 300 when unset."""
     environ = os.environ if environ is None else environ
     return _variable(environ, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_SECONDS, 1)
+
+
+def bucket_bytes(environ=None):
+    """Bytes of gradients per all-reduce: ``CORENN_BUCKET_MB`` megabytes (a number >= 0; 0 for one
+    all-reduce after the whole backward), 1 MB when unset. Every rank must use the same value
+    (torchrun and ``corenn train --nproc`` pass the launcher's environment to all of them)."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(BUCKET_VARIABLE)
+    if text is None or text == "":
+        return int(DEFAULT_BUCKET_MB * 1e6)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigError(
+            f"environment variable {BUCKET_VARIABLE}={text!r} must be a number of megabytes >= 0 "
+            "(gradients per all-reduce; 0 for one all-reduce after the whole backward)"
+        )
+    return max(1, round(value * 1e6)) if value > 0 else 0  # any size above 0 overlaps
+
+
+class GradientBuckets:
+    """Sums a data-parallel step's gradients across the ranks, bucket by bucket, while backward
+    still runs: PyTorch DDP's overlap of communication with computation.
+
+    The parameters are grouped, in the order backward finishes them (the last layer first, and
+    within a layer in reverse order, as DDP does), into buckets of about ``bucket_bytes``: a
+    bucket closes as soon as it holds that many bytes (a bucket of one array is reduced where it
+    lies, others through a flat buffer: the group's choice). The model's backward calls :meth:`layer_done`
+    after each layer; once a bucket's last layer is done, its all-reduce starts (the group's
+    ``start_all_reduce_sum``) and the lower layers' backward runs while the group sends it. The
+    step's scalars (loss, stop flag, scores) travel in the first bucket. :meth:`backward_and_sum`
+    waits for every bucket before it returns, so the optimizer sees the whole sums.
+
+    Every rank makes the same buckets from the same model and calls the collectives in the same
+    order. ``bucket_bytes = 0`` (or a group without ``start_all_reduce_sum``) sums everything in
+    one ``all_reduce_sum`` after the whole backward, as does the first step (whose gradients
+    give the buckets' sizes). The sums are the same numbers whatever the
+    buckets on 2 ranks (each value is one rank's plus the other's); on more ranks a value's sum may
+    be ordered differently, which changes only its last bits.
+    """
+
+    def __init__(self, group, model, bucket_bytes):
+        self.group = group
+        self.model = model
+        overlap = bucket_bytes > 0 and hasattr(group, "start_all_reduce_sum")
+        self.bucket_bytes = bucket_bytes if overlap else 0
+        self.buckets = None  # [[(layer index, gradient key), ...], ...] in backward order; see _plan
+        self._starting_at = {}  # layer index: the buckets whose last layer it is
+        self._pending = []
+        self._scalars = ()
+
+    def _plan(self):
+        """The buckets, from the gradients a backward left (their names and sizes never change)."""
+        from corenn.nn.model import array_bytes
+
+        self.buckets, bucket, size = [], [], 0
+        for index in reversed(range(len(self.model.layers))):
+            for key, value in reversed(list(self.model.layers[index].gradients.items())):
+                bucket.append((index, key))
+                size += array_bytes(value)
+                if self.bucket_bytes and size >= self.bucket_bytes:
+                    self.buckets.append(bucket)
+                    bucket, size = [], 0
+        if bucket or not self.buckets:
+            self.buckets.append(bucket)
+        self._starting_at = {}
+        for number, members in enumerate(self.buckets):
+            last_layer = min((index for index, _ in members), default=0)
+            self._starting_at.setdefault(last_layer, []).append(number)
+
+    def _arrays(self, number):
+        layers = self.model.layers
+        return [layers[index].gradients[key] for index, key in self.buckets[number]]
+
+    def backward_and_sum(self, backward, scalars):
+        """Run ``backward(after_layer)`` (the model's backward with that callback; ``None`` when this
+        rank has no samples in the step and its gradients are zeros) and sum the gradients, in
+        place, and ``scalars`` across the ranks; returns the summed scalars."""
+        if not self.bucket_bytes or self.buckets is None:
+            # No overlap; and the first step's, whose backward makes the buckets (a layer may make
+            # its gradients in its first backward)
+            if backward is not None:
+                backward(None)
+            if self.bucket_bytes:
+                self._plan()
+            return self.group.all_reduce_sum(list(self.model.named_gradients().values()), scalars=scalars)
+        self._pending, self._scalars = [], list(scalars)
+        try:
+            if backward is not None:
+                backward(self.layer_done)
+            for number in range(len(self._pending), len(self.buckets)):  # no backward, or layers without one
+                self._start(number)
+            summed = [pending.wait() for pending in self._pending]
+        finally:
+            self._pending = []
+        return summed[0]
+
+    def layer_done(self, index):
+        """Start the all-reduce of every bucket whose last layer was layer ``index``."""
+        for number in self._starting_at.get(index, ()):
+            self._start(number)
+
+    def _start(self, number):
+        scalars = self._scalars if number == 0 else ()
+        self._pending.append(self.group.start_all_reduce_sum(self._arrays(number), scalars=scalars))
 
 
 def share(n_samples, rank, world_size):

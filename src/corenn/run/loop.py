@@ -11,6 +11,7 @@ through the run's backend object (:class:`corenn.backend.Backend`, found by name
 """
 
 import contextlib
+import functools
 import time
 
 import attrs
@@ -21,7 +22,7 @@ from corenn.data.tasks import regression_metrics, spread_about_mean
 from corenn.errors import TrainingDiverged
 from corenn.nn.optimizers import require_lr_scale_support
 from corenn.plugins import get_backend, get_plugins
-from corenn.run.distributed import check_same_parameters, share
+from corenn.run.distributed import GradientBuckets, bucket_bytes, check_same_parameters, share
 from corenn.run.interrupts import DeferredInterrupt
 from corenn.run.resources import evaluation_batch_size
 
@@ -111,6 +112,7 @@ class Trainer:
     ):
         self.run = run
         self.group = group  # a data-parallel run's process group (see corenn.run.distributed), else None
+        self._gradient_buckets = None  # a data-parallel run's, made at its first step
         self.data = data
         self.arrays = arrays if arrays is not None else get_backend("numpy").on("cpu")
         # The splits where the model computes (the host arrays themselves on numpy).
@@ -271,34 +273,37 @@ class Trainer:
     def _data_parallel_step(self, train, order, batch_number, n_batches, epoch):
         """One step of a data-parallel run: this rank's contiguous share of the global batch
         (augmented as one process would augment the whole batch), its gradients scaled by its
-        share of the batch's samples, then one all-reduce of the gradients with the loss and the
-        correct count, the same update on every rank. Sums are reordered, nothing else."""
+        share of the batch's samples and summed across the ranks with the loss and the correct
+        count (bucket by bucket, during backward: see GradientBuckets), the same update on every
+        rank. Sums are reordered, nothing else."""
         index, X = self._global_batch(train, order, batch_number, epoch)
         batch_size = len(index)
         low, high = share(batch_size, self.group.rank, self.group.world_size)
         model = self.run.model
-        gradients = model.named_gradients()
         regression = self.task == "regression"
         local_loss = 0.0
         local_correct = np.zeros((2, self.data.n_classes)) if regression else 0
+        backward = None  # this rank's gradients are zeros when it has no share of the batch
         if high > low:
             X, Y, labels = X[low:high], train.Y[index[low:high]], train.labels[index[low:high]]
             Y_hat = model.forward(X)
             local_loss = float(self.loss.forward(Y, Y_hat)) * (high - low)
-            # The loss is this share's mean: scaled, its gradient is the global batch mean's share.
-            model.backward(self.loss.backward(Y, Y_hat) * ((high - low) / batch_size))
             local_correct = self._score(Y_hat, Y, labels)
-            gradients = model.named_gradients()
+            # The loss is this share's mean: scaled, its gradient is the global batch mean's share.
+            dLdY = self.loss.backward(Y, Y_hat) * ((high - low) / batch_size)
+            backward = functools.partial(model.backward, dLdY)
         else:
-            for value in gradients.values():
+            for value in model.named_gradients().values():
                 value[...] = 0
         scores = list(local_correct.ravel()) if regression else [local_correct]
         # A Ctrl-C or SIGTERM reaches the ranks at slightly different moments: each says in the
         # step's all-reduce whether one came, and all stop after the same step.
         stop = float(self.interrupts.requested is not None)
-        loss_sum, stops, *summed = self.group.all_reduce_sum(
-            list(gradients.values()), scalars=[local_loss, stop, *scores]
-        )
+        if self._gradient_buckets is None:
+            self._gradient_buckets = GradientBuckets(self.group, model, bucket_bytes())
+        # backward runs in there, each bucket's all-reduce starting once its layers are done
+        loss_sum, stops, *summed = self._gradient_buckets.backward_and_sum(backward, [local_loss, stop, *scores])
+        gradients = model.named_gradients()
         if stops:
             self.stop_agreed = True
             self.interrupts.requested = self.interrupts.requested or KeyboardInterrupt

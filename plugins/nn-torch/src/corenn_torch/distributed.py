@@ -1,10 +1,13 @@
 """The process group of a data-parallel run, on torch.distributed: gloo on CPUs, NCCL on CUDA.
 
 corenn's trainer (:mod:`corenn.run.loop`) asks for it through the ``corenn_process_group`` hook
-when ``WORLD_SIZE`` is above 1, and calls the methods the hook's documentation lists. Each step's
-gradients and its two totals (loss and correct predictions) are copied into one flat buffer and
-reduced by one ``all_reduce``; for numpy runs that buffer is a numpy array that the gloo call
-reads and writes in place through ``torch.from_numpy`` (shared memory, no further copy).
+when ``WORLD_SIZE`` is above 1, and calls the methods the hook's documentation lists. A step's
+gradients are summed bucket by bucket (:class:`corenn.run.distributed.GradientBuckets`), each
+bucket by one asynchronous ``all_reduce`` started while backward still runs
+(:meth:`ProcessGroup.start_all_reduce_sum`): a bucket of one contiguous array is reduced in place,
+a bucket of several is copied into one flat buffer (with the step's totals: loss, correct
+predictions) and back. numpy arrays reach gloo through ``torch.from_numpy``: the same memory, no
+further copy.
 """
 
 import atexit
@@ -57,31 +60,50 @@ class ProcessGroup:
         atexit.register(_leave)
         return cls(launch.rank, launch.world_size, device)
 
-    def _flat(self, size, dtype, numpy):
-        """A flat buffer kept between steps (one per size and dtype): no allocation per step."""
-        key = (size, str(dtype), numpy)
-        buffer = self._buffers.get(key)
-        if buffer is None:
-            buffer = np.empty(size, dtype=dtype) if numpy else torch.empty(size, dtype=dtype, device=self.device)
-            self._buffers[key] = buffer
-        return buffer
+    def _take_buffer(self, size, dtype, numpy):
+        """A flat buffer of ``size`` values, kept between steps: no allocation per step. Each
+        all-reduce under way holds its own until :meth:`PendingSum.wait` gives it back."""
+        dtype = np.dtype(dtype) if numpy else dtype
+        free = self._buffers.setdefault((size, str(dtype), numpy), [])
+        if free:
+            return free.pop()
+        return np.empty(size, dtype=dtype) if numpy else torch.empty(size, dtype=dtype, device=self.device)
 
-    def _all_reduce(self, tensor, op=dist.ReduceOp.SUM):
+    def _give_back_buffer(self, buffer, numpy):
+        self._buffers[(buffer.shape[0], str(buffer.dtype), numpy)].append(buffer)
+
+    def _failed(self, exc):
+        """A peer died or timed out: gloo and NCCL say so in a long message; its first line."""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return CorennError(f"rank {self.rank}: a collective with the other ranks failed ({first})")
+
+    def _all_reduce(self, tensor, op=dist.ReduceOp.SUM, async_op=False):
         try:
-            dist.all_reduce(tensor, op=op)
-        except RuntimeError as exc:  # a peer died or timed out: gloo and NCCL say so in a long message
-            first = str(exc).strip().splitlines()[0]
-            raise CorennError(f"rank {self.rank}: a collective with the other ranks failed ({first})") from exc
+            return dist.all_reduce(tensor, op=op, async_op=async_op)
+        except RuntimeError as exc:
+            raise self._failed(exc) from exc
 
-    def all_reduce_sum(self, arrays, scalars=()):
-        """Sum ``arrays`` (numpy arrays or tensors of one dtype) across ranks in place, with the
-        numbers ``scalars``, in one flat buffer and one ``all_reduce``; returns the summed scalars."""
-        numpy = not arrays or _is_numpy(arrays[0])
-        dtype = arrays[0].dtype if arrays else (np.float64 if self.device.type == "cpu" else torch.float64)
-        numpy = numpy and self.device.type == "cpu"
+    def _in_place(self, array):
+        """``array`` as a tensor that an all-reduce may write into, or ``None`` when it must be copied."""
+        if _is_numpy(array):
+            usable = self.device.type == "cpu" and array.flags.c_contiguous and array.flags.writeable
+            return torch.from_numpy(array) if usable and array.size else None
+        return array if array.is_contiguous() and array.device == self.device and array.numel() else None
+
+    def start_all_reduce_sum(self, arrays, scalars=()):
+        """Start summing ``arrays`` (numpy arrays or tensors of one dtype) across ranks in place,
+        with the numbers ``scalars``, by one asynchronous ``all_reduce``; returns a
+        :class:`PendingSum`, whose ``wait()`` finishes the sums and returns the summed scalars.
+        The arrays must stay untouched until then. One array and no scalars: reduced where it
+        lies; else copied into a flat buffer (the arrays' dtype) and back."""
+        if len(arrays) == 1 and not scalars:
+            tensor = self._in_place(arrays[0])
+            if tensor is not None:
+                return PendingSum(self, self._all_reduce(tensor, async_op=True))
+        numpy = (not arrays or _is_numpy(arrays[0])) and self.device.type == "cpu"
+        dtype = arrays[0].dtype if arrays else (np.float64 if numpy else torch.float64)
         sizes = [int(np.prod(array.shape)) for array in arrays]
-        total = sum(sizes)
-        flat = self._flat(total + len(scalars), dtype, numpy)
+        flat = self._take_buffer(sum(sizes) + len(scalars), dtype, numpy)
         position = 0
         for array, size in zip(arrays, sizes, strict=True):
             if numpy:
@@ -91,15 +113,17 @@ class ProcessGroup:
             position += size
         for offset, value in enumerate(scalars):
             flat[position + offset] = float(value)
-        self._all_reduce(torch.from_numpy(flat) if numpy else flat)
-        position = 0
-        for array, size in zip(arrays, sizes, strict=True):
-            if numpy:
-                np.copyto(array, flat[position : position + size].reshape(array.shape))
-            else:
-                array.copy_(flat[position : position + size].view(array.shape))
-            position += size
-        return [float(value) for value in flat[position:].tolist()]
+        try:
+            work = self._all_reduce(torch.from_numpy(flat) if numpy else flat, async_op=True)
+        except CorennError:
+            self._give_back_buffer(flat, numpy)
+            raise
+        return PendingSum(self, work, arrays, sizes, flat, numpy)
+
+    def all_reduce_sum(self, arrays, scalars=()):
+        """Sum ``arrays`` (numpy arrays or tensors of one dtype) across ranks in place, with the
+        numbers ``scalars``, in one flat buffer and one ``all_reduce``; returns the summed scalars."""
+        return self.start_all_reduce_sum(arrays, scalars).wait()
 
     def all_reduce_max(self, values):
         tensor = torch.as_tensor(np.array(values, dtype=np.float64), device=self.device)
@@ -119,6 +143,34 @@ class ProcessGroup:
 
     def close(self):
         _leave()
+
+
+class PendingSum:
+    """An all-reduce under way (see :meth:`ProcessGroup.start_all_reduce_sum`)."""
+
+    def __init__(self, group, work, arrays=(), sizes=(), flat=None, numpy=True):
+        self._group, self._work = group, work
+        self._arrays, self._sizes, self._flat, self._numpy = arrays, sizes, flat, numpy
+
+    def wait(self):
+        """Wait for the sums; copy them into the arrays (from a flat buffer); return the summed scalars."""
+        try:
+            self._work.wait()
+        except RuntimeError as exc:
+            raise self._group._failed(exc) from exc
+        flat, self._flat = self._flat, None
+        if flat is None:
+            return []
+        position = 0
+        for array, size in zip(self._arrays, self._sizes, strict=True):
+            if self._numpy:
+                np.copyto(array, flat[position : position + size].reshape(array.shape))
+            else:
+                array.copy_(flat[position : position + size].view(array.shape))
+            position += size
+        scalars = [float(value) for value in flat[position:].tolist()]
+        self._group._give_back_buffer(flat, self._numpy)
+        return scalars
 
 
 def _store(launch, timeout):
