@@ -227,6 +227,15 @@ def accepts_lr_scale(optimizer):
     )
 
 
+def update_one(optimizer, name, param, grad, lr_scales):
+    """One parameter's :meth:`Optimizer.update`, given ``lr_scale`` only where ``lr_scales`` (the
+    factors other than 1) names it: an optimizer that does not know ``lr_scale`` still runs
+    configs that scale nothing."""
+    if name in lr_scales:
+        return optimizer.update(name, param, grad, lr_scale=lr_scales[name])
+    return optimizer.update(name, param, grad)
+
+
 def require_lr_scale_support(optimizer, scaled_parameters, registered_name=None):
     """Raise a ConfigError unless ``optimizer`` takes ``lr_scale``, naming the optimizer (its
     registered name when given, and its class) and the scaled parameters."""
@@ -312,11 +321,7 @@ class Optimizer(Component):
                 key = (lr_scale, param.dtype, grad.dtype, self._group_key(name))
                 groups.setdefault(key, []).append(name)
                 continue
-            new = (
-                self.update(name, param, grad, lr_scale=lr_scale)
-                if name in lr_scales
-                else self.update(name, param, grad)
-            )
+            new = update_one(self, name, param, grad, lr_scales)
             if new is not param:
                 updated[name] = new
         for (lr_scale, *_), names in groups.items():

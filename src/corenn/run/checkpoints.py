@@ -326,11 +326,15 @@ class RunRecords:
             self.recorder.append_steps(run, self.trainer.steps_per_epoch, self.step_rows)
             self.step_rows = len(run.step_losses)
 
-    def _write_kept_parameters(self):
-        """``best.npz`` and ``parameters.npz`` from the copies kept since the last group."""
+    def _write_pending_best(self):
+        """``best.npz`` from the copy kept of a best epoch's parameters, if one is pending."""
         if self.pending_best is not None:
             save_arrays(self.recorder.path(BEST_PARAMETERS_FILE), self.pending_best)
             self.pending_best = None
+
+    def _write_kept_parameters(self):
+        """``best.npz`` and ``parameters.npz`` from the copies kept since the last group."""
+        self._write_pending_best()
         if self.unwritten_parameters is not None:
             epoch, arrays = self.unwritten_parameters
             save_arrays(self.recorder.path(PARAMETERS_FILE), arrays)
@@ -345,9 +349,8 @@ class RunRecords:
         if best_is_current:
             recorder.write_best_parameters(run.model)
             self.pending_best = None
-        elif self.pending_best is not None:
-            save_arrays(recorder.path(BEST_PARAMETERS_FILE), self.pending_best)
-            self.pending_best = None
+        else:
+            self._write_pending_best()
         recorder.write_checkpoint(checkpoint_arrays(trainer))
         position = _position(trainer)
         if position[1] is None:

@@ -20,7 +20,7 @@ import numpy as np
 from corenn.data.loader import augment_batch, averaged_outputs
 from corenn.data.tasks import regression_metrics, spread_about_mean
 from corenn.errors import TrainingDiverged
-from corenn.nn.optimizers import require_lr_scale_support
+from corenn.nn.optimizers import require_lr_scale_support, update_one
 from corenn.plugins import get_backend, get_plugins
 from corenn.run.distributed import GradientBuckets, bucket_bytes, check_same_parameters, share
 from corenn.run.interrupts import DeferredInterrupt
@@ -434,11 +434,8 @@ class Trainer:
                 model.set_parameter(name, updated)
             self.run.step += 1
             return
-        for name, param in model.named_parameters().items():
-            if name in lr_scales:
-                updated = self.optimizer.update(name, param, gradients[name], lr_scale=lr_scales[name])
-            else:
-                updated = self.optimizer.update(name, param, gradients[name])
+        for name, param in model.named_parameters().items():  # an optimizer without update_all
+            updated = update_one(self.optimizer, name, param, gradients[name], lr_scales)
             if updated is not param:
                 model.set_parameter(name, updated)
         self.run.step += 1
