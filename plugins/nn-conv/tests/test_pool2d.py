@@ -153,3 +153,36 @@ def test_shape_errors_name_the_layer_and_the_shapes():
     layer.forward(np.zeros((1, 4, 4, 1)))
     with pytest.raises(ShapeError, match=r"\(1, 2, 2, 1\).*\(1, 2, 2, 3\)"):
         layer.backward(np.zeros((1, 2, 2, 3)))
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize(
+    "kernel, stride, pad, input_shape",
+    [
+        ((2, 2), (2, 2), "valid", (7, 6, 6, 3)),  # tiling the image: the gradient is written, not zeroed
+        ((2, 2), (2, 2), "valid", (7, 7, 5, 3)),  # a row and a column no window covers
+        ((1, 1), (2, 2), "valid", (7, 6, 6, 2)),  # gaps between the windows
+        ((3, 3), (2, 2), (1, 1, 1, 1), (7, 7, 7, 2)),  # overlapping, padded
+    ],
+)
+def test_blocks_of_samples_give_the_references_bits(mode, kernel, stride, pad, input_shape, monkeypatch):
+    """numpy's pooling runs block of samples by block; with blocks of three samples (the last
+    one shorter) it gives the references' values, ties broken the same way (exactly for max
+    pooling; averages multiply by 1 / (kh * kw) where the reference divides)."""
+    from corenn.nn.geometry import window_geometry
+
+    from corenn_conv import fast
+    from corenn_conv.pool2d import pool2d_backward, pool2d_forward
+
+    rng = np.random.default_rng(11)
+    X = rng.integers(-2, 3, input_shape).astype(np.float64)  # ties within windows
+    geometry = window_geometry(input_shape, kernel, stride, pad, "test")
+    monkeypatch.setattr(fast, "POOL_BLOCK_BYTES", 3 * X[0].nbytes)
+    assert len(fast.pooling_blocks(X)) == 3
+    Y, saved = fast.pool2d_forward_in_place(X, geometry, mode)
+    Y_reference, saved_reference = pool2d_forward.reference(X, geometry, mode)
+    tolerance = 0 if mode == "max" else 1e-15
+    np.testing.assert_allclose(Y, Y_reference, rtol=tolerance, atol=tolerance)
+    dY = rng.standard_normal(Y.shape)
+    dX = fast.pool2d_backward_in_place(dY, saved)
+    np.testing.assert_allclose(dX, pool2d_backward.reference(dY, saved_reference), rtol=tolerance, atol=tolerance)
