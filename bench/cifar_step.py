@@ -6,7 +6,10 @@ same batch, and run forward then backward (float32 by default, a batch of 250 ra
 as a training step sees them) on the same input. The two take turns, repetition by
 repetition, each timing every layer's forward and backward, so a slow spell of the machine
 lands on both. Printed: each layer's median time on each backend, the step's total, and the
-ratio numpy / torch (issue 23's target for cifar10-cnn: at most 1.5)::
+ratio numpy / torch (issue 23's target for cifar10-cnn: at most 1.5); then, timed in the same
+turns, the numpy convolutions' matrix products alone (``Z = P W``, ``dW = P^T dZ``, ``dP = dZ W^T``
+on the layers' own block shapes) against torch's whole step: no numpy step can cost less than
+its products, so that ratio is the floor of the other on this machine's BLAS::
 
     python bench/cifar_step.py
     python bench/cifar_step.py --batch-size 500 --repeats 7 --threads 1
@@ -71,6 +74,53 @@ def timed_step(model, X, times):
             break
 
 
+def conv_input_shapes(model, X):
+    """``{layer index: the shape of its input}`` for the network's Conv2D layers, from one forward pass."""
+    shapes, A = {}, X
+    for index, layer in enumerate(model.layers):
+        if type(layer).__name__ == "Conv2D":
+            shapes[index] = tuple(A.shape)
+        A = layer.forward(A)
+    return shapes
+
+
+def product_floor(model, input_shapes, seed):
+    """A function timing, for each numpy Conv2D layer, its matrix products alone: ``Z = P W``,
+    ``dW = P^T dZ`` and (when the layer computes ``dL/dX``) ``dP = dZ W^T``, block of samples by
+    block as the layer runs them, on patch matrices gathered from random inputs of the layer's
+    input shape. The sum is what the convolutions cost at this BLAS's speed with nothing
+    around them: the numpy step's floor."""
+    import numpy as np
+
+    from corenn.nn.geometry import window_geometry
+    from corenn_conv.fast import _block_patches
+    from corenn_conv.patches import sample_blocks
+
+    rng = np.random.default_rng(seed)
+    work = []
+    for index, shape in input_shapes.items():
+        layer = model.layers[index]
+        W = np.asarray(layer.parameters["W"])
+        geometry = window_geometry(shape, layer.kernel_shape, layer.stride, layer.pad, "bench")
+        W_matrix = W.reshape(-1, W.shape[-1])
+        for start, stop in sample_blocks(geometry, W.itemsize):
+            X = rng.standard_normal((stop - start, *shape[1:])).astype(W.dtype)
+            P = np.array(_block_patches(geometry, start, stop).gather(X), order="K")
+            dZ = rng.standard_normal((P.shape[0], W.shape[-1])).astype(W.dtype)
+            work.append((P, W_matrix, dZ, getattr(layer, "needs_input_gradient", True)))
+
+    def run():
+        started = time.perf_counter()
+        for P, W_matrix, dZ, input_gradient in work:
+            P @ W_matrix
+            P.T @ dZ
+            if input_gradient:
+                dZ @ W_matrix.T
+        return time.perf_counter() - started
+
+    return run
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(INPUT_SHAPES), default="cifar10-cnn")
@@ -98,10 +148,15 @@ def main():
             for backend in ("numpy", "torch")
         }
         times = {backend: {} for backend in models}
+        floor = product_floor(models["numpy"][0], conv_input_shapes(*models["numpy"]), args.seed)
+        floor_times = []
         for repeat in range(args.repeats + 1):
             for backend, (model, X) in models.items():
                 step_times = {} if repeat == 0 else times[backend]  # the first step warms up, untimed
                 timed_step(model, X, step_times)
+            seconds = floor()
+            if repeat:
+                floor_times.append(seconds)
 
     model = models["numpy"][0]
     rows = []
@@ -123,6 +178,8 @@ def main():
         "numpy_step_ms": totals["numpy"],
         "torch_step_ms": totals["torch"],
         "ratio": totals["numpy"] / totals["torch"],
+        "conv_products_ms": 1000 * statistics.median(floor_times),
+        "conv_products_ratio": 1000 * statistics.median(floor_times) / totals["torch"],
         "layers": rows,
     }
     if args.json:
@@ -136,6 +193,10 @@ def main():
             f"{row['torch_forward_ms']:11.1f}{row['torch_backward_ms']:8.1f}"
         )
     print(f"step: numpy {totals['numpy']:.0f} ms, torch {totals['torch']:.0f} ms, ratio {summary['ratio']:.2f}")
+    print(
+        f"the numpy convolutions' matrix products alone: {summary['conv_products_ms']:.0f} ms, "
+        f"{summary['conv_products_ratio']:.2f} x torch's whole step (the floor of the ratio on this BLAS)"
+    )
 
 
 if __name__ == "__main__":

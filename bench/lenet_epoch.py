@@ -7,7 +7,9 @@ same batch size, dtype, optimizer and learning-rate schedule (the preset's). cor
 its own Trainer, exactly as ``corenn train --preset lenet-mnist`` does; torch runs the usual
 ``zero_grad / forward / cross_entropy / backward / step`` loop on CPU tensors.
 
-Each backend runs in a fresh subprocess, so the peak memory it reports is its own. Beside the
+Each epoch runs in a fresh subprocess, so the peak memory it reports is its own; the backends
+take turns ``--repeats`` times (default 3) and the fastest epoch of each is compared (on a
+shared machine a slow spell lasts seconds: single epochs of either varied by 20%). Beside the
 wall time, each reports the epoch's CPU time (``time.process_time``): on one thread and a
 machine shared with other work it is the steadier figure. Printed per
 dtype: both epoch times and their ratio, the test accuracy each reached, Conv2D's forward +
@@ -15,6 +17,7 @@ backward GFLOP/s (the three matrix products of each conv layer, timed on one bat
 machine's matrix-product GFLOP/s (a large ``np.matmul`` in the same dtype), and the memory::
 
     python bench/lenet_epoch.py                      # float32 and float64
+    python bench/lenet_epoch.py --dtype float32 --threads 1 --repeats 5
     python bench/lenet_epoch.py --dtype float32 --json
     python bench/lenet_epoch.py --skip-first-input-gradient   # corenn skips conv1's unused dL/dX
 
@@ -312,9 +315,10 @@ def report(dtype, batch_size, threads, corenn_result, torch_result):
     lines = [
         f"LeNet, one MNIST epoch (55,000 images), {dtype}, batch {batch_size}, "
         f"threads: {threads or 'default (all cores)'}",
-        f"  corenn numpy : {corenn_result['seconds']:7.2f} s   test accuracy {corenn_result['test_accuracy']:.4f}",
+        f"  corenn numpy : {corenn_result['seconds']:7.2f} s   test accuracy {corenn_result['test_accuracy']:.4f}"
+        f"   (fastest of {_listed(corenn_result)})",
         f"  torch CPU    : {torch_result['seconds']:7.2f} s   test accuracy {torch_result['test_accuracy']:.4f}"
-        f"   ({torch_result['threads']} threads, torch {torch_result['version']})",
+        f"   (fastest of {_listed(torch_result)}; {torch_result['threads']} threads, torch {torch_result['version']})",
         f"  ratio corenn / torch : {ratio:.2f}  (target <= 1.0); in CPU seconds "
         f"({corenn_result['cpu_seconds']:.2f} / {torch_result['cpu_seconds']:.2f}, steadier on a shared machine): "
         f"{corenn_result['cpu_seconds'] / torch_result['cpu_seconds']:.2f}",
@@ -329,6 +333,17 @@ def report(dtype, batch_size, threads, corenn_result, torch_result):
         f"({_above(torch_result)} MiB above what it held before)",
     ]
     return "\n".join(lines), ratio
+
+
+def fastest(results):
+    """The result of the fastest epoch, with every epoch's seconds under ``"all_seconds"``."""
+    best = dict(min(results, key=lambda result: result["seconds"]))
+    best["all_seconds"] = [result["seconds"] for result in results]
+    return best
+
+
+def _listed(result):
+    return ", ".join(f"{seconds:.2f}" for seconds in result.get("all_seconds", [result["seconds"]]))
 
 
 def _above(result):
@@ -354,6 +369,12 @@ def main(argv=None):
         default=None,
         help="threads for numpy's BLAS and for torch (default: their own defaults, all cores)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="epochs per backend, taking turns; the fastest of each is compared (default 3)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--worker", choices=("corenn", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -372,8 +393,11 @@ def main(argv=None):
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
     results = {}
     for dtype in dtypes:
-        corenn_result = run_worker("corenn", dtype, args)
-        torch_result = run_worker("torch", dtype, args)
+        runs = {"corenn": [], "torch": []}
+        for _ in range(max(1, args.repeats)):
+            for backend, results_of_backend in runs.items():
+                results_of_backend.append(run_worker(backend, dtype, args))
+        corenn_result, torch_result = (fastest(runs[backend]) for backend in ("corenn", "torch"))
         text, ratio = report(dtype, args.batch_size, args.threads, corenn_result, torch_result)
         results[dtype] = {"corenn": corenn_result, "torch": torch_result, "ratio": ratio}
         if not args.json:

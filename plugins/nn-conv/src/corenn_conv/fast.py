@@ -144,18 +144,23 @@ class SavedArgmax:
     argmax: np.ndarray = None
 
 
-# Input bytes pooled at once: a block's windows, maxima and argmax stay in the CPU's cache
-# between the few passes each kernel offset makes. On cifar10-cnn's first two pooling layers
-# (batch 250, float32; 33 and 8 MB of input) 2 MiB blocks took 40-50% less time forward and
-# 15-30% less backward than the whole batch at once; 256 KiB blocks were slower than 2 MiB
-# on every layer, and 4 MiB no faster.
-POOL_BLOCK_BYTES = 2 * 2**20
+# Bytes pooled at once: a block's gathered windows, maxima and argmax stay in the CPU's cache
+# between the few passes each kernel offset makes. Against the whole batch over strided views
+# (float32, one thread): cifar10-cnn's 33 MB pooling inputs took 2.1-2.6x less time forward and
+# 1.4-1.7x less backward, its 8 MB one 25% more both ways, LeNet's first 1.9x less forward;
+# blocks of 512 KiB to 4 MiB were up to 50% slower than 1 MiB.
+POOL_BLOCK_BYTES = 2**20
 
 
-def pooling_blocks(padded):
-    """Slices of consecutive samples of the padded batch, about :data:`POOL_BLOCK_BYTES` each."""
-    samples = max(1, POOL_BLOCK_BYTES // max(1, padded[0].nbytes))
-    return [slice(start, start + samples) for start in range(0, padded.shape[0], samples)]
+def pooling_blocks(padded, geometry):
+    """Slices of consecutive samples of the padded batch, about :data:`POOL_BLOCK_BYTES` each,
+    counting the larger of a sample's padded image and its gathered windows (see
+    :func:`gathered_windows`: ``kh * kw`` times the output, the input's size when windows tile it)."""
+    m, _, _, channels = padded.shape
+    (out_rows, out_cols), (kh, kw) = geometry.output_size, geometry.kernel
+    sample_bytes = max(padded.nbytes // max(1, m), kh * kw * out_rows * out_cols * channels * padded.itemsize)
+    samples = max(1, POOL_BLOCK_BYTES // max(1, sample_bytes))
+    return [slice(start, start + samples) for start in range(0, m, samples)]
 
 
 def pixels(images):
@@ -175,6 +180,9 @@ def gathered_windows(padded, geometry):
     """
     m, _, _, channels = padded.shape
     (out_rows, out_cols), (kh, kw), (sh, sw) = geometry.output_size, geometry.kernel, geometry.stride
+    gathered = np.empty((kh * kw, m, out_rows, out_cols, channels), dtype=padded.dtype)
+    if gathered.size == 0:
+        return gathered
     source = pixels(padded)
     s_m, s_h, s_w = source.strides
     windows = as_strided(
@@ -183,7 +191,6 @@ def gathered_windows(padded, geometry):
         strides=(s_h, s_w, s_m, s_h * sh, s_w * sw),
         writeable=False,
     )
-    gathered = np.empty((kh * kw, m, out_rows, out_cols, channels), dtype=padded.dtype)
     np.copyto(pixels(gathered.reshape(-1, out_rows, out_cols, channels)).reshape(windows.shape), windows)
     return gathered
 
@@ -200,7 +207,7 @@ def pool2d_forward_in_place(X, geometry, mode):
     saved = SavedArgmax(geometry, mode)
     if mode == "max":
         saved.argmax = np.empty(Y.shape, dtype=np.uint8 if n_offsets <= 256 else np.intp)
-    for block in pooling_blocks(padded):
+    for block in pooling_blocks(padded, geometry):
         windows = gathered_windows(padded[block], geometry)
         if mode == "max":
             _maximum_and_first_offset(windows, Y[block], saved.argmax[block])
@@ -225,6 +232,7 @@ def _maximum_and_first_offset(windows, Y, argmax):
 
 
 def _mean(windows, Y):
+    """``Y``: the mean over ``windows``, summed in order then multiplied by ``1 / len(windows)``."""
     np.copyto(Y, windows[0])
     for window in windows[1:]:
         Y += window
@@ -244,7 +252,7 @@ def pool2d_backward_in_place(dY, saved):
     d_padded = (np.empty if tiled else np.zeros)((m, *geometry.padded_size, channels), dtype=dY.dtype)
     offsets = list(geometry.window_offsets())
     share = dY * dY.dtype.type(1.0 / len(offsets)) if saved.mode != "max" else None
-    for block in pooling_blocks(d_padded):
+    for block in pooling_blocks(d_padded, geometry):
         if saved.mode == "max":
             argmax, dY_block = saved.argmax[block], dY[block]
             chosen = np.empty(argmax.shape, dtype=bool)
