@@ -57,3 +57,74 @@ def test_logger_without_save_writes_nothing(tmp_path):
     logger.flush()
     assert logger.log["loss"]["train"] == [1.0] and len(logger.history) == 1
     assert not (tmp_path / "experiments").exists()
+
+
+def read_csv_rows(path):
+    lines = path.read_text().splitlines()
+    return [dict(zip(lines[0].split(","), line.split(","), strict=True)) for line in lines[1:]]
+
+
+def test_each_push_appends_its_row_and_the_history_files_follow_every_few_seconds(tmp_path, monkeypatch):
+    """Rewriting the whole history at every push made 3,000 epochs cost 57 s: metrics.csv gets
+    one appended row per push, log.json and metrics.json are rewritten on a schedule and by
+    flush()."""
+    from corenn.course import logs
+
+    monkeypatch.setattr(logs, "SUMMARY_INTERVAL_SECONDS", 3600.0)
+    written = []
+    real_write_json = logs.write_json
+    monkeypatch.setattr(logs, "write_json", lambda path, data: (written.append(path), real_write_json(path, data)))
+    logger = Logger("ffnn", {}, {}, save=True, save_dir=str(tmp_path))
+    run_dir = tmp_path / "ffnn"
+    for epoch in range(50):
+        logger.push(epoch_log(1.0 / (epoch + 1), 2.0))
+        assert len(read_csv_rows(run_dir / "metrics.csv")) == epoch + 1
+    last = read_csv_rows(run_dir / "metrics.csv")[-1]
+    assert (last["epoch"], last["train_loss"], last["val_loss"], last["val_accuracy"]) == ("50", str(1.0 / 50), "2.0", "0.75")
+    assert sum(path.name == "log.json" for path in written) == 1  # the first push's, then none for an hour
+    assert len(json.loads((run_dir / "metrics.json").read_text())) == 1
+    logger.flush()
+    assert len(json.loads((run_dir / "metrics.json").read_text())) == 50
+    assert len(json.loads((run_dir / "log.json").read_text())["loss"]["train"]) == 50
+    logger.flush()  # nothing pushed since: nothing written
+    assert sum(path.name == "log.json" for path in written) == 2
+
+
+def test_validation_columns_appearing_rewrite_metrics_csv(tmp_path):
+    logger = Logger("ffnn", {}, {}, save=True, save_dir=str(tmp_path))
+    logger.push({"loss": {"train": 1.0}, "error": {"train": 0.5}})
+    logger.push(epoch_log(0.5, 0.75))
+    logger.push(epoch_log(0.25, 0.5))
+    rows = read_csv_rows(tmp_path / "ffnn" / "metrics.csv")
+    assert [row["val_loss"] for row in rows] == ["", "0.75", "0.5"]
+    assert [row["train_loss"] for row in rows] == ["1.0", "0.5", "0.25"]
+
+
+def test_an_interrupted_train_leaves_the_history_files_level_with_the_pushes(tmp_path, monkeypatch):
+    from corenn.course import logs
+    from corenn.course.datasets import initialize_dataset
+    from corenn.course.models import initialize_model
+
+    monkeypatch.setattr(logs, "SUMMARY_INTERVAL_SECONDS", 3600.0)
+    logger = Logger("ffnn", {}, {}, save=True, save_dir=str(tmp_path))
+    layer_args = [
+        AttrDict({"name": "fully_connected", "activation": "softmax", "weight_init": "xavier_uniform", "n_out": None})
+    ]
+    optimizer_args = AttrDict({"name": "SGD", "lr": 0.05, "lr_scheduler": "constant"})
+    model = initialize_model("ffnn", "cross_entropy", layer_args, optimizer_args, logger=logger, seed=0)
+    dataset = initialize_dataset("iris", batch_size=25)
+    real_push, pushes = logger.push, []
+
+    def push_then_stop(log):
+        real_push(log)
+        pushes.append(log)
+        if len(pushes) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(logger, "push", push_then_stop)
+    try:
+        model.train(dataset, epochs=10)
+    except KeyboardInterrupt:
+        pass
+    assert len(json.loads((tmp_path / "ffnn" / "metrics.json").read_text())) == 3
+    assert len(json.loads((tmp_path / "ffnn" / "log.json").read_text())["loss"]["train"]) == 3
