@@ -24,6 +24,7 @@ The output size is ``floor((n + before + after - k) / s) + 1``.
 """
 
 import dataclasses
+import functools
 import numbers
 
 from corenn.backend import array_namespace, device_of
@@ -88,13 +89,13 @@ class WindowGeometry:
     stride: tuple
     padding: tuple  # (top, bottom, left, right)
 
-    @property
+    @functools.cached_property  # asked for dozens of times a training step
     def padded_size(self):
         """``(H + top + bottom, W + left + right)``: the size of a padded image."""
         top, bottom, left, right = self.padding
         return self.input_shape[1] + top + bottom, self.input_shape[2] + left + right
 
-    @property
+    @functools.cached_property
     def output_size(self):
         """``(H_out, W_out)``: ``floor((padded - kernel) / stride) + 1`` along each axis."""
         (rows, cols), (kh, kw), (sh, sw) = self.padded_size, self.kernel, self.stride
