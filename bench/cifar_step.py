@@ -93,6 +93,7 @@ def product_floor(model, input_shapes, seed):
     import numpy as np
 
     from corenn.nn.geometry import window_geometry
+
     from corenn_conv.fast import _block_patches
     from corenn_conv.patches import sample_blocks
 

@@ -190,6 +190,8 @@ def test_one_epoch_is_singular(capsys, tmp_path, no_plots):
     ("seconds", "shown"),
     [
         (0.0004123, "0.412ms"),
+        (0.0006, "0.600ms"),  # an Iris epoch showed "0.6ms"
+        (0.012, "12.0ms"),
         (0.004123, "4.12ms"),
         (0.8512, "851ms"),
         (1.2345, "1.23s"),

@@ -80,7 +80,12 @@ def test_each_push_appends_its_row_and_the_history_files_follow_every_few_second
         logger.push(epoch_log(1.0 / (epoch + 1), 2.0))
         assert len(read_csv_rows(run_dir / "metrics.csv")) == epoch + 1
     last = read_csv_rows(run_dir / "metrics.csv")[-1]
-    assert (last["epoch"], last["train_loss"], last["val_loss"], last["val_accuracy"]) == ("50", str(1.0 / 50), "2.0", "0.75")
+    assert (last["epoch"], last["train_loss"], last["val_loss"], last["val_accuracy"]) == (
+        "50",
+        str(1.0 / 50),
+        "2.0",
+        "0.75",
+    )
     assert sum(path.name == "log.json" for path in written) == 1  # the first push's, then none for an hour
     assert len(json.loads((run_dir / "metrics.json").read_text())) == 1
     logger.flush()

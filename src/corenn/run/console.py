@@ -10,11 +10,16 @@ from corenn.run.early_stopping import early_stop_text, stopped_early
 def duration(seconds):
     """A time with enough digits to tell epochs apart: ``4.2ms``, ``0.85s``, ``12.3s``, ``2m05s``."""
     if seconds < 1:
-        return f"{seconds * 1000:.3g}ms"
+        return f"{_three_digits(seconds * 1000)}ms"
     if seconds < 60:
-        return f"{seconds:.3g}s"
+        return f"{_three_digits(seconds)}s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}m{rest:02d}s"
+
+
+def _three_digits(value):
+    """``value`` to three significant digits, trailing zeros kept (0.6 is ``0.600``)."""
+    return f"{value:#.3g}".rstrip(".")
 
 
 class ConsoleReporter:
