@@ -410,25 +410,26 @@ def write_initial_records(trainer, config):
     return initialize
 
 
-def save_interrupted(trainer, records):
-    """Save the state of an interrupted run if it is whole (its checkpoint group and the rows
-    not yet appended, see :class:`RunRecords`); says what was done."""
+def save_interrupted(trainer, records, stopped_by="interrupted"):
+    """Save the state of a run stopped in the middle (``stopped_by``: ``"interrupted"``, or
+    ``"stopped by an error"``) if it is whole (its checkpoint group and the rows not yet
+    appended, see :class:`RunRecords`); says what was done."""
     if trainer.changing_state:
         if records.checkpointed == (trainer.run.epoch, None):
             kept = f"the checkpoint of the last epoch ({trainer.run.epoch}) is kept"
         else:
             kept = f"the last checkpoint ({records.checkpoint_text()}) is kept"
-        return f"interrupted in the middle of an update; {kept}"
+        return f"{stopped_by} in the middle of an update; {kept}"
     try:
         records.checkpoint()
         records.append_rows()
     except CorennError as exc:
-        return f"interrupted; saving the checkpoint failed ({exc}), the previous one is kept"
+        return f"{stopped_by}; saving the checkpoint failed ({exc}), the previous one is kept"
     progress = trainer.epoch_progress
     where = f"end of epoch {trainer.run.epoch}" if trainer.run.epoch else "before the first epoch"
     if progress is not None:
         where = f"epoch {trainer.run.epoch + 1}, after batch {progress.next_batch}"
-    return f"interrupted: checkpoint saved ({where})"
+    return f"{stopped_by}: checkpoint saved ({where})"
 
 
 def resume_command(run_dir, data_dir=None):

@@ -234,6 +234,12 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
             with DeferredInterrupt.ignored():
                 print(f"\n{save_interrupted(trainer, records)}; continue with: {command}", file=sys.stderr, flush=True)
         raise
+    except Exception:  # a bug in a plugin's layer, a write error: keep what was trained (see corenn.cli)
+        if recorder is not None:
+            with DeferredInterrupt.ignored():
+                said = save_interrupted(trainer, records, stopped_by="stopped by an error")
+                print(f"{said}; once it is fixed, continue with: {command}", file=sys.stderr, flush=True)
+        raise
     result = {
         "name": run.config.name,
         "backend": run.config.backend,
