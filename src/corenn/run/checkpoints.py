@@ -283,6 +283,7 @@ class RunRecords:
         self.metric_rows = len(run.history)  # rows in metrics.csv
         self.step_rows = len(run.step_losses)  # rows in steps.csv
         self.checkpointed = _position(trainer)  # where the last checkpoint was taken
+        self.checkpointed_step = run.step  # and after how many updates
         self.parameters_epoch = run.epoch  # the epoch whose end parameters.npz holds
         self.written_at = self.clock()
         self.metric = getattr(run.config, "best_metric", "val_accuracy")
@@ -359,8 +360,12 @@ class RunRecords:
         else:
             self._write_kept_parameters()
         recorder.write_metrics_summary(run.history)
-        self.checkpointed = position
+        self.checkpointed, self.checkpointed_step = position, run.step
         self.written_at = self.clock()
+
+    def unsaved_updates(self):
+        """Whether the model was updated since the last checkpoint."""
+        return self.trainer.run.step != self.checkpointed_step
 
     def finish_training(self):
         """Once the epochs are done, before the test: the last state's checkpoint group, unless
@@ -440,6 +445,10 @@ def resume_command(run_dir, data_dir=None):
     return command
 
 
+class RecordsNotWritten(CorennError):
+    """A run stopped because its records could not be written: nothing more is saved."""
+
+
 @contextlib.contextmanager
 def resumable_on_write_error(command):
     """A record that cannot be written (full disk, ...) stops the run; say how to continue it."""
@@ -449,6 +458,6 @@ def resumable_on_write_error(command):
         if not isinstance(exc.__cause__, OSError):
             raise
         remedy = "make room" if exc.__cause__.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
-        raise CorennError(
+        raise RecordsNotWritten(
             f"{exc}; the last complete checkpoint is kept: {remedy}, then continue with: {command}"
         ) from exc

@@ -15,6 +15,7 @@ from corenn.plugins import get_plugins
 from corenn.records.folder import DIVERGED_FILE, PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
 from corenn.run.build import chosen_kernels, fit_to_data, make_trainer
 from corenn.run.checkpoints import (
+    RecordsNotWritten,
     RunRecords,
     checkpoint_seconds,
     elapsed_seconds,
@@ -234,8 +235,10 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
             with DeferredInterrupt.ignored():
                 print(f"\n{save_interrupted(trainer, records)}; continue with: {command}", file=sys.stderr, flush=True)
         raise
-    except Exception:  # a bug in a plugin's layer, a write error: keep what was trained (see corenn.cli)
-        if recorder is not None:
+    except RecordsNotWritten:
+        raise
+    except Exception:  # a bug in a plugin's layer, say: keep what was trained since the last checkpoint
+        if recorder is not None and records.unsaved_updates():
             with DeferredInterrupt.ignored():
                 said = save_interrupted(trainer, records, stopped_by="stopped by an error")
                 print(f"{said}; once it is fixed, continue with: {command}", file=sys.stderr, flush=True)
