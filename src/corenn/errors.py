@@ -70,6 +70,23 @@ def run_dir_of(exc):
     return getattr(exc, _RUN_DIR_ATTRIBUTE, None)
 
 
+_SAVED_ATTRIBUTE = "corenn_saved"
+
+
+def remember_saved(exc, text):
+    """Note on ``exc`` what was saved before it stopped the run and how to go on (the CLI ends
+    the error's line with it)."""
+    try:
+        setattr(exc, _SAVED_ATTRIBUTE, text)
+    except AttributeError:
+        pass
+
+
+def saved_of(exc):
+    """The text noted by :func:`remember_saved`, or None."""
+    return getattr(exc, _SAVED_ATTRIBUTE, None)
+
+
 def closest_name(word, names):
     """The one of ``names`` a user most likely meant by ``word``, or ``None``.
 

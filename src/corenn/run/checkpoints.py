@@ -415,26 +415,39 @@ def write_initial_records(trainer, config):
     return initialize
 
 
-def save_interrupted(trainer, records, stopped_by="interrupted"):
-    """Save the state of a run stopped in the middle (``stopped_by``: ``"interrupted"``, or
-    ``"stopped by an error"``) if it is whole (its checkpoint group and the rows not yet
-    appended, see :class:`RunRecords`); says what was done."""
+def save_interrupted(trainer, records):
+    """Save the state of an interrupted run if it is whole (its checkpoint group and the rows
+    not yet appended, see :class:`RunRecords`); says what was done."""
     if trainer.changing_state:
         if records.checkpointed == (trainer.run.epoch, None):
             kept = f"the checkpoint of the last epoch ({trainer.run.epoch}) is kept"
         else:
             kept = f"the last checkpoint ({records.checkpoint_text()}) is kept"
-        return f"{stopped_by} in the middle of an update; {kept}"
+        return f"interrupted in the middle of an update; {kept}"
     try:
         records.checkpoint()
         records.append_rows()
     except CorennError as exc:
-        return f"{stopped_by}; saving the checkpoint failed ({exc}), the previous one is kept"
+        return f"interrupted; saving the checkpoint failed ({exc}), the previous one is kept"
     progress = trainer.epoch_progress
     where = f"end of epoch {trainer.run.epoch}" if trainer.run.epoch else "before the first epoch"
     if progress is not None:
         where = f"epoch {trainer.run.epoch + 1}, after batch {progress.next_batch}"
-    return f"{stopped_by}: checkpoint saved ({where})"
+    return f"interrupted: checkpoint saved ({where})"
+
+
+def save_after_error(trainer, records):
+    """After an error that stops training (a bug in a plugin's layer, say): the checkpoint group,
+    when the model was updated since the last one and the state is whole (no update cut short).
+    Returns where the checkpoint was taken, in words, or ``None`` when nothing was saved."""
+    if trainer.changing_state or not records.unsaved_updates():
+        return None
+    try:
+        records.checkpoint()
+        records.append_rows()
+    except CorennError:
+        return None
+    return records.checkpoint_text()
 
 
 def resume_command(run_dir, data_dir=None):

@@ -9,7 +9,7 @@ import sys
 import attrs
 import numpy as np
 
-from corenn.errors import CorennError, RunExistsError, TrainingDiverged, remember_run_dir
+from corenn.errors import CorennError, RunExistsError, TrainingDiverged, remember_run_dir, remember_saved
 from corenn.files import write_json
 from corenn.plugins import get_plugins
 from corenn.records.folder import DIVERGED_FILE, PARAMETERS_FILE, RunRecorder, best_epoch, unique_run_name
@@ -21,6 +21,7 @@ from corenn.run.checkpoints import (
     elapsed_seconds,
     resumable_on_write_error,
     resume_command,
+    save_after_error,
     save_interrupted,
     start_clock,
     write_initial_records,
@@ -237,11 +238,12 @@ def execute(trainer, recorder, callbacks, *, data_dir=None):
         raise
     except RecordsNotWritten:
         raise
-    except Exception:  # a bug in a plugin's layer, say: keep what was trained since the last checkpoint
-        if recorder is not None and records.unsaved_updates():
+    except Exception as exc:  # a bug in a plugin's layer, say: keep what was trained since the last checkpoint
+        if recorder is not None:
             with DeferredInterrupt.ignored():
-                said = save_interrupted(trainer, records, stopped_by="stopped by an error")
-                print(f"{said}; once it is fixed, continue with: {command}", file=sys.stderr, flush=True)
+                where = save_after_error(trainer, records)
+            if where is not None:
+                remember_saved(exc, f"checkpoint saved ({where}); once it is fixed, continue with: {command}")
         raise
     result = {
         "name": run.config.name,
