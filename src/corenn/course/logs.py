@@ -108,14 +108,13 @@ class Logger:
             self.flush()
 
     def _append_metrics_row(self):
-        """The last epoch's row onto ``metrics.csv``; the whole file rewritten when its columns
-        change (validation losses pushed from some epoch on)."""
-        columns = metric_columns(self.history)
-        if columns == self._csv_columns:
+        """The last epoch's row onto ``metrics.csv`` when it has the file's columns; else (a
+        validation split pushed from some epoch on, or no longer) the whole file rewritten."""
+        if metric_columns(self.history[-1:]) == self._csv_columns:
             self.recorder.append_metrics(self.history[-1:])
         else:
             self.recorder.write_metrics(self.history)
-            self._csv_columns = columns
+            self._csv_columns = metric_columns(self.history)
 
     def flush(self):
         """Write ``log.json`` and ``metrics.json``, and redraw the plots, if anything was pushed
