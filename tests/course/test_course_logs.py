@@ -133,3 +133,33 @@ def test_an_interrupted_train_leaves_the_history_files_level_with_the_pushes(tmp
         pass
     assert len(json.loads((tmp_path / "ffnn" / "metrics.json").read_text())) == 3
     assert len(json.loads((tmp_path / "ffnn" / "log.json").read_text())["loss"]["train"]) == 3
+
+
+def test_a_reset_logger_rewrites_metrics_csv_from_its_new_history(tmp_path):
+    """Appending after reset() left metrics.csv with the forgotten epochs too (epochs 1, 2, 1),
+    disagreeing with metrics.json (epoch 1)."""
+    logger = Logger("ffnn", {}, {}, save=True, save_dir=str(tmp_path))
+    logger.push(epoch_log(1.0, 1.5))
+    logger.push(epoch_log(0.5, 0.75))
+    logger.reset()
+    logger.push(epoch_log(0.25, 0.5))
+    logger.flush()
+    run_dir = tmp_path / "ffnn"
+    assert [row["train_loss"] for row in read_csv_rows(run_dir / "metrics.csv")] == ["0.25"]
+    assert [row["train_loss"] for row in json.loads((run_dir / "metrics.json").read_text())] == [0.25]
+
+
+def test_a_logger_collected_before_exit_writes_its_history_files(tmp_path):
+    """The exit hook holds loggers weakly: one made and pushed to in a function, then
+    collected, must still leave log.json and metrics.json level with its pushes."""
+    import gc
+
+    def train_briefly():
+        logger = Logger("ffnn", {}, {}, save=True, save_dir=str(tmp_path))
+        for epoch in range(3):
+            logger.push(epoch_log(1.0 / (epoch + 1), 1.0))
+
+    train_briefly()
+    gc.collect()
+    assert len(json.loads((tmp_path / "ffnn" / "log.json").read_text())["loss"]["train"]) == 3
+    assert len(json.loads((tmp_path / "ffnn" / "metrics.json").read_text())) == 3

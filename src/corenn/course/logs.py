@@ -130,14 +130,23 @@ class Logger:
         self._summaries_stale = False
 
     def reset(self):
-        """Forget what was pushed (the records already written stay)."""
+        """Forget what was pushed (the records already written stay, until the next epoch's push
+        rewrites ``metrics.csv`` from the new history: appending to the old rows would leave it
+        disagreeing with ``metrics.json``)."""
         self.log = {}
         self.history = []
         self.counter = 0
+        self._csv_columns = None
+
+    def __del__(self):
+        """Flush a logger collected before the process exits (a Logger made and pushed to in a
+        function): the exit hook holds it only weakly, so would find it gone."""
+        self.flush()
 
 
 def _flush_at_exit(logger):
-    """Flush ``logger`` when the process exits, unless it is gone by then."""
+    """Flush ``logger`` when the process exits, unless it is gone by then (``Logger.__del__``
+    flushed it then)."""
     reference = weakref.ref(logger)
 
     def flush():

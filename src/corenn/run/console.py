@@ -9,7 +9,7 @@ from corenn.run.early_stopping import early_stop_text, stopped_early
 
 def duration(seconds):
     """A time with enough digits to tell epochs apart: ``4.2ms``, ``0.85s``, ``12.3s``, ``2m05s``."""
-    if seconds < 1:
+    if seconds < 0.9995:  # from there three digits of milliseconds round to 1000: "1.00e+03ms"
         return f"{_three_digits(seconds * 1000)}ms"
     if seconds < 60:
         return f"{_three_digits(seconds)}s"
