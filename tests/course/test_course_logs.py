@@ -163,3 +163,26 @@ def test_a_logger_collected_before_exit_writes_its_history_files(tmp_path):
     gc.collect()
     assert len(json.loads((tmp_path / "ffnn" / "log.json").read_text())["loss"]["train"]) == 3
     assert len(json.loads((tmp_path / "ffnn" / "metrics.json").read_text())) == 3
+
+
+def test_a_late_flush_that_cannot_write_is_one_warning(tmp_path):
+    """At garbage collection or exit no caller can be told: a run folder removed meanwhile gives
+    one warning line, never a traceback."""
+    import shutil
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import shutil
+        from corenn.course.logs import Logger
+        logger = Logger("ffnn", {{}}, {{}}, save=True, save_dir={str(tmp_path)!r})
+        logger.push({{"loss": {{"train": 1.0}}, "error": {{"train": 0.5}}}})
+        logger.push({{"loss": {{"train": 0.5}}, "error": {{"train": 0.25}}}})
+        shutil.rmtree(logger.save_dir)
+    """)
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr and "Exception ignored" not in completed.stderr
+    assert completed.stderr.count("the course Logger could not write its records in") == 1
+    shutil.rmtree(tmp_path, ignore_errors=True)

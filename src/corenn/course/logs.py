@@ -21,8 +21,10 @@ import atexit
 import json
 import os
 import time
+import warnings
 import weakref
 
+from corenn.errors import CorennError
 from corenn.files import write_json
 from corenn.records.folder import RunRecorder, metric_columns, unique_run_name
 
@@ -141,7 +143,16 @@ class Logger:
     def __del__(self):
         """Flush a logger collected before the process exits (a Logger made and pushed to in a
         function): the exit hook holds it only weakly, so would find it gone."""
-        self.flush()
+        self._late_flush()
+
+    def _late_flush(self):
+        """:meth:`flush` where no caller can be told of a failure (garbage collection, exit): a
+        folder gone or a full disk is one warning line, not a traceback."""
+        try:
+            self.flush()
+        except (CorennError, OSError) as exc:
+            self._summaries_stale = False  # said once
+            warnings.warn(f"the course Logger could not write its records in {self.save_dir}: {exc}", stacklevel=2)
 
 
 def _flush_at_exit(logger):
@@ -152,6 +163,6 @@ def _flush_at_exit(logger):
     def flush():
         alive = reference()
         if alive is not None:
-            alive.flush()
+            alive._late_flush()
 
     atexit.register(flush)
