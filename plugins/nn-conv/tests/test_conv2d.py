@@ -381,3 +381,21 @@ def test_a_second_backward_is_allowed_when_the_first_skipped_the_input_gradient(
     first = layer.gradients["W"].copy()
     assert layer.backward(np.ones_like(Y)) is None
     np.testing.assert_array_equal(layer.gradients["W"], first)
+
+
+def test_a_batch_of_no_samples_gives_the_references_empty_and_zero_gradients():
+    """With no samples there is no block of samples: the weight gradient is zeros, as the
+    reference's sums over nothing are (it was None, and the backward failed)."""
+    from corenn_conv import fast
+    from corenn_conv.conv2d import conv2d_backward, conv2d_forward
+
+    X, W, b = np.zeros((0, 5, 5, 2)), np.ones((3, 3, 2, 4)), np.zeros((1, 4))
+    geometry = window_geometry(X.shape, (3, 3), (1, 1), "same", "test")
+    Z, saved = fast.conv2d_forward_im2col(X, W, b, geometry)
+    Z_reference, saved_reference = conv2d_forward.reference(X, W, b, geometry)
+    assert Z.shape == Z_reference.shape == (0, 5, 5, 4)
+    dZ = np.zeros(Z.shape)
+    for ours, reference in zip(
+        fast.conv2d_backward_im2col(dZ, W, saved), conv2d_backward.reference(dZ, W, saved_reference), strict=True
+    ):
+        np.testing.assert_array_equal(ours, reference)

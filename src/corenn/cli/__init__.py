@@ -142,7 +142,7 @@ def _main(argv):
     try:
         return args.handler(args) or 0
     except CorennError as exc:
-        _say(f"corenn {args.command}: error: {one_line(str(exc))}{_saved_note(exc)}")
+        _say(f"corenn {args.command}: error: {one_line(str(exc))}{saved_note(exc)}")
         return 1
     except KeyboardInterrupt as exc:
         # A second Ctrl-C must not cut this message nor turn the status into death by SIGINT.
@@ -158,11 +158,11 @@ def _main(argv):
     except BaseException as exc:  # the final guard: a bug in corenn or a plugin, or no memory left
         if isinstance(exc, BrokenPipeError) and _reader_went_away():
             raise  # the reader of the output went away: main stops quietly
-        _say(f"corenn {args.command}: error: {_unexpected(exc, debug=args.debug)}{_saved_note(exc)}")
+        _say(f"corenn {args.command}: error: {_unexpected(exc, debug=args.debug)}{saved_note(exc)}")
         return 1
 
 
-def _saved_note(exc):
+def saved_note(exc):
     """``"; checkpoint saved (...) ..."`` when training saved its progress before the error
     stopped it (:func:`corenn.errors.remember_saved`), else nothing."""
     from corenn.errors import saved_of

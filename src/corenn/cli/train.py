@@ -49,10 +49,10 @@ def run(args):
         return _run(args, launch)
     except CorennError as exc:
         if launch.distributed and launched_by_corenn():
-            from corenn.cli import one_line
+            from corenn.cli import one_line, saved_note
             from corenn.run.distributed import report_to_launcher
 
-            if report_to_launcher(f"corenn train: error: {one_line(str(exc))}"):
+            if report_to_launcher(f"corenn train: error: {one_line(str(exc))}{saved_note(exc)}"):
                 return 1  # the launcher says it, once for all the ranks that met it
         if launch.is_main or not isinstance(exc, ConfigError):
             raise

@@ -112,6 +112,8 @@ def conv2d_backward_im2col(dZ, W, saved, *, input_gradient=True, weight_gradient
                 dW += P.T @ dZ_block
         if input_gradient:
             dX[start:stop] = patches.input_gradient(dZ_block, W_matrix, gradients_workspace)
+    if weight_gradient and dW is None:  # an empty batch: no block
+        dW = np.zeros(W_matrix.shape, dtype=X.dtype)
     # a BLAS product sums the tall dZ's columns many times faster than dZ.sum(axis=0)
     db = (np.ones((1, dZ_rows.shape[0]), dtype=dZ_rows.dtype) @ dZ_rows).astype(W.dtype, copy=False)
     if weight_gradient:
