@@ -105,7 +105,7 @@ class PatchMatrix:
         # The contiguous run each gather step copies: a window row of kw * C values (rows
         # layout) or an output row (columns layout); the longer one wins. Scattering, rows
         # adds runs of C values, flat whole images but with a transpose at the end: on
-        # LeNet's and cifar10-cnn's layers flat was 1.4-3.3x faster wherever W_out >= C, and
+        # LeNet's and cifar10-cnn's layers flat was 1.4-2.9x faster wherever W_out >= C, and
         # rows up to 25% faster with 128 channels on 16 or 8 columns.
         output_row_run = out_cols if geometry.stride[1] == 1 else 1
         self.channels_first = output_row_run > kw * channels
@@ -113,7 +113,7 @@ class PatchMatrix:
 
     @property
     def size(self):
-        """The number of values in ``P`` (and in ``dP``)."""
+        """The number of values in ``P`` (and in ``dP`` scattered by rows)."""
         return self.n_rows * self.n_cols
 
     def gather(self, X, workspace=None):
