@@ -320,7 +320,7 @@ def test_the_best_epoch_kept_one_row_at_a_time_is_the_whole_historys(tmp_path):
 
     from hypothesis import given, settings, strategies as st
 
-    from corenn.records.folder import best_epoch
+    from corenn.records.folder import BestRow, best_epoch
     from corenn.run.early_stopping import EarlyStopping, epochs_without_improvement
 
     values = st.sampled_from([None, 0.5, 0.7, 0.9, 1.0, float("nan"), float("inf"), -float("inf")])
@@ -332,14 +332,13 @@ def test_the_best_epoch_kept_one_row_at_a_time_is_the_whole_historys(tmp_path):
             {"epoch": epoch} | ({} if score is None else {metric: score}) for epoch, score in enumerate(scores, 1)
         ]
         records = checkpoints.RunRecords.__new__(checkpoints.RunRecords)
-        records.metric, records.best_row = metric, None
+        records.best = BestRow([], metric)
         stopping = EarlyStopping(2, metric)
         run = SimpleNamespace(history=[], stop_requested=False)
         stopping.corenn_train_start(run)
         for epoch, row in enumerate(history, 1):
             run.history.append(row)
-            records.trainer = SimpleNamespace(run=run)
-            assert records._note_best() == (best_epoch(run.history, metric) == epoch)
+            assert records.best.note(row) == (best_epoch(run.history, metric) == epoch)
             stopping.corenn_epoch_end(run, epoch, row)
             waited = epochs_without_improvement(run.history, metric)
             assert run.stop_requested == (waited is not None and waited >= 2)

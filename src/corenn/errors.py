@@ -53,16 +53,22 @@ class Terminated(KeyboardInterrupt):
 
 
 _RUN_DIR_ATTRIBUTE = "corenn_run_dir"
+_SAVED_ATTRIBUTE = "corenn_saved"
+
+
+def _remember(exc, attribute, value):
+    """Note ``value`` on ``exc`` for the CLI to read (nothing on an exception type without a __dict__)."""
+    try:
+        setattr(exc, attribute, value)
+    except AttributeError:
+        pass
 
 
 def remember_run_dir(exc, run_dir):
     """Note on ``exc`` the run folder it escaped from, where the CLI keeps its traceback."""
     from pathlib import Path
 
-    try:
-        setattr(exc, _RUN_DIR_ATTRIBUTE, Path(run_dir))
-    except AttributeError:  # an exception type without a __dict__
-        pass
+    _remember(exc, _RUN_DIR_ATTRIBUTE, Path(run_dir))
 
 
 def run_dir_of(exc):
@@ -70,16 +76,10 @@ def run_dir_of(exc):
     return getattr(exc, _RUN_DIR_ATTRIBUTE, None)
 
 
-_SAVED_ATTRIBUTE = "corenn_saved"
-
-
 def remember_saved(exc, text):
     """Note on ``exc`` what was saved before it stopped the run and how to go on (the CLI ends
     the error's line with it)."""
-    try:
-        setattr(exc, _SAVED_ATTRIBUTE, text)
-    except AttributeError:
-        pass
+    _remember(exc, _SAVED_ATTRIBUTE, text)
 
 
 def saved_of(exc):

@@ -81,7 +81,7 @@ class Logger:
         if row is not None:
             self.history.append(row)
         if self.save:
-            self._write(log)
+            self._write(log, epoch_pushed=row is not None)
 
     def _epoch_row(self, log):
         """corenn's metrics row for an epoch's push (``None`` for any other push)."""
@@ -97,13 +97,13 @@ class Logger:
             row |= {"val_loss": float(loss["validate"]), "val_accuracy": 1.0 - float(error["validate"])}
         return row
 
-    def _write(self, log):
+    def _write(self, log, epoch_pushed):
         is_test = "test" in log.get("loss", {})
         if is_test:
             self.recorder.write_result(
                 {"test_loss": float(log["loss"]["test"]), "test_accuracy": 1.0 - float(log["error"]["test"])}
             )
-        if self._epoch_row(log) is not None:
+        if epoch_pushed:
             self._append_metrics_row()
         self._summaries_stale = True
         if is_test or self._summarized_at is None or time.monotonic() - self._summarized_at >= SUMMARY_INTERVAL_SECONDS:

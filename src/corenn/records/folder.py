@@ -332,6 +332,26 @@ def best_epoch(history, metric="val_accuracy"):
     return max(scored, key=lambda item: (sign * item[0], -item[1]))[1]
 
 
+class BestRow:
+    """The row of a history's best epoch (see :func:`best_epoch`), kept up to date one epoch at a
+    time: the whole history is scanned once, at the start, then each new row is compared with the
+    best so far (the same comparison, so the same epoch), at a cost that does not grow with the
+    run. ``row`` is ``None`` while no epoch has ``metric``."""
+
+    def __init__(self, history, metric):
+        self.metric = metric
+        best = best_epoch(history, metric)
+        self.row = next((row for row in history if row["epoch"] == best), None)
+
+    def note(self, row):
+        """Take the epoch just ended, ``row``; returns whether it is the best so far."""
+        candidates = [row] if self.row is None else [self.row, row]
+        if best_epoch(candidates, self.metric) != row["epoch"]:
+            return False
+        self.row = row
+        return True
+
+
 def tested_parameters(run_dir):
     """Which parameters the run's own test used: ``"best"`` when it restored the best epoch's
     (``restore_best``, its result's ``restored_best``), else ``"last"``."""

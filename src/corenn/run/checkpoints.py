@@ -21,7 +21,7 @@ import numpy as np
 from corenn.data.loader import batch_indices
 from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError
 from corenn.files import save_arrays
-from corenn.records.folder import BEST_PARAMETERS_FILE, PARAMETERS_FILE, best_epoch
+from corenn.records.folder import BEST_PARAMETERS_FILE, PARAMETERS_FILE, BestRow, best_epoch
 from corenn.records.preprocessing import Preprocessing, write_preprocessing
 from corenn.run.loop import EpochProgress
 
@@ -286,16 +286,14 @@ class RunRecords:
         self.checkpointed_step = run.step  # and after how many updates
         self.parameters_epoch = run.epoch  # the epoch whose end parameters.npz holds
         self.written_at = self.clock()
-        self.metric = getattr(run.config, "best_metric", "val_accuracy")
-        best = best_epoch(run.history, self.metric)
-        self.best_row = next((row for row in run.history if row["epoch"] == best), None)
+        self.best = BestRow(run.history, getattr(run.config, "best_metric", "val_accuracy"))
         self.unwritten_parameters = None  # (epoch, host copy): the last epoch's, when not in parameters.npz
         self.pending_best = None  # the host copy of a best epoch's parameters not yet in best.npz
 
     def epoch_end(self):
         """At an epoch's end: the checkpoint group when it is due (else a copy of the parameters),
         then the epoch's rows."""
-        improved = self._note_best()
+        improved = self.best.note(self.trainer.run.history[-1])
         if self.clock() - self.written_at >= self.interval:
             self.checkpoint(best_is_current=improved)
         else:
@@ -306,16 +304,6 @@ class RunRecords:
             if improved:
                 self.pending_best = copy
         self.append_rows()
-
-    def _note_best(self):
-        """Whether the epoch just ended is the best so far: :func:`best_epoch` of the whole history,
-        kept up to date one row at a time (the same comparison, so the same answer)."""
-        row = self.trainer.run.history[-1]
-        candidates = [row] if self.best_row is None else [self.best_row, row]
-        if best_epoch(candidates, self.metric) != row["epoch"]:
-            return False
-        self.best_row = row
-        return True
 
     def append_rows(self):
         """The rows of the epochs and steps since the last append."""
@@ -362,6 +350,12 @@ class RunRecords:
         recorder.write_metrics_summary(run.history)
         self.checkpointed, self.checkpointed_step = position, run.step
         self.written_at = self.clock()
+
+    def save(self):
+        """The run as it stands, in the middle of training (an interrupt, an error): the
+        checkpoint group and the rows not yet appended."""
+        self.checkpoint()
+        self.append_rows()
 
     def unsaved_updates(self):
         """Whether the model was updated since the last checkpoint."""
@@ -416,8 +410,8 @@ def write_initial_records(trainer, config):
 
 
 def save_interrupted(trainer, records):
-    """Save the state of an interrupted run if it is whole (its checkpoint group and the rows
-    not yet appended, see :class:`RunRecords`); says what was done."""
+    """Save the state of an interrupted run if it is whole (see :meth:`RunRecords.save`); says
+    what was done."""
     if trainer.changing_state:
         if records.checkpointed == (trainer.run.epoch, None):
             kept = f"the checkpoint of the last epoch ({trainer.run.epoch}) is kept"
@@ -425,26 +419,21 @@ def save_interrupted(trainer, records):
             kept = f"the last checkpoint ({records.checkpoint_text()}) is kept"
         return f"interrupted in the middle of an update; {kept}"
     try:
-        records.checkpoint()
-        records.append_rows()
+        records.save()
     except CorennError as exc:
         return f"interrupted; saving the checkpoint failed ({exc}), the previous one is kept"
-    progress = trainer.epoch_progress
-    where = f"end of epoch {trainer.run.epoch}" if trainer.run.epoch else "before the first epoch"
-    if progress is not None:
-        where = f"epoch {trainer.run.epoch + 1}, after batch {progress.next_batch}"
-    return f"interrupted: checkpoint saved ({where})"
+    return f"interrupted: checkpoint saved ({records.checkpoint_text()})"
 
 
 def save_after_error(trainer, records):
-    """After an error that stops training (a bug in a plugin's layer, say): the checkpoint group,
-    when the model was updated since the last one and the state is whole (no update cut short).
-    Returns where the checkpoint was taken, in words, or ``None`` when nothing was saved."""
+    """After an error that stops training (a bug in a plugin's layer, say): the run as it stands
+    (:meth:`RunRecords.save`), when the model was updated since the last checkpoint and the state
+    is whole (no update cut short). Returns where the checkpoint was taken, in words, or ``None``
+    when nothing was saved."""
     if trainer.changing_state or not records.unsaved_updates():
         return None
     try:
-        records.checkpoint()
-        records.append_rows()
+        records.save()
     except CorennError:
         return None
     return records.checkpoint_text()

@@ -18,7 +18,7 @@ import numpy as np
 from corenn.errors import CorennError
 from corenn.files import load_arrays
 from corenn.hookspecs import hookimpl
-from corenn.records.folder import BEST_PARAMETERS_FILE, best_epoch
+from corenn.records.folder import BEST_PARAMETERS_FILE, BestRow, best_epoch
 
 
 def epochs_without_improvement(history, metric):
@@ -30,32 +30,28 @@ def epochs_without_improvement(history, metric):
 class EarlyStopping:
     """Sets ``run.stop_requested`` once ``metric`` was last best ``patience`` epochs ago.
 
-    The best row is found in the whole history once, at the start, and then kept up to date one
-    epoch at a time (:func:`best_epoch` of it and the new row: the same comparison, so the same
-    epoch), so an epoch's check costs the same at epoch 10 as at epoch 10,000."""
+    The best row is kept one epoch at a time (:class:`corenn.records.folder.BestRow`), so an
+    epoch's check costs the same at epoch 10 as at epoch 10,000."""
 
     def __init__(self, patience, metric="val_accuracy"):
         self.patience = patience
         self.metric = metric
-        self.best_row = None
+        self.best = None
 
     def _check(self, run):
-        if self.best_row is not None and run.history[-1]["epoch"] - self.best_row["epoch"] >= self.patience:
+        best_row = self.best.row
+        if best_row is not None and run.history[-1]["epoch"] - best_row["epoch"] >= self.patience:
             run.stop_requested = True
 
     @hookimpl
     def corenn_train_start(self, run):
-        best = best_epoch(run.history, self.metric)
-        self.best_row = next((row for row in run.history if row["epoch"] == best), None)
+        self.best = BestRow(run.history, self.metric)
         if run.history:
             self._check(run)  # a resumed run that had already met the criterion trains no further
 
     @hookimpl
     def corenn_epoch_end(self, run, epoch, metrics):
-        row = run.history[-1]
-        candidates = [row] if self.best_row is None else [self.best_row, row]
-        if best_epoch(candidates, self.metric) == row["epoch"]:
-            self.best_row = row
+        self.best.note(run.history[-1])
         self._check(run)
 
 
