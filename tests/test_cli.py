@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import corenn
-from corenn.cli import main
+from corenn.cli import COMMANDS, main
 from corenn.testing import plugin_system_from, plugins_in_use
 
 from suite_helpers import run_command
@@ -373,6 +373,25 @@ def test_help_lists_the_commands(capsys):
     assert code == 0
     for command in ("train", "sweep", "plugins", "gradcheck"):
         assert command in out
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_prints_its_text(capsys, command):
+    # argparse %-formats help texts: a bare "%" once printed init's help as a dump of its options
+    code, out, err = run_command(capsys, command, "--help")
+    assert code == 0, err
+    assert out.startswith(f"usage: corenn {command}")
+    assert "option_strings" not in out
+
+
+def test_init_help_says_what_each_template_is(capsys):
+    from corenn.run.starters import TEMPLATES
+
+    code, out, _ = run_command(capsys, "init", "--help")
+    assert code == 0
+    text = "".join(out.split())  # argparse wraps lines, at hyphens too
+    for name, what in TEMPLATES.items():
+        assert "".join(f"{name}: {what}".split()) in text
 
 
 def test_help_imports_neither_numpy_nor_torch(tmp_path):

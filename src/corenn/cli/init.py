@@ -11,7 +11,9 @@ def add_arguments(parser):
         "--template",
         choices=tuple(TEMPLATES),
         default=DEFAULT_TEMPLATE,
-        help="; ".join(f"{name}: {what}" for name, what in TEMPLATES.items()) + f" (default: {DEFAULT_TEMPLATE})",
+        # argparse formats help with %: a template's "98%" must reach it as "98%%"
+        help="; ".join(f"{name}: {what}" for name, what in TEMPLATES.items()).replace("%", "%%")
+        + f" (default: {DEFAULT_TEMPLATE})",
     )
     parser.add_argument(
         "--data",
