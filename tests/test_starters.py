@@ -122,3 +122,22 @@ def test_init_writes_the_path_given_and_refuses_what_it_cannot_do(capsys, tmp_pa
     assert code == 1 and "name it with .toml" in err
     code, _, err = run_command(capsys, "init", "--template", "cnnn", "other.toml")
     assert code == 2 and "invalid choice: 'cnnn'" in err
+
+
+@pytest.mark.parametrize("template", list(TEMPLATES))
+@pytest.mark.parametrize(
+    ("name", "data"), [("a", "x.csv"), ("cnn", None), ("a-much-longer-run-name-than-the-template-had", "some/far/away/folder")]
+)
+def test_written_values_keep_the_comments_in_their_column(template, name, data):
+    from corenn.run.starters import DATA_KEYS, render_template, template_text
+
+    original = template_text(template).splitlines()
+    written = render_template(template, name=name, data=data if template in DATA_KEYS else None).splitlines()
+    assert len(written) == len(original)
+    for before, after in zip(original, written, strict=True):
+        if before == after or "#" not in before or before.startswith("#"):
+            continue
+        value = after[: after.index(" #")].split("=", 1)[1].strip()
+        column = before.index("#")
+        assert after.index("#") == max(column, after.index(value) + len(value) + 1), (before, after)
+        assert tomllib.loads(after) == tomllib.loads(after[: after.index(" #")])

@@ -105,11 +105,19 @@ def _toml_string(value):
 
 
 def _set_value(text, key, value):
-    """``text`` with the first line assigning ``key`` (``key = "..."``, its comment kept) set to ``value``."""
-    pattern = re.compile(rf'^({re.escape(key)}\s*=\s*)"[^"\n]*"', re.MULTILINE)
+    """``text`` with the first line assigning ``key`` (``key = "..."``) set to ``value``, its
+    comment kept in its column (or one space after a longer value)."""
+    pattern = re.compile(rf'^({re.escape(key)}\s*=\s*)("[^"\n]*"[ \t]*)(#?)', re.MULTILINE)
     if not pattern.search(text):
         raise ConfigError(f'the template has no line {key} = "..." to set')
-    return pattern.sub(lambda match: match.group(1) + _toml_string(value), text, count=1)
+
+    def assignment(match):
+        written = _toml_string(value)
+        if match.group(3):  # a comment follows: pad to its column
+            written = written.ljust(len(match.group(2)) - 1) + " "
+        return match.group(1) + written + match.group(3)
+
+    return pattern.sub(assignment, text, count=1)
 
 
 def _dataset_of(text):
