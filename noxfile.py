@@ -15,7 +15,7 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
 TEST_DEPS = ("pytest>=7", "hypothesis>=6")
-TORCH = ("torch==2.14.1", "torchvision==0.29.1")
+TORCH = ("torch==2.14.1",)
 SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 if "CORENN_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
     # The project's checkout sits beside shared/, which holds MNIST, Fashion-MNIST and CIFAR-10.

@@ -29,7 +29,7 @@ DEFAULT_BACKEND = "numpy"
 # corenn-torch is not on the package index: it is installed from the corenn repository.
 TORCH_INSTALL = (
     "corenn-torch is not on PyPI; from a clone of the corenn repository run "
-    "pip install torch==2.14.1 torchvision==0.29.1 ./plugins/nn-torch"
+    "pip install torch==2.14.1 ./plugins/nn-torch"
 )
 
 _building_for = contextvars.ContextVar("corenn_building_for", default=DEFAULT_BACKEND)

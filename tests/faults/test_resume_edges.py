@@ -221,4 +221,4 @@ def test_predict_on_a_torch_run_without_corenn_torch_says_what_to_install(tmp_pa
         run_corenn("predict", out / "torch-run", "--out", tmp_path / "submission.csv", env=without_torch)
     )
     assert line.startswith("corenn predict: error: unknown backend 'torch' (corenn-torch is ")
-    assert "pip install torch==2.14.1 torchvision==0.29.1 ./plugins/nn-torch" in line, line
+    assert "pip install torch==2.14.1 ./plugins/nn-torch" in line, line
