@@ -126,7 +126,8 @@ def test_init_writes_the_path_given_and_refuses_what_it_cannot_do(capsys, tmp_pa
 
 @pytest.mark.parametrize("template", list(TEMPLATES))
 @pytest.mark.parametrize(
-    ("name", "data"), [("a", "x.csv"), ("cnn", None), ("a-much-longer-run-name-than-the-template-had", "some/far/away/folder")]
+    ("name", "data"),
+    [("a", "x.csv"), ("cnn", None), ("a-much-longer-run-name-than-the-template-had", "some/far/away/folder")],
 )
 def test_written_values_keep_the_comments_in_their_column(template, name, data):
     from corenn.run.starters import DATA_KEYS, render_template, template_text

@@ -1,12 +1,16 @@
-"""What this machine gives a run: the memory the operating system can still hand over, and
-the BLAS's threads.
+"""What this machine gives a run: the memory the operating system can still hand over, the
+BLAS's threads, and the numbers set in the environment (:func:`environment_number`).
 
 At the bottom of the import graph with the backends (:mod:`corenn.backend`), whose
 ``available_memory`` and ``limit_threads`` read and set these.
 """
 
 import contextlib
+import math
+import os
 from pathlib import Path
+
+from corenn.errors import ConfigError
 
 UNLIMITED = 2**60
 """A cgroup v1 memory limit at or above this is the kernel's way of writing "no limit"."""
@@ -81,3 +85,21 @@ def limited_blas_threads(threads):
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=threads)
+
+
+def environment_number(name, default, *, unit, zero_means, environ=None):
+    """The number of ``unit`` (0 or more, finite) that the environment variable ``name`` holds,
+    ``default`` when it is unset or blank. Anything else raises a ConfigError that names the
+    variable, what it must be and what it held: ``CORENN_BUCKET_MB must be a number of
+    megabytes, 0 or more (0: ``zero_means``), got 'lots'``."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{name} must be a number of {unit}, 0 or more (0: {zero_means}), got {text[:40]!r}")
+    return value

@@ -11,8 +11,6 @@ import contextlib
 import errno
 import hashlib
 import json
-import math
-import os
 import shlex
 import time
 
@@ -21,6 +19,7 @@ import numpy as np
 from corenn.data.loader import batch_indices
 from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError
 from corenn.files import save_arrays
+from corenn.machine import environment_number
 from corenn.records.folder import BEST_PARAMETERS_FILE, PARAMETERS_FILE, BestRow, best_epoch
 from corenn.records.preprocessing import Preprocessing, write_preprocessing
 from corenn.run.loop import EpochProgress
@@ -226,20 +225,13 @@ def checkpoint_seconds(environ=None):
     """How many seconds a run lets pass between two checkpoints written at an epoch's end:
     ``CORENN_CHECKPOINT_SECONDS`` (0: at every epoch's end), else :data:`DEFAULT_CHECKPOINT_SECONDS`.
     A value that is not a number of seconds raises a ConfigError naming the variable."""
-    environ = os.environ if environ is None else environ
-    text = environ.get(CHECKPOINT_SECONDS_ENV, "").strip()
-    if not text:
-        return DEFAULT_CHECKPOINT_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise ConfigError(
-            f"{CHECKPOINT_SECONDS_ENV} must be a number of seconds, 0 or more (0: a checkpoint at every "
-            f"epoch's end), got {text[:40]!r}"
-        )
-    return seconds
+    return environment_number(
+        CHECKPOINT_SECONDS_ENV,
+        DEFAULT_CHECKPOINT_SECONDS,
+        unit="seconds",
+        zero_means="a checkpoint at every epoch's end",
+        environ=environ,
+    )
 
 
 def _position(trainer):

@@ -20,6 +20,7 @@ import attrs
 
 from corenn.backend import TORCH_INSTALL
 from corenn.errors import ConfigError, CorennError
+from corenn.machine import environment_number
 
 TIMEOUT_VARIABLE = "CORENN_DISTRIBUTED_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 300
@@ -101,20 +102,14 @@ def bucket_bytes(environ=None):
     """Bytes of gradients per all-reduce: ``CORENN_BUCKET_MB`` megabytes (a number >= 0; 0 for one
     all-reduce after the whole backward), 1 MB when unset. Every rank must use the same value
     (torchrun and ``corenn train --nproc`` pass the launcher's environment to all of them)."""
-    environ = os.environ if environ is None else environ
-    text = environ.get(BUCKET_VARIABLE)
-    if text is None or text == "":
-        return int(DEFAULT_BUCKET_MB * 1e6)
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise ConfigError(
-            f"environment variable {BUCKET_VARIABLE}={text!r} must be a number of megabytes >= 0 "
-            "(gradients per all-reduce; 0 for one all-reduce after the whole backward)"
-        )
-    return max(1, round(value * 1e6)) if value > 0 else 0  # any size above 0 overlaps
+    megabytes = environment_number(
+        BUCKET_VARIABLE,
+        DEFAULT_BUCKET_MB,
+        unit="megabytes",
+        zero_means="one all-reduce after the whole backward",
+        environ=environ,
+    )
+    return max(1, round(megabytes * 1e6)) if megabytes > 0 else 0  # any size above 0 overlaps
 
 
 class GradientBuckets:
