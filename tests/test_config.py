@@ -3,6 +3,7 @@
 import copy
 import re
 
+import numpy as np
 import pytest
 
 from corenn.errors import ConfigError, UnknownComponentError
@@ -182,8 +183,48 @@ def test_cross_entropy_after_an_output_that_is_no_probability_is_named(activatio
 @pytest.mark.parametrize("loss", ["l2", {"name": "cross_entropy"}])
 def test_outputs_that_fit_their_loss_are_accepted(loss):
     data = example() | {"loss": loss}
-    data["layers"][1]["activation"] = "linear" if loss == "l2" else "sigmoid"
+    data["layers"][1]["activation"] = "linear" if loss == "l2" else "softmax"
     config_from_dict(data)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "gelu"])
+def test_cross_entropy_after_an_output_that_is_no_distribution_is_named(activation):
+    """A sigmoid output trained with cross-entropy learns to say 1 for every class (its rows do
+    not sum to 1, and only the true class's output is pushed); gelu's diverges."""
+    data = example()
+    data["layers"][1]["activation"] = activation
+    assert error_of(data) == (
+        f"layers[1].activation is {activation!r}, but loss 'cross_entropy' needs probabilities over the "
+        'classes (summing to 1) from the last layer: set activation = "softmax" there (or use loss = "l2")'
+    )
+
+
+def test_none_leaves_an_optional_top_level_key_unset():
+    assert config_from_dict(example() | {"patience": None, "threads": None}) == config_from_dict(example())
+
+
+@pytest.mark.parametrize("source", [None, 3, ["run.toml"]])
+def test_a_config_of_another_type_is_named(source):
+    with pytest.raises(ConfigError) as info:
+        load_config(source)
+    assert str(info.value) == (
+        f"a config is a TOML file's path, a dict or a RunConfig, got {type(source).__name__} {source!r}"
+    )
+
+
+def test_numpy_numbers_in_a_config_are_its_numbers():
+    """A config made in Python may hold numpy scalars (np.arange, scikit-learn's grids)."""
+    data = example() | {"epochs": np.int64(4), "seed": np.uint8(7)}
+    data["dataset"] = dict(data["dataset"], batch_size=np.int32(16))
+    data["optimizer"] = {"name": "sgd", "lr": np.float32(0.5)}
+    data["layers"][0] = dict(data["layers"][0], n_out=np.int16(5))
+    config = config_from_dict(data)
+    assert (config.epochs, config.seed, config.dataset.batch_size) == (4, 7, 16)
+    assert type(config.epochs) is int and type(config.dataset.batch_size) is int
+    assert config.optimizer.options["lr"] == float(np.float32(0.5)) and type(config.optimizer.options["lr"]) is float
+    assert config.layers[0].options["n_out"] == 5 and type(config.layers[0].options["n_out"]) is int
+    assert "epochs must be a positive integer, got 0" in error_of(example() | {"epochs": np.int64(0)})
+    assert "epochs must be" in error_of(example() | {"epochs": np.float64(2.0)})
 
 
 def test_bad_dtype_lists_the_allowed_dtypes():

@@ -202,7 +202,7 @@ def mutated_configs(draw, *, valid_only=False):
                 if valid_only and key == "n_out":
                     value = "auto" if index == len(layers) - 1 else draw(st.integers(1, 24))
                 if valid_only and key == "activation" and index == len(layers) - 1:
-                    value = draw(st.sampled_from(["softmax", "sigmoid"]))  # probabilities, for cross-entropy
+                    value = "softmax"  # a distribution over the classes, for cross-entropy
                 layers[index][key] = value
             places.append(f"layers[{index}]")
         else:  # replace the whole stack

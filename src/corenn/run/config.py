@@ -8,6 +8,7 @@ the component's signature. Every error names the key, as ``optimizer.lr`` or
 """
 
 import importlib.resources
+import os
 import tomllib
 from pathlib import Path
 
@@ -365,6 +366,8 @@ TOP_LEVEL_KEYS = {
 }
 
 
+REQUIRED_KEYS = ("name", "dataset", "layers")
+
 # Options the trainer passes to a component itself, so a config may not set them.
 RESERVED_OPTIONS = {
     "dataset": {"data_dir": "the data root comes from --data-dir or CORENN_DATA_DIR"},
@@ -403,11 +406,26 @@ def _check_nesting(data):
             pending.extend((item, depth) for item in (value.values() if isinstance(value, dict) else value))
 
 
+def _plain_values(value):
+    """``value`` with numpy scalars made Python numbers, in tables and arrays at any depth: a
+    config built in Python may hold ``np.int64(3)`` (from ``np.arange``, a scikit-learn grid),
+    which TOML never gives and the checks below would refuse as no integer."""
+    if isinstance(value, dict):
+        return {key: _plain_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain_values(item) for item in value)
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
+
+
 def config_from_dict(data):
     """Validate a config mapping (as parsed from TOML) into a :class:`RunConfig`."""
     if not isinstance(data, dict):
         raise ConfigError(f"a config is a table of keys, got {type(data).__name__}")
     _check_nesting(data)
+    # None, which TOML cannot write, is a Python config's way to leave an optional key unset
+    data = {key: value for key, value in _plain_values(data).items() if value is not None or key in REQUIRED_KEYS}
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise ConfigError(
@@ -420,7 +438,7 @@ def config_from_dict(data):
         value = data[key]
         if not isinstance(value, types) or (types is int and isinstance(value, bool)):
             raise ConfigError(f"{key} must be {_type_names(types)}, got {value!r}")
-    for required in ("name", "dataset", "layers"):
+    for required in REQUIRED_KEYS:
         if required not in data:
             raise ConfigError(f"config key {required!r} is required")
     if data.get("dtype", "float64") not in DTYPES:
@@ -506,6 +524,10 @@ def _check_mixed_precision(data):
 
 # Built-in activations whose outputs are not probabilities; a third party's are not judged.
 NOT_PROBABILITIES = ("linear", "relu", "tanh", "arctan")
+# Built-in activations whose outputs are no distribution over the classes, which cross-entropy
+# takes: sigmoid's are each between 0 and 1 but do not sum to 1, and cross-entropy, which only
+# raises the true class's output, drives every one of them towards 1.
+NOT_DISTRIBUTIONS = (*NOT_PROBABILITIES, "sigmoid", "gelu")
 
 
 def _last_activation(layer_configs):
@@ -539,18 +561,20 @@ def task_of(config):
 
 
 def _check_output_fits_loss(layer_configs, loss):
-    """Cross-entropy takes probabilities: a linear (or relu, tanh) output makes its log blow up
-    at the first step, which would otherwise surface as a 'diverged' run blaming the learning rate."""
+    """Cross-entropy takes a distribution over the classes: a linear (or relu, tanh) output
+    makes its log blow up at the first step, which would otherwise surface as a 'diverged' run
+    blaming the learning rate; a sigmoid output trains every class's output towards 1."""
     if loss.name != "cross_entropy":
         return
     index = len(layer_configs) - 1
     activation, note = _last_activation(layer_configs)
     if activation is None:
         return
-    if activation in NOT_PROBABILITIES:
+    if activation in NOT_DISTRIBUTIONS:
         raise ConfigError(
             f"layers[{index}].activation is {activation!r}{note}, but loss 'cross_entropy' needs "
-            f'probabilities from the last layer: set activation = "softmax" there (or use loss = "l2")'
+            f"probabilities over the classes (summing to 1) from the last layer: set "
+            f'activation = "softmax" there (or use loss = "l2")'
         )
 
 
@@ -563,6 +587,10 @@ def load_config(source):
     from corenn.errors import CorruptFileError
     from corenn.files import MAX_CONFIG_BYTES, read_bounded_text
 
+    if not isinstance(source, str | os.PathLike):
+        raise ConfigError(
+            f"a config is a TOML file's path, a dict or a RunConfig, got {type(source).__name__} {_shortened(source)}"
+        )
     path = Path(source)
     try:  # a regular file of bounded size: never a FIFO, /dev/zero or a 10 GB file
         text = read_bounded_text(path, MAX_CONFIG_BYTES, "config file")
