@@ -232,6 +232,11 @@ def test_sweep_json_names_the_best_by_validation_accuracy(capsys, tmp_path):
         assert listed[row["run_dir"]]["best_val_accuracy"] == row["val_accuracy"]
     code, out, _ = run_command(capsys, "evaluate", best_run, "--which", "best", "--json")  # no retraining needed
     assert code == 0 and last_json_line(out)["accuracy"] == best["test_accuracy"]
+    # evaluate (and predict) take by default the parameters the recorded test used: the best epoch's
+    recorded = json.loads((best_run / "result.json").read_text())
+    assert recorded["restored_best"] is True
+    code, out, _ = run_command(capsys, "evaluate", best_run, "--json")
+    assert code == 0 and last_json_line(out)["accuracy"] == best["test_accuracy"]
     plot = Path(summary["best_loss_plot"])
     assert plot.is_file() and plot.read_bytes().startswith(b"\x89PNG")
     assert json.loads((Path(summary["sweep_dir"]) / "sweep.json").read_text()) == summary

@@ -162,7 +162,8 @@ def _test_accuracy_of(run_dir, data_dir):
     """The chosen run's test accuracy (a regression: R^2; ``None`` when its data set has no test
     split) with the parameters of the epoch its validation score is from (``best.npz``, where
     the run has one), also written into its ``result.json`` so that its records say what the
-    sweep found."""
+    sweep found, with which parameters that test used (``restored_best``): the ones
+    ``corenn evaluate`` and ``predict`` then take by default."""
     from corenn.errors import DataError
     from corenn.records.folder import BEST_PARAMETERS_FILE
     from corenn.trained.evaluate import evaluate_run
@@ -175,10 +176,11 @@ def _test_accuracy_of(run_dir, data_dir):
     key, score = (
         ("test_r2", report["r2"]) if report.get("task") == "regression" else ("test_accuracy", report["accuracy"])
     )
+    tested = {key: score, "restored_best": which == "best"}
     with RunRecorder(run_dir) as run_records:
         result = run_records.read_result()
         if result is not None:
-            run_records.write_result(result | {key: score})
+            run_records.write_result(result | tested)
     return score
 
 
