@@ -18,7 +18,11 @@ arrays (:func:`corenn.train` with ``X=`` and ``y=``, nothing written to disk) an
 model (``model_``, a :class:`corenn.trained.load.TrainedModel`) and result (``result_``). The
 output layer is added to fit the data: a softmax over the classes with cross-entropy for the
 classifier, one linear output per target with ``l2`` for the regressor, whose targets corenn
-standardises while training and predicts in their own units.
+standardises while training and predicts in their own units. ``fit`` checks the parameters
+(``hidden_layer_sizes``: a positive integer or a tuple of them, ``()`` for none; ``layers``: a
+list of layer tables) and hands numpy numbers (a grid over ``np.arange``) to the run as Python's;
+a ``fit`` that fails leaves the estimator as it was, a fitted one with its model and what it was
+fitted on.
 
 They follow scikit-learn's conventions (``get_params`` / ``set_params``, ``classes_``,
 ``n_features_in_``, ``feature_names_in_``, ``ValueError`` for bad input, ``NotFittedError``
@@ -37,6 +41,9 @@ except ImportError as exc:  # the optional extra is not installed
         'corenn.sklearn needs scikit-learn 1.6 or later: pip install "scikit-learn>=1.6" '
         '(or, in corenn\'s checkout, pip install ".[sklearn]")'
     ) from exc
+
+import contextlib
+import numbers
 
 import numpy as np
 
@@ -83,26 +90,31 @@ class _NeuralNet(BaseEstimator):
         self.verbose = verbose
 
     def _hidden_layers(self):
+        """The hidden layers' tables, from ``layers`` or else ``hidden_layer_sizes``, each checked
+        here (a string of digits would otherwise be taken for a list of sizes, a float truncated)."""
         if self.layers is not None:
-            return [dict(layer) for layer in self.layers]
-        sizes = (self.hidden_layer_sizes,) if isinstance(self.hidden_layer_sizes, int) else self.hidden_layer_sizes
-        return [{"name": "fully_connected", "n_out": int(size), "activation": self.activation} for size in sizes]
+            return [
+                {key: _plain_number(value) for key, value in layer.items()}
+                for layer in _checked_layer_tables(self.layers)
+            ]
+        sizes = _checked_hidden_layer_sizes(self.hidden_layer_sizes)
+        return [{"name": "fully_connected", "n_out": size, "activation": self.activation} for size in sizes]
 
     def run_config(self, seed=0):
         """The corenn run config that ``fit`` trains (a dict, as a TOML config would parse)."""
         config = {
             "name": type(self).__name__,
             "seed": seed,
-            "epochs": self.epochs,
+            "epochs": _plain_number(self.epochs),
             "dtype": self.dtype,
             "backend": self.backend,
             "loss": self._loss,
-            "optimizer": {"name": self.optimizer, "lr": self.lr},
+            "optimizer": {"name": self.optimizer, "lr": _plain_number(self.lr)},
             "dataset": {
                 "name": "arrays",
-                "batch_size": self.batch_size,
+                "batch_size": _plain_number(self.batch_size),
                 "task": self._task,
-                "val_size": self.val_size,
+                "val_size": _plain_number(self.val_size),
                 "test_size": 0,
             },
             "layers": [
@@ -111,10 +123,11 @@ class _NeuralNet(BaseEstimator):
             ],
         }
         if self.patience is not None:
-            config["patience"] = self.patience
+            config["patience"] = _plain_number(self.patience)
         return config
 
     def _train(self, X, y):
+        """The run's result (its ``model`` included) of training on ``X`` and ``y``; sets nothing."""
         from corenn.trained.from_arrays import train
 
         if self.patience is not None and not self.val_size:
@@ -125,13 +138,32 @@ class _NeuralNet(BaseEstimator):
 
         seed = int(check_random_state(self.random_state).randint(SEED_LIMIT))
         try:
-            result = train(self.run_config(seed), X=X, y=y, verbose=bool(self.verbose))
+            return train(self.run_config(seed), X=X, y=y, verbose=bool(self.verbose))
         except CorennError as exc:  # bad input or parameters: scikit-learn's convention is a ValueError
             raise ValueError(str(exc)) from exc
+
+    def _keep(self, result, **fitted):
+        """Set the fitted attributes, all of them at once, once training succeeded."""
         self.model_ = result.pop("model")
         self.result_ = result
         self.n_iter_ = result["epochs"]
-        return self
+        for name, value in fitted.items():
+            setattr(self, name, value)
+
+    @contextlib.contextmanager
+    def _unchanged_on_failure(self):
+        """A ``fit`` that fails (bad parameters, bad data, an interrupt) leaves the estimator as it
+        was: a fitted one keeps its model with the classes, features and target shape it was
+        fitted on (scikit-learn's ``validate_data`` sets ``n_features_in_`` before training)."""
+        parameters = self.get_params(deep=False)
+        before = {name: value for name, value in vars(self).items() if name not in parameters}
+        try:
+            yield
+        except BaseException:
+            for name in [name for name in vars(self) if name not in parameters]:
+                delattr(self, name)
+            vars(self).update(before)
+            raise
 
     def _outputs(self, X):
         """``X`` checked as scikit-learn checks inputs to a fitted estimator."""
@@ -152,14 +184,16 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     _task = "classification"
 
     def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, indices = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; y holds one class ({self.classes_[0]!r})"
-            )
-        return self._train(X, indices.astype(np.int64))
+        with self._unchanged_on_failure():
+            X, y = validate_data(self, X, y, dtype=np.float64)
+            check_classification_targets(y)
+            classes, indices = np.unique(y, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes; y holds one class ({classes[0]!r})"
+                )
+            self._keep(self._train(X, indices.astype(np.int64)), classes_=classes)
+        return self
 
     def predict_proba(self, X):
         """Each class's probability for every row of ``X``, columns in ``classes_``'s order."""
@@ -190,10 +224,11 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         return tags
 
     def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, multi_output=True)
-        y = np.asarray(y, dtype=np.float64)
-        self._targets_1d = y.ndim == 1
-        return self._train(X, y)
+        with self._unchanged_on_failure():
+            X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, multi_output=True)
+            y = np.asarray(y, dtype=np.float64)
+            self._keep(self._train(X, y), _targets_1d=y.ndim == 1)
+        return self
 
     def predict(self, X):
         """The predicted values for the rows of ``X``, shaped as the ``y`` it was fitted on."""
@@ -202,3 +237,47 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         if self._targets_1d:
             return values.reshape(len(X))
         return values.reshape(len(X), -1)
+
+
+def _plain_number(value):
+    """A numpy integer or float as Python's ``int`` or ``float`` (``GridSearchCV`` over
+    ``np.arange(...)`` gives numpy integers); anything else as it is, for the run config to check."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _is_positive_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and value > 0
+
+
+def _checked_hidden_layer_sizes(sizes):
+    """``hidden_layer_sizes`` as a list of ints: one positive integer (one hidden layer), or a
+    tuple, list or array of them (``()``: no hidden layer)."""
+    if _is_positive_integer(sizes):
+        return [int(sizes)]
+    is_sequence = isinstance(sizes, (tuple, list)) or (isinstance(sizes, np.ndarray) and sizes.ndim == 1)
+    if is_sequence and all(_is_positive_integer(size) for size in sizes):
+        return [int(size) for size in sizes]
+    raise ValueError(
+        "hidden_layer_sizes must be a positive integer or a tuple of positive integers (the units of each "
+        f"hidden layer; () for none), got {sizes!r}"
+    )
+
+
+def _checked_layer_tables(layers):
+    """``layers`` as given, once it is a list (or tuple) of layer tables (dicts)."""
+    if not isinstance(layers, (list, tuple)):
+        raise ValueError(
+            "layers must be a list of corenn layer tables (dicts such as "
+            f"{{'name': 'fully_connected', 'n_out': 32, 'activation': 'relu'}}), got {layers!r}"
+        )
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            raise ValueError(
+                f"layers[{index}] must be a corenn layer table (a dict of the layer's name and options, such as "
+                f"{{'name': 'fully_connected', 'n_out': 32, 'activation': 'relu'}}), got {layer!r}"
+            )
+    return layers

@@ -24,9 +24,10 @@ import time
 import warnings
 import weakref
 
-from corenn.errors import CorennError
+from corenn.errors import ConfigError, CorennError
 from corenn.files import write_json
 from corenn.records.folder import RunRecorder, metric_columns, unique_run_name
+from corenn.run.config import _check_run_name
 
 SUMMARY_INTERVAL_SECONDS = 5.0
 
@@ -54,6 +55,7 @@ class Logger:
         self._summaries_stale = False
         self._csv_columns = None  # the columns metrics.csv was started with
         if save:
+            _check_model_name(model_name)
             run_name = unique_run_name(save_dir, model_name)
             self.recorder = RunRecorder.create(save_dir, run_name, initialize=self._write_arguments)
             self.recorder.close()  # records are written atomically; no process needs to be kept out
@@ -153,6 +155,16 @@ class Logger:
         except (CorennError, OSError) as exc:
             self._summaries_stale = False  # said once
             warnings.warn(f"the course Logger could not write its records in {self.save_dir}: {exc}", stacklevel=2)
+
+
+def _check_model_name(model_name):
+    """A saving Logger's ``model_name`` names its run folder, so it follows corenn's rule for run
+    names (:mod:`corenn.run.config`): a plain, visible folder name, which every other command
+    of corenn (``corenn runs``, ``corenn report``...) then accepts."""
+    try:
+        _check_run_name(None, None, model_name)
+    except ConfigError as exc:
+        raise ConfigError(f"Logger: model_name is the name of the run folder, and its {exc}") from None
 
 
 def _flush_at_exit(logger):
