@@ -8,7 +8,7 @@ import pytest
 import corenn.nn.layers
 from corenn.course import layers
 from corenn.course.utils import check_gradients
-from corenn.errors import ConfigError
+from corenn.errors import ConfigError, CorennError
 from corenn.plugins import get_registry
 
 
@@ -90,6 +90,24 @@ def test_forward_with_param_and_the_getters():
     assert [p.shape for p in layer._get_parameters()] == [(3, 2), (1, 2)]
     assert [g.shape for g in layer._get_gradients()] == [(3, 2), (1, 2)]
     assert len(layer._get_cache()) == len(layer.cache)
+
+
+def test_forward_with_param_refuses_a_name_the_layer_has_not():
+    """A mistyped name once added a parameter that has no gradient."""
+    layer = layers.FullyConnected(n_out=3, activation="tanh")
+    X = np.ones((2, 4))
+    with pytest.raises(CorennError) as info:
+        layer.forward_with_param("W", X)
+    assert str(info.value) == (
+        "fully_connected: forward_with_param('W') before the layer has parameters: call forward first (it makes them)"
+    )
+    layer.forward(X)
+    with pytest.raises(CorennError) as info:
+        layer.forward_with_param("w", X)
+    assert (
+        str(info.value) == "fully_connected: forward_with_param has no parameter 'w'; the layer's parameters are: W, b"
+    )
+    assert list(layer.parameters) == ["W", "b"]
 
 
 def test_a_layer_can_be_copied():

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import corenn
+import corenn.errors
 from corenn.kernels import reference_kernels
 from corenn.testing import check_activation_conformance
 
@@ -117,6 +118,16 @@ def test_softmax_backward_equals_the_full_jacobian_product(kernels):
 @pytest.mark.parametrize("shape", [(4, 5), (1, 1), (3, 7)])
 def test_conformance(name, shape):
     check_activation_conformance(activation(name), shape)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_backward_refuses_a_gradient_of_another_shape(name):
+    """Called on its own (the course's activations are these), an activation's backward once
+    broadcast a wrong dY, or (linear) returned it as it was."""
+    act = activation(name)
+    with pytest.raises(corenn.errors.ShapeError) as info:
+        act.backward(np.ones((4, 3)), np.ones((4, 2)))
+    assert str(info.value) == f"{name}: the gradient for backward must have the output's shape (4, 3), got shape (4, 2)"
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)

@@ -27,7 +27,7 @@ import weakref
 from corenn.errors import ConfigError, CorennError
 from corenn.files import write_json
 from corenn.records.folder import RunRecorder, metric_columns, unique_run_name
-from corenn.run.config import _check_run_name
+from corenn.run.config import check_run_name
 
 SUMMARY_INTERVAL_SECONDS = 5.0
 
@@ -162,7 +162,7 @@ def _check_model_name(model_name):
     names (:mod:`corenn.run.config`): a plain, visible folder name, which every other command
     of corenn (``corenn runs``, ``corenn report``...) then accepts."""
     try:
-        _check_run_name(None, None, model_name)
+        check_run_name(model_name)
     except ConfigError as exc:
         raise ConfigError(f"Logger: model_name is the name of the run folder, and its {exc}") from None
 

@@ -78,6 +78,16 @@ class Layer(Component):
     def forward_with_param(self, param_name, X):
         """A function of one parameter's value: ``f(value)`` sets ``parameters[param_name]`` to
         it and returns ``forward(X)``. The course's gradient checks differentiate it."""
+        if param_name not in self.parameters:
+            if not self.parameters:
+                raise CorennError(
+                    f"{self.name}: forward_with_param({param_name!r}) before the layer has parameters: "
+                    "call forward first (it makes them)"
+                )
+            raise CorennError(
+                f"{self.name}: forward_with_param has no parameter {param_name!r}; the layer's parameters are: "
+                f"{', '.join(self.parameters)}"
+            )
 
         def forward_at(param_value):
             self.parameters[param_name] = param_value

@@ -82,6 +82,11 @@ and a folder name may hold at most 255 bytes on the usual file systems."""
 
 
 def _check_run_name(instance, attribute, value):
+    """:func:`check_run_name` as the attrs validator of ``RunConfig.name``."""
+    check_run_name(value)
+
+
+def check_run_name(value):
     """A run's name is its directory under ``--out``: one plain folder name, never a path, and
     never a hidden one: names starting with '.' are corenn's own set-up folders and
     temporaries, which it deletes when it finds them abandoned. Nor may it hold characters that

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from corenn.backend import array_namespace, device_of
+from corenn.errors import ShapeError
 from corenn.kernels import kernel
 from corenn.nn.layers import Activation
 
@@ -28,9 +29,16 @@ every float dtype, so nothing changes, but ``Z**3`` cannot overflow for huge fin
 
 
 def _float_pair(activation, Z, dY):
-    """``Z`` and ``dY`` as floating arrays of the activation's backend, ``dY`` on ``Z``'s device."""
+    """``Z`` and ``dY`` as floating arrays of the activation's backend, ``dY`` on ``Z``'s device,
+    of one shape (an activation called on its own gets no layer's check)."""
     Z = activation.backend.as_float_array(Z)
-    return Z, activation.as_float_on(dY, device_of(Z))
+    dY = activation.as_float_on(dY, device_of(Z))
+    if tuple(dY.shape) != tuple(Z.shape):
+        raise ShapeError(
+            f"{activation.name}: the gradient for backward must have the output's shape {tuple(Z.shape)}, "
+            f"got shape {tuple(dY.shape)}"
+        )
+    return Z, dY
 
 
 class Linear(Activation):
