@@ -187,6 +187,16 @@ def test_outputs_that_fit_their_loss_are_accepted(loss):
     config_from_dict(data)
 
 
+def test_a_misspelt_last_activation_is_named_as_a_typo():
+    """Not as a linear output chosen: the user wrote "softmax", under another key."""
+    data = example()
+    data["layers"][1]["activaton"] = data["layers"][1].pop("activation")
+    assert error_of(data) == (
+        "layers[1]: layer 'fully_connected' has no option 'activaton' (did you mean 'activation'?); its "
+        "activation is therefore the default, 'linear', which loss 'cross_entropy' cannot take"
+    )
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "gelu"])
 def test_cross_entropy_after_an_output_that_is_no_distribution_is_named(activation):
     """A sigmoid output trained with cross-entropy learns to say 1 for every class (its rows do

@@ -576,6 +576,13 @@ def _check_output_fits_loss(layer_configs, loss):
     if activation is None:
         return
     if activation in NOT_DISTRIBUTIONS:
+        misspelt = [key for key in layer_configs[index].options if note and did_you_mean(key, ["activation"])]
+        if misspelt:  # the layer's own check, which runs later, would name it: a typo, not a choice
+            raise ConfigError(
+                f"layers[{index}]: layer {layer_configs[index].name!r} has no option {misspelt[0]!r}"
+                f"{did_you_mean(misspelt[0], ['activation'])}; its activation is therefore the default, "
+                f"{activation!r}, which loss 'cross_entropy' cannot take"
+            )
         raise ConfigError(
             f"layers[{index}].activation is {activation!r}{note}, but loss 'cross_entropy' needs "
             f"probabilities over the classes (summing to 1) from the last layer: set "
