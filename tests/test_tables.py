@@ -191,3 +191,19 @@ def test_a_header_name_holding_the_delimiter(tmp_path):
     path = tmp_path / "comma.csv"
     path.write_text('"length, cm",width,label\n' + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(20)))
     assert read_table(path, label="label").features == ("length, cm", "width")
+
+
+@pytest.mark.parametrize(("separator", "shown"), [(";", "';'"), ("\t", "'\\t'")])
+def test_a_file_separated_by_another_delimiter_says_which(tmp_path, separator, shown):
+    """Once: "has no feature column besides the label column 'column_1'"."""
+    path = tmp_path / "semi.csv"
+    rows = ["sepal;petal;species".replace(";", separator)]
+    rows += [f"{i}{separator}{i % 3}{separator}{'xy'[i % 2]}" for i in range(20)]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError) as info:
+        read_table(path, label="species")
+    assert str(info.value) == (
+        f"{path} line 1 is one column: it holds no ',' but {shown}; if {shown} separates the file's columns, "
+        f"set dataset.delimiter = {shown}"
+    )
+    assert read_table(path, label="species", delimiter=separator).features == ("sepal", "petal")

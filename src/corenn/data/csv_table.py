@@ -438,6 +438,8 @@ def read_table(
         raise DataError(f"{path} is empty: a CSV file needs at least one row of data")
     with_header = _has_header(records) if header == "auto" else header
     n_columns = len(records[0])
+    if n_columns == 1:
+        _check_delimiter(path, records[0][0], delimiter)
     names = _header_names(records[0]) if with_header else [f"column_{i + 1}" for i in range(n_columns)]
     if any("\n" in name or "\r" in name for name in names):
         raise DataError(f"{path} line 1: a quoted column name runs over several lines (a stray quote?)")
@@ -456,6 +458,20 @@ def read_table(
     columns, _, labels = _read(path, names, chosen, label_name, kinds, with_header, delimiter)
     columns = {model_names[name]: values for name, values in columns.items()}
     return Table(path, columns, dict(like.kinds), labels, tuple(like.features), label_name, with_header, delimiter)
+
+
+OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def _check_delimiter(path, first_line, delimiter):
+    """A first line read as one column that holds another usual delimiter (a European CSV's
+    ';', a TSV's tab): say so, rather than that the file has no feature column."""
+    found = next((other for other in OTHER_DELIMITERS if other != delimiter and other in first_line), None)
+    if found is not None:
+        raise DataError(
+            f"{path} line 1 is one column: it holds no {delimiter!r} but {found!r}; if {found!r} separates "
+            f"the file's columns, set dataset.delimiter = {found!r}"
+        )
 
 
 def _chosen_columns(path, names, label_name, features, drop):
