@@ -236,3 +236,15 @@ def test_the_estimate_of_a_stack_of_views_errs_low_by_little():
     tracemalloc.stop()
     estimate = sum(resources.training_memory_need(model, 2800))
     assert 1.0 <= measured / estimate <= 1.1, f"measured {measured:,} bytes, estimated {estimate:,}"
+
+
+def test_a_full_disk_is_said_in_bytes(tmp_path, monkeypatch, capsys):
+    """A nearly empty need and a full disk once read "needs about 0.0 MiB ... has 0.0 MiB free"."""
+    real_disk_usage = resources.shutil.disk_usage
+    monkeypatch.setattr(resources.shutil, "disk_usage", lambda path: real_disk_usage(path)._replace(free=0))
+    out = tmp_path / "out"
+    assert main(["train", "--preset", "iris-ffnn", "--out", str(out), "--quiet"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "corenn train: error: the run's records need about 16.2 KiB of disk (checkpoints of 2.0 KiB of "
+        f"parameters) but the disk holding {out} has 0 bytes free; make room, or write the run elsewhere (--out)"
+    ]

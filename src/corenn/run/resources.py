@@ -134,4 +134,11 @@ def check_disk_space(model, out_dir):
 
 
 def _gib(size):
-    return f"{size / GiB:.2f} GiB" if size >= GiB / 10 else f"{size / 2**20:.1f} MiB"
+    """``size`` bytes in GiB, MiB or KiB, the largest that shows it as 0.1 or more, else in bytes
+    (a full disk has "0 bytes free", not "0.0 MiB")."""
+    if size >= GiB / 10:
+        return f"{size / GiB:.2f} GiB"
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale / 10:
+            return f"{size / scale:.1f} {unit}"
+    return f"{int(size)} bytes"
