@@ -22,6 +22,15 @@ from corenn.errors import ConfigError, PluginError, UnknownComponentError, did_y
 
 KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer", "dataset", "backend", "kernels")
 COMPONENT_KINDS = ("layer", "activation", "loss", "optimizer", "scheduler", "initializer")
+
+
+def _check_kind(kind):
+    if kind not in KINDS:
+        raise UnknownComponentError(
+            f"unknown component kind {kind!r}{did_you_mean(kind, KINDS)}; kinds are: {', '.join(KINDS)}"
+        )
+
+
 ANY_BACKEND = "any"
 # The packages that make up corenn itself. They load before any third party and keep their
 # names: a third party registering one of them is refused, whatever its entry point is called.
@@ -221,6 +230,8 @@ class Registry:
     def entries(self, kind=None, backend=None):
         """Registrations, sorted by kind, name and backend, optionally of one kind / backend (the
         components for backend "any" that serve it included)."""
+        if kind is not None:
+            _check_kind(kind)
         backends = self.backends() if backend is not None else None
         return [
             entry
@@ -238,8 +249,7 @@ class Registry:
 
     def get(self, kind, name, backend=DEFAULT_BACKEND):
         """The registration of a component, or an error that lists what is there instead."""
-        if kind not in KINDS:
-            raise UnknownComponentError(f"unknown component kind {kind!r}; kinds are: {', '.join(KINDS)}")
+        _check_kind(kind)
         entry = self._entries.get((kind, name, backend))
         if entry is not None:
             return entry

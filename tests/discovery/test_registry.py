@@ -106,10 +106,13 @@ def test_get_errors_say_what_is_there():
             registration("layer", "dense", backend="torch"),
         ]
     )
-    with pytest.raises(
-        UnknownComponentError, match="unknown component kind 'activations'; kinds are: layer, activation"
-    ):
-        registry.get("activations", "cube")
+    for ask in (lambda: registry.get("activations", "cube"), lambda: registry.entries("activations")):
+        with pytest.raises(UnknownComponentError) as info:
+            ask()
+        assert str(info.value) == (
+            "unknown component kind 'activations' (did you mean 'activation'?); kinds are: layer, activation, "
+            "loss, optimizer, scheduler, initializer, dataset, backend, kernels"
+        )
     with pytest.raises(
         UnknownComponentError, match="unknown activation 'relu' for backend numpy; known activations: abs, cube"
     ):
