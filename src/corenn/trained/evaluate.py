@@ -111,9 +111,10 @@ def evaluate_input(run_dir, input_path, *, which=None, device=None, batch_size=N
     ``corenn predict --input`` reads them."""
     from corenn.data.image_folders import is_image_file
     from corenn.errors import DataError, ShapeError
-    from corenn.trained.load import load
+    from corenn.trained.load import check_batch_size, load
     from corenn.trained.predict_input import read_inputs
 
+    check_batch_size(batch_size, "--batch-size")
     model = load(run_dir, which=which, device=device, data_dir=data_dir)
     which = model.which
     X, _, ids, labels = read_inputs(input_path, model)

@@ -23,17 +23,22 @@ and inputs holding NaN or infinity the run cannot fill are refused, naming the r
 a damaged run or a bad row never turns into NaN predictions.
 """
 
+import numbers
+import os
+import re
 from pathlib import Path
 
 import numpy as np
 
-from corenn.errors import CorennError, CorruptFileError, DataError, ShapeError
+from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError, ShapeError
 from corenn.records.folder import parameters_file, tested_parameters
 
 
 def check_run_dir(run_dir):
     from corenn.records.folder import CONFIG_FILE
 
+    if not isinstance(run_dir, str | os.PathLike):
+        raise CorennError(f"run_dir must be the path of a run directory (a str or a Path), got {run_dir!r}")
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
         raise CorennError(
@@ -78,6 +83,17 @@ def check_finite_parameters(model, origin):
                 f"{origin}: parameter {name} holds {int((~np.isfinite(array)).sum())} NaN or infinite value(s); "
                 "the file is damaged (or the run diverged): train again, or use --which best"
             )
+
+
+def check_batch_size(batch_size, name="batch_size"):
+    """``batch_size`` as an int, or None (the default): a positive integer, a numpy one too. A
+    bool, a fraction or a number below 1 is refused (a negative one gave no batches at all, so
+    no predictions and no error)."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
 
 
 def softmax_rows(outputs):
@@ -201,13 +217,21 @@ class TrainedModel:
                 raise ShapeError(
                     f"{source} lacks column(s) {', '.join(absent)}; {self._name} takes {self.describe_input()}"
                 )
+            single = [name for name in encoding.names if np.ndim(X[name]) == 0]
+            if len(single) == len(encoding.names):  # {column: value}: one row
+                X = {name: [X[name]] for name in encoding.names}
+            elif single:
+                raise ShapeError(
+                    f"{source} column {single[0]!r} is a single value but other columns hold lists: give every "
+                    "column as a list of values (or every column as one value, for one row)"
+                )
             columns = {column.name: typed_column(X[column.name], column, source) for column in encoding.columns}
             if len({len(values) for values in columns.values()}) > 1:
                 raise ShapeError(f"{source} has columns of different lengths")
         else:
-            X = np.asarray(X)
-            if X.ndim == 1 and len(X) == len(encoding.names):
-                X = X[np.newaxis]
+            X = self._as_array(X, source)
+            if X.ndim == 1 and len(X) in (0, len(encoding.names)):
+                X = X.reshape(-1, len(encoding.names))  # one row alone, or no rows ([])
             if X.ndim != 2 or X.shape[1] != len(encoding.names):
                 raise ShapeError(
                     f"{source} has samples of shape {X.shape[1:]}, but {self._name} takes {self.describe_input()}"
@@ -220,7 +244,7 @@ class TrainedModel:
             if self.encoding is None:
                 raise ShapeError(f"{source} is a table of columns, but {self._name} takes {self.describe_input()}")
             return self._encoded(X, source)
-        X = np.asarray(X)
+        X = self._as_array(X, source)
         if X.dtype.kind not in "biuf":
             raise ShapeError(f"{source} holds {X.dtype} values; the model takes numbers")
         shape = tuple(self.input_shape)
@@ -228,6 +252,8 @@ class TrainedModel:
             raise ShapeError(f"{source} is a single number; {self._name} takes {self.describe_input()}")
         if X.shape == shape:
             X = X[np.newaxis]
+        if X.shape == (0,):
+            X = X.reshape((0, *shape))  # no samples ([])
         if len(shape) == 3 and X.ndim == 3 and shape[-1] == 1 and X.shape[1:] == shape[:2]:
             X = X[..., np.newaxis]  # grey images given without their channel axis
         if X.shape[1:] != shape:
@@ -236,32 +262,61 @@ class TrainedModel:
             )
         return X
 
-    def _check_finite(self, X, source):
-        """Refuse NaN and infinity, naming the first row and column: a network's output for them
-        is NaN (and an argmax over NaN says class 0)."""
-        if X.dtype.kind != "f":
-            return
-        bad = ~np.isfinite(X.reshape(len(X), -1))
+    def _as_array(self, X, source):
+        """``X`` as a numpy array; rows of different lengths are refused (not a numpy error)."""
+        try:
+            return np.asarray(X)
+        except ValueError:
+            raise ShapeError(
+                f"{source} holds samples of different shapes (rows of different lengths); "
+                f"{self._name} takes {self.describe_input()}"
+            ) from None
+
+    def _first_non_finite(self, values, source):
+        """``(row, column, where, rows)`` of the first NaN or infinity of ``values`` (samples
+        flattened), ``where`` the column in words and ``rows`` how many rows hold one; None when
+        every value is finite."""
+        if not len(values):
+            return None
+        flat = values.reshape(len(values), -1)
+        bad = ~np.isfinite(flat)
         if not bad.any():
-            return
+            return None
         rows = np.flatnonzero(bad.any(axis=1))
         row, column = int(rows[0]), int(np.flatnonzero(bad[rows[0]])[0])
-        value = X.reshape(len(X), -1)[row, column]
         inputs = self.preprocessing.inputs
         if inputs.get("kind") == "table" and "columns" not in inputs:
             where = f"column {inputs['features'][column]!r}"
         else:
-            where = f"value {column} of the sample" if X.ndim > 2 else f"column {column}"
+            where = f"value {column} of the sample" if values.ndim > 2 else f"column {column}"
+        return row, column, f"{source} row {row + 1} (index {row}), {where}", len(rows)
+
+    def _check_finite(self, X, source):
+        """Refuse NaN and infinity, naming the first row and column: a network's output for them
+        is NaN (and an argmax over NaN says class 0)."""
+        if X.dtype.kind != "f" or (found := self._first_non_finite(X, source)) is None:
+            return
+        row, column, where, rows = found
         raise DataError(
-            f"{source} row {row + 1} (index {row}), {where}: {float(value)!r} is not a finite number ({len(rows)} "
+            f"{where}: {float(X.reshape(len(X), -1)[row, column])!r} is not a finite number ({rows} "
             "row(s) hold NaN or infinity); the model cannot predict from them: remove or fill those values"
         )
 
     def transform(self, X, source="X"):
-        """Raw samples standardised as in training, in the run's dtype."""
+        """Raw samples standardised as in training, in the run's dtype. A finite value can still
+        overflow there (1e308 over a standard deviation below 1): it is refused as NaN is."""
         X = self._batch(X, source)
         self._check_finite(X, source)
-        return self.preprocessing.standardizer.transform(X, self.config.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            standardized = self.preprocessing.standardizer.transform(X, self.config.dtype)
+        if (found := self._first_non_finite(standardized, source)) is not None:
+            row, column, where, rows = found
+            raise DataError(
+                f"{where}: {float(X.reshape(len(X), -1)[row, column])!r} is too large for the run's standardisation, "
+                f"which makes it infinite ({rows} row(s) hold such values); the model cannot predict from them: "
+                "remove or correct those values"
+            )
+        return standardized
 
     def outputs(self, X, batch_size=None, source="X"):
         """The network's outputs for the samples of ``X`` (float64 numpy), computed
@@ -271,6 +326,7 @@ class TrainedModel:
         from corenn.files import as_numpy
         from corenn.run.resources import evaluation_batch_size
 
+        batch_size = check_batch_size(batch_size)
         X = self.transform(X, source)
         if batch_size is None:
             batch_size = evaluation_batch_size(self.model, self.arrays)
@@ -301,13 +357,33 @@ class TrainedModel:
             return values[:, 0] if values.shape[1] == 1 else values
         return np.asarray(self.classes)[self.predict_proba(X, batch_size, source).argmax(axis=1)]
 
+    @property
+    def integer_class_names(self):
+        """Whether every class name is an integer literal (``'1'``, ``'-2'``): the run was trained
+        on integer labels, so integers given as labels are its class names, not indices."""
+        return all(re.fullmatch(r"[+-]?[0-9]+", name) for name in self.classes)
+
     def class_indices(self, y, source="y"):
-        """``y`` as class indices: integers are indices already, anything else is a class name."""
+        """``y`` as class indices. Text is a class name. Integers are class names where every
+        class name is an integer (the run was trained on integer labels: ``'1', '2', '3'``), else
+        class indices 0..n-1 (names such as ``'setosa'``)."""
         from corenn.data.user_splits import encode
 
-        y = np.asarray(y)
+        try:
+            y = np.asarray(y)
+        except ValueError:
+            raise ShapeError(f"{source} holds labels of different shapes; give one label per sample") from None
         if y.ndim != 1:
             raise ShapeError(f"{source} has shape {y.shape}; give one label per sample")
+        if y.dtype.kind in "iu" and self.integer_class_names:
+            index_of = {int(name): index for index, name in enumerate(self.classes)}
+            unknown = sorted({int(label) for label in y.tolist()} - index_of.keys())
+            if unknown:
+                raise ShapeError(
+                    f"{source} holds label {unknown[0]}, which is not a class of the run (its classes: "
+                    f"{', '.join(self.classes)}); integer labels are read as its class names, which are integers"
+                )
+            return np.asarray([index_of[int(label)] for label in y.tolist()], dtype=np.int64)
         if y.dtype.kind in "iu":
             if len(y) and (y.min() < 0 or y.max() >= len(self.classes)):
                 raise ShapeError(
@@ -327,7 +403,12 @@ class TrainedModel:
             raise ShapeError(
                 f"{source} holds values that are not numbers; a regression's targets are numbers"
             ) from None
-        y = y.reshape(len(y), -1) if y.ndim else y.reshape(1, 1)
+        if y.ndim == 0:
+            y = y.reshape(1, 1)
+        elif not len(y):  # no samples: a width of -1 cannot be inferred from nothing
+            y = y.reshape(0, len(self.classes))
+        else:
+            y = y.reshape(len(y), -1)
         if y.shape != (n_samples, len(self.classes)):
             raise ShapeError(
                 f"{source} has shape {y.shape}; expected {n_samples} samples of {len(self.classes)} target(s) "
@@ -340,9 +421,13 @@ class TrainedModel:
         return y
 
     def evaluate(self, X, y, batch_size=None):
-        """Accuracy and mean cross-entropy of the predictions for ``X`` against labels ``y``
-        (class names, or class indices as integers); a regression's mean squared error, mean
-        absolute error and R^2 against its targets ``y``."""
+        """Accuracy and mean cross-entropy of the predictions for ``X`` against labels ``y``; a
+        regression's mean squared error, mean absolute error and R^2 against its targets ``y``.
+        No samples score None (``{'accuracy': None, 'loss': None, 'samples': 0}``).
+
+        Labels are class names; integers are class names too where every class name of the run
+        is an integer (it was trained on integer labels, such as 1, 2, 3), and class indices
+        0..n-1 otherwise (names such as ``'setosa'``); any other integer is refused."""
         if self.task == "regression":
             from corenn.data.tasks import scores_of
 
@@ -360,7 +445,7 @@ class TrainedModel:
         picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
         return {
             "accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
-            "loss": float(-np.log(picked).mean()),
+            "loss": float(-np.log(picked).mean()) + 0.0,  # + 0.0: every label certain gives 0.0, not -0.0
             "samples": len(labels),
         }
 

@@ -19,7 +19,7 @@ from corenn.records.folder import CONFIG_FILE, parameters_file
 from corenn.run.build import compute_dtype, dataset_splits
 from corenn.run.config import DatasetConfig, load_config, with_overrides
 from corenn.run.resources import evaluation_batch_size
-from corenn.trained.load import check_finite_parameters
+from corenn.trained.load import check_batch_size, check_finite_parameters
 
 SPLITS = ("train", "val", "test")
 
@@ -78,8 +78,7 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
         )
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0):
-        raise ConfigError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    batch_size = check_batch_size(batch_size, "--batch-size")
     parameters = parameters_file(run_dir, which)
     config = load_config(run_dir / CONFIG_FILE)
     if device is not None:

@@ -166,8 +166,9 @@ def predict_input(run_dir, input_path, *, top_k=None, which=None, device=None, b
     column, before anything is predicted (see :meth:`corenn.trained.load.TrainedModel.transform`):
     no row's prediction depends on another row."""
     from corenn.errors import ConfigError
-    from corenn.trained.load import load
+    from corenn.trained.load import check_batch_size, load
 
+    check_batch_size(batch_size, "--batch-size")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
         raise ConfigError(f"--top-k must be a positive integer, got {top_k!r}")
     model = load(run_dir, which=which, device=device, data_dir=data_dir)
