@@ -127,6 +127,21 @@ def test_missing_values_follow_the_stated_policy(tmp_path, capsys, no_plots, mis
     np.testing.assert_allclose(model.predict_proba([[float("nan"), "north"]]), model.predict_proba([[fill, "north"]]))
 
 
+def test_a_hole_to_predict_after_missing_error_says_what_can_still_be_done(tmp_path, capsys, no_plots):
+    """Not 'set [dataset] missing': the run is trained; its policy no longer changes."""
+    path = mixed_table(tmp_path / "mixed.csv")
+    code, _, err = train(tmp_path, capsys, {"name": "csv", "path": path, "drop": ["id"]}, epochs=2)
+    assert code == 0, err
+    holey = tmp_path / "holey.csv"
+    holey.write_text("x,region\n0.5,north\n,south\n")
+    code, _, err = run_command(capsys, "predict", tmp_path / "runs" / "mixed", "--input", holey)
+    assert code == 1 and err.strip().splitlines() == [
+        f"corenn predict: error: input {holey} row 2, column 'x': the value is empty or missing (1 missing in all); "
+        'the run was trained with missing = "error", so a row to predict must be whole: fill the value in, or '
+        'train a run with [dataset] missing = "mean", which fills it with the training mean'
+    ]
+
+
 def test_features_and_drop_choose_columns(tmp_path):
     path = mixed_table(tmp_path / "mixed.csv")
     assert read_table(path, label="label", features=["region", "x"]).features == ("region", "x")

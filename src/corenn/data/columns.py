@@ -92,6 +92,8 @@ class TableEncoding:
 
     columns: tuple = attrs.field(converter=tuple)
     missing: str = "error"
+    # Read back from a trained run's records (to predict): its missing policy can no longer change.
+    recorded: bool = attrs.field(default=False, eq=False)
 
     @classmethod
     def fit(cls, columns, kinds, missing="error", rows=None, source="the training split"):
@@ -218,6 +220,11 @@ class TableEncoding:
     def _missing_advice(self):
         if self.missing == "drop":
             return 'the run left out rows with missing values in training (missing = "drop"); a row to predict must be whole'
+        if self.recorded:
+            return (
+                'the run was trained with missing = "error", so a row to predict must be whole: fill the value in, '
+                'or train a run with [dataset] missing = "mean", which fills it with the training mean'
+            )
         return 'set [dataset] missing = "mean" (fill with the training mean) or "drop" (leave the row out) to accept missing values'
 
     def to_dict(self):
@@ -263,7 +270,7 @@ class TableEncoding:
         names = [column.name for column in encoded]
         if len(set(names)) != len(names):
             raise CorruptFileError(f"{origin}: inputs.columns names a column twice")
-        return cls(tuple(encoded), missing)
+        return cls(tuple(encoded), missing, recorded=True)
 
 
 HUGE = 1e150  # a square beyond float64's range: such values swamp their column's statistics
