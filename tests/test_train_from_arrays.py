@@ -90,6 +90,8 @@ def test_mistakes_are_named(iris_arrays):
         corenn.train(CONFIG, X_val=X)
     with pytest.raises(ConfigError, match="dataset.name is 'iris', but corenn.train got arrays"):
         corenn.train(CONFIG | {"dataset": {"name": "iris"}}, X=X, y=y)
+    with pytest.raises(ConfigError, match="^dataset must be a table \\(a dict\\), got 'iris'$"):
+        corenn.train(CONFIG | {"dataset": "iris"}, X=X, y=y)
     with pytest.raises(DataError, match="X_val without y_val"):
         corenn.train(CONFIG, X=X, y=y, X_val=X, verbose=False)
     with pytest.raises(DataError, match="array 'y' has shape"):

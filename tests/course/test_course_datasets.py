@@ -1,6 +1,7 @@
 """The course's data sets over corenn's splits."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -58,6 +59,15 @@ def test_dataset_errors():
         initialize_dataset("iris", batch_size=0)
     with pytest.raises(ConfigError, match="max_samples"):
         initialize_dataset("iris", max_samples=0)
+    for wrong in (True, 2.0, np.int64(0)):
+        with pytest.raises(ConfigError, match=f"^batch_size must be a positive integer, got {re.escape(repr(wrong))}$"):
+            initialize_dataset("iris", batch_size=wrong)
+
+
+def test_numpy_integers_are_integers():
+    """np.arange gives numpy integers; they were refused as no integer."""
+    dataset = initialize_dataset("iris", batch_size=np.int64(25), max_samples=np.int32(50))
+    assert dataset.batch_size == 25 and type(dataset.batch_size) is int
 
 
 @needs_mnist

@@ -7,6 +7,7 @@ the training split's statistics; MNIST images come as NHWC ``(n, 28, 28, 1)`` sc
 """
 
 import math
+import numbers
 
 import attrs
 
@@ -73,12 +74,11 @@ def initialize_dataset(name, batch_size=50, *, max_samples=None):
     """
     if name not in STANDARDIZE:
         raise ConfigError(f"unknown dataset {name!r}; the course's data sets are: {', '.join(STANDARDIZE)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not _positive_integer(batch_size):
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if max_samples is not None and (
-        isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1
-    ):
+    if max_samples is not None and not _positive_integer(max_samples):
         raise ConfigError(f"max_samples must be a positive integer or None (every sample), got {max_samples!r}")
+    batch_size, max_samples = int(batch_size), None if max_samples is None else int(max_samples)
     splits = corenn.create("dataset", name)
     splits = attrs.evolve(
         splits,
@@ -88,3 +88,8 @@ def initialize_dataset(name, batch_size=50, *, max_samples=None):
         standardize=STANDARDIZE[name],
     )
     return Dataset(prepare(splits), batch_size)
+
+
+def _positive_integer(value):
+    """An int or a numpy integer (``np.arange`` gives those), 1 or more; never a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1

@@ -57,7 +57,10 @@ def _on_arrays(config):
         data = dict(config)
     else:
         data = load_config(config).to_dict()
-    dataset = dict(data.get("dataset") or {})
+    dataset = data.get("dataset") or {}
+    if not isinstance(dataset, dict):
+        raise ConfigError(f"dataset must be a table (a dict), got {dataset!r}")
+    dataset = dict(dataset)
     name = dataset.get("name", "arrays")
     if name != "arrays":
         raise ConfigError(
