@@ -5,7 +5,10 @@ party's components as it does corenn's: the options from the factory's signature
 annotations, else from the default or the example value), the allowed values from a ``Literal``
 annotation, from the class attribute ``option_values`` (``{"mode": ("max", "average")}``, or a
 sentence for a range: ``{"rate": "a number in [0, 1)"}``) or, for ``activation`` and
-``weight_init``, from the registered names; the docstring's first paragraph; the distribution
+``weight_init``, from the registered names; the default from the signature, or from the
+attribute ``option_defaults`` where the signature holds a stand-in (``test_size=None`` meaning
+``0.2`` of the samples); an option whose ``__init__`` reads it with
+:func:`corenn.nn.geometry.positive_pair` (``kernel_shape``, ``stride``) is an integer or a pair; the docstring's first paragraph; the distribution
 and version of the plugin that registered it; the backends it runs on; for a component whose
 math is declared kernels (:mod:`corenn.kernels`), those kernels and what each backend runs for
 them (as ``corenn kernels`` shows); and a config table that uses it, built from its
@@ -128,26 +131,30 @@ def _options(system, kind, factory, examples):
     except (TypeError, ValueError):
         return []
     declared = getattr(factory, "option_values", None) or {}
+    declared_defaults = getattr(factory, "option_defaults", None) or {}
     hints = _type_hints(factory)
+    read_as = _options_read_by_helpers(factory)
     options = []
     for parameter in signature.parameters.values():
         if parameter.kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
             continue
         name = parameter.name
         required = parameter.default is inspect.Parameter.empty
-        default = None if required else parameter.default
+        default = None if required else declared_defaults.get(name, parameter.default)
         annotation = hints.get(name)
         allowed = None
         if typing.get_origin(annotation) is typing.Literal:
             allowed = list(typing.get_args(annotation))
-        elif name in declared:
-            allowed = list(declared[name]) if isinstance(declared[name], (list, tuple)) else str(declared[name])
+        elif name in declared and isinstance(declared[name], (list, tuple)):
+            allowed = list(declared[name])
+        elif name in declared and name not in read_as:  # else the helper's words say what it may be
+            allowed = str(declared[name])
         elif name in COMPONENT_OPTIONS and kind != "initializer":
             allowed = system.registry.names(COMPONENT_OPTIONS[name])
         options.append(
             {
                 "name": name,
-                "type": _type_name(name, annotation, default, examples.get(name)),
+                "type": read_as.get(name) or _type_name(name, annotation, default, examples.get(name)),
                 "required": required,
                 "default": _plain(default),
                 "allowed": allowed,
@@ -170,6 +177,46 @@ def _type_hints(factory):
         return {}
 
 
+# What an option read by one of the core's helpers (called on it in ``__init__``) may be.
+HELPER_TYPES = {
+    "positive_pair": "a positive integer or a pair [rows, cols]",
+    "checked_pad": '"same", "valid", a non-negative integer, a pair [rows, cols] or four [top, bottom, left, right]',
+}
+
+
+def _options_read_by_helpers(factory):
+    """``{option: words}`` for the options a class's ``__init__`` passes, as they are, to one of
+    :data:`HELPER_TYPES` (``positive_pair(kernel_shape, ...)``): the helper decides what they
+    may be, whatever the default or the example suggests."""
+    import ast
+    import inspect
+    import textwrap
+
+    from corenn.nn import geometry
+
+    init = vars(factory).get("__init__") if isinstance(factory, type) else None
+    if not inspect.isfunction(init):
+        return {}
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    parameters = set(inspect.signature(init).parameters)
+    found = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args):
+            continue
+        helper, argument = node.func.id, node.args[0]
+        if (
+            helper in HELPER_TYPES
+            and init.__globals__.get(helper) is getattr(geometry, helper)
+            and isinstance(argument, ast.Name)
+            and argument.id in parameters
+        ):
+            found[argument.id] = HELPER_TYPES[helper]
+    return found
+
+
 TYPE_WORDS = {
     bool: "true or false",
     int: "integer",
@@ -185,12 +232,37 @@ def _type_name(name, annotation, default, example):
     if name in COMPONENT_OPTIONS:
         return f"{COMPONENT_OPTIONS[name]} (a name, or a table {{ name = ..., options }})"
     if annotation is not None:
-        words = TYPE_WORDS.get(annotation)
-        return words or str(annotation).replace("typing.", "")
+        return _annotation_words(annotation)
     for value in (default, example):
         if value is not None:
             return TYPE_WORDS.get(type(value), type(value).__name__)
     return "any" if default is None else type(default).__name__
+
+
+def _annotation_words(annotation):
+    """An annotation as a config's reader says it: ``str | int`` -> ``string or integer``,
+    ``float | int | None`` -> ``number`` (an integer is a number; None is "unset"),
+    ``Literal["a", "b"]`` -> ``string`` (the values are shown as the allowed ones)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        parts = [type(value) for value in typing.get_args(annotation)]
+    elif origin in (typing.Union, types.UnionType):
+        parts = [part for part in typing.get_args(annotation) if part is not type(None)]
+    else:
+        parts = [annotation]
+    words = []
+    for part in parts:
+        word = TYPE_WORDS.get(typing.get_origin(part) or part) or str(part).replace("typing.", "")
+        if word not in words:
+            words.append(word)
+    if "number" in words and "integer" in words:
+        words.remove("integer")
+    if len(words) == 1:
+        return words[0]
+    return ", or ".join(words) if any(" or " in word for word in words) else " or ".join(words)
 
 
 def _plain(value):
@@ -282,21 +354,23 @@ def example_config(kind, name, factory, examples):
     except (TypeError, ValueError):
         parameters = []
     set_for_it = SET_FOR_IT.get(kind, {})
+    declared_defaults = getattr(factory, "option_defaults", None) or {}
     lines, others, optional = [], [], []
     for parameter in parameters:
         key = parameter.name
+        default = declared_defaults.get(key, parameter.default)
         if key in set_for_it:
             continue
         if key in examples:
             lines.append(f"{key} = {toml_value(examples[key])}")
-        elif parameter.default is inspect.Parameter.empty:
+        elif default is inspect.Parameter.empty:
             lines.append(f"# {key} = ...   (required: give it a value)")
-        elif parameter.default is None:
+        elif default is None:
             others.append(f"# {key} = ...   (unset by default)")
             optional.append((key, "..."))
         else:
-            others.append(f"# {key} = {toml_value(parameter.default)}")
-            optional.append((key, toml_value(parameter.default)))
+            others.append(f"# {key} = {toml_value(default)}")
+            optional.append((key, toml_value(default)))
     body = lines + others
     if kind == "layer":
         return "\n".join(["[[layers]]", f"name = {toml_value(name)}", *body])

@@ -103,10 +103,10 @@ def run(args):
         if report.options and not options:
             shown = " ".join(f"{key}={_toml(value)}" for key, value in report.options.items())
             print(f"  options {shown} (its example_options; give KEY=VALUE to choose others)")
-        if report.perturbed:
-            print(f"  parameters moved to random values (seed {args.seed}); --initial-parameters checks them as made")
-        elif args.kind == "layer":
-            print("  parameters as the layer made them (--initial-parameters)")
+        if args.kind == "layer":
+            parameters_line = _parameters_line(report, args.seed)
+            if parameters_line:
+                print(parameters_line)
         for key, error in report.errors.items():
             print(f"  d/d{key:<6} relative error {error:.3e}  {'ok' if error <= args.tolerance else 'TOO LARGE'}")
         if report.failure is not None:
@@ -114,3 +114,16 @@ def run(args):
         else:
             print("passed" if report.passed else f"FAILED: largest relative error {report.max_error:.3e}")
     return 0 if report.passed else 1
+
+
+def _parameters_line(report, seed):
+    """What the check did with a layer's parameters, in one line; for a layer without any
+    (dropout, pool2d: only ``X`` has a gradient), that it has none; nothing when the check
+    failed before any gradient was compared."""
+    if not report.errors:
+        return None
+    if set(report.errors) == {"X"}:
+        return "  no parameters: only the input's gradient is checked"
+    if report.perturbed:
+        return f"  parameters moved to random values (seed {seed}); --initial-parameters checks them as made"
+    return "  parameters as the layer made them (--initial-parameters)"

@@ -1,8 +1,15 @@
-"""``corenn listing``: the source code of chosen components, as Markdown or LaTeX (course submissions)."""
+"""``corenn listing``: the source code of chosen components, as Markdown or LaTeX (course submissions).
+
+A class (or its chosen methods) comes after the reference code of the kernels it calls, its math;
+``kernel:NAME`` lists one declared kernel, ``kernels:MODULE`` a backend's overrides (see
+:mod:`corenn.cli.source_listings`)."""
 
 import argparse
 
-HELP = "print the source code of components (kind:name) as Markdown or LaTeX, whole classes or chosen methods"
+HELP = (
+    "print the source code of components (kind:name) as Markdown or LaTeX, whole classes or chosen methods, "
+    "after the kernels they call"
+)
 
 
 def add_arguments(parser):
@@ -10,12 +17,20 @@ def add_arguments(parser):
         "components",
         nargs="+",
         metavar="KIND:NAME",
-        help="components to list, e.g. layer:fully_connected activation:relu (third-party ones too)",
+        help="components to list, e.g. layer:fully_connected activation:relu (third-party ones too); "
+        "kernel:fully_connected_forward lists a declared kernel's reference, kernels:corenn_fc.fast a backend's overrides",
     )
     parser.add_argument(
         "--methods",
         metavar="NAMES",
-        help="comma-separated methods to show instead of whole classes, e.g. forward,backward",
+        help="comma-separated methods to show instead of whole classes, e.g. forward,backward "
+        "(for kernels:MODULE, its functions)",
+    )
+    parser.add_argument(
+        "--no-kernels",
+        dest="kernels",
+        action="store_false",
+        help="leave out the reference code of the kernels the listed code calls (shown first by default: the math)",
     )
     parser.add_argument(
         "--format",
@@ -37,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
     from corenn.cli.source_listings import render_listing, write_listing
 
     text = render_listing(
-        args.components, methods=args.methods, fmt=args.listing_format, level=args.level, backend=args.backend
+        args.components,
+        methods=args.methods,
+        fmt=args.listing_format,
+        level=args.level,
+        backend=args.backend,
+        kernels=args.kernels,
     )
     if args.out:
         write_listing(text, args.out)

@@ -23,7 +23,10 @@ import contextvars
 import attrs
 import numpy as np
 
+from corenn.data.columns import MISSING_POLICIES
 from corenn.data.npz_arrays import load_npz_arrays
+from corenn.data.tasks import TASK_CHOICES
+from corenn.data.user_splits import DEFAULT_VAL_SIZE, SPLIT_OPTION_VALUES, SPLIT_SEED
 from corenn.errors import DataError
 
 _SUPPLIED = contextvars.ContextVar("corenn_arrays", default=None)
@@ -62,12 +65,12 @@ def current_splits():
 
 def load_arrays(
     data_dir=None,
-    task="classification",
-    missing="error",
-    classes=None,
-    val_size=0.1,
-    test_size=None,
-    split_seed=20240601,
+    task: str = "auto",
+    missing: str = "error",
+    classes: list | None = None,
+    val_size: float | int = DEFAULT_VAL_SIZE,
+    test_size: float | int | None = None,
+    split_seed: int = SPLIT_SEED,
 ):
     """The splits of the arrays given to :func:`corenn.train`. ``data_dir`` is unused."""
     arrays = _SUPPLIED.get()
@@ -101,6 +104,15 @@ def load_arrays(
         split_seed=split_seed,
     )
     return arrays.splits
+
+
+# What ``corenn describe dataset arrays`` shows beside the signature (see corenn.cli.describe).
+load_arrays.option_values = SPLIT_OPTION_VALUES | {
+    "test_size": "a fraction in [0, 1) or a number of samples; unset: no test split (X_test, when given, is one)",
+    "missing": MISSING_POLICIES,
+    "task": TASK_CHOICES,
+    "classes": "the class names, when y holds indices 0..k-1",
+}
 
 
 def _as_array(value, name):

@@ -37,10 +37,12 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from corenn.data.columns import TableEncoding, check_missing, huge_value_notes
-from corenn.data.tasks import check_task
+from corenn.data.columns import MISSING_POLICIES, TableEncoding, check_missing, huge_value_notes
+from corenn.data.tasks import TASK_CHOICES, check_task
 from corenn.data.user_splits import (
     DEFAULT_VAL_SIZE,
+    SPLIT_OPTION_DEFAULTS,
+    SPLIT_OPTION_VALUES,
     SPLIT_SEED,
     check_classes,
     class_names_of,
@@ -110,19 +112,19 @@ class Table:
 
 def load_csv(
     data_dir=None,
-    path=None,
-    train=None,
-    test=None,
-    label=-1,
-    header="auto",
-    delimiter=",",
-    features=None,
-    drop=None,
-    missing="error",
-    task="classification",
-    val_size=DEFAULT_VAL_SIZE,
-    test_size=None,
-    split_seed=SPLIT_SEED,
+    path: str | None = None,
+    train: str | None = None,
+    test: str | None = None,
+    label: str | int = -1,
+    header: bool | str = "auto",
+    delimiter: str = ",",
+    features: list | None = None,
+    drop: list | None = None,
+    missing: str = "error",
+    task: str = "auto",
+    val_size: float | int = DEFAULT_VAL_SIZE,
+    test_size: float | int | None = None,
+    split_seed: int = SPLIT_SEED,
 ):
     """Train / validation / test splits of a CSV file (``path``) or of a training and a test
     file (``train``, ``test``). ``data_dir`` is accepted for a uniform signature and unused.
@@ -192,6 +194,22 @@ def load_csv(
         notes=notes,
         indices=indices,
     )
+
+
+# What ``corenn describe dataset csv`` shows beside the signature (see corenn.cli.describe).
+load_csv.option_values = SPLIT_OPTION_VALUES | {
+    "path": "a CSV file, split into train, validation and test (or give train)",
+    "train": "a CSV file to train on (instead of path), with an optional test file",
+    "test": "a CSV file of the same columns, the test split (only with train)",
+    "label": "the label column: a name, or a 0-based index (-1: the last column)",
+    "header": HEADER_MODES,
+    "delimiter": "one character",
+    "features": "the feature columns: names or 0-based indices (unset: every column but the label)",
+    "drop": "columns left out: names or 0-based indices (instead of features)",
+    "missing": MISSING_POLICIES,
+    "task": TASK_CHOICES,
+}
+load_csv.option_defaults = SPLIT_OPTION_DEFAULTS
 
 
 def _selection(features, drop):

@@ -50,7 +50,13 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from corenn.data.user_splits import DEFAULT_VAL_SIZE, SPLIT_SEED, make_splits
+from corenn.data.user_splits import (
+    DEFAULT_VAL_SIZE,
+    SPLIT_OPTION_DEFAULTS,
+    SPLIT_OPTION_VALUES,
+    SPLIT_SEED,
+    make_splits,
+)
 from corenn.errors import ConfigError, CorennError, CorruptFileError, DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -432,13 +438,13 @@ def load_images(folder, paths, size, grayscale, use_cache=True, headers=None, pi
 
 def load_image_folder(
     data_dir=None,
-    root=None,
-    size=None,
-    grayscale=None,
-    val_size=DEFAULT_VAL_SIZE,
-    test_size=None,
-    split_seed=SPLIT_SEED,
-    cache=True,
+    root: str | None = None,
+    size: list | None = None,
+    grayscale: bool | None = None,
+    val_size: float | int = DEFAULT_VAL_SIZE,
+    test_size: float | int | None = None,
+    split_seed: int = SPLIT_SEED,
+    cache: bool = True,
 ):
     """Train / validation / test splits of an image folder. ``data_dir`` is unused.
 
@@ -509,6 +515,16 @@ def load_image_folder(
             "resize": size is not None,  # new images are resized to `size` too, else must have it
         },
     )
+
+
+# What ``corenn describe dataset image_folder`` shows beside the signature (see corenn.cli.describe).
+load_image_folder.option_values = SPLIT_OPTION_VALUES | {
+    "root": "a folder of one sub-folder of images per class (or train/ and test/ holding such)",
+    "size": "[height, width] in pixels: every image resized to it (unset: all images must share one size)",
+    "grayscale": "unset: grey when every image is",
+    "cache": "whether decoded images are cached on disk",
+}
+load_image_folder.option_defaults = SPLIT_OPTION_DEFAULTS
 
 
 def _flatten(classes, files):

@@ -30,10 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from corenn.data.columns import TableEncoding, check_missing, huge_value_notes
-from corenn.data.tasks import check_task
+from corenn.data.columns import MISSING_POLICIES, TableEncoding, check_missing, huge_value_notes
+from corenn.data.tasks import TASK_CHOICES, check_task
 from corenn.data.user_splits import (
     DEFAULT_VAL_SIZE,
+    SPLIT_OPTION_DEFAULTS,
+    SPLIT_OPTION_VALUES,
     SPLIT_SEED,
     check_classes,
     class_names_of,
@@ -189,12 +191,12 @@ def as_samples(X, path, name="X"):
 
 def load_npz(
     data_dir=None,
-    path=None,
-    task="classification",
-    missing="error",
-    val_size=DEFAULT_VAL_SIZE,
-    test_size=None,
-    split_seed=SPLIT_SEED,
+    path: str | None = None,
+    task: str = "auto",
+    missing: str = "error",
+    val_size: float | int = DEFAULT_VAL_SIZE,
+    test_size: float | int | None = None,
+    split_seed: int = SPLIT_SEED,
 ):
     """Train / validation / test splits of an ``.npz`` file. ``data_dir`` is unused;
     ``task = "auto"`` reads a classification (a run's config says which task it is)."""
@@ -206,6 +208,15 @@ def load_npz(
     return load_npz_arrays(
         arrays, path, task=task, missing=missing, val_size=val_size, test_size=test_size, split_seed=split_seed
     )
+
+
+# What ``corenn describe dataset npz`` shows beside the signature (see corenn.cli.describe).
+load_npz.option_values = SPLIT_OPTION_VALUES | {
+    "path": "an .npz file of arrays X and y (optionally X_test, y_test, classes)",
+    "missing": MISSING_POLICIES,
+    "task": TASK_CHOICES,
+}
+load_npz.option_defaults = SPLIT_OPTION_DEFAULTS
 
 
 def load_npz_arrays(

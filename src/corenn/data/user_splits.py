@@ -19,6 +19,18 @@ from corenn.errors import ConfigError, DataError
 SPLIT_SEED = 20240601
 DEFAULT_VAL_SIZE = 0.1
 DEFAULT_TEST_SIZE = 0.2
+# What ``corenn describe`` shows of the split options every user data set takes (its factory's
+# ``option_values`` / ``option_defaults``): test_size's signature default, None, means DEFAULT_TEST_SIZE
+# where the data has no test file or folder of its own, and no test split drawn where it has one.
+SPLIT_OPTION_VALUES = {
+    "val_size": "a fraction in [0, 1) or a number of samples (0: no validation split)",
+    "test_size": (
+        "a fraction in [0, 1) or a number of samples (0: no test split); not with a test file or folder of its "
+        "own, which is then the test split"
+    ),
+    "split_seed": "a non-negative integer: which fixed split",
+}
+SPLIT_OPTION_DEFAULTS = {"test_size": DEFAULT_TEST_SIZE}
 _TEST_STREAM, _VAL_STREAM = 1, 2
 
 
