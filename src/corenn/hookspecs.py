@@ -52,7 +52,8 @@ def corenn_register_components(register):
     A component class may declare ``example_options`` (the option values ``corenn plugins
     --check``, ``corenn gradcheck`` and ``corenn describe`` build it with: required for one with
     options that have no default), ``option_values`` (the allowed values ``corenn describe``
-    shows) and, for a layer, ``example_input_shape`` (see :func:`corenn.registry.example_options_for`).
+    shows), ``option_defaults`` (the real default of an option whose signature holds a
+    stand-in, ``test_size=None`` meaning 0.2) and, for a layer, ``example_input_shape`` (see :func:`corenn.registry.example_options_for`).
 
     A plugin loads whole or not at all: if its registration raises, registers an unknown kind
     or the same (kind, name, backend) twice, it is reported by ``corenn plugins`` (with its

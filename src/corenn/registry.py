@@ -267,7 +267,7 @@ class Registry:
                 f"backends that have it: {', '.join(elsewhere)}"
             )
         known = self.names(kind, backend)
-        plural = "losses" if kind == "loss" else f"{kind}s"
+        plural = "losses" if kind == "loss" else kind if kind.endswith("s") else f"{kind}s"
         raise UnknownComponentError(
             f"unknown {kind} {name!r}{did_you_mean(name, known)} for backend {backend}; known {plural}: "
             + (", ".join(known) if known else "(none registered: is its plugin installed?)")
