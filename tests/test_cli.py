@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import corenn
+import corenn.nn.layers
 from corenn.cli import COMMANDS, main
 from corenn.testing import plugin_system_from, plugins_in_use
 
@@ -509,6 +510,35 @@ def test_gradcheck_of_a_broken_third_party_component_exits_1(capsys, broken_plug
     code, out, _ = run_command(capsys, "plugins", "--json")
     broken = plugin_by_distribution(json.loads(out), "corenn-broken-example")
     assert broken["components"] == {"activation": ["broken_tanh"]} and broken["version"] == "9.9"
+
+
+class NeedsWidth(corenn.nn.layers.Layer):
+    """A layer with a required option and no example_options: the check cannot build it."""
+
+    name = "needs_width"
+
+    def __init__(self, width):
+        super().__init__()
+        self.width = width
+
+
+class UncheckablePlugin:
+    @corenn.hookimpl
+    def corenn_register_components(self, register):
+        register("layer", "needs_width", NeedsWidth)
+
+
+def test_plugins_check_exits_1_for_a_component_it_could_not_check(capsys):
+    """It once printed "NOT built", then "every component imports and builds, every gradient
+    checked", and exited 0: a plugin's CI passed a layer nothing had checked."""
+    with plugins_in_use(plugin_system_from(UncheckablePlugin, distribution="corenn-uncheckable")):
+        code, out, _ = run_command(capsys, "plugins", "--check")
+    assert code == 1
+    assert (
+        "    check        0 built (0 gradient-checked), 1 NOT CHECKED: layer needs_width (needs width: declare "
+        "example_options on NeedsWidth to check it)"
+    ) in out.splitlines()
+    assert out.splitlines()[-1].startswith("check: 1 NOT CHECKED (each line says what to declare) (")
 
 
 def test_gradcheck_tolerance_decides_the_exit_code(capsys):

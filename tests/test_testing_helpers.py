@@ -319,3 +319,34 @@ def test_numpy_and_torch_agree_where_torch_is_installed(kind, name, options, dty
     report = check_across_backends(kind, name, options, dtype=dtype)
     assert report.passed, report
     assert set(report.errors) == {"torch"} and report.errors["torch"]
+
+
+def test_a_failed_report_reads_as_itself_in_an_assertion(tmp_path):
+    """`assert report.passed, report` is the guides' idiom; pytest shows the message's repr,
+    which was the attrs repr, cut and unreadable."""
+    from corenn.testing.across_backends import CrossBackendReport
+    from corenn.testing.kernel_checks import KernelCheck
+
+    across = CrossBackendReport("loss", "l2", {}, "float64", "numpy", {"mirror": {"value": 0.5}}, 1e-10)
+    kernel = KernelCheck("m:k", "numpy", "m:fast_k", 2, {"call 1, output 1": 0.5}, 1e-10)
+    for report in (across, kernel):
+        assert repr(report) == str(report) and str(report).endswith("FAILED")
+    test = tmp_path / "test_report.py"
+    test.write_text(
+        "from corenn.testing.kernel_checks import KernelCheck\n"
+        "def test_it():\n"
+        "    report = KernelCheck('m:k', 'numpy', 'm:fast_k', 2, {'call 1, output 1': 0.5}, 1e-10)\n"
+        "    assert report.passed, report\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 1
+    assert (
+        "kernel m:k: m:fast_k against the reference on numpy, 2 calls, largest relative error 5.000e-01"
+        in completed.stdout
+    )
+    assert "call 1, output 1: 5.000e-01" in completed.stdout

@@ -599,9 +599,10 @@ def test_check_components_imports_and_builds_what_it_can(entry_points):
     results = {result.name: result for result in check_components(system.registry) if result.plugin == "mixed"}
     assert results["cube"].outcome == "built"
     assert (results["sized"].outcome, results["sized"].why_not_built) == (
-        "imported",
+        "unchecked",
         "needs size: declare example_options on NeedsSize to check it",
     )
+    assert not results["sized"].ok  # never built, so never checked: the check does not pass it
     assert (results["huge"].outcome, results["huge"].why_not_built) == ("imported", "a data set, not loaded")
     assert results["nowhere"].outcome == "failed"
     assert results["nowhere"].error.startswith(

@@ -10,9 +10,10 @@ plugin of each failure:
 - a component is built with its defaults, its required options taken from its
   ``example_options`` (see :func:`corenn.registry.example_options_for`) and, for a scheduler,
   the options the trainer passes (:data:`TRAINER_OPTIONS`). One whose required options have no
-  example is imported only, and the line says which example to declare; one that refuses its
-  defaults with a ``ConfigError`` (``scale`` without a ``factor``) likewise. A default that names
-  an unknown component is a failure;
+  example is *unchecked*, and the line says which example to declare; one that refuses those
+  options with a ``ConfigError`` likewise. Unchecked is not passed: the check exits 1, as it
+  does for a failure, since a component it could not build was never checked. A default that
+  names an unknown component is a failure;
 - every layer, activation and loss built is checked by finite differences at random parameters
   and inputs (:func:`corenn.testing.gradient_errors`, the check of ``corenn gradcheck``), on
   each backend it was built for: a wrong gradient of the right shape fails here;
@@ -22,7 +23,7 @@ plugin of each failure:
 Each plugin's factories are timed as they are imported (``import_seconds``), beside the import
 of the plugin module itself that every command pays (``PluginInfo.import_seconds``). Every
 kernel override installed on a backend is held to its kernel's reference
-(:func:`check_overrides`).
+(:func:`check_overrides`); an override of a kernel that declares no examples is unchecked.
 """
 
 import time
@@ -48,8 +49,10 @@ GRADIENT_TOLERANCE = 1e-6  # as corenn gradcheck's default
 @attrs.frozen
 class CheckResult:
     """What happened to one registration: ``built`` (and, for a layer, activation or loss,
-    gradient-checked: ``gradient_error`` is its largest relative error), ``imported`` (not
-    built: ``why_not_built``) or ``failed`` (``error``, and its ``traceback`` when it raised)."""
+    gradient-checked: ``gradient_error`` is its largest relative error), ``imported`` (a data
+    set, backend or module of overrides, which the check never builds: ``why_not_built``),
+    ``unchecked`` (it could not be built or held to anything: ``why_not_built`` says what to
+    declare) or ``failed`` (``error``, and its ``traceback`` when it raised)."""
 
     kind: str
     name: str
@@ -65,7 +68,7 @@ class CheckResult:
 
     @property
     def ok(self):
-        return self.outcome != "failed"
+        return self.outcome in ("built", "imported")
 
     def as_dict(self):
         return attrs.asdict(self)
@@ -89,7 +92,7 @@ def check_component(registry, entry):
     needed = [name for name in required_option_names(factory) if name not in options]
     if needed:
         why = f"needs {', '.join(needed)}: declare example_options on {getattr(factory, '__name__', factory)!s} to check it"
-        return CheckResult(**fields, outcome="imported", why_not_built=why)
+        return CheckResult(**fields, outcome="unchecked", why_not_built=why)
     largest = None
     for backend in _backends_to_build_on(registry, entry):
         on = "" if backend == entry.backend else f" on backend {backend}"
@@ -99,7 +102,7 @@ def check_component(registry, entry):
         except (UnknownComponentError, PluginError) as exc:
             return _failed(fields, f"building it with {how}{on}: {exc}", None)
         except ConfigError as exc:
-            return CheckResult(**fields, outcome="imported", why_not_built=f"its defaults are refused{on}: {exc}")
+            return CheckResult(**fields, outcome="unchecked", why_not_built=f"{how} are refused{on}: {exc}")
         except Exception as exc:
             return _failed(fields, f"building it with {how}{on}: {_describe(exc)}", exc)
         if entry.kind not in GRADIENT_CHECKED_KINDS:
@@ -176,8 +179,11 @@ def check_overrides(system):
                 distribution=override.distribution,
             )
             if override.kernel.examples is None:
-                why = f"kernel {override.kernel.qualified_name} declares no examples to check its overrides on"
-                results.append(CheckResult(**fields, outcome="imported", why_not_built=why))
+                why = (
+                    f"kernel {override.kernel.qualified_name} declares no examples to check its overrides on: "
+                    "give it @kernel(examples=...)"
+                )
+                results.append(CheckResult(**fields, outcome="unchecked", why_not_built=why))
                 continue
             try:
                 report = check_kernel(override.kernel, backend)

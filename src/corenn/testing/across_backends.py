@@ -67,6 +67,10 @@ class CrossBackendReport:
         lines.append("passed" if self.passed else "FAILED")
         return "\n".join(lines)
 
+    def __repr__(self):
+        # pytest shows an assertion message by its repr: `assert report.passed, report` then reads as the report
+        return str(self)
+
 
 def check_across_backends(
     kind,

@@ -42,6 +42,10 @@ class KernelCheck:
         lines.append("passed" if self.passed else "FAILED")
         return "\n".join(lines)
 
+    def __repr__(self):
+        # pytest shows an assertion message by its repr: `assert report.passed, report` then reads as the report
+        return str(self)
+
 
 def kernels_with_examples():
     """Every kernel declared by the installed packages that has examples (their components'
