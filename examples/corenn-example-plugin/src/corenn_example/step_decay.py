@@ -27,10 +27,10 @@ class StepDecay:
             raise ConfigError(f"step_size must be a positive integer (updates per stage), got {step_size!r}")
         self.initial_lr, self.gamma, self.step_size = float(initial_lr), float(gamma), int(step_size)
 
-    def __repr__(self):
-        return f"StepDecay(initial_lr={self.initial_lr!r}, gamma={self.gamma!r}, step_size={self.step_size!r})"
-
     def __call__(self, step):
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"a scheduler's step must be an int >= 0 (updates so far), got {step!r}")
         return self.initial_lr * self.gamma ** (int(step) // self.step_size)
+
+    def __repr__(self):
+        return f"StepDecay(initial_lr={self.initial_lr!r}, gamma={self.gamma!r}, step_size={self.step_size!r})"
