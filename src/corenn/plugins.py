@@ -27,6 +27,7 @@ Every command pays for every plugin's import, so each plugin's is timed
 import difflib
 import importlib
 import importlib.metadata
+import inspect
 import os
 import time
 import traceback
@@ -258,6 +259,7 @@ class PluginSystem:
                 info.error = f"switched off by {DISABLE_ENV}"
                 continue
             found.append((info, entry_point.load))
+        found = self._refuse_shared_names(found)
         for info, load_module in found:
             if is_first_party(info.distribution):
                 self._load(info, load_module)
@@ -268,6 +270,33 @@ class PluginSystem:
             self.registry.add_all(registrations)
             info.components = registrations
         return self
+
+    def _refuse_shared_names(self, found):
+        """The plugins whose entry-point name no other plugin has. pluggy knows a plugin by that
+        name, so two of one name cannot both load: each fails (as a component clash does),
+        naming the other, unless the other is corenn's own, which keeps its name."""
+        by_name = {}
+        for info, _ in found:
+            by_name.setdefault(info.name, []).append(info)
+        kept = []
+        for info, load_module in found:
+            others = [f"{other.distribution} {other.version}" for other in by_name[info.name] if other is not info]
+            if self.manager.has_plugin(info.name):  # the built-ins' name
+                others.append(f"{CORE_DISTRIBUTION}'s built-ins")
+            ours = any(
+                is_first_party(other.distribution) for other in by_name[info.name] if other is not info
+            ) or self.manager.has_plugin(info.name)
+            if others and (ours or not is_first_party(info.distribution)):
+                self._failed(
+                    info,
+                    PluginError(
+                        f"its entry-point name {info.name!r} is also {', '.join(others)}'s: a plugin is known by that "
+                        f'name, so rename the entry point in your package\'s [project.entry-points."{ENTRY_POINT_GROUP}"]'
+                    ),
+                )
+                continue
+            kept.append((info, load_module))
+        return kept
 
     def _add(self, info, load_module):
         """List one plugin and load it at once (the built-ins; tests adding a plugin)."""
@@ -355,11 +384,23 @@ class PluginSystem:
                 mistakes[name] = _unknown_hook(name, known, marked=False)
         info.warnings = [*notes, *(mistakes[name] for name in sorted(mistakes))]
         if not info.warnings and not info.hooks:
-            info.warnings = [f"implements no corenn hook, so it adds nothing; the hooks are: {', '.join(known)}"]
+            if inspect.isfunction(plugin) or inspect.ismethod(plugin):
+                info.warnings = [
+                    f"its entry point names a function ({info.module}); it must name the plugin's module (or an "
+                    'object holding its hook functions), as in name = "package.plugin"'
+                ]
+            else:
+                info.warnings = [f"implements no corenn hook, so it adds nothing; the hooks are: {', '.join(known)}"]
         if self.strict and info.warnings:
             raise PluginError(
                 f"plugin {info.name!r} ({info.distribution} {info.version}): {info.warnings[0]} "
                 f"(unset {STRICT_ENV} to load it anyway)"
+            )
+        if self.strict and info.slow and not is_first_party(info.distribution):
+            raise PluginError(
+                f"plugin {info.name!r} ({info.distribution} {info.version}) took {info.import_seconds:.2f} s to import "
+                f"and register (above {SLOW_IMPORT_SECONDS:g} s), which every corenn command pays: import heavy "
+                f"modules in the factories (unset {STRICT_ENV} to load it anyway)"
             )
 
     def _refuse_clashes(self, staged):

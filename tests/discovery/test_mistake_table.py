@@ -334,6 +334,17 @@ def test_plugins_check_says_how_long_each_plugin_took_to_import(mistake_env):
     assert any(line.startswith("    import       0.6") for line in block[:6]), block[:6]
 
 
+def test_strict_mode_refuses_a_slow_plugin(mistake_env):
+    """CORENN_STRICT_PLUGINS turns every warning into an error, the slow import's too (it did not)."""
+    result = mistake_env.corenn("plugins", CORENN_STRICT_PLUGINS="1", **mistake_env.only("slow"))
+    line = one_error_line(result)
+    assert line.startswith("corenn plugins: error: plugin 'slow' (corenn-test-slow 0.6.0) took 0.6")
+    assert line.endswith(
+        " s to import and register (above 0.5 s), which every corenn command pays: import heavy modules in the "
+        "factories (unset CORENN_STRICT_PLUGINS to load it anyway)"
+    )
+
+
 # Row 8: a plugin switched off
 
 

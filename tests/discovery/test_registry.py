@@ -757,3 +757,41 @@ def test_the_kernels_option_of_registrations_before_declared_kernels_is_a_warnin
     ]
     with pytest.raises(PluginError, match=r"kernels=\.\.\., which corenn no longer reads"):
         plugin_system_from(OldStyle, strict=True)
+
+
+def test_two_plugins_of_one_entry_point_name_both_fail_naming_each_other(entry_points):
+    """pluggy knows a plugin by its entry-point name: the second once failed with pluggy's
+    "Plugin name already registered" and a dump of every plugin, and the first stayed loaded."""
+    entry_points.append(FakeEntryPoint("twin", Registers(("activation", "cube_a", Cube)), "dist-a", "1.0"))
+    entry_points.append(FakeEntryPoint("twin", Registers(("activation", "cube_b", Cube)), "dist-b", "2.0"))
+    entry_points.append(FakeEntryPoint("fc", Registers(("activation", "cube_f", Cube)), "corenn-fc", "0.1"))
+    entry_points.append(FakeEntryPoint("fc", Registers(("activation", "cube_c", Cube)), "dist-c", "3.0"))
+    system = PluginSystem().load()
+    infos = {(info.name, info.distribution): info for info in system.plugins}
+    for (name, distribution), other in (
+        (("twin", "dist-a"), "dist-b 2.0"),
+        (("twin", "dist-b"), "dist-a 1.0"),
+    ):
+        info = infos[(name, distribution)]
+        assert (info.status, info.error) == (
+            "failed",
+            f"its entry-point name 'twin' is also {other}'s: a plugin is known by that name, so rename the entry "
+            'point in your package\'s [project.entry-points."corenn.plugins"]',
+        )
+    assert "cube_a" not in system.registry.names("activation")
+    # corenn's own plugin keeps its name; the third party's fails
+    assert infos[("fc", "corenn-fc")].status == "ok" and "cube_f" in system.registry.names("activation")
+    assert infos[("fc", "dist-c")].error.startswith("its entry-point name 'fc' is also corenn-fc 0.1's: ")
+
+
+def test_an_entry_point_naming_a_function_says_it_must_name_the_module(entry_points):
+    def corenn_register_components(register):
+        register("activation", "cube", Cube)
+
+    entry_points.append(FakeEntryPoint("hooks_function", corenn_register_components, "dist-function"))
+    system = PluginSystem().load()
+    info = next(info for info in system.plugins if info.name == "hooks_function")
+    assert info.warnings == [
+        "its entry point names a function (dist_function.hooks); it must name the plugin's module (or an object "
+        'holding its hook functions), as in name = "package.plugin"'
+    ]
