@@ -86,7 +86,7 @@ def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE,
     if examples is None:
         raise ValueError(f"kernel {kernel.qualified_name} declares no examples to check an override on")
 
-    def calls(implementation_of, arrays=backend_object):
+    def calls(implementation_of, arrays=backend_object, side="the override"):
         def on_backend(value):
             if isinstance(value, np.ndarray):
                 return arrays.asarray(value.copy())
@@ -97,22 +97,35 @@ def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE,
             return value
 
         def run(other, *args, **kwargs):
-            return implementation_of(other)(*on_backend(args), **{k: on_backend(v) for k, v in kwargs.items()})
+            given_args, given_kwargs = on_backend(args), {k: on_backend(v) for k, v in kwargs.items()}
+            # the arrays made here from the example's, with their values, to see which the call changes
+            made = [(f"{i + 1}", given_args[i]) for i, value in enumerate(args) if isinstance(value, np.ndarray)]
+            made += [(repr(k), given_kwargs[k]) for k, value in kwargs.items() if isinstance(value, np.ndarray)]
+            before = [(where, array, arrays.to_numpy(array).copy()) for where, array in made]
+            result = implementation_of(other)(*given_args, **given_kwargs)
+            returned = {id(item) for item in _flattened(result)}
+            for where, array, values in before:
+                after = arrays.to_numpy(array)
+                if id(array) not in returned and not np.array_equal(after, values, equal_nan=after.dtype.kind in "fc"):
+                    written.append(f"{side} of {other.name} wrote into its argument {where}, which it does not return")
+            return result
 
-        results = []
+        results, written = [], []
         for args, kwargs in examples(np.random.default_rng(seed), run):
             results.append(_arrays_in(run(kernel, *args, **kwargs), arrays))
-        return results
+        return results, written
 
     if reference_on_backend:
-        expected = calls(lambda other: other.reference, get_backend("numpy"))
-        actual = calls(lambda other: other.reference)
+        expected, _ = calls(lambda other: other.reference, get_backend("numpy"))
+        actual, written = calls(lambda other: other.reference, side="the reference")
         checked = f"the reference on {backend}'s arrays"
     else:
-        expected = calls(lambda other: other.reference)
-        actual = calls(lambda other: other.implementation_for(backend))
+        expected, _ = calls(lambda other: other.reference)
+        actual, written = calls(lambda other: other.implementation_for(backend))
         checked = override.origin
-    errors, failures = {}, []
+    # a kernel never writes into what it is given (its caller may read it again), unless it
+    # returns that very array (the optimizers' steps, which update in place)
+    errors, failures = {}, sorted(set(written))
     for number, (want, got) in enumerate(zip(expected, actual, strict=True)):
         for index, (reference_array, override_array) in enumerate(zip(want, got, strict=False)):
             where = f"call {number}, output {index}"
@@ -145,6 +158,13 @@ def _arrays_in(result, backend):
     if isinstance(result, (int, float)):
         return [np.asarray(result)]
     return []
+
+
+def _flattened(result):
+    """Every object in a kernel's result, nested tuples and lists opened."""
+    if isinstance(result, (tuple, list)):
+        return [item for part in result for item in _flattened(part)]
+    return [result]
 
 
 def _describe_output(array):
