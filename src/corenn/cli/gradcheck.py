@@ -35,6 +35,13 @@ def add_arguments(parser):
         action="store_true",
         help="check a layer at the parameters it makes, instead of moving them to random values first",
     )
+    parser.add_argument(
+        "--kernels",
+        choices=("fast", "reference"),
+        default="fast",
+        help="fast: the backend's kernel overrides where it has them (default); reference: the kernels' references "
+        "alone, so that a check failing with fast and passing here blames an override, not the component",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -78,20 +85,22 @@ def parse_shape(text):
 def run(args):
     from corenn.cli.common import print_json
     from corenn.errors import ConfigError
+    from corenn.kernels import reference_kernels
     from corenn.testing import gradcheck
 
     options = parse_options(args.options)
     try:
-        report = gradcheck(
-            args.kind,
-            args.name,
-            options,
-            backend=args.backend,
-            input_shape=parse_shape(args.input_shape) if args.input_shape else None,
-            seed=args.seed,
-            tolerance=args.tolerance,
-            perturb=not args.initial_parameters,
-        )
+        with reference_kernels(args.kernels == "reference"):
+            report = gradcheck(
+                args.kind,
+                args.name,
+                options,
+                backend=args.backend,
+                input_shape=parse_shape(args.input_shape) if args.input_shape else None,
+                seed=args.seed,
+                tolerance=args.tolerance,
+                perturb=not args.initial_parameters,
+            )
     except ConfigError as exc:
         if "needs the option" not in str(exc):
             raise
@@ -99,7 +108,10 @@ def run(args):
     if args.json:
         print_json(report.as_dict())
     else:
-        print(f"{args.kind} {args.name} ({args.backend}), input {report.input_shape}, tolerance {args.tolerance:g}")
+        kernels = ", the kernels' references alone" if args.kernels == "reference" else ""
+        print(
+            f"{args.kind} {args.name} ({args.backend}{kernels}), input {report.input_shape}, tolerance {args.tolerance:g}"
+        )
         if report.options and not options:
             shown = " ".join(f"{key}={_toml(value)}" for key, value in report.options.items())
             print(f"  options {shown} (its example_options; give KEY=VALUE to choose others)")
