@@ -14,7 +14,7 @@ from corenn.files import load_arrays
 from corenn.nn.model import Sequential
 from corenn.numpy_backend import NumpyBackend
 from corenn.run.build import build
-from corenn.run.config import config_from_dict, load_preset
+from corenn.run.config import config_from_dict, load_preset, with_overrides
 from corenn.run.resume import resume
 from corenn.run.train import train
 from corenn.testing import InterruptAtEpochEnd
@@ -280,3 +280,32 @@ def test_the_cli_resumes_a_numpy_run_on_torch(tmp_path, capsys):
     run_dir = train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)["run_dir"]
     assert main(["train", "--resume", run_dir, "--backend", "torch", "--epochs", "3", "--quiet", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["backend"] == "torch"
+
+
+def test_a_torch_run_predicts_and_evaluates_on_numpy(tmp_path, capsys):
+    """Its records are numpy files, so where torch is not installed the run still predicts: once
+    no command or function could choose the backend, and it was always the run's."""
+    from corenn.cli import main
+
+    run_dir = train(iris("torch", epochs=3), out_dir=tmp_path, verbose=False)["run_dir"]
+    X = np.random.default_rng(0).normal(size=(7, 4))
+    on_torch, on_numpy = corenn.load(run_dir), corenn.load(run_dir, backend="numpy")
+    assert on_numpy.config.backend == "numpy" and on_torch.config.backend == "torch"
+    np.testing.assert_allclose(on_numpy.predict_proba(X), on_torch.predict_proba(X), rtol=0, atol=1e-12)
+    reports = []
+    for backend in ("torch", "numpy"):
+        assert main(["evaluate", run_dir, "--backend", backend, "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert reports[0]["accuracy"] == reports[1]["accuracy"] and reports[0]["confusion"] == reports[1]["confusion"]
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", run_dir, "--backend", "numpy", "--out", str(out)]) == 0
+    assert out.read_text().startswith("Id,Category\n")
+
+
+def test_a_mixed_precision_run_predicts_on_numpy_in_float32(tmp_path):
+    config = with_overrides(load_preset("iris-ffnn"), epochs=2, backend="torch", dtype="float32", mixed_precision=True)
+    run_dir = train(config, out_dir=tmp_path, verbose=False)["run_dir"]
+    model = corenn.load(run_dir, backend="numpy")
+    assert not model.config.mixed_precision and model.config.dtype == "float32"
+    probabilities = model.predict_proba(np.ones((2, 4)))
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)

@@ -78,6 +78,11 @@ def add_trained_run_arguments(parser):
     parser.add_argument(
         "--data-dir", metavar="DIR", help="data root (default: $CORENN_DATA_DIR or ~/.cache/corenn/data)"
     )
+    parser.add_argument(
+        "--backend",
+        help="the array backend to rebuild the model on (numpy, torch; default: the run's): a torch run predicts on "
+        "numpy where torch is not installed",
+    )
     parser.add_argument("--device", help="device for backends that have several (cpu, cuda, auto; default: the run's)")
     parser.add_argument(
         "--batch-size",

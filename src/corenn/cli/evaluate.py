@@ -38,7 +38,9 @@ def run(args):
     from corenn.errors import ConfigError
     from corenn.trained.evaluate import default_plot_name, evaluate_input, evaluate_run, format_report, write_plot
 
-    options = dict(which=args.which, data_dir=args.data_dir, device=args.device, batch_size=args.batch_size)
+    options = dict(
+        which=args.which, data_dir=args.data_dir, backend=args.backend, device=args.device, batch_size=args.batch_size
+    )
     if args.input is not None:
         if args.dataset is not None or args.split != "test":
             raise ConfigError("--input replaces --dataset and --split: give one or the other")

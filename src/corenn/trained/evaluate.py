@@ -48,7 +48,9 @@ def class_scores(matrix, class_names):
     return scores
 
 
-def evaluate_run(run_dir, *, dataset=None, split="test", which=None, data_dir=None, device=None, batch_size=None):
+def evaluate_run(
+    run_dir, *, dataset=None, split="test", which=None, data_dir=None, backend=None, device=None, batch_size=None
+):
     """The evaluation report of a run on ``split`` of ``dataset`` (default: the run's own), as a
     JSON-able dict: ``accuracy``, ``classes``, ``per_class`` (see :func:`class_scores`) and
     ``confusion`` (a list of rows), with what was evaluated and a ``warning`` (or ``None``) when
@@ -58,7 +60,14 @@ def evaluate_run(run_dir, *, dataset=None, split="test", which=None, data_dir=No
 
     which = tested_parameters(run_dir) if which is None else which
     outputs = split_outputs(
-        run_dir, dataset=dataset, split=split, data_dir=data_dir, device=device, batch_size=batch_size, which=which
+        run_dir,
+        dataset=dataset,
+        split=split,
+        data_dir=data_dir,
+        backend=backend,
+        device=device,
+        batch_size=batch_size,
+        which=which,
     )
     about = {
         "run_dir": str(run_dir),
@@ -104,7 +113,7 @@ def regression_report(predicted, truth, names):
     }
 
 
-def evaluate_input(run_dir, input_path, *, which=None, device=None, batch_size=None, data_dir=None):
+def evaluate_input(run_dir, input_path, *, which=None, backend=None, device=None, batch_size=None, data_dir=None):
     """The evaluation report (as :func:`evaluate_run`'s) of a run on labelled samples in files: a
     CSV holding the run's label column, an ``.npz`` with ``y``, or a folder of class folders
     (``root/<class name>/*.png``, the ``image_folder`` layout), read and preprocessed as
@@ -115,7 +124,7 @@ def evaluate_input(run_dir, input_path, *, which=None, device=None, batch_size=N
     from corenn.trained.predict_input import read_inputs
 
     check_batch_size(batch_size, "--batch-size")
-    model = load(run_dir, which=which, device=device, data_dir=data_dir)
+    model = load(run_dir, which=which, backend=backend, device=device, data_dir=data_dir)
     which = model.which
     X, _, ids, labels = read_inputs(input_path, model)
     if labels is None and Path(input_path).is_dir():

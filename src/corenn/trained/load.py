@@ -47,28 +47,44 @@ def check_run_dir(run_dir):
     return run_dir
 
 
-def load(run_dir, *, which=None, device=None, data_dir=None):
+def load(run_dir, *, which=None, backend=None, device=None, data_dir=None):
     """The model trained in ``run_dir`` with its preprocessing, ready to predict.
 
     ``which`` chooses the parameters: ``"last"`` (``parameters.npz``, those of the last epoch),
     ``"best"`` (``best.npz``, those of the epoch with the best validation metric), or ``None``:
     those the run's own test used (``best`` where it restored them, ``restore_best``).
-    ``device`` moves a torch run (``cpu``, ``cuda``...). ``data_dir`` is only read for a run
-    recorded before corenn kept ``preprocessing.json``, whose statistics are refitted from its
-    data set.
+    ``backend`` rebuilds it on another backend than it trained on (a torch run on numpy, where
+    torch is not installed; see :func:`config_on`), ``device`` moves a torch run (``cpu``,
+    ``cuda``...). ``data_dir`` is only read for a run recorded before corenn kept
+    ``preprocessing.json``, whose statistics are refitted from its data set.
     """
     from corenn.records.folder import CONFIG_FILE
     from corenn.records.preprocessing import run_preprocessing
-    from corenn.run.config import load_config, with_overrides
+    from corenn.run.config import load_config
 
     run_dir = check_run_dir(run_dir)
     which = tested_parameters(run_dir) if which is None else which
     path = parameters_file(run_dir, which)
-    config = load_config(run_dir / CONFIG_FILE)
-    if device is not None:
-        config = with_overrides(config, device=device)
+    config = config_on(load_config(run_dir / CONFIG_FILE), backend=backend, device=device)
     preprocessing = run_preprocessing(run_dir, config, data_dir)
     return TrainedModel.build(config, preprocessing, path, run_dir=run_dir, which=which)
+
+
+def config_on(config, *, backend=None, device=None):
+    """A run's recorded ``config`` to rebuild its model with, on ``backend`` and ``device`` where
+    given. A run's records are the same numpy files on every backend, so a torch run predicts on
+    numpy; its mixed precision, which torch alone runs, is then left out (its float32
+    parameters predict in float32 throughout)."""
+    from corenn.run.config import with_overrides
+
+    changes = {}
+    if backend is not None and backend != config.backend:
+        changes["backend"] = backend
+        if config.mixed_precision and backend != "torch":
+            changes["mixed_precision"] = False
+    if device is not None:
+        changes["device"] = device
+    return with_overrides(config, **changes) if changes else config
 
 
 def check_finite_parameters(model, origin):

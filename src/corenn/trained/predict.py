@@ -17,17 +17,26 @@ from corenn.nn.model import Sequential
 from corenn.plugins import get_backend
 from corenn.records.folder import CONFIG_FILE, parameters_file
 from corenn.run.build import compute_dtype, dataset_splits
-from corenn.run.config import DatasetConfig, load_config, with_overrides
+from corenn.run.config import DatasetConfig, load_config
 from corenn.run.resources import evaluation_batch_size
-from corenn.trained.load import check_batch_size, check_finite_parameters
+from corenn.trained.load import check_batch_size, check_finite_parameters, config_on
 
 SPLITS = ("train", "val", "test")
 
 
-def predict_labels(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which=None):
+def predict_labels(
+    run_dir, *, dataset=None, split="test", data_dir=None, backend=None, device=None, batch_size=None, which=None
+):
     """The class index the run's model predicts for every sample of ``split``, as a numpy array."""
     outputs = split_outputs(
-        run_dir, dataset=dataset, split=split, data_dir=data_dir, device=device, batch_size=batch_size, which=which
+        run_dir,
+        dataset=dataset,
+        split=split,
+        data_dir=data_dir,
+        backend=backend,
+        device=device,
+        batch_size=batch_size,
+        which=which,
     )
     return outputs.predicted
 
@@ -60,7 +69,9 @@ class SplitOutputs:
         return self.target_standardizer.inverse(self.outputs)
 
 
-def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=None, batch_size=None, which=None):
+def split_outputs(
+    run_dir, *, dataset=None, split="test", data_dir=None, backend=None, device=None, batch_size=None, which=None
+):
     """The run's model's outputs for every sample of ``split`` (see :class:`SplitOutputs`).
 
     The run's config rebuilds the model on its backend; its ``parameters.npz`` (``which="last"``)
@@ -80,9 +91,7 @@ def split_outputs(run_dir, *, dataset=None, split="test", data_dir=None, device=
         raise ConfigError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
     batch_size = check_batch_size(batch_size, "--batch-size")
     parameters = parameters_file(run_dir, which)
-    config = load_config(run_dir / CONFIG_FILE)
-    if device is not None:
-        config = with_overrides(config, device=device)
+    config = config_on(load_config(run_dir / CONFIG_FILE), backend=backend, device=device)
     # The run's data set keeps its options (and its task); another one is loaded with its defaults.
     dataset_config = config.dataset if dataset in (None, config.dataset.name) else DatasetConfig(dataset)
     splits = dataset_splits(config, data_dir=data_dir, dataset_config=dataset_config)

@@ -158,7 +158,9 @@ def value_rows(model, ids, id_column, values):
     return stream.getvalue()
 
 
-def predict_input(run_dir, input_path, *, top_k=None, which=None, device=None, batch_size=None, data_dir=None):
+def predict_input(
+    run_dir, input_path, *, top_k=None, which=None, backend=None, device=None, batch_size=None, data_dir=None
+):
     """``(csv text, number of samples)`` of the run's predictions for the samples in
     ``input_path``: each class's probability (a regression: the predicted values).
 
@@ -171,7 +173,7 @@ def predict_input(run_dir, input_path, *, top_k=None, which=None, device=None, b
     check_batch_size(batch_size, "--batch-size")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
         raise ConfigError(f"--top-k must be a positive integer, got {top_k!r}")
-    model = load(run_dir, which=which, device=device, data_dir=data_dir)
+    model = load(run_dir, which=which, backend=backend, device=device, data_dir=data_dir)
     X, id_column, ids, _ = read_inputs(input_path, model)
     source = f"input {input_path}"
     if model.task == "regression":
