@@ -284,3 +284,20 @@ def test_a_layer_with_a_process_group_takes_global_statistics_in_training_mode_o
     np.testing.assert_array_equal(synced.forward(X), plain.forward(X))
     np.testing.assert_array_equal(synced.backward(G), plain.backward(G))
     assert group.calls == 3  # evaluation normalises with the running statistics, as one process
+
+
+def test_an_empty_batch_while_training_is_refused_and_evaluates_in_eval_mode():
+    """numpy divided by zero samples (NaN, warnings), torch raised its own error."""
+    layer = batch_norm()
+    layer.forward(np.random.default_rng(0).normal(size=(4, 3)))
+    running = {key: value.copy() for key, value in layer.buffers.items()}
+    with pytest.raises(ShapeError) as info:
+        layer.forward(np.ones((0, 3)))
+    assert str(info.value) == (
+        "batch_norm takes each channel's mean and variance from the batch while training, and got an empty batch "
+        "of shape (0, 3); give it at least one sample (in evaluation mode it uses its running statistics and "
+        "takes any batch)"
+    )
+    assert all(np.array_equal(layer.buffers[key], value) for key, value in running.items())
+    layer.training = False
+    assert layer.forward(np.ones((0, 3))).shape == (0, 3)

@@ -309,3 +309,16 @@ def test_a_mixed_precision_run_predicts_on_numpy_in_float32(tmp_path):
     assert not model.config.mixed_precision and model.config.dtype == "float32"
     probabilities = model.predict_proba(np.ones((2, 4)))
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_a_mixed_precision_run_resumes_on_numpy(tmp_path, capsys):
+    """It was a dead end: numpy refused mixed_precision, and --resume refused --no-mixed-precision."""
+    from corenn.cli import main
+
+    config = with_overrides(load_preset("iris-ffnn"), epochs=2, backend="torch", dtype="float32", mixed_precision=True)
+    run_dir = train(config, out_dir=tmp_path, verbose=False)["run_dir"]
+    assert main(["train", "--resume", run_dir, "--backend", "numpy", "--epochs", "3", "--quiet", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["backend"] == "numpy" and result["epochs"] == 3
+    recorded = config_from_dict(__import__("tomllib").loads((tmp_path / "iris-ffnn" / "config.toml").read_text()))
+    assert recorded.backend == "numpy" and recorded.mixed_precision is False

@@ -24,7 +24,9 @@ from corenn.records.folder import BEST_PARAMETERS_FILE, PARAMETERS_FILE, BestRow
 from corenn.records.preprocessing import Preprocessing, write_preprocessing
 from corenn.run.loop import EpochProgress
 
-RESUMABLE_CHANGES = {"epochs", "backend", "device", "threads", "kernels"}  # what a resume may change of a run's config
+# What a resume may change of a run's config; mixed_precision only as a torch run moves to
+# numpy, which computes in float32 throughout (corenn.run.config.config_on).
+RESUMABLE_CHANGES = {"epochs", "backend", "device", "threads", "kernels", "mixed_precision"}
 
 
 def checkpoint_arrays(trainer):
@@ -149,7 +151,8 @@ def data_fingerprint(trainer):
 def check_same_config(config, saved, origin):
     """A resumed run's ``config`` must be the one ``saved`` in its checkpoint: only ``epochs``, where and
     how it computes (``backend``, ``device``, ``kernels``: a checkpoint holds plain arrays on every
-    backend, and every kernel computes the same function) and ``threads`` (speed, not results) may differ."""
+    backend, and every kernel computes the same function; ``mixed_precision``, dropped when a
+    torch run moves to numpy) and ``threads`` (speed, and float32's last bits) may differ."""
     current = config.to_dict() if hasattr(config, "to_dict") else None
     if saved is None or current is None:
         return

@@ -680,3 +680,18 @@ def with_overrides(
     if batch_size is not None:
         data["dataset"]["batch_size"] = batch_size
     return config_from_dict(data)
+
+
+def config_on(config, *, backend=None, device=None):
+    """A run's recorded ``config`` moved to ``backend`` and ``device`` where given, to predict or
+    to go on training there. A run's records are the same numpy files on every backend, so a
+    torch run goes on on numpy; its mixed precision, which torch alone runs, is then left out
+    (its float32 parameters compute in float32 throughout)."""
+    changes = {}
+    if backend is not None and backend != config.backend:
+        changes["backend"] = backend
+        if config.mixed_precision and backend != "torch":
+            changes["mixed_precision"] = False
+    if device is not None:
+        changes["device"] = device
+    return with_overrides(config, **changes) if changes else config

@@ -20,7 +20,7 @@ from corenn.records.folder import (
 )
 from corenn.run.build import chosen_kernels, fit_to_data, make_trainer
 from corenn.run.checkpoints import checkpoint_seconds, restore_checkpoint, write_initial_records, write_parameter_files
-from corenn.run.config import load_config, with_overrides
+from corenn.run.config import config_on, load_config, with_overrides
 from corenn.run.console import ConsoleReporter
 from corenn.run.distributed import launch_from_environment
 from corenn.run.summaries import run_summaries
@@ -111,7 +111,9 @@ def _resume_locked(
 ):
     run_dir = recorder.run_dir
     recorded = load_config(recorder.path(CONFIG_FILE))
-    config = with_overrides(recorded, epochs=epochs, backend=backend, device=device, threads=threads, kernels=kernels)
+    config = with_overrides(
+        config_on(recorded, backend=backend, device=device), epochs=epochs, threads=threads, kernels=kernels
+    )
     with chosen_kernels(config):
         reporter = ConsoleReporter() if verbose else None
         say = (lambda message: print(message, file=reporter.stream, flush=True)) if reporter else (lambda message: None)
@@ -183,7 +185,7 @@ def _resume_as_follower(run_dir, launch, *, data_dir, epochs, backend, device, k
     (train from the start, continue, or nothing to do), so that every rank joins the same steps."""
     recorder = RunRecorder(run_dir)
     recorded = load_config(recorder.path(CONFIG_FILE))
-    config = with_overrides(recorded, epochs=epochs, backend=backend, device=device, kernels=kernels)
+    config = with_overrides(config_on(recorded, backend=backend, device=device), epochs=epochs, kernels=kernels)
     with chosen_kernels(config):
         trainer = make_trainer(config, run_dir, data_dir=data_dir, reporter=None, launch=launch)
         if not recorder.has_checkpoint():

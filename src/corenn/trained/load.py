@@ -60,7 +60,7 @@ def load(run_dir, *, which=None, backend=None, device=None, data_dir=None):
     """
     from corenn.records.folder import CONFIG_FILE
     from corenn.records.preprocessing import run_preprocessing
-    from corenn.run.config import load_config
+    from corenn.run.config import config_on, load_config
 
     run_dir = check_run_dir(run_dir)
     which = tested_parameters(run_dir) if which is None else which
@@ -68,23 +68,6 @@ def load(run_dir, *, which=None, backend=None, device=None, data_dir=None):
     config = config_on(load_config(run_dir / CONFIG_FILE), backend=backend, device=device)
     preprocessing = run_preprocessing(run_dir, config, data_dir)
     return TrainedModel.build(config, preprocessing, path, run_dir=run_dir, which=which)
-
-
-def config_on(config, *, backend=None, device=None):
-    """A run's recorded ``config`` to rebuild its model with, on ``backend`` and ``device`` where
-    given. A run's records are the same numpy files on every backend, so a torch run predicts on
-    numpy; its mixed precision, which torch alone runs, is then left out (its float32
-    parameters predict in float32 throughout)."""
-    from corenn.run.config import with_overrides
-
-    changes = {}
-    if backend is not None and backend != config.backend:
-        changes["backend"] = backend
-        if config.mixed_precision and backend != "torch":
-            changes["mixed_precision"] = False
-    if device is not None:
-        changes["device"] = device
-    return with_overrides(config, **changes) if changes else config
 
 
 def check_finite_parameters(model, origin):

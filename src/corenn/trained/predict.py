@@ -17,9 +17,9 @@ from corenn.nn.model import Sequential
 from corenn.plugins import get_backend
 from corenn.records.folder import CONFIG_FILE, parameters_file
 from corenn.run.build import compute_dtype, dataset_splits
-from corenn.run.config import DatasetConfig, load_config
+from corenn.run.config import DatasetConfig, config_on, load_config
 from corenn.run.resources import evaluation_batch_size
-from corenn.trained.load import check_batch_size, check_finite_parameters, config_on
+from corenn.trained.load import check_batch_size, check_finite_parameters
 
 SPLITS = ("train", "val", "test")
 

@@ -234,6 +234,12 @@ class BatchNorm(Layer):
         if X.shape[-1] != channels:
             raise ShapeError(f"batch_norm expects {channels} channels on the last axis, got shape {tuple(X.shape)}")
         self.n_in = self.n_out = channels
+        if self.training and X.shape[0] == 0:  # no statistics to take (numpy divided by 0, torch raised)
+            raise ShapeError(
+                f"batch_norm takes each channel's mean and variance from the batch while training, and got an "
+                f"empty batch of shape {tuple(X.shape)}; give it at least one sample (in evaluation mode it uses "
+                "its running statistics and takes any batch)"
+            )
         W = self.parameters["W"] if self.scale else None
         running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
         group = self.process_group if self.training else None
