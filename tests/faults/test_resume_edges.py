@@ -222,3 +222,27 @@ def test_predict_on_a_torch_run_without_corenn_torch_says_what_to_install(tmp_pa
     )
     assert line.startswith("corenn predict: error: unknown backend 'torch' (corenn-torch is ")
     assert "pip install torch==2.14.1 ./plugins/nn-torch" in line, line
+
+
+def test_a_torch_run_without_corenn_torch_predicts_and_resumes_on_numpy_as_the_error_says(tmp_path):
+    """The errors said only what to install; the run's records are the same on numpy."""
+    without_torch = environment(CORENN_DISABLE_PLUGINS="torch")
+    out = tmp_path / "out"
+    assert (
+        run_corenn("train", "--epochs", "1", "--quiet", "--name", "t", "--out", out, env=without_torch).returncode == 0
+    )
+    config = out / "t" / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('backend = "numpy"', 'backend = "torch"'))
+    line = one_line_error(run_corenn("train", "--resume", out / "t", "--epochs", "2", env=without_torch))
+    assert line == (
+        f"corenn train: error: the run trained on backend 'torch', which is not installed here (backends: numpy); "
+        f"continue it on another, its records being the same on every backend: corenn train --resume {out / 't'} "
+        "--backend numpy; or install it: corenn-torch is not on PyPI; from a clone of the corenn repository run "
+        "pip install torch==2.14.1 ./plugins/nn-torch"
+    )
+    resumed = run_corenn(
+        "train", "--resume", out / "t", "--epochs", "2", "--backend", "numpy", "--quiet", env=without_torch
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    predicted = run_corenn("predict", out / "t", "--backend", "numpy", "--out", tmp_path / "p.csv", env=without_torch)
+    assert predicted.returncode == 0, predicted.stderr

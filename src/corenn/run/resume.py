@@ -9,6 +9,7 @@ resumed run builds its trainer from its recorded config, restores the checkpoint
 import shlex
 from pathlib import Path
 
+from corenn.backend import TORCH_INSTALL
 from corenn.errors import ConfigError, CorennError, CorruptFileError, remember_run_dir
 from corenn.records.folder import (
     CHECKPOINT_FILE,
@@ -106,11 +107,28 @@ def resume(
             raise
 
 
+def _check_recorded_backend(recorded, run_dir):
+    """A run recorded on a backend that is not installed here (torch) goes on on numpy just as
+    well: say so beside how to install it."""
+    from corenn.plugins import get_plugins
+
+    backends = get_plugins().registry.backends()
+    if recorded.backend not in backends:
+        install = f"it: {TORCH_INSTALL}" if recorded.backend == "torch" else "the plugin that provides it"
+        raise ConfigError(
+            f"the run trained on backend {recorded.backend!r}, which is not installed here (backends: "
+            f"{', '.join(backends)}); continue it on another, its records being the same on every backend: "
+            f"corenn train --resume {shlex.quote(str(run_dir))} --backend numpy; or install {install}"
+        )
+
+
 def _resume_locked(
     recorder, *, data_dir, verbose, callbacks, epochs, backend=None, device=None, threads=None, kernels=None
 ):
     run_dir = recorder.run_dir
     recorded = load_config(recorder.path(CONFIG_FILE))
+    if backend is None:
+        _check_recorded_backend(recorded, run_dir)
     config = with_overrides(
         config_on(recorded, backend=backend, device=device), epochs=epochs, threads=threads, kernels=kernels
     )
