@@ -24,21 +24,10 @@ from corenn.trained.load import check_batch_size, check_finite_parameters
 SPLITS = ("train", "val", "test")
 
 
-def predict_labels(
-    run_dir, *, dataset=None, split="test", data_dir=None, backend=None, device=None, batch_size=None, which=None
-):
-    """The class index the run's model predicts for every sample of ``split``, as a numpy array."""
-    outputs = split_outputs(
-        run_dir,
-        dataset=dataset,
-        split=split,
-        data_dir=data_dir,
-        backend=backend,
-        device=device,
-        batch_size=batch_size,
-        which=which,
-    )
-    return outputs.predicted
+def predict_labels(run_dir, **options):
+    """The class index the run's model predicts for every sample of a split, as a numpy array;
+    ``options`` are :func:`split_outputs`'s (``dataset``, ``split``, ``backend``, ...)."""
+    return split_outputs(run_dir, **options).predicted
 
 
 @attrs.frozen
