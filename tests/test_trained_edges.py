@@ -148,7 +148,7 @@ def test_the_scikit_learn_classifier_refuses_a_value_too_large_the_same_way(iris
     classifier = sklearn_estimators.NeuralNetClassifier(epochs=2, random_state=0).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(DataError, match=r"X row 1 \(index 0\), column \d: 1e\+308 is too large for the run's"):
+        with pytest.raises(ValueError, match=r"X row 1 \(index 0\), column \d: 1e\+308 is too large for the run's"):
             classifier.predict_proba(np.full((1, 4), 1e308))
 
 

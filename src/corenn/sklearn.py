@@ -137,10 +137,8 @@ class _NeuralNet(BaseEstimator):
             )
 
         seed = int(check_random_state(self.random_state).randint(SEED_LIMIT))
-        try:
+        with _as_value_error():
             return train(self.run_config(seed), X=X, y=y, verbose=bool(self.verbose))
-        except CorennError as exc:  # bad input or parameters: scikit-learn's convention is a ValueError
-            raise ValueError(str(exc)) from exc
 
     def _keep(self, result, **fitted):
         """Set the fitted attributes, all of them at once, once training succeeded."""
@@ -198,7 +196,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def predict_proba(self, X):
         """Each class's probability for every row of ``X``, columns in ``classes_``'s order."""
         X = self._outputs(X)
-        return self.model_.predict_proba(X)
+        with _as_value_error():
+            return self.model_.predict_proba(X)
 
     def predict(self, X):
         """The most probable class of every row of ``X``."""
@@ -233,7 +232,8 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     def predict(self, X):
         """The predicted values for the rows of ``X``, shaped as the ``y`` it was fitted on."""
         X = self._outputs(X)
-        values = np.asarray(self.model_.predict(X), dtype=np.float64)
+        with _as_value_error():
+            values = np.asarray(self.model_.predict(X), dtype=np.float64)
         if self._targets_1d:
             return values.reshape(len(X))
         return values.reshape(len(X), -1)
@@ -281,3 +281,13 @@ def _checked_layer_tables(layers):
                 f"{{'name': 'fully_connected', 'n_out': 32, 'activation': 'relu'}}), got {layer!r}"
             )
     return layers
+
+
+@contextlib.contextmanager
+def _as_value_error():
+    """corenn's errors of bad input or parameters (a value too large to standardise, say) as the
+    ``ValueError`` that scikit-learn's conventions and its callers (``error_score``) expect."""
+    try:
+        yield
+    except CorennError as exc:
+        raise ValueError(str(exc)) from exc
