@@ -541,6 +541,36 @@ def test_plugins_check_exits_1_for_a_component_it_could_not_check(capsys):
     assert out.splitlines()[-1].startswith("check: 1 NOT CHECKED (each line says what to declare) (")
 
 
+class Uncallable:
+    """A scheduler whose author forgot __call__."""
+
+    def __init__(self, initial_lr, total_steps=None):
+        self.initial_lr = initial_lr
+
+
+class UncallablePlugin:
+    @corenn.hookimpl
+    def corenn_register_components(self, register):
+        register("scheduler", "uncallable", Uncallable, backend="any")
+
+
+def test_a_scheduler_that_is_not_callable_is_named_before_training(capsys, tmp_path):
+    """It failed at the first step as "unexpected TypeError: 'Uncallable' object is not callable
+    (a bug in corenn or a plugin)", naming neither the scheduler nor its plugin."""
+    config = tmp_path / "run.toml"
+    config.write_text(
+        'name = "u"\nepochs = 1\n[dataset]\nname = "iris"\n[scheduler]\nname = "uncallable"\n'
+        '[[layers]]\nname = "fully_connected"\nn_out = "auto"\nactivation = "softmax"\n'
+    )
+    with plugins_in_use(plugin_system_from(UncallablePlugin, distribution="corenn-uncallable")):
+        code, _, err = run_command(capsys, "train", "--config", config, "--out", tmp_path / "runs")
+    assert code == 1 and err.strip().splitlines() == [
+        "corenn train: error: scheduler 'uncallable' (from corenn-uncallable) is not callable: a scheduler is "
+        "scheduler(step) -> learning rate; give Uncallable a __call__(self, step)"
+    ]
+    assert not (tmp_path / "runs" / "u").exists()
+
+
 def test_gradcheck_tolerance_decides_the_exit_code(capsys):
     assert run_command(capsys, "gradcheck", "activation", "tanh", "--tolerance", "0")[0] == 1
 

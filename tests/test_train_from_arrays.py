@@ -3,6 +3,7 @@ with optional validation and test arrays, without writing files; the result's mo
 as the run's own metrics say, and a recorded run of arrays loads back as any other."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -98,3 +99,14 @@ def test_mistakes_are_named(iris_arrays):
         corenn.train(CONFIG, X=X, y=y[:10], verbose=False)
     with pytest.raises(DataError, match="holds one class"):
         corenn.train(CONFIG, X=X, y=np.zeros(len(X), dtype=int), verbose=False)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_arrays_of_a_narrow_float_train_without_a_warning(iris_arrays, dtype):
+    """Checking float16 columns for values beyond 1e150 cast 1e150 to float16: "overflow
+    encountered in cast"."""
+    X, y = iris_arrays
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = corenn.train(CONFIG | {"epochs": 2}, X=X.astype(dtype), y=y, verbose=False)
+    assert result["epochs"] == 2

@@ -322,3 +322,12 @@ def test_a_mixed_precision_run_resumes_on_numpy(tmp_path, capsys):
     assert result["backend"] == "numpy" and result["epochs"] == 3
     recorded = config_from_dict(__import__("tomllib").loads((tmp_path / "iris-ffnn" / "config.toml").read_text()))
     assert recorded.backend == "numpy" and recorded.mixed_precision is False
+
+
+def test_a_model_predicts_from_a_tensor_that_requires_grad(tmp_path):
+    """numpy's asarray refused it with torch's "Can't call numpy() on Tensor that requires grad"."""
+    run_dir = train(iris("numpy", epochs=2), out_dir=tmp_path, verbose=False)["run_dir"]
+    model = corenn.load(run_dir)
+    X = np.random.default_rng(1).normal(size=(3, 4))
+    tensor = torch.from_numpy(X).requires_grad_()
+    np.testing.assert_array_equal(model.predict_proba(tensor), model.predict_proba(X))

@@ -283,8 +283,8 @@ def huge_value_notes(columns, source):
     column, which then tells the network little else."""
     notes = []
     for name, values in columns.items():
-        if values.dtype.kind != "f":
-            continue
+        if values.dtype.kind != "f" or float(np.finfo(values.dtype).max) <= HUGE:
+            continue  # float16 and float32 hold no such value (and comparing made HUGE overflow them)
         if not len(values) or (np.fmax.reduce(values) <= HUGE and np.fmin.reduce(values) >= -HUGE):
             continue  # (fmax and fmin pass over NaN)
         with np.errstate(invalid="ignore"):

@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 
 from corenn.data.loader import check_image_options, prepare
-from corenn.errors import ConfigError, CorennError, closest_name, did_you_mean
+from corenn.errors import ConfigError, CorennError, PluginError, closest_name, did_you_mean
 from corenn.kernels import reference_kernels
 from corenn.nn.model import Sequential
 from corenn.plugins import create, get_backend, get_plugins
@@ -184,6 +184,12 @@ def build_with_arrays(config, *, data_dir=None, notes=None):
     optimizer = _component("optimizer", config.optimizer, config.backend, "optimizer")
     extra = _scheduler_options(config, optimizer, len(data.train))
     scheduler = _component("scheduler", config.scheduler, config.backend, "scheduler", **extra)
+    if not callable(scheduler):  # else the first step fails as "unexpected TypeError", naming nothing
+        origin = get_plugins().registry.get("scheduler", config.scheduler.name, config.backend)
+        raise PluginError(
+            f"scheduler {config.scheduler.name!r} (from {origin.distribution}) is not callable: a scheduler is "
+            f"scheduler(step) -> learning rate; give {type(scheduler).__name__} a __call__(self, step)"
+        )
     return data, model, loss, optimizer, scheduler, arrays
 
 

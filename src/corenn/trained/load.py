@@ -262,9 +262,12 @@ class TrainedModel:
         return X
 
     def _as_array(self, X, source):
-        """``X`` as a numpy array; rows of different lengths are refused (not a numpy error)."""
+        """``X`` as a numpy array (a torch tensor, on any device, even one that requires grad,
+        copied to the host); rows of different lengths are refused (not a numpy error)."""
+        from corenn.files import as_numpy
+
         try:
-            return np.asarray(X)
+            return as_numpy(X)
         except ValueError:
             raise ShapeError(
                 f"{source} holds samples of different shapes (rows of different lengths); "
