@@ -40,6 +40,7 @@ TRAINED = [
     "tests/test_regression.py",
     "tests/test_own_data.py",
     "tests/test_trained_numbers.py",
+    "tests/test_trained_edges.py",
     SURVIVORS,
 ]
 TARGETS = {
