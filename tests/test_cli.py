@@ -588,6 +588,11 @@ def test_gradcheck_tolerance_decides_the_exit_code(capsys):
             "layer 'pool2d' needs the option kernel_shape (no default); its options are:",
         ),
         (["layer", "fully_connected", "activation=relu"], "needs the option n_out (no default)"),
+        (  # the options it needs, named (the example once named other layers' options)
+            ["layer", "pool2d", "stride=2"],
+            "; give them after the name (corenn gradcheck layer pool2d kernel_shape=...), or declare "
+            "example_options on Pool2D to check it with those",
+        ),
     ],
 )
 def test_gradcheck_bad_input_is_one_line(capsys, argv, fragment):

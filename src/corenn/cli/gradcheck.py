@@ -104,7 +104,7 @@ def run(args):
     except ConfigError as exc:
         if "needs the option" not in str(exc):
             raise
-        raise ConfigError(f"{exc}; give options as KEY=VALUE after the name, e.g. kernel_shape=[2,2] n_out=3") from exc
+        raise ConfigError(f"{exc}; {_how_to_give(args, options)}") from exc
     if args.json:
         print_json(report.as_dict())
     else:
@@ -139,3 +139,18 @@ def _parameters_line(report, seed):
     if report.perturbed:
         return f"  parameters moved to random values (seed {seed}); --initial-parameters checks them as made"
     return "  parameters as the layer made them (--initial-parameters)"
+
+
+def _how_to_give(args, options):
+    """How to give a component the options it needs, naming them: on the command line, or (for its
+    author) once for every check, as the class's ``example_options``."""
+    from corenn.plugins import get_registry
+    from corenn.registry import required_option_names
+
+    factory = get_registry().get(args.kind, args.name, args.backend).load()
+    missing = [name for name in required_option_names(factory) if name not in options]
+    example = " ".join(f"{name}=..." for name in missing) or "KEY=VALUE"
+    return (
+        f"give them after the name (corenn gradcheck {args.kind} {args.name} {example}), or declare "
+        f"example_options on {getattr(factory, '__name__', factory)!s} to check it with those"
+    )
