@@ -13,6 +13,7 @@ import corenn
 from corenn.cli.describe import _annotation_words, describe
 from corenn.data.csv_table import load_csv
 from corenn.data.npz_arrays import load_npz
+from corenn.nn.layers import Activation
 from corenn.plugins import get_plugins
 
 from suite_helpers import run_command
@@ -117,3 +118,31 @@ def test_the_json_holds_the_declared_default_and_allowed_values(capsys):
 )
 def test_annotations_read_as_words(annotation, words):
     assert _annotation_words(annotation) == words
+
+
+class NeedsAlpha(Activation):
+    """An activation with a required option and no example: its bare name would be refused."""
+
+    name = "needs_alpha"
+
+    def __init__(self, alpha):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, Z):
+        return self.alpha * Z
+
+    def backward(self, Z, dY):
+        return self.alpha * dY
+
+
+def test_an_activation_with_a_required_option_is_not_suggested_by_its_bare_name():
+    """It suggested activation = "needs_alpha", which training refuses ("needs the option alpha")."""
+    from corenn.cli.describe import example_config
+
+    assert example_config("activation", "needs_alpha", NeedsAlpha, {}).splitlines() == [
+        "[[layers]]",
+        'name = "fully_connected"',
+        "n_out = 16",
+        '# activation = { name = "needs_alpha", alpha = ... }   (required: give alpha a value)',
+    ]

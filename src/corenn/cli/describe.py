@@ -383,12 +383,29 @@ def example_config(kind, name, factory, examples):
     option = "activation" if kind == "activation" else "weight_init"
     inline = {"name": name} | {key: examples[key] for key in examples if key not in set_for_it}
     value = toml_value(name) if len(inline) == 1 else toml_value(inline)
+    required = [
+        parameter.name
+        for parameter in parameters
+        if parameter.default is inspect.Parameter.empty
+        and parameter.name not in declared_defaults
+        and parameter.name not in inline
+        and parameter.name not in set_for_it
+    ]
+    if required:  # the bare name would be refused: "needs the option ..."
+        needed = ", ".join(f"{key} = ..." for key in required)
+        value = (
+            toml_value(inline)[:-2] + f", {needed} }}"
+            if len(inline) > 1
+            else f"{{ name = {toml_value(name)}, {needed} }}"
+        )
     return "\n".join(
         [
             "[[layers]]",
             'name = "fully_connected"',
             "n_out = 16",
-            f"{option} = {value}",
+            f"# {option} = {value}   (required: give {', '.join(required)} a value)"
+            if required
+            else f"{option} = {value}",
             *(f"# {option} = {{ name = {toml_value(name)}, {key} = {value} }}" for key, value in optional),
         ]
     )
