@@ -78,8 +78,9 @@ def test_test_reports_sample_weighted_loss_and_error():
 
 def test_error_is_for_classification_only():
     model = iris_model(loss="l2")
-    with pytest.raises(ConfigError, match="classification error"):
-        model.error(np.eye(2), np.eye(2))
+    assert model.error(np.eye(2), np.eye(2)[[1, 1]]) == 0.5  # any loss: the arg-max error of one-hot targets
+    with pytest.raises(ConfigError, match="classification error: it needs one-hot targets"):
+        model.error(np.array([[0.5, 0.5]]), np.eye(2)[:1])
 
 
 def test_save_parameters_writes_an_npz(tmp_path):

@@ -24,6 +24,8 @@ import time
 import warnings
 import weakref
 
+import numpy as np
+
 from corenn.errors import ConfigError, CorennError
 from corenn.files import write_json
 from corenn.records.folder import RunRecorder, metric_columns, unique_run_name
@@ -33,8 +35,20 @@ SUMMARY_INTERVAL_SECONDS = 5.0
 
 
 def _as_json(value):
-    """``value`` as JSON data; what JSON cannot hold is written as its ``repr``."""
-    return json.loads(json.dumps(value, default=repr))
+    """``value`` as JSON data: numpy numbers as numbers, numpy arrays as lists, and what JSON
+    cannot hold otherwise as its ``repr``."""
+    return json.loads(json.dumps(value, default=_json_value))
+
+
+def _json_value(value):
+    """What JSON writes for a value it has no type for."""
+    if isinstance(value, np.floating):
+        return float(str(value))  # the shortest decimal of its own precision: float32 0.01 is 0.01
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return repr(value)
 
 
 class Logger:

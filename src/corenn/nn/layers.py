@@ -27,13 +27,15 @@ class Layer(Component):
 
     A layer is written once: it works on the arrays of the backend it was built for
     (``self.backend``, a :class:`corenn.backend.Backend`; ``corenn.create("layer", name,
-    "torch")`` builds one for torch, ``FullyConnected(10)`` one for numpy), doing its
+    "torch")`` builds one for torch, the course's ``FullyConnected(n_out=10,
+    activation="relu")`` one for numpy), doing its
     bookkeeping with the array namespace (:func:`corenn.backend.array_namespace`) and its math
     with kernels declared beside it (see :mod:`corenn.kernels`), which return new arrays.
 
     A subclass sets its options in ``__init__`` (after ``super().__init__()``), makes its
-    parameters at the first forward (the course names that method ``_init_parameters(X_shape,
-    dtype, device)``) and implements ``forward(X)`` and ``backward(dLdY)`` (filling
+    parameters at the first forward (the course names that method ``_init_parameters(X_shape)``;
+    corenn's layers take ``_init_parameters(X_shape, dtype="float64", device=None)``, so the
+    course's call still works) and implements ``forward(X)`` and ``backward(dLdY)`` (filling
     ``gradients``, returning dL/dX). What it calls of this class, its author's API:
 
     - :meth:`as_input` takes ``X`` in as the backend's floating array, on the parameters' device;
@@ -143,8 +145,17 @@ class Layer(Component):
         return dLdY
 
     def require_forward(self, key):
+        """Refuse a ``backward`` whose forward pass left nothing under ``cache[key]``: none was
+        run, or :meth:`clear_gradients` (which the course's ``model.update`` calls after every
+        step) emptied the cache into ``[]`` since."""
         if key not in self.cache:
-            raise CorennError(f"{self.name}: backward was called before any forward")
+            raise CorennError(f"{self.name}: backward was called before any forward: call forward first")
+        entry = self.cache[key]
+        if isinstance(entry, list) and not entry:
+            raise CorennError(
+                f"{self.name}: backward was called after clear_gradients(), which empties the cache that backward "
+                "reads (the course's model.update calls it after every step): backward needs a forward first"
+            )
 
     def activation_gradient(self, dLdY, description=None):
         """dL/dZ for ``backward``: ``dLdY`` checked against the cached output ``Z`` (its shape,
