@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
+import corenn
 import corenn.course.layers as course_layers
 from corenn.course.activations import Activation, ReLU
 from corenn.course.datasets import initialize_dataset
@@ -298,8 +299,14 @@ AFTER_CLEAR = (
         (lambda: FullyConnected(n_out=3, activation="relu"), (4, 5), "fully_connected"),
         (lambda: Conv2D(n_out=2, kernel_shape=(3, 3), activation="relu"), (2, 5, 5, 1), "conv2d"),
         (lambda: Pool2D(kernel_shape=(2, 2)), (2, 4, 4, 1), "pool2d"),
+        (lambda: corenn.create("layer", "flatten"), (2, 4, 4, 1), "flatten"),
+        (
+            lambda: corenn.create("layer", "residual", layers=[{"name": "fully_connected", "n_out": 5}]),
+            (4, 5),
+            "residual",
+        ),
     ],
-    ids=["fully_connected", "conv2d", "pool2d"],
+    ids=["fully_connected", "conv2d", "pool2d", "flatten", "residual"],
 )
 def test_backward_after_clear_gradients_asks_for_a_forward(build, input_shape, name):
     layer = build()

@@ -294,8 +294,7 @@ class ResidualBlock(Layer, abc.ABC):
         return self.activation.forward(Z)
 
     def backward(self, dLdY):
-        if "Z" not in self.cache:
-            raise CorennError("residual: backward was called before any forward")
+        self.require_forward("Z")
         Z = self.cache["Z"]
         dLdY = self._as_input(dLdY)
         if self._shape(dLdY) != self._shape(Z):

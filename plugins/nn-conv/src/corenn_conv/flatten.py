@@ -1,7 +1,7 @@
 """Flatten: from image batches to the rows a fully connected layer takes, for every backend."""
 
 from corenn.backend import device_of
-from corenn.errors import CorennError, ShapeError
+from corenn.errors import ShapeError
 from corenn.nn.layers import Layer, checked_keep_dim, flattened_shape
 
 
@@ -43,8 +43,7 @@ class Flatten(Layer):
         return X.reshape(Y_shape)
 
     def backward(self, dLdY):
-        if not isinstance(self.cache.get("X_shape"), tuple):
-            raise CorennError("flatten: backward was called before any forward")
+        self.require_forward("X_shape")
         dLdY = self.as_gradient(dLdY, self.cache["device"])
         if tuple(dLdY.shape) != self.cache["Y_shape"]:
             raise ShapeError(
