@@ -31,19 +31,24 @@ KINDS = ("number", "category")
 MAX_CATEGORIES = 1000  # a text column with more distinct values is an identifier, not a category
 
 
-class UnknownCategoryWarning(UserWarning):
+class InputWarning(UserWarning):
+    """Samples to predict that the run will read, but likely not as meant (said on stderr)."""
+
+
+class UnknownCategoryWarning(InputWarning):
     """Rows to predict hold text a column's training split never held: encoded as no category."""
 
 
 @contextlib.contextmanager
 def unknown_categories_said(say):
-    """Within this block, each :class:`UnknownCategoryWarning` goes to ``say(message)`` (the
-    command line's stderr) once, instead of Python's warning display; other warnings pass."""
+    """Within this block, each :class:`InputWarning` (such as an :class:`UnknownCategoryWarning`)
+    goes to ``say(message)`` (the command line's stderr) once, instead of Python's warning
+    display; other warnings pass."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     for warning in caught:
-        if issubclass(warning.category, UnknownCategoryWarning):
+        if issubclass(warning.category, InputWarning):
             say(str(warning.message))
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
