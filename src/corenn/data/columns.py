@@ -28,6 +28,12 @@ from corenn.errors import ConfigError, CorruptFileError, DataError
 
 MISSING_POLICIES = ("error", "mean", "drop")
 KINDS = ("number", "category")
+# What pyarrow reads as a missing number; the same texts are missing in a text feature column
+# and in a label column.
+MISSING_TEXTS = frozenset(
+    ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN")
+    + ("N/A", "NA", "NULL", "NaN", "n/a", "nan", "null")
+)
 MAX_CATEGORIES = 1000  # a text column with more distinct values is an identifier, not a category
 
 

@@ -43,7 +43,13 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from corenn.data.columns import MISSING_POLICIES, TableEncoding, check_missing, huge_value_notes
+from corenn.data.columns import (
+    MISSING_POLICIES,
+    MISSING_TEXTS,
+    TableEncoding,
+    check_missing,
+    huge_value_notes,
+)
 from corenn.data.tasks import TASK_CHOICES, check_task
 from corenn.data.user_splits import (
     DEFAULT_VAL_SIZE,
@@ -60,11 +66,6 @@ from corenn.errors import ConfigError, DataError
 HEADER_MODES = (True, False, "auto")
 MAX_LINE_CHARACTERS = 1 << 22  # 4 Mi characters: longer lines are refused, memory stays bounded
 BLOCK_BYTES = 1 << 24  # pyarrow's block: any line within the limit fits one (4 bytes a character at most)
-# What pyarrow reads as a missing number; the same texts are missing in a text feature column.
-MISSING_TEXTS = frozenset(
-    ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN")
-    + ("N/A", "NA", "NULL", "NaN", "n/a", "nan", "null")
-)
 MANY_NUMERIC_CLASSES = 20  # a classification with more classes, all numbers, is said to be one
 HEADER_HINT = "if its first line is the header, set dataset.header = true"
 HEADER_LOOKAHEAD_ROWS = 1000  # rows searched for a first line's values (is a line of text a header?)

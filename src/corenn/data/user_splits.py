@@ -13,6 +13,7 @@ test file or folder, the test split is that, and ``val_size`` is taken from the 
 
 import numpy as np
 
+from corenn.data.columns import MISSING_TEXTS
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, DataError
 
@@ -100,8 +101,6 @@ def encode(labels, class_names, source):
     positions = np.minimum(positions, len(names) - 1)
     found = names[order][positions] == text
     if not found.all():
-        from corenn.data.csv_table import MISSING_TEXTS
-
         missing = [row for row in np.flatnonzero(~found).tolist() if text[row].strip() in MISSING_TEXTS]
         if missing:
             raise DataError(
