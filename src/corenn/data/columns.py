@@ -28,22 +28,33 @@ from corenn.errors import ConfigError, CorruptFileError, DataError
 
 MISSING_POLICIES = ("error", "mean", "drop")
 KINDS = ("number", "category")
+# What pyarrow reads as a missing number; the same texts are missing in a text feature column
+# and in a label column.
+MISSING_TEXTS = frozenset(
+    ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN")
+    + ("N/A", "NA", "NULL", "NaN", "n/a", "nan", "null")
+)
 MAX_CATEGORIES = 1000  # a text column with more distinct values is an identifier, not a category
 
 
-class UnknownCategoryWarning(UserWarning):
+class InputWarning(UserWarning):
+    """Samples to predict that the run will read, but likely not as meant (said on stderr)."""
+
+
+class UnknownCategoryWarning(InputWarning):
     """Rows to predict hold text a column's training split never held: encoded as no category."""
 
 
 @contextlib.contextmanager
 def unknown_categories_said(say):
-    """Within this block, each :class:`UnknownCategoryWarning` goes to ``say(message)`` (the
-    command line's stderr) once, instead of Python's warning display; other warnings pass."""
+    """Within this block, each :class:`InputWarning` (such as an :class:`UnknownCategoryWarning`)
+    goes to ``say(message)`` (the command line's stderr) once, instead of Python's warning
+    display; other warnings pass."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     for warning in caught:
-        if issubclass(warning.category, UnknownCategoryWarning):
+        if issubclass(warning.category, InputWarning):
             say(str(warning.message))
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

@@ -12,7 +12,8 @@ Config (``[dataset]``)::
     drop = ["id"]                 # or: every other column but these
     missing = "error"             # missing values: "error", "mean" or "drop" (see corenn.data.columns)
     header = "auto"               # true, false, or "auto": a first line with text where the
-                                  # second has numbers is a header
+                                  # second has numbers is a header, and so is a line of text
+                                  # none of whose values recur in their column (see _has_header)
     delimiter = ","
     val_size = 0.1                # a fraction or a number of rows (0: no validation split)
     test_size = 0.2               # only with `path`: rows held out for testing
@@ -27,17 +28,28 @@ numbers, a missing value the ``missing`` policy does not accept, a quoted value 
 several lines (a stray quote), a line longer than :data:`MAX_LINE_CHARACTERS`, a missing label
 column or a class found only in the test file is a one-line error naming the file, the line and
 the column. A file may start with a byte-order mark (Excel's UTF-8 export); header names are
-stripped of surrounding spaces and may be quoted.
+stripped of surrounding spaces and may be quoted. A file that is not UTF-8 is refused naming the
+line of its first such byte, and one that is not text (a zip archive such as an Excel workbook,
+a compressed file, UTF-16, binary bytes) by what it starts like. Labels are stripped of
+surrounding spaces; an empty one or one of :data:`MISSING_TEXTS` is missing.
 """
 
+import codecs
 import collections
 import csv
+import itertools
 from pathlib import Path
 
 import attrs
 import numpy as np
 
-from corenn.data.columns import MISSING_POLICIES, TableEncoding, check_missing, huge_value_notes
+from corenn.data.columns import (
+    MISSING_POLICIES,
+    MISSING_TEXTS,
+    TableEncoding,
+    check_missing,
+    huge_value_notes,
+)
 from corenn.data.tasks import TASK_CHOICES, check_task
 from corenn.data.user_splits import (
     DEFAULT_VAL_SIZE,
@@ -54,12 +66,31 @@ from corenn.errors import ConfigError, DataError
 HEADER_MODES = (True, False, "auto")
 MAX_LINE_CHARACTERS = 1 << 22  # 4 Mi characters: longer lines are refused, memory stays bounded
 BLOCK_BYTES = 1 << 24  # pyarrow's block: any line within the limit fits one (4 bytes a character at most)
-# What pyarrow reads as a missing number; the same texts are missing in a text feature column.
-MISSING_TEXTS = frozenset(
-    ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN")
-    + ("N/A", "NA", "NULL", "NaN", "n/a", "nan", "null")
-)
 MANY_NUMERIC_CLASSES = 20  # a classification with more classes, all numbers, is said to be one
+HEADER_HINT = "if its first line is the header, set dataset.header = true"
+HEADER_LOOKAHEAD_ROWS = 1000  # rows searched for a first line's values (is a line of text a header?)
+SNIFFED_BYTES = 4096  # the start of a file, looked at for the signature of a binary or UTF-16 file
+# The first bytes of files people save as .csv by mistake, and what to do instead.
+FILE_SIGNATURES = (
+    (b"PK\x03\x04", "it starts like a zip archive, as an Excel workbook does: save it as CSV"),
+    (b"PK\x05\x06", "it starts like a zip archive, as an Excel workbook does: save it as CSV"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "it starts like an old Excel workbook (.xls): save it as CSV"),
+    (b"\x1f\x8b", "it starts like a gzip-compressed file: decompress it first, e.g. with gunzip"),
+    *(
+        (b"BZh%d1AY&SY" % level, "it starts like a bzip2-compressed file: decompress it first, e.g. with bunzip2")
+        for level in range(1, 10)
+    ),
+    (b"\xfd7zXZ\x00", "it starts like an xz-compressed file: decompress it first, e.g. with unxz"),
+    (b"\x28\xb5\x2f\xfd", "it starts like a zstd-compressed file: decompress it first, e.g. with unzstd"),
+    (b"7z\xbc\xaf\x27\x1c", "it starts like a 7-Zip archive: extract the CSV file from it"),
+    (b"%PDF-", "it starts like a PDF document"),
+    (b"\x89PNG", "it starts like a PNG image"),
+    (b"\xff\xd8\xff", "it starts like a JPEG image"),
+    (b"\xff\xfe\x00\x00", "it starts with a UTF-32 byte-order mark: save it as UTF-8"),
+    (b"\x00\x00\xfe\xff", "it starts with a UTF-32 byte-order mark: save it as UTF-8"),
+    (b"\xff\xfe", "it is UTF-16 text, by its byte-order mark: save it as UTF-8"),
+    (b"\xfe\xff", "it is UTF-16 text, by its byte-order mark: save it as UTF-8"),
+)
 
 
 @attrs.frozen
@@ -77,6 +108,7 @@ class Table:
     label: str | None
     with_header: bool = True
     delimiter: str = ","
+    header_guessed: bool = False  # header = "auto" found no header (numbers as names look like data)
 
     @property
     def num_rows(self):
@@ -151,8 +183,9 @@ def load_csv(
     table = read_table(
         path if path is not None else train, label=label, header=header, delimiter=delimiter, **selection
     )
+    first_line_notes = _first_line_class_notes(table, task)
     table, notes = _without_missing_rows(table, missing)
-    notes += huge_value_notes(table.columns, str(table.path))
+    notes += first_line_notes + huge_value_notes(table.columns, str(table.path))
     class_names, y = _targets(table, task)
     notes += _class_notes(table, class_names, task)
     test_table = None
@@ -235,17 +268,17 @@ def _without_missing_rows(table, missing):
     the line saying so; a missing label is otherwise an error naming its line."""
     if table.labels is None:
         return table, []
-    import pyarrow.compute as pc
-
-    no_label = pc.equal(pc.utf8_trim_whitespace(table.labels), "").to_numpy(zero_copy_only=False)
+    no_label = missing_labels(table.labels)
     dropped = no_label.copy()
     if missing == "drop":
         for values in table.columns.values():
             dropped |= _missing(values)
     elif no_label.any():
         row = int(np.flatnonzero(no_label)[0])
+        value = table.labels[row].as_py()
+        what = "is empty" if value == "" else f"holds {value!r}, a missing value"
         raise DataError(
-            f"{table.path} {table.line_of(row)}: the label column {table.label!r} is empty; every row needs a "
+            f"{table.path} {table.line_of(row)}: the label column {table.label!r} {what}; every row needs a "
             'label (or set [dataset] missing = "drop" to leave such rows out)'
         )
     if not dropped.any():
@@ -256,6 +289,16 @@ def _without_missing_rows(table, missing):
     return kept, [
         f'{table.path}: left out {int(dropped.sum())} of {len(dropped)} rows with missing values (missing = "drop")'
     ]
+
+
+def missing_labels(labels):
+    """Which of ``labels`` (stripped texts, a pyarrow array) are missing: empty, or one of the
+    texts missing in a feature column (:data:`MISSING_TEXTS`: ``NA``, ``nan``...)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    missing = pc.is_in(labels, value_set=pa.array(sorted(MISSING_TEXTS)))
+    return np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _missing(values):
@@ -304,6 +347,22 @@ def _class_notes(table, class_names, task):
         f"warning: {table.path}: label column {table.label!r} holds {len(class_names)} distinct numbers, each taken "
         "as a class; "
         'if they are values to predict, set [dataset] task = "regression" (with loss = "l2" and a linear last layer)'
+    ]
+
+
+def _first_line_class_notes(table, task):
+    """A first line read as data (``header = "auto"``) whose label is a class of that row alone
+    may be a header of numbers (``2000,2001,...,target``): said as a warning, with the fix."""
+    if task != "classification" or not table.header_guessed or table.labels is None or table.num_rows < 2:
+        return []
+    import pyarrow.compute as pc
+
+    first = table.labels[0].as_py()
+    if first in MISSING_TEXTS or pc.sum(pc.equal(table.labels, first)).as_py() > 1:
+        return []
+    return [
+        f'warning: {table.path} line 1 was read as data (header = "auto" found no header), so its label {first!r} '
+        f"is a class of that one row; {HEADER_HINT}"
     ]
 
 
@@ -370,8 +429,9 @@ def _bounded_lines(stream, path):
 
 def _records(path, delimiter):
     """``(first line number, fields)`` of every non-empty record of ``path``, parsed by Python's
-    ``csv`` module from bounded lines (utf-8, a byte-order mark dropped)."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as stream:
+    ``csv`` module from bounded lines (utf-8, a byte-order mark dropped; a byte that is not
+    UTF-8 is an error naming its line)."""
+    with open(path, encoding="utf-8-sig", newline="") as stream:
         reader = csv.reader(_bounded_lines(stream, path), delimiter=delimiter)
         last = 0
         while True:
@@ -379,6 +439,8 @@ def _records(path, delimiter):
                 fields = next(reader)
             except StopIteration:
                 return
+            except UnicodeDecodeError:
+                raise not_utf8_error(path) from None
             except csv.Error as exc:
                 raise DataError(
                     f"{path} line {last + 1}: a quoted value that starts there is still open "
@@ -395,27 +457,56 @@ def _plural(count, word):
 
 def _first_records(path, delimiter, count=2):
     """The first ``count`` non-empty records, their fields stripped (enough to detect a header)."""
-    records = []
+    return list(itertools.islice(_stripped_records(path, delimiter), count))
+
+
+def _stripped_records(path, delimiter):
     for _, fields in _records(path, delimiter):
-        records.append([field.strip() for field in fields])
-        if len(records) == count:
-            break
-    return records
+        yield [field.strip() for field in fields]
 
 
 def has_header(path, delimiter=","):
+    """Whether the first line of ``path`` is a header (see :func:`_has_header`)."""
+    return _has_header(_first_records(path, delimiter), path=path, delimiter=delimiter)
+
+
+def _has_header(records, *, path=None, delimiter=","):
     """A first line is a header when one of its fields is text where the second line has a
-    number (a text label column alone says nothing); a lone line is a header if it holds text."""
-    return _has_header(_first_records(path, delimiter))
-
-
-def _has_header(records):
+    number (a text label column alone says nothing), or when all its fields are text and none
+    of them occurs again in its column among the next :data:`HEADER_LOOKAHEAD_ROWS` rows (a
+    table of text columns: a data row's categories recur, a header's names do not); a lone line
+    is a header if it holds text. Header names that are all numbers cannot be told from data:
+    ``header = true`` says so."""
     if not records:
         return False
     if len(records) == 1:
         return not all(_is_number(field) for field in records[0])
-    first, second = records
+    first, second = records[:2]
+    if _text_over_number(first, second):
+        return True
+    if any(_is_number(field) for field in first):
+        return False
+    rows = itertools.islice(_stripped_records(path, delimiter), 1, HEADER_LOOKAHEAD_ROWS + 1) if path else records[1:]
+    return not any(a == b for fields in rows for a, b in zip(first, fields, strict=False))
+
+
+def _text_over_number(first, second):
     return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second, strict=False))
+
+
+def _has_header_like(records, like):
+    """Whether the first line of a file read for a trained table (``like``: its feature names
+    and label) is a header: it is when it names one of those columns (in any order, among others)
+    or holds text where the second line has a number; else, for a table of text columns only, it
+    is a row of data (new categories are no header); else :func:`_has_header` says."""
+    known = set(like.features) | ({like.label} if like.label else set())
+    if known & set(_header_names(records[0])):
+        return True
+    if len(records) > 1 and _text_over_number(records[0], records[1]):
+        return True
+    if like.kinds and all(kind == "category" for kind in like.kinds.values()):
+        return False
+    return _has_header(records[:2])
 
 
 def _check_file(path, what="CSV file"):
@@ -424,7 +515,61 @@ def _check_file(path, what="CSV file"):
         raise DataError(f"{what} {path} does not exist")
     if not path.is_file():
         raise DataError(f"{what} {path} is not a file")
+    check_text_file(path)
     return path
+
+
+def check_text_file(path):
+    """Refuse, in one line and before any parsing, a file whose first bytes say it is no CSV
+    text: a zip archive (an Excel workbook), a compressed file, UTF-16 text, binary bytes.
+    Its bytes are never quoted: they could drive the terminal."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(SNIFFED_BYTES)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    reason = next((reason for signature, reason in FILE_SIGNATURES if head.startswith(signature)), None)
+    if reason is None and b"\x00" in head:
+        even, odd = head[0::2], head[1::2]
+        if head.count(b"\x00") * 3 >= len(head) and (even.count(0) == 0 or odd.count(0) == 0):
+            reason = "it holds a NUL byte beside every character, as UTF-16 text does: save it as UTF-8"
+        else:
+            reason = "it holds NUL bytes, as binary files do"
+    if reason is not None:
+        raise DataError(f"{path} is not a text CSV file ({reason})")
+
+
+def not_utf8_error(path):
+    """The DataError for a file that is not UTF-8 (a Latin-1 or Windows-1252 export), naming
+    the line of its first such byte (one pass over the file's bytes, only once it failed)."""
+    where = _first_non_utf8(path)
+    if where is None:
+        return DataError(f"{path} is not UTF-8 text: save it as UTF-8 (in Excel: CSV UTF-8)")
+    line, byte = where
+    return DataError(
+        f"{path} line {line} is not UTF-8 text (it holds the byte 0x{byte:02X}, as a Latin-1 or Windows-1252 "
+        "file does): save the file as UTF-8 (in Excel: CSV UTF-8)"
+    )
+
+
+def _first_non_utf8(path):
+    """``(line, byte)`` of the first byte of ``path`` that is not UTF-8, or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    try:
+        with open(path, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:  # exc.object: the bytes held back (no line break) and chunk
+                    return line + exc.object[: exc.start].count(b"\n"), exc.object[exc.start]
+                line += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:  # a multi-byte character cut short at the end
+        return line, exc.object[exc.start]
+    except OSError:
+        return None
+    return None
 
 
 def _header_names(fields):
@@ -454,7 +599,13 @@ def read_table(
     records = _first_records(path, delimiter)
     if not records:
         raise DataError(f"{path} is empty: a CSV file needs at least one row of data")
-    with_header = _has_header(records) if header == "auto" else header
+    if header != "auto":
+        with_header = header
+    elif like is not None:
+        with_header = _has_header_like(records, like)
+    else:
+        with_header = _has_header(records, path=path, delimiter=delimiter)
+    guessed = header == "auto" and not with_header
     n_columns = len(records[0])
     if n_columns == 1:
         _check_delimiter(path, records[0][0], delimiter)
@@ -465,17 +616,25 @@ def read_table(
     duplicated = sorted(name for name, count in counts.items() if count > 1)
     if duplicated:
         raise DataError(f"{path}: the header names column(s) {', '.join(map(repr, duplicated[:10]))} more than once")
-    label_name = _label_column(path, names, label, with_header, like, require_label)
+    label_name = _label_column(path, names, label, with_header, like, require_label, guessed)
     if like is None:
-        chosen = _chosen_columns(path, names, label_name, features, drop)
+        chosen = _chosen_columns(path, names, label_name, features, drop, header_hint(with_header, guessed))
         columns, kinds, labels = _read(path, names, chosen, label_name, None, with_header, delimiter)
-        return Table(path, columns, kinds, labels, tuple(chosen), label_name, with_header, delimiter)
+        return Table(path, columns, kinds, labels, tuple(chosen), label_name, with_header, delimiter, guessed)
     chosen = _same_columns(path, names, label_name, like, with_header)  # in the model's order
     model_names = dict(zip(chosen, like.features, strict=True))
     kinds = {name: like.kinds[model_names[name]] for name in chosen}
     columns, _, labels = _read(path, names, chosen, label_name, kinds, with_header, delimiter)
     columns = {model_names[name]: values for name, values in columns.items()}
-    return Table(path, columns, dict(like.kinds), labels, tuple(like.features), label_name, with_header, delimiter)
+    return Table(
+        path, columns, dict(like.kinds), labels, tuple(like.features), label_name, with_header, delimiter, guessed
+    )
+
+
+def header_hint(with_header, guessed):
+    """``" (if its first line is the header, set dataset.header = true)"`` where ``header =
+    "auto"`` read the first line as data, else ''."""
+    return f" ({HEADER_HINT})" if guessed and not with_header else ""
 
 
 OTHER_DELIMITERS = (";", "\t", "|")
@@ -492,8 +651,9 @@ def _check_delimiter(path, first_line, delimiter):
         )
 
 
-def _chosen_columns(path, names, label_name, features, drop):
-    """The feature columns: ``features`` (names or indices), all but ``drop``, or all but the label."""
+def _chosen_columns(path, names, label_name, features, drop, hint=""):
+    """The feature columns: ``features`` (names or indices), all but ``drop``, or all but the label;
+    ``hint`` ends the error for a column name not found."""
 
     def resolve(items, key):
         resolved = []
@@ -503,7 +663,7 @@ def _chosen_columns(path, names, label_name, features, drop):
                     raise DataError(f"{path} has {len(names)} columns, so dataset.{key} index {item} is out of range")
                 item = names[item % len(names)]
             if item not in names:
-                raise DataError(f"{path} has no column {item!r} (dataset.{key}); its columns: {_listed(names)}")
+                raise DataError(f"{path} has no column {item!r} (dataset.{key}); its columns: {_listed(names)}{hint}")
             if item == label_name:
                 raise DataError(f"dataset.{key} names {item!r}, the label column; it cannot be a feature as well")
             resolved.append(item)
@@ -522,7 +682,10 @@ def _chosen_columns(path, names, label_name, features, drop):
 
 
 def _listed(names, limit=30):
-    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+    """Column names for a message; one holding a control character is quoted with escapes, so
+    a message never sends the terminal a raw control sequence."""
+    shown = [name if name.isprintable() else repr(name) for name in names[:limit]]
+    return ", ".join(shown) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _read(path, names, chosen, label_name, kinds, with_header, delimiter):
@@ -530,8 +693,9 @@ def _read(path, names, chosen, label_name, kinds, with_header, delimiter):
     as a pyarrow text array, None without a label column). Without ``kinds``
     (training) each column's kind is found: pyarrow's number types are numbers; a column pyarrow
     reads as text is a category, unless it mostly holds numbers (a stray text in a number column,
-    an error naming its line)."""
+    an error naming its line). Labels are stripped of surrounding whitespace."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     forced = {}
     if kinds is not None:
@@ -543,6 +707,8 @@ def _read(path, names, chosen, label_name, kinds, with_header, delimiter):
         forced[table.column] = pa.float64() if table.column not in forced else pa.string()
     if table.num_rows == 0:
         raise DataError(f"{path} holds a header but no rows of data")
+    if any(pa.types.is_binary(kind) or pa.types.is_large_binary(kind) for kind in table.schema.types):
+        raise not_utf8_error(path)  # pyarrow reads a column of text that is not UTF-8 as bytes
     columns, found = {}, {}
     for name in chosen:
         column = table.column(name)
@@ -568,6 +734,7 @@ def _read(path, names, chosen, label_name, kinds, with_header, delimiter):
     if label_name is not None:
         labels = table.column(label_name).combine_chunks()
         _check_text(path, names, label_name, with_header, delimiter, labels, label_name)
+        labels = pc.utf8_trim_whitespace(labels)  # ' a' and 'a ' are class 'a', as in a text feature
     return columns, found, labels
 
 
@@ -599,6 +766,8 @@ def _pyarrow_read(path, names, chosen, label_name, forced, with_header, delimite
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        if "utf8" in str(exc).lower():
+            raise not_utf8_error(path) from None
         column = _contradicted_column(exc, names)
         if retry and column is not None and column in chosen and types.get(column) != pa.string():
             return _Retry(column)
@@ -681,7 +850,7 @@ def _check_text(path, names, label_name, with_header, delimiter, column, name):
         )
 
 
-def _label_column(path, names, label, with_header, like, require_label):
+def _label_column(path, names, label, with_header, like, require_label, guessed=False):
     """The label column's name, or None for a file of features only (new samples)."""
     if like is not None and not require_label:
         if like.label in names and with_header:
@@ -693,7 +862,7 @@ def _label_column(path, names, label, with_header, like, require_label):
         if not with_header:
             raise DataError(
                 f"{path} has no header line, so its label column cannot be found by name ({label!r}): "
-                "give label as a 0-based column index, or add a header"
+                f"give label as a 0-based column index, or add a header{header_hint(with_header, guessed)}"
             )
         if label not in names:
             raise DataError(f"{path} has no column {label!r} (dataset.label); its columns: {_listed(names)}")

@@ -109,6 +109,19 @@ def is_image_file(path):
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def images_below(folder):
+    """The image files anywhere below ``folder``, sorted, leaving out every hidden file or folder
+    (a name starting with '.': ``.thumbnails/``, ``.ipynb_checkpoints/``, macOS's ``._photo.png``),
+    which hold copies or previews rather than samples."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if is_image_file(path)
+        and not path.is_dir()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
 @attrs.frozen
 class ImageHeader:
     """What an image file's header says: its Pillow format and mode, its size, whether its mode
@@ -353,7 +366,8 @@ def list_class_folders(folder, what):
     """``(class names, {class: [image paths]})`` of ``folder``'s sub-folders, sorted by name.
 
     Every non-folder entry with an image suffix is listed, links included: one that is not a
-    regular file (a FIFO, a device) is refused by name when it is read, never skipped silently."""
+    regular file (a FIFO, a device) is refused by name when it is read, never skipped silently.
+    Hidden files and everything in hidden sub-folders are left out (see :func:`images_below`)."""
     if not folder.is_dir():
         raise DataError(f"{what} {folder} does not exist or is not a folder")
     classes = sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
@@ -364,7 +378,7 @@ def list_class_folders(folder, what):
         )
     files = {}
     for name in classes:
-        images = sorted(path for path in (folder / name).rglob("*") if is_image_file(path) and not path.is_dir())
+        images = images_below(folder / name)
         if not images:
             raise DataError(
                 f"class folder {folder / name} holds no images ({', '.join(IMAGE_SUFFIXES)}); "

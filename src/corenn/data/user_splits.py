@@ -13,6 +13,7 @@ test file or folder, the test split is that, and ``val_size`` is taken from the 
 
 import numpy as np
 
+from corenn.data.columns import MISSING_TEXTS
 from corenn.data.splits import DatasetSplits, Split
 from corenn.errors import ConfigError, DataError
 
@@ -92,7 +93,7 @@ def class_names_of(values):
 
 def encode(labels, class_names, source):
     """Class indices of ``labels`` (any values; compared as text) in ``class_names``; a label that
-    is not a class is an error naming ``source``."""
+    is not a class is an error naming ``source`` (a missing one, empty or ``NA``..., said so)."""
     text = np.asarray([str(value) for value in labels]) if len(labels) else np.zeros(0, dtype=str)
     names = np.asarray(class_names)
     order = np.argsort(names)
@@ -100,6 +101,13 @@ def encode(labels, class_names, source):
     positions = np.minimum(positions, len(names) - 1)
     found = names[order][positions] == text
     if not found.all():
+        missing = [row for row in np.flatnonzero(~found).tolist() if text[row].strip() in MISSING_TEXTS]
+        if missing:
+            raise DataError(
+                f"{source}: the label of sample {missing[0] + 1} (counting from 1) is missing "
+                f"({str(text[missing[0]])!r}); every sample needs a label, one of the classes "
+                f"({', '.join(map(str, class_names))})"
+            )
         unknown = sorted(set(text[~found].tolist()))
         shown = ", ".join(repr(name) for name in unknown[:5])
         raise DataError(

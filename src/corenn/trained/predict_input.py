@@ -2,9 +2,11 @@
 from files, as CSV rows.
 
 The input is a CSV file of feature rows (a header naming the training columns, in any order, or
-no header and the columns in training order; a label column, if present, is ignored), an
-``.npz`` holding an array ``X`` (or one array), one image, or a folder of images (searched
-recursively, sorted by path). The run's own preprocessing applies (see
+no header and the columns in training order; a first line naming one of the run's columns is the
+header, so a table of text columns tells its header from a row; a label column, if present, is
+ignored), an ``.npz`` holding an array ``X`` (or one array; an image run given floats all within
+[0, 1] warns that it learnt from pixel values 0..255), one image, or a folder of images
+(searched recursively, sorted by path, hidden files and folders left out). The run's own preprocessing applies (see
 :mod:`corenn.records.preprocessing`): its standardisation, image size and colour mode.
 
 The CSV written has one row per sample: its id (``row``, the CSV's data row counting from 1;
@@ -54,10 +56,10 @@ def read_inputs(path, model):
 
 
 def _read_images(path, model):
-    from corenn.data.image_folders import decode_image, is_image_file
+    from corenn.data.image_folders import decode_image, images_below
 
     if path.is_dir():
-        paths = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+        paths = [p for p in images_below(path) if p.is_file()]
         if not paths:
             raise DataError(f"input folder {path} holds no images")
     else:
@@ -94,7 +96,24 @@ def _read_npz(path, model):
         )
     if X.shape == tuple(model.input_shape) or (model.encoding is not None and X.ndim == 1):
         X = X[np.newaxis]  # one sample alone
+    if model.preprocessing.inputs.get("kind") == "image" and _pixels_within_one(X):
+        import warnings
+
+        from corenn.data.columns import InputWarning
+
+        warnings.warn(
+            f"input {path}: X holds floats within [0, 1], but the model of {model.run_dir} was trained on pixel "
+            "values 0..255: multiply them by 255, or its predictions are not what it learnt",
+            InputWarning,
+            stacklevel=2,
+        )
     return X, "index", list(range(len(X))), arrays.get("y")
+
+
+def _pixels_within_one(X):
+    """Whether ``X`` is floats, every one within [0, 1] (black images alone aside): images scaled
+    to 0..1, not 0..255."""
+    return X.dtype.kind == "f" and X.size > 0 and bool(X.min() >= 0) and bool(0 < X.max() <= 1)
 
 
 def _read_csv(path, model):
