@@ -280,12 +280,12 @@ class PluginSystem:
             by_name.setdefault(info.name, []).append(info)
         kept = []
         for info, load_module in found:
-            others = [f"{other.distribution} {other.version}" for other in by_name[info.name] if other is not info]
-            if self.manager.has_plugin(info.name):  # the built-ins' name
+            sharing = [other for other in by_name[info.name] if other is not info]
+            others = [f"{other.distribution} {other.version}" for other in sharing]
+            builtins = self.manager.has_plugin(info.name)  # the built-ins' name
+            if builtins:
                 others.append(f"{CORE_DISTRIBUTION}'s built-ins")
-            ours = any(
-                is_first_party(other.distribution) for other in by_name[info.name] if other is not info
-            ) or self.manager.has_plugin(info.name)
+            ours = builtins or any(is_first_party(other.distribution) for other in sharing)
             if others and (ours or not is_first_party(info.distribution)):
                 self._failed(
                     info,

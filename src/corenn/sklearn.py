@@ -43,11 +43,11 @@ except ImportError as exc:  # the optional extra is not installed
     ) from exc
 
 import contextlib
-import numbers
 
 import numpy as np
 
 from corenn.errors import CorennError
+from corenn.run.config import is_positive_integer, plain_values
 
 SEED_LIMIT = 2**31 - 1
 
@@ -93,10 +93,7 @@ class _NeuralNet(BaseEstimator):
         """The hidden layers' tables, from ``layers`` or else ``hidden_layer_sizes``, each checked
         here (a string of digits would otherwise be taken for a list of sizes, a float truncated)."""
         if self.layers is not None:
-            return [
-                {key: _plain_number(value) for key, value in layer.items()}
-                for layer in _checked_layer_tables(self.layers)
-            ]
+            return [dict(layer) for layer in _checked_layer_tables(self.layers)]
         sizes = _checked_hidden_layer_sizes(self.hidden_layer_sizes)
         return [{"name": "fully_connected", "n_out": size, "activation": self.activation} for size in sizes]
 
@@ -105,16 +102,16 @@ class _NeuralNet(BaseEstimator):
         config = {
             "name": type(self).__name__,
             "seed": seed,
-            "epochs": _plain_number(self.epochs),
+            "epochs": self.epochs,
             "dtype": self.dtype,
             "backend": self.backend,
             "loss": self._loss,
-            "optimizer": {"name": self.optimizer, "lr": _plain_number(self.lr)},
+            "optimizer": {"name": self.optimizer, "lr": self.lr},
             "dataset": {
                 "name": "arrays",
-                "batch_size": _plain_number(self.batch_size),
+                "batch_size": self.batch_size,
                 "task": self._task,
-                "val_size": _plain_number(self.val_size),
+                "val_size": self.val_size,
                 "test_size": 0,
             },
             "layers": [
@@ -123,8 +120,8 @@ class _NeuralNet(BaseEstimator):
             ],
         }
         if self.patience is not None:
-            config["patience"] = _plain_number(self.patience)
-        return config
+            config["patience"] = self.patience
+        return plain_values(config)  # numpy numbers (a grid over np.arange) as Python's
 
     def _train(self, X, y):
         """The run's result (its ``model`` included) of training on ``X`` and ``y``; sets nothing."""
@@ -239,27 +236,13 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         return values.reshape(len(X), -1)
 
 
-def _plain_number(value):
-    """A numpy integer or float as Python's ``int`` or ``float`` (``GridSearchCV`` over
-    ``np.arange(...)`` gives numpy integers); anything else as it is, for the run config to check."""
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
-
-
-def _is_positive_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and value > 0
-
-
 def _checked_hidden_layer_sizes(sizes):
     """``hidden_layer_sizes`` as a list of ints: one positive integer (one hidden layer), or a
     tuple, list or array of them (``()``: no hidden layer)."""
-    if _is_positive_integer(sizes):
+    if is_positive_integer(sizes):
         return [int(sizes)]
     is_sequence = isinstance(sizes, (tuple, list)) or (isinstance(sizes, np.ndarray) and sizes.ndim == 1)
-    if is_sequence and all(_is_positive_integer(size) for size in sizes):
+    if is_sequence and all(is_positive_integer(size) for size in sizes):
         return [int(size) for size in sizes]
     raise ValueError(
         "hidden_layer_sizes must be a positive integer or a tuple of positive integers (the units of each "

@@ -355,7 +355,7 @@ def example_config(kind, name, factory, examples):
         parameters = []
     set_for_it = SET_FOR_IT.get(kind, {})
     declared_defaults = getattr(factory, "option_defaults", None) or {}
-    lines, others, optional = [], [], []
+    lines, others, optional, required = [], [], [], []
     for parameter in parameters:
         key = parameter.name
         default = declared_defaults.get(key, parameter.default)
@@ -365,6 +365,7 @@ def example_config(kind, name, factory, examples):
             lines.append(f"{key} = {toml_value(examples[key])}")
         elif default is inspect.Parameter.empty:
             lines.append(f"# {key} = ...   (required: give it a value)")
+            required.append(key)
         elif default is None:
             others.append(f"# {key} = ...   (unset by default)")
             optional.append((key, "..."))
@@ -383,14 +384,6 @@ def example_config(kind, name, factory, examples):
     option = "activation" if kind == "activation" else "weight_init"
     inline = {"name": name} | {key: examples[key] for key in examples if key not in set_for_it}
     value = toml_value(name) if len(inline) == 1 else toml_value(inline)
-    required = [
-        parameter.name
-        for parameter in parameters
-        if parameter.default is inspect.Parameter.empty
-        and parameter.name not in declared_defaults
-        and parameter.name not in inline
-        and parameter.name not in set_for_it
-    ]
     if required:  # the bare name would be refused: "needs the option ..."
         needed = ", ".join(f"{key} = ..." for key in required)
         value = (

@@ -7,7 +7,6 @@ the training split's statistics; MNIST images come as NHWC ``(n, 28, 28, 1)`` sc
 """
 
 import math
-import numbers
 
 import attrs
 
@@ -16,6 +15,7 @@ from corenn.course._random import global_state_generator
 from corenn.data.loader import batch_indices, prepare
 from corenn.data.splits import Split
 from corenn.errors import ConfigError
+from corenn.run.config import is_positive_integer
 
 # The course's data sets and how corenn standardises their inputs for it.
 STANDARDIZE = {"iris": "feature", "mnist": "none"}
@@ -74,9 +74,9 @@ def initialize_dataset(name, batch_size=50, *, max_samples=None):
     """
     if name not in STANDARDIZE:
         raise ConfigError(f"unknown dataset {name!r}; the course's data sets are: {', '.join(STANDARDIZE)}")
-    if not _positive_integer(batch_size):
+    if not is_positive_integer(batch_size):
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if max_samples is not None and not _positive_integer(max_samples):
+    if max_samples is not None and not is_positive_integer(max_samples):
         raise ConfigError(f"max_samples must be a positive integer or None (every sample), got {max_samples!r}")
     batch_size, max_samples = int(batch_size), None if max_samples is None else int(max_samples)
     splits = corenn.create("dataset", name)
@@ -88,8 +88,3 @@ def initialize_dataset(name, batch_size=50, *, max_samples=None):
         standardize=STANDARDIZE[name],
     )
     return Dataset(prepare(splits), batch_size)
-
-
-def _positive_integer(value):
-    """An int or a numpy integer (``np.arange`` gives those), 1 or more; never a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1

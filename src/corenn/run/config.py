@@ -8,6 +8,7 @@ the component's signature. Every error names the key, as ``optimizer.lr`` or
 """
 
 import importlib.resources
+import numbers
 import os
 import tomllib
 from pathlib import Path
@@ -59,6 +60,12 @@ def _check_component_option(value, where, example):
         raise ConfigError(f"{where}.name is required: {where} is a component name or a table with one ({example})")
     if not isinstance(value["name"], str) or not value["name"]:
         raise ConfigError(f"{where}.name must be the registered name of a component (a string), got {value['name']!r}")
+
+
+def is_positive_integer(value):
+    """An int or a numpy integer (``np.arange`` and scikit-learn's grids give those), 1 or more;
+    never a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
 def _positive_int(key):
@@ -411,14 +418,14 @@ def _check_nesting(data):
             pending.extend((item, depth) for item in (value.values() if isinstance(value, dict) else value))
 
 
-def _plain_values(value):
+def plain_values(value):
     """``value`` with numpy scalars made Python numbers, in tables and arrays at any depth: a
     config built in Python may hold ``np.int64(3)`` (from ``np.arange``, a scikit-learn grid),
     which TOML never gives and the checks below would refuse as no integer."""
     if isinstance(value, dict):
-        return {key: _plain_values(item) for key, item in value.items()}
+        return {key: plain_values(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_plain_values(item) for item in value)
+        return type(value)(plain_values(item) for item in value)
     if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         return value.item()
     return value
@@ -430,7 +437,7 @@ def config_from_dict(data):
         raise ConfigError(f"a config is a table of keys, got {type(data).__name__}")
     _check_nesting(data)
     # None, which TOML cannot write, is a Python config's way to leave an optional key unset
-    data = {key: value for key, value in _plain_values(data).items() if value is not None or key in REQUIRED_KEYS}
+    data = {key: value for key, value in plain_values(data).items() if value is not None or key in REQUIRED_KEYS}
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise ConfigError(

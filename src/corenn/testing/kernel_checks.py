@@ -149,15 +149,15 @@ def check_kernel(kernel, backend="numpy", *, seed=0, tolerance=KERNEL_TOLERANCE,
 def _arrays_in(result, backend):
     """The arrays a kernel returned, flattened in order, as numpy arrays (``None`` kept; other
     objects, like a forward's ``saved``, left out: only the kernel that made them reads them)."""
-    if isinstance(result, (tuple, list)):
-        return [array for item in result for array in _arrays_in(item, backend)]
-    if result is None:
-        return [None]
-    if hasattr(result, "shape") and hasattr(result, "dtype"):
-        return [backend.to_numpy(result)]
-    if isinstance(result, (int, float)):
-        return [np.asarray(result)]
-    return []
+    arrays = []
+    for item in _flattened(result):
+        if item is None:
+            arrays.append(None)
+        elif hasattr(item, "shape") and hasattr(item, "dtype"):
+            arrays.append(backend.to_numpy(item))
+        elif isinstance(item, (int, float)):
+            arrays.append(np.asarray(item))
+    return arrays
 
 
 def _flattened(result):

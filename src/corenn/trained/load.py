@@ -23,7 +23,6 @@ and inputs holding NaN or infinity the run cannot fill are refused, naming the r
 a damaged run or a bad row never turns into NaN predictions.
 """
 
-import numbers
 import os
 import re
 from pathlib import Path
@@ -88,9 +87,11 @@ def check_batch_size(batch_size, name="batch_size"):
     """``batch_size`` as an int, or None (the default): a positive integer, a numpy one too. A
     bool, a fraction or a number below 1 is refused (a negative one gave no batches at all, so
     no predictions and no error)."""
+    from corenn.run.config import is_positive_integer
+
     if batch_size is None:
         return None
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+    if not is_positive_integer(batch_size):
         raise ConfigError(f"{name} must be a positive integer, got {batch_size!r}")
     return int(batch_size)
 
